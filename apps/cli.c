@@ -1,0 +1,172 @@
+#define _POSIX_C_SOURCE 200809L
+#include "cli.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum {
+    OPT_NCPU = 1000,
+    OPT_SCHED,
+    OPT_WINDOW,
+    OPT_BLAS_THREADS,
+    OPT_PROGRESS,
+    OPT_NO_PROGRESS,
+    OPT_VERSION,
+};
+
+static const struct option common[] = {
+    {"ncpu", required_argument, NULL, OPT_NCPU},
+    {"sched", required_argument, NULL, OPT_SCHED},
+    {"window", required_argument, NULL, OPT_WINDOW},
+    {"blas-threads", required_argument, NULL, OPT_BLAS_THREADS},
+    {"progress", no_argument, NULL, OPT_PROGRESS},
+    {"no-progress", no_argument, NULL, OPT_NO_PROGRESS},
+    {"quiet", no_argument, NULL, 'q'},
+    {"verbose", no_argument, NULL, 'v'},
+    {"help", no_argument, NULL, 'h'},
+    {"version", no_argument, NULL, OPT_VERSION},
+};
+
+static const char common_help[] =
+    "Runtime options (StarPU's environment variables work too; flags win):\n"
+    "      --ncpu K          CPU workers (STARPU_NCPU)\n"
+    "      --sched NAME      StarPU scheduling policy, e.g. lws, eager, dmda (STARPU_SCHED)\n"
+    "      --window N        most tasks in flight at once (DUSK_WINDOW; default 4 per\n"
+    "                        worker, at least 8): bounds memory\n"
+    "      --blas-threads K  BLAS threads per worker (DUSK_BLAS_THREADS; default 1)\n"
+    "      --progress        always draw the progress bar on stderr\n"
+    "      --no-progress     never draw it (default: only when stderr is a terminal)\n"
+    "  -q, --quiet           print only the results\n"
+    "  -v, --verbose         print more, StarPU's messages included\n"
+    "  -h, --help            print this help and exit\n"
+    "      --version         print the version and exit\n";
+
+int cli_usage_error(const cli_app *app, const char *fmt, ...)
+{
+    va_list ap;
+    fprintf(stderr, "%s: ", app->name);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, " (see --help)\n");
+    return CLI_EXIT_USAGE;
+}
+
+int cli_int(const cli_app *app, const char *flag, const char *arg, long long lo, long long hi,
+            long long *out)
+{
+    char *end;
+    *out = 0;
+    if (arg == NULL || *arg == '\0')
+        return cli_usage_error(app, "%s needs a value", flag);
+    errno = 0;
+    long long v = strtoll(arg, &end, 10);
+    if (*end != '\0' || end == arg || !(*arg == '-' || *arg == '+' || (*arg >= '0' && *arg <= '9')))
+        return cli_usage_error(app, "%s: '%s' is not a whole number", flag, arg);
+    if (errno == ERANGE || v < lo || v > hi)
+        return cli_usage_error(app, "%s: %s is out of range (%lld to %lld)", flag, arg, lo, hi);
+    *out = v;
+    return 0;
+}
+
+int cli_double(const cli_app *app, const char *flag, const char *arg, double *out)
+{
+    char *end;
+    *out = 0;
+    errno = 0;
+    double v = arg ? strtod(arg, &end) : 0;
+    if (arg == NULL || *arg == '\0' || *end != '\0' || errno == ERANGE || !isfinite(v) || v <= 0)
+        return cli_usage_error(app, "%s: '%s' is not a positive number", flag, arg ? arg : "");
+    *out = v;
+    return 0;
+}
+
+static void print_help(const cli_app *app)
+{
+    printf("Usage: %s %s\n\n%s\n\n%s\n%s", app->name, app->synopsis, app->description,
+           app->options_help, common_help);
+}
+
+int cli_parse(const cli_app *app, int argc, char **argv, dusk_config *cfg)
+{
+    char why[256];
+    if (dusk_config_init(cfg, why, sizeof why) != 0) {
+        fprintf(stderr, "%s: %s\n", app->name, why);
+        return CLI_EXIT_USAGE;
+    }
+
+    size_t napp = 0;
+    while (app->longopts[napp].name != NULL)
+        napp++;
+    size_t ncommon = sizeof common / sizeof common[0];
+    struct option *all = calloc(napp + ncommon + 1, sizeof *all);
+    char shortopts[64];
+    if (all == NULL)
+        return CLI_EXIT_FAILURE;
+    memcpy(all, app->longopts, napp * sizeof *all);
+    memcpy(all + napp, common, ncommon * sizeof *all);
+    snprintf(shortopts, sizeof shortopts, ":%sqvh", app->shortopts);
+
+    int ret = -1, opt;
+    long long v;
+    opterr = 0;
+    optind = 1;
+    while (ret < 0 && (opt = getopt_long(argc, argv, shortopts, all, NULL)) != -1) {
+        const char *bad = argv[optind - 1];
+        switch (opt) {
+        case '?':
+            if (optopt && optopt < 256 && strncmp(bad, "--", 2) != 0)
+                ret = cli_usage_error(app, "unknown option '-%c'", optopt);
+            else
+                ret = cli_usage_error(app, "unknown option '%s'", bad);
+            break;
+        case ':':
+            ret = cli_usage_error(app, "option '%s' needs a value", bad);
+            break;
+        case OPT_NCPU:
+            if ((ret = cli_int(app, "--ncpu", optarg, 0, 4096, &v)) == 0)
+                cfg->ncpu = (int)v, ret = -1;
+            break;
+        case OPT_SCHED:
+            if (strlen(optarg) == 0 || strlen(optarg) >= sizeof cfg->sched)
+                ret = cli_usage_error(app, "--sched: '%s' is not a scheduler name", optarg);
+            else
+                strcpy(cfg->sched, optarg);
+            break;
+        case OPT_WINDOW:
+            if ((ret = cli_int(app, "--window", optarg, 1, 1 << 20, &v)) == 0)
+                cfg->window = (int)v, ret = -1;
+            break;
+        case OPT_BLAS_THREADS:
+            if ((ret = cli_int(app, "--blas-threads", optarg, 1, 4096, &v)) == 0)
+                cfg->blas_threads = (int)v, ret = -1;
+            break;
+        case OPT_PROGRESS: cfg->progress = DUSK_PROGRESS_ON; break;
+        case OPT_NO_PROGRESS: cfg->progress = DUSK_PROGRESS_OFF; break;
+        case 'q': cfg->verbose = -1; break;
+        case 'v': cfg->verbose = 1; break;
+        case 'h':
+            print_help(app);
+            ret = CLI_EXIT_OK;
+            break;
+        case OPT_VERSION:
+            printf("%s (dusk) %s\n", app->name, DUSK_VERSION_STRING);
+            ret = CLI_EXIT_OK;
+            break;
+        default:
+            if ((ret = app->handle(app->ctx, opt, optarg)) == 0)
+                ret = -1;
+            break;
+        }
+    }
+    if (ret < 0 && optind < argc)
+        ret = cli_usage_error(app, "unexpected argument '%s'", argv[optind]);
+    if (ret < 0 && cfg->verbose < 0 && cfg->progress == DUSK_PROGRESS_AUTO)
+        cfg->progress = DUSK_PROGRESS_OFF;
+    free(all);
+    return ret;
+}

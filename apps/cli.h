@@ -1,0 +1,43 @@
+/* The command line that every dusk app shares: the common flags (workers, scheduler,
+ * window, BLAS threads, progress, -q/-v, --help, --version) parsed in one place with
+ * getopt_long, and strict parsing of numeric values. Uses only the public API. */
+#ifndef DUSK_CLI_H
+#define DUSK_CLI_H
+
+#include <getopt.h>
+
+#include "dusk.h"
+
+/* Exit codes shared by the apps. */
+enum { CLI_EXIT_OK = 0, CLI_EXIT_FAILURE = 1, CLI_EXIT_USAGE = 2 };
+
+typedef struct cli_app {
+    const char *name;          /* program name used in messages */
+    const char *synopsis;      /* one line: "[-n N] [--ntasks T] ..." */
+    const char *description;   /* a paragraph for --help */
+    const char *options_help;  /* the app's own options, formatted for --help */
+    const char *shortopts;     /* the app's short options, getopt syntax */
+    const struct option *longopts; /* the app's long options, ending with a zero entry */
+    /* Called for each of the app's options (getopt's return value and optarg).
+     * Returns 0, or CLI_EXIT_USAGE after printing one line with cli_usage_error(). */
+    int (*handle)(void *ctx, int opt, const char *arg);
+    void *ctx;
+} cli_app;
+
+/* Fill cfg (dusk_config_init + flags) and run app->handle for the app's options.
+ * Returns -1 to go on, or an exit code: 0 after --help or --version, CLI_EXIT_USAGE after
+ * printing one line naming the bad flag or value. Positional arguments are refused. */
+int cli_parse(const cli_app *app, int argc, char **argv, dusk_config *cfg);
+
+/* Print "NAME: message" on stderr (one line) and return CLI_EXIT_USAGE. */
+int cli_usage_error(const cli_app *app, const char *fmt, ...) DUSK_PRINTF(2, 3);
+
+/* Parse a whole number in [lo, hi] for option `flag`; on error print one line and return
+ * CLI_EXIT_USAGE. */
+int cli_int(const cli_app *app, const char *flag, const char *arg, long long lo, long long hi,
+            long long *out);
+
+/* A positive finite number for option `flag`. */
+int cli_double(const cli_app *app, const char *flag, const char *arg, double *out);
+
+#endif

@@ -1,0 +1,62 @@
+#include <lapacke.h>
+#include <math.h>
+#include <string.h>
+
+#include "codelets.h"
+
+void dusk__transpose_square(double *a, int64_t n)
+{
+    const int64_t bs = 64;
+    for (int64_t ii = 0; ii < n; ii += bs)
+        for (int64_t jj = ii; jj < n; jj += bs)
+            for (int64_t i = ii; i < ii + bs && i < n; i++)
+                for (int64_t j = jj > i + 1 ? jj : i + 1; j < jj + bs && j < n; j++) {
+                    double t = a[i * n + j];
+                    a[i * n + j] = a[j * n + i];
+                    a[j * n + i] = t;
+                }
+}
+
+int dusk__eigh_cpu(dusk_call *call)
+{
+    int nargs = dusk_call_nargs(call);
+    int64_t ad[2], xd[2], wd[2];
+    size_t size;
+    const dusk_eigh_args *args = dusk_call_value(call, &size);
+    if ((nargs != 2 && nargs != 3) || args == NULL || size != sizeof *args) {
+        dusk_call_fail(call, "eigh takes A, [X,] w and dusk_eigh_args");
+        return DUSK_EINVAL;
+    }
+    double *a = dusk_call_data(call, 0, ad);
+    double *x = nargs == 3 ? dusk_call_data(call, 1, xd) : a;
+    double *w = dusk_call_data(call, nargs - 1, wd);
+    int64_t n = ad[0];
+    if (ad[1] != n || wd[0] != n || (nargs == 3 && (xd[0] != n || xd[1] != n))) {
+        dusk_call_fail(call, "eigh: A must be square, X and w of its size");
+        return DUSK_EINVAL;
+    }
+    for (int64_t i = 0; i < n * n; i++)
+        if (!isfinite(a[i])) {
+            dusk_call_fail(call, "matrix has a non-finite value (%g) at [%lld, %lld]", a[i],
+                           (long long)(i / n), (long long)(i % n));
+            return DUSK_EDATA;
+        }
+    if (x != a)
+        memcpy(x, a, (size_t)(n * n) * sizeof *x);
+    /* Column-major 'U' is the C-order lower triangle: the one numpy.linalg.eigh reads by
+     * default, so nearly-symmetric inputs give NumPy's answer. */
+    lapack_int info =
+        LAPACKE_dsyevd(LAPACK_COL_MAJOR, args->vectors ? 'V' : 'N', 'U', (lapack_int)n, x,
+                       (lapack_int)n, w);
+    if (info != 0) {
+        dusk_call_fail(call, "dsyevd failed (info = %d)", (int)info);
+        if (info == LAPACK_WORK_MEMORY_ERROR || info == LAPACK_TRANSPOSE_MEMORY_ERROR)
+            return DUSK_ENOMEM;
+        return info < 0 ? DUSK_EINVAL : DUSK_ENUMERIC;
+    }
+    /* dsyevd leaves eigenvector j in column j, column-major; NumPy wants it in column j of a
+     * C-order matrix. */
+    if (args->vectors)
+        dusk__transpose_square(x, n);
+    return 0;
+}

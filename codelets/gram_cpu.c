@@ -1,0 +1,32 @@
+#include <cblas.h>
+
+#include "codelets.h"
+
+void dusk__symmetrize_lower(double *a, int64_t n)
+{
+    /* Blocked so that both the rows read and the columns written stay in cache. */
+    const int64_t bs = 64;
+    for (int64_t jj = 0; jj < n; jj += bs)
+        for (int64_t ii = jj; ii < n; ii += bs)
+            for (int64_t j = jj; j < jj + bs && j < n; j++)
+                for (int64_t i = ii > j + 1 ? ii : j + 1; i < ii + bs && i < n; i++)
+                    a[j + i * n] = a[i + j * n];
+}
+
+int dusk__gram_cpu(dusk_call *call)
+{
+    int64_t bd[2], ad[2];
+    const double *b = dusk_call_data(call, 0, bd);
+    double *a = dusk_call_data(call, 1, ad);
+    if (dusk_call_nargs(call) != 2 || ad[0] != bd[1] || ad[1] != bd[1]) {
+        dusk_call_fail(call, "gram takes B (m x n) and A (n x n)");
+        return DUSK_EINVAL;
+    }
+    int64_t m = bd[0], n = bd[1];
+    /* B in C order is Bᵀ in column-major (n x m, leading dimension n), so Bᵀ B is
+     * M Mᵀ for that M: one dsyrk without transposition. */
+    cblas_dsyrk(CblasColMajor, CblasLower, CblasNoTrans, (int)n, (int)m, 1.0, b, (int)n, 0.0,
+                a, (int)n);
+    dusk__symmetrize_lower(a, n);
+    return 0;
+}

@@ -1,0 +1,37 @@
+/* The built-in kernels: created by dusk_init(), freed by dusk_shutdown(). */
+#include <cblas.h>
+
+#include "codelets.h"
+#include "dusk_internal.h"
+
+static dusk_kernel *gen, *gram, *eigh, *verify, *load;
+
+int dusk__linalg_init(const dusk_config *cfg)
+{
+    /* One BLAS thread per worker by default: StarPU already runs one worker per core, and
+     * more threads would fight over the same cores. */
+    openblas_set_num_threads(cfg->blas_threads);
+    int ret;
+    if ((ret = dusk_kernel_new("dusk_gen", dusk__gen_cpu, &gen)) ||
+        (ret = dusk_kernel_new("dusk_gram", dusk__gram_cpu, &gram)) ||
+        (ret = dusk_kernel_new("dusk_eigh", dusk__eigh_cpu, &eigh)) ||
+        (ret = dusk_kernel_new("dusk_verify", dusk__verify_cpu, &verify)) ||
+        (ret = dusk_kernel_new("dusk_load", dusk__load_cpu, &load)))
+        return ret;
+    return 0;
+}
+
+void dusk__linalg_fini(void)
+{
+    dusk_kernel_free(&gen);
+    dusk_kernel_free(&gram);
+    dusk_kernel_free(&eigh);
+    dusk_kernel_free(&verify);
+    dusk_kernel_free(&load);
+}
+
+const dusk_kernel *dusk_kernel_gen(void) { return gen; }
+const dusk_kernel *dusk_kernel_gram(void) { return gram; }
+const dusk_kernel *dusk_kernel_eigh(void) { return eigh; }
+const dusk_kernel *dusk_kernel_verify(void) { return verify; }
+const dusk_kernel *dusk_kernel_load(void) { return load; }

@@ -1,0 +1,204 @@
+/* dusk: a dataflow task-graph runtime on StarPU.
+ *
+ * This header (with dusk_kernel.h, dusk_linalg.h and dusk_npy.h) is the whole public API.
+ * Programs build a graph of tasks over data objects; dependencies follow from the data each
+ * task reads and writes, as in Dask and StarPU. Tasks are handed to StarPU as they are added,
+ * through a bounded submission window, so a graph of any length runs in bounded memory.
+ *
+ * Conventions:
+ *   - Every call that can fail returns an int: 0 on success or a negative DUSK_E* code;
+ *     dusk_strerror() gives its text. Results come back through out-parameters, which are
+ *     reset (NULL or 0) on failure. There is no global "last error".
+ *   - Matrices are stored as NumPy stores them by default: C order (row-major), float64.
+ *   - Unless said otherwise, functions are called from one thread (the one that called
+ *     dusk_init()); callbacks run on StarPU's threads.
+ */
+#ifndef DUSK_H
+#define DUSK_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define DUSK_VERSION_MAJOR 0
+#define DUSK_VERSION_MINOR 1
+#define DUSK_VERSION_PATCH 0
+#define DUSK_VERSION_STRING "0.1.0"
+
+#if defined(__GNUC__)
+#define DUSK_NODISCARD __attribute__((warn_unused_result))
+#define DUSK_PRINTF(f, a) __attribute__((format(printf, f, a)))
+#else
+#define DUSK_NODISCARD
+#define DUSK_PRINTF(f, a)
+#endif
+
+/* ---- Errors ---------------------------------------------------------------------------- */
+
+enum {
+    DUSK_OK = 0,
+    DUSK_EINVAL = -1,   /* an argument is invalid or out of range */
+    DUSK_ENOMEM = -2,   /* out of memory */
+    DUSK_EIO = -3,      /* a read or write failed (see errno where the call says so) */
+    DUSK_EFORMAT = -4,  /* a file is malformed or of a kind dusk does not read */
+    DUSK_EDATA = -5,    /* a task refused its input data (not symmetric, not finite, ...) */
+    DUSK_ENUMERIC = -6, /* a numerical library reported failure (LAPACK info != 0) */
+    DUSK_EDEP = -7,     /* the task did not run: a task it depends on failed */
+    DUSK_ESTARPU = -8,  /* StarPU refused a call */
+    DUSK_ENODEV = -9,   /* no worker can run the task, or StarPU found no worker at all */
+    DUSK_ESTATE = -10,  /* the call is not allowed now (dusk not initialised, ...) */
+    DUSK_ETASK = -11,   /* the graph finished but some of its tasks failed */
+};
+
+/* The text of an error code: a static string, never NULL. Thread-safe. */
+const char *dusk_strerror(int err);
+
+/* ---- Configuration ---------------------------------------------------------------------- */
+
+enum { DUSK_PROGRESS_AUTO = -1, DUSK_PROGRESS_OFF = 0, DUSK_PROGRESS_ON = 1 };
+
+/* How dusk and StarPU start. Fill it with dusk_config_init(), change fields (the command
+ * line usually does, see apps/cli.h), then pass it to dusk_init(). */
+typedef struct dusk_config {
+    int ncpu;         /* CPU workers; -1: StarPU's default. Env: STARPU_NCPU. */
+    int ncuda;        /* CUDA workers; -1: StarPU's default. Env: STARPU_NCUDA. */
+    char sched[32];   /* StarPU scheduling policy; "": StarPU's default. Env: STARPU_SCHED. */
+    int blas_threads; /* BLAS threads per worker, default 1. Env: DUSK_BLAS_THREADS. */
+    int window;       /* most tasks in flight per graph; 0: 4 per worker, at least 8.
+                         Env: DUSK_WINDOW. */
+    int progress;     /* DUSK_PROGRESS_*: AUTO draws a bar when stderr is a terminal. */
+    int verbose;      /* -1 quiet, 0 normal, 1 verbose (StarPU's own messages too). */
+} dusk_config;
+
+/* Fill cfg with defaults, then with the environment variables named above.
+ * Returns 0, or DUSK_EINVAL when one of them is malformed or out of range; then `why`
+ * (when not NULL) receives one line naming the variable and the problem. */
+DUSK_NODISCARD int dusk_config_init(dusk_config *cfg, char *why, size_t whylen);
+
+/* Start StarPU and dusk with cfg (copied). Returns 0, DUSK_ESTATE when already started,
+ * DUSK_EINVAL for a bad field (unknown scheduler, ...; `why` says which),
+ * DUSK_ENODEV when StarPU finds no worker, DUSK_ESTARPU for other StarPU failures.
+ * Warns once on stderr (unless quiet) when the machine has more cores than the StarPU
+ * found can use. */
+DUSK_NODISCARD int dusk_init(const dusk_config *cfg, char *why, size_t whylen);
+
+/* Stop StarPU. Every graph must have been waited for and freed. Safe to call twice. */
+void dusk_shutdown(void);
+
+/* After dusk_init(): the number of workers, and how many are CPU workers. */
+int dusk_worker_count(void);
+int dusk_cpu_worker_count(void);
+
+/* The name of the scheduling policy in use (static string), after dusk_init(). */
+const char *dusk_sched_name(void);
+
+/* The configuration dusk_init() was given (read-only), or NULL before it. */
+const dusk_config *dusk_current_config(void);
+
+/* ---- Graphs, data and tasks -------------------------------------------------------------- */
+
+typedef struct dusk_graph dusk_graph;   /* a graph of tasks being run; opaque */
+typedef struct dusk_data dusk_data;     /* a matrix or vector the tasks share; opaque */
+typedef struct dusk_kernel dusk_kernel; /* what a task runs (dusk_kernel.h); opaque */
+
+/* A new empty graph, with the window from the configuration. Needs dusk_init().
+ * The caller owns *out and frees it with dusk_graph_free(). */
+DUSK_NODISCARD int dusk_graph_new(dusk_graph **out);
+
+/* Free a graph after dusk_graph_wait(); sets *g to NULL. Waits for what is still running. */
+void dusk_graph_free(dusk_graph **g);
+
+/* Show a progress bar on stderr for this graph (per the configuration's `progress`):
+ * `total` units, each task submitted with DUSK_TASK_COUNTS advancing it by one.
+ * `label` (copied) is printed before the bar. */
+int dusk_graph_progress(dusk_graph *g, int64_t total, const char *label);
+
+/* A new matrix of rows x cols float64 values (C order) or vector of n values. Its memory is
+ * allocated by StarPU where and when the first task that writes it runs, and freed after
+ * dusk_data_release() once the tasks that use it are done. The caller owns one reference. */
+DUSK_NODISCARD int dusk_matrix_new(dusk_graph *g, int64_t rows, int64_t cols, dusk_data **out);
+DUSK_NODISCARD int dusk_vector_new(dusk_graph *g, int64_t n, dusk_data **out);
+
+/* Drop the caller's reference: no task may be added on *d after this. Sets *d to NULL. */
+void dusk_data_release(dusk_data **d);
+
+/* Called with a read-only view of the data once every task submitted before
+ * dusk_data_read() that writes it has finished. `status` is 0, or the error of the task that
+ * failed to produce the data (then `values` must not be read). Runs on a StarPU thread;
+ * it must not block on the graph. `dims` holds rows and cols (cols is 1 for a vector). */
+typedef void (*dusk_read_fn)(void *user, int status, const double *values, const int64_t dims[2]);
+
+/* Fetch the data to host memory and hand it to fn (the equivalent of a future's result()).
+ * Counts as work in flight for the window and for dusk_graph_wait(). */
+DUSK_NODISCARD int dusk_data_read(dusk_data *d, dusk_read_fn fn, void *user);
+
+/* How a task uses one of its data arguments. */
+typedef enum dusk_access {
+    DUSK_R = 1,      /* reads it */
+    DUSK_W = 2,      /* overwrites it entirely */
+    DUSK_RW = 3,     /* reads and updates it */
+    DUSK_SCRATCH = 4 /* uses it as workspace, contents undefined before and after */
+} dusk_access;
+
+typedef struct dusk_arg {
+    dusk_data *data;
+    dusk_access mode;
+} dusk_arg;
+
+#define DUSK_MAX_ARGS 8
+
+/* Task options. Start from dusk_task_opts_init(), which zeroes them. */
+enum {
+    DUSK_TASK_COUNTS = 1 /* its completion advances the graph's progress bar */
+};
+typedef struct dusk_task_opts {
+    const char *key; /* name shown in reports, e.g. "eigh-17" (copied); NULL: the kernel's */
+    int priority;    /* higher runs first among ready tasks; 0 by default */
+    unsigned flags;  /* DUSK_TASK_* */
+} dusk_task_opts;
+
+void dusk_task_opts_init(dusk_task_opts *opts);
+
+/* Add a task running kernel k on args (at most DUSK_MAX_ARGS), with `value` (value_size
+ * bytes, copied; may be NULL) passed by value to the kernel. It is handed to StarPU at once,
+ * after waiting for room in the graph's window. *id (may be NULL) receives its index in the
+ * graph, counted from 0. Returns DUSK_EINVAL for bad arguments, DUSK_ENODEV when no worker
+ * can run k, DUSK_ESTARPU when StarPU refuses it. */
+DUSK_NODISCARD int dusk_task_submit(dusk_graph *g, const dusk_kernel *k, const dusk_arg *args,
+                                    int nargs, const void *value, size_t value_size,
+                                    const dusk_task_opts *opts, int64_t *id);
+
+/* Wait until every task and read of the graph has finished, drawing progress meanwhile.
+ * Returns 0 when every task succeeded, DUSK_ETASK when some failed. */
+DUSK_NODISCARD int dusk_graph_wait(dusk_graph *g);
+
+/* Counts so far: tasks submitted, finished (successfully or not), and failed. */
+void dusk_graph_counts(const dusk_graph *g, int64_t *submitted, int64_t *finished,
+                       int64_t *failed);
+
+/* The status of task `id`: 1 while pending, 0 when it succeeded, or its negative error. */
+int dusk_task_status(const dusk_graph *g, int64_t id);
+
+/* The i-th failed task (0 <= i < failed count, in order of failure), after
+ * dusk_graph_wait(): its id, key and reason (owned by the graph, valid until it is freed). */
+DUSK_NODISCARD int dusk_graph_failure(const dusk_graph *g, int64_t i, int64_t *id,
+                                      const char **key, const char **reason);
+
+/* The largest number of tasks and reads that were in flight at once. */
+int64_t dusk_graph_peak_in_flight(const dusk_graph *g);
+
+/* ---- Small utilities the apps share ------------------------------------------------------ */
+
+/* Seconds on a monotonic clock. */
+double dusk_now(void);
+
+/* Peak resident memory of this process so far, in bytes. */
+int64_t dusk_peak_rss(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* DUSK_H */

@@ -1,0 +1,47 @@
+/* dusk kernels: what a task runs.
+ *
+ * A kernel is a named StarPU codelet with a history-based performance model, built from a
+ * CPU function (and, in CUDA builds, a CUDA one). Each function gets a dusk_call that gives
+ * its data arguments and by-value argument, and returns 0 or a negative DUSK_E* code; a
+ * failure is recorded as the task's status, tasks that read what it writes are marked
+ * DUSK_EDEP without running, and the rest of the graph goes on.
+ */
+#ifndef DUSK_KERNEL_H
+#define DUSK_KERNEL_H
+
+#include "dusk.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct dusk_call dusk_call; /* one execution of a task; valid during the call only */
+
+typedef int (*dusk_kernel_fn)(dusk_call *call);
+
+/* A kernel named `name` (copied; also the name of its StarPU performance model) that runs
+ * `cpu` on CPU workers. The caller owns *out; free it with dusk_kernel_free() after the
+ * graphs using it are freed. */
+DUSK_NODISCARD int dusk_kernel_new(const char *name, dusk_kernel_fn cpu, dusk_kernel **out);
+void dusk_kernel_free(dusk_kernel **k);
+const char *dusk_kernel_name(const dusk_kernel *k);
+
+/* Inside a kernel function: */
+
+/* The number of data arguments of the task. */
+int dusk_call_nargs(const dusk_call *call);
+
+/* Data argument i: its values (C order) and dims (rows, cols; cols is 1 for a vector).
+ * Returns NULL when i is out of range. */
+double *dusk_call_data(const dusk_call *call, int i, int64_t dims[2]);
+
+/* The by-value argument given to dusk_task_submit() and its size (NULL when none). */
+const void *dusk_call_value(const dusk_call *call, size_t *size);
+
+/* Give the reason for a failure the function is about to return (copied, one line). */
+void dusk_call_fail(dusk_call *call, const char *fmt, ...) DUSK_PRINTF(2, 3);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* DUSK_KERNEL_H */

@@ -1,0 +1,64 @@
+/* dusk_linalg: the built-in kernels of the eigh batch, and the generator behind them.
+ *
+ * Each kernel is a StarPU codelet (codelets/) with a history-based performance model. The
+ * CPU implementations call OpenBLAS and LAPACKE with the number of BLAS threads per worker
+ * set by dusk_config::blas_threads (1 by default, so workers do not oversubscribe cores).
+ * All matrices are float64 in C order, as NumPy keeps them.
+ */
+#ifndef DUSK_LINALG_H
+#define DUSK_LINALG_H
+
+#include "dusk.h"
+#include "dusk_npy.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Fill out[0..count) with doubles in [0, 1) exactly as NumPy's legacy generator does after
+ * np.random.seed(seed); np.random.rand(count): MT19937 seeded with init_genrand(seed), each
+ * double made from two 32-bit outputs. Thread-safe, no allocation. */
+void dusk_mt19937_fill(uint32_t seed, double *out, int64_t count);
+
+/* The kernels. They are created by dusk_init() and live until dusk_shutdown(); each returns
+ * NULL before dusk_init(). In the argument lists, "value" is the by-value argument. */
+
+/* gen: B (W, n x n) = np.random.rand(n, n) after np.random.seed(value).
+ *      value: uint32_t seed. */
+const dusk_kernel *dusk_kernel_gen(void);
+
+/* gram: A (W, n x n) = Bᵀ B for B (R, m x n), both triangles filled (one dsyrk). */
+const dusk_kernel *dusk_kernel_gram(void);
+
+/* eigh: eigenvalues w (ascending) and, when asked, eigenvectors of a symmetric A (dsyevd).
+ *   2 args: A (RW, n x n), w (W, n): A is overwritten by the eigenvectors (or destroyed).
+ *   3 args: A (R), X (W or SCRATCH, n x n), w (W): A is kept; X receives the eigenvectors
+ *           (or serves as workspace).
+ * Eigenvectors are the columns of the C-order matrix, as numpy.linalg.eigh returns them.
+ * value: dusk_eigh_args. Fails with DUSK_ENUMERIC when dsyevd does not converge. */
+typedef struct dusk_eigh_args {
+    int vectors; /* nonzero: compute eigenvectors too */
+} dusk_eigh_args;
+const dusk_kernel *dusk_kernel_eigh(void);
+
+/* verify: checks of an eigendecomposition, into r (W, vector of 2).
+ *   3 args A (R), w (R), r: r = { |sum(w) - trace(A)| / (n ||A||_F),
+ *                                 |sum(w^2) - ||A||_F^2| / ||A||_F^2 }
+ *   4 args A (R), w (R), V (R), r: r = { ||A V - V diag(w)||_F / (n ||A||_F),
+ *                                        ||Vᵀ V - I||_F } */
+const dusk_kernel *dusk_kernel_verify(void);
+
+/* load: A (W, n x n) = matrix `index` of an open .npy file, refused with DUSK_EDATA when it
+ * is not symmetric within `symtol` * max|A| or holds a value that is not finite.
+ * value: dusk_load_args (the file must stay open until the graph is waited for). */
+typedef struct dusk_load_args {
+    const dusk_npy *file;
+    int64_t index;
+    double symtol;
+} dusk_load_args;
+const dusk_kernel *dusk_kernel_load(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* DUSK_LINALG_H */

@@ -1,0 +1,65 @@
+/* dusk_npy: NumPy .npy files of float64, read and written in place.
+ *
+ * Readers read one slice at a time with pread(), so a file of any size is read in bounded
+ * memory. Writers size the whole file up front and take slices at their offsets from any
+ * thread, under a temporary name (PATH.partial) that only dusk_npy_commit() renames to
+ * PATH: a run that fails never leaves a file that looks complete.
+ */
+#ifndef DUSK_NPY_H
+#define DUSK_NPY_H
+
+#include "dusk.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define DUSK_NPY_MAX_DIMS 8
+
+typedef struct dusk_npy dusk_npy; /* an open .npy file; opaque */
+
+/* Open an existing .npy file for reading. It must hold little-endian float64 ('<f8') in C or
+ * Fortran order, with a well-formed header (format 1.0, 2.0 or 3.0) and at least as many
+ * data bytes as its shape needs. On failure returns DUSK_EIO (cannot open or read: errno is
+ * kept), or DUSK_EFORMAT, and `why` receives one line naming the problem (without the
+ * path). The caller owns *out; close it with dusk_npy_close(). */
+DUSK_NODISCARD int dusk_npy_open(const char *path, dusk_npy **out, char *why, size_t whylen);
+
+/* Its rank, its shape (ndim values, owned by f), and whether it is in Fortran order. */
+int dusk_npy_ndim(const dusk_npy *f);
+const int64_t *dusk_npy_shape(const dusk_npy *f);
+int dusk_npy_fortran_order(const dusk_npy *f);
+
+/* Read the index-th matrix of a file shaped (..., rows, cols), counting over the leading
+ * dimensions in C order (the only one for a 2-d file is 0), into out (rows*cols values,
+ * C order) whatever the file's order. Thread-safe. Returns DUSK_EINVAL for a bad index,
+ * DUSK_EIO when the read fails or comes up short. */
+DUSK_NODISCARD int dusk_npy_read_matrix(const dusk_npy *f, int64_t index, double *out);
+
+/* Create PATH.partial holding a C-order float64 array of the given shape (1 to
+ * DUSK_NPY_MAX_DIMS dims, each >= 0), with a valid header and the data sized (zeros) for
+ * dusk_npy_write(). An existing PATH.partial is replaced. DUSK_EIO (errno kept) or
+ * DUSK_EINVAL, with `why`. The caller owns *out: end it with dusk_npy_commit() or
+ * dusk_npy_abort(). */
+DUSK_NODISCARD int dusk_npy_create(const char *path, int ndim, const int64_t *shape,
+                                   dusk_npy **out, char *why, size_t whylen);
+
+/* Write count values at element offset `offset` (in C order). Thread-safe.
+ * DUSK_EINVAL when the range is outside the array, DUSK_EIO when the write fails. */
+DUSK_NODISCARD int dusk_npy_write(dusk_npy *f, int64_t offset, const double *values,
+                                  int64_t count);
+
+/* Flush to disk, close and rename PATH.partial to PATH. Sets *f to NULL, even on failure
+ * (then PATH.partial is removed and DUSK_EIO returned). */
+DUSK_NODISCARD int dusk_npy_commit(dusk_npy **f);
+
+/* Close and remove PATH.partial. Sets *f to NULL. */
+void dusk_npy_abort(dusk_npy **f);
+
+/* Close a file opened for reading. Sets *f to NULL. */
+void dusk_npy_close(dusk_npy **f);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* DUSK_NPY_H */

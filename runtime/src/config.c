@@ -1,0 +1,190 @@
+/* Configuration, start-up and shut-down of StarPU. */
+#define _POSIX_C_SOURCE 200809L
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "dusk_internal.h"
+
+int dusk__started = 0;
+static dusk_config current;
+static dusk_kernel *doomed; /* kernels freed while StarPU still held their codelets */
+
+/* Read an integer environment variable into *field when it is set. */
+static int env_int(const char *name, long long lo, long long hi, int *field, char *why,
+                   size_t whylen)
+{
+    const char *s = getenv(name);
+    long long v;
+    if (s == NULL || *s == '\0')
+        return 0;
+    int rc = dusk__parse_int(s, lo, hi, &v);
+    if (rc == DUSK__NOT_A_NUMBER) {
+        dusk__set_why(why, whylen, "%s='%s' is not a whole number", name, s);
+        return DUSK_EINVAL;
+    }
+    if (rc == DUSK__OUT_OF_RANGE) {
+        dusk__set_why(why, whylen, "%s=%s is out of range (%lld to %lld)", name, s, lo, hi);
+        return DUSK_EINVAL;
+    }
+    *field = (int)v;
+    return 0;
+}
+
+int dusk_config_init(dusk_config *cfg, char *why, size_t whylen)
+{
+    int rc;
+    memset(cfg, 0, sizeof *cfg);
+    cfg->ncpu = -1;
+    cfg->ncuda = -1;
+    cfg->blas_threads = 1;
+    cfg->window = 0;
+    cfg->progress = DUSK_PROGRESS_AUTO;
+    dusk__set_why(why, whylen, "%s", "");
+
+    if ((rc = env_int("STARPU_NCPU", 0, 4096, &cfg->ncpu, why, whylen)) ||
+        (rc = env_int("STARPU_NCUDA", 0, 64, &cfg->ncuda, why, whylen)) ||
+        (rc = env_int("DUSK_BLAS_THREADS", 1, 4096, &cfg->blas_threads, why, whylen)) ||
+        (rc = env_int("DUSK_WINDOW", 1, 1 << 20, &cfg->window, why, whylen)))
+        return rc;
+    const char *sched = getenv("STARPU_SCHED");
+    if (sched != NULL && *sched != '\0') {
+        if (strlen(sched) >= sizeof cfg->sched) {
+            dusk__set_why(why, whylen, "STARPU_SCHED='%s' is too long", sched);
+            return DUSK_EINVAL;
+        }
+        strcpy(cfg->sched, sched);
+    }
+    return 0;
+}
+
+/* Is `name` one of the scheduling policies this StarPU has? */
+static int sched_known(const char *name, char *known, size_t knownlen)
+{
+    struct starpu_sched_policy **p = starpu_sched_get_predefined_policies();
+    size_t used = 0;
+    int found = 0;
+    known[0] = '\0';
+    for (; *p != NULL; p++) {
+        if (strcmp((*p)->policy_name, name) == 0)
+            found = 1;
+        int w = snprintf(known + used, knownlen - used, "%s%s", used ? ", " : "",
+                         (*p)->policy_name);
+        if (w > 0 && (size_t)w < knownlen - used)
+            used += (size_t)w;
+    }
+    return found;
+}
+
+int dusk_init(const dusk_config *cfg, char *why, size_t whylen)
+{
+    dusk__set_why(why, whylen, "%s", "");
+    if (dusk__started) {
+        dusk__set_why(why, whylen, "dusk is already started");
+        return DUSK_ESTATE;
+    }
+    if (cfg->ncpu < -1 || cfg->ncuda < -1 || cfg->blas_threads < 1 || cfg->window < 0) {
+        dusk__set_why(why, whylen, "invalid configuration value");
+        return DUSK_EINVAL;
+    }
+    if (cfg->sched[0] != '\0') {
+        char known[512];
+        if (!sched_known(cfg->sched, known, sizeof known)) {
+            dusk__set_why(why, whylen, "unknown scheduler '%s' (known: %s)", cfg->sched, known);
+            return DUSK_EINVAL;
+        }
+    }
+
+    /* StarPU talks a lot on start-up; keep it quiet unless asked. */
+    if (cfg->verbose <= 0)
+        setenv("STARPU_SILENT", "1", 0);
+
+    struct starpu_conf conf;
+    starpu_conf_init(&conf);
+    conf.precedence_over_environment_variables = 1;
+    if (cfg->ncpu >= 0)
+        conf.ncpus = cfg->ncpu;
+    if (cfg->ncuda >= 0)
+        conf.ncuda = cfg->ncuda;
+    if (cfg->sched[0] != '\0')
+        conf.sched_policy_name = cfg->sched;
+
+#ifdef STARPU_MAXCPUS
+    /* Debian's StarPU is built for at most 4 CPU workers: say so once, then ask for what it
+     * can give rather than let StarPU refuse or warn on its own. */
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    if (cfg->ncpu > STARPU_MAXCPUS || (cfg->ncpu < 0 && cores > STARPU_MAXCPUS)) {
+        if (cfg->verbose >= 0)
+            fprintf(stderr,
+                    "dusk: warning: %ld cores but this StarPU runs at most %d CPU workers "
+                    "(STARPU_MAXCPUS); build one for this node with tools/build-starpu.sh\n",
+                    cfg->ncpu > STARPU_MAXCPUS ? (long)cfg->ncpu : cores, STARPU_MAXCPUS);
+        conf.ncpus = STARPU_MAXCPUS;
+    }
+#endif
+
+    int ret = starpu_init(&conf);
+    if (ret == -ENODEV) {
+        dusk__set_why(why, whylen, "StarPU found no worker to run tasks (STARPU_NCPU=%d)",
+                      cfg->ncpu);
+        return DUSK_ENODEV;
+    }
+    if (ret != 0) {
+        dusk__set_why(why, whylen, "starpu_init failed: %s", strerror(-ret));
+        return DUSK_ESTARPU;
+    }
+    current = *cfg;
+    dusk__started = 1;
+    if ((ret = dusk__linalg_init(cfg)) != 0) {
+        dusk__set_why(why, whylen, "cannot create the built-in kernels: %s",
+                      dusk_strerror(ret));
+        dusk_shutdown();
+        return ret;
+    }
+    return 0;
+}
+
+void dusk_shutdown(void)
+{
+    if (!dusk__started)
+        return;
+    starpu_task_wait_for_all();
+    starpu_shutdown();
+    dusk__started = 0;
+    dusk__linalg_fini();
+    while (doomed != NULL) {
+        dusk_kernel *k = doomed;
+        doomed = k->next_doomed;
+        dusk_kernel_free(&k);
+    }
+}
+
+void dusk__kernel_doom(dusk_kernel *k)
+{
+    k->next_doomed = doomed;
+    doomed = k;
+}
+
+int dusk_worker_count(void)
+{
+    return dusk__started ? (int)starpu_worker_get_count() : 0;
+}
+
+int dusk_cpu_worker_count(void)
+{
+    return dusk__started ? (int)starpu_cpu_worker_get_count() : 0;
+}
+
+const char *dusk_sched_name(void)
+{
+    if (!dusk__started)
+        return "";
+    struct starpu_sched_policy *p = starpu_sched_ctx_get_sched_policy(0);
+    return p != NULL && p->policy_name != NULL ? p->policy_name : "";
+}
+
+const dusk_config *dusk_current_config(void)
+{
+    return dusk__started ? &current : NULL;
+}

@@ -1,0 +1,82 @@
+/* What runtime/src and codelets/ share; nothing here is public. */
+#ifndef DUSK_INTERNAL_H
+#define DUSK_INTERNAL_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+
+#include <starpu.h>
+
+#include "dusk.h"
+#include "dusk_kernel.h"
+
+struct dusk_kernel {
+    char name[48];
+    dusk_kernel_fn cpu;
+    struct starpu_perfmodel model;
+    struct starpu_codelet cl;
+    struct dusk_kernel *next_doomed; /* freed by dusk_shutdown() when freed while running */
+};
+
+enum { DUSK__MATRIX = 1, DUSK__VECTOR = 2 };
+
+struct dusk_data {
+    starpu_data_handle_t handle;
+    dusk_graph *g; /* the graph it was made for */
+    int kind; /* DUSK__MATRIX or DUSK__VECTOR */
+    int64_t dims[2];
+    atomic_int refs;
+    /* 0, or the error of the last task that was to write it and failed: tasks reading it
+     * are then not run. Written and read inside task bodies, which StarPU orders. */
+    atomic_int failed;
+};
+
+/* One task of a graph, from submission to its completion callback (StarPU's cl_arg). */
+typedef struct dusk__task {
+    dusk_graph *g;
+    const dusk_kernel *k;
+    int64_t id;
+    int nargs;
+    unsigned flags;
+    int status;
+    char *key;    /* NULL: the kernel's name */
+    char *reason; /* set by dusk_call_fail(), or NULL */
+    dusk_data *data[DUSK_MAX_ARGS];
+    dusk_access modes[DUSK_MAX_ARGS];
+    size_t value_size;
+    _Alignas(16) unsigned char value[];
+} dusk__task;
+
+struct dusk_call {
+    dusk__task *task;
+    void **buffers;
+};
+
+/* kernel.c: StarPU's entry point for every CPU implementation. */
+void dusk__cpu_entry(void *buffers[], void *cl_arg);
+
+/* graph.c: called by StarPU when a task has finished. */
+void dusk__task_done(void *arg);
+
+/* progress.c: a tqdm-like bar on stderr. */
+typedef struct dusk__progress dusk__progress;
+dusk__progress *dusk__progress_new(const char *label, int64_t total, int mode);
+void dusk__progress_draw(dusk__progress *p, int64_t done, int final);
+void dusk__progress_free(dusk__progress **p);
+
+/* config.c: the running configuration and kernels freed while running. */
+extern int dusk__started;
+void dusk__kernel_doom(dusk_kernel *k);
+
+/* codelets/kernels.c: the built-in kernels. */
+int dusk__linalg_init(const dusk_config *cfg);
+void dusk__linalg_fini(void);
+
+/* util.c */
+char *dusk__strdup(const char *s);
+void dusk__set_why(char *why, size_t whylen, const char *fmt, ...) DUSK_PRINTF(3, 4);
+enum { DUSK__NOT_A_NUMBER = 1, DUSK__OUT_OF_RANGE = 2 };
+int dusk__parse_int(const char *s, long long lo, long long hi, long long *out);
+
+#endif

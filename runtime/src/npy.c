@@ -1,0 +1,811 @@
+/* dusk_npy: NumPy .npy files of float64 (see dusk_npy.h and NumPy's format.py).
+ *
+ * A file is a preamble (magic, version, header length), a header that is a Python dict
+ * literal, then the data. Readers never trust the header: every length is checked against
+ * the file before anything is allocated or read, and every size is computed with overflow
+ * checks. Data is moved with pread/pwrite only, so one handle serves many threads.
+ */
+#define _POSIX_C_SOURCE 200809L
+
+#include "dusk_npy.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <unistd.h>
+
+/* '<f8' data is moved between the file and memory as it is: the host must be little-endian
+ * with IEEE doubles, and offsets and sizes must hold 64 bits (dusk targets x86-64). */
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+#error "dusk_npy needs a little-endian host"
+#endif
+_Static_assert(sizeof(double) == 8, "dusk_npy needs 8-byte doubles");
+_Static_assert(sizeof(off_t) == 8, "dusk_npy needs a 64-bit off_t");
+_Static_assert(SIZE_MAX >= INT64_MAX, "dusk_npy needs a 64-bit size_t");
+
+#define NPY_MAGIC "\x93NUMPY"
+#define NPY_MAGIC_LEN 6
+#define NPY_PREAMBLE_MAX 12          /* magic, version, u32 header length */
+#define NPY_HEADER_MAX (1u << 20)    /* longest header we accept; NumPy writes < 300 bytes */
+#define NPY_ALIGN 64                 /* the data starts on this boundary, as NumPy does */
+#define NPY_GATHER_BYTES (1 << 20)   /* buffer for reading Fortran-order matrices */
+#define NPY_IO_MAX ((size_t)1 << 30) /* largest single pread/pwrite */
+#define NPY_QUOTE_MAX 40             /* longest piece of a header quoted in a message */
+
+struct dusk_npy {
+    int fd;
+    int writable; /* made by dusk_npy_create() */
+    int ndim;
+    int fortran;
+    int64_t shape[DUSK_NPY_MAX_DIMS];
+    int64_t count;       /* number of values */
+    int64_t data_offset; /* bytes before the data */
+    char *path;          /* writers: the name dusk_npy_commit() gives the file */
+    char *partial;       /* writers: PATH.partial */
+};
+
+/* ---- messages --------------------------------------------------------------------------- */
+
+static void set_why(char *why, size_t whylen, const char *fmt, ...) DUSK_PRINTF(3, 4);
+
+static void set_why(char *why, size_t whylen, const char *fmt, ...)
+{
+    if (why == NULL || whylen == 0) return;
+    va_list ap;
+    va_start(ap, fmt);
+    if (vsnprintf(why, whylen, fmt, ap) < 0) why[0] = '\0';
+    va_end(ap);
+}
+
+/* strerror() is not thread-safe; strerror_r() comes in an XSI and a GNU flavour. */
+static void errno_text(int err, char *buf, size_t len)
+{
+#if defined(_GNU_SOURCE)
+    const char *s = strerror_r(err, buf, len);
+    if (s != buf) snprintf(buf, len, "%s", s);
+#else
+    if (strerror_r(err, buf, len) != 0) snprintf(buf, len, "error %d", err);
+#endif
+}
+
+/* `why` gets "what: strerror(err)", or just the text when what is NULL; errno is left as err. */
+static void set_why_errno(char *why, size_t whylen, const char *what, int err)
+{
+    char text[128];
+    errno_text(err, text, sizeof text);
+    if (what != NULL)
+        set_why(why, whylen, "%s: %s", what, text);
+    else
+        set_why(why, whylen, "%s", text);
+    errno = err;
+}
+
+/* A shape as Python writes a tuple: "()", "(5,)", "(2, 3)". */
+static void format_shape(char *buf, size_t len, int ndim, const int64_t *shape)
+{
+    size_t used = (size_t)snprintf(buf, len, "(");
+    for (int i = 0; i < ndim && used < len; i++)
+        used += (size_t)snprintf(buf + used, len - used, "%s%" PRId64, i > 0 ? ", " : "", shape[i]);
+    if (used < len) snprintf(buf + used, len - used, "%s", ndim == 1 ? ",)" : ")");
+}
+
+/* ---- pread/pwrite to the end ------------------------------------------------------------ */
+
+/* Read len bytes at off. Returns 0, -1 with errno set, or 1 when the file ends first. */
+static int read_full(int fd, void *buf, size_t len, int64_t off)
+{
+    char *p = buf;
+    while (len > 0) {
+        ssize_t n = pread(fd, p, len < NPY_IO_MAX ? len : NPY_IO_MAX, (off_t)off);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            return -1;
+        }
+        if (n == 0) return 1;
+        p += n;
+        len -= (size_t)n;
+        off += n;
+    }
+    return 0;
+}
+
+/* Write len bytes at off. Returns 0, or -1 with errno set. */
+static int write_full(int fd, const void *buf, size_t len, int64_t off)
+{
+    const char *p = buf;
+    while (len > 0) {
+        ssize_t n = pwrite(fd, p, len < NPY_IO_MAX ? len : NPY_IO_MAX, (off_t)off);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            return -1;
+        }
+        if (n == 0) { /* not expected from a regular file; do not spin */
+            errno = EIO;
+            return -1;
+        }
+        p += n;
+        len -= (size_t)n;
+        off += n;
+    }
+    return 0;
+}
+
+/* ---- sizes ------------------------------------------------------------------------------ */
+
+/* The number of values of a shape whose dimensions are all >= 0, into *count. Returns -1
+ * when the product of the non-zero dimensions, times 8 bytes, plus data_offset, does not fit
+ * in int64: then no sub-product (a matrix, the number of matrices) can overflow either. */
+static int shape_count(int ndim, const int64_t *shape, int64_t data_offset, int64_t *count)
+{
+    int64_t product = 1;
+    int zero = 0;
+    for (int i = 0; i < ndim; i++) {
+        if (shape[i] == 0) {
+            zero = 1;
+            continue;
+        }
+        if (product > INT64_MAX / shape[i]) return -1;
+        product *= shape[i];
+    }
+    if (product > (INT64_MAX - data_offset) / (int64_t)sizeof(double)) return -1;
+    *count = zero ? 0 : product;
+    return 0;
+}
+
+/* A file shaped (..., rows, cols) holds nmat matrices of rows x cols. With fewer than two
+ * dimensions the missing ones count as 1: a 1-d file is one matrix of 1 x n. */
+static void matrix_geometry(const dusk_npy *f, int64_t *rows, int64_t *cols, int64_t *nmat)
+{
+    int n = f->ndim;
+    *rows = n >= 2 ? f->shape[n - 2] : 1;
+    *cols = n >= 1 ? f->shape[n - 1] : 1;
+    *nmat = 1;
+    for (int i = 0; i < n - 2; i++)
+        *nmat *= f->shape[i];
+}
+
+/* ---- the header dict -------------------------------------------------------------------- */
+
+typedef struct npy_header {
+    char descr[NPY_QUOTE_MAX + 4]; /* may end in "..." when the file's is longer */
+    int have_descr, have_fortran, have_shape;
+    int fortran;
+    int ndim; /* may exceed DUSK_NPY_MAX_DIMS; only the first dimensions are kept */
+    int64_t shape[DUSK_NPY_MAX_DIMS];
+    int negative, too_large; /* a dimension is < 0, or beyond int64 */
+} npy_header;
+
+typedef struct cursor {
+    const char *start, *p, *end;
+    int allow_long; /* versions 1.0 and 2.0 may hold Python 2 ints such as 3L */
+} cursor;
+
+static void skip_ws(cursor *c)
+{
+    while (c->p < c->end && (*c->p == ' ' || *c->p == '\t' || *c->p == '\n' || *c->p == '\r' ||
+                             *c->p == '\f' || *c->p == '\v'))
+        c->p++;
+}
+
+static int at(const cursor *c, char ch)
+{
+    return c->p < c->end && *c->p == ch;
+}
+
+static int malformed(const cursor *c, char *why, size_t whylen, const char *expected)
+{
+    set_why(why, whylen, "malformed header: expected %s at byte %td", expected, c->p - c->start);
+    return DUSK_EFORMAT;
+}
+
+/* A quoted string with no escapes, returned as a span of the header. */
+static int parse_string(cursor *c, const char **s, size_t *len, char *why, size_t whylen)
+{
+    if (!at(c, '\'') && !at(c, '"')) return malformed(c, why, whylen, "a quoted string");
+    char quote = *c->p++;
+    const char *begin = c->p;
+    while (c->p < c->end && *c->p != quote) {
+        unsigned char ch = (unsigned char)*c->p;
+        if (ch < 0x20 || ch >= 0x7f || ch == '\\')
+            return malformed(c, why, whylen, "a plain ASCII string");
+        c->p++;
+    }
+    if (c->p == c->end) return malformed(c, why, whylen, "the end of a string");
+    *s = begin;
+    *len = (size_t)(c->p - begin);
+    c->p++;
+    return 0;
+}
+
+static int parse_descr(cursor *c, npy_header *h, char *why, size_t whylen)
+{
+    if (at(c, '[')) {
+        set_why(why, whylen, "dtype is a structured type, dusk reads float64 ('<f8')");
+        return DUSK_EFORMAT;
+    }
+    if (!at(c, '\'') && !at(c, '"')) {
+        set_why(why, whylen, "dtype is not a type string, dusk reads float64 ('<f8')");
+        return DUSK_EFORMAT;
+    }
+    const char *s;
+    size_t len;
+    int rc = parse_string(c, &s, &len, why, whylen);
+    if (rc != 0) return rc;
+    if (len > NPY_QUOTE_MAX)
+        snprintf(h->descr, sizeof h->descr, "%.*s...", NPY_QUOTE_MAX, s);
+    else
+        snprintf(h->descr, sizeof h->descr, "%.*s", (int)len, s);
+    return 0;
+}
+
+static int parse_fortran(cursor *c, npy_header *h, char *why, size_t whylen)
+{
+    const char *begin = c->p;
+    while (c->p < c->end && ((*c->p >= 'A' && *c->p <= 'Z') || (*c->p >= 'a' && *c->p <= 'z')))
+        c->p++;
+    size_t len = (size_t)(c->p - begin);
+    if (len == 4 && memcmp(begin, "True", 4) == 0)
+        h->fortran = 1;
+    else if (len == 5 && memcmp(begin, "False", 5) == 0)
+        h->fortran = 0;
+    else {
+        set_why(why, whylen, "fortran_order is not True or False");
+        return DUSK_EFORMAT;
+    }
+    return 0;
+}
+
+/* A tuple of integers: (), (5,), (3, 4), (2,3,4,). */
+static int parse_shape(cursor *c, npy_header *h, char *why, size_t whylen)
+{
+    if (!at(c, '(')) {
+        set_why(why, whylen, "shape is not a tuple of integers");
+        return DUSK_EFORMAT;
+    }
+    c->p++;
+    int trailing_comma = 0;
+    for (;;) {
+        skip_ws(c);
+        if (at(c, ')')) break;
+        int negative = 0;
+        if (at(c, '-')) {
+            negative = 1;
+            c->p++;
+        }
+        if (!(c->p < c->end && *c->p >= '0' && *c->p <= '9')) {
+            if (c->p == c->end || strchr(",)]}:", *c->p) != NULL)
+                return malformed(c, why, whylen, "an integer or ')' in the shape");
+            set_why(why, whylen, "shape holds a value that is not an integer");
+            return DUSK_EFORMAT;
+        }
+        uint64_t v = 0;
+        int big = 0;
+        while (c->p < c->end && *c->p >= '0' && *c->p <= '9') {
+            unsigned digit = (unsigned)(*c->p++ - '0');
+            if (v > ((uint64_t)INT64_MAX - digit) / 10)
+                big = 1;
+            else
+                v = v * 10 + digit;
+        }
+        if (c->allow_long && at(c, 'L')) c->p++;
+        if (c->p < c->end && (*c->p == '.' || *c->p == 'e' || *c->p == 'E' || *c->p == 'j' ||
+                              *c->p == 'J' || *c->p == '_')) {
+            set_why(why, whylen, "shape holds a value that is not an integer");
+            return DUSK_EFORMAT;
+        }
+        if (negative && (v != 0 || big))
+            h->negative = 1;
+        else if (big)
+            h->too_large = 1;
+        if (h->ndim < DUSK_NPY_MAX_DIMS) h->shape[h->ndim] = (int64_t)v;
+        if (h->ndim < INT32_MAX) h->ndim++;
+        skip_ws(c);
+        if (at(c, ',')) {
+            c->p++;
+            trailing_comma = 1;
+            continue;
+        }
+        trailing_comma = 0;
+        if (!at(c, ')')) return malformed(c, why, whylen, "',' or ')' in the shape");
+    }
+    c->p++;
+    if (h->ndim == 1 && !trailing_comma) {
+        set_why(why, whylen,
+                "shape (%" PRId64 ") is not a tuple: a 1-d shape is written (%" PRId64 ",)",
+                h->shape[0], h->shape[0]);
+        return DUSK_EFORMAT;
+    }
+    return 0;
+}
+
+/* The dict literal NumPy writes, e.g. {'descr': '<f8', 'fortran_order': False, 'shape': (2, 3), }
+ * with keys in any order, either quote, an optional trailing comma and any whitespace. */
+static int parse_header(cursor *c, npy_header *h, char *why, size_t whylen)
+{
+    skip_ws(c);
+    if (!at(c, '{')) {
+        set_why(why, whylen, "header is not a Python dict literal");
+        return DUSK_EFORMAT;
+    }
+    c->p++;
+    for (;;) {
+        skip_ws(c);
+        if (at(c, '}')) break;
+        const char *key;
+        size_t len;
+        int rc = parse_string(c, &key, &len, why, whylen);
+        if (rc != 0) return rc;
+        skip_ws(c);
+        if (!at(c, ':')) return malformed(c, why, whylen, "':' after a key");
+        c->p++;
+        skip_ws(c);
+        int *have;
+        if (len == 5 && memcmp(key, "descr", 5) == 0)
+            have = &h->have_descr;
+        else if (len == 13 && memcmp(key, "fortran_order", 13) == 0)
+            have = &h->have_fortran;
+        else if (len == 5 && memcmp(key, "shape", 5) == 0)
+            have = &h->have_shape;
+        else {
+            set_why(why, whylen, "header has an unexpected key '%.*s'",
+                    len > NPY_QUOTE_MAX ? NPY_QUOTE_MAX : (int)len, key);
+            return DUSK_EFORMAT;
+        }
+        if (*have) {
+            set_why(why, whylen, "header repeats the key '%.*s'", (int)len, key);
+            return DUSK_EFORMAT;
+        }
+        *have = 1;
+        if (have == &h->have_descr)
+            rc = parse_descr(c, h, why, whylen);
+        else if (have == &h->have_fortran)
+            rc = parse_fortran(c, h, why, whylen);
+        else
+            rc = parse_shape(c, h, why, whylen);
+        if (rc != 0) return rc;
+        skip_ws(c);
+        if (at(c, ',')) {
+            c->p++;
+            continue;
+        }
+        if (!at(c, '}')) return malformed(c, why, whylen, "',' or '}' after a value");
+    }
+    c->p++;
+    /* NumPy pads the header with spaces and ends it with '\n'; accept any whitespace, as
+     * NumPy's own reader does. */
+    skip_ws(c);
+    if (c->p != c->end) return malformed(c, why, whylen, "only padding after the closing '}'");
+    return 0;
+}
+
+/* Everything the header says that dusk cannot read. */
+static int check_header(const npy_header *h, char *why, size_t whylen)
+{
+    if (!h->have_descr || !h->have_fortran || !h->have_shape) {
+        set_why(why, whylen, "header is missing the '%s' key",
+                !h->have_descr     ? "descr"
+                : !h->have_fortran ? "fortran_order"
+                                   : "shape");
+        return DUSK_EFORMAT;
+    }
+    if (strcmp(h->descr, "<f8") != 0) {
+        if (strcmp(h->descr, ">f8") == 0)
+            set_why(why, whylen, "big-endian data ('>f8') is not supported");
+        else
+            set_why(why, whylen, "dtype is '%s', dusk reads float64 ('<f8')", h->descr);
+        return DUSK_EFORMAT;
+    }
+    if (h->ndim > DUSK_NPY_MAX_DIMS) {
+        set_why(why, whylen, "shape has %d dimensions, dusk reads at most %d", h->ndim,
+                DUSK_NPY_MAX_DIMS);
+        return DUSK_EFORMAT;
+    }
+    if (h->negative) {
+        set_why(why, whylen, "shape has a negative dimension");
+        return DUSK_EFORMAT;
+    }
+    if (h->too_large) {
+        set_why(why, whylen, "shape has a dimension too large for int64");
+        return DUSK_EFORMAT;
+    }
+    return 0;
+}
+
+/* ---- reading ---------------------------------------------------------------------------- */
+
+static void npy_free(dusk_npy *f)
+{
+    if (f == NULL) return;
+    int saved = errno;
+    if (f->fd >= 0) close(f->fd);
+    if (f->writable && f->partial != NULL) unlink(f->partial);
+    free(f->path);
+    free(f->partial);
+    free(f);
+    errno = saved;
+}
+
+/* The preamble: magic, version, header length. On success *header_len and *header_start (the
+ * offset of the header) are set. */
+static int read_preamble(int fd, int64_t size, int *major, uint32_t *header_len,
+                         int64_t *header_start, char *why, size_t whylen)
+{
+    unsigned char pre[NPY_PREAMBLE_MAX];
+    size_t have = size < NPY_PREAMBLE_MAX ? (size_t)size : NPY_PREAMBLE_MAX;
+    if (size == 0) {
+        set_why(why, whylen, "file is empty: not a .npy file");
+        return DUSK_EFORMAT;
+    }
+    int rc = read_full(fd, pre, have, 0);
+    if (rc < 0) {
+        set_why_errno(why, whylen, NULL, errno);
+        return DUSK_EIO;
+    }
+    if (rc > 0) {
+        set_why(why, whylen, "file is truncated: it shrank while being read");
+        return DUSK_EFORMAT;
+    }
+    size_t cmp = have < NPY_MAGIC_LEN ? have : NPY_MAGIC_LEN;
+    if (memcmp(pre, NPY_MAGIC, cmp) != 0) {
+        set_why(why, whylen, "bad magic: not a .npy file");
+        return DUSK_EFORMAT;
+    }
+    if (have >= 8) {
+        int minor = pre[7];
+        *major = pre[6];
+        if ((*major != 1 && *major != 2 && *major != 3) || minor != 0) {
+            set_why(why, whylen, "unsupported .npy format version %d.%d (dusk reads 1.0, 2.0, 3.0)",
+                    *major, minor);
+            return DUSK_EFORMAT;
+        }
+    }
+    size_t len_bytes = have >= 8 && *major == 1 ? 2 : 4;
+    if (have < 8 + len_bytes) {
+        set_why(why, whylen, "file is truncated: it ends inside the .npy preamble (%zu bytes)",
+                have);
+        return DUSK_EFORMAT;
+    }
+    *header_len = (uint32_t)pre[8] | (uint32_t)pre[9] << 8;
+    if (len_bytes == 4) *header_len |= (uint32_t)pre[10] << 16 | (uint32_t)pre[11] << 24;
+    *header_start = (int64_t)(8 + len_bytes);
+    if (*header_len > NPY_HEADER_MAX) {
+        set_why(why, whylen, "header length %" PRIu32 " is over dusk's limit of %u bytes",
+                *header_len, NPY_HEADER_MAX);
+        return DUSK_EFORMAT;
+    }
+    if (*header_start + *header_len > size) {
+        set_why(why, whylen,
+                "header length %" PRIu32 " runs past the end of the file (%" PRId64 " bytes)",
+                *header_len, size);
+        return DUSK_EFORMAT;
+    }
+    return 0;
+}
+
+static int open_checked(dusk_npy *f, char *why, size_t whylen)
+{
+    struct stat st;
+    if (fstat(f->fd, &st) != 0) {
+        set_why_errno(why, whylen, NULL, errno);
+        return DUSK_EIO;
+    }
+    if (S_ISDIR(st.st_mode)) {
+        set_why_errno(why, whylen, NULL, EISDIR);
+        return DUSK_EIO;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        set_why(why, whylen, "not a regular file");
+        return DUSK_EFORMAT;
+    }
+    int64_t size = (int64_t)st.st_size;
+
+    int major = 0;
+    uint32_t header_len = 0;
+    int64_t header_start = 0;
+    int rc = read_preamble(f->fd, size, &major, &header_len, &header_start, why, whylen);
+    if (rc != 0) return rc;
+
+    char *text = malloc((size_t)header_len + 1);
+    if (text == NULL) {
+        set_why(why, whylen, "out of memory reading the header");
+        return DUSK_ENOMEM;
+    }
+    int got = read_full(f->fd, text, header_len, header_start);
+    if (got != 0) {
+        free(text);
+        if (got < 0) {
+            set_why_errno(why, whylen, NULL, errno);
+            return DUSK_EIO;
+        }
+        set_why(why, whylen, "file is truncated: it shrank while being read");
+        return DUSK_EFORMAT;
+    }
+    text[header_len] = '\0';
+    npy_header h;
+    memset(&h, 0, sizeof h);
+    cursor c = {text, text, text + header_len, major < 3};
+    rc = parse_header(&c, &h, why, whylen);
+    free(text);
+    if (rc == 0) rc = check_header(&h, why, whylen);
+    if (rc != 0) return rc;
+
+    f->ndim = h.ndim;
+    f->fortran = h.fortran;
+    memcpy(f->shape, h.shape, sizeof h.shape);
+    f->data_offset = header_start + header_len;
+    char shape[DUSK_NPY_MAX_DIMS * 22 + 4];
+    format_shape(shape, sizeof shape, f->ndim, f->shape);
+    if (shape_count(f->ndim, f->shape, f->data_offset, &f->count) != 0) {
+        set_why(why, whylen, "shape %s overflows: its size in bytes does not fit in int64", shape);
+        return DUSK_EFORMAT;
+    }
+    int64_t need = f->count * (int64_t)sizeof(double);
+    if (need > size - f->data_offset) {
+        set_why(why, whylen,
+                "file is truncated: shape %s needs %" PRId64 " data bytes, file has %" PRId64,
+                shape, need, size - f->data_offset);
+        return DUSK_EFORMAT;
+    }
+    return 0;
+}
+
+int dusk_npy_open(const char *path, dusk_npy **out, char *why, size_t whylen)
+{
+    set_why(why, whylen, "%s", "");
+    if (out != NULL) *out = NULL;
+    if (path == NULL || out == NULL) {
+        set_why(why, whylen, "no path or no place for the handle");
+        return DUSK_EINVAL;
+    }
+    dusk_npy *f = calloc(1, sizeof *f);
+    if (f == NULL) {
+        set_why(why, whylen, "out of memory");
+        return DUSK_ENOMEM;
+    }
+    f->fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (f->fd < 0) {
+        int err = errno;
+        free(f);
+        set_why_errno(why, whylen, NULL, err);
+        return DUSK_EIO;
+    }
+    int rc = open_checked(f, why, whylen);
+    if (rc != 0) {
+        npy_free(f); /* keeps errno */
+        return rc;
+    }
+    *out = f;
+    return 0;
+}
+
+int dusk_npy_ndim(const dusk_npy *f)
+{
+    return f != NULL ? f->ndim : 0;
+}
+
+const int64_t *dusk_npy_shape(const dusk_npy *f)
+{
+    return f != NULL ? f->shape : NULL;
+}
+
+int dusk_npy_fortran_order(const dusk_npy *f)
+{
+    return f != NULL ? f->fortran : 0;
+}
+
+/* Fortran order: element (i0, ..., r, c) of shape (d0, ..., R, C) is at linear index
+ * lead + P * (r + R * c), where lead = i0 + d0 * (i1 + ...) and P = d0 * d1 * ... (the
+ * leading dimensions). Walk the matrix in file order, reading spans of up to
+ * NPY_GATHER_BYTES that cover as many of its elements as fit (a whole column run when
+ * P == 1, one element per read when P is that large), and scatter them into C order. */
+static int read_fortran(const dusk_npy *f, int64_t index, int64_t rows, int64_t cols, double *out)
+{
+    int64_t lead = 0, stride = 1;
+    if (f->ndim > 2) {
+        int64_t idx[DUSK_NPY_MAX_DIMS], k = index;
+        for (int d = f->ndim - 3; d >= 0; d--) {
+            idx[d] = k % f->shape[d];
+            k /= f->shape[d];
+        }
+        for (int d = f->ndim - 3; d >= 0; d--)
+            lead = lead * f->shape[d] + idx[d];
+        for (int d = 0; d < f->ndim - 2; d++)
+            stride *= f->shape[d];
+    }
+    const int64_t total = rows * cols;
+    const int64_t cap = NPY_GATHER_BYTES / (int64_t)sizeof(double);
+    const int64_t per_read = stride >= cap ? 1 : (cap - 1) / stride + 1;
+    const int64_t first_span = (per_read < total ? per_read - 1 : total - 1) * stride + 1;
+    double *buf = malloc((size_t)first_span * sizeof(double));
+    if (buf == NULL) return DUSK_ENOMEM;
+    int rc = 0;
+    for (int64_t j0 = 0; j0 < total && rc == 0; j0 += per_read) {
+        int64_t m = total - j0 < per_read ? total - j0 : per_read;
+        int64_t span = (m - 1) * stride + 1;
+        int64_t off = f->data_offset + (lead + stride * j0) * (int64_t)sizeof(double);
+        int got = read_full(f->fd, buf, (size_t)span * sizeof(double), off);
+        if (got != 0) {
+            if (got > 0) errno = EIO;
+            rc = DUSK_EIO;
+            break;
+        }
+        for (int64_t t = 0; t < m; t++) {
+            int64_t j = j0 + t; /* j = r + rows * c */
+            out[(j % rows) * cols + j / rows] = buf[t * stride];
+        }
+    }
+    free(buf);
+    return rc;
+}
+
+int dusk_npy_read_matrix(const dusk_npy *f, int64_t index, double *out)
+{
+    if (f == NULL || f->writable) return DUSK_EINVAL;
+    int64_t rows, cols, nmat;
+    matrix_geometry(f, &rows, &cols, &nmat);
+    if (index < 0 || index >= nmat) return DUSK_EINVAL;
+    int64_t total = rows * cols;
+    if (total == 0) return 0;
+    if (out == NULL) return DUSK_EINVAL;
+    if (f->fortran && f->ndim >= 2) return read_fortran(f, index, rows, cols, out);
+    int64_t off = f->data_offset + index * total * (int64_t)sizeof(double);
+    int got = read_full(f->fd, out, (size_t)total * sizeof(double), off);
+    if (got > 0) errno = EIO; /* the file was cut short after it was opened */
+    return got != 0 ? DUSK_EIO : 0;
+}
+
+void dusk_npy_close(dusk_npy **f)
+{
+    if (f == NULL) return;
+    npy_free(*f); /* a writer's PATH.partial goes too: it was never committed */
+    *f = NULL;
+}
+
+/* ---- writing ---------------------------------------------------------------------------- */
+
+/* The version 1.0 header NumPy writes, padded with spaces so that the data starts on a
+ * NPY_ALIGN boundary, ending in '\n'. Returns its length (a multiple of NPY_ALIGN). */
+static size_t make_header(char *buf, size_t len, int ndim, const int64_t *shape)
+{
+    char tuple[DUSK_NPY_MAX_DIMS * 22 + 4];
+    format_shape(tuple, sizeof tuple, ndim, shape);
+    int n = snprintf(buf + 10, len - 10, "{'descr': '<f8', 'fortran_order': False, 'shape': %s, }",
+                     tuple);
+    size_t total = 10 + (size_t)n + 1;
+    total += (NPY_ALIGN - total % NPY_ALIGN) % NPY_ALIGN;
+    memcpy(buf, NPY_MAGIC "\x01\x00", 8);
+    buf[8] = (char)((total - 10) & 0xff);
+    buf[9] = (char)((total - 10) >> 8);
+    memset(buf + 10 + n, ' ', total - 10 - (size_t)n - 1);
+    buf[total - 1] = '\n';
+    return total;
+}
+
+int dusk_npy_create(const char *path, int ndim, const int64_t *shape, dusk_npy **out, char *why,
+                    size_t whylen)
+{
+    set_why(why, whylen, "%s", "");
+    if (out != NULL) *out = NULL;
+    if (path == NULL || out == NULL || shape == NULL) {
+        set_why(why, whylen, "no path, shape or place for the handle");
+        return DUSK_EINVAL;
+    }
+    if (ndim < 1 || ndim > DUSK_NPY_MAX_DIMS) {
+        set_why(why, whylen, "ndim is %d, dusk writes 1 to %d dimensions", ndim, DUSK_NPY_MAX_DIMS);
+        return DUSK_EINVAL;
+    }
+    for (int i = 0; i < ndim; i++) {
+        if (shape[i] < 0) {
+            set_why(why, whylen, "dimension %d is negative (%" PRId64 ")", i, shape[i]);
+            return DUSK_EINVAL;
+        }
+    }
+    char header[512];
+    size_t header_len = make_header(header, sizeof header, ndim, shape);
+    int64_t count;
+    if (shape_count(ndim, shape, (int64_t)header_len, &count) != 0) {
+        char tuple[DUSK_NPY_MAX_DIMS * 22 + 4];
+        format_shape(tuple, sizeof tuple, ndim, shape);
+        set_why(why, whylen, "shape %s overflows: its size in bytes does not fit in int64", tuple);
+        return DUSK_EINVAL;
+    }
+
+    dusk_npy *f = calloc(1, sizeof *f);
+    size_t plen = strlen(path);
+    if (f != NULL) {
+        f->fd = -1;
+        f->path = malloc(plen + 1);
+        f->partial = malloc(plen + sizeof ".partial");
+    }
+    if (f == NULL || f->path == NULL || f->partial == NULL) {
+        if (f != NULL) {
+            free(f->path);
+            free(f->partial);
+        }
+        free(f);
+        set_why(why, whylen, "out of memory");
+        return DUSK_ENOMEM;
+    }
+    memcpy(f->path, path, plen + 1);
+    memcpy(f->partial, path, plen);
+    memcpy(f->partial + plen, ".partial", sizeof ".partial");
+    f->ndim = ndim;
+    memcpy(f->shape, shape, (size_t)ndim * sizeof *shape);
+    f->count = count;
+    f->data_offset = (int64_t)header_len;
+
+    /* Replace, never truncate in place: an old PATH.partial may be a link to something else,
+     * or still be open in a writer that is going away. */
+    if (unlink(f->partial) != 0 && errno != ENOENT) {
+        set_why_errno(why, whylen, NULL, errno);
+        npy_free(f);
+        return DUSK_EIO;
+    }
+    f->fd = open(f->partial, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+    if (f->fd < 0) {
+        set_why_errno(why, whylen, NULL, errno);
+        npy_free(f); /* not yet writable: leaves alone a file someone else made meanwhile */
+        return DUSK_EIO;
+    }
+    f->writable = 1;
+    const char *what = NULL;
+    if (write_full(f->fd, header, header_len, 0) != 0)
+        what = "cannot write the header";
+    else if (ftruncate(f->fd, (off_t)(f->data_offset + count * (int64_t)sizeof(double))) != 0)
+        what = "cannot size the file";
+    if (what != NULL) {
+        set_why_errno(why, whylen, what, errno);
+        npy_free(f); /* removes PATH.partial, keeps errno */
+        return DUSK_EIO;
+    }
+    *out = f;
+    return 0;
+}
+
+int dusk_npy_write(dusk_npy *f, int64_t offset, const double *values, int64_t count)
+{
+    if (f == NULL || !f->writable || offset < 0 || count < 0 || offset > f->count - count ||
+        (count > 0 && values == NULL))
+        return DUSK_EINVAL;
+    if (count == 0) return 0;
+    int64_t off = f->data_offset + offset * (int64_t)sizeof(double);
+    if (write_full(f->fd, values, (size_t)count * sizeof(double), off) != 0) return DUSK_EIO;
+    return 0;
+}
+
+int dusk_npy_commit(dusk_npy **pf)
+{
+    if (pf == NULL || *pf == NULL) return DUSK_EINVAL;
+    dusk_npy *f = *pf;
+    *pf = NULL;
+    if (!f->writable) {
+        npy_free(f);
+        return DUSK_EINVAL;
+    }
+    /* No fsync of the directory after the rename: a crash may then lose the new name, but
+     * what is left is PATH.partial, which never looks complete. */
+    int err = 0;
+    if (fsync(f->fd) != 0) err = errno;
+    if (close(f->fd) != 0 && err == 0 && errno != EINTR) /* Linux closes it even on EINTR */
+        err = errno;
+    f->fd = -1;
+    if (err == 0 && rename(f->partial, f->path) != 0) err = errno;
+    if (err == 0) f->writable = 0; /* nothing left to remove */
+    npy_free(f);
+    if (err != 0) {
+        errno = err;
+        return DUSK_EIO;
+    }
+    return 0;
+}
+
+void dusk_npy_abort(dusk_npy **f)
+{
+    dusk_npy_close(f);
+}

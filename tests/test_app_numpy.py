@@ -1,0 +1,158 @@
+#!/usr/bin/python3
+"""dusk-eigh end to end, checked against NumPy (an independent implementation):
+- generated batches give NumPy's matrices: eigenvalues equal numpy.linalg.eigh's of
+  np.random.seed(s + i); b = np.random.rand(n, n); a = b.T @ b, and eigenvectors satisfy
+  a v = v w with v orthonormal;
+- the outputs are standard .npy files, of the documented shapes and order;
+- the same seed gives byte-identical results with 1 and 2 workers;
+- --input reads (T, n, n) and (n, n) files in C and Fortran order;
+- bad input files are refused with one line and exit 1, leaving no output file behind.
+Usage: test_app_numpy.py PATH/TO/dusk-eigh   (exits 77 when NumPy is missing)"""
+import os
+import subprocess
+import sys
+import tempfile
+
+try:
+    import numpy as np
+except ImportError:
+    print("NumPy is missing: skipped")
+    sys.exit(77)
+
+APP = sys.argv[1]
+failures = []
+
+
+def run(args, env_extra=None):
+    env = dict(os.environ)
+    env.update(env_extra or {})
+    return subprocess.run([APP, "--no-progress"] + args, capture_output=True, text=True,
+                          env=env, timeout=300)
+
+
+def check(cond, what):
+    print(("ok: " if cond else "FAIL: ") + what)
+    if not cond:
+        failures.append(what)
+
+
+def numpy_batch(n, t, seed):
+    for i in range(t):
+        np.random.seed(seed + i)
+        b = np.random.rand(n, n)
+        yield b.T @ b
+
+
+def check_decomposition(a, w, v, label):
+    ew = np.linalg.eigh(a)[0]
+    scale = np.abs(ew).max()
+    check(np.all(np.diff(w) >= 0), f"{label}: eigenvalues ascending")
+    check(np.abs(w - ew).max() <= 1e-12 * scale, f"{label}: eigenvalues equal NumPy's "
+          f"(max diff {np.abs(w - ew).max() / scale:.1e} relative)")
+    if v is not None:
+        res = np.linalg.norm(a @ v - v * w) / (len(w) * np.linalg.norm(a))
+        orth = np.linalg.norm(v.T @ v - np.eye(len(w)))
+        check(res < 1e-13 and orth < 1e-11,
+              f"{label}: a v = v w (residual {res:.1e}), vᵀv = I ({orth:.1e})")
+
+
+with tempfile.TemporaryDirectory() as tmp:
+    # ---- generated batch, with vectors, 2 workers
+    n, t, seed = 64, 6, 11
+    out2 = os.path.join(tmp, "w2")
+    r = run(["-n", str(n), "--ntasks", str(t), "--seed", str(seed), "--output", out2,
+             "--vectors", "--verify"], {"STARPU_NCPU": "2"})
+    check(r.returncode == 0, f"generated batch exits 0 ({r.returncode}: {r.stderr.strip()})")
+    check(f"Processed {t} tasks in " in r.stdout, "summary line printed")
+    check(f"Verified: all {t} tasks passed" in r.stdout, "verification passed")
+    w = np.load(os.path.join(out2, "eigenvalues.npy"))
+    v = np.load(os.path.join(out2, "eigenvectors.npy"))
+    check(w.dtype == np.float64 and w.shape == (t, n) and w.flags.c_contiguous,
+          f"eigenvalues.npy is float64 {w.shape}")
+    check(v.dtype == np.float64 and v.shape == (t, n, n), f"eigenvectors.npy is float64 {v.shape}")
+    for i, a in enumerate(numpy_batch(n, t, seed)):
+        check_decomposition(a, w[i], v[i], f"task {i}")
+    check(not any(f.endswith(".partial") for f in os.listdir(out2)), "no .partial file left")
+
+    # ---- 1 worker: byte-identical outputs
+    out1 = os.path.join(tmp, "w1")
+    r = run(["-n", str(n), "--ntasks", str(t), "--seed", str(seed), "--output", out1,
+             "--vectors"], {"STARPU_NCPU": "1"})
+    check(r.returncode == 0, "1-worker batch exits 0")
+    for f in ("eigenvalues.npy", "eigenvectors.npy"):
+        same = open(os.path.join(out1, f), "rb").read() == open(os.path.join(out2, f), "rb").read()
+        check(same, f"{f} byte-identical with 1 and 2 workers")
+
+    # ---- values only, and another scheduler
+    out3 = os.path.join(tmp, "vo")
+    r = run(["-n", "50", "--ntasks", "3", "--values-only", "--verify", "--output", out3,
+             "--sched", "eager"])
+    check(r.returncode == 0 and "Verified: all 3 tasks passed" in r.stdout,
+          "--values-only --verify with eager")
+    w = np.load(os.path.join(out3, "eigenvalues.npy"))
+    check(not os.path.exists(os.path.join(out3, "eigenvectors.npy")), "no eigenvectors.npy")
+    for i, a in enumerate(numpy_batch(50, 3, 0)):
+        check_decomposition(a, w[i], None, f"values-only task {i}")
+
+    # ---- --input: C order 3-d, Fortran order 3-d, 2-d
+    rng = np.random.default_rng(5)
+    mats = []
+    for k in range(4):
+        m = rng.standard_normal((40, 40))
+        mats.append(m + m.T)
+    stack = np.array(mats)
+    for label, arr in (("C-order (T, n, n)", stack),
+                       ("Fortran-order (T, n, n)", np.asfortranarray(stack)),
+                       ("Fortran-order (n, n)", np.asfortranarray(stack[1])),
+                       ("C-order (n, n)", stack[2])):
+        path = os.path.join(tmp, "in.npy")
+        np.save(path, arr)
+        out = os.path.join(tmp, "in_out")
+        r = run(["--input", path, "--output", out, "--vectors", "--verify"])
+        check(r.returncode == 0, f"--input {label} exits 0 ({r.stderr.strip()})")
+        w = np.load(os.path.join(out, "eigenvalues.npy"))
+        v = np.load(os.path.join(out, "eigenvectors.npy"))
+        batch = arr.reshape((-1, 40, 40))
+        check(w.shape == (batch.shape[0], 40), f"--input {label}: shape {w.shape}")
+        for i in range(batch.shape[0]):
+            check_decomposition(np.ascontiguousarray(batch[i]), w[i], v[i], f"--input {label} {i}")
+
+    # ---- refusals: one line naming the file, exit 1, no output left behind
+    def refused(label, arr_or_bytes, words, code=1):
+        path = os.path.join(tmp, "bad.npy")
+        if isinstance(arr_or_bytes, bytes):
+            open(path, "wb").write(arr_or_bytes)
+        else:
+            np.save(path, arr_or_bytes)
+        out = os.path.join(tmp, "bad_out_" + label.replace(" ", "_"))
+        r = run(["--input", path, "--output", out])
+        lines = r.stderr.strip().splitlines()
+        ok = (r.returncode == code and len(lines) == 1 and path in lines[0] and
+              words in lines[0] and "Processed" not in r.stdout)
+        left = os.listdir(out) if os.path.isdir(out) else []
+        check(ok and not left, f"refused {label}: exit {r.returncode}, {lines}, left {left}")
+
+    sym = stack[0]
+    refused("float32", sym.astype(np.float32), "'<f4'")
+    refused("int64", np.zeros((3, 3), dtype=np.int64), "'<i8'")
+    refused("big-endian", sym.astype(">f8"), "big-endian")
+    refused("rank 1", np.zeros(5), "1 dimensions")
+    refused("rank 4", np.zeros((2, 2, 3, 3)), "4 dimensions")
+    refused("non-square", np.zeros((2, 3, 4)), "non-square")
+    asym = stack.copy()
+    asym[2, 3, 5] += 1.0
+    refused("not symmetric", asym, "matrix 2 is not symmetric")
+    nan = stack.copy()
+    nan[1, 0, 0] = np.nan
+    refused("NaN", nan, "non-finite")
+    good = os.path.join(tmp, "good.npy")
+    np.save(good, stack)
+    raw = open(good, "rb").read()
+    refused("truncated", raw[:-100], "truncated")
+    refused("bad header", b"\x93NUMPY\x01\x00\x10\x00{'descr': '<f8',\n", "")
+    refused("not npy", b"hello world, not an array", "")
+
+if failures:
+    print(f"{len(failures)} failed")
+    sys.exit(1)
+print("all passed")
