@@ -86,12 +86,17 @@ static void redraw(dusk_graph *g, int final)
         dusk__progress_draw(g->bar, g->counted, final);
 }
 
-/* Lock held: make room for one more thing in flight and count it. */
+/* Lock held: make room for one more thing in flight and count it. A full window is left to
+ * drain to half before submitting again, so the submitting thread wakes once per batch of
+ * completions rather than once per task (on a small machine it shares the cores with the
+ * workers, and each wake-up pushes a worker off its core). */
 static void enter_window(dusk_graph *g)
 {
-    while (g->in_flight >= g->window) {
-        wait_a_little(g);
-        redraw(g, 0);
+    if (g->in_flight >= g->window) {
+        while (g->in_flight > g->window / 2) {
+            wait_a_little(g);
+            redraw(g, 0);
+        }
     }
     g->in_flight++;
     if (g->in_flight > g->peak_in_flight)
@@ -102,7 +107,8 @@ static void enter_window(dusk_graph *g)
 static void leave_window(dusk_graph *g)
 {
     g->in_flight--;
-    pthread_cond_signal(&g->cond);
+    if (g->in_flight <= g->window / 2)
+        pthread_cond_signal(&g->cond);
 }
 
 static void data_unref(dusk_data *d)
