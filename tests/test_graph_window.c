@@ -30,7 +30,12 @@ int main(void)
            (double)(count * n * n * 8) / 1e6);
     CHECK_LE(dusk_graph_peak_in_flight(g), 4);
     CHECK_GE(dusk_graph_peak_in_flight(g), 1);
+#ifndef __SANITIZE_ADDRESS__
     CHECK_LT(grown, 64 * 1000 * 1000);
+#else
+    printf("(AddressSanitizer keeps freed memory in quarantine: the memory bound is checked "
+           "by the plain build)\n");
+#endif
 
     /* the last matrix is np.random.seed(399); np.random.rand(512, 512) */
     double first;
