@@ -16,6 +16,7 @@ enum {
     OPT_PROGRESS,
     OPT_NO_PROGRESS,
     OPT_VERSION,
+    OPT_TRACE,
 };
 
 static const struct option common[] = {
@@ -29,6 +30,7 @@ static const struct option common[] = {
     {"verbose", no_argument, NULL, 'v'},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, OPT_VERSION},
+    {"trace", required_argument, NULL, OPT_TRACE},
 };
 
 static const char common_help[] =
@@ -40,6 +42,8 @@ static const char common_help[] =
     "      --blas-threads K  BLAS threads per worker (DUSK_BLAS_THREADS; default 1)\n"
     "      --progress        always draw the progress bar on stderr\n"
     "      --no-progress     never draw it (default: only when stderr is a terminal)\n"
+    "      --trace DIR       write DIR/trace.json (open in Perfetto or chrome://tracing),\n"
+    "                        DIR/report.html and DIR/dag.dot (DUSK_TRACE)\n"
     "  -q, --quiet           print only the results\n"
     "  -v, --verbose         print more, StarPU's messages included\n"
     "  -h, --help            print this help and exit\n"
@@ -144,6 +148,12 @@ int cli_parse(const cli_app *app, int argc, char **argv, dusk_config *cfg)
         case OPT_BLAS_THREADS:
             if ((ret = cli_int(app, "--blas-threads", optarg, 1, 4096, &v)) == 0)
                 cfg->blas_threads = (int)v, ret = -1;
+            break;
+        case OPT_TRACE:
+            if (*optarg == '\0' || strlen(optarg) >= sizeof cfg->trace)
+                ret = cli_usage_error(app, "--trace: '%s' is not a usable directory name", optarg);
+            else
+                strcpy(cfg->trace, optarg);
             break;
         case OPT_PROGRESS: cfg->progress = DUSK_PROGRESS_ON; break;
         case OPT_NO_PROGRESS: cfg->progress = DUSK_PROGRESS_OFF; break;

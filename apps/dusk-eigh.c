@@ -405,20 +405,22 @@ int main(int argc, char **argv)
         dusk_shutdown();
         return CLI_EXIT_FAILURE;
     }
+    char source[4200], settings[4600];
+    if (input)
+        snprintf(source, sizeof source, "input=%s", b.opt.input);
+    else
+        snprintf(source, sizeof source, "seed=%lld", b.opt.seed);
+    snprintf(settings, sizeof settings,
+             "n=%lld ntasks=%lld %s (%s), %d CPU workers, sched=%s, %d BLAS thread%s per worker",
+             (long long)b.n, (long long)b.ntasks, source,
+             b.opt.values_only ? "eigenvalues only" : "eigenvalues and eigenvectors",
+             dusk_cpu_worker_count(), dusk_sched_name(), cfg.blas_threads,
+             cfg.blas_threads == 1 ? "" : "s");
     if (cfg.verbose >= 0) {
-        char source[4200];
-        if (input)
-            snprintf(source, sizeof source, "input=%s", b.opt.input);
-        else
-            snprintf(source, sizeof source, "seed=%lld", b.opt.seed);
-        printf("dusk-eigh: n=%lld ntasks=%lld %s (%s), %d CPU workers, sched=%s, "
-               "%d BLAS thread%s per worker\n",
-               (long long)b.n, (long long)b.ntasks, source,
-               b.opt.values_only ? "eigenvalues only" : "eigenvalues and eigenvectors",
-               dusk_cpu_worker_count(), dusk_sched_name(), cfg.blas_threads,
-               cfg.blas_threads == 1 ? "" : "s");
+        printf("dusk-eigh: %s\n", settings);
         fflush(stdout);
     }
+    dusk_set_run_info(settings);
     (void)dusk_graph_progress(g, b.ntasks, "eigh");
 
     double start = dusk_now();

@@ -71,6 +71,8 @@ typedef struct dusk_config {
                          Env: DUSK_WINDOW. */
     int progress;     /* DUSK_PROGRESS_*: AUTO draws a bar when stderr is a terminal. */
     int verbose;      /* -1 quiet, 0 normal, 1 verbose (StarPU's own messages too). */
+    char trace[1024]; /* "": no trace; else a directory that receives trace.json, dag.dot and
+                         report.html at dusk_shutdown(). Env: DUSK_TRACE. */
 } dusk_config;
 
 /* Fill cfg with defaults, then with the environment variables named above.
@@ -85,8 +87,13 @@ DUSK_NODISCARD int dusk_config_init(dusk_config *cfg, char *why, size_t whylen);
  * found can use. */
 DUSK_NODISCARD int dusk_init(const dusk_config *cfg, char *why, size_t whylen);
 
-/* Stop StarPU. Every graph must have been waited for and freed. Safe to call twice. */
+/* Stop StarPU, and finish the trace when one was asked for (report.html is written then).
+ * Every graph must have been waited for and freed. Safe to call twice. */
 void dusk_shutdown(void);
+
+/* One line describing the run (program, sizes, flags), shown in the trace report. Copied.
+ * Call it after dusk_init(); it does nothing when no trace is being written. */
+void dusk_set_run_info(const char *line);
 
 /* After dusk_init(): the number of workers, and how many are CPU workers. */
 int dusk_worker_count(void);
@@ -111,10 +118,18 @@ DUSK_NODISCARD int dusk_graph_new(dusk_graph **out);
 /* Free a graph after dusk_graph_wait(); sets *g to NULL. Waits for what is still running. */
 void dusk_graph_free(dusk_graph **g);
 
-/* Show a progress bar on stderr for this graph (per the configuration's `progress`):
- * `total` units, each task submitted with DUSK_TASK_COUNTS advancing it by one.
- * `label` (copied) is printed before the bar. */
+/* Show a progress bar on stderr for this graph (per the configuration's `progress`), the
+ * equivalent of Dask's progress(): with total > 0, `total` units, each task submitted with
+ * DUSK_TASK_COUNTS advancing it by one; with total == 0, every task counts and the total is
+ * the number of tasks submitted so far. `label` (copied) is printed before the bar. */
 int dusk_graph_progress(dusk_graph *g, int64_t total, const char *label);
+
+/* Build first, run later (Dask's delayed + compute): after dusk_graph_hold(), tasks, reads
+ * and releases are recorded instead of being handed to StarPU, until dusk_graph_compute()
+ * hands them over in order through the window and waits, as dusk_graph_wait() does.
+ * Without hold, tasks run as soon as they are submitted and compute is the same as wait. */
+int dusk_graph_hold(dusk_graph *g);
+DUSK_NODISCARD int dusk_graph_compute(dusk_graph *g);
 
 /* A new matrix of rows x cols float64 values (C order) or vector of n values. Its memory is
  * allocated by StarPU where and when the first task that writes it runs, and freed after
@@ -154,10 +169,27 @@ typedef struct dusk_arg {
 enum {
     DUSK_TASK_COUNTS = 1 /* its completion advances the graph's progress bar */
 };
+typedef enum dusk_where {
+    DUSK_WHERE_ANY = 0, /* any worker with an implementation of the kernel */
+    DUSK_WHERE_CPU = 1, /* CPU workers only */
+    DUSK_WHERE_GPU = 2  /* GPU workers only (DUSK_ENODEV at submission when there is none) */
+} dusk_where;
+
+/* Called on a StarPU thread when a task has finished, with its final status (0 or a
+ * negative code). It must not block on the graph. */
+typedef void (*dusk_done_fn)(void *user, int64_t id, int status);
+
 typedef struct dusk_task_opts {
-    const char *key; /* name shown in reports, e.g. "eigh-17" (copied); NULL: the kernel's */
-    int priority;    /* higher runs first among ready tasks; 0 by default */
-    unsigned flags;  /* DUSK_TASK_* */
+    const char *key;      /* name shown in reports, e.g. "eigh-17" (copied); NULL: the kernel's */
+    int priority;         /* higher runs first among ready tasks (with schedulers that use
+                             priorities: prio, dmdas, ...); 0 by default */
+    unsigned flags;       /* DUSK_TASK_* */
+    dusk_where where;     /* where it may run */
+    int retries;          /* run again up to this many times when the kernel fails (0..100) */
+    const int64_t *after; /* ids of earlier tasks of the graph to wait for, besides the data */
+    int nafter;
+    dusk_done_fn on_done; /* may be NULL */
+    void *user;
 } dusk_task_opts;
 
 void dusk_task_opts_init(dusk_task_opts *opts);
@@ -181,6 +213,9 @@ void dusk_graph_counts(const dusk_graph *g, int64_t *submitted, int64_t *finishe
 
 /* The status of task `id`: 1 while pending, 0 when it succeeded, or its negative error. */
 int dusk_task_status(const dusk_graph *g, int64_t id);
+
+/* How many times task `id` ran (1 unless retried; 0 if it never ran), after it finished. */
+int dusk_task_attempts(const dusk_graph *g, int64_t id);
 
 /* The i-th failed task (0 <= i < failed count, in order of failure), after
  * dusk_graph_wait(): its id, key and reason (owned by the graph, valid until it is freed). */

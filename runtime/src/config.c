@@ -6,10 +6,26 @@
 #include <unistd.h>
 
 #include "dusk_internal.h"
+#include "trace.h"
 
 int dusk__started = 0;
 static dusk_config current;
 static dusk_kernel *doomed; /* kernels freed while StarPU still held their codelets */
+static dusk__trace *trace;   /* when DUSK_TRACE or --trace asked for one */
+static char *run_info;
+
+struct dusk__trace *dusk__current_trace(void)
+{
+    return trace;
+}
+
+void dusk_set_run_info(const char *line)
+{
+    if (trace == NULL || line == NULL)
+        return;
+    free(run_info);
+    run_info = dusk__strdup(line);
+}
 
 /* Read an integer environment variable into *field when it is set. */
 static int env_int(const char *name, long long lo, long long hi, int *field, char *why,
@@ -48,6 +64,14 @@ int dusk_config_init(dusk_config *cfg, char *why, size_t whylen)
         (rc = env_int("DUSK_BLAS_THREADS", 1, 4096, &cfg->blas_threads, why, whylen)) ||
         (rc = env_int("DUSK_WINDOW", 1, 1 << 20, &cfg->window, why, whylen)))
         return rc;
+    const char *dir = getenv("DUSK_TRACE");
+    if (dir != NULL && *dir != '\0') {
+        if (strlen(dir) >= sizeof cfg->trace) {
+            dusk__set_why(why, whylen, "DUSK_TRACE is too long");
+            return DUSK_EINVAL;
+        }
+        strcpy(cfg->trace, dir);
+    }
     const char *sched = getenv("STARPU_SCHED");
     if (sched != NULL && *sched != '\0') {
         if (strlen(sched) >= sizeof cfg->sched) {
@@ -136,6 +160,14 @@ int dusk_init(const dusk_config *cfg, char *why, size_t whylen)
     }
     current = *cfg;
     dusk__started = 1;
+    if (cfg->trace[0] != '\0') {
+        char twhy[200];
+        if ((ret = dusk__trace_open(cfg->trace, 0, 1, &trace, twhy, sizeof twhy)) != 0) {
+            dusk__set_why(why, whylen, "cannot write the trace to %s: %s", cfg->trace, twhy);
+            dusk_shutdown();
+            return ret;
+        }
+    }
     if ((ret = dusk__linalg_init(cfg)) != 0) {
         dusk__set_why(why, whylen, "cannot create the built-in kernels: %s",
                       dusk_strerror(ret));
@@ -150,6 +182,15 @@ void dusk_shutdown(void)
     if (!dusk__started)
         return;
     starpu_task_wait_for_all();
+    if (trace != NULL) {
+        if (dusk__trace_close(&trace, run_info ? run_info : "") != 0 && current.verbose >= 0)
+            fprintf(stderr, "dusk: warning: could not finish the trace in %s\n", current.trace);
+        else if (current.verbose >= 0)
+            fprintf(stderr, "dusk: trace written to %s (report.html, trace.json, dag.dot)\n",
+                    current.trace);
+    }
+    free(run_info);
+    run_info = NULL;
     starpu_shutdown();
     dusk__started = 0;
     dusk__linalg_fini();

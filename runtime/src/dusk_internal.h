@@ -30,20 +30,32 @@ struct dusk_data {
     /* 0, or the error of the last task that was to write it and failed: tasks reading it
      * are then not run. Written and read inside task bodies, which StarPU orders. */
     atomic_int failed;
+    int64_t last_writer; /* trace id of the last task submitted to write it, or -1 */
 };
 
 /* One task of a graph, from submission to its completion callback (StarPU's cl_arg). */
 typedef struct dusk__task {
     dusk_graph *g;
     const dusk_kernel *k;
-    int64_t id;
+    struct starpu_task *stask; /* valid until the completion callback returns */
+    struct dusk__task *next_live; /* in the graph's table of unfinished tasks */
+    int64_t id;                /* in the graph, from 0 */
+    int64_t trace_id;          /* in the process, for traces */
     int nargs;
     unsigned flags;
     int status;
+    int retries, attempts;
+    int handed; /* given to StarPU (under the graph's lock) */
+    int worker;
+    double start, end;
+    dusk_done_fn on_done;
+    void *user;
     char *key;    /* NULL: the kernel's name */
     char *reason; /* set by dusk_call_fail(), or NULL */
     dusk_data *data[DUSK_MAX_ARGS];
     dusk_access modes[DUSK_MAX_ARGS];
+    int ndeps;
+    int64_t *deps; /* trace ids of the tasks it waits for, when tracing */
     size_t value_size;
     _Alignas(16) unsigned char value[];
 } dusk__task;
@@ -62,11 +74,12 @@ void dusk__task_done(void *arg);
 /* progress.c: a tqdm-like bar on stderr. */
 typedef struct dusk__progress dusk__progress;
 dusk__progress *dusk__progress_new(const char *label, int64_t total, int mode);
-void dusk__progress_draw(dusk__progress *p, int64_t done, int final);
+void dusk__progress_draw(dusk__progress *p, int64_t done, int64_t total, int final);
 void dusk__progress_free(dusk__progress **p);
 
 /* config.c: the running configuration and kernels freed while running. */
 extern int dusk__started;
+struct dusk__trace *dusk__current_trace(void); /* NULL when not tracing */
 void dusk__kernel_doom(dusk_kernel *k);
 
 /* codelets/kernels.c: the built-in kernels. */

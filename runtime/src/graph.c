@@ -6,6 +6,9 @@
 #include <time.h>
 
 #include "dusk_internal.h"
+#include "trace.h"
+
+struct op;
 
 typedef struct failure {
     int64_t id;
@@ -24,9 +27,26 @@ struct dusk_graph {
     int64_t status_cap;
     failure *failures;
     int64_t failures_cap;
+    /* unfinished tasks by id, for explicit dependencies (under lock) */
+    dusk__task **live;
+    int64_t live_cap, live_count;
+    int waiting_for_task; /* the submitter waits for one task: wake it at every completion */
+    uint8_t *attempts; /* per task, beside status */
     /* touched by the submitting thread only: */
     dusk__progress *bar;
+    int64_t bar_total; /* 0: every task counts */
+    int held;          /* dusk_graph_hold(): operations wait in `ops` for compute */
+    struct op *ops;
+    int64_t nops, ops_cap;
 };
+
+/* An operation recorded while the graph is held. */
+typedef struct op {
+    enum { OP_TASK, OP_READ, OP_RELEASE } kind;
+    void *p;
+} op;
+
+static atomic_llong next_trace_id;
 
 static const double redraw_seconds = 0.1;
 
@@ -63,6 +83,7 @@ int dusk_graph_progress(dusk_graph *g, int64_t total, const char *label)
         return DUSK_EINVAL;
     dusk__progress_free(&g->bar);
     g->bar = dusk__progress_new(label, total, dusk_current_config()->progress);
+    g->bar_total = total;
     return 0;
 }
 
@@ -83,7 +104,8 @@ static void wait_a_little(dusk_graph *g)
 static void redraw(dusk_graph *g, int final)
 {
     if (g->bar != NULL)
-        dusk__progress_draw(g->bar, g->counted, final);
+        dusk__progress_draw(g->bar, g->bar_total ? g->counted : g->finished,
+                            g->bar_total ? g->bar_total : g->submitted, final);
 }
 
 /* Lock held: make room for one more thing in flight and count it. A full window is left to
@@ -107,7 +129,7 @@ static void enter_window(dusk_graph *g)
 static void leave_window(dusk_graph *g)
 {
     g->in_flight--;
-    if (g->in_flight <= g->window / 2)
+    if (g->in_flight <= g->window / 2 || g->waiting_for_task)
         pthread_cond_signal(&g->cond);
 }
 
@@ -127,6 +149,7 @@ static int data_new(dusk_graph *g, int kind, int64_t rows, int64_t cols, dusk_da
     if (d == NULL)
         return DUSK_ENOMEM;
     d->g = g;
+    d->last_writer = -1;
     d->kind = kind;
     d->dims[0] = rows;
     d->dims[1] = cols;
@@ -153,12 +176,32 @@ int dusk_vector_new(dusk_graph *g, int64_t n, dusk_data **out)
     return data_new(g, DUSK__VECTOR, n, 1, out);
 }
 
+static int hold_op(dusk_graph *g, int kind, void *p)
+{
+    if (g->nops == g->ops_cap) {
+        int64_t cap = g->ops_cap ? 2 * g->ops_cap : 256;
+        op *o = realloc(g->ops, (size_t)cap * sizeof *o);
+        if (o == NULL)
+            return DUSK_ENOMEM;
+        g->ops = o;
+        g->ops_cap = cap;
+    }
+    g->ops[g->nops++] = (op){kind, p};
+    return 0;
+}
+
+static void release_now(dusk_data *d)
+{
+    starpu_data_unregister_submit(d->handle);
+    data_unref(d);
+}
+
 void dusk_data_release(dusk_data **d)
 {
     if (d == NULL || *d == NULL)
         return;
-    starpu_data_unregister_submit((*d)->handle);
-    data_unref(*d);
+    if (!(*d)->g->held || hold_op((*d)->g, OP_RELEASE, *d) != 0)
+        release_now(*d);
     *d = NULL;
 }
 
@@ -182,6 +225,24 @@ static void read_ready(void *arg)
     free(r);
 }
 
+static int read_now(read_req *r)
+{
+    dusk_graph *g = r->g;
+    pthread_mutex_lock(&g->lock);
+    enter_window(g);
+    pthread_mutex_unlock(&g->lock);
+    int ret = starpu_data_acquire_cb(r->d->handle, STARPU_R, read_ready, r);
+    if (ret != 0) {
+        pthread_mutex_lock(&g->lock);
+        leave_window(g);
+        pthread_mutex_unlock(&g->lock);
+        data_unref(r->d);
+        free(r);
+        return DUSK_ESTARPU;
+    }
+    return 0;
+}
+
 int dusk_data_read(dusk_data *d, dusk_read_fn fn, void *user)
 {
     if (d == NULL || fn == NULL)
@@ -191,19 +252,14 @@ int dusk_data_read(dusk_data *d, dusk_read_fn fn, void *user)
         return DUSK_ENOMEM;
     *r = (read_req){d->g, d, fn, user};
     atomic_fetch_add(&d->refs, 1);
-    pthread_mutex_lock(&d->g->lock);
-    enter_window(d->g);
-    pthread_mutex_unlock(&d->g->lock);
-    int ret = starpu_data_acquire_cb(d->handle, STARPU_R, read_ready, r);
-    if (ret != 0) {
-        pthread_mutex_lock(&d->g->lock);
-        leave_window(d->g);
-        pthread_mutex_unlock(&d->g->lock);
+    if (d->g->held) {
+        if (hold_op(d->g, OP_READ, r) == 0)
+            return 0;
         data_unref(d);
         free(r);
-        return DUSK_ESTARPU;
+        return DUSK_ENOMEM;
     }
-    return 0;
+    return read_now(r);
 }
 
 void dusk_task_opts_init(dusk_task_opts *opts)
@@ -211,8 +267,8 @@ void dusk_task_opts_init(dusk_task_opts *opts)
     memset(opts, 0, sizeof *opts);
 }
 
-/* Lock held: record task id's status, growing the table as ids come. */
-static int set_status(dusk_graph *g, int64_t id, int status)
+/* Lock held: record task id's status, growing the tables as ids come. */
+static int set_status(dusk_graph *g, int64_t id, int status, int attempts)
 {
     if (id >= g->status_cap) {
         int64_t cap = g->status_cap ? 2 * g->status_cap : 1024;
@@ -222,10 +278,62 @@ static int set_status(dusk_graph *g, int64_t id, int status)
         if (s == NULL)
             return DUSK_ENOMEM;
         g->status = s;
+        uint8_t *a = realloc(g->attempts, (size_t)cap);
+        if (a == NULL)
+            return DUSK_ENOMEM;
+        g->attempts = a;
         g->status_cap = cap;
     }
     g->status[id] = (int8_t)status;
+    g->attempts[id] = (uint8_t)(attempts > 255 ? 255 : attempts);
     return 0;
+}
+
+/* Lock held: the table of unfinished tasks (chained hash on the id). */
+static int live_add(dusk_graph *g, dusk__task *t)
+{
+    if (g->live_count >= g->live_cap) {
+        int64_t cap = g->live_cap ? 2 * g->live_cap : 64;
+        dusk__task **live = calloc((size_t)cap, sizeof *live);
+        if (live == NULL)
+            return DUSK_ENOMEM;
+        for (int64_t b = 0; b < g->live_cap; b++)
+            for (dusk__task *x = g->live[b], *next; x != NULL; x = next) {
+                next = x->next_live;
+                x->next_live = live[x->id & (cap - 1)];
+                live[x->id & (cap - 1)] = x;
+            }
+        free(g->live);
+        g->live = live;
+        g->live_cap = cap;
+    }
+    dusk__task **head = &g->live[t->id & (g->live_cap - 1)];
+    t->next_live = *head;
+    *head = t;
+    g->live_count++;
+    return 0;
+}
+
+static dusk__task *live_find(const dusk_graph *g, int64_t id)
+{
+    if (g->live_cap == 0)
+        return NULL;
+    for (dusk__task *x = g->live[id & (g->live_cap - 1)]; x != NULL; x = x->next_live)
+        if (x->id == id)
+            return x;
+    return NULL;
+}
+
+static void live_remove(dusk_graph *g, dusk__task *t)
+{
+    if (g->live_cap == 0)
+        return;
+    for (dusk__task **p = &g->live[t->id & (g->live_cap - 1)]; *p != NULL; p = &(*p)->next_live)
+        if (*p == t) {
+            *p = t->next_live;
+            g->live_count--;
+            return;
+        }
 }
 
 /* Lock held. The key and reason move from the task to the graph. */
@@ -253,8 +361,26 @@ void dusk__task_done(void *arg)
 {
     dusk__task *t = arg;
     dusk_graph *g = t->g;
+    struct dusk__trace *trace = dusk__current_trace();
+    if (trace != NULL) {
+        int64_t dims[2] = {0, 0}, bytes = 0;
+        for (int i = 0; i < t->nargs; i++) {
+            bytes += t->data[i]->dims[0] * t->data[i]->dims[1] * (int64_t)sizeof(double);
+            if (i == 0) {
+                dims[0] = t->data[i]->dims[0];
+                dims[1] = t->data[i]->dims[1];
+            }
+        }
+        dusk__trace_task ev = {t->trace_id, t->key ? t->key : t->k->name, t->k->name, "CPU",
+                               t->worker,   t->start, t->end, dims[0], dims[1], bytes,
+                               t->status,   t->attempts, t->ndeps, t->deps};
+        dusk__trace_finished(trace, &ev);
+    }
+    if (t->on_done)
+        t->on_done(t->user, t->id, t->status);
     pthread_mutex_lock(&g->lock);
-    set_status(g, t->id, t->status);
+    live_remove(g, t);
+    set_status(g, t->id, t->status, t->attempts);
     g->finished++;
     if (t->status != 0) {
         record_failure(g, t);
@@ -266,6 +392,7 @@ void dusk__task_done(void *arg)
     pthread_mutex_unlock(&g->lock);
     for (int i = 0; i < t->nargs; i++)
         data_unref(t->data[i]);
+    free(t->deps);
     free(t->key);
     free(t->reason);
     free(t);
@@ -282,18 +409,75 @@ static enum starpu_data_access_mode starpu_mode(dusk_access m)
     return STARPU_NONE;
 }
 
+/* Hand a task to StarPU; on refusal, account for it as a failed task that never ran. */
+static int submit_now(dusk_graph *g, dusk__task *t)
+{
+    pthread_mutex_lock(&g->lock);
+    enter_window(g);
+    t->handed = 1;
+    pthread_mutex_unlock(&g->lock);
+    int ret = starpu_task_submit(t->stask);
+    if (ret == 0)
+        return 0;
+    ret = ret == -ENODEV ? DUSK_ENODEV : DUSK_ESTARPU;
+    t->stask->destroy = 0;
+    starpu_task_destroy(t->stask);
+    t->status = ret;
+    t->flags &= ~(unsigned)DUSK_TASK_COUNTS;
+    for (int i = 0; i < t->nargs; i++)
+        if (t->modes[i] & DUSK_W)
+            atomic_store(&t->data[i]->failed, ret);
+    dusk__task_done(t);
+    return ret;
+}
+
+/* Trace ids of what t waits for: the last writer of each argument it reads or overwrites
+ * (StarPU orders both), and the explicit ones. */
+static int collect_deps(dusk__task *t, const dusk_arg *args, int nargs, const int64_t *after,
+                        int nafter, const dusk_graph *g)
+{
+    t->deps = malloc((size_t)(nargs + nafter) * sizeof *t->deps + 1);
+    if (t->deps == NULL)
+        return DUSK_ENOMEM;
+    for (int i = 0; i < nargs; i++) {
+        int64_t w = args[i].data->last_writer;
+        int seen = w < 0;
+        for (int j = 0; j < t->ndeps && !seen; j++)
+            seen = t->deps[j] == w;
+        if (!seen)
+            t->deps[t->ndeps++] = w;
+    }
+    for (int i = 0; i < nafter; i++) {
+        dusk__task *p = live_find(g, after[i]);
+        if (p != NULL)
+            t->deps[t->ndeps++] = p->trace_id;
+    }
+    return 0;
+}
+
 int dusk_task_submit(dusk_graph *g, const dusk_kernel *k, const dusk_arg *args, int nargs,
                      const void *value, size_t value_size, const dusk_task_opts *opts,
                      int64_t *id)
 {
+    dusk_task_opts defaults;
     if (id)
         *id = -1;
+    if (opts == NULL) {
+        dusk_task_opts_init(&defaults);
+        opts = &defaults;
+    }
     if (g == NULL || k == NULL || nargs < 0 || nargs > DUSK_MAX_ARGS ||
         (nargs > 0 && args == NULL) || (value_size > 0 && value == NULL) ||
-        value_size > (1u << 20))
+        value_size > (1u << 20) || opts->retries < 0 || opts->retries > 100 ||
+        opts->nafter < 0 || (opts->nafter > 0 && opts->after == NULL) ||
+        opts->where < DUSK_WHERE_ANY || opts->where > DUSK_WHERE_GPU)
         return DUSK_EINVAL;
     for (int i = 0; i < nargs; i++)
-        if (args[i].data == NULL || args[i].data->g != g || starpu_mode(args[i].mode) == STARPU_NONE)
+        if (args[i].data == NULL || args[i].data->g != g ||
+            starpu_mode(args[i].mode) == STARPU_NONE)
+            return DUSK_EINVAL;
+    for (int i = 0; i < opts->nafter; i++)
+        if (opts->after[i] < 0 || opts->after[i] >= g->submitted)
             return DUSK_EINVAL;
 
     dusk__task *t = calloc(1, sizeof *t + value_size);
@@ -302,8 +486,13 @@ int dusk_task_submit(dusk_graph *g, const dusk_kernel *k, const dusk_arg *args, 
     t->g = g;
     t->k = k;
     t->nargs = nargs;
-    t->flags = opts ? opts->flags : 0;
-    if (opts && opts->key && (t->key = dusk__strdup(opts->key)) == NULL) {
+    t->flags = opts->flags;
+    t->retries = opts->retries;
+    t->on_done = opts->on_done;
+    t->user = opts->user;
+    t->worker = -1;
+    t->trace_id = atomic_fetch_add(&next_trace_id, 1);
+    if (opts->key && (t->key = dusk__strdup(opts->key)) == NULL) {
         free(t);
         return DUSK_ENOMEM;
     }
@@ -312,45 +501,99 @@ int dusk_task_submit(dusk_graph *g, const dusk_kernel *k, const dusk_arg *args, 
     t->value_size = value_size;
 
     struct starpu_task *task = starpu_task_create();
+    t->stask = task;
     task->cl = (struct starpu_codelet *)&k->cl;
     task->cl_arg = t;
     task->callback_func = dusk__task_done;
     task->callback_arg = t;
     task->nbuffers = nargs;
     task->name = k->name;
-    task->priority = opts ? opts->priority : 0;
+    task->priority = opts->priority;
+    if (opts->where == DUSK_WHERE_CPU)
+        task->where = STARPU_CPU;
+    else if (opts->where == DUSK_WHERE_GPU)
+        task->where = STARPU_CUDA;
     for (int i = 0; i < nargs; i++) {
         t->data[i] = args[i].data;
         t->modes[i] = args[i].mode;
         atomic_fetch_add(&args[i].data->refs, 1);
         task->handles[i] = args[i].data->handle;
         task->modes[i] = starpu_mode(args[i].mode);
+        if (args[i].mode & DUSK_W)
+            args[i].data->last_writer = t->trace_id;
     }
 
+    /* Explicit dependencies. StarPU (1.3) takes them only between tasks not yet handed to
+     * it: for those (a held graph), declare them; for a predecessor already running, wait
+     * here until it is done, which keeps the order of submission (and so the data
+     * dependencies) intact at the cost of look-ahead. The lock keeps a predecessor's StarPU
+     * task alive (its completion callback takes the lock before returning). */
     pthread_mutex_lock(&g->lock);
-    enter_window(g);
-    t->id = g->submitted++;
-    int ret = set_status(g, t->id, 1);
-    pthread_mutex_unlock(&g->lock);
-    if (ret == 0) {
-        ret = starpu_task_submit(task);
-        ret = ret == -ENODEV ? DUSK_ENODEV : ret != 0 ? DUSK_ESTARPU : 0;
+    for (int i = 0; i < opts->nafter; i++) {
+        dusk__task *p;
+        g->waiting_for_task = 1;
+        while ((p = live_find(g, opts->after[i])) != NULL && p->handed) {
+            wait_a_little(g);
+            redraw(g, 0);
+        }
+        g->waiting_for_task = 0;
     }
+    t->id = g->submitted++;
+    int ret = set_status(g, t->id, 1, 0);
+    if (ret == 0 && dusk__current_trace() != NULL)
+        ret = collect_deps(t, args, nargs, opts->after, opts->nafter, g);
+    if (ret == 0)
+        ret = live_add(g, t);
+    for (int i = 0; i < opts->nafter && ret == 0; i++) {
+        dusk__task *p = live_find(g, opts->after[i]);
+        if (p != NULL)
+            starpu_task_declare_deps_array(task, 1, &p->stask);
+    }
+    pthread_mutex_unlock(&g->lock);
+    if (dusk__current_trace() != NULL)
+        dusk__trace_submitted(dusk__current_trace(), t->trace_id, t->key ? t->key : k->name,
+                              k->name, t->ndeps, t->deps);
     if (ret != 0) {
-        /* StarPU did not take it: account for it as a failed task, without running it. */
+        /* out of memory for the tables: fail it without running it */
         task->destroy = 0;
         starpu_task_destroy(task);
         t->status = ret;
-        t->flags &= ~(unsigned)DUSK_TASK_COUNTS;
-        for (int i = 0; i < nargs; i++)
-            if (t->modes[i] & DUSK_W)
-                atomic_store(&t->data[i]->failed, ret);
         dusk__task_done(t);
         return ret;
     }
     if (id)
         *id = t->id;
+    if (g->held && hold_op(g, OP_TASK, t) == 0)
+        return 0;
+    return submit_now(g, t);
+}
+
+int dusk_graph_hold(dusk_graph *g)
+{
+    if (g == NULL)
+        return DUSK_EINVAL;
+    g->held = 1;
     return 0;
+}
+
+int dusk_graph_compute(dusk_graph *g)
+{
+    if (g == NULL)
+        return DUSK_EINVAL;
+    g->held = 0;
+    for (int64_t i = 0; i < g->nops; i++) {
+        op *o = &g->ops[i];
+        if (o->kind == OP_TASK)
+            (void)submit_now(g, o->p); /* a refusal is recorded as the task's status */
+        else if (o->kind == OP_READ)
+            (void)read_now(o->p);
+        else
+            release_now(o->p);
+    }
+    free(g->ops);
+    g->ops = NULL;
+    g->nops = g->ops_cap = 0;
+    return dusk_graph_wait(g);
 }
 
 int dusk_graph_wait(dusk_graph *g)
@@ -410,6 +653,15 @@ int dusk_graph_failure(const dusk_graph *g, int64_t i, int64_t *id, const char *
     return ret;
 }
 
+int dusk_task_attempts(const dusk_graph *g, int64_t id)
+{
+    dusk_graph *mg = (dusk_graph *)g;
+    pthread_mutex_lock(&mg->lock);
+    int a = id >= 0 && id < g->submitted ? g->attempts[id] : 0;
+    pthread_mutex_unlock(&mg->lock);
+    return a;
+}
+
 int64_t dusk_graph_peak_in_flight(const dusk_graph *g)
 {
     return g->peak_in_flight;
@@ -420,6 +672,9 @@ void dusk_graph_free(dusk_graph **gp)
     if (gp == NULL || *gp == NULL)
         return;
     dusk_graph *g = *gp;
+    /* Held and never computed: run it so that nothing leaks; failures stay per task. */
+    if (g->nops > 0 && dusk_graph_compute(g) != 0)
+        g->held = 0;
     pthread_mutex_lock(&g->lock);
     while (g->in_flight > 0)
         wait_a_little(g);
@@ -430,6 +685,8 @@ void dusk_graph_free(dusk_graph **gp)
     }
     free(g->failures);
     free(g->status);
+    free(g->attempts);
+    free(g->live);
     dusk__progress_free(&g->bar);
     pthread_cond_destroy(&g->cond);
     pthread_mutex_destroy(&g->lock);

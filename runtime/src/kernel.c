@@ -100,6 +100,8 @@ void dusk__cpu_entry(void *buffers[], void *cl_arg)
 {
     dusk__task *t = cl_arg;
     dusk_call call = {t, buffers};
+    t->worker = starpu_worker_get_id();
+    t->start = dusk_now();
 
     /* A task whose input was not produced does not run; what it writes is not produced
      * either, so the failure travels down the graph and stops there. */
@@ -118,9 +120,19 @@ void dusk__cpu_entry(void *buffers[], void *cl_arg)
                 t->status = DUSK_EINVAL;
             }
     }
-    if (t->status == 0)
-        t->status = t->k->cpu(&call);
+    if (t->status == 0) {
+        /* Retries run on the same worker, at once: the kernel's inputs are still here. */
+        do {
+            t->attempts++;
+            t->status = t->k->cpu(&call);
+        } while (t->status != 0 && t->attempts <= t->retries);
+        if (t->status == 0) {
+            free(t->reason);
+            t->reason = NULL;
+        }
+    }
     for (int i = 0; i < t->nargs; i++)
         if (t->modes[i] & DUSK_W)
             atomic_store(&t->data[i]->failed, t->status);
+    t->end = dusk_now();
 }

@@ -54,10 +54,11 @@ static void clock_text(char *buf, size_t len, double s)
         snprintf(buf, len, "%02d:%02d", (int)s / 60, (int)s % 60);
 }
 
-void dusk__progress_draw(dusk__progress *p, int64_t done, int final)
+void dusk__progress_draw(dusk__progress *p, int64_t done, int64_t total, int final)
 {
     if (p == NULL)
         return;
+    p->total = total;
     double now = dusk_now();
     if (!final && p->last >= 0 && now - p->last < 0.1)
         return;

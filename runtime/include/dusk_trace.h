@@ -1,0 +1,112 @@
+/* dusk's traces: reading the trace.json files a run writes (DUSK_TRACE=DIR or --trace DIR),
+ * summarising them, merging several ranks into one file and drawing an HTML report.
+ *
+ * A trace.json is a Chrome trace-event file (Perfetto and chrome://tracing open it) with one
+ * event per line: a complete event ("ph":"X") per task, with the rank as pid and the StarPU
+ * worker as tid (-1 for a task that never ran), and metadata events naming the ranks and
+ * workers. Times are microseconds from the moment the rank opened its trace; each rank also
+ * records the wall-clock time of that moment, which lines ranks up when they are merged.
+ *
+ * The functions below read only the format dusk writes, and refuse anything else.
+ * A set is immutable once loaded: its read-only functions may be called from several threads
+ * at once. Times in the structs below are seconds on the set's common timeline (0 is the
+ * earliest rank's start).
+ */
+#ifndef DUSK_TRACE_H
+#define DUSK_TRACE_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "dusk.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct dusk_trace_set dusk_trace_set; /* one or more ranks' traces; opaque */
+
+/* Load npaths trace.json files (one per rank; a merged file may hold several ranks).
+ * The caller owns *out and frees it with dusk_trace_set_free().
+ * Returns 0, DUSK_EINVAL (no paths, or two files hold the same rank), DUSK_EIO (a file
+ * cannot be read), DUSK_EFORMAT (a file is not a dusk trace or is malformed or truncated)
+ * or DUSK_ENOMEM; then *out is NULL and `why` (when not NULL) receives one line naming the
+ * file, the line number where it applies, and the problem. */
+DUSK_NODISCARD int dusk_trace_load(const char *const *paths, int npaths, dusk_trace_set **out,
+                                   char *why, size_t whylen);
+
+/* Free a set and set *set to NULL. NULL and *set == NULL are allowed. */
+void dusk_trace_set_free(dusk_trace_set **set);
+
+/* One task of a set, as recorded. Its strings and deps belong to the set. */
+typedef struct dusk_trace_task {
+    int rank;
+    int worker;          /* StarPU worker id (the event's tid), -1 if it never ran */
+    int64_t id;          /* unique within its rank */
+    const char *key;     /* e.g. "eigh-17" */
+    const char *codelet; /* e.g. "dusk_eigh" */
+    const char *impl;    /* "CPU" or "CUDA" */
+    double start, dur;   /* seconds */
+    int64_t rows, cols, bytes;
+    int status;          /* 0 or a DUSK_E* code */
+    int attempts;
+    int ndeps;
+    const int64_t *deps; /* ids (same rank) of the tasks it waited for */
+} dusk_trace_task;
+
+/* Number of tasks in the set, and the i-th (0 <= i < count, in the order of the files given
+ * and, within a file, of the events). dusk_trace_task_at returns 0 or DUSK_EINVAL. */
+int64_t dusk_trace_task_count(const dusk_trace_set *set);
+DUSK_NODISCARD int dusk_trace_task_at(const dusk_trace_set *set, int64_t i,
+                                      dusk_trace_task *out);
+
+/* Figures for the whole set. The makespan runs from the first task's start to the last
+ * task's end (tasks that never ran are left out of every time figure); the efficiency is
+ * the sum of task times / (workers x makespan), where workers counts every worker named by
+ * any rank, busy or not. The critical path is the longest chain through the DAG following
+ * deps, weighted by task durations. */
+typedef struct dusk_trace_stats {
+    int nranks;
+    int nworkers;
+    int64_t ntasks, nfailed;
+    double makespan;       /* s */
+    double task_time;      /* s, summed over tasks */
+    double throughput;     /* tasks per second of makespan */
+    double efficiency;     /* 0..1 */
+    double critical_path;  /* s */
+    int64_t critical_path_tasks;
+} dusk_trace_stats;
+
+/* Fill *out (zeroed first). Returns 0, or DUSK_ENOMEM. */
+DUSK_NODISCARD int dusk_trace_stats_get(const dusk_trace_set *set, dusk_trace_stats *out);
+
+/* The critical path, as task indices (for dusk_trace_task_at) from its first task to its
+ * last. The caller frees *idx with free(). Returns 0 (*idx is NULL and *n 0 when the set has
+ * no task that ran) or DUSK_ENOMEM. */
+DUSK_NODISCARD int dusk_trace_critical_path(const dusk_trace_set *set, int64_t **idx,
+                                            int64_t *n);
+
+/* Print a human-readable summary to out: per-worker tasks, busy % and idle gaps (count,
+ * total, longest), per-codelet time statistics (count, mean, p50, p95, total), the critical
+ * path as its chain of keys (long chains are elided in the middle) with its length, the
+ * parallel efficiency and the failed tasks. Returns 0, DUSK_EIO or DUSK_ENOMEM. */
+DUSK_NODISCARD int dusk_trace_summary(const dusk_trace_set *set, FILE *out);
+
+/* Write the set as one trace.json (one pid per rank, times on the common timeline), which
+ * dusk_trace_load() reads back. Written to path + ".partial" and renamed when complete.
+ * Returns 0, DUSK_EIO (errno tells why) or DUSK_ENOMEM. */
+DUSK_NODISCARD int dusk_trace_write_json(const dusk_trace_set *set, const char *path);
+
+/* Write a self-contained HTML report (inline CSS and JavaScript, nothing fetched): a Gantt
+ * chart of tasks per worker (at most about 20,000 boxes; larger traces are drawn aggregated
+ * into time bins, and the page says so), worker utilisation, per-codelet statistics, the
+ * critical path, throughput and makespan, and the failed tasks. `params` (may be NULL: then
+ * the parameters recorded in the trace) is the line describing the run.
+ * Returns 0, DUSK_EIO or DUSK_ENOMEM. */
+DUSK_NODISCARD int dusk_trace_write_report(const dusk_trace_set *set, const char *path,
+                                           const char *params);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* DUSK_TRACE_H */

@@ -1,0 +1,371 @@
+/* The tracer: DIR/trace.json (Chrome trace events, one per line), DIR/dag.dot and, at close,
+ * DIR/report.html. Everything is streamed: memory does not grow with the number of tasks.
+ *
+ * trace.json is laid out so that it is valid JSON at close and easy to read line by line:
+ *
+ *   {"traceEvents":[
+ *   {...metadata or task event...},          <- every event line ends with ","
+ *   {"ph":"M",...,"name":"dusk_run",...}     <- the last event, written at close, has none
+ *   ],"displayTimeUnit":"ms"}
+ */
+#define _POSIX_C_SOURCE 200809L
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "dusk_internal.h"
+#include "dusk_trace.h"
+#include "trace.h"
+#include "trace_util.h"
+
+/* dag.dot shows this many tasks one by one, then summarises the rest by codelet. */
+#define DOT_DETAILED 2000
+#define DOT_MAX_CODELETS 64   /* codelets counted separately in the summary; then "other" */
+#define DOT_ID_CACHE (1 << 16) /* recent task id -> codelet, for the summary's edges */
+
+struct dusk__trace {
+    char *dir;
+    int rank, nranks;
+    double t0;    /* dusk_now() at open: the trace's time 0 */
+    double epoch; /* wall-clock seconds at open, to line ranks up when merging */
+
+    pthread_mutex_t json_lock;
+    FILE *json;
+    int json_err;
+    atomic_int unrun; /* some task never ran: name tid -1 at close */
+
+    pthread_mutex_t dot_lock;
+    FILE *dot;
+    int64_t dot_nodes;
+    int ncodelets;
+    char *codelets[DOT_MAX_CODELETS + 2]; /* + "other" + "earlier tasks" */
+    int64_t rest[DOT_MAX_CODELETS + 2];   /* summarised tasks per codelet */
+    int64_t (*rest_edges)[DOT_MAX_CODELETS + 2];
+    int64_t *cache_id;
+    unsigned char *cache_cl;
+};
+
+static int mkdir_p(const char *dir)
+{
+    char *p = dusk__strdup(dir);
+    if (p == NULL)
+        return -1;
+    for (char *s = p + 1; *s; s++) {
+        if (*s != '/')
+            continue;
+        *s = '\0';
+        if (mkdir(p, 0777) != 0 && errno != EEXIST) {
+            free(p);
+            return -1;
+        }
+        *s = '/';
+    }
+    int rc = mkdir(p, 0777) != 0 && errno != EEXIST ? -1 : 0;
+    free(p);
+    return rc;
+}
+
+static FILE *open_in(const char *dir, const char *name, char *why, size_t whylen)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    FILE *f = fopen(path, "w");
+    if (f == NULL)
+        dusk__set_why(why, whylen, "%s: %s", path, strerror(errno));
+    else
+        setvbuf(f, NULL, _IOFBF, 1 << 16);
+    return f;
+}
+
+/* The JSON line is formatted by the caller, outside the lock; only the write is locked. */
+static void json_write(dusk__trace *t, const dusk__sb *b)
+{
+    pthread_mutex_lock(&t->json_lock);
+    if (b->oom || fwrite(b->p, 1, b->len, t->json) != b->len)
+        t->json_err = 1;
+    pthread_mutex_unlock(&t->json_lock);
+}
+
+static void thread_name(dusk__trace *t, int tid, const char *name)
+{
+    char buf[512];
+    dusk__sb b;
+    dusk__sb_init(&b, buf, sizeof buf);
+    dusk__sb_printf(&b, "{\"ph\":\"M\",\"pid\":%d,\"tid\":%d,\"name\":\"thread_name\",\"args\":{\"name\":",
+                    t->rank, tid);
+    dusk__sb_json(&b, name);
+    dusk__sb_puts(&b, "}},\n");
+    json_write(t, &b);
+    dusk__sb_free(&b);
+}
+
+static void trace_free(dusk__trace *t)
+{
+    if (t->json)
+        fclose(t->json);
+    if (t->dot)
+        fclose(t->dot);
+    for (int i = 0; i < DOT_MAX_CODELETS + 2; i++)
+        free(t->codelets[i]);
+    free(t->rest_edges);
+    free(t->cache_id);
+    free(t->cache_cl);
+    free(t->dir);
+    pthread_mutex_destroy(&t->json_lock);
+    pthread_mutex_destroy(&t->dot_lock);
+    free(t);
+}
+
+int dusk__trace_open(const char *dir, int rank, int nranks, dusk__trace **out, char *why,
+                     size_t whylen)
+{
+    *out = NULL;
+    if (dir == NULL || *dir == '\0' || rank < 0 || nranks < 1 || rank >= nranks) {
+        dusk__set_why(why, whylen, "trace: bad directory or rank");
+        return DUSK_EINVAL;
+    }
+    if (mkdir_p(dir) != 0) {
+        dusk__set_why(why, whylen, "trace: cannot create %s: %s", dir, strerror(errno));
+        return DUSK_EIO;
+    }
+    dusk__trace *t = calloc(1, sizeof *t);
+    if (t == NULL)
+        return DUSK_ENOMEM;
+    pthread_mutex_init(&t->json_lock, NULL);
+    pthread_mutex_init(&t->dot_lock, NULL);
+    t->rank = rank;
+    t->nranks = nranks;
+    t->dir = dusk__strdup(dir);
+    t->rest_edges = calloc(DOT_MAX_CODELETS + 2, sizeof *t->rest_edges);
+    t->cache_id = malloc(DOT_ID_CACHE * sizeof *t->cache_id);
+    t->cache_cl = calloc(DOT_ID_CACHE, 1);
+    if (!t->dir || !t->rest_edges || !t->cache_id || !t->cache_cl) {
+        trace_free(t);
+        return DUSK_ENOMEM;
+    }
+    for (int i = 0; i < DOT_ID_CACHE; i++)
+        t->cache_id[i] = -1;
+    if ((t->json = open_in(dir, "trace.json", why, whylen)) == NULL ||
+        (t->dot = open_in(dir, "dag.dot", why, whylen)) == NULL) {
+        trace_free(t);
+        return DUSK_EIO;
+    }
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    t->epoch = (double)now.tv_sec + 1e-9 * (double)now.tv_nsec;
+    t->t0 = dusk_now();
+
+    fprintf(t->json, "{\"traceEvents\":[\n"
+                     "{\"ph\":\"M\",\"pid\":%d,\"tid\":0,\"name\":\"process_name\","
+                     "\"args\":{\"name\":\"rank %d\"}},\n",
+            rank, rank);
+    unsigned nworkers = starpu_worker_get_count();
+    for (unsigned w = 0; w < nworkers; w++) {
+        char name[256];
+        starpu_worker_get_name((int)w, name, sizeof name);
+        thread_name(t, (int)w, name);
+    }
+
+    fprintf(t->dot, "digraph dusk {\n"
+                    "  graph [fontname=\"Helvetica\", label=\"dusk task graph, rank %d\", "
+                    "labelloc=t];\n"
+                    "  node [shape=box, style=\"rounded,filled\", fontname=\"Helvetica\", "
+                    "fontsize=10];\n"
+                    "  edge [color=\"#555555\"];\n",
+            rank);
+    if (ferror(t->json) || ferror(t->dot)) {
+        dusk__set_why(why, whylen, "trace: cannot write in %s: %s", dir, strerror(errno));
+        trace_free(t);
+        return DUSK_EIO;
+    }
+    *out = t;
+    return 0;
+}
+
+/* s as a DOT string, quotes included */
+static void dot_str(FILE *f, const char *s)
+{
+    fputc('"', f);
+    for (; s && *s; s++) {
+        if (*s == '"' || *s == '\\')
+            fputc('\\', f);
+        if (*s == '\n')
+            fputs("\\n", f);
+        else if ((unsigned char)*s >= 0x20)
+            fputc(*s, f);
+    }
+    fputc('"', f);
+}
+
+/* The summary's index of a codelet name: its own up to DOT_MAX_CODELETS, then "other". */
+static int codelet_index(dusk__trace *t, const char *codelet)
+{
+    if (codelet == NULL)
+        codelet = "?";
+    for (int i = 0; i < t->ncodelets; i++)
+        if (strcmp(t->codelets[i], codelet) == 0)
+            return i;
+    if (t->ncodelets < DOT_MAX_CODELETS) {
+        char *c = dusk__strdup(codelet);
+        if (c) {
+            t->codelets[t->ncodelets] = c;
+            return t->ncodelets++;
+        }
+    }
+    return DOT_MAX_CODELETS; /* other */
+}
+
+void dusk__trace_submitted(dusk__trace *t, int64_t id, const char *key, const char *codelet,
+                           int ndeps, const int64_t *deps)
+{
+    if (t == NULL)
+        return;
+    pthread_mutex_lock(&t->dot_lock);
+    int cl = codelet_index(t, codelet);
+    size_t slot = (size_t)((uint64_t)id % DOT_ID_CACHE);
+    t->cache_id[slot] = id;
+    t->cache_cl[slot] = (unsigned char)cl;
+    if (t->dot_nodes < DOT_DETAILED) {
+        fprintf(t->dot, "  t%lld [label=", (long long)id);
+        dot_str(t->dot, key ? key : codelet);
+        fprintf(t->dot, ", fillcolor=\"%s\"];\n", dusk__codelet_color(codelet));
+        for (int i = 0; i < ndeps; i++)
+            fprintf(t->dot, "  t%lld -> t%lld;\n", (long long)deps[i], (long long)id);
+    } else {
+        t->rest[cl]++;
+        for (int i = 0; i < ndeps; i++) {
+            size_t s = (size_t)((uint64_t)deps[i] % DOT_ID_CACHE);
+            int from = t->cache_id[s] == deps[i] ? t->cache_cl[s] : DOT_MAX_CODELETS + 1;
+            t->rest_edges[from][cl]++;
+        }
+    }
+    t->dot_nodes++;
+    pthread_mutex_unlock(&t->dot_lock);
+}
+
+void dusk__trace_finished(dusk__trace *t, const dusk__trace_task *task)
+{
+    if (t == NULL || task == NULL)
+        return;
+    char buf[1024];
+    dusk__sb b;
+    dusk__sb_init(&b, buf, sizeof buf);
+    double start = task->start, end = task->end;
+    if (task->worker < 0 || start <= 0 || end < start) {
+        /* never ran: a zero-length event when it was settled */
+        start = end = dusk_now();
+        atomic_store(&t->unrun, 1);
+    }
+    dusk__sb_printf(&b, "{\"ph\":\"X\",\"pid\":%d,\"tid\":%d,\"ts\":%.3f,\"dur\":%.3f,\"name\":",
+                    t->rank, task->worker < 0 ? -1 : task->worker, (start - t->t0) * 1e6,
+                    (end - start) * 1e6);
+    dusk__sb_json(&b, task->key ? task->key : task->codelet);
+    dusk__sb_puts(&b, ",\"cat\":");
+    dusk__sb_json(&b, task->codelet);
+    dusk__sb_printf(&b, ",\"args\":{\"id\":%lld,\"codelet\":", (long long)task->id);
+    dusk__sb_json(&b, task->codelet);
+    dusk__sb_puts(&b, ",\"impl\":");
+    dusk__sb_json(&b, task->impl ? task->impl : "CPU");
+    dusk__sb_printf(&b, ",\"rows\":%lld,\"cols\":%lld,\"bytes\":%lld,\"status\":%d,"
+                        "\"attempts\":%d,\"deps\":[",
+                    (long long)task->rows, (long long)task->cols, (long long)task->bytes,
+                    task->status, task->attempts);
+    for (int i = 0; i < task->ndeps; i++)
+        dusk__sb_printf(&b, i ? ",%lld" : "%lld", (long long)task->deps[i]);
+    dusk__sb_puts(&b, "]}},\n");
+    json_write(t, &b);
+    dusk__sb_free(&b);
+}
+
+static void dot_close(dusk__trace *t)
+{
+    FILE *f = t->dot;
+    if (t->dot_nodes > DOT_DETAILED) {
+        t->codelets[DOT_MAX_CODELETS] = dusk__strdup("other");
+        t->codelets[DOT_MAX_CODELETS + 1] = dusk__strdup("earlier tasks");
+        int shown[DOT_MAX_CODELETS + 2] = {0};
+        for (int i = 0; i < DOT_MAX_CODELETS + 2; i++)
+            for (int j = 0; j < DOT_MAX_CODELETS + 2; j++)
+                if (t->rest_edges[i][j])
+                    shown[i] = shown[j] = 1;
+        fprintf(f,
+                "  subgraph cluster_rest {\n"
+                "    label=\"%lld more tasks, summarised by codelet\";\n"
+                "    style=dashed; color=\"#888888\"; fontname=\"Helvetica\";\n",
+                (long long)(t->dot_nodes - DOT_DETAILED));
+        for (int i = 0; i < DOT_MAX_CODELETS + 2; i++) {
+            if (!(t->rest[i] || shown[i]))
+                continue;
+            char label[256];
+            snprintf(label, sizeof label, "%s\n%lld tasks",
+                     t->codelets[i] ? t->codelets[i] : "?", (long long)t->rest[i]);
+            fprintf(f, "    c%d [shape=box3d, style=filled, label=", i);
+            dot_str(f, label);
+            fprintf(f, ", fillcolor=\"%s\"];\n",
+                    dusk__codelet_color(t->codelets[i] ? t->codelets[i] : "?"));
+        }
+        fputs("  }\n", f);
+        for (int i = 0; i < DOT_MAX_CODELETS + 2; i++)
+            for (int j = 0; j < DOT_MAX_CODELETS + 2; j++)
+                if (t->rest_edges[i][j])
+                    fprintf(f, "  c%d -> c%d [label=\"%lld\"];\n", i, j,
+                            (long long)t->rest_edges[i][j]);
+    }
+    fputs("}\n", f);
+}
+
+int dusk__trace_close(dusk__trace **tp, const char *params)
+{
+    dusk__trace *t = tp ? *tp : NULL;
+    if (t == NULL)
+        return 0;
+    *tp = NULL;
+    int rc = 0;
+    if (atomic_load(&t->unrun))
+        thread_name(t, -1, "not run");
+    char buf[1024];
+    dusk__sb b;
+    dusk__sb_init(&b, buf, sizeof buf);
+    dusk__sb_printf(&b,
+                    "{\"ph\":\"M\",\"pid\":%d,\"tid\":0,\"name\":\"dusk_run\",\"args\":{"
+                    "\"rank\":%d,\"nranks\":%d,\"epoch\":%.6f,\"t1\":%.3f,\"version\":\"%s\","
+                    "\"params\":",
+                    t->rank, t->rank, t->nranks, t->epoch, (dusk_now() - t->t0) * 1e6,
+                    DUSK_VERSION_STRING);
+    dusk__sb_json(&b, params ? params : "");
+    dusk__sb_puts(&b, "}}\n],\"displayTimeUnit\":\"ms\"}\n");
+    json_write(t, &b);
+    dusk__sb_free(&b);
+    if (t->json_err || ferror(t->json))
+        rc = DUSK_EIO;
+    if (fclose(t->json) != 0)
+        rc = DUSK_EIO;
+    t->json = NULL;
+
+    dot_close(t);
+    if (ferror(t->dot))
+        rc = DUSK_EIO;
+    if (fclose(t->dot) != 0)
+        rc = DUSK_EIO;
+    t->dot = NULL;
+
+    if (rc == 0) {
+        char json_path[4096], html_path[4096];
+        snprintf(json_path, sizeof json_path, "%s/trace.json", t->dir);
+        snprintf(html_path, sizeof html_path, "%s/report.html", t->dir);
+        const char *paths[] = {json_path};
+        dusk_trace_set *set;
+        rc = dusk_trace_load(paths, 1, &set, NULL, 0);
+        if (rc == 0) {
+            rc = dusk_trace_write_report(set, html_path, params);
+            dusk_trace_set_free(&set);
+        }
+    }
+    trace_free(t);
+    return rc;
+}

@@ -1,0 +1,45 @@
+/* Traces: what runtime/src/graph.c tells the tracer, and nothing else.
+ * The tracer writes DIR/trace.json (Chrome trace events), DIR/dag.dot and, on close,
+ * DIR/report.html. All functions are thread-safe unless said otherwise. */
+#ifndef DUSK_TRACE_INTERNAL_H
+#define DUSK_TRACE_INTERNAL_H
+
+#include <stdint.h>
+#include <stddef.h>
+
+typedef struct dusk__trace dusk__trace;
+
+/* One executed (or failed) task. Times are seconds on dusk_now()'s clock. */
+typedef struct dusk__trace_task {
+    int64_t id;          /* unique in the process (and so in the trace) */
+    const char *key;     /* e.g. "eigh-17" */
+    const char *codelet; /* the kernel's name, e.g. "dusk_eigh" */
+    const char *impl;    /* "CPU" or "CUDA" */
+    int worker;          /* StarPU worker id, -1 if it never ran */
+    double start, end;
+    int64_t rows, cols;  /* dims of its first data argument */
+    int64_t bytes;       /* bytes of all its data arguments */
+    int status;          /* 0 or a DUSK_E* code */
+    int attempts;        /* 1 unless retried */
+    int ndeps;
+    const int64_t *deps; /* ids of the tasks it waited for */
+} dusk__trace_task;
+
+/* Start a trace in dir (created if missing) for this process, rank `rank` of `nranks`.
+ * Writes the worker names (StarPU must be started). Returns 0 or DUSK_EIO with `why`. */
+int dusk__trace_open(const char *dir, int rank, int nranks, dusk__trace **out, char *why,
+                     size_t whylen);
+
+/* A task was submitted (called by the submitting thread, in submission order): a node and
+ * its edges for dag.dot. */
+void dusk__trace_submitted(dusk__trace *t, int64_t id, const char *key, const char *codelet,
+                           int ndeps, const int64_t *deps);
+
+/* A task finished: its complete event in trace.json. */
+void dusk__trace_finished(dusk__trace *t, const dusk__trace_task *task);
+
+/* Close the files and write report.html from trace.json. `params` is one line describing the
+ * run (program, flags, workers, scheduler) shown in the report. Sets *t to NULL. */
+int dusk__trace_close(dusk__trace **t, const char *params);
+
+#endif

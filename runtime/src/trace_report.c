@@ -1,0 +1,475 @@
+/* report.html: one self-contained page (inline CSS and JavaScript, nothing fetched). The
+ * tables are written here as HTML; the Gantt chart is drawn on a canvas from a compact array
+ * of boxes embedded in the page. Past MAX_BOXES tasks, the boxes are time bins instead: per
+ * worker and bin, the busy fraction and the codelet that took most of it. */
+#define _POSIX_C_SOURCE 200809L
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dusk_trace.h"
+#include "trace_read.h"
+#include "trace_util.h"
+
+#define MAX_BOXES 20000
+#define MAX_COLOURED 16 /* codelets with their own colour in the chart; then "other" */
+#define MAX_FAILED_ROWS 200
+
+static void html(FILE *f, const char *s)
+{
+    for (; s && *s; s++) {
+        switch (*s) {
+        case '<': fputs("&lt;", f); break;
+        case '>': fputs("&gt;", f); break;
+        case '&': fputs("&amp;", f); break;
+        case '"': fputs("&quot;", f); break;
+        default: fputc(*s, f);
+        }
+    }
+}
+
+/* a duration in a readable unit */
+static const char *dur_str(char *buf, size_t len, double s)
+{
+    if (s >= 1)
+        snprintf(buf, len, "%.3f s", s);
+    else if (s >= 1e-2)
+        snprintf(buf, len, "%.1f ms", s * 1e3);
+    else if (s >= 1e-3)
+        snprintf(buf, len, "%.2f ms", s * 1e3);
+    else
+        snprintf(buf, len, "%.1f µs", s * 1e6);
+    return buf;
+}
+
+static const char CSS[] =
+    "*{box-sizing:border-box}"
+    "body{font:14px/1.45 system-ui,-apple-system,'Segoe UI',Roboto,Helvetica,Arial,sans-serif;"
+    "margin:0;background:#f4f6f8;color:#1d232b}"
+    "header{background:#1f2d3d;color:#fff;padding:18px 28px}"
+    "header h1{margin:0;font-size:21px;font-weight:600;letter-spacing:.01em}"
+    "header .params{font-family:ui-monospace,'DejaVu Sans Mono',Menlo,Consolas,monospace;"
+    "font-size:12.5px;color:#c4d3e2;margin-top:6px;word-break:break-all}"
+    "main{padding:18px 28px}"
+    ".cards{display:flex;flex-wrap:wrap;gap:12px;margin-bottom:16px}"
+    ".card{background:#fff;border:1px solid #dfe4ea;border-radius:8px;padding:9px 16px;"
+    "min-width:140px}"
+    ".card .v{font-size:20px;font-weight:600}"
+    ".card .l{font-size:11.5px;color:#66727f;text-transform:uppercase;letter-spacing:.05em}"
+    ".card.bad .v{color:#b42318}"
+    "section{background:#fff;border:1px solid #dfe4ea;border-radius:8px;padding:14px 18px;"
+    "margin-bottom:16px}"
+    "h2{font-size:15.5px;margin:0 0 10px;font-weight:600}"
+    "table{border-collapse:collapse;font-size:13px;font-variant-numeric:tabular-nums}"
+    "th,td{padding:4px 12px;text-align:right;border-bottom:1px solid #edf0f3;white-space:nowrap}"
+    "th{color:#66727f;font-weight:600;border-bottom:1px solid #d5dbe1}"
+    "td.l,th.l{text-align:left}"
+    ".bar{display:inline-block;background:#e8ecf0;border-radius:3px;width:200px;height:11px;"
+    "vertical-align:-1px}"
+    ".bar i{display:block;height:100%;background:#3b82c4;border-radius:3px}"
+    ".note{color:#7a5200;background:#fff5dc;border:1px solid #efd9a0;padding:6px 10px;"
+    "border-radius:6px;font-size:13px;margin:0 0 10px}"
+    ".legend{margin:0 0 8px;font-size:12.5px}"
+    ".legend span{display:inline-block;margin-right:16px}"
+    ".legend b{display:inline-block;width:12px;height:12px;border-radius:2px;"
+    "vertical-align:-2px;margin-right:5px;border:1px solid rgba(0,0,0,.2)}"
+    "#gantt{display:block;width:100%}"
+    "#tip{position:fixed;pointer-events:none;background:#1f2d3d;color:#fff;padding:6px 9px;"
+    "border-radius:5px;font-size:12px;display:none;white-space:pre;z-index:9}"
+    ".chain{font-family:ui-monospace,'DejaVu Sans Mono',Menlo,Consolas,monospace;"
+    "font-size:12.5px;word-break:break-word;line-height:1.7}"
+    ".chain i{color:#8a96a3;font-style:normal}"
+    ".fail{color:#b42318}"
+    "footer{color:#8a96a3;font-size:12px;padding:0 28px 20px}";
+
+/* Draws D (see write_boxes) on the canvas; tooltips by binary search in the hovered row. */
+static const char JS[] =
+    "(function(){\n"
+    "const c=document.getElementById('gantt'),x=c.getContext('2d'),tip=document.getElementById('tip');\n"
+    "const R=D.rows.length,LW=170,AX=26,RH=R>40?Math.max(6,Math.floor(640/R)):24;\n"
+    "const rowStart=new Int32Array(R+1);\n"
+    "for(let i=0;i<D.b.length;i+=5)rowStart[D.b[i]+1]++;\n"
+    "for(let r=0;r<R;r++)rowStart[r+1]+=rowStart[r];\n"
+    "function fmt(us){return us===0?'0':us>=1e6?(us/1e6).toFixed(3)+' s':us>=1e3?(us/1e3).toFixed(2)+' ms':us.toFixed(1)+' µs';}\n"
+    "let W=0;\n"
+    "function draw(){\n"
+    " const dpr=window.devicePixelRatio||1,w=c.parentNode.clientWidth-2,h=AX+R*RH+6;\n"
+    " c.width=w*dpr;c.height=h*dpr;c.style.height=h+'px';x.setTransform(dpr,0,0,dpr,0,0);\n"
+    " W=w-LW-10;const sx=W/Math.max(D.t1,1e-9);\n"
+    " x.fillStyle='#fff';x.fillRect(0,0,w,h);\n"
+    " x.font='12px system-ui,sans-serif';x.textBaseline='middle';\n"
+    " for(let r=0;r<R;r++){const y=AX+r*RH;if(r%2){x.fillStyle='#f6f8fa';x.fillRect(0,y,w,RH);}\n"
+    "  if(RH>=10){x.fillStyle='#333';x.textAlign='right';x.fillText(D.rows[r],LW-8,y+RH/2,LW-12);}}\n"
+    " const step=Math.pow(10,Math.floor(Math.log10(D.t1/6||1)));let tk=step;\n"
+    " for(const m of [1,2,5,10]){if(D.t1/(step*m)<=8){tk=step*m;break;}}\n"
+    " x.textAlign='center';x.strokeStyle='#e3e7eb';x.fillStyle='#66727f';\n"
+    " for(let t=0;t<=D.t1+1e-9;t+=tk){const px=LW+t*sx;x.beginPath();x.moveTo(px+.5,AX-4);\n"
+    "  x.lineTo(px+.5,AX+R*RH);x.stroke();x.fillText(fmt(t),Math.min(px,w-30),AX-13);}\n"
+    " for(let i=0;i<D.b.length;i+=5){\n"
+    "  const r=D.b[i],t=D.b[i+1],d=D.b[i+2],k=D.b[i+3],fl=D.b[i+4];\n"
+    "  const px=LW+t*sx,pw=Math.max(d*sx,1),y=AX+r*RH+2,ph=RH-4;\n"
+    "  x.globalAlpha=D.agg?Math.max(.15,fl/100):1;x.fillStyle=D.col[k];x.fillRect(px,y,pw,ph);\n"
+    "  x.globalAlpha=1;\n"
+    "  if(!D.agg&&fl){x.strokeStyle='#d92d20';x.lineWidth=2;x.strokeRect(px+1,y+1,Math.max(pw-2,1),ph-2);x.lineWidth=1;}\n"
+    "  else if(!D.agg&&pw>=4&&ph>=8){x.strokeStyle='rgba(0,0,0,.25)';x.strokeRect(px+.5,y+.5,pw-1,ph-1);}\n"
+    " }\n"
+    " x.strokeStyle='#c9d0d7';x.beginPath();x.moveTo(LW+.5,AX-4);x.lineTo(LW+.5,AX+R*RH);x.stroke();\n"
+    "}\n"
+    "function hit(ev){\n"
+    " const b=c.getBoundingClientRect(),mx=ev.clientX-b.left,my=ev.clientY-b.top;\n"
+    " const r=Math.floor((my-AX)/RH);if(r<0||r>=R||mx<LW)return -1;\n"
+    " const t=(mx-LW)/W*D.t1,tol=2/W*D.t1;let lo=rowStart[r],hi=rowStart[r+1]-1,best=-1;\n"
+    " while(lo<=hi){const m=(lo+hi)>>1;if(D.b[m*5+1]<=t+tol){best=m;lo=m+1;}else hi=m-1;}\n"
+    " for(let m=best;m>=rowStart[r]&&m>best-50;m--){if(D.b[m*5+1]+D.b[m*5+2]>=t-tol)return m;}\n"
+    " return -1;}\n"
+    "c.addEventListener('mousemove',function(ev){const m=hit(ev);if(m<0){tip.style.display='none';return;}\n"
+    " const i=m*5,k=D.b[i+3];let s;\n"
+    " if(D.agg)s=D.rows[D.b[i]]+'\\n'+fmt(D.b[i+1])+' … '+fmt(D.b[i+1]+D.b[i+2])+'\\n'+D.b[i+4]+'% busy, mostly '+D.cl[k];\n"
+    " else s=D.k[m]+'  ('+D.cl[k]+')\\n'+D.rows[D.b[i]]+'\\nstart '+fmt(D.b[i+1])+', '+fmt(D.b[i+2])+(D.b[i+4]?'\\nFAILED':'');\n"
+    " tip.textContent=s;tip.style.display='block';tip.style.left=(ev.clientX+14)+'px';tip.style.top=(ev.clientY+12)+'px';});\n"
+    "c.addEventListener('mouseleave',function(){tip.style.display='none';});\n"
+    "window.addEventListener('resize',draw);draw();\n"
+    "})();\n";
+
+typedef struct report_item {
+    int row;
+    double start;
+    int64_t i;
+} report_item;
+
+static int cmp_item(const void *x, const void *y)
+{
+    const report_item *a = x, *b = y;
+    if (a->row != b->row)
+        return a->row < b->row ? -1 : 1;
+    return a->start < b->start ? -1 : a->start > b->start;
+}
+
+/* The chart's rows (one per worker; tasks that never ran have no time and are left out)
+ * and its boxes, as the JavaScript object D: b holds 5 numbers per box (row, start and
+ * duration in µs, colour index, failed flag or, aggregated, busy %), k the boxes' keys. */
+static int write_boxes(FILE *f, const dusk_trace_set *s, const dusk__analysis *a, int *agg_out)
+{
+    /* colour index per codelet: the MAX_COLOURED - 1 largest by time, then "other" */
+    int ncol = a->ncodelets < MAX_COLOURED ? a->ncodelets : MAX_COLOURED;
+    const char *names[MAX_COLOURED];
+    for (int c = 0; c < ncol; c++)
+        names[c] = c == MAX_COLOURED - 1 && a->ncodelets > MAX_COLOURED ? "other"
+                                                                         : a->codelets[c].codelet;
+    int64_t nran = 0;
+    for (int64_t i = 0; i < s->ntasks; i++)
+        nran += s->tasks[i].worker >= 0;
+    int agg = nran > MAX_BOXES;
+    *agg_out = agg;
+    int R = s->nworkers;
+    double t1 = a->st.makespan;
+
+    fputs("const D={rows:[", f);
+    dusk__sb b;
+    char buf[512];
+    dusk__sb_init(&b, buf, sizeof buf);
+    for (int w = 0; w < R; w++) {
+        b.len = 0;
+        if (s->nranks > 1)
+            dusk__sb_printf(&b, "rank %d · ", s->workers[w].rank);
+        dusk__sb_puts(&b, s->workers[w].name);
+        /* json-escape the composed name */
+        char *name = malloc(b.len + 1);
+        if (name == NULL)
+            return DUSK_ENOMEM;
+        memcpy(name, b.p, b.len + 1);
+        b.len = 0;
+        dusk__sb_json(&b, name);
+        free(name);
+        fprintf(f, "%s%s", w ? "," : "", b.p);
+    }
+    fputs("],cl:[", f);
+    for (int c = 0; c < ncol; c++) {
+        b.len = 0;
+        dusk__sb_json(&b, names[c]);
+        fprintf(f, "%s%s", c ? "," : "", b.p);
+    }
+    fputs("],col:[", f);
+    for (int c = 0; c < ncol; c++)
+        fprintf(f, "%s\"%s\"", c ? "," : "", dusk__codelet_color(names[c]));
+    fprintf(f, "],t1:%.3f,agg:%d,b:[", t1 * 1e6, agg);
+
+    if (!agg) {
+        /* boxes sorted by (row, start), for the tooltip's binary search */
+        report_item *items = malloc((size_t)(nran + 1) * sizeof *items);
+        if (items == NULL) {
+            dusk__sb_free(&b);
+            return DUSK_ENOMEM;
+        }
+        int64_t n = 0;
+        for (int64_t i = 0; i < s->ntasks; i++) {
+            const dusk_trace_task *t = &s->tasks[i];
+            if (t->worker >= 0)
+                items[n++] = (report_item){dusk__trace_worker_index(s, t->rank, t->worker),
+                                           t->start, i};
+        }
+        qsort(items, (size_t)n, sizeof *items, cmp_item);
+        for (int64_t k = 0; k < n; k++) {
+            const dusk_trace_task *t = &s->tasks[items[k].i];
+            int c = 0;
+            while (c < ncol - 1 && names[c] != t->codelet)
+                c++;
+            fprintf(f, "%s%d,%.1f,%.1f,%d,%d", k ? "," : "", items[k].row,
+                    (t->start - a->t0) * 1e6, t->dur * 1e6, c, t->status != 0);
+        }
+        fputs("],k:[", f);
+        for (int64_t k = 0; k < n; k++) {
+            b.len = 0;
+            dusk__sb_json(&b, s->tasks[items[k].i].key);
+            fprintf(f, "%s%s", k ? "," : "", b.p);
+        }
+        fputs("]};\n", f);
+        free(items);
+    } else {
+        int nbins = MAX_BOXES / (R ? R : 1);
+        nbins = nbins > 1000 ? 1000 : nbins < 50 ? 50 : nbins;
+        double bw = t1 / nbins;
+        double *busy = calloc((size_t)R * (size_t)nbins * MAX_COLOURED, sizeof *busy);
+        if (busy == NULL) {
+            dusk__sb_free(&b);
+            return DUSK_ENOMEM;
+        }
+        for (int64_t i = 0; i < s->ntasks && bw > 0; i++) {
+            const dusk_trace_task *t = &s->tasks[i];
+            if (t->worker < 0)
+                continue;
+            int row = dusk__trace_worker_index(s, t->rank, t->worker);
+            int c = 0;
+            while (c < ncol - 1 && names[c] != t->codelet)
+                c++;
+            double st = t->start - a->t0, en = st + t->dur;
+            for (int k = (int)(st / bw); k < nbins && k * bw < en; k++) {
+                double lo = fmax(st, k * bw), hi = fmin(en, (k + 1) * bw);
+                if (hi > lo)
+                    busy[((size_t)row * nbins + k) * MAX_COLOURED + c] += hi - lo;
+            }
+        }
+        int first = 1;
+        for (int r = 0; r < R; r++)
+            for (int k = 0; k < nbins; k++) {
+                double *v = &busy[((size_t)r * nbins + k) * MAX_COLOURED], tot = 0;
+                int best = 0;
+                for (int c = 0; c < MAX_COLOURED; c++) {
+                    tot += v[c];
+                    if (v[c] > v[best])
+                        best = c;
+                }
+                int pct = (int)lround(100 * tot / bw);
+                if (pct <= 0)
+                    continue;
+                fprintf(f, "%s%d,%.1f,%.1f,%d,%d", first ? "" : ",", r, k * bw * 1e6, bw * 1e6,
+                        best, pct > 100 ? 100 : pct);
+                first = 0;
+            }
+        fputs("],k:[]};\n", f);
+        free(busy);
+    }
+    dusk__sb_free(&b);
+    return 0;
+}
+
+
+static void card(FILE *f, const char *label, const char *value, int bad)
+{
+    fprintf(f, "<div class=\"card%s\"><div class=\"v\">", bad ? " bad" : "");
+    html(f, value);
+    fprintf(f, "</div><div class=\"l\">%s</div></div>\n", label);
+}
+
+int dusk_trace_write_report(const dusk_trace_set *set, const char *path, const char *params)
+{
+    char tmp[4096];
+    if (set == NULL || path == NULL ||
+        (size_t)snprintf(tmp, sizeof tmp, "%s.partial", path) >= sizeof tmp)
+        return DUSK_EINVAL;
+    dusk__analysis a;
+    int rc = dusk__trace_analyse(set, &a);
+    if (rc != 0)
+        return rc;
+    FILE *f = fopen(tmp, "w");
+    if (f == NULL) {
+        dusk__trace_analysis_free(&a);
+        return DUSK_EIO;
+    }
+    const dusk_trace_stats *st = &a.st;
+    char v[128], d1[32], d2[32], d3[32], d4[32];
+
+    fprintf(f, "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n"
+               "<meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">\n"
+               "<title>dusk trace report</title>\n<style>%s</style></head><body>\n"
+               "<header><h1>dusk trace report</h1>",
+            CSS);
+    if (params && *params) {
+        fputs("<div class=\"params\">", f);
+        html(f, params);
+        fputs("</div>", f);
+    } else {
+        for (int r = 0; r < set->nranks; r++) {
+            if (!set->ranks[r].params || !*set->ranks[r].params)
+                continue;
+            fputs("<div class=\"params\">", f);
+            if (set->nranks > 1)
+                fprintf(f, "rank %d: ", set->ranks[r].rank);
+            html(f, set->ranks[r].params);
+            fputs("</div>", f);
+        }
+    }
+    fputs("</header>\n<main>\n<div class=\"cards\">\n", f);
+    snprintf(v, sizeof v, "%lld", (long long)st->ntasks);
+    card(f, "tasks", v, 0);
+    snprintf(v, sizeof v, "%lld", (long long)st->nfailed);
+    card(f, "failed", v, st->nfailed > 0);
+    card(f, "makespan", dur_str(d1, sizeof d1, st->makespan), 0);
+    snprintf(v, sizeof v, "%.1f /s", st->throughput);
+    card(f, "throughput", v, 0);
+    snprintf(v, sizeof v, "%d × %d", st->nranks, st->nworkers / (st->nranks ? st->nranks : 1));
+    snprintf(v, sizeof v, "%d", st->nworkers);
+    card(f, st->nranks > 1 ? "workers (all ranks)" : "workers", v, 0);
+    snprintf(v, sizeof v, "%.1f %%", 100 * st->efficiency);
+    card(f, "parallel efficiency", v, 0);
+    card(f, "critical path", dur_str(d1, sizeof d1, st->critical_path), 0);
+    fputs("</div>\n", f);
+
+    /* Gantt */
+    fputs("<section><h2>Tasks per worker</h2>\n<div class=\"legend\">", f);
+    int ncol = a.ncodelets < MAX_COLOURED ? a.ncodelets : MAX_COLOURED;
+    for (int c = 0; c < ncol; c++) {
+        const char *name =
+            c == MAX_COLOURED - 1 && a.ncodelets > MAX_COLOURED ? "other" : a.codelets[c].codelet;
+        fprintf(f, "<span><b style=\"background:%s\"></b>", dusk__codelet_color(name));
+        html(f, name);
+        fputs("</span>", f);
+    }
+    if (st->nfailed)
+        fputs("<span><b style=\"background:#fff;border:2px solid #d92d20\"></b>failed</span>", f);
+    fputs("</div>\n", f);
+    int64_t nran = 0;
+    for (int64_t i = 0; i < set->ntasks; i++)
+        nran += set->tasks[i].worker >= 0;
+    if (nran > MAX_BOXES)
+        fprintf(f, "<p class=\"note\">%lld tasks are too many to draw one by one: the chart "
+                   "shows each worker's time in bins, shaded by how busy the worker was and "
+                   "coloured by the codelet that took most of the bin.</p>\n",
+                (long long)nran);
+    if (nran < set->ntasks)
+        fprintf(f, "<p class=\"note\">%lld task(s) never ran (a task they depend on failed) "
+                   "and are not drawn.</p>\n",
+                (long long)(set->ntasks - nran));
+    fputs("<canvas id=\"gantt\"></canvas></section>\n", f);
+
+    /* utilisation */
+    fputs("<section><h2>Worker utilisation</h2><table><tr>", f);
+    if (set->nranks > 1)
+        fputs("<th class=\"l\">rank</th>", f);
+    fputs("<th class=\"l\">worker</th><th>tasks</th><th>busy</th><th class=\"l\">busy %</th>"
+          "<th>idle gaps</th><th>idle total</th><th>longest gap</th></tr>\n",
+          f);
+    for (int w = 0; w < set->nworkers; w++) {
+        const dusk__wstats *x = &a.workers[w];
+        double pct = st->makespan > 0 ? 100 * x->busy / st->makespan : 0;
+        fputs("<tr>", f);
+        if (set->nranks > 1)
+            fprintf(f, "<td class=\"l\">%d</td>", set->workers[w].rank);
+        fputs("<td class=\"l\">", f);
+        html(f, set->workers[w].name);
+        fprintf(f, "</td><td>%lld</td><td>%s</td><td class=\"l\"><span class=\"bar\">"
+                   "<i style=\"width:%.1f%%\"></i></span> %.1f %%</td><td>%lld</td><td>%s</td>"
+                   "<td>%s</td></tr>\n",
+                (long long)x->tasks, dur_str(d1, sizeof d1, x->busy), pct > 100 ? 100 : pct,
+                pct, (long long)x->gaps, dur_str(d2, sizeof d2, x->gaps_total),
+                dur_str(d3, sizeof d3, x->gaps_longest));
+    }
+    fputs("</table></section>\n", f);
+
+    /* codelets */
+    fputs("<section><h2>Codelets</h2><table><tr><th class=\"l\">codelet</th><th>count</th>"
+          "<th>failed</th><th>mean</th><th>p50</th><th>p95</th><th>total</th>"
+          "<th>share of task time</th></tr>\n",
+          f);
+    for (int c = 0; c < a.ncodelets; c++) {
+        const dusk__cstats *x = &a.codelets[c];
+        fprintf(f, "<tr><td class=\"l\"><span class=\"legend\"><b style=\"background:%s\">"
+                   "</b></span>",
+                dusk__codelet_color(x->codelet));
+        html(f, x->codelet);
+        fprintf(f, "</td><td>%lld</td><td%s>%lld</td><td>%s</td><td>%s</td><td>%s</td>"
+                   "<td>%s</td><td>%.1f %%</td></tr>\n",
+                (long long)x->count, x->failed ? " class=\"fail\"" : "", (long long)x->failed,
+                dur_str(d1, sizeof d1, x->mean), dur_str(d2, sizeof d2, x->p50),
+                dur_str(d3, sizeof d3, x->p95), dur_str(d4, sizeof d4, x->total),
+                st->task_time > 0 ? 100 * x->total / st->task_time : 0.0);
+    }
+    fputs("</table></section>\n", f);
+
+    /* critical path */
+    fprintf(f, "<section><h2>Critical path</h2><p>%lld task%s, %s (%.1f %% of the "
+               "makespan): the longest chain of dependent tasks, by their durations.</p>"
+               "<div class=\"chain\">",
+            (long long)a.npath, a.npath == 1 ? "" : "s",
+            dur_str(d1, sizeof d1, st->critical_path),
+            st->makespan > 0 ? 100 * st->critical_path / st->makespan : 0.0);
+    for (int64_t k = 0; k < a.npath; k++) {
+        if (a.npath > 60 && k == 30) {
+            fprintf(f, " <i>→ … %lld more …</i>", (long long)(a.npath - 60));
+            k = a.npath - 30;
+        }
+        if (k)
+            fputs(" <i>→</i> ", f);
+        html(f, set->tasks[a.path[k]].key);
+    }
+    fputs("</div></section>\n", f);
+
+    /* failures */
+    fputs("<section><h2>Failed tasks</h2>", f);
+    if (st->nfailed == 0) {
+        fputs("<p>None: every task succeeded.</p>", f);
+    } else {
+        fputs("<table><tr><th class=\"l\">rank</th><th>id</th><th class=\"l\">key</th>"
+              "<th class=\"l\">codelet</th><th class=\"l\">status</th><th>attempts</th>"
+              "<th class=\"l\">worker</th></tr>\n",
+              f);
+        int64_t shown = 0;
+        for (int64_t i = 0; i < set->ntasks && shown < MAX_FAILED_ROWS; i++) {
+            const dusk_trace_task *t = &set->tasks[i];
+            if (t->status == 0)
+                continue;
+            fprintf(f, "<tr><td class=\"l\">%d</td><td>%lld</td><td class=\"l\">", t->rank,
+                    (long long)t->id);
+            html(f, t->key);
+            fputs("</td><td class=\"l\">", f);
+            html(f, t->codelet);
+            fprintf(f, "</td><td class=\"l fail\">%s</td><td>%d</td><td class=\"l\">",
+                    dusk_strerror(t->status), t->attempts);
+            int w = t->worker >= 0 ? dusk__trace_worker_index(set, t->rank, t->worker) : -1;
+            html(f, w >= 0 ? set->workers[w].name : "never ran");
+            fputs("</td></tr>\n", f);
+            shown++;
+        }
+        fputs("</table>", f);
+        if (st->nfailed > shown)
+            fprintf(f, "<p>… and %lld more.</p>", (long long)(st->nfailed - shown));
+    }
+    fputs("</section>\n</main>\n", f);
+    fprintf(f, "<footer>dusk %s · %lld tasks on %d rank%s · times from the first task's start"
+               "</footer>\n<div id=\"tip\"></div>\n<script>\n",
+            DUSK_VERSION_STRING, (long long)st->ntasks, st->nranks, st->nranks == 1 ? "" : "s");
+    int agg;
+    rc = write_boxes(f, set, &a, &agg);
+    fprintf(f, "%s</script>\n</body></html>\n", JS);
+    dusk__trace_analysis_free(&a);
+    if (ferror(f) && rc == 0)
+        rc = DUSK_EIO;
+    if (fclose(f) != 0 && rc == 0)
+        rc = DUSK_EIO;
+    if (rc == 0 && rename(tmp, path) != 0)
+        rc = DUSK_EIO;
+    if (rc != 0)
+        remove(tmp);
+    return rc;
+}

@@ -1,0 +1,78 @@
+#!/bin/bash
+# dusk-trace's command line: bad usage is one stderr line and exit 2; an unreadable or
+# malformed trace one line naming the file and exit 1; the summary of a known trace prints
+# the numbers worked out by hand in test_trace_writer.c; merge and report write their files.
+# Usage: test_trace_cli.sh PATH/TO/dusk-trace PATH/TO/test_trace_writer
+set -u
+tool=$1 writer=$2
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+fails=0
+"$writer" "$tmp" >/dev/null || { echo "FAIL: $writer"; exit 1; }
+small=$tmp/small/trace.json
+
+# expect CODE WORDS ARGS...: exit CODE, exactly one stderr line containing WORDS, no stdout
+expect() {
+    local code=$1 words=$2
+    shift 2
+    "$tool" "$@" >"$tmp/out" 2>"$tmp/err" </dev/null
+    local rc=$? lines
+    lines=$(wc -l <"$tmp/err")
+    if [ "$rc" -ne "$code" ] || [ "$lines" -ne 1 ] || ! grep -qF -- "$words" "$tmp/err" ||
+        [ -s "$tmp/out" ]; then
+        echo "FAIL: dusk-trace $* -> exit $rc (want $code), $lines stderr lines containing '$words':"
+        sed 's/^/    err: /' "$tmp/err"; sed 's/^/    out: /' "$tmp/out" | head -5
+        fails=$((fails + 1))
+    else
+        echo "ok: dusk-trace $* -> $code: $(cat "$tmp/err")"
+    fi
+}
+
+expect 2 "unknown option '--bogus'" --bogus "$small"
+expect 2 "unknown option '-x'" -x "$small"
+expect 2 "no trace file given"
+expect 2 "no trace file given" summary
+expect 2 "merge needs -o FILE" merge "$small"
+expect 2 "report needs -o FILE" report "$small"
+expect 2 "option '-o' needs a value" merge -o
+expect 2 "-o is for merge and report" -o x.json "$small"
+
+printf '{"traceEvents":[\n{"ph":"X","pid":0\n' >"$tmp/broken.json"
+head -n 5 "$small" >"$tmp/truncated.json"
+echo '[1, 2, 3]' >"$tmp/other.json"
+sed '5s/"ts":/"ts":"x",/' "$small" >"$tmp/badfield.json"
+expect 1 "$tmp/missing.json: No such file or directory" "$tmp/missing.json"
+expect 1 "$tmp/broken.json:2: " "$tmp/broken.json"
+expect 1 "$tmp/truncated.json: truncated" "$tmp/truncated.json"
+expect 1 "$tmp/other.json:1: not a dusk trace" "$tmp/other.json"
+expect 1 "$tmp/badfield.json:5: expected a number" "$tmp/badfield.json"
+expect 1 "also in an earlier file" "$small" "$small"
+
+"$tool" --help >"$tmp/out" 2>"$tmp/err" && grep -q "^Usage: dusk-trace" "$tmp/out" && [ ! -s "$tmp/err" ] ||
+    { echo "FAIL: --help"; fails=$((fails + 1)); }
+"$tool" --version | grep -q "^dusk-trace (dusk) " || { echo "FAIL: --version"; fails=$((fails + 1)); }
+
+# summary of the known trace (two workers: see test_trace_writer.c)
+"$tool" "$small" >"$tmp/sum" 2>"$tmp/err" || { echo "FAIL: summary exit $?"; fails=$((fails + 1)); }
+"$tool" summary "$small" | cmp -s - "$tmp/sum" || { echo "FAIL: 'summary' differs"; fails=$((fails + 1)); }
+for want in "trace: 1 rank, 2 workers, 9 tasks (2 failed)" \
+    "makespan: 43.000 ms, throughput: 209.3 tasks/s" \
+    "parallel efficiency: 83.7% (task time 72.000 ms / (2 workers x 43.000 ms))" \
+    "critical path: 4 tasks, 36.000 ms: a -> b -> d -> fail" \
+    "diamond_op                  4       0       10.000        6.000       22.000       40.000" \
+    "rank 0 id 7 fail (fail_op): "; do
+    grep -qF -- "$want" "$tmp/sum" || { echo "FAIL: summary lacks '$want'"; fails=$((fails + 1)); }
+done
+grep -E '^  0 +CPU 1 +5 +42\.000 +97\.7% +1 +1\.000 +1\.000$' "$tmp/sum" >/dev/null ||
+    { echo "FAIL: summary's line for CPU 1"; fails=$((fails + 1)); }
+cat "$tmp/sum"
+
+# merge two ranks, read the merged file back
+"$tool" merge -q -o "$tmp/m.json" "$tmp/r0/trace.json" "$tmp/r1/trace.json" 2>"$tmp/err" ||
+    { echo "FAIL: merge"; cat "$tmp/err"; fails=$((fails + 1)); }
+"$tool" "$tmp/m.json" | grep -qF "trace: 2 ranks, 4 workers, 18 tasks (4 failed)" ||
+    { echo "FAIL: merged summary"; fails=$((fails + 1)); }
+"$tool" report -q -o "$tmp/r.html" --params "my run" "$tmp/m.json" &&
+    grep -q "my run" "$tmp/r.html" || { echo "FAIL: report"; fails=$((fails + 1)); }
+echo "$fails failure(s)"
+exit $((fails > 0))
