@@ -3,8 +3,10 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include "dusk_features.h"
 #include "dusk_internal.h"
 #include "trace.h"
 
@@ -123,6 +125,17 @@ int dusk_init(const dusk_config *cfg, char *why, size_t whylen)
     /* StarPU talks a lot on start-up; keep it quiet unless asked. */
     if (cfg->verbose <= 0)
         setenv("STARPU_SILENT", "1", 0);
+
+#if DUSK_HAVE_FXT
+    /* A StarPU with FxT writes its own trace too (prof_file_*), next to dusk's, for
+     * starpu_fxt_tool (Paje/ViTE, StarPU's dag.dot): see the README. */
+    if (cfg->trace[0] != '\0' && getenv("STARPU_FXT_PREFIX") == NULL) {
+        char prefix[sizeof cfg->trace + 1];
+        snprintf(prefix, sizeof prefix, "%s/", cfg->trace);
+        (void)mkdir(cfg->trace, 0777);
+        setenv("STARPU_FXT_PREFIX", prefix, 1);
+    }
+#endif
 
     struct starpu_conf conf;
     starpu_conf_init(&conf);

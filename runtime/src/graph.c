@@ -519,8 +519,6 @@ int dusk_task_submit(dusk_graph *g, const dusk_kernel *k, const dusk_arg *args, 
         atomic_fetch_add(&args[i].data->refs, 1);
         task->handles[i] = args[i].data->handle;
         task->modes[i] = starpu_mode(args[i].mode);
-        if (args[i].mode & DUSK_W)
-            args[i].data->last_writer = t->trace_id;
     }
 
     /* Explicit dependencies. StarPU (1.3) takes them only between tasks not yet handed to
@@ -542,6 +540,9 @@ int dusk_task_submit(dusk_graph *g, const dusk_kernel *k, const dusk_arg *args, 
     int ret = set_status(g, t->id, 1, 0);
     if (ret == 0 && dusk__current_trace() != NULL)
         ret = collect_deps(t, args, nargs, opts->after, opts->nafter, g);
+    for (int i = 0; i < nargs; i++)
+        if (args[i].mode & DUSK_W)
+            args[i].data->last_writer = t->trace_id;
     if (ret == 0)
         ret = live_add(g, t);
     for (int i = 0; i < opts->nafter && ret == 0; i++) {

@@ -1,0 +1,87 @@
+#!/usr/bin/python3
+"""Traces end to end: dusk-eigh --trace DIR and DUSK_TRACE=DIR with dusk-reduce write a
+trace.json with exactly one task event per task (keys as the app names them, dependencies
+pointing at the tasks that produced the data), a dag.dot that Graphviz renders, and a
+report.html; dusk-trace summarises them. Also checks dusk-reduce's answer.
+Usage: test_app_trace.py BUILD_DIR"""
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+
+build = sys.argv[1]
+eigh = os.path.join(build, "apps", "dusk-eigh")
+reduce_ = os.path.join(build, "apps", "dusk-reduce")
+tool = os.path.join(build, "tools", "dusk-trace")
+fails = []
+
+
+def check(cond, what):
+    print(("ok: " if cond else "FAIL: ") + what)
+    if not cond:
+        fails.append(what)
+
+
+def load(d):
+    with open(os.path.join(d, "trace.json")) as f:
+        doc = json.load(f)
+    ev = doc["traceEvents"]
+    tasks = [e for e in ev if e["ph"] == "X"]
+    run = [e for e in ev if e["ph"] == "M" and e["name"] == "dusk_run"]
+    workers = {e["tid"] for e in ev if e["ph"] == "M" and e["name"] == "thread_name"}
+    return tasks, run, workers
+
+
+with tempfile.TemporaryDirectory() as tmp:
+    d = os.path.join(tmp, "eigh")
+    t = 5
+    r = subprocess.run([eigh, "-n", "40", "--ntasks", str(t), "--verify", "--no-progress",
+                        "--trace", d], capture_output=True, text=True, timeout=120)
+    check(r.returncode == 0, f"dusk-eigh --trace exits 0 ({r.stderr.strip()})")
+    tasks, run, workers = load(d)
+    keys = sorted(e["name"] for e in tasks)
+    want = sorted(f"{s}-{i}" for s in ("gen", "gram", "eigh", "verify") for i in range(t))
+    check(keys == want, f"one event per task: {len(keys)} events, keys as named by the app")
+    check(len(run) == 1, "run metadata present")
+    end = run[0]["args"]["t1"] if run else 0
+    check(all(0 <= e["ts"] and e["ts"] + e["dur"] <= end + 1 for e in tasks),
+          "every task within the run")
+    check(all(e["tid"] in workers for e in tasks), "every task on a named worker")
+    check(all(e["args"]["status"] == 0 and e["args"]["impl"] == "CPU" for e in tasks),
+          "status and implementation recorded")
+    by_name = {e["name"]: e for e in tasks}
+    for i in range(t):
+        g, m, e, v = (by_name[f"{s}-{i}"] for s in ("gen", "gram", "eigh", "verify"))
+        ok = (g["args"]["deps"] == [] and g["args"]["id"] in m["args"]["deps"] and
+              m["args"]["id"] in e["args"]["deps"] and e["args"]["id"] in v["args"]["deps"] and
+              e["args"]["id"] not in e["args"]["deps"])
+        ok = ok and g["ts"] + g["dur"] <= m["ts"] and m["ts"] + m["dur"] <= e["ts"]
+        check(ok, f"task {i}: gen -> gram -> eigh -> verify, in the deps and in time")
+    check(os.path.getsize(os.path.join(d, "report.html")) > 1000, "report.html written")
+    if shutil.which("dot"):
+        r = subprocess.run(["dot", "-Tsvg", os.path.join(d, "dag.dot")], capture_output=True)
+        check(r.returncode == 0 and b"<svg" in r.stdout, "dag.dot renders with dot")
+    r = subprocess.run([tool, os.path.join(d, "trace.json")], capture_output=True, text=True)
+    check(r.returncode == 0 and "critical path" in r.stdout and f"{4 * t} tasks" in r.stdout,
+          "dusk-trace summarises it")
+
+    # DUSK_TRACE for any program linked with dusk: dusk-reduce, 8 chunks
+    d2 = os.path.join(tmp, "reduce")
+    env = dict(os.environ, DUSK_TRACE=d2)
+    r = subprocess.run([reduce_, "--chunks", "8", "--size", "1000", "--no-progress"],
+                       capture_output=True, text=True, env=env, timeout=120)
+    check(r.returncode == 0 and "Sum of squares" in r.stdout,
+          f"dusk-reduce agrees with its serial loop ({r.stdout.strip()})")
+    tasks, run, workers = load(d2)
+    names = [e["name"] for e in tasks]
+    check(len(names) == 8 + 8 + 7 and len(set(names)) == len(names),
+          f"DUSK_TRACE: {len(names)} events for 8 gen + 8 sumsq + 7 add")
+    adds = [e for e in tasks if e["name"].startswith("add-")]
+    check(all(len(e["args"]["deps"]) == 2 for e in adds), "each add waits for two sums")
+
+if fails:
+    print(f"{len(fails)} failed")
+    sys.exit(1)
+print("all passed")
