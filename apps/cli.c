@@ -65,8 +65,7 @@ int cli_int(const cli_app *app, const char *flag, const char *arg, long long lo,
 {
     char *end;
     *out = 0;
-    if (arg == NULL || *arg == '\0')
-        return cli_usage_error(app, "%s needs a value", flag);
+    if (arg == NULL || *arg == '\0') return cli_usage_error(app, "%s needs a value", flag);
     errno = 0;
     long long v = strtoll(arg, &end, 10);
     if (*end != '\0' || end == arg || !(*arg == '-' || *arg == '+' || (*arg >= '0' && *arg <= '9')))
@@ -109,8 +108,7 @@ int cli_parse(const cli_app *app, int argc, char **argv, dusk_config *cfg)
     size_t ncommon = sizeof common / sizeof common[0];
     struct option *all = calloc(napp + ncommon + 1, sizeof *all);
     char shortopts[64];
-    if (all == NULL)
-        return CLI_EXIT_FAILURE;
+    if (all == NULL) return CLI_EXIT_FAILURE;
     memcpy(all, app->longopts, napp * sizeof *all);
     memcpy(all + napp, common, ncommon * sizeof *all);
     snprintf(shortopts, sizeof shortopts, ":%sqvh", app->shortopts);
@@ -155,10 +153,18 @@ int cli_parse(const cli_app *app, int argc, char **argv, dusk_config *cfg)
             else
                 strcpy(cfg->trace, optarg);
             break;
-        case OPT_PROGRESS: cfg->progress = DUSK_PROGRESS_ON; break;
-        case OPT_NO_PROGRESS: cfg->progress = DUSK_PROGRESS_OFF; break;
-        case 'q': cfg->verbose = -1; break;
-        case 'v': cfg->verbose = 1; break;
+        case OPT_PROGRESS:
+            cfg->progress = DUSK_PROGRESS_ON;
+            break;
+        case OPT_NO_PROGRESS:
+            cfg->progress = DUSK_PROGRESS_OFF;
+            break;
+        case 'q':
+            cfg->verbose = -1;
+            break;
+        case 'v':
+            cfg->verbose = 1;
+            break;
         case 'h':
             print_help(app);
             ret = CLI_EXIT_OK;
@@ -168,8 +174,7 @@ int cli_parse(const cli_app *app, int argc, char **argv, dusk_config *cfg)
             ret = CLI_EXIT_OK;
             break;
         default:
-            if ((ret = app->handle(app->ctx, opt, optarg)) == 0)
-                ret = -1;
+            if ((ret = app->handle(app->ctx, opt, optarg)) == 0) ret = -1;
             break;
         }
     }

@@ -12,11 +12,11 @@
 enum { CLI_EXIT_OK = 0, CLI_EXIT_FAILURE = 1, CLI_EXIT_USAGE = 2 };
 
 typedef struct cli_app {
-    const char *name;          /* program name used in messages */
-    const char *synopsis;      /* one line: "[-n N] [--ntasks T] ..." */
-    const char *description;   /* a paragraph for --help */
-    const char *options_help;  /* the app's own options, formatted for --help */
-    const char *shortopts;     /* the app's short options, getopt syntax */
+    const char *name;              /* program name used in messages */
+    const char *synopsis;          /* one line: "[-n N] [--ntasks T] ..." */
+    const char *description;       /* a paragraph for --help */
+    const char *options_help;      /* the app's own options, formatted for --help */
+    const char *shortopts;         /* the app's short options, getopt syntax */
     const struct option *longopts; /* the app's long options, ending with a zero entry */
     /* Called for each of the app's options (getopt's return value and optarg).
      * Returns 0, or CLI_EXIT_USAGE after printing one line with cli_usage_error(). */

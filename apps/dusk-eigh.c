@@ -51,14 +51,29 @@ static int handle(void *ctx, int opt, const char *arg)
 {
     options *o = ctx;
     switch (opt) {
-    case 'n': o->n_set = 1; return cli_int(&app, "-n", arg, 1, MAX_N, &o->n);
-    case OPT_NTASKS: o->ntasks_set = 1; return cli_int(&app, "--ntasks", arg, 1, INT32_MAX, &o->ntasks);
-    case OPT_SEED: return cli_int(&app, "--seed", arg, 0, UINT32_MAX, &o->seed);
-    case OPT_VALUES_ONLY: o->values_only = 1; return 0;
-    case OPT_INPUT: o->input = arg; return 0;
-    case OPT_OUTPUT: o->output = arg; return 0;
-    case OPT_VECTORS: o->vectors = 1; return 0;
-    case OPT_VERIFY: o->verify = 1; return 0;
+    case 'n':
+        o->n_set = 1;
+        return cli_int(&app, "-n", arg, 1, MAX_N, &o->n);
+    case OPT_NTASKS:
+        o->ntasks_set = 1;
+        return cli_int(&app, "--ntasks", arg, 1, INT32_MAX, &o->ntasks);
+    case OPT_SEED:
+        return cli_int(&app, "--seed", arg, 0, UINT32_MAX, &o->seed);
+    case OPT_VALUES_ONLY:
+        o->values_only = 1;
+        return 0;
+    case OPT_INPUT:
+        o->input = arg;
+        return 0;
+    case OPT_OUTPUT:
+        o->output = arg;
+        return 0;
+    case OPT_VECTORS:
+        o->vectors = 1;
+        return 0;
+    case OPT_VERIFY:
+        o->verify = 1;
+        return 0;
     }
     return cli_usage_error(&app, "unhandled option");
 }
@@ -125,11 +140,9 @@ static void on_read(void *user, int status, const double *values, const int64_t 
             double tol1 = b->opt.values_only ? TOL_VALUES_ONLY : TOL_ORTH_PER_N * (double)b->n;
             pthread_mutex_lock(&b->lock);
             for (int k = 0; k < 2; k++)
-                if (!(values[k] <= b->worst[k]))
-                    b->worst[k] = values[k];
+                if (!(values[k] <= b->worst[k])) b->worst[k] = values[k];
             if (!(values[0] <= tol0 && values[1] <= tol1)) {
-                if (b->nbad < 8)
-                    b->bad_ids[b->nbad] = r->index;
+                if (b->nbad < 8) b->bad_ids[b->nbad] = r->index;
                 b->nbad++;
             }
             pthread_mutex_unlock(&b->lock);
@@ -141,20 +154,17 @@ static void on_read(void *user, int status, const double *values, const int64_t 
 static int read_into(batch *b, dusk_data *d, int64_t index, int what)
 {
     read_ctx *r = malloc(sizeof *r);
-    if (r == NULL)
-        return DUSK_ENOMEM;
+    if (r == NULL) return DUSK_ENOMEM;
     *r = (read_ctx){b, index, what};
     int ret = dusk_data_read(d, on_read, r);
-    if (ret != 0)
-        free(r);
+    if (ret != 0) free(r);
     return ret;
 }
 
 /* ---- the graph: per matrix, gen -> gram -> eigh (-> verify), or load -> eigh ------------ */
 
 static int submit(dusk_graph *g, const dusk_kernel *k, const char *step, int64_t i, int prio,
-                  unsigned flags, const dusk_arg *args, int nargs, const void *value,
-                  size_t size)
+                  unsigned flags, const dusk_arg *args, int nargs, const void *value, size_t size)
 {
     char key[48];
     dusk_task_opts o;
@@ -183,12 +193,10 @@ static int submit_matrix(dusk_graph *g, batch *b, const dusk_npy *input, int64_t
             goto out;
     } else {
         uint32_t seed = (uint32_t)(b->opt.seed + i);
-        if ((ret = dusk_matrix_new(g, n, n, &bm)) != 0)
-            goto out;
+        if ((ret = dusk_matrix_new(g, n, n, &bm)) != 0) goto out;
         dusk_arg gen_args[] = {{bm, DUSK_W}};
         dusk_arg gram_args[] = {{bm, DUSK_R}, {a, DUSK_W}};
-        if ((ret = submit(g, dusk_kernel_gen(), "gen", i, 0, 0, gen_args, 1, &seed,
-                          sizeof seed)) ||
+        if ((ret = submit(g, dusk_kernel_gen(), "gen", i, 0, 0, gen_args, 1, &seed, sizeof seed)) ||
             (ret = submit(g, dusk_kernel_gram(), "gram", i, 1, 0, gram_args, 2, NULL, 0)))
             goto out;
         dusk_data_release(&bm); /* freed as soon as gram is done */
@@ -196,36 +204,30 @@ static int submit_matrix(dusk_graph *g, batch *b, const dusk_npy *input, int64_t
 
     dusk_eigh_args ea = {vectors};
     if (keep_a) {
-        if ((ret = dusk_matrix_new(g, n, n, &x)) != 0)
-            goto out;
+        if ((ret = dusk_matrix_new(g, n, n, &x)) != 0) goto out;
         dusk_arg args[] = {{a, DUSK_R}, {x, vectors ? DUSK_W : DUSK_SCRATCH}, {w, DUSK_W}};
-        ret = submit(g, dusk_kernel_eigh(), "eigh", i, 2, DUSK_TASK_COUNTS, args, 3, &ea,
-                     sizeof ea);
+        ret =
+            submit(g, dusk_kernel_eigh(), "eigh", i, 2, DUSK_TASK_COUNTS, args, 3, &ea, sizeof ea);
     } else {
         dusk_arg args[] = {{a, DUSK_RW}, {w, DUSK_W}};
-        ret = submit(g, dusk_kernel_eigh(), "eigh", i, 2, DUSK_TASK_COUNTS, args, 2, &ea,
-                     sizeof ea);
+        ret =
+            submit(g, dusk_kernel_eigh(), "eigh", i, 2, DUSK_TASK_COUNTS, args, 2, &ea, sizeof ea);
     }
-    if (ret != 0)
-        goto out;
+    if (ret != 0) goto out;
     dusk_data *v = keep_a ? x : a;
 
     if (b->opt.verify) {
-        if ((ret = dusk_vector_new(g, 2, &r)) != 0)
-            goto out;
+        if ((ret = dusk_vector_new(g, 2, &r)) != 0) goto out;
         dusk_arg with_v[] = {{a, DUSK_R}, {w, DUSK_R}, {v, DUSK_R}, {r, DUSK_W}};
         dusk_arg without_v[] = {{a, DUSK_R}, {w, DUSK_R}, {r, DUSK_W}};
-        if ((ret = vectors ? submit(g, dusk_kernel_verify(), "verify", i, 3, 0, with_v, 4,
-                                    NULL, 0)
-                           : submit(g, dusk_kernel_verify(), "verify", i, 3, 0, without_v, 3,
-                                    NULL, 0)) ||
+        if ((ret = vectors ? submit(g, dusk_kernel_verify(), "verify", i, 3, 0, with_v, 4, NULL, 0)
+                           : submit(g, dusk_kernel_verify(), "verify", i, 3, 0, without_v, 3, NULL,
+                                    0)) ||
             (ret = read_into(b, r, i, READ_CHECKS)))
             goto out;
     }
-    if (b->values && (ret = read_into(b, w, i, READ_VALUES)) != 0)
-        goto out;
-    if (b->vectors && (ret = read_into(b, v, i, READ_VECTORS)) != 0)
-        goto out;
+    if (b->values && (ret = read_into(b, w, i, READ_VALUES)) != 0) goto out;
+    if (b->vectors && (ret = read_into(b, v, i, READ_VECTORS)) != 0) goto out;
 out:
     dusk_data_release(&a);
     dusk_data_release(&bm);
@@ -269,7 +271,8 @@ static int open_input(batch *b, dusk_npy **in)
     }
     int64_t n = sh[nd - 1], t = nd == 3 ? sh[0] : 1;
     if ((b->opt.n_set && b->opt.n != n) || (b->opt.ntasks_set && b->opt.ntasks != t)) {
-        fprintf(stderr, "dusk-eigh: %s holds %lld matrices of size %lld, not what -n/--ntasks say\n",
+        fprintf(stderr,
+                "dusk-eigh: %s holds %lld matrices of size %lld, not what -n/--ntasks say\n",
                 b->opt.input, (long long)t, (long long)n);
         dusk_npy_close(in);
         return CLI_EXIT_USAGE;
@@ -289,15 +292,12 @@ static int make_dir(const char *dir)
     for (char *p = path + 1; *p; p++)
         if (*p == '/') {
             *p = '\0';
-            if (mkdir(path, 0777) != 0 && errno != EEXIST)
-                return -1;
+            if (mkdir(path, 0777) != 0 && errno != EEXIST) return -1;
             *p = '/';
         }
-    if (mkdir(path, 0777) != 0 && errno != EEXIST)
-        return -1;
+    if (mkdir(path, 0777) != 0 && errno != EEXIST) return -1;
     struct stat st;
-    if (stat(path, &st) != 0)
-        return -1;
+    if (stat(path, &st) != 0) return -1;
     if (!S_ISDIR(st.st_mode)) {
         errno = ENOTDIR;
         return -1;
@@ -309,8 +309,7 @@ static int make_dir(const char *dir)
 static int open_outputs(batch *b)
 {
     char path[4096], why[256];
-    if (b->opt.output == NULL)
-        return -1;
+    if (b->opt.output == NULL) return -1;
     if (make_dir(b->opt.output) != 0) {
         fprintf(stderr, "dusk-eigh: cannot create output directory %s: %s\n", b->opt.output,
                 strerror(errno));
@@ -338,8 +337,7 @@ static void print_failures(const batch *b, const dusk_graph *g, int64_t failed)
     for (int64_t i = 0; i < failed; i++) {
         int64_t id;
         const char *key, *reason;
-        if (dusk_graph_failure(g, i, &id, &key, &reason) != 0)
-            break;
+        if (dusk_graph_failure(g, i, &id, &key, &reason) != 0) break;
         if (dusk_task_status(g, id) == DUSK_EDEP) {
             followed++;
         } else if (printed++ < 10) {
@@ -365,23 +363,22 @@ int main(int argc, char **argv)
     app.ctx = &b.opt;
     dusk_config cfg;
     int ret = cli_parse(&app, argc, argv, &cfg);
-    if (ret >= 0)
-        return ret;
+    if (ret >= 0) return ret;
     b.opt.verbose = cfg.verbose;
     if (b.opt.vectors && b.opt.values_only)
         return cli_usage_error(&app, "--vectors and --values-only exclude each other");
     if (b.opt.vectors && !b.opt.output)
         return cli_usage_error(&app, "--vectors needs --output DIR");
     if (!b.opt.input && b.opt.seed + b.opt.ntasks - 1 > (long long)UINT32_MAX)
-        return cli_usage_error(&app, "--seed %lld + --ntasks %lld goes past NumPy's largest "
-                                     "seed (2**32 - 1)",
+        return cli_usage_error(&app,
+                               "--seed %lld + --ntasks %lld goes past NumPy's largest "
+                               "seed (2**32 - 1)",
                                b.opt.seed, b.opt.ntasks);
     b.n = b.opt.n;
     b.ntasks = b.opt.ntasks;
 
     dusk_npy *input = NULL;
-    if (b.opt.input && (ret = open_input(&b, &input)) >= 0)
-        return ret;
+    if (b.opt.input && (ret = open_input(&b, &input)) >= 0) return ret;
     if ((ret = open_outputs(&b)) >= 0) {
         dusk_npy_close(&input);
         return ret;
@@ -434,8 +431,7 @@ int main(int argc, char **argv)
         /* Bad input data stops the batch: there is no point decomposing the rest. */
         int64_t failed;
         dusk_graph_counts(g, NULL, NULL, &failed);
-        if (input && failed)
-            break;
+        if (input && failed) break;
     }
     ret = dusk_graph_wait(g);
     double elapsed = dusk_now() - start;
@@ -447,8 +443,7 @@ int main(int argc, char **argv)
         print_failures(&b, g, failed);
         status = CLI_EXIT_FAILURE;
     }
-    if (submit_error)
-        status = CLI_EXIT_FAILURE;
+    if (submit_error) status = CLI_EXIT_FAILURE;
     int io = atomic_load(&b.io_error);
     if (io) {
         fprintf(stderr, "dusk-eigh: cannot write results to %s: %s\n", b.opt.output, strerror(io));

@@ -33,9 +33,12 @@ static int handle(void *ctx, int opt, const char *arg)
 {
     options *o = ctx;
     switch (opt) {
-    case OPT_CHUNKS: return cli_int(&app, "--chunks", arg, 1, 1 << 24, &o->chunks);
-    case OPT_SIZE: return cli_int(&app, "--size", arg, 1, 1 << 26, &o->size);
-    case OPT_SEED: return cli_int(&app, "--seed", arg, 0, UINT32_MAX, &o->seed);
+    case OPT_CHUNKS:
+        return cli_int(&app, "--chunks", arg, 1, 1 << 24, &o->chunks);
+    case OPT_SIZE:
+        return cli_int(&app, "--size", arg, 1, 1 << 26, &o->size);
+    case OPT_SEED:
+        return cli_int(&app, "--seed", arg, 0, UINT32_MAX, &o->seed);
     }
     return cli_usage_error(&app, "unhandled option");
 }
@@ -43,13 +46,15 @@ static int handle(void *ctx, int opt, const char *arg)
 static cli_app app = {
     .name = "dusk-reduce",
     .synopsis = "[--chunks K] [--size M] [--seed S] [runtime options]",
-    .description = "Sum the squares of K chunks of M uniform numbers with a task graph: K generate\n"
-                   "tasks, K square-sum tasks and a pairwise tree of K - 1 add tasks, built first\n"
-                   "and then computed; the result is checked against a serial loop.",
-    .options_help = "Options:\n"
-                    "      --chunks K        number of chunks (default 64)\n"
-                    "      --size M          numbers per chunk (default 100000)\n"
-                    "      --seed S          chunk c draws after np.random.seed(S + c) (default 0)\n",
+    .description =
+        "Sum the squares of K chunks of M uniform numbers with a task graph: K generate\n"
+        "tasks, K square-sum tasks and a pairwise tree of K - 1 add tasks, built first\n"
+        "and then computed; the result is checked against a serial loop.",
+    .options_help =
+        "Options:\n"
+        "      --chunks K        number of chunks (default 64)\n"
+        "      --size M          numbers per chunk (default 100000)\n"
+        "      --seed S          chunk c draws after np.random.seed(S + c) (default 0)\n",
     .shortopts = "",
     .longopts = longopts,
     .handle = handle,
@@ -99,8 +104,7 @@ static int build(dusk_graph *g, const options *o, dusk_kernel *sumsq, dusk_kerne
     dusk_data **level = calloc((size_t)k, sizeof *level);
     char key[64];
     int ret = 0;
-    if (level == NULL)
-        return DUSK_ENOMEM;
+    if (level == NULL) return DUSK_ENOMEM;
     for (int64_t c = 0; c < k && ret == 0; c++) {
         dusk_data *x;
         uint32_t seed = (uint32_t)(o->seed + c);
@@ -118,8 +122,7 @@ static int build(dusk_graph *g, const options *o, dusk_kernel *sumsq, dusk_kerne
     for (int64_t n = k, depth = 1; n > 1 && ret == 0; n = (n + 1) / 2, depth++) {
         for (int64_t i = 0; i + 1 < n && ret == 0; i += 2) {
             dusk_data *sum;
-            if ((ret = dusk_vector_new(g, 1, &sum)) != 0)
-                break;
+            if ((ret = dusk_vector_new(g, 1, &sum)) != 0) break;
             dusk_arg args[] = {{level[i], DUSK_R}, {level[i + 1], DUSK_R}, {sum, DUSK_W}};
             snprintf(key, sizeof key, "add-%lld-%lld", (long long)depth, (long long)(i / 2));
             ret = submit(g, add, key, args, 3, NULL, 0);
@@ -127,11 +130,9 @@ static int build(dusk_graph *g, const options *o, dusk_kernel *sumsq, dusk_kerne
             dusk_data_release(&level[i + 1]);
             level[i / 2] = sum;
         }
-        if (n % 2 == 1 && ret == 0)
-            level[(n - 1) / 2] = level[n - 1];
+        if (n % 2 == 1 && ret == 0) level[(n - 1) / 2] = level[n - 1];
     }
-    if (ret == 0)
-        ret = dusk_data_read(level[0], take, result);
+    if (ret == 0) ret = dusk_data_read(level[0], take, result);
     dusk_data_release(&level[0]);
     free(level);
     return ret;
@@ -143,8 +144,7 @@ int main(int argc, char **argv)
     app.ctx = &o;
     dusk_config cfg;
     int ret = cli_parse(&app, argc, argv, &cfg);
-    if (ret >= 0)
-        return ret;
+    if (ret >= 0) return ret;
     if (o.seed + o.chunks - 1 > (long long)UINT32_MAX)
         return cli_usage_error(&app, "--seed + --chunks goes past the largest seed (2**32 - 1)");
 
@@ -157,8 +157,7 @@ int main(int argc, char **argv)
     snprintf(info, sizeof info, "dusk-reduce chunks=%lld size=%lld seed=%lld, %d CPU workers",
              o.chunks, o.size, o.seed, dusk_cpu_worker_count());
     dusk_set_run_info(info);
-    if (cfg.verbose >= 0)
-        printf("%s\n", info);
+    if (cfg.verbose >= 0) printf("%s\n", info);
 
     dusk_kernel *sumsq = NULL, *add = NULL;
     dusk_graph *g = NULL;
@@ -173,8 +172,7 @@ int main(int argc, char **argv)
     (void)dusk_graph_hold(g);
     double t0 = dusk_now();
     ret = build(g, &o, sumsq, add, &result);
-    if (ret != 0)
-        fprintf(stderr, "dusk-reduce: cannot build the graph: %s\n", dusk_strerror(ret));
+    if (ret != 0) fprintf(stderr, "dusk-reduce: cannot build the graph: %s\n", dusk_strerror(ret));
     int computed = dusk_graph_compute(g);
     double elapsed = dusk_now() - t0;
     int64_t ntasks, failed;

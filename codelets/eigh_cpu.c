@@ -41,13 +41,11 @@ int dusk__eigh_cpu(dusk_call *call)
                            (long long)(i / n), (long long)(i % n));
             return DUSK_EDATA;
         }
-    if (x != a)
-        memcpy(x, a, (size_t)(n * n) * sizeof *x);
+    if (x != a) memcpy(x, a, (size_t)(n * n) * sizeof *x);
     /* Column-major 'U' is the C-order lower triangle: the one numpy.linalg.eigh reads by
      * default, so nearly-symmetric inputs give NumPy's answer. */
-    lapack_int info =
-        LAPACKE_dsyevd(LAPACK_COL_MAJOR, args->vectors ? 'V' : 'N', 'U', (lapack_int)n, x,
-                       (lapack_int)n, w);
+    lapack_int info = LAPACKE_dsyevd(LAPACK_COL_MAJOR, args->vectors ? 'V' : 'N', 'U',
+                                     (lapack_int)n, x, (lapack_int)n, w);
     if (info != 0) {
         dusk_call_fail(call, "dsyevd failed (info = %d)", (int)info);
         if (info == LAPACK_WORK_MEMORY_ERROR || info == LAPACK_TRANSPOSE_MEMORY_ERROR)
@@ -56,7 +54,6 @@ int dusk__eigh_cpu(dusk_call *call)
     }
     /* dsyevd leaves eigenvector j in column j, column-major; NumPy wants it in column j of a
      * C-order matrix. */
-    if (args->vectors)
-        dusk__transpose_square(x, n);
+    if (args->vectors) dusk__transpose_square(x, n);
     return 0;
 }

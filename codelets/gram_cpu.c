@@ -25,8 +25,8 @@ int dusk__gram_cpu(dusk_call *call)
     int64_t m = bd[0], n = bd[1];
     /* B in C order is Bᵀ in column-major (n x m, leading dimension n), so Bᵀ B is
      * M Mᵀ for that M: one dsyrk without transposition. */
-    cblas_dsyrk(CblasColMajor, CblasLower, CblasNoTrans, (int)n, (int)m, 1.0, b, (int)n, 0.0,
-                a, (int)n);
+    cblas_dsyrk(CblasColMajor, CblasLower, CblasNoTrans, (int)n, (int)m, 1.0, b, (int)n, 0.0, a,
+                (int)n);
     dusk__symmetrize_lower(a, n);
     return 0;
 }

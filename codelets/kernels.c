@@ -30,8 +30,23 @@ void dusk__linalg_fini(void)
     dusk_kernel_free(&load);
 }
 
-const dusk_kernel *dusk_kernel_gen(void) { return gen; }
-const dusk_kernel *dusk_kernel_gram(void) { return gram; }
-const dusk_kernel *dusk_kernel_eigh(void) { return eigh; }
-const dusk_kernel *dusk_kernel_verify(void) { return verify; }
-const dusk_kernel *dusk_kernel_load(void) { return load; }
+const dusk_kernel *dusk_kernel_gen(void)
+{
+    return gen;
+}
+const dusk_kernel *dusk_kernel_gram(void)
+{
+    return gram;
+}
+const dusk_kernel *dusk_kernel_eigh(void)
+{
+    return eigh;
+}
+const dusk_kernel *dusk_kernel_verify(void)
+{
+    return verify;
+}
+const dusk_kernel *dusk_kernel_load(void)
+{
+    return load;
+}

@@ -23,12 +23,10 @@ int dusk__load_cpu(dusk_call *call)
     for (int64_t i = 0; i < n * n; i++) {
         if (!isfinite(a[i])) {
             dusk_call_fail(call, "matrix %lld has a non-finite value (%g) at [%lld, %lld]",
-                           (long long)args->index, a[i], (long long)(i / n),
-                           (long long)(i % n));
+                           (long long)args->index, a[i], (long long)(i / n), (long long)(i % n));
             return DUSK_EDATA;
         }
-        if (fabs(a[i]) > amax)
-            amax = fabs(a[i]);
+        if (fabs(a[i]) > amax) amax = fabs(a[i]);
     }
     double worst = 0;
     int64_t wi = 0, wj = 0;

@@ -38,8 +38,7 @@ static void mt_regenerate(mt_state *st)
 
 static inline uint32_t mt_next(mt_state *st)
 {
-    if (st->pos == MT_N)
-        mt_regenerate(st);
+    if (st->pos == MT_N) mt_regenerate(st);
     uint32_t y = st->key[st->pos++];
     y ^= y >> 11;
     y ^= (y << 7) & 0x9d2c5680u;

@@ -43,10 +43,9 @@ int dusk__verify_cpu(dusk_call *call)
 
     /* With V in C order read as column-major, U = Vᵀ, and A V - V Λ = (U A - Λ U)ᵀ. */
     double *tmp = malloc((size_t)(n * n) * sizeof *tmp);
-    if (tmp == NULL)
-        return DUSK_ENOMEM;
-    cblas_dsymm(CblasColMajor, CblasRight, CblasUpper, (int)n, (int)n, 1.0, a, (int)n, v,
-                (int)n, 0.0, tmp, (int)n);
+    if (tmp == NULL) return DUSK_ENOMEM;
+    cblas_dsymm(CblasColMajor, CblasRight, CblasUpper, (int)n, (int)n, 1.0, a, (int)n, v, (int)n,
+                0.0, tmp, (int)n);
     double res = 0;
     for (int64_t j = 0; j < n; j++)
         for (int64_t i = 0; i < n; i++) {
@@ -56,8 +55,8 @@ int dusk__verify_cpu(dusk_call *call)
     r[0] = sqrt(res) / ((double)n * scale);
 
     /* Vᵀ V - I, from U Uᵀ (the same matrix for square V); lower triangle of a dsyrk. */
-    cblas_dsyrk(CblasColMajor, CblasLower, CblasNoTrans, (int)n, (int)n, 1.0, v, (int)n, 0.0,
-                tmp, (int)n);
+    cblas_dsyrk(CblasColMajor, CblasLower, CblasNoTrans, (int)n, (int)n, 1.0, v, (int)n, 0.0, tmp,
+                (int)n);
     double orth = 0;
     for (int64_t j = 0; j < n; j++)
         for (int64_t i = j; i < n; i++) {

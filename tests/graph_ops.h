@@ -50,7 +50,7 @@ static inline int op_cpu(dusk_call *call)
 
 /* out = op(inputs..., add); out is written (W), or updated (RW) when rw is set */
 static inline int64_t op(dusk_graph *g, const dusk_kernel *k, int id, int fail, double add,
-                  dusk_data *out, int rw, int nin, dusk_data **in)
+                         dusk_data *out, int rw, int nin, dusk_data **in)
 {
     dusk_arg args[DUSK_MAX_ARGS];
     for (int i = 0; i < nin; i++)
@@ -71,12 +71,12 @@ static inline void read_scalar(void *user, int status, const double *values, con
 }
 
 /* x happened entirely before y */
-#define CHECK_BEFORE(x, y)                                                                    \
-    do {                                                                                      \
-        CHECK(records[x].ran && records[y].ran);                                              \
-        if (!(records[x].end <= records[y].start))                                            \
-            TEST_FAIL_("task %d (ended %.6f) did not finish before task %d (started %.6f)",   \
-                       (int)(x), records[x].end, (int)(y), records[y].start);                \
+#define CHECK_BEFORE(x, y)                                                                         \
+    do {                                                                                           \
+        CHECK(records[x].ran &&records[y].ran);                                                    \
+        if (!(records[x].end <= records[y].start))                                                 \
+            TEST_FAIL_("task %d (ended %.6f) did not finish before task %d (started %.6f)",        \
+                       (int)(x), records[x].end, (int)(y), records[y].start);                      \
     } while (0)
 
 static inline void start_dusk(int window)
@@ -85,8 +85,7 @@ static inline void start_dusk(int window)
     char why[256];
     CHECK_OK(dusk_config_init(&cfg, why, sizeof why));
     cfg.progress = DUSK_PROGRESS_OFF;
-    if (window)
-        cfg.window = window;
+    if (window) cfg.window = window;
     CHECK_OK(dusk_init(&cfg, why, sizeof why));
 }
 

@@ -31,13 +31,11 @@ static void build(const spec *s, double *a)
     for (int j = 0; j < 3; j++) {
         dusk_mt19937_fill(s->seed + (uint32_t)j, u, n);
         double uu = 0;
-        for (int64_t i = 0; i < n; i++)
-        {
+        for (int64_t i = 0; i < n; i++) {
             u[i] -= 0.5;
             uu += u[i] * u[i];
         }
-        if (uu == 0)
-            continue;
+        if (uu == 0) continue;
         for (int64_t r = 0; r < n; r++) { /* q = q H: row r -= 2 (q_r . u) u / uu */
             double dot = 0;
             for (int64_t c = 0; c < n; c++)
@@ -74,8 +72,7 @@ typedef struct result {
 static void copy_out(void *user, int status, const double *values, const int64_t dims[2])
 {
     double **dst = user;
-    if (status == 0)
-        memcpy(*dst, values, (size_t)(dims[0] * dims[1]) * sizeof **dst);
+    if (status == 0) memcpy(*dst, values, (size_t)(dims[0] * dims[1]) * sizeof **dst);
 }
 
 static void copy_checks(void *user, int status, const double *values, const int64_t dims[2])
@@ -125,7 +122,8 @@ int main(void)
             if (keep) {
                 CHECK_OK(dusk_matrix_new(g, n, n, &x));
                 dusk_arg ea3[] = {{a, DUSK_R}, {x, vectors ? DUSK_W : DUSK_SCRATCH}, {wd, DUSK_W}};
-                CHECK_OK(dusk_task_submit(g, dusk_kernel_eigh(), ea3, 3, &ea, sizeof ea, NULL, NULL));
+                CHECK_OK(
+                    dusk_task_submit(g, dusk_kernel_eigh(), ea3, 3, &ea, sizeof ea, NULL, NULL));
                 dusk_arg va[] = {{a, DUSK_R}, {wd, DUSK_R}, {x, DUSK_R}, {r, DUSK_W}};
                 dusk_arg va3[] = {{a, DUSK_R}, {wd, DUSK_R}, {r, DUSK_W}};
                 CHECK_OK(dusk_task_submit(g, dusk_kernel_verify(), vectors ? va : va3,
@@ -133,12 +131,12 @@ int main(void)
                 CHECK_OK(dusk_data_read(r, copy_checks, checks[si][mode]));
             } else {
                 dusk_arg ea2[] = {{a, DUSK_RW}, {wd, DUSK_W}};
-                CHECK_OK(dusk_task_submit(g, dusk_kernel_eigh(), ea2, 2, &ea, sizeof ea, NULL, NULL));
+                CHECK_OK(
+                    dusk_task_submit(g, dusk_kernel_eigh(), ea2, 2, &ea, sizeof ea, NULL, NULL));
                 checks[si][mode][0] = checks[si][mode][1] = 0;
             }
             CHECK_OK(dusk_data_read(wd, copy_out, &w[si][mode]));
-            if (vectors)
-                CHECK_OK(dusk_data_read(keep ? x : a, copy_out, &v[si][mode]));
+            if (vectors) CHECK_OK(dusk_data_read(keep ? x : a, copy_out, &v[si][mode]));
             dusk_data_release(&a);
             dusk_data_release(&x);
             dusk_data_release(&wd);
@@ -152,8 +150,7 @@ int main(void)
             double *d = malloc((size_t)n * sizeof *d), dmax = 0;
             for (int64_t k = 0; k < n; k++) {
                 d[k] = eigenvalue(k, n);
-                if (fabs(d[k]) > dmax)
-                    dmax = fabs(d[k]);
+                if (fabs(d[k]) > dmax) dmax = fabs(d[k]);
             }
             qsort(d, (size_t)n, sizeof *d, cmp_double);
             double tol = 1e-12 * (dmax > 1 ? dmax : 1);
@@ -171,7 +168,8 @@ int main(void)
                             av += a[i * n + k] * vv[k * n + j];
                             vtv += vv[k * n + i] * vv[k * n + j];
                         }
-                        CHECK_NEAR(av, vv[i * n + j] * w[si][mode][j], 1e-11 * (dmax > 1 ? dmax : 1));
+                        CHECK_NEAR(av, vv[i * n + j] * w[si][mode][j],
+                                   1e-11 * (dmax > 1 ? dmax : 1));
                         CHECK_NEAR(vtv, i == j ? 1.0 : 0.0, 1e-12);
                     }
                 free(a);

@@ -44,7 +44,8 @@ int main(int argc, char **argv)
     int64_t finished;
     dusk_graph_counts(g, NULL, &finished, NULL);
     CHECK_EQ(finished, count);
-    CHECK_LE(dusk_graph_peak_in_flight(g), 8 > 4 * dusk_worker_count() ? 8 : 4 * dusk_worker_count());
+    CHECK_LE(dusk_graph_peak_in_flight(g),
+             8 > 4 * dusk_worker_count() ? 8 : 4 * dusk_worker_count());
 #ifndef __SANITIZE_ADDRESS__
     CHECK_LT(grown, 32 * 1000 * 1000);
 #endif

@@ -99,8 +99,7 @@ int main(void)
     const char *key, *reason;
     for (int64_t i = 0; i < failed; i++) {
         CHECK_OK(dusk_graph_failure(g, i, &id, &key, &reason));
-        if (id == ids[1])
-            CHECK_STR_CONTAINS(reason, "attempt 3 of task 1 failed");
+        if (id == ids[1]) CHECK_STR_CONTAINS(reason, "attempt 3 of task 1 failed");
     }
 
     for (int i = 0; i < 5; i++)

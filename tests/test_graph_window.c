@@ -19,8 +19,7 @@ int main(void)
         uint32_t seed = (uint32_t)i;
         dusk_arg args[] = {{b, DUSK_W}};
         CHECK_OK(dusk_task_submit(g, dusk_kernel_gen(), args, 1, &seed, sizeof seed, NULL, NULL));
-        if (i == count - 1)
-            CHECK_OK(dusk_data_read(b, read_scalar, sums));
+        if (i == count - 1) CHECK_OK(dusk_data_read(b, read_scalar, sums));
         dusk_data_release(&b);
     }
     CHECK_OK(dusk_graph_wait(g));

@@ -15,8 +15,7 @@ int main(int argc, char **argv)
     while (fgets(line, sizeof line, f)) {
         unsigned long long seed;
         long long count, skip;
-        if (line[0] == '#')
-            continue;
+        if (line[0] == '#') continue;
         CHECK_EQ(sscanf(line, "seed %llu count %lld skip %lld", &seed, &count, &skip), 3);
         double *got = malloc((size_t)(skip + count) * sizeof *got);
         CHECK(got != NULL);

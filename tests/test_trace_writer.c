@@ -63,11 +63,9 @@ static void trace_small(const char *dir, int rank, int nranks)
     char why[256] = "";
     dusk__trace *t;
     int rc = dusk__trace_open(dir, rank, nranks, &t, why, sizeof why);
-    if (rc != 0)
-        TEST_FAIL_("dusk__trace_open(%s): %s", dir, why);
+    if (rc != 0) TEST_FAIL_("dusk__trace_open(%s): %s", dir, why);
     for (int i = 0; i < NSPECS; i++)
-        dusk__trace_submitted(t, i, SPECS[i].key, SPECS[i].codelet, SPECS[i].ndeps,
-                              SPECS[i].deps);
+        dusk__trace_submitted(t, i, SPECS[i].key, SPECS[i].codelet, SPECS[i].ndeps, SPECS[i].deps);
     double base = dusk_now();
     /* finish in an order other than submission's, as workers would */
     for (int k = 0; k < NSPECS; k++) {
@@ -114,9 +112,18 @@ static void trace_big(const char *dir, int n)
         int w = (int)((i / 3) % 2);
         double s = base + (double)((i / 6) * 3 + i % 3) * 10e-6;
         last = s + 9e-6;
-        dusk__trace_task task = {.id = i, .key = key, .codelet = cl[i % 3], .impl = "CPU",
-                                 .worker = w, .start = s, .end = s + 9e-6, .rows = 100,
-                                 .cols = 100, .bytes = 80000, .attempts = 1, .ndeps = nd,
+        dusk__trace_task task = {.id = i,
+                                 .key = key,
+                                 .codelet = cl[i % 3],
+                                 .impl = "CPU",
+                                 .worker = w,
+                                 .start = s,
+                                 .end = s + 9e-6,
+                                 .rows = 100,
+                                 .cols = 100,
+                                 .bytes = 80000,
+                                 .attempts = 1,
+                                 .ndeps = nd,
                                  .deps = &dep};
         dusk__trace_finished(t, &task);
     }
@@ -134,8 +141,7 @@ static dusk_trace_set *load1(const char *path)
     char why[512] = "";
     dusk_trace_set *set;
     int rc = dusk_trace_load(&path, 1, &set, why, sizeof why);
-    if (rc != 0)
-        TEST_FAIL_("dusk_trace_load(%s): %s (%s)", path, why, dusk_strerror(rc));
+    if (rc != 0) TEST_FAIL_("dusk_trace_load(%s): %s (%s)", path, why, dusk_strerror(rc));
     return set;
 }
 
@@ -213,7 +219,8 @@ static void check_small(const char *dir, int nworkers)
     fclose(mem);
     CHECK_STR_CONTAINS(text, "critical path: 4 tasks, 36.000 ms: a -> b -> d -> fail\n");
     char eff[128];
-    snprintf(eff, sizeof eff, "parallel efficiency: %.1f%% (task time 72.000 ms / (%d workers x 43.000 ms))",
+    snprintf(eff, sizeof eff,
+             "parallel efficiency: %.1f%% (task time 72.000 ms / (%d workers x 43.000 ms))",
              100 * 72.0 / (nworkers * 43.0), nworkers);
     CHECK_STR_CONTAINS(text, eff);
     CHECK_STR_CONTAINS(text, "makespan: 43.000 ms");
@@ -316,8 +323,7 @@ int main(int argc, char **argv)
     dusk_trace_set_free(&set);
 
     dusk_shutdown();
-    if (argc <= 1)
-        CHECK_EQ(nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS), 0);
+    if (argc <= 1) CHECK_EQ(nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS), 0);
     printf("ok\n");
     return 0;
 }

@@ -51,10 +51,12 @@ static int usage_error(const char *fmt, const char *arg)
 /* Returns -1 to go on, or an exit code. */
 static int parse(int argc, char **argv, options *o)
 {
-    static const struct option longopts[] = {
-        {"output", required_argument, NULL, 'o'}, {"params", required_argument, NULL, OPT_PARAMS},
-        {"quiet", no_argument, NULL, 'q'},        {"help", no_argument, NULL, 'h'},
-        {"version", no_argument, NULL, OPT_VERSION}, {NULL, 0, NULL, 0}};
+    static const struct option longopts[] = {{"output", required_argument, NULL, 'o'},
+                                             {"params", required_argument, NULL, OPT_PARAMS},
+                                             {"quiet", no_argument, NULL, 'q'},
+                                             {"help", no_argument, NULL, 'h'},
+                                             {"version", no_argument, NULL, OPT_VERSION},
+                                             {NULL, 0, NULL, 0}};
     memset(o, 0, sizeof *o);
     int first = 1;
     if (argc > 1) {
@@ -71,12 +73,23 @@ static int parse(int argc, char **argv, options *o)
     while ((opt = getopt_long(argc, argv, ":o:qh", longopts, NULL)) != -1) {
         const char *bad = argv[optind - 1];
         switch (opt) {
-        case 'o': o->output = optarg; break;
-        case OPT_PARAMS: o->params = optarg; break;
-        case 'q': o->quiet = 1; break;
-        case 'h': fputs(HELP, stdout); return EXIT_OK;
-        case OPT_VERSION: printf("dusk-trace (dusk) %s\n", DUSK_VERSION_STRING); return EXIT_OK;
-        case ':': return usage_error("option '%s' needs a value", bad);
+        case 'o':
+            o->output = optarg;
+            break;
+        case OPT_PARAMS:
+            o->params = optarg;
+            break;
+        case 'q':
+            o->quiet = 1;
+            break;
+        case 'h':
+            fputs(HELP, stdout);
+            return EXIT_OK;
+        case OPT_VERSION:
+            printf("dusk-trace (dusk) %s\n", DUSK_VERSION_STRING);
+            return EXIT_OK;
+        case ':':
+            return usage_error("option '%s' needs a value", bad);
         default:
             if (optopt && optopt < 256 && strncmp(bad, "--", 2) != 0) {
                 char flag[3] = {'-', (char)optopt, '\0'};
@@ -85,14 +98,11 @@ static int parse(int argc, char **argv, options *o)
             return usage_error("unknown option '%s'", bad);
         }
     }
-    if (optind >= argc)
-        return usage_error("%sno trace file given", "");
+    if (optind >= argc) return usage_error("%sno trace file given", "");
     if (o->cmd != CMD_SUMMARY && o->output == NULL)
         return usage_error("%s needs -o FILE", o->cmd == CMD_MERGE ? "merge" : "report");
-    if (o->cmd == CMD_SUMMARY && o->output)
-        return usage_error("%s-o is for merge and report", "");
-    if (o->cmd != CMD_REPORT && o->params)
-        return usage_error("%s--params is for report", "");
+    if (o->cmd == CMD_SUMMARY && o->output) return usage_error("%s-o is for merge and report", "");
+    if (o->cmd != CMD_REPORT && o->params) return usage_error("%s--params is for report", "");
     o->paths = (const char *const *)argv + optind;
     o->npaths = argc - optind;
     return -1;
@@ -102,8 +112,7 @@ int main(int argc, char **argv)
 {
     options o;
     int rc = parse(argc, argv, &o);
-    if (rc >= 0)
-        return rc;
+    if (rc >= 0) return rc;
     char why[1024];
     dusk_trace_set *set;
     if ((rc = dusk_trace_load(o.paths, o.npaths, &set, why, sizeof why)) != 0) {
@@ -113,10 +122,8 @@ int main(int argc, char **argv)
     switch (o.cmd) {
     case CMD_SUMMARY:
         rc = o.quiet ? 0 : dusk_trace_summary(set, stdout);
-        if (rc == 0 && fflush(stdout) != 0)
-            rc = DUSK_EIO;
-        if (rc)
-            fprintf(stderr, "dusk-trace: cannot print the summary: %s\n", dusk_strerror(rc));
+        if (rc == 0 && fflush(stdout) != 0) rc = DUSK_EIO;
+        if (rc) fprintf(stderr, "dusk-trace: cannot print the summary: %s\n", dusk_strerror(rc));
         break;
     case CMD_MERGE:
     case CMD_REPORT:

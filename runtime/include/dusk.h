@@ -208,8 +208,7 @@ DUSK_NODISCARD int dusk_task_submit(dusk_graph *g, const dusk_kernel *k, const d
 DUSK_NODISCARD int dusk_graph_wait(dusk_graph *g);
 
 /* Counts so far: tasks submitted, finished (successfully or not), and failed. */
-void dusk_graph_counts(const dusk_graph *g, int64_t *submitted, int64_t *finished,
-                       int64_t *failed);
+void dusk_graph_counts(const dusk_graph *g, int64_t *submitted, int64_t *finished, int64_t *failed);
 
 /* The status of task `id`: 1 while pending, 0 when it succeeded, or its negative error. */
 int dusk_task_status(const dusk_graph *g, int64_t id);
@@ -219,8 +218,8 @@ int dusk_task_attempts(const dusk_graph *g, int64_t id);
 
 /* The i-th failed task (0 <= i < failed count, in order of failure), after
  * dusk_graph_wait(): its id, key and reason (owned by the graph, valid until it is freed). */
-DUSK_NODISCARD int dusk_graph_failure(const dusk_graph *g, int64_t i, int64_t *id,
-                                      const char **key, const char **reason);
+DUSK_NODISCARD int dusk_graph_failure(const dusk_graph *g, int64_t i, int64_t *id, const char **key,
+                                      const char **reason);
 
 /* The largest number of tasks and reads that were in flight at once. */
 int64_t dusk_graph_peak_in_flight(const dusk_graph *g);

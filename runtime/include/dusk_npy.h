@@ -41,13 +41,12 @@ DUSK_NODISCARD int dusk_npy_read_matrix(const dusk_npy *f, int64_t index, double
  * dusk_npy_write(). An existing PATH.partial is replaced. DUSK_EIO (errno kept) or
  * DUSK_EINVAL, with `why`. The caller owns *out: end it with dusk_npy_commit() or
  * dusk_npy_abort(). */
-DUSK_NODISCARD int dusk_npy_create(const char *path, int ndim, const int64_t *shape,
-                                   dusk_npy **out, char *why, size_t whylen);
+DUSK_NODISCARD int dusk_npy_create(const char *path, int ndim, const int64_t *shape, dusk_npy **out,
+                                   char *why, size_t whylen);
 
 /* Write count values at element offset `offset` (in C order). Thread-safe.
  * DUSK_EINVAL when the range is outside the array, DUSK_EIO when the write fails. */
-DUSK_NODISCARD int dusk_npy_write(dusk_npy *f, int64_t offset, const double *values,
-                                  int64_t count);
+DUSK_NODISCARD int dusk_npy_write(dusk_npy *f, int64_t offset, const double *values, int64_t count);
 
 /* Flush to disk, close and rename PATH.partial to PATH. Sets *f to NULL, even on failure
  * (then PATH.partial is removed and DUSK_EIO returned). */

@@ -48,7 +48,7 @@ typedef struct dusk_trace_task {
     const char *impl;    /* "CPU" or "CUDA" */
     double start, dur;   /* seconds */
     int64_t rows, cols, bytes;
-    int status;          /* 0 or a DUSK_E* code */
+    int status; /* 0 or a DUSK_E* code */
     int attempts;
     int ndeps;
     const int64_t *deps; /* ids (same rank) of the tasks it waited for */
@@ -57,8 +57,7 @@ typedef struct dusk_trace_task {
 /* Number of tasks in the set, and the i-th (0 <= i < count, in the order of the files given
  * and, within a file, of the events). dusk_trace_task_at returns 0 or DUSK_EINVAL. */
 int64_t dusk_trace_task_count(const dusk_trace_set *set);
-DUSK_NODISCARD int dusk_trace_task_at(const dusk_trace_set *set, int64_t i,
-                                      dusk_trace_task *out);
+DUSK_NODISCARD int dusk_trace_task_at(const dusk_trace_set *set, int64_t i, dusk_trace_task *out);
 
 /* Figures for the whole set. The makespan runs from the first task's start to the last
  * task's end (tasks that never ran are left out of every time figure); the efficiency is
@@ -69,11 +68,11 @@ typedef struct dusk_trace_stats {
     int nranks;
     int nworkers;
     int64_t ntasks, nfailed;
-    double makespan;       /* s */
-    double task_time;      /* s, summed over tasks */
-    double throughput;     /* tasks per second of makespan */
-    double efficiency;     /* 0..1 */
-    double critical_path;  /* s */
+    double makespan;      /* s */
+    double task_time;     /* s, summed over tasks */
+    double throughput;    /* tasks per second of makespan */
+    double efficiency;    /* 0..1 */
+    double critical_path; /* s */
     int64_t critical_path_tasks;
 } dusk_trace_stats;
 
@@ -83,8 +82,7 @@ DUSK_NODISCARD int dusk_trace_stats_get(const dusk_trace_set *set, dusk_trace_st
 /* The critical path, as task indices (for dusk_trace_task_at) from its first task to its
  * last. The caller frees *idx with free(). Returns 0 (*idx is NULL and *n 0 when the set has
  * no task that ran) or DUSK_ENOMEM. */
-DUSK_NODISCARD int dusk_trace_critical_path(const dusk_trace_set *set, int64_t **idx,
-                                            int64_t *n);
+DUSK_NODISCARD int dusk_trace_critical_path(const dusk_trace_set *set, int64_t **idx, int64_t *n);
 
 /* Print a human-readable summary to out: per-worker tasks, busy % and idle gaps (count,
  * total, longest), per-codelet time statistics (count, mean, p50, p95, total), the critical

@@ -13,7 +13,7 @@
 int dusk__started = 0;
 static dusk_config current;
 static dusk_kernel *doomed; /* kernels freed while StarPU still held their codelets */
-static dusk__trace *trace;   /* when DUSK_TRACE or --trace asked for one */
+static dusk__trace *trace;  /* when DUSK_TRACE or --trace asked for one */
 static char *run_info;
 
 struct dusk__trace *dusk__current_trace(void)
@@ -23,8 +23,7 @@ struct dusk__trace *dusk__current_trace(void)
 
 void dusk_set_run_info(const char *line)
 {
-    if (trace == NULL || line == NULL)
-        return;
+    if (trace == NULL || line == NULL) return;
     free(run_info);
     run_info = dusk__strdup(line);
 }
@@ -35,8 +34,7 @@ static int env_int(const char *name, long long lo, long long hi, int *field, cha
 {
     const char *s = getenv(name);
     long long v;
-    if (s == NULL || *s == '\0')
-        return 0;
+    if (s == NULL || *s == '\0') return 0;
     int rc = dusk__parse_int(s, lo, hi, &v);
     if (rc == DUSK__NOT_A_NUMBER) {
         dusk__set_why(why, whylen, "%s='%s' is not a whole number", name, s);
@@ -93,12 +91,10 @@ static int sched_known(const char *name, char *known, size_t knownlen)
     int found = 0;
     known[0] = '\0';
     for (; *p != NULL; p++) {
-        if (strcmp((*p)->policy_name, name) == 0)
-            found = 1;
-        int w = snprintf(known + used, knownlen - used, "%s%s", used ? ", " : "",
-                         (*p)->policy_name);
-        if (w > 0 && (size_t)w < knownlen - used)
-            used += (size_t)w;
+        if (strcmp((*p)->policy_name, name) == 0) found = 1;
+        int w =
+            snprintf(known + used, knownlen - used, "%s%s", used ? ", " : "", (*p)->policy_name);
+        if (w > 0 && (size_t)w < knownlen - used) used += (size_t)w;
     }
     return found;
 }
@@ -123,8 +119,7 @@ int dusk_init(const dusk_config *cfg, char *why, size_t whylen)
     }
 
     /* StarPU talks a lot on start-up; keep it quiet unless asked. */
-    if (cfg->verbose <= 0)
-        setenv("STARPU_SILENT", "1", 0);
+    if (cfg->verbose <= 0) setenv("STARPU_SILENT", "1", 0);
 
 #if DUSK_HAVE_FXT
     /* A StarPU with FxT writes its own trace too (prof_file_*), next to dusk's, for
@@ -140,12 +135,9 @@ int dusk_init(const dusk_config *cfg, char *why, size_t whylen)
     struct starpu_conf conf;
     starpu_conf_init(&conf);
     conf.precedence_over_environment_variables = 1;
-    if (cfg->ncpu >= 0)
-        conf.ncpus = cfg->ncpu;
-    if (cfg->ncuda >= 0)
-        conf.ncuda = cfg->ncuda;
-    if (cfg->sched[0] != '\0')
-        conf.sched_policy_name = cfg->sched;
+    if (cfg->ncpu >= 0) conf.ncpus = cfg->ncpu;
+    if (cfg->ncuda >= 0) conf.ncuda = cfg->ncuda;
+    if (cfg->sched[0] != '\0') conf.sched_policy_name = cfg->sched;
 
 #ifdef STARPU_MAXCPUS
     /* Debian's StarPU is built for at most 4 CPU workers: say so once, then ask for what it
@@ -182,8 +174,7 @@ int dusk_init(const dusk_config *cfg, char *why, size_t whylen)
         }
     }
     if ((ret = dusk__linalg_init(cfg)) != 0) {
-        dusk__set_why(why, whylen, "cannot create the built-in kernels: %s",
-                      dusk_strerror(ret));
+        dusk__set_why(why, whylen, "cannot create the built-in kernels: %s", dusk_strerror(ret));
         dusk_shutdown();
         return ret;
     }
@@ -192,8 +183,7 @@ int dusk_init(const dusk_config *cfg, char *why, size_t whylen)
 
 void dusk_shutdown(void)
 {
-    if (!dusk__started)
-        return;
+    if (!dusk__started) return;
     starpu_task_wait_for_all();
     if (trace != NULL) {
         if (dusk__trace_close(&trace, run_info ? run_info : "") != 0 && current.verbose >= 0)
@@ -232,8 +222,7 @@ int dusk_cpu_worker_count(void)
 
 const char *dusk_sched_name(void)
 {
-    if (!dusk__started)
-        return "";
+    if (!dusk__started) return "";
     struct starpu_sched_policy *p = starpu_sched_ctx_get_sched_policy(0);
     return p != NULL && p->policy_name != NULL ? p->policy_name : "";
 }

@@ -24,7 +24,7 @@ enum { DUSK__MATRIX = 1, DUSK__VECTOR = 2 };
 struct dusk_data {
     starpu_data_handle_t handle;
     dusk_graph *g; /* the graph it was made for */
-    int kind; /* DUSK__MATRIX or DUSK__VECTOR */
+    int kind;      /* DUSK__MATRIX or DUSK__VECTOR */
     int64_t dims[2];
     atomic_int refs;
     /* 0, or the error of the last task that was to write it and failed: tasks reading it
@@ -37,10 +37,10 @@ struct dusk_data {
 typedef struct dusk__task {
     dusk_graph *g;
     const dusk_kernel *k;
-    struct starpu_task *stask; /* valid until the completion callback returns */
+    struct starpu_task *stask;    /* valid until the completion callback returns */
     struct dusk__task *next_live; /* in the graph's table of unfinished tasks */
-    int64_t id;                /* in the graph, from 0 */
-    int64_t trace_id;          /* in the process, for traces */
+    int64_t id;                   /* in the graph, from 0 */
+    int64_t trace_id;             /* in the process, for traces */
     int nargs;
     unsigned flags;
     int status;

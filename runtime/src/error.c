@@ -3,18 +3,31 @@
 const char *dusk_strerror(int err)
 {
     switch (err) {
-    case DUSK_OK: return "success";
-    case DUSK_EINVAL: return "invalid argument";
-    case DUSK_ENOMEM: return "out of memory";
-    case DUSK_EIO: return "input/output error";
-    case DUSK_EFORMAT: return "malformed file";
-    case DUSK_EDATA: return "input data refused";
-    case DUSK_ENUMERIC: return "numerical routine failed";
-    case DUSK_EDEP: return "not run: it depends on failed work";
-    case DUSK_ESTARPU: return "StarPU call failed";
-    case DUSK_ENODEV: return "no worker can run it";
-    case DUSK_ESTATE: return "call not allowed in this state";
-    case DUSK_ETASK: return "some tasks failed";
-    default: return "unknown error";
+    case DUSK_OK:
+        return "success";
+    case DUSK_EINVAL:
+        return "invalid argument";
+    case DUSK_ENOMEM:
+        return "out of memory";
+    case DUSK_EIO:
+        return "input/output error";
+    case DUSK_EFORMAT:
+        return "malformed file";
+    case DUSK_EDATA:
+        return "input data refused";
+    case DUSK_ENUMERIC:
+        return "numerical routine failed";
+    case DUSK_EDEP:
+        return "not run: it depends on failed work";
+    case DUSK_ESTARPU:
+        return "StarPU call failed";
+    case DUSK_ENODEV:
+        return "no worker can run it";
+    case DUSK_ESTATE:
+        return "call not allowed in this state";
+    case DUSK_ETASK:
+        return "some tasks failed";
+    default:
+        return "unknown error";
     }
 }

@@ -31,7 +31,7 @@ struct dusk_graph {
     dusk__task **live;
     int64_t live_cap, live_count;
     int waiting_for_task; /* the submitter waits for one task: wake it at every completion */
-    uint8_t *attempts; /* per task, beside status */
+    uint8_t *attempts;    /* per task, beside status */
     /* touched by the submitting thread only: */
     dusk__progress *bar;
     int64_t bar_total; /* 0: every task counts */
@@ -53,11 +53,9 @@ static const double redraw_seconds = 0.1;
 int dusk_graph_new(dusk_graph **out)
 {
     *out = NULL;
-    if (!dusk__started)
-        return DUSK_ESTATE;
+    if (!dusk__started) return DUSK_ESTATE;
     dusk_graph *g = calloc(1, sizeof *g);
-    if (g == NULL)
-        return DUSK_ENOMEM;
+    if (g == NULL) return DUSK_ENOMEM;
     pthread_mutex_init(&g->lock, NULL);
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
@@ -70,8 +68,7 @@ int dusk_graph_new(dusk_graph **out)
         /* Enough to keep every worker fed while the next tasks are submitted; few enough
          * that only a handful of matrices per worker are ever alive. */
         g->window = 4 * (int64_t)dusk_worker_count();
-        if (g->window < 8)
-            g->window = 8;
+        if (g->window < 8) g->window = 8;
     }
     *out = g;
     return 0;
@@ -79,8 +76,7 @@ int dusk_graph_new(dusk_graph **out)
 
 int dusk_graph_progress(dusk_graph *g, int64_t total, const char *label)
 {
-    if (total < 0 || label == NULL)
-        return DUSK_EINVAL;
+    if (total < 0 || label == NULL) return DUSK_EINVAL;
     dusk__progress_free(&g->bar);
     g->bar = dusk__progress_new(label, total, dusk_current_config()->progress);
     g->bar_total = total;
@@ -121,22 +117,19 @@ static void enter_window(dusk_graph *g)
         }
     }
     g->in_flight++;
-    if (g->in_flight > g->peak_in_flight)
-        g->peak_in_flight = g->in_flight;
+    if (g->in_flight > g->peak_in_flight) g->peak_in_flight = g->in_flight;
 }
 
 /* Lock held: one thing in flight finished. */
 static void leave_window(dusk_graph *g)
 {
     g->in_flight--;
-    if (g->in_flight <= g->window / 2 || g->waiting_for_task)
-        pthread_cond_signal(&g->cond);
+    if (g->in_flight <= g->window / 2 || g->waiting_for_task) pthread_cond_signal(&g->cond);
 }
 
 static void data_unref(dusk_data *d)
 {
-    if (atomic_fetch_sub(&d->refs, 1) == 1)
-        free(d);
+    if (atomic_fetch_sub(&d->refs, 1) == 1) free(d);
 }
 
 static int data_new(dusk_graph *g, int kind, int64_t rows, int64_t cols, dusk_data **out)
@@ -146,8 +139,7 @@ static int data_new(dusk_graph *g, int kind, int64_t rows, int64_t cols, dusk_da
         rows > INT64_MAX / 8 / cols)
         return DUSK_EINVAL;
     dusk_data *d = calloc(1, sizeof *d);
-    if (d == NULL)
-        return DUSK_ENOMEM;
+    if (d == NULL) return DUSK_ENOMEM;
     d->g = g;
     d->last_writer = -1;
     d->kind = kind;
@@ -181,8 +173,7 @@ static int hold_op(dusk_graph *g, int kind, void *p)
     if (g->nops == g->ops_cap) {
         int64_t cap = g->ops_cap ? 2 * g->ops_cap : 256;
         op *o = realloc(g->ops, (size_t)cap * sizeof *o);
-        if (o == NULL)
-            return DUSK_ENOMEM;
+        if (o == NULL) return DUSK_ENOMEM;
         g->ops = o;
         g->ops_cap = cap;
     }
@@ -198,10 +189,8 @@ static void release_now(dusk_data *d)
 
 void dusk_data_release(dusk_data **d)
 {
-    if (d == NULL || *d == NULL)
-        return;
-    if (!(*d)->g->held || hold_op((*d)->g, OP_RELEASE, *d) != 0)
-        release_now(*d);
+    if (d == NULL || *d == NULL) return;
+    if (!(*d)->g->held || hold_op((*d)->g, OP_RELEASE, *d) != 0) release_now(*d);
     *d = NULL;
 }
 
@@ -245,16 +234,13 @@ static int read_now(read_req *r)
 
 int dusk_data_read(dusk_data *d, dusk_read_fn fn, void *user)
 {
-    if (d == NULL || fn == NULL)
-        return DUSK_EINVAL;
+    if (d == NULL || fn == NULL) return DUSK_EINVAL;
     read_req *r = malloc(sizeof *r);
-    if (r == NULL)
-        return DUSK_ENOMEM;
+    if (r == NULL) return DUSK_ENOMEM;
     *r = (read_req){d->g, d, fn, user};
     atomic_fetch_add(&d->refs, 1);
     if (d->g->held) {
-        if (hold_op(d->g, OP_READ, r) == 0)
-            return 0;
+        if (hold_op(d->g, OP_READ, r) == 0) return 0;
         data_unref(d);
         free(r);
         return DUSK_ENOMEM;
@@ -275,12 +261,10 @@ static int set_status(dusk_graph *g, int64_t id, int status, int attempts)
         while (cap <= id)
             cap *= 2;
         int8_t *s = realloc(g->status, (size_t)cap);
-        if (s == NULL)
-            return DUSK_ENOMEM;
+        if (s == NULL) return DUSK_ENOMEM;
         g->status = s;
         uint8_t *a = realloc(g->attempts, (size_t)cap);
-        if (a == NULL)
-            return DUSK_ENOMEM;
+        if (a == NULL) return DUSK_ENOMEM;
         g->attempts = a;
         g->status_cap = cap;
     }
@@ -295,8 +279,7 @@ static int live_add(dusk_graph *g, dusk__task *t)
     if (g->live_count >= g->live_cap) {
         int64_t cap = g->live_cap ? 2 * g->live_cap : 64;
         dusk__task **live = calloc((size_t)cap, sizeof *live);
-        if (live == NULL)
-            return DUSK_ENOMEM;
+        if (live == NULL) return DUSK_ENOMEM;
         for (int64_t b = 0; b < g->live_cap; b++)
             for (dusk__task *x = g->live[b], *next; x != NULL; x = next) {
                 next = x->next_live;
@@ -316,18 +299,15 @@ static int live_add(dusk_graph *g, dusk__task *t)
 
 static dusk__task *live_find(const dusk_graph *g, int64_t id)
 {
-    if (g->live_cap == 0)
-        return NULL;
+    if (g->live_cap == 0) return NULL;
     for (dusk__task *x = g->live[id & (g->live_cap - 1)]; x != NULL; x = x->next_live)
-        if (x->id == id)
-            return x;
+        if (x->id == id) return x;
     return NULL;
 }
 
 static void live_remove(dusk_graph *g, dusk__task *t)
 {
-    if (g->live_cap == 0)
-        return;
+    if (g->live_cap == 0) return;
     for (dusk__task **p = &g->live[t->id & (g->live_cap - 1)]; *p != NULL; p = &(*p)->next_live)
         if (*p == t) {
             *p = t->next_live;
@@ -342,8 +322,7 @@ static void record_failure(dusk_graph *g, dusk__task *t)
     if (g->failed >= g->failures_cap) {
         int64_t cap = g->failures_cap ? 2 * g->failures_cap : 16;
         failure *f = realloc(g->failures, (size_t)cap * sizeof *f);
-        if (f == NULL)
-            return; /* counted, but without its details */
+        if (f == NULL) return; /* counted, but without its details */
         g->failures = f;
         g->failures_cap = cap;
     }
@@ -371,13 +350,16 @@ void dusk__task_done(void *arg)
                 dims[1] = t->data[i]->dims[1];
             }
         }
-        dusk__trace_task ev = {t->trace_id, t->key ? t->key : t->k->name, t->k->name, "CPU",
-                               t->worker,   t->start, t->end, dims[0], dims[1], bytes,
-                               t->status,   t->attempts, t->ndeps, t->deps};
+        dusk__trace_task ev = {t->trace_id, t->key ? t->key : t->k->name,
+                               t->k->name,  "CPU",
+                               t->worker,   t->start,
+                               t->end,      dims[0],
+                               dims[1],     bytes,
+                               t->status,   t->attempts,
+                               t->ndeps,    t->deps};
         dusk__trace_finished(trace, &ev);
     }
-    if (t->on_done)
-        t->on_done(t->user, t->id, t->status);
+    if (t->on_done) t->on_done(t->user, t->id, t->status);
     pthread_mutex_lock(&g->lock);
     live_remove(g, t);
     set_status(g, t->id, t->status, t->attempts);
@@ -386,8 +368,7 @@ void dusk__task_done(void *arg)
         record_failure(g, t);
         g->failed++;
     }
-    if (t->flags & DUSK_TASK_COUNTS)
-        g->counted++;
+    if (t->flags & DUSK_TASK_COUNTS) g->counted++;
     leave_window(g);
     pthread_mutex_unlock(&g->lock);
     for (int i = 0; i < t->nargs; i++)
@@ -401,10 +382,14 @@ void dusk__task_done(void *arg)
 static enum starpu_data_access_mode starpu_mode(dusk_access m)
 {
     switch (m) {
-    case DUSK_R: return STARPU_R;
-    case DUSK_W: return STARPU_W;
-    case DUSK_RW: return STARPU_RW;
-    case DUSK_SCRATCH: return STARPU_SCRATCH;
+    case DUSK_R:
+        return STARPU_R;
+    case DUSK_W:
+        return STARPU_W;
+    case DUSK_RW:
+        return STARPU_RW;
+    case DUSK_SCRATCH:
+        return STARPU_SCRATCH;
     }
     return STARPU_NONE;
 }
@@ -417,16 +402,14 @@ static int submit_now(dusk_graph *g, dusk__task *t)
     t->handed = 1;
     pthread_mutex_unlock(&g->lock);
     int ret = starpu_task_submit(t->stask);
-    if (ret == 0)
-        return 0;
+    if (ret == 0) return 0;
     ret = ret == -ENODEV ? DUSK_ENODEV : DUSK_ESTARPU;
     t->stask->destroy = 0;
     starpu_task_destroy(t->stask);
     t->status = ret;
     t->flags &= ~(unsigned)DUSK_TASK_COUNTS;
     for (int i = 0; i < t->nargs; i++)
-        if (t->modes[i] & DUSK_W)
-            atomic_store(&t->data[i]->failed, ret);
+        if (t->modes[i] & DUSK_W) atomic_store(&t->data[i]->failed, ret);
     dusk__task_done(t);
     return ret;
 }
@@ -437,52 +420,45 @@ static int collect_deps(dusk__task *t, const dusk_arg *args, int nargs, const in
                         int nafter, const dusk_graph *g)
 {
     t->deps = malloc((size_t)(nargs + nafter) * sizeof *t->deps + 1);
-    if (t->deps == NULL)
-        return DUSK_ENOMEM;
+    if (t->deps == NULL) return DUSK_ENOMEM;
     for (int i = 0; i < nargs; i++) {
         int64_t w = args[i].data->last_writer;
         int seen = w < 0;
         for (int j = 0; j < t->ndeps && !seen; j++)
             seen = t->deps[j] == w;
-        if (!seen)
-            t->deps[t->ndeps++] = w;
+        if (!seen) t->deps[t->ndeps++] = w;
     }
     for (int i = 0; i < nafter; i++) {
         dusk__task *p = live_find(g, after[i]);
-        if (p != NULL)
-            t->deps[t->ndeps++] = p->trace_id;
+        if (p != NULL) t->deps[t->ndeps++] = p->trace_id;
     }
     return 0;
 }
 
 int dusk_task_submit(dusk_graph *g, const dusk_kernel *k, const dusk_arg *args, int nargs,
-                     const void *value, size_t value_size, const dusk_task_opts *opts,
-                     int64_t *id)
+                     const void *value, size_t value_size, const dusk_task_opts *opts, int64_t *id)
 {
     dusk_task_opts defaults;
-    if (id)
-        *id = -1;
+    if (id) *id = -1;
     if (opts == NULL) {
         dusk_task_opts_init(&defaults);
         opts = &defaults;
     }
     if (g == NULL || k == NULL || nargs < 0 || nargs > DUSK_MAX_ARGS ||
         (nargs > 0 && args == NULL) || (value_size > 0 && value == NULL) ||
-        value_size > (1u << 20) || opts->retries < 0 || opts->retries > 100 ||
-        opts->nafter < 0 || (opts->nafter > 0 && opts->after == NULL) ||
-        opts->where < DUSK_WHERE_ANY || opts->where > DUSK_WHERE_GPU)
+        value_size > (1u << 20) || opts->retries < 0 || opts->retries > 100 || opts->nafter < 0 ||
+        (opts->nafter > 0 && opts->after == NULL) || opts->where < DUSK_WHERE_ANY ||
+        opts->where > DUSK_WHERE_GPU)
         return DUSK_EINVAL;
     for (int i = 0; i < nargs; i++)
         if (args[i].data == NULL || args[i].data->g != g ||
             starpu_mode(args[i].mode) == STARPU_NONE)
             return DUSK_EINVAL;
     for (int i = 0; i < opts->nafter; i++)
-        if (opts->after[i] < 0 || opts->after[i] >= g->submitted)
-            return DUSK_EINVAL;
+        if (opts->after[i] < 0 || opts->after[i] >= g->submitted) return DUSK_EINVAL;
 
     dusk__task *t = calloc(1, sizeof *t + value_size);
-    if (t == NULL)
-        return DUSK_ENOMEM;
+    if (t == NULL) return DUSK_ENOMEM;
     t->g = g;
     t->k = k;
     t->nargs = nargs;
@@ -496,8 +472,7 @@ int dusk_task_submit(dusk_graph *g, const dusk_kernel *k, const dusk_arg *args, 
         free(t);
         return DUSK_ENOMEM;
     }
-    if (value_size)
-        memcpy(t->value, value, value_size);
+    if (value_size) memcpy(t->value, value, value_size);
     t->value_size = value_size;
 
     struct starpu_task *task = starpu_task_create();
@@ -541,14 +516,11 @@ int dusk_task_submit(dusk_graph *g, const dusk_kernel *k, const dusk_arg *args, 
     if (ret == 0 && dusk__current_trace() != NULL)
         ret = collect_deps(t, args, nargs, opts->after, opts->nafter, g);
     for (int i = 0; i < nargs; i++)
-        if (args[i].mode & DUSK_W)
-            args[i].data->last_writer = t->trace_id;
-    if (ret == 0)
-        ret = live_add(g, t);
+        if (args[i].mode & DUSK_W) args[i].data->last_writer = t->trace_id;
+    if (ret == 0) ret = live_add(g, t);
     for (int i = 0; i < opts->nafter && ret == 0; i++) {
         dusk__task *p = live_find(g, opts->after[i]);
-        if (p != NULL)
-            starpu_task_declare_deps_array(task, 1, &p->stask);
+        if (p != NULL) starpu_task_declare_deps_array(task, 1, &p->stask);
     }
     pthread_mutex_unlock(&g->lock);
     if (dusk__current_trace() != NULL)
@@ -562,25 +534,21 @@ int dusk_task_submit(dusk_graph *g, const dusk_kernel *k, const dusk_arg *args, 
         dusk__task_done(t);
         return ret;
     }
-    if (id)
-        *id = t->id;
-    if (g->held && hold_op(g, OP_TASK, t) == 0)
-        return 0;
+    if (id) *id = t->id;
+    if (g->held && hold_op(g, OP_TASK, t) == 0) return 0;
     return submit_now(g, t);
 }
 
 int dusk_graph_hold(dusk_graph *g)
 {
-    if (g == NULL)
-        return DUSK_EINVAL;
+    if (g == NULL) return DUSK_EINVAL;
     g->held = 1;
     return 0;
 }
 
 int dusk_graph_compute(dusk_graph *g)
 {
-    if (g == NULL)
-        return DUSK_EINVAL;
+    if (g == NULL) return DUSK_EINVAL;
     g->held = 0;
     for (int64_t i = 0; i < g->nops; i++) {
         op *o = &g->ops[i];
@@ -599,8 +567,7 @@ int dusk_graph_compute(dusk_graph *g)
 
 int dusk_graph_wait(dusk_graph *g)
 {
-    if (g == NULL)
-        return DUSK_EINVAL;
+    if (g == NULL) return DUSK_EINVAL;
     pthread_mutex_lock(&g->lock);
     while (g->in_flight > 0) {
         wait_a_little(g);
@@ -612,17 +579,13 @@ int dusk_graph_wait(dusk_graph *g)
     return ret;
 }
 
-void dusk_graph_counts(const dusk_graph *g, int64_t *submitted, int64_t *finished,
-                       int64_t *failed)
+void dusk_graph_counts(const dusk_graph *g, int64_t *submitted, int64_t *finished, int64_t *failed)
 {
     dusk_graph *mg = (dusk_graph *)g; /* the lock is not part of the value */
     pthread_mutex_lock(&mg->lock);
-    if (submitted)
-        *submitted = g->submitted;
-    if (finished)
-        *finished = g->finished;
-    if (failed)
-        *failed = g->failed;
+    if (submitted) *submitted = g->submitted;
+    if (finished) *finished = g->finished;
+    if (failed) *failed = g->failed;
     pthread_mutex_unlock(&mg->lock);
 }
 
@@ -670,12 +633,10 @@ int64_t dusk_graph_peak_in_flight(const dusk_graph *g)
 
 void dusk_graph_free(dusk_graph **gp)
 {
-    if (gp == NULL || *gp == NULL)
-        return;
+    if (gp == NULL || *gp == NULL) return;
     dusk_graph *g = *gp;
     /* Held and never computed: run it so that nothing leaks; failures stay per task. */
-    if (g->nops > 0 && dusk_graph_compute(g) != 0)
-        g->held = 0;
+    if (g->nops > 0 && dusk_graph_compute(g) != 0) g->held = 0;
     pthread_mutex_lock(&g->lock);
     while (g->in_flight > 0)
         wait_a_little(g);

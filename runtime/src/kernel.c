@@ -9,8 +9,7 @@
 static int valid_name(const char *name)
 {
     size_t n = strlen(name);
-    if (n == 0 || n >= sizeof(((dusk_kernel *)0)->name))
-        return 0;
+    if (n == 0 || n >= sizeof(((dusk_kernel *)0)->name)) return 0;
     for (const char *c = name; *c; c++)
         if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') ||
               *c == '_' || *c == '-' || *c == '.'))
@@ -21,11 +20,9 @@ static int valid_name(const char *name)
 int dusk_kernel_new(const char *name, dusk_kernel_fn cpu, dusk_kernel **out)
 {
     *out = NULL;
-    if (name == NULL || cpu == NULL || !valid_name(name))
-        return DUSK_EINVAL;
+    if (name == NULL || cpu == NULL || !valid_name(name)) return DUSK_EINVAL;
     dusk_kernel *k = calloc(1, sizeof *k);
-    if (k == NULL)
-        return DUSK_ENOMEM;
+    if (k == NULL) return DUSK_ENOMEM;
     strcpy(k->name, name);
     k->cpu = cpu;
     /* History-based: StarPU records each kernel's time per data size, so model-based
@@ -44,8 +41,7 @@ int dusk_kernel_new(const char *name, dusk_kernel_fn cpu, dusk_kernel **out)
 
 void dusk_kernel_free(dusk_kernel **k)
 {
-    if (k == NULL || *k == NULL)
-        return;
+    if (k == NULL || *k == NULL) return;
     /* StarPU keeps a pointer to the performance model until it shuts down. */
     if (dusk__started)
         dusk__kernel_doom(*k);
@@ -73,15 +69,13 @@ double *dusk_call_data(const dusk_call *call, int i, int64_t dims[2])
     const dusk_data *d = call->task->data[i];
     dims[0] = d->dims[0];
     dims[1] = d->dims[1];
-    if (d->kind == DUSK__MATRIX)
-        return (double *)STARPU_MATRIX_GET_PTR(call->buffers[i]);
+    if (d->kind == DUSK__MATRIX) return (double *)STARPU_MATRIX_GET_PTR(call->buffers[i]);
     return (double *)STARPU_VECTOR_GET_PTR(call->buffers[i]);
 }
 
 const void *dusk_call_value(const dusk_call *call, size_t *size)
 {
-    if (size)
-        *size = call->task->value_size;
+    if (size) *size = call->task->value_size;
     return call->task->value_size ? call->task->value : NULL;
 }
 
@@ -132,7 +126,6 @@ void dusk__cpu_entry(void *buffers[], void *cl_arg)
         }
     }
     for (int i = 0; i < t->nargs; i++)
-        if (t->modes[i] & DUSK_W)
-            atomic_store(&t->data[i]->failed, t->status);
+        if (t->modes[i] & DUSK_W) atomic_store(&t->data[i]->failed, t->status);
     t->end = dusk_now();
 }

@@ -20,11 +20,9 @@ struct dusk__progress {
 dusk__progress *dusk__progress_new(const char *label, int64_t total, int mode)
 {
     int tty = isatty(STDERR_FILENO);
-    if (mode == DUSK_PROGRESS_OFF || (mode == DUSK_PROGRESS_AUTO && !tty))
-        return NULL;
+    if (mode == DUSK_PROGRESS_OFF || (mode == DUSK_PROGRESS_AUTO && !tty)) return NULL;
     dusk__progress *p = calloc(1, sizeof *p);
-    if (p == NULL)
-        return NULL;
+    if (p == NULL) return NULL;
     snprintf(p->label, sizeof p->label, "%s", label);
     p->total = total;
     p->start = dusk_now();
@@ -56,18 +54,15 @@ static void clock_text(char *buf, size_t len, double s)
 
 void dusk__progress_draw(dusk__progress *p, int64_t done, int64_t total, int final)
 {
-    if (p == NULL)
-        return;
+    if (p == NULL) return;
     p->total = total;
     double now = dusk_now();
-    if (!final && p->last >= 0 && now - p->last < 0.1)
-        return;
+    if (!final && p->last >= 0 && now - p->last < 0.1) return;
     p->last = now;
     double elapsed = now - p->start;
     double rate = elapsed > 0 ? (double)done / elapsed : 0;
     double frac = p->total > 0 ? (double)done / (double)p->total : 1;
-    if (frac > 1)
-        frac = 1;
+    if (frac > 1) frac = 1;
     char el[16], eta[16], tail[96];
     clock_text(el, sizeof el, elapsed);
     clock_text(eta, sizeof eta, rate > 0 ? (double)(p->total - done) / rate : -1);
@@ -77,8 +72,7 @@ void dusk__progress_draw(dusk__progress *p, int64_t done, int64_t total, int fin
     char head[48];
     snprintf(head, sizeof head, "%s %3d%%|", p->label, (int)(frac * 100));
     int barw = p->width - 1 - (int)strlen(head) - (int)strlen(tail);
-    if (barw < 10)
-        barw = 10;
+    if (barw < 10) barw = 10;
 
     /* Eighths of a cell, as tqdm draws them, when the terminal speaks UTF-8. */
     static const char *eighths[] = {"", "▏", "▎", "▍", "▌", "▋", "▊", "▉"};
@@ -94,8 +88,7 @@ void dusk__progress_draw(dusk__progress *p, int64_t done, int64_t total, int fin
         else
             c = " ";
         size_t n = strlen(c);
-        if (used + n >= sizeof bar)
-            break;
+        if (used + n >= sizeof bar) break;
         memcpy(bar + used, c, n);
         used += n;
     }
@@ -107,8 +100,7 @@ void dusk__progress_draw(dusk__progress *p, int64_t done, int64_t total, int fin
 
 void dusk__progress_free(dusk__progress **p)
 {
-    if (p == NULL || *p == NULL)
-        return;
+    if (p == NULL || *p == NULL) return;
     free(*p);
     *p = NULL;
 }

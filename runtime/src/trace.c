@@ -25,7 +25,7 @@
 
 /* dag.dot shows this many tasks one by one, then summarises the rest by codelet. */
 #define DOT_DETAILED 2000
-#define DOT_MAX_CODELETS 64   /* codelets counted separately in the summary; then "other" */
+#define DOT_MAX_CODELETS 64    /* codelets counted separately in the summary; then "other" */
 #define DOT_ID_CACHE (1 << 16) /* recent task id -> codelet, for the summary's edges */
 
 struct dusk__trace {
@@ -53,11 +53,9 @@ struct dusk__trace {
 static int mkdir_p(const char *dir)
 {
     char *p = dusk__strdup(dir);
-    if (p == NULL)
-        return -1;
+    if (p == NULL) return -1;
     for (char *s = p + 1; *s; s++) {
-        if (*s != '/')
-            continue;
+        if (*s != '/') continue;
         *s = '\0';
         if (mkdir(p, 0777) != 0 && errno != EEXIST) {
             free(p);
@@ -86,8 +84,7 @@ static FILE *open_in(const char *dir, const char *name, char *why, size_t whylen
 static void json_write(dusk__trace *t, const dusk__sb *b)
 {
     pthread_mutex_lock(&t->json_lock);
-    if (b->oom || fwrite(b->p, 1, b->len, t->json) != b->len)
-        t->json_err = 1;
+    if (b->oom || fwrite(b->p, 1, b->len, t->json) != b->len) t->json_err = 1;
     pthread_mutex_unlock(&t->json_lock);
 }
 
@@ -96,8 +93,10 @@ static void thread_name(dusk__trace *t, int tid, const char *name)
     char buf[512];
     dusk__sb b;
     dusk__sb_init(&b, buf, sizeof buf);
-    dusk__sb_printf(&b, "{\"ph\":\"M\",\"pid\":%d,\"tid\":%d,\"name\":\"thread_name\",\"args\":{\"name\":",
-                    t->rank, tid);
+    dusk__sb_printf(
+        &b,
+        "{\"ph\":\"M\",\"pid\":%d,\"tid\":%d,\"name\":\"thread_name\",\"args\":{\"name\":", t->rank,
+        tid);
     dusk__sb_json(&b, name);
     dusk__sb_puts(&b, "}},\n");
     json_write(t, &b);
@@ -106,10 +105,8 @@ static void thread_name(dusk__trace *t, int tid, const char *name)
 
 static void trace_free(dusk__trace *t)
 {
-    if (t->json)
-        fclose(t->json);
-    if (t->dot)
-        fclose(t->dot);
+    if (t->json) fclose(t->json);
+    if (t->dot) fclose(t->dot);
     for (int i = 0; i < DOT_MAX_CODELETS + 2; i++)
         free(t->codelets[i]);
     free(t->rest_edges);
@@ -134,8 +131,7 @@ int dusk__trace_open(const char *dir, int rank, int nranks, dusk__trace **out, c
         return DUSK_EIO;
     }
     dusk__trace *t = calloc(1, sizeof *t);
-    if (t == NULL)
-        return DUSK_ENOMEM;
+    if (t == NULL) return DUSK_ENOMEM;
     pthread_mutex_init(&t->json_lock, NULL);
     pthread_mutex_init(&t->dot_lock, NULL);
     t->rank = rank;
@@ -160,9 +156,10 @@ int dusk__trace_open(const char *dir, int rank, int nranks, dusk__trace **out, c
     t->epoch = (double)now.tv_sec + 1e-9 * (double)now.tv_nsec;
     t->t0 = dusk_now();
 
-    fprintf(t->json, "{\"traceEvents\":[\n"
-                     "{\"ph\":\"M\",\"pid\":%d,\"tid\":0,\"name\":\"process_name\","
-                     "\"args\":{\"name\":\"rank %d\"}},\n",
+    fprintf(t->json,
+            "{\"traceEvents\":[\n"
+            "{\"ph\":\"M\",\"pid\":%d,\"tid\":0,\"name\":\"process_name\","
+            "\"args\":{\"name\":\"rank %d\"}},\n",
             rank, rank);
     unsigned nworkers = starpu_worker_get_count();
     for (unsigned w = 0; w < nworkers; w++) {
@@ -171,12 +168,13 @@ int dusk__trace_open(const char *dir, int rank, int nranks, dusk__trace **out, c
         thread_name(t, (int)w, name);
     }
 
-    fprintf(t->dot, "digraph dusk {\n"
-                    "  graph [fontname=\"Helvetica\", label=\"dusk task graph, rank %d\", "
-                    "labelloc=t];\n"
-                    "  node [shape=box, style=\"rounded,filled\", fontname=\"Helvetica\", "
-                    "fontsize=10];\n"
-                    "  edge [color=\"#555555\"];\n",
+    fprintf(t->dot,
+            "digraph dusk {\n"
+            "  graph [fontname=\"Helvetica\", label=\"dusk task graph, rank %d\", "
+            "labelloc=t];\n"
+            "  node [shape=box, style=\"rounded,filled\", fontname=\"Helvetica\", "
+            "fontsize=10];\n"
+            "  edge [color=\"#555555\"];\n",
             rank);
     if (ferror(t->json) || ferror(t->dot)) {
         dusk__set_why(why, whylen, "trace: cannot write in %s: %s", dir, strerror(errno));
@@ -192,8 +190,7 @@ static void dot_str(FILE *f, const char *s)
 {
     fputc('"', f);
     for (; s && *s; s++) {
-        if (*s == '"' || *s == '\\')
-            fputc('\\', f);
+        if (*s == '"' || *s == '\\') fputc('\\', f);
         if (*s == '\n')
             fputs("\\n", f);
         else if ((unsigned char)*s >= 0x20)
@@ -205,11 +202,9 @@ static void dot_str(FILE *f, const char *s)
 /* The summary's index of a codelet name: its own up to DOT_MAX_CODELETS, then "other". */
 static int codelet_index(dusk__trace *t, const char *codelet)
 {
-    if (codelet == NULL)
-        codelet = "?";
+    if (codelet == NULL) codelet = "?";
     for (int i = 0; i < t->ncodelets; i++)
-        if (strcmp(t->codelets[i], codelet) == 0)
-            return i;
+        if (strcmp(t->codelets[i], codelet) == 0) return i;
     if (t->ncodelets < DOT_MAX_CODELETS) {
         char *c = dusk__strdup(codelet);
         if (c) {
@@ -223,8 +218,7 @@ static int codelet_index(dusk__trace *t, const char *codelet)
 void dusk__trace_submitted(dusk__trace *t, int64_t id, const char *key, const char *codelet,
                            int ndeps, const int64_t *deps)
 {
-    if (t == NULL)
-        return;
+    if (t == NULL) return;
     pthread_mutex_lock(&t->dot_lock);
     int cl = codelet_index(t, codelet);
     size_t slot = (size_t)((uint64_t)id % DOT_ID_CACHE);
@@ -250,8 +244,7 @@ void dusk__trace_submitted(dusk__trace *t, int64_t id, const char *key, const ch
 
 void dusk__trace_finished(dusk__trace *t, const dusk__trace_task *task)
 {
-    if (t == NULL || task == NULL)
-        return;
+    if (t == NULL || task == NULL) return;
     char buf[1024];
     dusk__sb b;
     dusk__sb_init(&b, buf, sizeof buf);
@@ -261,9 +254,9 @@ void dusk__trace_finished(dusk__trace *t, const dusk__trace_task *task)
         start = end = dusk_now();
         atomic_store(&t->unrun, 1);
     }
-    dusk__sb_printf(&b, "{\"ph\":\"X\",\"pid\":%d,\"tid\":%d,\"ts\":%.3f,\"dur\":%.3f,\"name\":",
-                    t->rank, task->worker < 0 ? -1 : task->worker, (start - t->t0) * 1e6,
-                    (end - start) * 1e6);
+    dusk__sb_printf(
+        &b, "{\"ph\":\"X\",\"pid\":%d,\"tid\":%d,\"ts\":%.3f,\"dur\":%.3f,\"name\":", t->rank,
+        task->worker < 0 ? -1 : task->worker, (start - t->t0) * 1e6, (end - start) * 1e6);
     dusk__sb_json(&b, task->key ? task->key : task->codelet);
     dusk__sb_puts(&b, ",\"cat\":");
     dusk__sb_json(&b, task->codelet);
@@ -271,8 +264,9 @@ void dusk__trace_finished(dusk__trace *t, const dusk__trace_task *task)
     dusk__sb_json(&b, task->codelet);
     dusk__sb_puts(&b, ",\"impl\":");
     dusk__sb_json(&b, task->impl ? task->impl : "CPU");
-    dusk__sb_printf(&b, ",\"rows\":%lld,\"cols\":%lld,\"bytes\":%lld,\"status\":%d,"
-                        "\"attempts\":%d,\"deps\":[",
+    dusk__sb_printf(&b,
+                    ",\"rows\":%lld,\"cols\":%lld,\"bytes\":%lld,\"status\":%d,"
+                    "\"attempts\":%d,\"deps\":[",
                     (long long)task->rows, (long long)task->cols, (long long)task->bytes,
                     task->status, task->attempts);
     for (int i = 0; i < task->ndeps; i++)
@@ -291,19 +285,17 @@ static void dot_close(dusk__trace *t)
         int shown[DOT_MAX_CODELETS + 2] = {0};
         for (int i = 0; i < DOT_MAX_CODELETS + 2; i++)
             for (int j = 0; j < DOT_MAX_CODELETS + 2; j++)
-                if (t->rest_edges[i][j])
-                    shown[i] = shown[j] = 1;
+                if (t->rest_edges[i][j]) shown[i] = shown[j] = 1;
         fprintf(f,
                 "  subgraph cluster_rest {\n"
                 "    label=\"%lld more tasks, summarised by codelet\";\n"
                 "    style=dashed; color=\"#888888\"; fontname=\"Helvetica\";\n",
                 (long long)(t->dot_nodes - DOT_DETAILED));
         for (int i = 0; i < DOT_MAX_CODELETS + 2; i++) {
-            if (!(t->rest[i] || shown[i]))
-                continue;
+            if (!(t->rest[i] || shown[i])) continue;
             char label[256];
-            snprintf(label, sizeof label, "%s\n%lld tasks",
-                     t->codelets[i] ? t->codelets[i] : "?", (long long)t->rest[i]);
+            snprintf(label, sizeof label, "%s\n%lld tasks", t->codelets[i] ? t->codelets[i] : "?",
+                     (long long)t->rest[i]);
             fprintf(f, "    c%d [shape=box3d, style=filled, label=", i);
             dot_str(f, label);
             fprintf(f, ", fillcolor=\"%s\"];\n",
@@ -322,12 +314,10 @@ static void dot_close(dusk__trace *t)
 int dusk__trace_close(dusk__trace **tp, const char *params)
 {
     dusk__trace *t = tp ? *tp : NULL;
-    if (t == NULL)
-        return 0;
+    if (t == NULL) return 0;
     *tp = NULL;
     int rc = 0;
-    if (atomic_load(&t->unrun))
-        thread_name(t, -1, "not run");
+    if (atomic_load(&t->unrun)) thread_name(t, -1, "not run");
     char buf[1024];
     dusk__sb b;
     dusk__sb_init(&b, buf, sizeof buf);
@@ -341,17 +331,13 @@ int dusk__trace_close(dusk__trace **tp, const char *params)
     dusk__sb_puts(&b, "}}\n],\"displayTimeUnit\":\"ms\"}\n");
     json_write(t, &b);
     dusk__sb_free(&b);
-    if (t->json_err || ferror(t->json))
-        rc = DUSK_EIO;
-    if (fclose(t->json) != 0)
-        rc = DUSK_EIO;
+    if (t->json_err || ferror(t->json)) rc = DUSK_EIO;
+    if (fclose(t->json) != 0) rc = DUSK_EIO;
     t->json = NULL;
 
     dot_close(t);
-    if (ferror(t->dot))
-        rc = DUSK_EIO;
-    if (fclose(t->dot) != 0)
-        rc = DUSK_EIO;
+    if (ferror(t->dot)) rc = DUSK_EIO;
+    if (fclose(t->dot) != 0) rc = DUSK_EIO;
     t->dot = NULL;
 
     if (rc == 0) {

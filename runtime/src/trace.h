@@ -17,10 +17,10 @@ typedef struct dusk__trace_task {
     const char *impl;    /* "CPU" or "CUDA" */
     int worker;          /* StarPU worker id, -1 if it never ran */
     double start, end;
-    int64_t rows, cols;  /* dims of its first data argument */
-    int64_t bytes;       /* bytes of all its data arguments */
-    int status;          /* 0 or a DUSK_E* code */
-    int attempts;        /* 1 unless retried */
+    int64_t rows, cols; /* dims of its first data argument */
+    int64_t bytes;      /* bytes of all its data arguments */
+    int status;         /* 0 or a DUSK_E* code */
+    int attempts;       /* 1 unless retried */
     int ndeps;
     const int64_t *deps; /* ids of the tasks it waited for */
 } dusk__trace_task;

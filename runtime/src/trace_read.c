@@ -21,24 +21,20 @@ void dusk__sb_init(dusk__sb *b, char *storage, size_t cap)
     b->len = 0;
     b->heap = 0;
     b->oom = 0;
-    if (cap)
-        b->p[0] = '\0';
+    if (cap) b->p[0] = '\0';
 }
 
 void dusk__sb_free(dusk__sb *b)
 {
-    if (b->heap)
-        free(b->p);
+    if (b->heap) free(b->p);
     b->p = NULL;
     b->len = b->cap = 0;
 }
 
 static int sb_reserve(dusk__sb *b, size_t n)
 {
-    if (b->oom)
-        return -1;
-    if (b->len + n + 1 <= b->cap)
-        return 0;
+    if (b->oom) return -1;
+    if (b->len + n + 1 <= b->cap) return 0;
     size_t cap = b->cap ? b->cap : 64;
     while (cap < b->len + n + 1)
         cap *= 2;
@@ -47,8 +43,7 @@ static int sb_reserve(dusk__sb *b, size_t n)
         b->oom = 1;
         return -1;
     }
-    if (!b->heap && b->len)
-        memcpy(p, b->p, b->len);
+    if (!b->heap && b->len) memcpy(p, b->p, b->len);
     b->p = p;
     b->cap = cap;
     b->heap = 1;
@@ -57,8 +52,7 @@ static int sb_reserve(dusk__sb *b, size_t n)
 
 void dusk__sb_put(dusk__sb *b, const char *s, size_t n)
 {
-    if (sb_reserve(b, n) != 0)
-        return;
+    if (sb_reserve(b, n) != 0) return;
     memcpy(b->p + b->len, s, n);
     b->len += n;
     b->p[b->len] = '\0';
@@ -75,11 +69,9 @@ void dusk__sb_printf(dusk__sb *b, const char *fmt, ...)
     va_start(ap, fmt);
     int n = b->oom ? -1 : vsnprintf(b->p + b->len, b->cap - b->len, fmt, ap);
     va_end(ap);
-    if (n < 0)
-        return;
+    if (n < 0) return;
     if ((size_t)n >= b->cap - b->len) {
-        if (sb_reserve(b, (size_t)n) != 0)
-            return;
+        if (sb_reserve(b, (size_t)n) != 0) return;
         va_start(ap, fmt);
         vsnprintf(b->p + b->len, b->cap - b->len, fmt, ap);
         va_end(ap);
@@ -93,8 +85,7 @@ void dusk__sb_json(dusk__sb *b, const char *s)
     const char *run = s ? s : "";
     for (const char *c = run; s && *c; c++) {
         unsigned char u = (unsigned char)*c;
-        if (u >= 0x20 && u != '"' && u != '\\' && u != '<' && u != '>' && u != '&')
-            continue;
+        if (u >= 0x20 && u != '"' && u != '\\' && u != '<' && u != '>' && u != '&') continue;
         dusk__sb_put(b, run, (size_t)(c - run));
         char esc[8];
         if (u == '"' || u == '\\')
@@ -106,8 +97,7 @@ void dusk__sb_json(dusk__sb *b, const char *s)
         dusk__sb_puts(b, esc);
         run = c + 1;
     }
-    if (s)
-        dusk__sb_puts(b, run);
+    if (s) dusk__sb_puts(b, run);
     dusk__sb_put(b, "\"", 1);
 }
 
@@ -115,16 +105,17 @@ const char *dusk__codelet_color(const char *codelet)
 {
     static const struct {
         const char *name, *color;
-    } known[] = {{"dusk_gen", "#9ecae1"},   {"dusk_gram", "#fdae6b"}, {"dusk_eigh", "#a1d99b"},
-                 {"dusk_verify", "#bcbddc"}, {"dusk_load", "#fdd0a2"}};
+    } known[] = {{"dusk_gen", "#9ecae1"},
+                 {"dusk_gram", "#fdae6b"},
+                 {"dusk_eigh", "#a1d99b"},
+                 {"dusk_verify", "#bcbddc"},
+                 {"dusk_load", "#fdd0a2"}};
     static const char *palette[] = {"#8dd3c7", "#ffffb3", "#bebada", "#fb8072",
                                     "#80b1d3", "#fdb462", "#b3de69", "#fccde5",
                                     "#d9d9d9", "#bc80bd", "#ccebc5", "#ffed6f"};
-    if (codelet == NULL)
-        return palette[8];
+    if (codelet == NULL) return palette[8];
     for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
-        if (strcmp(codelet, known[i].name) == 0)
-            return known[i].color;
+        if (strcmp(codelet, known[i].name) == 0) return known[i].color;
     uint32_t h = 2166136261u; /* FNV-1a */
     for (const char *c = codelet; *c; c++)
         h = (h ^ (unsigned char)*c) * 16777619u;
@@ -140,8 +131,7 @@ static void *arena_alloc(dusk_trace_set *s, size_t n)
     if (s->arena == NULL || s->arena->used + n > s->arena->cap) {
         size_t cap = n > (1 << 20) ? n : (1 << 20);
         struct dusk__arena *a = malloc(sizeof *a + cap);
-        if (a == NULL)
-            return NULL;
+        if (a == NULL) return NULL;
         a->next = s->arena;
         a->used = 0;
         a->cap = cap;
@@ -156,8 +146,7 @@ static char *arena_strdup(dusk_trace_set *s, const char *str)
 {
     size_t n = strlen(str) + 1;
     char *p = arena_alloc(s, n);
-    if (p)
-        memcpy(p, str, n);
+    if (p) memcpy(p, str, n);
     return p;
 }
 
@@ -165,26 +154,22 @@ static char *arena_strdup(dusk_trace_set *s, const char *str)
 static const char *intern(dusk_trace_set *s, const char *str)
 {
     for (int i = 0; i < s->nnames; i++)
-        if (strcmp(s->names[i], str) == 0)
-            return s->names[i];
+        if (strcmp(s->names[i], str) == 0) return s->names[i];
     if (s->nnames == s->names_cap) {
         int cap = s->names_cap ? 2 * s->names_cap : 16;
         const char **n = realloc(s->names, (size_t)cap * sizeof *n);
-        if (n == NULL)
-            return NULL;
+        if (n == NULL) return NULL;
         s->names = n;
         s->names_cap = cap;
     }
     const char *p = arena_strdup(s, str);
-    if (p)
-        s->names[s->nnames++] = p;
+    if (p) s->names[s->nnames++] = p;
     return p;
 }
 
 void dusk_trace_set_free(dusk_trace_set **sp)
 {
-    if (sp == NULL || *sp == NULL)
-        return;
+    if (sp == NULL || *sp == NULL) return;
     dusk_trace_set *s = *sp;
     while (s->arena) {
         struct dusk__arena *a = s->arena;
@@ -232,8 +217,7 @@ static void ws(parser *ps)
 
 static int fail(parser *ps, const char *err)
 {
-    if (ps->err == NULL)
-        ps->err = err;
+    if (ps->err == NULL) ps->err = err;
     return -1;
 }
 
@@ -260,42 +244,55 @@ static int hex4(const char *h, unsigned *out)
 static int str(parser *ps, const char **out)
 {
     ws(ps);
-    if (*ps->p != '"')
-        return fail(ps, "expected a string");
+    if (*ps->p != '"') return fail(ps, "expected a string");
     char *r = ++ps->p, *w = r;
     *out = w;
     for (;;) {
         unsigned char c = (unsigned char)*r;
-        if (c == '\0' || c == '\n')
-            return fail(ps, "unterminated string");
-        if (c < 0x20)
-            return fail(ps, "control character in a string");
-        if (c == '"')
-            break;
+        if (c == '\0' || c == '\n') return fail(ps, "unterminated string");
+        if (c < 0x20) return fail(ps, "control character in a string");
+        if (c == '"') break;
         if (c != '\\') {
             *w++ = *r++;
             continue;
         }
         r++;
         switch (*r) {
-        case '"': case '\\': case '/': *w++ = *r++; break;
-        case 'b': *w++ = '\b'; r++; break;
-        case 'f': *w++ = '\f'; r++; break;
-        case 'n': *w++ = '\n'; r++; break;
-        case 'r': *w++ = '\r'; r++; break;
-        case 't': *w++ = '\t'; r++; break;
+        case '"':
+        case '\\':
+        case '/':
+            *w++ = *r++;
+            break;
+        case 'b':
+            *w++ = '\b';
+            r++;
+            break;
+        case 'f':
+            *w++ = '\f';
+            r++;
+            break;
+        case 'n':
+            *w++ = '\n';
+            r++;
+            break;
+        case 'r':
+            *w++ = '\r';
+            r++;
+            break;
+        case 't':
+            *w++ = '\t';
+            r++;
+            break;
         case 'u': {
             unsigned u, lo;
-            if (hex4(r + 1, &u) != 0)
-                return fail(ps, "bad \\u escape");
+            if (hex4(r + 1, &u) != 0) return fail(ps, "bad \\u escape");
             r += 5;
-            if (u >= 0xd800 && u < 0xdc00 && r[0] == '\\' && r[1] == 'u' &&
-                hex4(r + 2, &lo) == 0 && lo >= 0xdc00 && lo < 0xe000) {
+            if (u >= 0xd800 && u < 0xdc00 && r[0] == '\\' && r[1] == 'u' && hex4(r + 2, &lo) == 0 &&
+                lo >= 0xdc00 && lo < 0xe000) {
                 u = 0x10000 + ((u - 0xd800) << 10) + (lo - 0xdc00);
                 r += 6;
             }
-            if (u == 0)
-                return fail(ps, "NUL in a string");
+            if (u == 0) return fail(ps, "NUL in a string");
             if (u < 0x80) {
                 *w++ = (char)u;
             } else if (u < 0x800) {
@@ -313,7 +310,8 @@ static int str(parser *ps, const char **out)
             }
             break;
         }
-        default: return fail(ps, "bad escape in a string");
+        default:
+            return fail(ps, "bad escape in a string");
         }
     }
     ps->p = r + 1;
@@ -325,13 +323,11 @@ static int num(parser *ps, double *out)
 {
     ws(ps);
     char *s = ps->p;
-    if (!(*s == '-' || (*s >= '0' && *s <= '9')))
-        return fail(ps, "expected a number");
+    if (!(*s == '-' || (*s >= '0' && *s <= '9'))) return fail(ps, "expected a number");
     char *end;
     errno = 0;
     *out = strtod(s, &end);
-    if (end == s || errno == ERANGE || !isfinite(*out))
-        return fail(ps, "bad number");
+    if (end == s || errno == ERANGE || !isfinite(*out)) return fail(ps, "bad number");
     ps->p = end;
     return 0;
 }
@@ -358,11 +354,9 @@ static int skip_container(parser *ps, char close, int depth)
     for (;;) {
         if (close == '}') {
             const char *k;
-            if (str(ps, &k) || lit(ps, ':'))
-                return -1;
+            if (str(ps, &k) || lit(ps, ':')) return -1;
         }
-        if (skip_value(ps, depth + 1))
-            return -1;
+        if (skip_value(ps, depth + 1)) return -1;
         ws(ps);
         if (*ps->p == ',') {
             ps->p++;
@@ -375,16 +369,13 @@ static int skip_container(parser *ps, char close, int depth)
 static int skip_value(parser *ps, int depth)
 {
     ws(ps);
-    if (depth > 16)
-        return fail(ps, "nested too deeply");
+    if (depth > 16) return fail(ps, "nested too deeply");
     if (*ps->p == '"') {
         const char *s;
         return str(ps, &s);
     }
-    if (*ps->p == '{')
-        return skip_container(ps, '}', depth);
-    if (*ps->p == '[')
-        return skip_container(ps, ']', depth);
+    if (*ps->p == '{') return skip_container(ps, '}', depth);
+    if (*ps->p == '[') return skip_container(ps, ']', depth);
     for (const char *w = "true\0false\0null\0"; *w; w += strlen(w) + 1)
         if (strncmp(ps->p, w, strlen(w)) == 0) {
             ps->p += strlen(w);
@@ -396,8 +387,7 @@ static int skip_value(parser *ps, int depth)
 
 static int deps_array(parser *ps, ev *e)
 {
-    if (lit(ps, '['))
-        return -1;
+    if (lit(ps, '[')) return -1;
     e->a.ndeps = 0;
     ws(ps);
     if (*ps->p == ']') {
@@ -406,15 +396,12 @@ static int deps_array(parser *ps, ev *e)
     }
     for (;;) {
         double d;
-        if (num(ps, &d))
-            return -1;
-        if (d != floor(d) || fabs(d) > 9e15)
-            return fail(ps, "a dep is not a task id");
+        if (num(ps, &d)) return -1;
+        if (d != floor(d) || fabs(d) > 9e15) return fail(ps, "a dep is not a task id");
         if (e->a.ndeps == ps->deps_cap) {
             int cap = ps->deps_cap ? 2 * ps->deps_cap : 16;
             int64_t *n = realloc(ps->deps, (size_t)cap * sizeof *n);
-            if (n == NULL)
-                return fail(ps, "out of memory");
+            if (n == NULL) return fail(ps, "out of memory");
             ps->deps = n;
             ps->deps_cap = cap;
         }
@@ -432,8 +419,7 @@ static int deps_array(parser *ps, ev *e)
 /* Parse `{"key":value,...}` calling field() for each key. */
 static int object(parser *ps, ev *e, int (*field)(parser *, ev *, const char *))
 {
-    if (lit(ps, '{'))
-        return -1;
+    if (lit(ps, '{')) return -1;
     ws(ps);
     if (*ps->p == '}') {
         ps->p++;
@@ -441,8 +427,7 @@ static int object(parser *ps, ev *e, int (*field)(parser *, ev *, const char *))
     }
     for (;;) {
         const char *k;
-        if (str(ps, &k) || lit(ps, ':') || field(ps, e, k))
-            return -1;
+        if (str(ps, &k) || lit(ps, ':') || field(ps, e, k)) return -1;
         ws(ps);
         if (*ps->p == ',') {
             ps->p++;
@@ -452,15 +437,12 @@ static int object(parser *ps, ev *e, int (*field)(parser *, ev *, const char *))
     }
 }
 
-#define NUMF(key, dst)                                                                        \
-    if (strcmp(k, key) == 0)                                                                  \
-        return num(ps, &(dst));
-#define NUMF_HAS(key, dst, has)                                                               \
-    if (strcmp(k, key) == 0)                                                                  \
-        return (has) = 1, num(ps, &(dst));
-#define STRF(key, dst)                                                                        \
-    if (strcmp(k, key) == 0)                                                                  \
-        return str(ps, &(dst));
+#define NUMF(key, dst)                                                                             \
+    if (strcmp(k, key) == 0) return num(ps, &(dst));
+#define NUMF_HAS(key, dst, has)                                                                    \
+    if (strcmp(k, key) == 0) return (has) = 1, num(ps, &(dst));
+#define STRF(key, dst)                                                                             \
+    if (strcmp(k, key) == 0) return str(ps, &(dst));
 
 static int args_field(parser *ps, ev *e, const char *k)
 {
@@ -479,8 +461,7 @@ static int args_field(parser *ps, ev *e, const char *k)
     NUMF_HAS("t1", e->a.t1, e->a.has_t1)
     STRF("params", e->a.params)
     STRF("version", e->a.version)
-    if (strcmp(k, "deps") == 0)
-        return deps_array(ps, e);
+    if (strcmp(k, "deps") == 0) return deps_array(ps, e);
     return skip_value(ps, 1);
 }
 
@@ -493,8 +474,7 @@ static int event_field(parser *ps, ev *e, const char *k)
     NUMF_HAS("tid", e->tid, e->has_tid)
     NUMF_HAS("ts", e->ts, e->has_ts)
     NUMF_HAS("dur", e->dur, e->has_dur)
-    if (strcmp(k, "args") == 0)
-        return object(ps, e, args_field);
+    if (strcmp(k, "args") == 0) return object(ps, e, args_field);
     return skip_value(ps, 1);
 }
 
@@ -508,11 +488,9 @@ static int is_int(double d, double lo, double hi)
 static dusk__rank *rank_get(dusk_trace_set *s, int rank)
 {
     for (int i = 0; i < s->nranks; i++)
-        if (s->ranks[i].rank == rank)
-            return &s->ranks[i];
+        if (s->ranks[i].rank == rank) return &s->ranks[i];
     dusk__rank *r = realloc(s->ranks, (size_t)(s->nranks + 1) * sizeof *r);
-    if (r == NULL)
-        return NULL;
+    if (r == NULL) return NULL;
     s->ranks = r;
     r = &s->ranks[s->nranks++];
     memset(r, 0, sizeof *r);
@@ -525,24 +503,20 @@ static int worker_add(dusk_trace_set *s, int rank, int tid, const char *name)
 {
     for (int i = 0; i < s->nworkers; i++)
         if (s->workers[i].rank == rank && s->workers[i].tid == tid) {
-            if (name && (s->workers[i].name = arena_strdup(s, name)) == NULL)
-                return DUSK_ENOMEM;
+            if (name && (s->workers[i].name = arena_strdup(s, name)) == NULL) return DUSK_ENOMEM;
             return 0;
         }
     if (s->nworkers == s->workers_cap) {
         int cap = s->workers_cap ? 2 * s->workers_cap : 16;
         dusk__worker *w = realloc(s->workers, (size_t)cap * sizeof *w);
-        if (w == NULL)
-            return DUSK_ENOMEM;
+        if (w == NULL) return DUSK_ENOMEM;
         s->workers = w;
         s->workers_cap = cap;
     }
     char buf[64];
-    if (name == NULL)
-        snprintf(buf, sizeof buf, "worker %d", tid);
+    if (name == NULL) snprintf(buf, sizeof buf, "worker %d", tid);
     dusk__worker *w = &s->workers[s->nworkers];
-    if ((w->name = arena_strdup(s, name ? name : buf)) == NULL)
-        return DUSK_ENOMEM;
+    if ((w->name = arena_strdup(s, name ? name : buf)) == NULL) return DUSK_ENOMEM;
     w->rank = rank;
     w->tid = tid;
     s->nworkers++;
@@ -563,8 +537,7 @@ static int load_event(dusk_trace_set *s, parser *ps, int fi, const char **err)
         return *err = "not a dusk event (no ph, name or pid)", DUSK_EFORMAT;
     int pid = (int)e.pid;
     dusk__rank *r = rank_get(s, pid);
-    if (r == NULL)
-        return DUSK_ENOMEM;
+    if (r == NULL) return DUSK_ENOMEM;
     if (r->file >= 0 && r->file != fi)
         return *err = "this rank is also in an earlier file", DUSK_EINVAL;
     r->file = fi;
@@ -573,8 +546,7 @@ static int load_event(dusk_trace_set *s, parser *ps, int fi, const char **err)
         if (strcmp(e.name, "thread_name") == 0) {
             if (!e.has_tid || !is_int(e.tid, -1, 1 << 24) || e.a.name == NULL)
                 return *err = "thread_name without tid or name", DUSK_EFORMAT;
-            if (e.tid >= 0)
-                return worker_add(s, pid, (int)e.tid, e.a.name);
+            if (e.tid >= 0) return worker_add(s, pid, (int)e.tid, e.a.name);
         } else if (strcmp(e.name, "dusk_run") == 0) {
             if (!e.a.has_epoch || !e.a.has_t1 || e.a.t1 < 0)
                 return *err = "dusk_run without epoch or t1", DUSK_EFORMAT;
@@ -598,8 +570,7 @@ static int load_event(dusk_trace_set *s, parser *ps, int fi, const char **err)
     if (s->ntasks == s->tasks_cap) {
         int64_t cap = s->tasks_cap ? 2 * s->tasks_cap : 1024;
         dusk_trace_task *t = realloc(s->tasks, (size_t)cap * sizeof *t);
-        if (t == NULL)
-            return DUSK_ENOMEM;
+        if (t == NULL) return DUSK_ENOMEM;
         s->tasks = t;
         s->tasks_cap = cap;
     }
@@ -621,16 +592,13 @@ static int load_event(dusk_trace_set *s, parser *ps, int fi, const char **err)
     t->ndeps = e.a.ndeps;
     if (e.a.ndeps) {
         int64_t *d = arena_alloc(s, (size_t)e.a.ndeps * sizeof *d);
-        if (d == NULL)
-            return DUSK_ENOMEM;
+        if (d == NULL) return DUSK_ENOMEM;
         memcpy(d, e.a.deps, (size_t)e.a.ndeps * sizeof *d);
         t->deps = d;
     }
-    if (!t->key || !t->codelet || !t->impl)
-        return DUSK_ENOMEM;
+    if (!t->key || !t->codelet || !t->impl) return DUSK_ENOMEM;
     s->ntasks++;
-    if (t->worker >= 0)
-        return worker_add(s, pid, t->worker, NULL);
+    if (t->worker >= 0) return worker_add(s, pid, t->worker, NULL);
     return 0;
 }
 
@@ -663,8 +631,7 @@ static int load_file(dusk_trace_set *s, const char *path, int fi, parser *ps, ch
                                          "{\"traceEvents\":[ on a line of its own)";
             state = 1;
         } else if (state == 3) {
-            if (n != 0)
-                rc = DUSK_EFORMAT, err = "text after the end of the trace";
+            if (n != 0) rc = DUSK_EFORMAT, err = "text after the end of the trace";
         } else if (line[0] == ']') {
             if (strcmp(line, TAIL) != 0)
                 rc = DUSK_EFORMAT, err = "bad closing line";
@@ -684,8 +651,7 @@ static int load_file(dusk_trace_set *s, const char *path, int fi, parser *ps, ch
                 else
                     state = 2;
                 ws(ps);
-                if (*ps->p != '\0')
-                    rc = DUSK_EFORMAT, err = "one event per line expected";
+                if (*ps->p != '\0') rc = DUSK_EFORMAT, err = "one event per line expected";
             }
         }
     }
@@ -705,8 +671,7 @@ static int load_file(dusk_trace_set *s, const char *path, int fi, parser *ps, ch
     if (rc == 0) {
         for (int i = 0; i < s->nranks; i++)
             if (s->ranks[i].file == fi && !s->ranks[i].has_run) {
-                snprintf(why, whylen, "%s: rank %d has no dusk_run record", path,
-                         s->ranks[i].rank);
+                snprintf(why, whylen, "%s: rank %d has no dusk_run record", path, s->ranks[i].rank);
                 return DUSK_EFORMAT;
             }
     }
@@ -716,8 +681,7 @@ static int load_file(dusk_trace_set *s, const char *path, int fi, parser *ps, ch
 static int cmp_key(const void *a, const void *b)
 {
     const dusk__key *x = a, *y = b;
-    if (x->rank != y->rank)
-        return x->rank < y->rank ? -1 : 1;
+    if (x->rank != y->rank) return x->rank < y->rank ? -1 : 1;
     return x->id < y->id ? -1 : x->id > y->id;
 }
 
@@ -730,8 +694,7 @@ static int cmp_rank(const void *a, const void *b)
 static int cmp_worker(const void *a, const void *b)
 {
     const dusk__worker *x = a, *y = b;
-    if (x->rank != y->rank)
-        return x->rank < y->rank ? -1 : 1;
+    if (x->rank != y->rank) return x->rank < y->rank ? -1 : 1;
     return x->tid < y->tid ? -1 : x->tid > y->tid;
 }
 
@@ -742,8 +705,7 @@ int64_t dusk__trace_find(const dusk_trace_set *s, int rank, int64_t id)
     while (lo <= hi) {
         int64_t mid = lo + (hi - lo) / 2;
         const dusk__key *k = &s->byid[mid];
-        if (k->rank == rank && k->id == id)
-            return k->index;
+        if (k->rank == rank && k->id == id) return k->index;
         if (k->rank < rank || (k->rank == rank && k->id < id))
             lo = mid + 1;
         else
@@ -758,8 +720,7 @@ int dusk__trace_worker_index(const dusk_trace_set *s, int rank, int tid)
     while (lo <= hi) {
         int mid = lo + (hi - lo) / 2;
         const dusk__worker *w = &s->workers[mid];
-        if (w->rank == rank && w->tid == tid)
-            return mid;
+        if (w->rank == rank && w->tid == tid) return mid;
         if (w->rank < rank || (w->rank == rank && w->tid < tid))
             lo = mid + 1;
         else
@@ -773,8 +734,7 @@ static int finish_load(dusk_trace_set *s, const char *const *paths, char *why, s
     /* line the ranks up on the earliest one's wall clock */
     s->base_epoch = INFINITY;
     for (int i = 0; i < s->nranks; i++)
-        if (s->ranks[i].epoch < s->base_epoch)
-            s->base_epoch = s->ranks[i].epoch;
+        if (s->ranks[i].epoch < s->base_epoch) s->base_epoch = s->ranks[i].epoch;
     for (int i = 0; i < s->nranks; i++)
         s->ranks[i].shift = s->ranks[i].epoch - s->base_epoch;
     for (int64_t i = 0; i < s->ntasks; i++) {
@@ -789,8 +749,7 @@ static int finish_load(dusk_trace_set *s, const char *const *paths, char *why, s
     qsort(s->workers, (size_t)s->nworkers, sizeof *s->workers, cmp_worker);
 
     s->byid = malloc((size_t)(s->ntasks ? s->ntasks : 1) * sizeof *s->byid);
-    if (s->byid == NULL)
-        return DUSK_ENOMEM;
+    if (s->byid == NULL) return DUSK_ENOMEM;
     for (int64_t i = 0; i < s->ntasks; i++)
         s->byid[i] = (dusk__key){s->tasks[i].rank, s->tasks[i].id, i};
     qsort(s->byid, (size_t)s->ntasks, sizeof *s->byid, cmp_key);
@@ -798,8 +757,7 @@ static int finish_load(dusk_trace_set *s, const char *const *paths, char *why, s
         if (s->byid[i].rank == s->byid[i - 1].rank && s->byid[i].id == s->byid[i - 1].id) {
             int r = s->byid[i].rank, fi = 0;
             for (int k = 0; k < s->nranks; k++)
-                if (s->ranks[k].rank == r)
-                    fi = s->ranks[k].file;
+                if (s->ranks[k].rank == r) fi = s->ranks[k].file;
             snprintf(why, whylen, "%s: task id %lld of rank %d appears twice", paths[fi],
                      (long long)s->byid[i].id, r);
             return DUSK_EFORMAT;
@@ -811,28 +769,23 @@ int dusk_trace_load(const char *const *paths, int npaths, dusk_trace_set **out, 
                     size_t whylen)
 {
     char whybuf[512];
-    if (why == NULL || whylen == 0)
-        why = whybuf, whylen = sizeof whybuf;
+    if (why == NULL || whylen == 0) why = whybuf, whylen = sizeof whybuf;
     why[0] = '\0';
-    if (out)
-        *out = NULL;
+    if (out) *out = NULL;
     if (out == NULL || paths == NULL || npaths < 1) {
         snprintf(why, whylen, "no trace file given");
         return DUSK_EINVAL;
     }
     dusk_trace_set *s = calloc(1, sizeof *s);
-    if (s == NULL)
-        return DUSK_ENOMEM;
+    if (s == NULL) return DUSK_ENOMEM;
     parser ps = {0};
     int rc = 0;
     for (int i = 0; rc == 0 && i < npaths; i++)
         rc = load_file(s, paths[i], i, &ps, why, whylen);
     free(ps.deps);
-    if (rc == 0)
-        rc = finish_load(s, paths, why, whylen);
+    if (rc == 0) rc = finish_load(s, paths, why, whylen);
     if (rc != 0) {
-        if (rc == DUSK_ENOMEM)
-            snprintf(why, whylen, "out of memory loading traces");
+        if (rc == DUSK_ENOMEM) snprintf(why, whylen, "out of memory loading traces");
         dusk_trace_set_free(&s);
         return rc;
     }
@@ -850,8 +803,7 @@ int64_t dusk_trace_task_count(const dusk_trace_set *set)
 int dusk_trace_task_at(const dusk_trace_set *set, int64_t i, dusk_trace_task *out)
 {
     if (set == NULL || out == NULL || i < 0 || i >= set->ntasks) {
-        if (out)
-            memset(out, 0, sizeof *out);
+        if (out) memset(out, 0, sizeof *out);
         return DUSK_EINVAL;
     }
     *out = set->tasks[i];
@@ -867,16 +819,14 @@ static int cmp_double(const void *a, const void *b)
 static int cmp_cstats(const void *a, const void *b)
 {
     const dusk__cstats *x = a, *y = b;
-    if (x->total != y->total)
-        return x->total > y->total ? -1 : 1;
+    if (x->total != y->total) return x->total > y->total ? -1 : 1;
     return strcmp(x->codelet, y->codelet);
 }
 
 /* nearest-rank percentile of sorted v[0..n) */
 static double percentile(const double *v, int64_t n, double p)
 {
-    if (n == 0)
-        return 0;
+    if (n == 0) return 0;
     int64_t k = (int64_t)ceil(p / 100.0 * (double)n) - 1;
     return v[k < 0 ? 0 : k >= n ? n - 1 : k];
 }
@@ -900,19 +850,15 @@ static int critical_path(const dusk_trace_set *s, dusk__analysis *a)
         const dusk_trace_task *t = &s->tasks[i];
         best[i] = -1;
         pred[i] = -1;
-        if (t->worker < 0)
-            continue;
+        if (t->worker < 0) continue;
         double b = 0;
         for (int d = 0; d < t->ndeps; d++) {
-            if (t->deps[d] >= t->id)
-                continue;
+            if (t->deps[d] >= t->id) continue;
             int64_t j = dusk__trace_find(s, t->rank, t->deps[d]);
-            if (j >= 0 && best[j] >= 0 && (pred[i] < 0 || best[j] > b))
-                b = best[j], pred[i] = j;
+            if (j >= 0 && best[j] >= 0 && (pred[i] < 0 || best[j] > b)) b = best[j], pred[i] = j;
         }
         best[i] = b + t->dur;
-        if (end < 0 || best[i] > best[end])
-            end = i;
+        if (end < 0 || best[i] > best[end]) end = i;
     }
     a->npath = 0;
     for (int64_t i = end; i >= 0; i = pred[i])
@@ -950,22 +896,17 @@ int dusk__trace_analyse(const dusk_trace_set *s, dusk__analysis *a)
     double t0 = INFINITY, t1 = -INFINITY;
     for (int64_t i = 0; i < s->ntasks; i++) {
         const dusk_trace_task *t = &s->tasks[i];
-        if (t->status != 0)
-            a->st.nfailed++;
-        if (t->worker < 0)
-            continue;
+        if (t->status != 0) a->st.nfailed++;
+        if (t->worker < 0) continue;
         a->st.task_time += t->dur;
-        if (t->start < t0)
-            t0 = t->start;
-        if (t->start + t->dur > t1)
-            t1 = t->start + t->dur;
+        if (t->start < t0) t0 = t->start;
+        if (t->start + t->dur > t1) t1 = t->start + t->dur;
     }
     a->t0 = isfinite(t0) ? t0 : 0;
     a->st.makespan = isfinite(t0) ? t1 - t0 : 0;
     if (a->st.makespan > 0) {
         a->st.throughput = (double)s->ntasks / a->st.makespan;
-        if (s->nworkers)
-            a->st.efficiency = a->st.task_time / (s->nworkers * a->st.makespan);
+        if (s->nworkers) a->st.efficiency = a->st.task_time / (s->nworkers * a->st.makespan);
     }
 
     /* per worker: sort the ran tasks by (worker, start) to find the gaps */
@@ -977,8 +918,7 @@ int dusk__trace_analyse(const dusk_trace_set *s, dusk__analysis *a)
     int *wi = malloc((size_t)(nran + 1) * sizeof *wi);
     int64_t *count = calloc((size_t)(s->nworkers + 1), sizeof *count);
     int rc = DUSK_ENOMEM;
-    if (!a->workers || !times || !wi || !count)
-        goto out;
+    if (!a->workers || !times || !wi || !count) goto out;
     for (int64_t i = 0, k = 0; i < s->ntasks; i++)
         if (s->tasks[i].worker >= 0)
             wi[k++] = dusk__trace_worker_index(s, s->tasks[i].rank, s->tasks[i].worker);
@@ -988,8 +928,7 @@ int dusk__trace_analyse(const dusk_trace_set *s, dusk__analysis *a)
         count[w + 1] += count[w];
     for (int64_t i = 0, k = 0; i < s->ntasks; i++) {
         const dusk_trace_task *t = &s->tasks[i];
-        if (t->worker < 0)
-            continue;
+        if (t->worker < 0) continue;
         int64_t at = count[wi[k++]]++;
         times[2 * at] = t->start;
         times[2 * at + 1] = t->dur;
@@ -1008,25 +947,21 @@ int dusk__trace_analyse(const dusk_trace_set *s, dusk__analysis *a)
             if (k > from && st > end + 1e-8) {
                 ws_->gaps++;
                 ws_->gaps_total += st - end;
-                if (st - end > ws_->gaps_longest)
-                    ws_->gaps_longest = st - end;
+                if (st - end > ws_->gaps_longest) ws_->gaps_longest = st - end;
             }
-            if (st + du > end)
-                end = st + du;
+            if (st + du > end) end = st + du;
         }
     }
 
     /* per codelet: names are interned, so pointers compare */
     a->codelets = calloc((size_t)(s->nnames ? s->nnames : 1), sizeof *a->codelets);
-    if (a->codelets == NULL)
-        goto out;
+    if (a->codelets == NULL) goto out;
     for (int64_t i = 0; i < s->ntasks; i++) {
         const dusk_trace_task *t = &s->tasks[i];
         int c = 0;
         while (c < a->ncodelets && a->codelets[c].codelet != t->codelet)
             c++;
-        if (c == a->ncodelets)
-            a->codelets[a->ncodelets++].codelet = t->codelet;
+        if (c == a->ncodelets) a->codelets[a->ncodelets++].codelet = t->codelet;
         a->codelets[c].count++;
         a->codelets[c].failed += t->status != 0;
     }
@@ -1049,8 +984,7 @@ out:
     free(times);
     free(wi);
     free(count);
-    if (rc != 0)
-        dusk__trace_analysis_free(a);
+    if (rc != 0) dusk__trace_analysis_free(a);
     return rc;
 }
 
@@ -1072,8 +1006,7 @@ int dusk_trace_critical_path(const dusk_trace_set *set, int64_t **idx, int64_t *
     *n = 0;
     dusk__analysis a;
     int rc = dusk__trace_analyse(set, &a);
-    if (rc != 0)
-        return rc;
+    if (rc != 0) return rc;
     if (a.npath) {
         *idx = a.path;
         *n = a.npath;
@@ -1085,14 +1018,13 @@ int dusk_trace_critical_path(const dusk_trace_set *set, int64_t **idx, int64_t *
 
 /* ---- the text summary --------------------------------------------------------------------- */
 
-#define MS(x) ((x) * 1e3)
+#define MS(x) ((x)*1e3)
 
 int dusk_trace_summary(const dusk_trace_set *set, FILE *out)
 {
     dusk__analysis a;
     int rc = dusk__trace_analyse(set, &a);
-    if (rc != 0)
-        return rc;
+    if (rc != 0) return rc;
     const dusk_trace_stats *st = &a.st;
     fprintf(out, "trace: %d rank%s, %d worker%s, %lld tasks (%lld failed)\n", st->nranks,
             st->nranks == 1 ? "" : "s", st->nworkers, st->nworkers == 1 ? "" : "s",
@@ -1100,13 +1032,12 @@ int dusk_trace_summary(const dusk_trace_set *set, FILE *out)
     for (int r = 0; r < set->nranks; r++)
         if (set->ranks[r].params && *set->ranks[r].params)
             fprintf(out, "params (rank %d): %s\n", set->ranks[r].rank, set->ranks[r].params);
-    fprintf(out, "makespan: %.3f ms, throughput: %.1f tasks/s\n", MS(st->makespan),
-            st->throughput);
+    fprintf(out, "makespan: %.3f ms, throughput: %.1f tasks/s\n", MS(st->makespan), st->throughput);
     fprintf(out, "parallel efficiency: %.1f%% (task time %.3f ms / (%d workers x %.3f ms))\n",
             100 * st->efficiency, MS(st->task_time), st->nworkers, MS(st->makespan));
 
-    fprintf(out, "\nworkers:\n  %-4s %-24s %8s %12s %7s %6s %12s %12s\n", "rank", "worker",
-            "tasks", "busy ms", "busy%", "gaps", "idle ms", "longest ms");
+    fprintf(out, "\nworkers:\n  %-4s %-24s %8s %12s %7s %6s %12s %12s\n", "rank", "worker", "tasks",
+            "busy ms", "busy%", "gaps", "idle ms", "longest ms");
     for (int w = 0; w < set->nworkers; w++) {
         const dusk__wstats *x = &a.workers[w];
         fprintf(out, "  %-4d %-24.24s %8lld %12.3f %6.1f%% %6lld %12.3f %12.3f\n",
@@ -1115,8 +1046,8 @@ int dusk_trace_summary(const dusk_trace_set *set, FILE *out)
                 MS(x->gaps_total), MS(x->gaps_longest));
     }
 
-    fprintf(out, "\ncodelets:\n  %-20s %8s %7s %12s %12s %12s %12s\n", "codelet", "count",
-            "failed", "mean ms", "p50 ms", "p95 ms", "total ms");
+    fprintf(out, "\ncodelets:\n  %-20s %8s %7s %12s %12s %12s %12s\n", "codelet", "count", "failed",
+            "mean ms", "p50 ms", "p95 ms", "total ms");
     for (int c = 0; c < a.ncodelets; c++) {
         const dusk__cstats *x = &a.codelets[c];
         fprintf(out, "  %-20.20s %8lld %7lld %12.3f %12.3f %12.3f %12.3f\n", x->codelet,
@@ -1140,8 +1071,7 @@ int dusk_trace_summary(const dusk_trace_set *set, FILE *out)
         int64_t shown = 0;
         for (int64_t i = 0; i < set->ntasks && shown < 50; i++) {
             const dusk_trace_task *t = &set->tasks[i];
-            if (t->status == 0)
-                continue;
+            if (t->status == 0) continue;
             fprintf(out, "  rank %d id %lld %s (%s): %s%s\n", t->rank, (long long)t->id, t->key,
                     t->codelet, dusk_strerror(t->status), t->worker < 0 ? ", never ran" : "");
             shown++;
@@ -1159,8 +1089,7 @@ static int write_line(FILE *f, dusk__sb *b)
 {
     int rc = b->oom ? DUSK_ENOMEM : fwrite(b->p, 1, b->len, f) == b->len ? 0 : DUSK_EIO;
     b->len = 0;
-    if (b->cap)
-        b->p[0] = '\0';
+    if (b->cap) b->p[0] = '\0';
     return rc;
 }
 
@@ -1171,22 +1100,23 @@ int dusk_trace_write_json(const dusk_trace_set *set, const char *path)
         (size_t)snprintf(tmp, sizeof tmp, "%s.partial", path) >= sizeof tmp)
         return DUSK_EINVAL;
     FILE *f = fopen(tmp, "w");
-    if (f == NULL)
-        return DUSK_EIO;
+    if (f == NULL) return DUSK_EIO;
     char buf[1024];
     dusk__sb b;
     dusk__sb_init(&b, buf, sizeof buf);
     int rc = fputs("{\"traceEvents\":[\n", f) < 0 ? DUSK_EIO : 0;
     for (int r = 0; rc == 0 && r < set->nranks; r++) {
-        dusk__sb_printf(&b, "{\"ph\":\"M\",\"pid\":%d,\"tid\":0,\"name\":\"process_name\","
-                            "\"args\":{\"name\":\"rank %d\"}},\n",
+        dusk__sb_printf(&b,
+                        "{\"ph\":\"M\",\"pid\":%d,\"tid\":0,\"name\":\"process_name\","
+                        "\"args\":{\"name\":\"rank %d\"}},\n",
                         set->ranks[r].rank, set->ranks[r].rank);
         rc = write_line(f, &b);
     }
     int unrun = 0;
     for (int w = 0; rc == 0 && w < set->nworkers; w++) {
-        dusk__sb_printf(&b, "{\"ph\":\"M\",\"pid\":%d,\"tid\":%d,\"name\":\"thread_name\","
-                            "\"args\":{\"name\":",
+        dusk__sb_printf(&b,
+                        "{\"ph\":\"M\",\"pid\":%d,\"tid\":%d,\"name\":\"thread_name\","
+                        "\"args\":{\"name\":",
                         set->workers[w].rank, set->workers[w].tid);
         dusk__sb_json(&b, set->workers[w].name);
         dusk__sb_puts(&b, "}},\n");
@@ -1195,8 +1125,9 @@ int dusk_trace_write_json(const dusk_trace_set *set, const char *path)
     for (int64_t i = 0; rc == 0 && i < set->ntasks; i++) {
         const dusk_trace_task *t = &set->tasks[i];
         unrun |= t->worker < 0;
-        dusk__sb_printf(&b, "{\"ph\":\"X\",\"pid\":%d,\"tid\":%d,\"ts\":%.3f,\"dur\":%.3f,\"name\":",
-                        t->rank, t->worker, t->start * 1e6, t->dur * 1e6);
+        dusk__sb_printf(
+            &b, "{\"ph\":\"X\",\"pid\":%d,\"tid\":%d,\"ts\":%.3f,\"dur\":%.3f,\"name\":", t->rank,
+            t->worker, t->start * 1e6, t->dur * 1e6);
         dusk__sb_json(&b, t->key);
         dusk__sb_puts(&b, ",\"cat\":");
         dusk__sb_json(&b, t->codelet);
@@ -1204,8 +1135,9 @@ int dusk_trace_write_json(const dusk_trace_set *set, const char *path)
         dusk__sb_json(&b, t->codelet);
         dusk__sb_puts(&b, ",\"impl\":");
         dusk__sb_json(&b, t->impl);
-        dusk__sb_printf(&b, ",\"rows\":%lld,\"cols\":%lld,\"bytes\":%lld,\"status\":%d,"
-                            "\"attempts\":%d,\"deps\":[",
+        dusk__sb_printf(&b,
+                        ",\"rows\":%lld,\"cols\":%lld,\"bytes\":%lld,\"status\":%d,"
+                        "\"attempts\":%d,\"deps\":[",
                         (long long)t->rows, (long long)t->cols, (long long)t->bytes, t->status,
                         t->attempts);
         for (int d = 0; d < t->ndeps; d++)
@@ -1214,8 +1146,9 @@ int dusk_trace_write_json(const dusk_trace_set *set, const char *path)
         rc = write_line(f, &b);
     }
     for (int r = 0; rc == 0 && unrun && r < set->nranks; r++) {
-        dusk__sb_printf(&b, "{\"ph\":\"M\",\"pid\":%d,\"tid\":-1,\"name\":\"thread_name\","
-                            "\"args\":{\"name\":\"not run\"}},\n",
+        dusk__sb_printf(&b,
+                        "{\"ph\":\"M\",\"pid\":%d,\"tid\":-1,\"name\":\"thread_name\","
+                        "\"args\":{\"name\":\"not run\"}},\n",
                         set->ranks[r].rank);
         rc = write_line(f, &b);
     }
@@ -1232,14 +1165,10 @@ int dusk_trace_write_json(const dusk_trace_set *set, const char *path)
         dusk__sb_puts(&b, r + 1 < set->nranks ? "}},\n" : "}}\n");
         rc = write_line(f, &b);
     }
-    if (rc == 0 && fputs("],\"displayTimeUnit\":\"ms\"}\n", f) < 0)
-        rc = DUSK_EIO;
+    if (rc == 0 && fputs("],\"displayTimeUnit\":\"ms\"}\n", f) < 0) rc = DUSK_EIO;
     dusk__sb_free(&b);
-    if (fclose(f) != 0 && rc == 0)
-        rc = DUSK_EIO;
-    if (rc == 0 && rename(tmp, path) != 0)
-        rc = DUSK_EIO;
-    if (rc != 0)
-        remove(tmp);
+    if (fclose(f) != 0 && rc == 0) rc = DUSK_EIO;
+    if (rc == 0 && rename(tmp, path) != 0) rc = DUSK_EIO;
+    if (rc != 0) remove(tmp);
     return rc;
 }

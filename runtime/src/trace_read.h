@@ -34,12 +34,12 @@ typedef struct dusk__key {
 struct dusk_trace_set {
     dusk_trace_task *tasks; /* starts shifted onto the common timeline */
     int64_t ntasks, tasks_cap;
-    dusk__key *byid;        /* tasks sorted by (rank, id) */
-    dusk__rank *ranks;      /* sorted by rank */
+    dusk__key *byid;   /* tasks sorted by (rank, id) */
+    dusk__rank *ranks; /* sorted by rank */
     int nranks;
-    dusk__worker *workers;  /* sorted by (rank, tid); tid >= 0 */
+    dusk__worker *workers; /* sorted by (rank, tid); tid >= 0 */
     int nworkers, workers_cap;
-    const char **names;     /* interned codelet and impl names */
+    const char **names; /* interned codelet and impl names */
     int nnames, names_cap;
     double base_epoch;
     struct dusk__arena *arena;
@@ -68,7 +68,7 @@ typedef struct dusk__analysis {
     dusk__wstats *workers;  /* set->nworkers */
     dusk__cstats *codelets; /* by total time, largest first */
     int ncodelets;
-    int64_t *path;          /* critical path, task indices */
+    int64_t *path; /* critical path, task indices */
     int64_t npath;
 } dusk__analysis;
 

@@ -20,11 +20,20 @@ static void html(FILE *f, const char *s)
 {
     for (; s && *s; s++) {
         switch (*s) {
-        case '<': fputs("&lt;", f); break;
-        case '>': fputs("&gt;", f); break;
-        case '&': fputs("&amp;", f); break;
-        case '"': fputs("&quot;", f); break;
-        default: fputc(*s, f);
+        case '<':
+            fputs("&lt;", f);
+            break;
+        case '>':
+            fputs("&gt;", f);
+            break;
+        case '&':
+            fputs("&amp;", f);
+            break;
+        case '"':
+            fputs("&quot;", f);
+            break;
+        default:
+            fputc(*s, f);
         }
     }
 }
@@ -86,12 +95,14 @@ static const char CSS[] =
 /* Draws D (see write_boxes) on the canvas; tooltips by binary search in the hovered row. */
 static const char JS[] =
     "(function(){\n"
-    "const c=document.getElementById('gantt'),x=c.getContext('2d'),tip=document.getElementById('tip');\n"
+    "const "
+    "c=document.getElementById('gantt'),x=c.getContext('2d'),tip=document.getElementById('tip');\n"
     "const R=D.rows.length,LW=170,AX=26,RH=R>40?Math.max(6,Math.floor(640/R)):24;\n"
     "const rowStart=new Int32Array(R+1);\n"
     "for(let i=0;i<D.b.length;i+=5)rowStart[D.b[i]+1]++;\n"
     "for(let r=0;r<R;r++)rowStart[r+1]+=rowStart[r];\n"
-    "function fmt(us){return us===0?'0':us>=1e6?(us/1e6).toFixed(3)+' s':us>=1e3?(us/1e3).toFixed(2)+' ms':us.toFixed(1)+' µs';}\n"
+    "function fmt(us){return us===0?'0':us>=1e6?(us/1e6).toFixed(3)+' "
+    "s':us>=1e3?(us/1e3).toFixed(2)+' ms':us.toFixed(1)+' µs';}\n"
     "let W=0;\n"
     "function draw(){\n"
     " const dpr=window.devicePixelRatio||1,w=c.parentNode.clientWidth-2,h=AX+R*RH+6;\n"
@@ -100,7 +111,8 @@ static const char JS[] =
     " x.fillStyle='#fff';x.fillRect(0,0,w,h);\n"
     " x.font='12px system-ui,sans-serif';x.textBaseline='middle';\n"
     " for(let r=0;r<R;r++){const y=AX+r*RH;if(r%2){x.fillStyle='#f6f8fa';x.fillRect(0,y,w,RH);}\n"
-    "  if(RH>=10){x.fillStyle='#333';x.textAlign='right';x.fillText(D.rows[r],LW-8,y+RH/2,LW-12);}}\n"
+    "  "
+    "if(RH>=10){x.fillStyle='#333';x.textAlign='right';x.fillText(D.rows[r],LW-8,y+RH/2,LW-12);}}\n"
     " const step=Math.pow(10,Math.floor(Math.log10(D.t1/6||1)));let tk=step;\n"
     " for(const m of [1,2,5,10]){if(D.t1/(step*m)<=8){tk=step*m;break;}}\n"
     " x.textAlign='center';x.strokeStyle='#e3e7eb';x.fillStyle='#66727f';\n"
@@ -111,10 +123,15 @@ static const char JS[] =
     "  const px=LW+t*sx,pw=Math.max(d*sx,1),y=AX+r*RH+2,ph=RH-4;\n"
     "  x.globalAlpha=D.agg?Math.max(.15,fl/100):1;x.fillStyle=D.col[k];x.fillRect(px,y,pw,ph);\n"
     "  x.globalAlpha=1;\n"
-    "  if(!D.agg&&fl){x.strokeStyle='#d92d20';x.lineWidth=2;x.strokeRect(px+1,y+1,Math.max(pw-2,1),ph-2);x.lineWidth=1;}\n"
-    "  else if(!D.agg&&pw>=4&&ph>=8){x.strokeStyle='rgba(0,0,0,.25)';x.strokeRect(px+.5,y+.5,pw-1,ph-1);}\n"
+    "  "
+    "if(!D.agg&&fl){x.strokeStyle='#d92d20';x.lineWidth=2;x.strokeRect(px+1,y+1,Math.max(pw-2,1),"
+    "ph-2);x.lineWidth=1;}\n"
+    "  else "
+    "if(!D.agg&&pw>=4&&ph>=8){x.strokeStyle='rgba(0,0,0,.25)';x.strokeRect(px+.5,y+.5,pw-1,ph-1);}"
+    "\n"
     " }\n"
-    " x.strokeStyle='#c9d0d7';x.beginPath();x.moveTo(LW+.5,AX-4);x.lineTo(LW+.5,AX+R*RH);x.stroke();\n"
+    " x.strokeStyle='#c9d0d7';x.beginPath();x.moveTo(LW+.5,AX-4);x.lineTo(LW+.5,AX+R*RH);x.stroke()"
+    ";\n"
     "}\n"
     "function hit(ev){\n"
     " const b=c.getBoundingClientRect(),mx=ev.clientX-b.left,my=ev.clientY-b.top;\n"
@@ -123,11 +140,15 @@ static const char JS[] =
     " while(lo<=hi){const m=(lo+hi)>>1;if(D.b[m*5+1]<=t+tol){best=m;lo=m+1;}else hi=m-1;}\n"
     " for(let m=best;m>=rowStart[r]&&m>best-50;m--){if(D.b[m*5+1]+D.b[m*5+2]>=t-tol)return m;}\n"
     " return -1;}\n"
-    "c.addEventListener('mousemove',function(ev){const m=hit(ev);if(m<0){tip.style.display='none';return;}\n"
+    "c.addEventListener('mousemove',function(ev){const "
+    "m=hit(ev);if(m<0){tip.style.display='none';return;}\n"
     " const i=m*5,k=D.b[i+3];let s;\n"
-    " if(D.agg)s=D.rows[D.b[i]]+'\\n'+fmt(D.b[i+1])+' … '+fmt(D.b[i+1]+D.b[i+2])+'\\n'+D.b[i+4]+'% busy, mostly '+D.cl[k];\n"
-    " else s=D.k[m]+'  ('+D.cl[k]+')\\n'+D.rows[D.b[i]]+'\\nstart '+fmt(D.b[i+1])+', '+fmt(D.b[i+2])+(D.b[i+4]?'\\nFAILED':'');\n"
-    " tip.textContent=s;tip.style.display='block';tip.style.left=(ev.clientX+14)+'px';tip.style.top=(ev.clientY+12)+'px';});\n"
+    " if(D.agg)s=D.rows[D.b[i]]+'\\n'+fmt(D.b[i+1])+' … '+fmt(D.b[i+1]+D.b[i+2])+'\\n'+D.b[i+4]+'% "
+    "busy, mostly '+D.cl[k];\n"
+    " else s=D.k[m]+'  ('+D.cl[k]+')\\n'+D.rows[D.b[i]]+'\\nstart '+fmt(D.b[i+1])+', "
+    "'+fmt(D.b[i+2])+(D.b[i+4]?'\\nFAILED':'');\n"
+    " tip.textContent=s;tip.style.display='block';tip.style.left=(ev.clientX+14)+'px';tip.style."
+    "top=(ev.clientY+12)+'px';});\n"
     "c.addEventListener('mouseleave',function(){tip.style.display='none';});\n"
     "window.addEventListener('resize',draw);draw();\n"
     "})();\n";
@@ -141,8 +162,7 @@ typedef struct report_item {
 static int cmp_item(const void *x, const void *y)
 {
     const report_item *a = x, *b = y;
-    if (a->row != b->row)
-        return a->row < b->row ? -1 : 1;
+    if (a->row != b->row) return a->row < b->row ? -1 : 1;
     return a->start < b->start ? -1 : a->start > b->start;
 }
 
@@ -155,8 +175,8 @@ static int write_boxes(FILE *f, const dusk_trace_set *s, const dusk__analysis *a
     int ncol = a->ncodelets < MAX_COLOURED ? a->ncodelets : MAX_COLOURED;
     const char *names[MAX_COLOURED];
     for (int c = 0; c < ncol; c++)
-        names[c] = c == MAX_COLOURED - 1 && a->ncodelets > MAX_COLOURED ? "other"
-                                                                         : a->codelets[c].codelet;
+        names[c] =
+            c == MAX_COLOURED - 1 && a->ncodelets > MAX_COLOURED ? "other" : a->codelets[c].codelet;
     int64_t nran = 0;
     for (int64_t i = 0; i < s->ntasks; i++)
         nran += s->tasks[i].worker >= 0;
@@ -171,13 +191,11 @@ static int write_boxes(FILE *f, const dusk_trace_set *s, const dusk__analysis *a
     dusk__sb_init(&b, buf, sizeof buf);
     for (int w = 0; w < R; w++) {
         b.len = 0;
-        if (s->nranks > 1)
-            dusk__sb_printf(&b, "rank %d · ", s->workers[w].rank);
+        if (s->nranks > 1) dusk__sb_printf(&b, "rank %d · ", s->workers[w].rank);
         dusk__sb_puts(&b, s->workers[w].name);
         /* json-escape the composed name */
         char *name = malloc(b.len + 1);
-        if (name == NULL)
-            return DUSK_ENOMEM;
+        if (name == NULL) return DUSK_ENOMEM;
         memcpy(name, b.p, b.len + 1);
         b.len = 0;
         dusk__sb_json(&b, name);
@@ -206,8 +224,8 @@ static int write_boxes(FILE *f, const dusk_trace_set *s, const dusk__analysis *a
         for (int64_t i = 0; i < s->ntasks; i++) {
             const dusk_trace_task *t = &s->tasks[i];
             if (t->worker >= 0)
-                items[n++] = (report_item){dusk__trace_worker_index(s, t->rank, t->worker),
-                                           t->start, i};
+                items[n++] =
+                    (report_item){dusk__trace_worker_index(s, t->rank, t->worker), t->start, i};
         }
         qsort(items, (size_t)n, sizeof *items, cmp_item);
         for (int64_t k = 0; k < n; k++) {
@@ -215,8 +233,8 @@ static int write_boxes(FILE *f, const dusk_trace_set *s, const dusk__analysis *a
             int c = 0;
             while (c < ncol - 1 && names[c] != t->codelet)
                 c++;
-            fprintf(f, "%s%d,%.1f,%.1f,%d,%d", k ? "," : "", items[k].row,
-                    (t->start - a->t0) * 1e6, t->dur * 1e6, c, t->status != 0);
+            fprintf(f, "%s%d,%.1f,%.1f,%d,%d", k ? "," : "", items[k].row, (t->start - a->t0) * 1e6,
+                    t->dur * 1e6, c, t->status != 0);
         }
         fputs("],k:[", f);
         for (int64_t k = 0; k < n; k++) {
@@ -237,8 +255,7 @@ static int write_boxes(FILE *f, const dusk_trace_set *s, const dusk__analysis *a
         }
         for (int64_t i = 0; i < s->ntasks && bw > 0; i++) {
             const dusk_trace_task *t = &s->tasks[i];
-            if (t->worker < 0)
-                continue;
+            if (t->worker < 0) continue;
             int row = dusk__trace_worker_index(s, t->rank, t->worker);
             int c = 0;
             while (c < ncol - 1 && names[c] != t->codelet)
@@ -246,8 +263,7 @@ static int write_boxes(FILE *f, const dusk_trace_set *s, const dusk__analysis *a
             double st = t->start - a->t0, en = st + t->dur;
             for (int k = (int)(st / bw); k < nbins && k * bw < en; k++) {
                 double lo = fmax(st, k * bw), hi = fmin(en, (k + 1) * bw);
-                if (hi > lo)
-                    busy[((size_t)row * nbins + k) * MAX_COLOURED + c] += hi - lo;
+                if (hi > lo) busy[((size_t)row * nbins + k) * MAX_COLOURED + c] += hi - lo;
             }
         }
         int first = 1;
@@ -257,12 +273,10 @@ static int write_boxes(FILE *f, const dusk_trace_set *s, const dusk__analysis *a
                 int best = 0;
                 for (int c = 0; c < MAX_COLOURED; c++) {
                     tot += v[c];
-                    if (v[c] > v[best])
-                        best = c;
+                    if (v[c] > v[best]) best = c;
                 }
                 int pct = (int)lround(100 * tot / bw);
-                if (pct <= 0)
-                    continue;
+                if (pct <= 0) continue;
                 fprintf(f, "%s%d,%.1f,%.1f,%d,%d", first ? "" : ",", r, k * bw * 1e6, bw * 1e6,
                         best, pct > 100 ? 100 : pct);
                 first = 0;
@@ -273,7 +287,6 @@ static int write_boxes(FILE *f, const dusk_trace_set *s, const dusk__analysis *a
     dusk__sb_free(&b);
     return 0;
 }
-
 
 static void card(FILE *f, const char *label, const char *value, int bad)
 {
@@ -290,8 +303,7 @@ int dusk_trace_write_report(const dusk_trace_set *set, const char *path, const c
         return DUSK_EINVAL;
     dusk__analysis a;
     int rc = dusk__trace_analyse(set, &a);
-    if (rc != 0)
-        return rc;
+    if (rc != 0) return rc;
     FILE *f = fopen(tmp, "w");
     if (f == NULL) {
         dusk__trace_analysis_free(&a);
@@ -300,10 +312,11 @@ int dusk_trace_write_report(const dusk_trace_set *set, const char *path, const c
     const dusk_trace_stats *st = &a.st;
     char v[128], d1[32], d2[32], d3[32], d4[32];
 
-    fprintf(f, "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n"
-               "<meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">\n"
-               "<title>dusk trace report</title>\n<style>%s</style></head><body>\n"
-               "<header><h1>dusk trace report</h1>",
+    fprintf(f,
+            "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n"
+            "<meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">\n"
+            "<title>dusk trace report</title>\n<style>%s</style></head><body>\n"
+            "<header><h1>dusk trace report</h1>",
             CSS);
     if (params && *params) {
         fputs("<div class=\"params\">", f);
@@ -311,11 +324,9 @@ int dusk_trace_write_report(const dusk_trace_set *set, const char *path, const c
         fputs("</div>", f);
     } else {
         for (int r = 0; r < set->nranks; r++) {
-            if (!set->ranks[r].params || !*set->ranks[r].params)
-                continue;
+            if (!set->ranks[r].params || !*set->ranks[r].params) continue;
             fputs("<div class=\"params\">", f);
-            if (set->nranks > 1)
-                fprintf(f, "rank %d: ", set->ranks[r].rank);
+            if (set->nranks > 1) fprintf(f, "rank %d: ", set->ranks[r].rank);
             html(f, set->ranks[r].params);
             fputs("</div>", f);
         }
@@ -353,20 +364,21 @@ int dusk_trace_write_report(const dusk_trace_set *set, const char *path, const c
     for (int64_t i = 0; i < set->ntasks; i++)
         nran += set->tasks[i].worker >= 0;
     if (nran > MAX_BOXES)
-        fprintf(f, "<p class=\"note\">%lld tasks are too many to draw one by one: the chart "
-                   "shows each worker's time in bins, shaded by how busy the worker was and "
-                   "coloured by the codelet that took most of the bin.</p>\n",
+        fprintf(f,
+                "<p class=\"note\">%lld tasks are too many to draw one by one: the chart "
+                "shows each worker's time in bins, shaded by how busy the worker was and "
+                "coloured by the codelet that took most of the bin.</p>\n",
                 (long long)nran);
     if (nran < set->ntasks)
-        fprintf(f, "<p class=\"note\">%lld task(s) never ran (a task they depend on failed) "
-                   "and are not drawn.</p>\n",
+        fprintf(f,
+                "<p class=\"note\">%lld task(s) never ran (a task they depend on failed) "
+                "and are not drawn.</p>\n",
                 (long long)(set->ntasks - nran));
     fputs("<canvas id=\"gantt\"></canvas></section>\n", f);
 
     /* utilisation */
     fputs("<section><h2>Worker utilisation</h2><table><tr>", f);
-    if (set->nranks > 1)
-        fputs("<th class=\"l\">rank</th>", f);
+    if (set->nranks > 1) fputs("<th class=\"l\">rank</th>", f);
     fputs("<th class=\"l\">worker</th><th>tasks</th><th>busy</th><th class=\"l\">busy %</th>"
           "<th>idle gaps</th><th>idle total</th><th>longest gap</th></tr>\n",
           f);
@@ -374,15 +386,15 @@ int dusk_trace_write_report(const dusk_trace_set *set, const char *path, const c
         const dusk__wstats *x = &a.workers[w];
         double pct = st->makespan > 0 ? 100 * x->busy / st->makespan : 0;
         fputs("<tr>", f);
-        if (set->nranks > 1)
-            fprintf(f, "<td class=\"l\">%d</td>", set->workers[w].rank);
+        if (set->nranks > 1) fprintf(f, "<td class=\"l\">%d</td>", set->workers[w].rank);
         fputs("<td class=\"l\">", f);
         html(f, set->workers[w].name);
-        fprintf(f, "</td><td>%lld</td><td>%s</td><td class=\"l\"><span class=\"bar\">"
-                   "<i style=\"width:%.1f%%\"></i></span> %.1f %%</td><td>%lld</td><td>%s</td>"
-                   "<td>%s</td></tr>\n",
-                (long long)x->tasks, dur_str(d1, sizeof d1, x->busy), pct > 100 ? 100 : pct,
-                pct, (long long)x->gaps, dur_str(d2, sizeof d2, x->gaps_total),
+        fprintf(f,
+                "</td><td>%lld</td><td>%s</td><td class=\"l\"><span class=\"bar\">"
+                "<i style=\"width:%.1f%%\"></i></span> %.1f %%</td><td>%lld</td><td>%s</td>"
+                "<td>%s</td></tr>\n",
+                (long long)x->tasks, dur_str(d1, sizeof d1, x->busy), pct > 100 ? 100 : pct, pct,
+                (long long)x->gaps, dur_str(d2, sizeof d2, x->gaps_total),
                 dur_str(d3, sizeof d3, x->gaps_longest));
     }
     fputs("</table></section>\n", f);
@@ -394,12 +406,14 @@ int dusk_trace_write_report(const dusk_trace_set *set, const char *path, const c
           f);
     for (int c = 0; c < a.ncodelets; c++) {
         const dusk__cstats *x = &a.codelets[c];
-        fprintf(f, "<tr><td class=\"l\"><span class=\"legend\"><b style=\"background:%s\">"
-                   "</b></span>",
+        fprintf(f,
+                "<tr><td class=\"l\"><span class=\"legend\"><b style=\"background:%s\">"
+                "</b></span>",
                 dusk__codelet_color(x->codelet));
         html(f, x->codelet);
-        fprintf(f, "</td><td>%lld</td><td%s>%lld</td><td>%s</td><td>%s</td><td>%s</td>"
-                   "<td>%s</td><td>%.1f %%</td></tr>\n",
+        fprintf(f,
+                "</td><td>%lld</td><td%s>%lld</td><td>%s</td><td>%s</td><td>%s</td>"
+                "<td>%s</td><td>%.1f %%</td></tr>\n",
                 (long long)x->count, x->failed ? " class=\"fail\"" : "", (long long)x->failed,
                 dur_str(d1, sizeof d1, x->mean), dur_str(d2, sizeof d2, x->p50),
                 dur_str(d3, sizeof d3, x->p95), dur_str(d4, sizeof d4, x->total),
@@ -408,19 +422,18 @@ int dusk_trace_write_report(const dusk_trace_set *set, const char *path, const c
     fputs("</table></section>\n", f);
 
     /* critical path */
-    fprintf(f, "<section><h2>Critical path</h2><p>%lld task%s, %s (%.1f %% of the "
-               "makespan): the longest chain of dependent tasks, by their durations.</p>"
-               "<div class=\"chain\">",
-            (long long)a.npath, a.npath == 1 ? "" : "s",
-            dur_str(d1, sizeof d1, st->critical_path),
+    fprintf(f,
+            "<section><h2>Critical path</h2><p>%lld task%s, %s (%.1f %% of the "
+            "makespan): the longest chain of dependent tasks, by their durations.</p>"
+            "<div class=\"chain\">",
+            (long long)a.npath, a.npath == 1 ? "" : "s", dur_str(d1, sizeof d1, st->critical_path),
             st->makespan > 0 ? 100 * st->critical_path / st->makespan : 0.0);
     for (int64_t k = 0; k < a.npath; k++) {
         if (a.npath > 60 && k == 30) {
             fprintf(f, " <i>→ … %lld more …</i>", (long long)(a.npath - 60));
             k = a.npath - 30;
         }
-        if (k)
-            fputs(" <i>→</i> ", f);
+        if (k) fputs(" <i>→</i> ", f);
         html(f, set->tasks[a.path[k]].key);
     }
     fputs("</div></section>\n", f);
@@ -437,8 +450,7 @@ int dusk_trace_write_report(const dusk_trace_set *set, const char *path, const c
         int64_t shown = 0;
         for (int64_t i = 0; i < set->ntasks && shown < MAX_FAILED_ROWS; i++) {
             const dusk_trace_task *t = &set->tasks[i];
-            if (t->status == 0)
-                continue;
+            if (t->status == 0) continue;
             fprintf(f, "<tr><td class=\"l\">%d</td><td>%lld</td><td class=\"l\">", t->rank,
                     (long long)t->id);
             html(f, t->key);
@@ -456,20 +468,17 @@ int dusk_trace_write_report(const dusk_trace_set *set, const char *path, const c
             fprintf(f, "<p>… and %lld more.</p>", (long long)(st->nfailed - shown));
     }
     fputs("</section>\n</main>\n", f);
-    fprintf(f, "<footer>dusk %s · %lld tasks on %d rank%s · times from the first task's start"
-               "</footer>\n<div id=\"tip\"></div>\n<script>\n",
+    fprintf(f,
+            "<footer>dusk %s · %lld tasks on %d rank%s · times from the first task's start"
+            "</footer>\n<div id=\"tip\"></div>\n<script>\n",
             DUSK_VERSION_STRING, (long long)st->ntasks, st->nranks, st->nranks == 1 ? "" : "s");
     int agg;
     rc = write_boxes(f, set, &a, &agg);
     fprintf(f, "%s</script>\n</body></html>\n", JS);
     dusk__trace_analysis_free(&a);
-    if (ferror(f) && rc == 0)
-        rc = DUSK_EIO;
-    if (fclose(f) != 0 && rc == 0)
-        rc = DUSK_EIO;
-    if (rc == 0 && rename(tmp, path) != 0)
-        rc = DUSK_EIO;
-    if (rc != 0)
-        remove(tmp);
+    if (ferror(f) && rc == 0) rc = DUSK_EIO;
+    if (fclose(f) != 0 && rc == 0) rc = DUSK_EIO;
+    if (rc == 0 && rename(tmp, path) != 0) rc = DUSK_EIO;
+    if (rc != 0) remove(tmp);
     return rc;
 }

@@ -18,8 +18,7 @@ double dusk_now(void)
 int64_t dusk_peak_rss(void)
 {
     struct rusage ru;
-    if (getrusage(RUSAGE_SELF, &ru) != 0)
-        return 0;
+    if (getrusage(RUSAGE_SELF, &ru) != 0) return 0;
     return (int64_t)ru.ru_maxrss * 1024; /* Linux reports KiB */
 }
 
@@ -27,15 +26,13 @@ char *dusk__strdup(const char *s)
 {
     size_t n = strlen(s) + 1;
     char *d = malloc(n);
-    if (d)
-        memcpy(d, s, n);
+    if (d) memcpy(d, s, n);
     return d;
 }
 
 void dusk__set_why(char *why, size_t whylen, const char *fmt, ...)
 {
-    if (why == NULL || whylen == 0)
-        return;
+    if (why == NULL || whylen == 0) return;
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(why, whylen, fmt, ap);
@@ -52,10 +49,8 @@ int dusk__parse_int(const char *s, long long lo, long long hi, long long *out)
         return DUSK__NOT_A_NUMBER;
     errno = 0;
     long long v = strtoll(s, &end, 10);
-    if (*end != '\0' || end == s)
-        return DUSK__NOT_A_NUMBER;
-    if (errno == ERANGE || v < lo || v > hi)
-        return DUSK__OUT_OF_RANGE;
+    if (*end != '\0' || end == s) return DUSK__NOT_A_NUMBER;
+    if (errno == ERANGE || v < lo || v > hi) return DUSK__OUT_OF_RANGE;
     *out = v;
     return 0;
 }
