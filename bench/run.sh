@@ -280,6 +280,10 @@ Each run appends an entry below, or replaces the one for the same machine and da
 `bench/run.sh -- --sched eager` (any dusk-eigh flags after `--`) to try variants without
 recording them. This header is rewritten by run.sh: edit it there.
 
+The runtime's own overhead (what `--trace` costs, and empty tasks per second) is measured by
+`bench/graph.sh` and recorded in its own section, "Runtime overhead", at the end of this file;
+each script rewrites only its own part.
+
 ## Results
 
 EOF
@@ -292,6 +296,11 @@ EOF
             ' "$results"
         fi
         echo "$entry"
+        # bench/graph.sh's section, as it is.
+        if [ -f "$results" ] && grep -q '^## Runtime overhead$' "$results"; then
+            echo
+            sed -n '/^## Runtime overhead$/,$p' "$results"
+        fi
     } >"$tmp/RESULTS.md"
     # Exactly one blank line after the "## Results" heading, whatever came before.
     awk 'NR > 1 && prev == "" && $0 == "" { next } { print; prev = $0 }' "$tmp/RESULTS.md" >"$results"
