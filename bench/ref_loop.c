@@ -133,31 +133,6 @@ static int parse(int argc, char **argv, options *o)
     return -1;
 }
 
-/* The same blocked loops as dusk's codelets (gram_cpu.c, eigh_cpu.c), so that the reference
- * does the same memory traffic; copied because those are private to the library. */
-static void symmetrize_lower(double *a, int64_t n)
-{
-    const int64_t bs = 64;
-    for (int64_t jj = 0; jj < n; jj += bs)
-        for (int64_t ii = jj; ii < n; ii += bs)
-            for (int64_t j = jj; j < jj + bs && j < n; j++)
-                for (int64_t i = ii > j + 1 ? ii : j + 1; i < ii + bs && i < n; i++)
-                    a[j + i * n] = a[i + j * n];
-}
-
-static void transpose_square(double *a, int64_t n)
-{
-    const int64_t bs = 64;
-    for (int64_t ii = 0; ii < n; ii += bs)
-        for (int64_t jj = ii; jj < n; jj += bs)
-            for (int64_t i = ii; i < ii + bs && i < n; i++)
-                for (int64_t j = jj > i + 1 ? jj : i + 1; j < jj + bs && j < n; j++) {
-                    double t = a[i * n + j];
-                    a[i * n + j] = a[j * n + i];
-                    a[j * n + i] = t;
-                }
-}
-
 int main(int argc, char **argv)
 {
     options o = {.n = 1000, .ntasks = 128, .seed = 0, .threads = 0};
@@ -203,7 +178,7 @@ int main(int argc, char **argv)
             if (b == NULL || a == NULL || w == NULL) continue;
             dusk_mt19937_fill((uint32_t)(o.seed + i), b, (int64_t)nn);
             cblas_dsyrk(CblasColMajor, CblasLower, CblasNoTrans, n, n, 1.0, b, n, 0.0, a, n);
-            symmetrize_lower(a, n);
+            dusk_square_mirror_lower(a, n);
             lapack_int info = LAPACKE_dsyevd(LAPACK_COL_MAJOR, jobz, 'U', n, a, n, w);
             if (info != 0) {
                 fprintf(stderr, "dusk-ref-loop: task %lld: dsyevd failed (info = %d)\n",
@@ -212,7 +187,7 @@ int main(int argc, char **argv)
                 largest[i] = 0;
                 continue;
             }
-            if (jobz == 'V') transpose_square(a, n);
+            if (jobz == 'V') dusk_square_transpose(a, n);
             largest[i] = w[n - 1];
         }
         free(b);

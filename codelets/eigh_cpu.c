@@ -4,7 +4,7 @@
 
 #include "codelets.h"
 
-void dusk__transpose_square(double *a, int64_t n)
+void dusk_square_transpose(double *a, int64_t n)
 {
     const int64_t bs = 64;
     for (int64_t ii = 0; ii < n; ii += bs)
@@ -54,6 +54,6 @@ int dusk__eigh_cpu(dusk_call *call)
     }
     /* dsyevd leaves eigenvector j in column j, column-major; NumPy wants it in column j of a
      * C-order matrix. */
-    if (args->vectors) dusk__transpose_square(x, n);
+    if (args->vectors) dusk_square_transpose(x, n);
     return 0;
 }

@@ -2,7 +2,7 @@
 
 #include "codelets.h"
 
-void dusk__symmetrize_lower(double *a, int64_t n)
+void dusk_square_mirror_lower(double *a, int64_t n)
 {
     /* Blocked so that both the rows read and the columns written stay in cache. */
     const int64_t bs = 64;
@@ -27,6 +27,6 @@ int dusk__gram_cpu(dusk_call *call)
      * M Mᵀ for that M: one dsyrk without transposition. */
     cblas_dsyrk(CblasColMajor, CblasLower, CblasNoTrans, (int)n, (int)m, 1.0, b, (int)n, 0.0, a,
                 (int)n);
-    dusk__symmetrize_lower(a, n);
+    dusk_square_mirror_lower(a, n);
     return 0;
 }

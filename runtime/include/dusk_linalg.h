@@ -20,6 +20,12 @@ extern "C" {
  * double made from two 32-bit outputs. Thread-safe, no allocation. */
 void dusk_mt19937_fill(uint32_t seed, double *out, int64_t count);
 
+/* In place on an n x n matrix: transpose it; or copy its column-major lower triangle (the
+ * C-order upper one) onto the other, making it symmetric. Blocked for the cache; the kernels
+ * use them, and so can other code that must do the same work (bench/ref_loop.c). */
+void dusk_square_transpose(double *a, int64_t n);
+void dusk_square_mirror_lower(double *a, int64_t n);
+
 /* The kernels. They are created by dusk_init() and live until dusk_shutdown(); each returns
  * NULL before dusk_init(). In the argument lists, "value" is the by-value argument. */
 
