@@ -12,6 +12,7 @@ enum {
     OPT_NCPU = 1000,
     OPT_SCHED,
     OPT_WINDOW,
+    OPT_WINDOW_MB,
     OPT_BLAS_THREADS,
     OPT_PROGRESS,
     OPT_NO_PROGRESS,
@@ -23,6 +24,7 @@ static const struct option common[] = {
     {"ncpu", required_argument, NULL, OPT_NCPU},
     {"sched", required_argument, NULL, OPT_SCHED},
     {"window", required_argument, NULL, OPT_WINDOW},
+    {"window-mb", required_argument, NULL, OPT_WINDOW_MB},
     {"blas-threads", required_argument, NULL, OPT_BLAS_THREADS},
     {"progress", no_argument, NULL, OPT_PROGRESS},
     {"no-progress", no_argument, NULL, OPT_NO_PROGRESS},
@@ -37,8 +39,10 @@ static const char common_help[] =
     "Runtime options (StarPU's environment variables work too; flags win):\n"
     "      --ncpu K          CPU workers (STARPU_NCPU)\n"
     "      --sched NAME      StarPU scheduling policy, e.g. lws, eager, dmda (STARPU_SCHED)\n"
-    "      --window N        most tasks in flight at once (DUSK_WINDOW; default 4 per\n"
-    "                        worker, at least 8): bounds memory\n"
+    "      --window N        most tasks in flight at once (DUSK_WINDOW; default 64 per\n"
+    "                        worker)\n"
+    "      --window-mb M     most MiB of data in flight once 2 tasks per worker run\n"
+    "                        (DUSK_WINDOW_MB; default 32 per worker): bounds memory\n"
     "      --blas-threads K  BLAS threads per worker (DUSK_BLAS_THREADS; default 1)\n"
     "      --progress        always draw the progress bar on stderr\n"
     "      --no-progress     never draw it (default: only when stderr is a terminal)\n"
@@ -142,6 +146,10 @@ int cli_parse(const cli_app *app, int argc, char **argv, dusk_config *cfg)
         case OPT_WINDOW:
             if ((ret = cli_int(app, "--window", optarg, 1, 1 << 20, &v)) == 0)
                 cfg->window = (int)v, ret = -1;
+            break;
+        case OPT_WINDOW_MB:
+            if ((ret = cli_int(app, "--window-mb", optarg, 1, 1 << 24, &v)) == 0)
+                cfg->window_mb = (int)v, ret = -1;
             break;
         case OPT_BLAS_THREADS:
             if ((ret = cli_int(app, "--blas-threads", optarg, 1, 4096, &v)) == 0)

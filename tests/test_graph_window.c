@@ -1,6 +1,7 @@
 /* The submission window bounds what is in flight, and so the memory: 400 matrices of 2 MiB
- * (800 MiB in all) go through a window of 4 tasks without the process growing by more than
- * a few of them. Also checks that argument errors are refused without side effects. */
+ * (800 MiB in all) go through a window of 4 tasks, then through the default window of many
+ * tasks but 8 MiB of data, without the process growing by more than a few of them. Also
+ * checks that argument errors are refused without side effects. */
 #include "dusk_linalg.h"
 #include "graph_ops.h"
 
@@ -61,6 +62,36 @@ int main(void)
 
     dusk_graph_free(&g);
     CHECK(g == NULL);
+    dusk_shutdown();
+
+    /* the default task window (64 per worker), bounded by bytes instead */
+    dusk_config cfg;
+    char why[256];
+    CHECK_OK(dusk_config_init(&cfg, why, sizeof why));
+    cfg.progress = DUSK_PROGRESS_OFF;
+    cfg.window_mb = 8;
+    CHECK_OK(dusk_init(&cfg, why, sizeof why));
+    CHECK_OK(dusk_graph_new(&g));
+    int64_t rss1 = dusk_peak_rss();
+    for (int64_t i = 0; i < count; i++) {
+        dusk_data *b;
+        CHECK_OK(dusk_matrix_new(g, n, n, &b));
+        uint32_t seed = (uint32_t)i;
+        dusk_arg args[] = {{b, DUSK_W}};
+        CHECK_OK(dusk_task_submit(g, dusk_kernel_gen(), args, 1, &seed, sizeof seed, NULL, NULL));
+        dusk_data_release(&b);
+    }
+    CHECK_OK(dusk_graph_wait(g));
+    int64_t workers = dusk_worker_count();
+    printf("bytes-bounded window: peak %lld in flight, memory grew by %.1f MB\n",
+           (long long)dusk_graph_peak_in_flight(g), (double)(dusk_peak_rss() - rss1) / 1e6);
+    /* 8 MiB holds 4 of these; at least 2 per worker may run whatever their size */
+    CHECK_LE(dusk_graph_peak_in_flight(g), 4 > 2 * workers ? 4 : 2 * workers);
+    CHECK_GE(dusk_graph_peak_in_flight(g), 2);
+#ifndef __SANITIZE_ADDRESS__
+    CHECK_LT(dusk_peak_rss() - rss1, 64 * 1000 * 1000);
+#endif
+    dusk_graph_free(&g);
     dusk_shutdown();
     return 0;
 }

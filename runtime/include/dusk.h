@@ -67,8 +67,10 @@ typedef struct dusk_config {
     int ncuda;        /* CUDA workers; -1: StarPU's default. Env: STARPU_NCUDA. */
     char sched[32];   /* StarPU scheduling policy; "": StarPU's default. Env: STARPU_SCHED. */
     int blas_threads; /* BLAS threads per worker, default 1. Env: DUSK_BLAS_THREADS. */
-    int window;       /* most tasks in flight per graph; 0: 4 per worker, at least 8.
+    int window;       /* most tasks (and reads) in flight per graph; 0: 64 per worker.
                          Env: DUSK_WINDOW. */
+    int window_mb;    /* most MiB of data the tasks in flight use, once two per worker are in
+                         flight; 0: 32 per worker. Env: DUSK_WINDOW_MB. */
     int progress;     /* DUSK_PROGRESS_*: AUTO draws a bar when stderr is a terminal. */
     int verbose;      /* -1 quiet, 0 normal, 1 verbose (StarPU's own messages too). */
     char trace[1024]; /* "": no trace; else a directory that receives trace.json, dag.dot and

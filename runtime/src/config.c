@@ -62,7 +62,8 @@ int dusk_config_init(dusk_config *cfg, char *why, size_t whylen)
     if ((rc = env_int("STARPU_NCPU", 0, 4096, &cfg->ncpu, why, whylen)) ||
         (rc = env_int("STARPU_NCUDA", 0, 64, &cfg->ncuda, why, whylen)) ||
         (rc = env_int("DUSK_BLAS_THREADS", 1, 4096, &cfg->blas_threads, why, whylen)) ||
-        (rc = env_int("DUSK_WINDOW", 1, 1 << 20, &cfg->window, why, whylen)))
+        (rc = env_int("DUSK_WINDOW", 1, 1 << 20, &cfg->window, why, whylen)) ||
+        (rc = env_int("DUSK_WINDOW_MB", 1, 1 << 24, &cfg->window_mb, why, whylen)))
         return rc;
     const char *dir = getenv("DUSK_TRACE");
     if (dir != NULL && *dir != '\0') {
@@ -106,7 +107,8 @@ int dusk_init(const dusk_config *cfg, char *why, size_t whylen)
         dusk__set_why(why, whylen, "dusk is already started");
         return DUSK_ESTATE;
     }
-    if (cfg->ncpu < -1 || cfg->ncuda < -1 || cfg->blas_threads < 1 || cfg->window < 0) {
+    if (cfg->ncpu < -1 || cfg->ncuda < -1 || cfg->blas_threads < 1 || cfg->window < 0 ||
+        cfg->window_mb < 0) {
         dusk__set_why(why, whylen, "invalid configuration value");
         return DUSK_EINVAL;
     }

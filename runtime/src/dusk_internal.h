@@ -45,7 +45,8 @@ typedef struct dusk__task {
     unsigned flags;
     int status;
     int retries, attempts;
-    int handed; /* given to StarPU (under the graph's lock) */
+    int handed;    /* given to StarPU (under the graph's lock) */
+    int64_t bytes; /* of its data arguments, for the window */
     int worker;
     double start, end;
     dusk_done_fn on_done;

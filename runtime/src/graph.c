@@ -22,6 +22,8 @@ struct dusk_graph {
     int64_t window;
     /* under lock: */
     int64_t in_flight, peak_in_flight;
+    int64_t bytes_in_flight; /* data bytes the tasks and reads in flight use */
+    int64_t window_bytes, window_floor;
     int64_t submitted, finished, failed, counted;
     int8_t *status; /* per task: 1 pending, 0 done, or a DUSK_E* code */
     int64_t status_cap;
@@ -31,6 +33,7 @@ struct dusk_graph {
     dusk__task **live;
     int64_t live_cap, live_count;
     int waiting_for_task; /* the submitter waits for one task: wake it at every completion */
+    int draining;         /* the submitter waits for the window to drain */
     uint8_t *attempts;    /* per task, beside status */
     /* touched by the submitting thread only: */
     dusk__progress *bar;
@@ -63,13 +66,14 @@ int dusk_graph_new(dusk_graph **out)
     pthread_cond_init(&g->cond, &ca);
     pthread_condattr_destroy(&ca);
     const dusk_config *cfg = dusk_current_config();
-    g->window = cfg->window;
-    if (g->window == 0) {
-        /* Enough to keep every worker fed while the next tasks are submitted; few enough
-         * that only a handful of matrices per worker are ever alive. */
-        g->window = 4 * (int64_t)dusk_worker_count();
-        if (g->window < 8) g->window = 8;
-    }
+    /* The window holds at most `window` tasks and reads, and at most `window_bytes` of data
+     * as soon as `window_floor` of them (two per worker) are in flight: small tasks get a
+     * deep pipeline (the submitting thread wakes rarely), large matrices stay few, and
+     * every worker still has work however large they are. */
+    int64_t workers = dusk_worker_count();
+    g->window = cfg->window ? cfg->window : 64 * workers;
+    g->window_bytes = (int64_t)(cfg->window_mb ? cfg->window_mb : 32 * workers) << 20;
+    g->window_floor = 2 * workers;
     *out = g;
     return 0;
 }
@@ -104,27 +108,45 @@ static void redraw(dusk_graph *g, int final)
                             g->bar_total ? g->bar_total : g->submitted, final);
 }
 
-/* Lock held: make room for one more thing in flight and count it. A full window is left to
- * drain to half before submitting again, so the submitting thread wakes once per batch of
- * completions rather than once per task (on a small machine it shares the cores with the
- * workers, and each wake-up pushes a worker off its core). */
-static void enter_window(dusk_graph *g)
+static int window_full(const dusk_graph *g, int64_t count, int64_t bytes)
 {
-    if (g->in_flight >= g->window) {
-        while (g->in_flight > g->window / 2) {
+    return g->in_flight >= count ||
+           (g->in_flight >= g->window_floor && g->bytes_in_flight + bytes > 0 &&
+            g->bytes_in_flight + bytes > g->window_bytes);
+}
+
+/* Lock held: make room for one more thing in flight, of `bytes`, and count it. A full
+ * window is left to drain to half before submitting again, so the submitting thread wakes
+ * once per batch of completions rather than once per task (on a small machine it shares
+ * the cores with the workers, and each wake-up pushes a worker off its core). */
+static void enter_window(dusk_graph *g, int64_t bytes)
+{
+    if (window_full(g, g->window, bytes)) {
+        while (g->in_flight > g->window / 2 || (g->in_flight >= g->window_floor &&
+                                                g->bytes_in_flight + bytes > g->window_bytes / 2)) {
+            g->draining = 1;
             wait_a_little(g);
             redraw(g, 0);
         }
+        g->draining = 0;
     }
     g->in_flight++;
+    g->bytes_in_flight += bytes;
     if (g->in_flight > g->peak_in_flight) g->peak_in_flight = g->in_flight;
 }
 
-/* Lock held: one thing in flight finished. */
-static void leave_window(dusk_graph *g)
+/* Lock held: one thing in flight, of `bytes`, finished. */
+static void leave_window(dusk_graph *g, int64_t bytes)
 {
     g->in_flight--;
-    if (g->in_flight <= g->window / 2 || g->waiting_for_task) pthread_cond_signal(&g->cond);
+    g->bytes_in_flight -= bytes;
+    if ((g->draining && g->in_flight <= g->window / 2) || g->in_flight == 0 || g->waiting_for_task)
+        pthread_cond_signal(&g->cond);
+}
+
+static int64_t data_bytes(const dusk_data *d)
+{
+    return d->dims[0] * d->dims[1] * (int64_t)sizeof(double);
 }
 
 static void data_unref(dusk_data *d)
@@ -208,7 +230,7 @@ static void read_ready(void *arg)
     r->fn(r->user, atomic_load(&r->d->failed), p, r->d->dims);
     starpu_data_release(r->d->handle);
     pthread_mutex_lock(&r->g->lock);
-    leave_window(r->g);
+    leave_window(r->g, data_bytes(r->d));
     pthread_mutex_unlock(&r->g->lock);
     data_unref(r->d);
     free(r);
@@ -218,12 +240,12 @@ static int read_now(read_req *r)
 {
     dusk_graph *g = r->g;
     pthread_mutex_lock(&g->lock);
-    enter_window(g);
+    enter_window(g, data_bytes(r->d));
     pthread_mutex_unlock(&g->lock);
     int ret = starpu_data_acquire_cb(r->d->handle, STARPU_R, read_ready, r);
     if (ret != 0) {
         pthread_mutex_lock(&g->lock);
-        leave_window(g);
+        leave_window(g, data_bytes(r->d));
         pthread_mutex_unlock(&g->lock);
         data_unref(r->d);
         free(r);
@@ -369,7 +391,7 @@ void dusk__task_done(void *arg)
         g->failed++;
     }
     if (t->flags & DUSK_TASK_COUNTS) g->counted++;
-    leave_window(g);
+    if (t->handed) leave_window(g, t->bytes);
     pthread_mutex_unlock(&g->lock);
     for (int i = 0; i < t->nargs; i++)
         data_unref(t->data[i]);
@@ -398,7 +420,7 @@ static enum starpu_data_access_mode starpu_mode(dusk_access m)
 static int submit_now(dusk_graph *g, dusk__task *t)
 {
     pthread_mutex_lock(&g->lock);
-    enter_window(g);
+    enter_window(g, t->bytes);
     t->handed = 1;
     pthread_mutex_unlock(&g->lock);
     int ret = starpu_task_submit(t->stask);
@@ -494,6 +516,7 @@ int dusk_task_submit(dusk_graph *g, const dusk_kernel *k, const dusk_arg *args, 
         atomic_fetch_add(&args[i].data->refs, 1);
         task->handles[i] = args[i].data->handle;
         task->modes[i] = starpu_mode(args[i].mode);
+        t->bytes += data_bytes(args[i].data);
     }
 
     /* Explicit dependencies. StarPU (1.3) takes them only between tasks not yet handed to
