@@ -17,6 +17,10 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+prog=graph.sh
+usage="graph.sh [-r REPS] [-N TASKS] [--no-write] [BUILD_DIR]"
+# shellcheck source=bench/common.sh
+. "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 reps=9
 ntiny=200000
 write=1
@@ -27,15 +31,6 @@ build=""
 cases=("1000 32" "100 2000")
 trace_max_pct=3
 tiny_ncpus=(1 2)
-
-die() {
-    echo "graph.sh: $*" >&2
-    exit 1
-}
-usage_error() {
-    echo "graph.sh: $* (usage: graph.sh [-r REPS] [-N TASKS] [--no-write] [BUILD_DIR])" >&2
-    exit 2
-}
 
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -65,46 +60,26 @@ while [ $# -gt 0 ]; do
         ;;
     esac
 done
-[[ "$reps" =~ ^[1-9][0-9]*$ ]] || usage_error "-r: '$reps' is not a positive whole number"
-[[ "$ntiny" =~ ^[1-9][0-9]*$ ]] || usage_error "-N: '$ntiny' is not a positive whole number"
+require_positive -r "$reps"
+require_positive -N "$ntiny"
 
-build=${build:-$here/../build}
-[ -d "$build" ] || die "no build directory at $build (configure and build first:" \
-    "cmake -S . -B build && cmake --build build)"
-build=$(cd "$build" && pwd)
+resolve_build
 dusk=$build/apps/dusk-eigh
 tiny=$build/bench/dusk-bench-tiny
 for exe in "$dusk" "$tiny"; do
     [ -x "$exe" ] || die "missing $exe: build it first (cmake --build $build)"
 done
 
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
+make_tmp
 # The environment must not trace the runs that should not.
 unset DUSK_TRACE
 
-# CPU time of the whole machine (busy, steal) and of this script's finished children, in clock
-# ticks: their difference tells whether something else ran meanwhile (as in run.sh).
-cpu_ticks() {
-    local busy steal mine
-    read -r busy steal < <(awk '/^cpu / { print $2 + $3 + $4 + $7 + $8, $9 }' /proc/stat)
-    mine=$(awk '{ sub(/^.*\) /, ""); print $12 + $13 + $14 + $15 }' "/proc/$$/stat")
-    echo "$busy $steal $mine"
-}
-read -r busy0 steal0 mine0 < <(cpu_ticks)
-t_start=$(date +%s)
+load_start
 
 cores=$(nproc)
-"$dusk" -n 8 --ntasks 1 --no-progress >"$tmp/probe" 2>&1 ||
-    die "dusk-eigh failed on a trial run: $(cat "$tmp/probe")"
-workers=$(sed -n 's/.*, \([0-9][0-9]*\) CPU workers, sched=\([^,]*\),.*/\1/p' "$tmp/probe")
-sched=$(sed -n 's/.*, [0-9][0-9]* CPU workers, sched=\([^,]*\),.*/\1/p' "$tmp/probe")
-[ -n "$workers" ] || die "cannot read the worker count from dusk-eigh's output: $(cat "$tmp/probe")"
+probe_dusk -n 8 --ntasks 1 --no-progress
+workers=$probed
 
-median() {
-    printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 }
-        END { if (NR % 2) print v[(NR + 1) / 2]; else printf "%.3f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
-}
 now() { date +%s.%N; }
 sub() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", a - b }'; }
 signed_sub() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%+.3f", a - b }'; }
@@ -122,7 +97,7 @@ run_eigh() { # n t [trace-dir]
     "$dusk" -n "$n" --ntasks "$t" --no-progress -q "${args[@]}" >"$tmp/out" 2>"$tmp/err" ||
         die "dusk-eigh -n $n --ntasks $t ${args[*]} failed: $(cat "$tmp/err")"
     t1=$(now)
-    batch=$(sed -n 's/^Processed [0-9]* tasks in \([0-9.]*\) s .*/\1/p' "$tmp/out")
+    batch=$(summary_seconds "$tmp/out")
     [ -n "$batch" ] || die "no summary line in dusk-eigh's output: $(cat "$tmp/out")"
     wall=$(sub "$t1" "$t0")
 }
@@ -221,24 +196,8 @@ for nc in "${tiny_ncpus[@]}"; do
 done
 
 # ---- the report -------------------------------------------------------------------------------
-read -r busy1 steal1 mine1 < <(cpu_ticks)
-wall_all=$(($(date +%s) - t_start))
-hz=$(getconf CLK_TCK)
-other=$(awk -v b=$((busy1 - busy0)) -v m=$((mine1 - mine0)) -v hz="$hz" \
-    'BEGIN { x = (b - m) / hz; printf "%.1f", x < 0 ? 0 : x }')
-steal=$(awk -v s=$((steal1 - steal0)) -v hz="$hz" 'BEGIN { printf "%.1f", s / hz }')
-quiet="other processes used ${other} CPU-s and the hypervisor stole ${steal} CPU-s in ${wall_all} s"
-if awk -v o="$other" -v s="$steal" -v w="$wall_all" -v c="$cores" \
-    'BEGIN { exit !(o + s > 0.02 * w * c) }'; then
-    quiet="NOT QUIET: $quiet (over 2% of the machine: timings are suspect)"
-    echo "graph.sh: warning: $quiet" >&2
-fi
-cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
-mem_total=$(awk '/^MemTotal:/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo)
-starpu=$(sed -n 's/^STARPU_VERSION:INTERNAL=//p' "$build/CMakeCache.txt" 2>/dev/null || true)
-[ -n "$starpu" ] || starpu=$(pkg-config --modversion starpu-1.3 2>/dev/null || echo unknown)
-date=$(date +%Y-%m-%d)
-machine="$cpu, $cores cores, $mem_total"
+load_report
+describe_machine
 
 entry=$(
     echo "<!-- overhead-entry machine=\"$machine\" date=\"$date\" -->"
@@ -262,8 +221,7 @@ entry=$(
     printf '%s\n' "${tiny_rows[@]}"
     echo "<!-- /overhead-entry -->"
 )
-echo
-echo "$entry" | grep -v '^<!--'
+print_entry "$entry"
 
 results=$here/RESULTS.md
 if [ "$write" = 1 ]; then
@@ -305,17 +263,11 @@ run.sh's part of this file as it is; run.sh keeps this section. Two measurements
 
 EOF
         if [ -f "$results" ]; then
-            awk -v key="<!-- overhead-entry machine=\"$machine\" date=\"$date\" -->" '
-                /^<!-- overhead-entry / { keep = ($0 != key); inside = 1 }
-                inside && keep { print }
-                /^<!-- \/overhead-entry -->/ { if (inside && keep) print ""; inside = 0 }
-            ' "$results"
+            other_entries overhead "$results"
         fi
         echo "$entry"
     } >"$tmp/RESULTS.md"
-    awk 'NR > 1 && prev == "" && $0 == "" { next } { print; prev = $0 }' "$tmp/RESULTS.md" >"$results"
-    echo
-    echo "updated $results"
+    write_results "$tmp/RESULTS.md"
 fi
 
 if [ "$misses" -gt 0 ]; then

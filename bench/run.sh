@@ -14,6 +14,10 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+prog=run.sh
+usage="run.sh [-r REPS] [-w WORKERS] [--no-write] [BUILD_DIR] [-- ARGS]"
+# shellcheck source=bench/common.sh
+. "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 reps=3
 workers=""
 write=1
@@ -25,15 +29,6 @@ cases=("1000 32 1.05" "100 2000 1.2")
 mem_n=1000
 mem_t=128
 mem_max_mb=150
-
-die() {
-    echo "run.sh: $*" >&2
-    exit 1
-}
-usage_error() {
-    echo "run.sh: $* (usage: run.sh [-r REPS] [-w WORKERS] [--no-write] [BUILD_DIR] [-- ARGS])" >&2
-    exit 2
-}
 
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -68,15 +63,11 @@ while [ $# -gt 0 ]; do
         ;;
     esac
 done
-[[ "$reps" =~ ^[1-9][0-9]*$ ]] || usage_error "-r: '$reps' is not a positive whole number"
-[ -z "$workers" ] || [[ "$workers" =~ ^[1-9][0-9]*$ ]] ||
-    usage_error "-w: '$workers' is not a positive whole number"
+require_positive -r "$reps"
+[ -z "$workers" ] || require_positive -w "$workers"
 [ ${#extra[@]} -eq 0 ] || write=0
 
-build=${build:-$here/../build}
-[ -d "$build" ] || die "no build directory at $build (configure and build first:" \
-    "cmake -S . -B build && cmake --build build)"
-build=$(cd "$build" && pwd)
+resolve_build
 dusk=$build/apps/dusk-eigh
 ref=$build/bench/dusk-ref-loop
 for exe in "$dusk" "$ref"; do
@@ -84,29 +75,15 @@ for exe in "$dusk" "$ref"; do
         "dusk-ref-loop needs -DDUSK_BUILD_BENCH=ON and OpenMP)"
 done
 
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-
-# CPU time of the whole machine (busy, steal) and of this script's finished children, in clock
-# ticks: their difference tells whether something else ran meanwhile and spoiled the timings.
-cpu_ticks() {
-    local busy steal mine
-    read -r busy steal < <(awk '/^cpu / { print $2 + $3 + $4 + $7 + $8, $9 }' /proc/stat)
-    mine=$(awk '{ sub(/^.*\) /, ""); print $12 + $13 + $14 + $15 }' "/proc/$$/stat")
-    echo "$busy $steal $mine"
-}
-read -r busy0 steal0 mine0 < <(cpu_ticks)
-t_start=$(date +%s)
+make_tmp
+load_start
 
 # ---- the worker count: what dusk-eigh really gets (a StarPU built with STARPU_MAXCPUS may
 # give fewer than asked), and as many OpenMP threads for the reference ----------------------
 cores=$(nproc)
 workers=${workers:-$cores}
-"$dusk" -n 8 --ntasks 1 --ncpu "$workers" --no-progress "${extra[@]}" >"$tmp/probe" 2>&1 ||
-    die "dusk-eigh failed on a trial run: $(cat "$tmp/probe")"
-got=$(sed -n 's/.*, \([0-9][0-9]*\) CPU workers, sched=\([^,]*\),.*/\1/p' "$tmp/probe")
-sched=$(sed -n 's/.*, [0-9][0-9]* CPU workers, sched=\([^,]*\),.*/\1/p' "$tmp/probe")
-[ -n "$got" ] || die "cannot read the worker count from dusk-eigh's output: $(cat "$tmp/probe")"
+probe_dusk -n 8 --ntasks 1 --ncpu "$workers" --no-progress "${extra[@]}"
+got=$probed
 if [ "$got" != "$workers" ]; then
     echo "run.sh: dusk-eigh runs $got workers, not $workers: the reference uses $got threads too" >&2
     workers=$got
@@ -115,14 +92,9 @@ fi
 # The seconds from a "Processed T tasks in X s (Y it/s)" line of file $1.
 seconds_of() {
     local s
-    s=$(sed -n 's/^Processed [0-9]* tasks in \([0-9.]*\) s .*/\1/p' "$1")
+    s=$(summary_seconds "$1")
     [ -n "$s" ] || die "no summary line in the output: $(cat "$1")"
     echo "$s"
-}
-
-median() {
-    printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 }
-        END { if (NR % 2) print v[(NR + 1) / 2]; else printf "%.3f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
 }
 
 run_dusk() { # n t -> seconds
@@ -210,25 +182,9 @@ else
 fi
 
 # ---- the report -------------------------------------------------------------------------------
-read -r busy1 steal1 mine1 < <(cpu_ticks)
-wall=$(($(date +%s) - t_start))
-hz=$(getconf CLK_TCK)
-other=$(awk -v b=$((busy1 - busy0)) -v m=$((mine1 - mine0)) -v hz="$hz" \
-    'BEGIN { x = (b - m) / hz; printf "%.1f", x < 0 ? 0 : x }')
-steal=$(awk -v s=$((steal1 - steal0)) -v hz="$hz" 'BEGIN { printf "%.1f", s / hz }')
-quiet="other processes used ${other} CPU-s and the hypervisor stole ${steal} CPU-s in ${wall} s"
-if awk -v o="$other" -v s="$steal" -v w="$wall" -v c="$cores" \
-    'BEGIN { exit !(o + s > 0.02 * w * c) }'; then
-    quiet="NOT QUIET: $quiet (over 2% of the machine: timings are suspect)"
-    echo "run.sh: warning: $quiet" >&2
-fi
-cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
-mem_total=$(awk '/^MemTotal:/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo)
-starpu=$(sed -n 's/^STARPU_VERSION:INTERNAL=//p' "$build/CMakeCache.txt" 2>/dev/null || true)
-[ -n "$starpu" ] || starpu=$(pkg-config --modversion starpu-1.3 2>/dev/null || echo unknown)
+load_report
+describe_machine
 openblas=$(dpkg-query -W -f='${Version}' libopenblas0 2>/dev/null || echo unknown)
-date=$(date +%Y-%m-%d)
-machine="$cpu, $cores cores, $mem_total"
 dusk_args="--ncpu $workers${extra[*]:+ ${extra[*]}}"
 
 entry=$(
@@ -248,8 +204,7 @@ entry=$(
     echo "| resident set (MB) | $mem (in $mem_time s) | $ref_mem (in $ref_mem_time s) | ≤ $mem_max_mb | $mem_verdict |"
     echo "<!-- /bench-entry -->"
 )
-echo
-echo "$entry" | grep -v '^<!--'
+print_entry "$entry"
 
 results=$here/RESULTS.md
 if [ "$write" = 1 ]; then
@@ -289,11 +244,7 @@ each script rewrites only its own part.
 EOF
         if [ -f "$results" ]; then
             # Keep every earlier entry except the one this run replaces.
-            awk -v key="<!-- bench-entry machine=\"$machine\" date=\"$date\" -->" '
-                /^<!-- bench-entry / { keep = ($0 != key); inside = 1 }
-                inside && keep { print }
-                /^<!-- \/bench-entry -->/ { if (inside && keep) print ""; inside = 0 }
-            ' "$results"
+            other_entries bench "$results"
         fi
         echo "$entry"
         # bench/graph.sh's section, as it is.
@@ -303,9 +254,7 @@ EOF
         fi
     } >"$tmp/RESULTS.md"
     # Exactly one blank line after the "## Results" heading, whatever came before.
-    awk 'NR > 1 && prev == "" && $0 == "" { next } { print; prev = $0 }' "$tmp/RESULTS.md" >"$results"
-    echo
-    echo "updated $results"
+    write_results "$tmp/RESULTS.md"
 fi
 
 if [ "$misses" -gt 0 ]; then
