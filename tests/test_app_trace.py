@@ -81,6 +81,23 @@ with tempfile.TemporaryDirectory() as tmp:
     adds = [e for e in tasks if e["name"].startswith("add-")]
     check(all(len(e["args"]["deps"]) == 2 for e in adds), "each add waits for two sums")
 
+    # explicit dependencies appear in the trace, on held and on running predecessors
+    d3 = os.path.join(tmp, "options")
+    opts = os.path.join(build, "tests", "test_graph_options")
+    r = subprocess.run([opts], capture_output=True, text=True, timeout=120,
+                       env=dict(os.environ, DUSK_TRACE=d3, STARPU_NCPU="2"))
+    check(r.returncode == 0, f"test_graph_options under DUSK_TRACE ({r.stderr.strip()[-200:]})")
+    tasks, run, workers = load(d3)
+    by = {e["name"]: e for e in tasks}
+    if all(k in by for k in ("x-2", "x-7", "after-held", "running", "after-running")):
+        deps = set(by["after-held"]["args"]["deps"])
+        check({by["x-2"]["args"]["id"], by["x-7"]["args"]["id"]} <= deps,
+              "explicit dependencies of a held task are in the trace")
+        check(by["running"]["args"]["id"] in by["after-running"]["args"]["deps"],
+              "an explicit dependency on a finished task is in the trace")
+    else:
+        check(False, "keyed tasks of test_graph_options are in the trace")
+
 if fails:
     print(f"{len(fails)} failed")
     sys.exit(1)

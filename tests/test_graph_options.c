@@ -25,6 +25,9 @@ int main(void)
         dusk_task_opts o;
         dusk_task_opts_init(&o);
         o.priority = i; /* the last submitted is the most urgent */
+        char key[16];
+        snprintf(key, sizeof key, "x-%d", i);
+        o.key = key;
         CHECK_OK(dusk_task_submit(g, k, a, 1, &v, sizeof v, &o, &ids[i]));
     }
     /* explicit dependency: task 10 (no shared data) after tasks 2 and 7 */
@@ -38,6 +41,7 @@ int main(void)
     yo.after = after;
     yo.nafter = 2;
     yo.priority = 100;
+    yo.key = "after-held";
     int64_t yid;
     CHECK_OK(dusk_task_submit(g, k, ya, 1, &yv, sizeof yv, &yo, &yid));
     double yval[2] = {0, 0};
@@ -101,9 +105,13 @@ int main(void)
         dusk_arg aa[] = {{a, DUSK_W}}, ba[] = {{b, DUSK_W}};
         op_args av = {12, 0, 0, 1.0}, bv = {13, 0, 0, 2.0};
         int64_t aid;
-        CHECK_OK(dusk_task_submit(g, k, aa, 1, &av, sizeof av, NULL, &aid));
+        dusk_task_opts ao;
+        dusk_task_opts_init(&ao);
+        ao.key = "running";
+        CHECK_OK(dusk_task_submit(g, k, aa, 1, &av, sizeof av, &ao, &aid));
         dusk_task_opts bo;
         dusk_task_opts_init(&bo);
+        bo.key = "after-running";
         bo.after = &aid;
         bo.nafter = 1;
         CHECK_OK(dusk_task_submit(g, k, ba, 1, &bv, sizeof bv, &bo, NULL));

@@ -35,6 +35,7 @@ struct dusk_graph {
     int waiting_for_task; /* the submitter waits for one task: wake it at every completion */
     int draining;         /* the submitter waits for the window to drain */
     uint8_t *attempts;    /* per task, beside status */
+    int64_t *trace_ids;   /* per task, when tracing: for explicit dependencies in the trace */
     /* touched by the submitting thread only: */
     dusk__progress *bar;
     int64_t bar_total; /* 0: every task counts */
@@ -288,6 +289,11 @@ static int set_status(dusk_graph *g, int64_t id, int status, int attempts)
         uint8_t *a = realloc(g->attempts, (size_t)cap);
         if (a == NULL) return DUSK_ENOMEM;
         g->attempts = a;
+        if (dusk__current_trace() != NULL) {
+            int64_t *ids = realloc(g->trace_ids, (size_t)cap * sizeof *ids);
+            if (ids == NULL) return DUSK_ENOMEM;
+            g->trace_ids = ids;
+        }
         g->status_cap = cap;
     }
     g->status[id] = (int8_t)status;
@@ -450,10 +456,8 @@ static int collect_deps(dusk__task *t, const dusk_arg *args, int nargs, const in
             seen = t->deps[j] == w;
         if (!seen) t->deps[t->ndeps++] = w;
     }
-    for (int i = 0; i < nafter; i++) {
-        dusk__task *p = live_find(g, after[i]);
-        if (p != NULL) t->deps[t->ndeps++] = p->trace_id;
-    }
+    for (int i = 0; i < nafter; i++)
+        t->deps[t->ndeps++] = g->trace_ids[after[i]];
     return 0;
 }
 
@@ -536,8 +540,10 @@ int dusk_task_submit(dusk_graph *g, const dusk_kernel *k, const dusk_arg *args, 
     }
     t->id = g->submitted++;
     int ret = set_status(g, t->id, 1, 0);
-    if (ret == 0 && dusk__current_trace() != NULL)
+    if (ret == 0 && dusk__current_trace() != NULL) {
+        g->trace_ids[t->id] = t->trace_id;
         ret = collect_deps(t, args, nargs, opts->after, opts->nafter, g);
+    }
     for (int i = 0; i < nargs; i++)
         if (args[i].mode & DUSK_W) args[i].data->last_writer = t->trace_id;
     if (ret == 0) ret = live_add(g, t);
@@ -671,6 +677,7 @@ void dusk_graph_free(dusk_graph **gp)
     free(g->failures);
     free(g->status);
     free(g->attempts);
+    free(g->trace_ids);
     free(g->live);
     dusk__progress_free(&g->bar);
     pthread_cond_destroy(&g->cond);
