@@ -84,6 +84,7 @@ static void trace_small(const char *dir, int rank, int nranks)
             .bytes = 8 * (10 + i) * (20 + i),
             .status = s->status,
             .attempts = 1,
+            .reason = s->status ? "bad \"input\" at [1, 2]\tnext" : NULL,
             .ndeps = s->ndeps,
             .deps = s->deps,
         };
@@ -168,6 +169,10 @@ static void check_small(const char *dir, int nworkers)
         CHECK_EQ(t.bytes, 8 * (10 + t.id) * (20 + t.id));
         CHECK_EQ(t.status, s->status);
         CHECK_EQ(t.attempts, 1);
+        if (s->status)
+            CHECK(t.reason != NULL && strcmp(t.reason, "bad \"input\" at [1, 2]\tnext") == 0);
+        else
+            CHECK(t.reason == NULL);
         CHECK_EQ(t.ndeps, s->ndeps);
         for (int d = 0; d < t.ndeps; d++)
             CHECK_EQ(t.deps[d], s->deps[d]);

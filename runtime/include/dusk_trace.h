@@ -50,6 +50,7 @@ typedef struct dusk_trace_task {
     int64_t rows, cols, bytes;
     int status; /* 0 or a DUSK_E* code */
     int attempts;
+    const char *reason; /* why it failed, NULL if it did not or said nothing */
     int ndeps;
     const int64_t *deps; /* ids (same rank) of the tasks it waited for */
 } dusk_trace_task;

@@ -378,13 +378,23 @@ void dusk__task_done(void *arg)
                 dims[1] = t->data[i]->dims[1];
             }
         }
-        dusk__trace_task ev = {t->trace_id, t->key ? t->key : t->k->name,
-                               t->k->name,  "CPU",
-                               t->worker,   t->start,
-                               t->end,      dims[0],
-                               dims[1],     bytes,
-                               t->status,   t->attempts,
-                               t->ndeps,    t->deps};
+        dusk__trace_task ev = {
+            .id = t->trace_id,
+            .key = t->key ? t->key : t->k->name,
+            .codelet = t->k->name,
+            .impl = "CPU",
+            .worker = t->worker,
+            .start = t->start,
+            .end = t->end,
+            .rows = dims[0],
+            .cols = dims[1],
+            .bytes = bytes,
+            .status = t->status,
+            .attempts = t->attempts,
+            .reason = t->status ? t->reason : NULL,
+            .ndeps = t->ndeps,
+            .deps = t->deps,
+        };
         dusk__trace_finished(trace, &ev);
     }
     if (t->on_done) t->on_done(t->user, t->id, t->status);

@@ -266,9 +266,15 @@ void dusk__trace_finished(dusk__trace *t, const dusk__trace_task *task)
     dusk__sb_json(&b, task->impl ? task->impl : "CPU");
     dusk__sb_printf(&b,
                     ",\"rows\":%lld,\"cols\":%lld,\"bytes\":%lld,\"status\":%d,"
-                    "\"attempts\":%d,\"deps\":[",
+                    "\"attempts\":%d,",
                     (long long)task->rows, (long long)task->cols, (long long)task->bytes,
                     task->status, task->attempts);
+    if (task->reason) {
+        dusk__sb_puts(&b, "\"reason\":");
+        dusk__sb_json(&b, task->reason);
+        dusk__sb_puts(&b, ",");
+    }
+    dusk__sb_puts(&b, "\"deps\":[");
     for (int i = 0; i < task->ndeps; i++)
         dusk__sb_printf(&b, i ? ",%lld" : "%lld", (long long)task->deps[i]);
     dusk__sb_puts(&b, "]}},\n");

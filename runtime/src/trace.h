@@ -21,6 +21,7 @@ typedef struct dusk__trace_task {
     int64_t bytes;      /* bytes of all its data arguments */
     int status;         /* 0 or a DUSK_E* code */
     int attempts;       /* 1 unless retried */
+    const char *reason; /* why it failed (one line), or NULL */
     int ndeps;
     const int64_t *deps; /* ids of the tasks it waited for */
 } dusk__trace_task;

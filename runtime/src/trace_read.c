@@ -194,7 +194,7 @@ typedef struct ev {
     double pid, tid, ts, dur;
     int has_pid, has_tid, has_ts, has_dur;
     struct {
-        const char *codelet, *impl, *name, *params, *version;
+        const char *codelet, *impl, *name, *params, *version, *reason;
         double id, rows, cols, bytes, status, attempts, rank, nranks, epoch, t1;
         int has_id, has_rank, has_epoch, has_t1;
         int ndeps;
@@ -461,6 +461,7 @@ static int args_field(parser *ps, ev *e, const char *k)
     NUMF_HAS("t1", e->a.t1, e->a.has_t1)
     STRF("params", e->a.params)
     STRF("version", e->a.version)
+    STRF("reason", e->a.reason)
     if (strcmp(k, "deps") == 0) return deps_array(ps, e);
     return skip_value(ps, 1);
 }
@@ -589,6 +590,7 @@ static int load_event(dusk_trace_set *s, parser *ps, int fi, const char **err)
     t->bytes = (int64_t)e.a.bytes;
     t->status = (int)e.a.status;
     t->attempts = (int)e.a.attempts;
+    if (e.a.reason && (t->reason = arena_strdup(s, e.a.reason)) == NULL) return DUSK_ENOMEM;
     t->ndeps = e.a.ndeps;
     if (e.a.ndeps) {
         int64_t *d = arena_alloc(s, (size_t)e.a.ndeps * sizeof *d);
@@ -1137,9 +1139,15 @@ int dusk_trace_write_json(const dusk_trace_set *set, const char *path)
         dusk__sb_json(&b, t->impl);
         dusk__sb_printf(&b,
                         ",\"rows\":%lld,\"cols\":%lld,\"bytes\":%lld,\"status\":%d,"
-                        "\"attempts\":%d,\"deps\":[",
+                        "\"attempts\":%d,",
                         (long long)t->rows, (long long)t->cols, (long long)t->bytes, t->status,
                         t->attempts);
+        if (t->reason) {
+            dusk__sb_puts(&b, "\"reason\":");
+            dusk__sb_json(&b, t->reason);
+            dusk__sb_puts(&b, ",");
+        }
+        dusk__sb_puts(&b, "\"deps\":[");
         for (int d = 0; d < t->ndeps; d++)
             dusk__sb_printf(&b, d ? ",%lld" : "%lld", (long long)t->deps[d]);
         dusk__sb_puts(&b, "]}},\n");

@@ -445,7 +445,7 @@ int dusk_trace_write_report(const dusk_trace_set *set, const char *path, const c
     } else {
         fputs("<table><tr><th class=\"l\">rank</th><th>id</th><th class=\"l\">key</th>"
               "<th class=\"l\">codelet</th><th class=\"l\">status</th><th>attempts</th>"
-              "<th class=\"l\">worker</th></tr>\n",
+              "<th class=\"l\">worker</th><th class=\"l\">reason</th></tr>\n",
               f);
         int64_t shown = 0;
         for (int64_t i = 0; i < set->ntasks && shown < MAX_FAILED_ROWS; i++) {
@@ -460,6 +460,8 @@ int dusk_trace_write_report(const dusk_trace_set *set, const char *path, const c
                     dusk_strerror(t->status), t->attempts);
             int w = t->worker >= 0 ? dusk__trace_worker_index(set, t->rank, t->worker) : -1;
             html(f, w >= 0 ? set->workers[w].name : "never ran");
+            fputs("</td><td class=\"l\">", f);
+            html(f, t->reason ? t->reason : "");
             fputs("</td></tr>\n", f);
             shown++;
         }
