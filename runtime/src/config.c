@@ -149,7 +149,7 @@ int dusk_init(const dusk_config *cfg, char *why, size_t whylen)
         if (cfg->verbose >= 0)
             fprintf(stderr,
                     "dusk: warning: %ld cores but this StarPU runs at most %d CPU workers "
-                    "(STARPU_MAXCPUS); build one for this node with tools/build-starpu.sh\n",
+                    "(STARPU_MAXCPUS); a StarPU built with --enable-maxcpus lifts the limit\n",
                     cfg->ncpu > STARPU_MAXCPUS ? (long)cfg->ncpu : cores, STARPU_MAXCPUS);
         conf.ncpus = STARPU_MAXCPUS;
     }
