@@ -5,6 +5,21 @@
 #include "dusk_linalg.h"
 #include "graph_ops.h"
 
+/* count gen tasks, each on a new n x n matrix released at once; the last one's first value
+ * goes to last[0] when last is not NULL */
+static void gen_matrices(dusk_graph *g, int64_t n, int64_t count, double *last)
+{
+    for (int64_t i = 0; i < count; i++) {
+        dusk_data *b;
+        CHECK_OK(dusk_matrix_new(g, n, n, &b));
+        uint32_t seed = (uint32_t)i;
+        dusk_arg args[] = {{b, DUSK_W}};
+        CHECK_OK(dusk_task_submit(g, dusk_kernel_gen(), args, 1, &seed, sizeof seed, NULL, NULL));
+        if (last != NULL && i == count - 1) CHECK_OK(dusk_data_read(b, read_scalar, last));
+        dusk_data_release(&b);
+    }
+}
+
 int main(void)
 {
     start_dusk(4);
@@ -14,15 +29,7 @@ int main(void)
     const int64_t n = 512, count = 400;
     int64_t rss0 = dusk_peak_rss();
     double sums[2] = {0, 0};
-    for (int64_t i = 0; i < count; i++) {
-        dusk_data *b;
-        CHECK_OK(dusk_matrix_new(g, n, n, &b));
-        uint32_t seed = (uint32_t)i;
-        dusk_arg args[] = {{b, DUSK_W}};
-        CHECK_OK(dusk_task_submit(g, dusk_kernel_gen(), args, 1, &seed, sizeof seed, NULL, NULL));
-        if (i == count - 1) CHECK_OK(dusk_data_read(b, read_scalar, sums));
-        dusk_data_release(&b);
-    }
+    gen_matrices(g, n, count, sums);
     CHECK_OK(dusk_graph_wait(g));
     int64_t grown = dusk_peak_rss() - rss0;
     printf("peak in flight %lld, memory grew by %.1f MB for %.0f MB of matrices\n",
@@ -73,14 +80,7 @@ int main(void)
     CHECK_OK(dusk_init(&cfg, why, sizeof why));
     CHECK_OK(dusk_graph_new(&g));
     int64_t rss1 = dusk_peak_rss();
-    for (int64_t i = 0; i < count; i++) {
-        dusk_data *b;
-        CHECK_OK(dusk_matrix_new(g, n, n, &b));
-        uint32_t seed = (uint32_t)i;
-        dusk_arg args[] = {{b, DUSK_W}};
-        CHECK_OK(dusk_task_submit(g, dusk_kernel_gen(), args, 1, &seed, sizeof seed, NULL, NULL));
-        dusk_data_release(&b);
-    }
+    gen_matrices(g, n, count, NULL);
     CHECK_OK(dusk_graph_wait(g));
     int64_t workers = dusk_worker_count();
     printf("bytes-bounded window: peak %lld in flight, memory grew by %.1f MB\n",

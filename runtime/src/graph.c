@@ -370,14 +370,7 @@ void dusk__task_done(void *arg)
     dusk_graph *g = t->g;
     struct dusk__trace *trace = dusk__current_trace();
     if (trace != NULL) {
-        int64_t dims[2] = {0, 0}, bytes = 0;
-        for (int i = 0; i < t->nargs; i++) {
-            bytes += t->data[i]->dims[0] * t->data[i]->dims[1] * (int64_t)sizeof(double);
-            if (i == 0) {
-                dims[0] = t->data[i]->dims[0];
-                dims[1] = t->data[i]->dims[1];
-            }
-        }
+        const int64_t none[2] = {0, 0}, *dims = t->nargs ? t->data[0]->dims : none;
         dusk__trace_task ev = {
             .id = t->trace_id,
             .key = t->key ? t->key : t->k->name,
@@ -388,7 +381,7 @@ void dusk__task_done(void *arg)
             .end = t->end,
             .rows = dims[0],
             .cols = dims[1],
-            .bytes = bytes,
+            .bytes = t->bytes,
             .status = t->status,
             .attempts = t->attempts,
             .reason = t->status ? t->reason : NULL,

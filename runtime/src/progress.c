@@ -14,7 +14,6 @@ struct dusk__progress {
     int64_t total;
     double start, last;
     int utf8, width;
-    int drawn;
 };
 
 dusk__progress *dusk__progress_new(const char *label, int64_t total, int mode)
@@ -95,7 +94,6 @@ void dusk__progress_draw(dusk__progress *p, int64_t done, int64_t total, int fin
     bar[used] = '\0';
     fprintf(stderr, "\r%s%s%s%s", head, bar, tail, final ? "\n" : "");
     fflush(stderr);
-    p->drawn = 1;
 }
 
 void dusk__progress_free(dusk__progress **p)
