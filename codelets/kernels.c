@@ -2,9 +2,10 @@
 #include <cblas.h>
 
 #include "codelets.h"
+#include "dusk_features.h"
 #include "dusk_internal.h"
 
-static dusk_kernel *gen, *gram, *eigh, *verify, *load;
+static dusk_kernel *gen, *gen_philox, *gram, *eigh, *verify, *load;
 
 int dusk__linalg_init(const dusk_config *cfg)
 {
@@ -13,17 +14,35 @@ int dusk__linalg_init(const dusk_config *cfg)
     openblas_set_num_threads(cfg->blas_threads);
     int ret;
     if ((ret = dusk_kernel_new("dusk_gen", dusk__gen_cpu, &gen)) ||
+        (ret = dusk_kernel_new("dusk_gen_philox", dusk__gen_philox_cpu, &gen_philox)) ||
         (ret = dusk_kernel_new("dusk_gram", dusk__gram_cpu, &gram)) ||
         (ret = dusk_kernel_new("dusk_eigh", dusk__eigh_cpu, &eigh)) ||
         (ret = dusk_kernel_new("dusk_verify", dusk__verify_cpu, &verify)) ||
         (ret = dusk_kernel_new("dusk_load", dusk__load_cpu, &load)))
         return ret;
+#if DUSK_HAVE_CUDA
+    /* The NumPy-compatible generator, verify and load stay on the CPU: MT19937 is
+     * sequential, and the other two are cheap or read files. */
+    if ((ret = dusk_kernel_set_cuda(gen_philox, dusk__gen_philox_cuda_call)) ||
+        (ret = dusk_kernel_set_cuda(gram, dusk__gram_cuda_call)) ||
+        (ret = dusk_kernel_set_cuda(eigh, dusk__eigh_cuda_call)) ||
+        (ret = dusk__cuda_workers_init()))
+        return ret;
+#endif
     return 0;
+}
+
+void dusk__linalg_stop(void)
+{
+#if DUSK_HAVE_CUDA
+    dusk__cuda_workers_fini();
+#endif
 }
 
 void dusk__linalg_fini(void)
 {
     dusk_kernel_free(&gen);
+    dusk_kernel_free(&gen_philox);
     dusk_kernel_free(&gram);
     dusk_kernel_free(&eigh);
     dusk_kernel_free(&verify);
@@ -33,6 +52,10 @@ void dusk__linalg_fini(void)
 const dusk_kernel *dusk_kernel_gen(void)
 {
     return gen;
+}
+const dusk_kernel *dusk_kernel_gen_philox(void)
+{
+    return gen_philox;
 }
 const dusk_kernel *dusk_kernel_gram(void)
 {

@@ -1,10 +1,10 @@
 #!/bin/bash
-# Every C file follows .clang-format (run `clang-format -i` on the files it names).
+# Every C and CUDA file follows .clang-format (run `clang-format -i` on the files it names).
 # Usage: test_format.sh SOURCE_DIR
 set -u
 cd "$1" || exit 1
 command -v clang-format >/dev/null || { echo "clang-format is not installed: skipped"; exit 77; }
-files=$(git ls-files '*.c' '*.h' 2>/dev/null || find runtime codelets apps tests tools bench -name '*.[ch]')
+files=$(git ls-files '*.c' '*.h' '*.cu' 2>/dev/null || find runtime codelets apps tests tools bench \( -name '*.[ch]' -o -name '*.cu' \))
 bad=0
 for f in $files; do
     if ! clang-format --dry-run --Werror "$f" >/dev/null 2>&1; then

@@ -97,9 +97,15 @@ void dusk_shutdown(void);
  * Call it after dusk_init(); it does nothing when no trace is being written. */
 void dusk_set_run_info(const char *line);
 
-/* After dusk_init(): the number of workers, and how many are CPU workers. */
+/* After dusk_init(): the number of workers, how many are CPU workers, and how many drive a
+ * GPU (0 in a build without CUDA; StarPU runs STARPU_NWORKER_PER_CUDA of them per GPU). */
 int dusk_worker_count(void);
 int dusk_cpu_worker_count(void);
+int dusk_cuda_worker_count(void);
+
+/* 1 when this build of dusk has CUDA implementations (the StarPU it was built with has CUDA;
+ * see tools/build-starpu.sh), else 0. Whether a GPU is there is dusk_cuda_worker_count(). */
+int dusk_have_cuda(void);
 
 /* The name of the scheduling policy in use (static string), after dusk_init(). */
 const char *dusk_sched_name(void);

@@ -24,6 +24,15 @@ typedef int (*dusk_kernel_fn)(dusk_call *call);
  * graphs using it are freed. */
 DUSK_NODISCARD int dusk_kernel_new(const char *name, dusk_kernel_fn cpu, dusk_kernel **out);
 void dusk_kernel_free(dusk_kernel **k);
+
+/* Give k a CUDA implementation too (before the first task using k is submitted): `cuda`
+ * runs on GPU workers, where dusk_call_data() gives device pointers and
+ * dusk_call_cuda_stream() the worker's stream, on which it must queue its work; it must have
+ * finished that work (synchronised the stream) when it returns. When it fails and the task
+ * has retries left, the CPU implementation runs the task on host copies of its arguments.
+ * Returns DUSK_ENODEV when this build has no CUDA (dusk_have_cuda()), DUSK_EINVAL for
+ * NULL arguments. */
+DUSK_NODISCARD int dusk_kernel_set_cuda(dusk_kernel *k, dusk_kernel_fn cuda);
 const char *dusk_kernel_name(const dusk_kernel *k);
 
 /* Inside a kernel function: */
@@ -37,6 +46,9 @@ double *dusk_call_data(const dusk_call *call, int i, int64_t dims[2]);
 
 /* The by-value argument given to dusk_task_submit() and its size (NULL when none). */
 const void *dusk_call_value(const dusk_call *call, size_t *size);
+
+/* The worker's CUDA stream (a cudaStream_t) inside a CUDA implementation; NULL on a CPU. */
+void *dusk_call_cuda_stream(const dusk_call *call);
 
 /* Give the reason for a failure the function is about to return (copied, one line). */
 void dusk_call_fail(dusk_call *call, const char *fmt, ...) DUSK_PRINTF(2, 3);

@@ -3,6 +3,8 @@
  * Each kernel is a StarPU codelet (codelets/) with a history-based performance model. The
  * CPU implementations call OpenBLAS and LAPACKE with the number of BLAS threads per worker
  * set by dusk_config::blas_threads (1 by default, so workers do not oversubscribe cores).
+ * In a build with CUDA (dusk_have_cuda()), gen_philox, gram and eigh also run on GPUs
+ * (cuBLAS dsyrk, cuSOLVER syevd), with the same layouts and results within rounding.
  * All matrices are float64 in C order, as NumPy keeps them.
  */
 #ifndef DUSK_LINALG_H
@@ -20,6 +22,16 @@ extern "C" {
  * double made from two 32-bit outputs. Thread-safe, no allocation. */
 void dusk_mt19937_fill(uint32_t seed, double *out, int64_t count);
 
+/* Fill out[0..count) with doubles in [0, 1) from the counter-based Philox4x32-10 generator
+ * under `seed`: element 2j and 2j + 1 come from block j (counter {j, 0, 0} as 32-bit words,
+ * key {seed mod 2^32, seed / 2^32}), 53 bits each as NumPy makes a double. Any element can
+ * be computed on its own, so the CUDA implementation of gen_philox gives the same matrix bit
+ * for bit. Thread-safe, no allocation. */
+void dusk_philox_fill(uint64_t seed, double *out, int64_t count);
+
+/* One Philox4x32-10 block: out = philox(ctr, key), as Random123's philox4x32_R(10, ...). */
+void dusk_philox4x32_10(const uint32_t ctr[4], const uint32_t key[2], uint32_t out[4]);
+
 /* In place on an n x n matrix: transpose it; or copy its column-major lower triangle (the
  * C-order upper one) onto the other, making it symmetric. Blocked for the cache; the kernels
  * use them, and so can other code that must do the same work (bench/ref_loop.c). */
@@ -32,6 +44,10 @@ void dusk_square_mirror_lower(double *a, int64_t n);
 /* gen: B (W, n x n) = np.random.rand(n, n) after np.random.seed(value).
  *      value: uint32_t seed. */
 const dusk_kernel *dusk_kernel_gen(void);
+
+/* gen_philox: B (W, n x n) filled by dusk_philox_fill(value, ...), on a CPU or a GPU (the
+ *      same values on either). value: uint64_t seed. */
+const dusk_kernel *dusk_kernel_gen_philox(void);
 
 /* gram: A (W, n x n) = Bᵀ B for B (R, m x n), both triangles filled (one dsyrk). */
 const dusk_kernel *dusk_kernel_gram(void);

@@ -196,6 +196,7 @@ void dusk_shutdown(void)
     }
     free(run_info);
     run_info = NULL;
+    dusk__linalg_stop();
     starpu_shutdown();
     dusk__started = 0;
     dusk__linalg_fini();
@@ -220,6 +221,20 @@ int dusk_worker_count(void)
 int dusk_cpu_worker_count(void)
 {
     return dusk__started ? (int)starpu_cpu_worker_get_count() : 0;
+}
+
+int dusk_cuda_worker_count(void)
+{
+#if DUSK_HAVE_CUDA
+    return dusk__started ? (int)starpu_cuda_worker_get_count() : 0;
+#else
+    return 0;
+#endif
+}
+
+int dusk_have_cuda(void)
+{
+    return DUSK_HAVE_CUDA;
 }
 
 const char *dusk_sched_name(void)

@@ -14,6 +14,7 @@
 struct dusk_kernel {
     char name[48];
     dusk_kernel_fn cpu;
+    dusk_kernel_fn cuda; /* NULL: CPU only */
     struct starpu_perfmodel model;
     struct starpu_codelet cl;
     struct dusk_kernel *next_doomed; /* freed by dusk_shutdown() when freed while running */
@@ -51,8 +52,9 @@ typedef struct dusk__task {
     double start, end;
     dusk_done_fn on_done;
     void *user;
-    char *key;    /* NULL: the kernel's name */
-    char *reason; /* set by dusk_call_fail(), or NULL */
+    char *key;        /* NULL: the kernel's name */
+    char *reason;     /* set by dusk_call_fail(), or NULL */
+    const char *impl; /* what ran it, for traces: "CPU", "CUDA", "CUDA>host" (static) */
     dusk_data *data[DUSK_MAX_ARGS];
     dusk_access modes[DUSK_MAX_ARGS];
     int ndeps;
@@ -64,10 +66,13 @@ typedef struct dusk__task {
 struct dusk_call {
     dusk__task *task;
     void **buffers;
+    double **host; /* when not NULL: host copies of the arguments (a GPU task's fallback) */
+    void *stream;  /* the worker's cudaStream_t on a CUDA worker, else NULL */
 };
 
-/* kernel.c: StarPU's entry point for every CPU implementation. */
+/* kernel.c: StarPU's entry points for every CPU and CUDA implementation. */
 void dusk__cpu_entry(void *buffers[], void *cl_arg);
+void dusk__cuda_entry(void *buffers[], void *cl_arg);
 
 /* graph.c: called by StarPU when a task has finished. */
 void dusk__task_done(void *arg);
@@ -85,7 +90,8 @@ void dusk__kernel_doom(dusk_kernel *k);
 
 /* codelets/kernels.c: the built-in kernels. */
 int dusk__linalg_init(const dusk_config *cfg);
-void dusk__linalg_fini(void);
+void dusk__linalg_stop(void); /* before starpu_shutdown(): what lives on the workers */
+void dusk__linalg_fini(void); /* after it */
 
 /* util.c */
 char *dusk__strdup(const char *s);

@@ -375,7 +375,7 @@ void dusk__task_done(void *arg)
             .id = t->trace_id,
             .key = t->key ? t->key : t->k->name,
             .codelet = t->k->name,
-            .impl = "CPU",
+            .impl = t->impl ? t->impl : "CPU",
             .worker = t->worker,
             .start = t->start,
             .end = t->end,

@@ -4,7 +4,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dusk_features.h"
 #include "dusk_internal.h"
+#if DUSK_HAVE_CUDA
+#include <cuda_runtime_api.h>
+#endif
 
 static int valid_name(const char *name)
 {
@@ -39,6 +43,19 @@ int dusk_kernel_new(const char *name, dusk_kernel_fn cpu, dusk_kernel **out)
     return 0;
 }
 
+int dusk_kernel_set_cuda(dusk_kernel *k, dusk_kernel_fn cuda)
+{
+    if (k == NULL || cuda == NULL) return DUSK_EINVAL;
+#if DUSK_HAVE_CUDA
+    k->cuda = cuda;
+    k->cl.where |= STARPU_CUDA;
+    k->cl.cuda_funcs[0] = dusk__cuda_entry;
+    return 0;
+#else
+    return DUSK_ENODEV;
+#endif
+}
+
 void dusk_kernel_free(dusk_kernel **k)
 {
     if (k == NULL || *k == NULL) return;
@@ -69,6 +86,7 @@ double *dusk_call_data(const dusk_call *call, int i, int64_t dims[2])
     const dusk_data *d = call->task->data[i];
     dims[0] = d->dims[0];
     dims[1] = d->dims[1];
+    if (call->host != NULL) return call->host[i];
     if (d->kind == DUSK__MATRIX) return (double *)STARPU_MATRIX_GET_PTR(call->buffers[i]);
     return (double *)STARPU_VECTOR_GET_PTR(call->buffers[i]);
 }
@@ -77,6 +95,11 @@ const void *dusk_call_value(const dusk_call *call, size_t *size)
 {
     if (size) *size = call->task->value_size;
     return call->task->value_size ? call->task->value : NULL;
+}
+
+void *dusk_call_cuda_stream(const dusk_call *call)
+{
+    return call->stream;
 }
 
 void dusk_call_fail(dusk_call *call, const char *fmt, ...)
@@ -90,42 +113,126 @@ void dusk_call_fail(dusk_call *call, const char *fmt, ...)
     call->task->reason = dusk__strdup(buf);
 }
 
-void dusk__cpu_entry(void *buffers[], void *cl_arg)
+/* Before a kernel runs: a task whose input was not produced does not run (what it writes is
+ * not produced either, so the failure travels down the graph and stops there), and a matrix
+ * StarPU padded is refused (our kernels expect them packed). */
+static void task_begin(dusk__task *t, dusk_call *call)
 {
-    dusk__task *t = cl_arg;
-    dusk_call call = {t, buffers};
     t->worker = starpu_worker_get_id();
     t->start = dusk_now();
-
-    /* A task whose input was not produced does not run; what it writes is not produced
-     * either, so the failure travels down the graph and stops there. */
     for (int i = 0; i < t->nargs; i++) {
         if ((t->modes[i] & DUSK_R) && atomic_load(&t->data[i]->failed) != 0) {
             t->status = DUSK_EDEP;
-            break;
+            return;
         }
     }
-    if (t->status == 0) {
-        /* StarPU may pad a matrix it allocates; our kernels expect it packed. */
-        for (int i = 0; i < t->nargs; i++)
-            if (t->data[i]->kind == DUSK__MATRIX &&
-                STARPU_MATRIX_GET_LD(buffers[i]) != STARPU_MATRIX_GET_NX(buffers[i])) {
-                dusk_call_fail(&call, "argument %d is not packed", i);
-                t->status = DUSK_EINVAL;
-            }
-    }
-    if (t->status == 0) {
-        /* Retries run on the same worker, at once: the kernel's inputs are still here. */
-        do {
-            t->attempts++;
-            t->status = t->k->cpu(&call);
-        } while (t->status != 0 && t->attempts <= t->retries);
-        if (t->status == 0) {
-            free(t->reason);
-            t->reason = NULL;
+    for (int i = 0; i < t->nargs; i++)
+        if (t->data[i]->kind == DUSK__MATRIX &&
+            STARPU_MATRIX_GET_LD(call->buffers[i]) != STARPU_MATRIX_GET_NX(call->buffers[i])) {
+            dusk_call_fail(call, "argument %d is not packed", i);
+            t->status = DUSK_EINVAL;
         }
+}
+
+static void task_end(dusk__task *t)
+{
+    if (t->status == 0) {
+        free(t->reason);
+        t->reason = NULL;
     }
     for (int i = 0; i < t->nargs; i++)
         if (t->modes[i] & DUSK_W) atomic_store(&t->data[i]->failed, t->status);
     t->end = dusk_now();
 }
+
+void dusk__cpu_entry(void *buffers[], void *cl_arg)
+{
+    dusk__task *t = cl_arg;
+    dusk_call call = {t, buffers, NULL, NULL};
+    task_begin(t, &call);
+    t->impl = "CPU";
+    /* Retries run on the same worker, at once: the kernel's inputs are still here. */
+    if (t->status == 0) {
+        do {
+            t->attempts++;
+            t->status = t->k->cpu(&call);
+        } while (t->status != 0 && t->attempts <= t->retries);
+    }
+    task_end(t);
+}
+
+#if DUSK_HAVE_CUDA
+static size_t arg_bytes(const dusk_data *d)
+{
+    return (size_t)(d->dims[0] * d->dims[1]) * sizeof(double);
+}
+
+/* A GPU attempt failed (out of GPU memory, a cuSOLVER error): run the CPU implementation on
+ * host copies of the arguments, from this worker, and copy what it writes back. The task's
+ * data stay where StarPU put them, so the graph's order is kept. */
+static int run_on_host(dusk__task *t, dusk_call *call)
+{
+    double *host[DUSK_MAX_ARGS] = {0}, *dev[DUSK_MAX_ARGS];
+    cudaStream_t s = call->stream;
+    int ret = 0;
+    for (int i = 0; i < t->nargs; i++) {
+        int64_t dims[2];
+        dev[i] = dusk_call_data(call, i, dims);
+    }
+    for (int i = 0; i < t->nargs && ret == 0; i++) {
+        if ((host[i] = malloc(arg_bytes(t->data[i]))) == NULL) {
+            dusk_call_fail(call, "no host memory for the CPU fallback");
+            ret = DUSK_ENOMEM;
+        } else if ((t->modes[i] & DUSK_R) &&
+                   cudaMemcpyAsync(host[i], dev[i], arg_bytes(t->data[i]), cudaMemcpyDeviceToHost,
+                                   s) != cudaSuccess) {
+            dusk_call_fail(call, "cannot copy argument %d to the host for the CPU fallback", i);
+            ret = DUSK_ENODEV;
+        }
+    }
+    if (ret == 0 && cudaStreamSynchronize(s) != cudaSuccess) {
+        dusk_call_fail(call, "cannot copy the arguments to the host for the CPU fallback");
+        ret = DUSK_ENODEV;
+    }
+    if (ret == 0) {
+        dusk_call hcall = {t, call->buffers, host, NULL};
+        ret = t->k->cpu(&hcall);
+    }
+    for (int i = 0; i < t->nargs && ret == 0; i++)
+        if ((t->modes[i] & DUSK_W) && cudaMemcpyAsync(dev[i], host[i], arg_bytes(t->data[i]),
+                                                      cudaMemcpyHostToDevice, s) != cudaSuccess) {
+            dusk_call_fail(call, "cannot copy result %d back to the GPU after the CPU fallback", i);
+            ret = DUSK_ENODEV;
+        }
+    if (cudaStreamSynchronize(s) != cudaSuccess && ret == 0) ret = DUSK_ENODEV;
+    for (int i = 0; i < t->nargs; i++)
+        free(host[i]);
+    return ret;
+}
+
+void dusk__cuda_entry(void *buffers[], void *cl_arg)
+{
+    dusk__task *t = cl_arg;
+    dusk_call call = {t, buffers, NULL, starpu_cuda_get_local_stream()};
+    task_begin(t, &call);
+    t->impl = "CUDA";
+    if (t->status == 0) {
+        t->attempts++;
+        t->status = t->k->cuda(&call);
+    }
+    /* With retries, a failed GPU attempt is run again by the CPU implementation, on the
+     * host: whatever made the GPU fail (its memory, its solver) is not there. */
+    while (t->status != 0 && t->status != DUSK_EDEP && t->attempts <= t->retries) {
+        t->attempts++;
+        t->impl = "CUDA>host";
+        t->status = run_on_host(t, &call);
+    }
+    task_end(t);
+}
+#else
+void dusk__cuda_entry(void *buffers[], void *cl_arg)
+{
+    (void)buffers;
+    (void)cl_arg;
+}
+#endif

@@ -1,0 +1,37 @@
+/* The CPU side of the Philox generator; the algorithm is in philox.h, shared with CUDA. */
+#include "codelets.h"
+#include "philox.h"
+
+void dusk_philox_fill(uint64_t seed, double *out, int64_t count)
+{
+    double pair[2];
+    int64_t i = 0;
+    for (; i + 1 < count; i += 2)
+        dusk__philox_block(seed, (uint64_t)i / 2, &out[i]);
+    if (i < count) {
+        dusk__philox_block(seed, (uint64_t)i / 2, pair);
+        out[i] = pair[0];
+    }
+}
+
+void dusk_philox4x32_10(const uint32_t ctr[4], const uint32_t key[2], uint32_t out[4])
+{
+    dusk__philox4x32 c = {{ctr[0], ctr[1], ctr[2], ctr[3]}};
+    dusk__philox4x32 x = dusk__philox4x32_10(c, key[0], key[1]);
+    for (int i = 0; i < 4; i++)
+        out[i] = x.v[i];
+}
+
+int dusk__gen_philox_cpu(dusk_call *call)
+{
+    int64_t dims[2];
+    size_t size;
+    const uint64_t *seed = dusk_call_value(call, &size);
+    double *b = dusk_call_data(call, 0, dims);
+    if (dusk_call_nargs(call) != 1 || seed == NULL || size != sizeof *seed) {
+        dusk_call_fail(call, "gen_philox takes one matrix and a uint64 seed");
+        return DUSK_EINVAL;
+    }
+    dusk_philox_fill(*seed, b, dims[0] * dims[1]);
+    return 0;
+}
