@@ -1,6 +1,7 @@
 /* dusk-eigh: the tutorial's batch. For each task i, b = rand(n, n) seeded with seed + i
- * (NumPy's legacy generator, bit for bit), a = bᵀb, and eigh(a); or eigh of each matrix of
- * a .npy file. Results go to .npy files as tasks finish. Uses only dusk's public API. */
+ * (NumPy's legacy generator, bit for bit, or Philox4x32-10 with --rng philox, which GPUs can
+ * run too), a = bᵀb, and eigh(a); or eigh of each matrix of a .npy file. Results go to .npy files
+ * as tasks finish. Uses only dusk's public API. */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
 #include <inttypes.h>
@@ -27,12 +28,22 @@
 typedef struct options {
     long long n, ntasks, seed;
     int n_set, ntasks_set;
+    int philox; /* --rng philox */
     int values_only, vectors, verify;
     const char *input, *output;
     int verbose;
 } options;
 
-enum { OPT_NTASKS = 1, OPT_SEED, OPT_VALUES_ONLY, OPT_INPUT, OPT_OUTPUT, OPT_VECTORS, OPT_VERIFY };
+enum {
+    OPT_NTASKS = 1,
+    OPT_SEED,
+    OPT_VALUES_ONLY,
+    OPT_INPUT,
+    OPT_OUTPUT,
+    OPT_VECTORS,
+    OPT_VERIFY,
+    OPT_RNG
+};
 
 static const struct option longopts[] = {
     {"ntasks", required_argument, NULL, OPT_NTASKS},
@@ -42,6 +53,7 @@ static const struct option longopts[] = {
     {"output", required_argument, NULL, OPT_OUTPUT},
     {"vectors", no_argument, NULL, OPT_VECTORS},
     {"verify", no_argument, NULL, OPT_VERIFY},
+    {"rng", required_argument, NULL, OPT_RNG},
     {NULL, 0, NULL, 0},
 };
 
@@ -74,13 +86,22 @@ static int handle(void *ctx, int opt, const char *arg)
     case OPT_VERIFY:
         o->verify = 1;
         return 0;
+    case OPT_RNG:
+        if (strcmp(arg, "numpy") == 0)
+            o->philox = 0;
+        else if (strcmp(arg, "philox") == 0)
+            o->philox = 1;
+        else
+            return cli_usage_error(&app, "--rng '%s': expected numpy or philox", arg);
+        return 0;
     }
     return cli_usage_error(&app, "unhandled option");
 }
 
 static cli_app app = {
     .name = "dusk-eigh",
-    .synopsis = "[-n N] [--ntasks T] [--seed S] [--values-only] [--input FILE.npy]\n"
+    .synopsis = "[-n N] [--ntasks T] [--seed S] [--rng numpy|philox] [--values-only]\n"
+                "                 [--input FILE.npy]"
                 "                 [--output DIR] [--vectors] [--verify] [runtime options]",
     .description =
         "Eigendecompose a batch of symmetric matrices on StarPU. By default task i draws\n"
@@ -91,6 +112,8 @@ static cli_app app = {
         "  -n N                  matrix size (default 1000)\n"
         "      --ntasks T        number of matrices (default 128)\n"
         "      --seed S          seed of task 0; task i uses S + i (default 0)\n"
+        "      --rng numpy|philox  numpy (default): NumPy's MT19937, bit for bit, on CPUs;\n"
+        "                        philox: Philox4x32-10, the same numbers on CPUs and GPUs\n"
         "      --values-only     eigenvalues only (much cheaper)\n"
         "      --input FILE.npy  decompose the matrices of FILE: float64, shape (T, n, n) or\n"
         "                        (n, n), symmetric, C or Fortran order\n"
@@ -193,10 +216,14 @@ static int submit_matrix(dusk_graph *g, batch *b, const dusk_npy *input, int64_t
             goto out;
     } else {
         uint32_t seed = (uint32_t)(b->opt.seed + i);
+        uint64_t seed64 = (uint64_t)b->opt.seed + (uint64_t)i;
         if ((ret = dusk_matrix_new(g, n, n, &bm)) != 0) goto out;
         dusk_arg gen_args[] = {{bm, DUSK_W}};
         dusk_arg gram_args[] = {{bm, DUSK_R}, {a, DUSK_W}};
-        if ((ret = submit(g, dusk_kernel_gen(), "gen", i, 0, 0, gen_args, 1, &seed, sizeof seed)) ||
+        if ((ret = b->opt.philox ? submit(g, dusk_kernel_gen_philox(), "gen", i, 0, 0, gen_args, 1,
+                                          &seed64, sizeof seed64)
+                                 : submit(g, dusk_kernel_gen(), "gen", i, 0, 0, gen_args, 1, &seed,
+                                          sizeof seed)) ||
             (ret = submit(g, dusk_kernel_gram(), "gram", i, 1, 0, gram_args, 2, NULL, 0)))
             goto out;
         dusk_data_release(&bm); /* freed as soon as gram is done */
@@ -369,7 +396,9 @@ int main(int argc, char **argv)
         return cli_usage_error(&app, "--vectors and --values-only exclude each other");
     if (b.opt.vectors && !b.opt.output)
         return cli_usage_error(&app, "--vectors needs --output DIR");
-    if (!b.opt.input && b.opt.seed + b.opt.ntasks - 1 > (long long)UINT32_MAX)
+    if (b.opt.input && b.opt.philox)
+        return cli_usage_error(&app, "--rng applies to generated matrices, not to --input");
+    if (!b.opt.input && !b.opt.philox && b.opt.seed + b.opt.ntasks - 1 > (long long)UINT32_MAX)
         return cli_usage_error(&app,
                                "--seed %lld + --ntasks %lld goes past NumPy's largest "
                                "seed (2**32 - 1)",
@@ -402,16 +431,20 @@ int main(int argc, char **argv)
         dusk_shutdown();
         return CLI_EXIT_FAILURE;
     }
+    char gpus[48] = "";
+    if (dusk_cuda_worker_count() > 0)
+        snprintf(gpus, sizeof gpus, ", %d GPU workers", dusk_cuda_worker_count());
     char source[4200], settings[4600];
     if (input)
         snprintf(source, sizeof source, "input=%s", b.opt.input);
     else
-        snprintf(source, sizeof source, "seed=%lld", b.opt.seed);
+        snprintf(source, sizeof source, "seed=%lld%s", b.opt.seed,
+                 b.opt.philox ? " rng=philox" : "");
     snprintf(settings, sizeof settings,
-             "n=%lld ntasks=%lld %s (%s), %d CPU workers, sched=%s, %d BLAS thread%s per worker",
+             "n=%lld ntasks=%lld %s (%s), %d CPU workers%s, sched=%s, %d BLAS thread%s per worker",
              (long long)b.n, (long long)b.ntasks, source,
              b.opt.values_only ? "eigenvalues only" : "eigenvalues and eigenvectors",
-             dusk_cpu_worker_count(), dusk_sched_name(), cfg.blas_threads,
+             dusk_cpu_worker_count(), gpus, dusk_sched_name(), cfg.blas_threads,
              cfg.blas_threads == 1 ? "" : "s");
     if (cfg.verbose >= 0) {
         printf("dusk-eigh: %s\n", settings);

@@ -37,6 +37,7 @@ expect 2 "needs a value" -n
 expect 2 "needs a value" --ntasks
 expect 2 "--seed: 4294967296 is out of range" --seed 4294967296
 expect 2 "goes past NumPy's largest seed" --seed 4294967295 --ntasks 2
+expect 2 "--rng 'mt': expected numpy or philox" --rng mt
 expect 2 "--vectors needs --output" --vectors
 expect 2 "exclude each other" --vectors --values-only --output "$tmp/o"
 expect 2 "unexpected argument 'extra'" extra

@@ -6,6 +6,7 @@
 - the outputs are standard .npy files, of the documented shapes and order;
 - the same seed gives byte-identical results with 1 and 2 workers;
 - --input reads (T, n, n) and (n, n) files in C and Fortran order;
+- --rng philox gives the matrices of Philox4x32-10 as written out here again in Python;
 - bad input files are refused with one line and exit 1, leaving no output file behind.
 Usage: test_app_numpy.py PATH/TO/dusk-eigh   (exits 77 when NumPy is missing)"""
 import os
@@ -41,6 +42,30 @@ def numpy_batch(n, t, seed):
         np.random.seed(seed + i)
         b = np.random.rand(n, n)
         yield b.T @ b
+
+
+M32 = 0xFFFFFFFF
+
+
+def philox4x32_10(ctr, key):
+    """Philox4x32-10 (Salmon et al. 2011), written from the paper for this test."""
+    c0, c1, c2, c3 = ctr
+    k0, k1 = key
+    for r in range(10):
+        if r:
+            k0, k1 = (k0 + 0x9E3779B9) & M32, (k1 + 0xBB67AE85) & M32
+        p0, p1 = 0xD2511F53 * c0, 0xCD9E8D57 * c2
+        c0, c1, c2, c3 = ((p1 >> 32) ^ c1 ^ k0, p1 & M32, (p0 >> 32) ^ c3 ^ k1, p0 & M32)
+    return c0, c1, c2, c3
+
+
+def philox_rand(seed, count):
+    out = []
+    for j in range((count + 1) // 2):
+        x = philox4x32_10((j & M32, j >> 32, 0, 0), (seed & M32, seed >> 32))
+        out += [((x[0] >> 5) * 67108864 + (x[1] >> 6)) / 9007199254740992.0,
+                ((x[2] >> 5) * 67108864 + (x[3] >> 6)) / 9007199254740992.0]
+    return np.array(out[:count])
 
 
 def check_decomposition(a, w, v, label):
@@ -93,6 +118,22 @@ with tempfile.TemporaryDirectory() as tmp:
     check(not os.path.exists(os.path.join(out3, "eigenvectors.npy")), "no eigenvectors.npy")
     for i, a in enumerate(numpy_batch(50, 3, 0)):
         check_decomposition(a, w[i], None, f"values-only task {i}")
+
+    # ---- --rng philox: the matrices of the generator written out above
+    assert philox4x32_10((0, 0, 0, 0), (0, 0)) == (0x6627e8d5, 0xe169c58d, 0xbc57ac4c, 0x9b00dbd8)
+    n, t, seed = 21, 3, 7
+    outp = os.path.join(tmp, "philox")
+    r = run(["-n", str(n), "--ntasks", str(t), "--seed", str(seed), "--rng", "philox",
+             "--output", outp, "--vectors", "--verify"])
+    check(r.returncode == 0 and "rng=philox" in r.stdout,
+          f"--rng philox exits 0 ({r.returncode}: {r.stderr.strip()})")
+    w = np.load(os.path.join(outp, "eigenvalues.npy"))
+    v = np.load(os.path.join(outp, "eigenvectors.npy"))
+    for i in range(t):
+        b = philox_rand(seed + i, n * n).reshape(n, n)
+        check_decomposition(b.T @ b, w[i], v[i], f"philox task {i}")
+    r = run(["--rng", "philox", "--input", os.path.join(tmp, "none.npy")])
+    check(r.returncode == 2 and "--rng" in r.stderr, "--rng with --input refused")
 
     # ---- --input: C order 3-d, Fortran order 3-d, 2-d
     rng = np.random.default_rng(5)
