@@ -1,0 +1,82 @@
+#!/usr/bin/python3
+"""dusk-eigh on GPU workers (a build whose StarPU has CUDA), against the CPU:
+- GPU only (STARPU_NCPU=0, --rng philox: every task on the GPU): eigenvalues within 1e-10
+  relative of a CPU-only run of the same batch, eigenvectors in NumPy's layout (a v = v w);
+- GPUs and CPUs together (dmda, NumPy's generator on the CPU): eigenvalues equal NumPy's
+  within 1e-10 relative, and --verify passes.
+Usage: test_app_gpu.py PATH/TO/dusk-eigh   (exits 77 when no GPU worker starts, or no NumPy)"""
+import os
+import subprocess
+import sys
+import tempfile
+
+try:
+    import numpy as np
+except ImportError:
+    print("NumPy is missing: skipped")
+    sys.exit(77)
+
+APP = sys.argv[1]
+failures = []
+
+
+def run(args, env_extra):
+    env = dict(os.environ)
+    env.update(env_extra)
+    return subprocess.run([APP, "--no-progress"] + args, capture_output=True, text=True,
+                          env=env, timeout=600)
+
+
+def check(cond, what):
+    print(("ok: " if cond else "FAIL: ") + what)
+    if not cond:
+        failures.append(what)
+
+
+probe = run(["-n", "4", "--ntasks", "1", "--rng", "philox"], {"STARPU_NCPU": "0", "STARPU_NCUDA": "1"})
+if probe.returncode == 1 and "found no worker" in probe.stderr:
+    print(f"no GPU worker starts here ({probe.stderr.strip()}): skipped")
+    sys.exit(77)
+if probe.returncode != 0 or "GPU workers" not in probe.stdout:
+    print(f"FAIL: GPU probe run: exit {probe.returncode}: {probe.stderr.strip()} {probe.stdout.strip()}")
+    sys.exit(1)
+
+with tempfile.TemporaryDirectory() as tmp:
+    n, t = 300, 6
+    gpu, cpu = os.path.join(tmp, "gpu"), os.path.join(tmp, "cpu")
+    common = ["-n", str(n), "--ntasks", str(t), "--rng", "philox", "--vectors"]
+    r = run(common + ["--output", gpu], {"STARPU_NCPU": "0", "STARPU_NCUDA": "1"})
+    check(r.returncode == 0, f"GPU-only run exits 0 ({r.stderr.strip()})")
+    r = run(common + ["--output", cpu], {"STARPU_NCUDA": "0"})
+    check(r.returncode == 0, f"CPU-only run exits 0 ({r.stderr.strip()})")
+    wg, wc = np.load(os.path.join(gpu, "eigenvalues.npy")), np.load(os.path.join(cpu, "eigenvalues.npy"))
+    vg = np.load(os.path.join(gpu, "eigenvectors.npy"))
+    rel = np.abs(wg - wc).max() / np.abs(wc).max()
+    check(rel <= 1e-10, f"GPU eigenvalues equal the CPU's (max diff {rel:.1e} relative)")
+    vc = np.load(os.path.join(cpu, "eigenvectors.npy"))
+    for i in range(t):
+        # the matrix, from the CPU's own decomposition
+        a = (vc[i] * wc[i]) @ vc[i].T
+        res = np.linalg.norm(a @ vg[i] - vg[i] * wg[i]) / (n * np.linalg.norm(a))
+        orth = np.linalg.norm(vg[i].T @ vg[i] - np.eye(n))
+        check(res < 1e-12 and orth < 1e-10, f"GPU task {i}: a v = v w ({res:.1e}), vᵀv = I ({orth:.1e})")
+
+    both = os.path.join(tmp, "both")
+    r = run(["-n", str(n), "--ntasks", "16", "--output", both, "--verify", "--sched", "dmda"],
+            {"STARPU_NCUDA": "1"})
+    check(r.returncode == 0 and "Verified: all 16 tasks passed" in r.stdout,
+          f"CPU + GPU with dmda, NumPy's generator, --verify ({r.stderr.strip()})")
+    w = np.load(os.path.join(both, "eigenvalues.npy"))
+    for i in range(16):
+        np.random.seed(i)
+        b = np.random.rand(n, n)
+        ew = np.linalg.eigh(b.T @ b)[0]
+        rel = np.abs(w[i] - ew).max() / np.abs(ew).max()
+        if rel > 1e-10:
+            check(False, f"CPU + GPU task {i}: eigenvalues equal NumPy's ({rel:.1e})")
+    check(True, "CPU + GPU: 16 tasks checked against NumPy")
+
+if failures:
+    print(f"{len(failures)} failed")
+    sys.exit(1)
+print("all passed")
