@@ -568,6 +568,30 @@ static int finish_outputs(batch *b, int complete, const char *state)
     return ret;
 }
 
+/* "Processed T tasks in X s (Y it/s)", with what was done before and what failed. */
+static void print_summary(const batch *b, const dusk_graph *g, int64_t ran, int64_t already,
+                          int64_t failed, double elapsed)
+{
+    if (ran == 0) {
+        printf("Nothing to do: all %lld tasks were done before\n", (long long)b->ntasks);
+        return;
+    }
+    printf("Processed %lld tasks in %.3f s (%.2f it/s)", (long long)ran, elapsed,
+           (double)ran / elapsed);
+    if (already) printf(", %lld more done before", (long long)already);
+    if (failed) {
+        int64_t causes = 0, id;
+        const char *key, *reason;
+        for (int64_t i = 0; i < failed; i++)
+            if (dusk_graph_failure(g, i, &id, &key, &reason) == 0 &&
+                dusk_task_status(g, id) != DUSK_EDEP)
+                causes++;
+        printf("; %lld FAILED", (long long)causes);
+        if (b->opt.output) printf(" (see %s/failures.json)", b->opt.output);
+    }
+    printf("\n");
+}
+
 static void print_verification(const batch *b, int64_t ran, int *status)
 {
     const char *what0 = b->opt.values_only ? "trace error" : "residual";
@@ -727,24 +751,8 @@ int main(int argc, char **argv)
             fprintf(stderr, "dusk-eigh: stopped before the end; nothing was saved (no --output)\n");
         }
     } else {
-        int64_t ran = todo;
-        printf("Processed %lld tasks in %.3f s (%.2f it/s)", (long long)ran, elapsed,
-               (double)ran / elapsed);
-        if (already) printf(", %lld more done before", (long long)already);
-        if (failed) {
-            int64_t causes = 0;
-            for (int64_t i = 0; i < failed; i++) {
-                int64_t id;
-                const char *key, *reason;
-                if (dusk_graph_failure(g, i, &id, &key, &reason) == 0 &&
-                    dusk_task_status(g, id) != DUSK_EDEP)
-                    causes++;
-            }
-            printf("; %lld FAILED%s%s%s", (long long)causes, b.opt.output ? " (see " : "",
-                   b.opt.output ? b.opt.output : "", b.opt.output ? "/failures.json)" : "");
-        }
-        printf("\n");
-        if (b.opt.verify) print_verification(&b, ran, &status);
+        print_summary(&b, g, todo, already, failed, elapsed);
+        if (b.opt.verify && todo) print_verification(&b, todo, &status);
     }
     if (cfg.verbose > 0)
         fprintf(stderr,
