@@ -370,7 +370,7 @@ void dusk__task_done(void *arg)
     dusk__task *t = arg;
     dusk_graph *g = t->g;
     struct dusk__trace *trace = dusk__current_trace();
-    if (trace != NULL) {
+    if (trace != NULL && t->status != DUSK_ECANCELED) { /* a cancelled task never ran */
         const int64_t none[2] = {0, 0}, *dims = t->nargs ? t->data[0]->dims : none;
         dusk__trace_task ev = {
             .id = t->trace_id,
