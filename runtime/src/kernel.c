@@ -113,25 +113,34 @@ void dusk_call_fail(dusk_call *call, const char *fmt, ...)
     call->task->reason = dusk__strdup(buf);
 }
 
-/* Before a kernel runs: a task whose input was not produced does not run (what it writes is
- * not produced either, so the failure travels down the graph and stops there), and a matrix
- * StarPU padded is refused (our kernels expect them packed). */
+/* Before a kernel runs: a cancelled graph runs nothing more; a task whose input was not
+ * produced does not run (what it writes is not produced either, so the failure travels down
+ * the graph and stops there); a matrix StarPU padded is refused (our kernels expect them
+ * packed); and a failure injected by DUSK_FAIL_TASKS happens here. */
 static void task_begin(dusk__task *t, dusk_call *call)
 {
     t->worker = starpu_worker_get_id();
     t->start = dusk_now();
-    for (int i = 0; i < t->nargs; i++) {
+    if (dusk__graph_cancelling(t->g)) t->status = DUSK_ECANCELED;
+    for (int i = 0; i < t->nargs && t->status == 0; i++) {
         if ((t->modes[i] & DUSK_R) && atomic_load(&t->data[i]->failed) != 0) {
             t->status = DUSK_EDEP;
-            return;
+            break;
         }
     }
-    for (int i = 0; i < t->nargs; i++)
-        if (t->data[i]->kind == DUSK__MATRIX &&
-            STARPU_MATRIX_GET_LD(call->buffers[i]) != STARPU_MATRIX_GET_NX(call->buffers[i])) {
-            dusk_call_fail(call, "argument %d is not packed", i);
-            t->status = DUSK_EINVAL;
-        }
+    if (t->status == 0) {
+        for (int i = 0; i < t->nargs; i++)
+            if (t->data[i]->kind == DUSK__MATRIX &&
+                STARPU_MATRIX_GET_LD(call->buffers[i]) != STARPU_MATRIX_GET_NX(call->buffers[i])) {
+                dusk_call_fail(call, "argument %d is not packed", i);
+                t->status = DUSK_EINVAL;
+            }
+    }
+    if (t->status == 0 && dusk__fail_injected(t->key ? t->key : t->k->name)) {
+        dusk_call_fail(call, "injected failure (DUSK_FAIL_TASKS)");
+        t->status = DUSK_ENUMERIC;
+        t->attempts = 1;
+    }
 }
 
 static void task_end(dusk__task *t)
@@ -219,13 +228,13 @@ void dusk__cuda_entry(void *buffers[], void *cl_arg)
     if (t->status == 0) {
         t->attempts++;
         t->status = t->k->cuda(&call);
-    }
-    /* With retries, a failed GPU attempt is run again by the CPU implementation, on the
-     * host: whatever made the GPU fail (its memory, its solver) is not there. */
-    while (t->status != 0 && t->status != DUSK_EDEP && t->attempts <= t->retries) {
-        t->attempts++;
-        t->impl = "CUDA>host";
-        t->status = run_on_host(t, &call);
+        /* With retries, a failed GPU attempt is run again by the CPU implementation, on the
+         * host: whatever made the GPU fail (its memory, its solver) is not there. */
+        while (t->status != 0 && t->attempts <= t->retries) {
+            t->attempts++;
+            t->impl = "CUDA>host";
+            t->status = run_on_host(t, &call);
+        }
     }
     task_end(t);
 }
