@@ -563,7 +563,7 @@ int main(int argc, char **argv)
     double elapsed = dusk_now() - start; /* on rank 0: until every rank is done */
     status = finish_outputs(&b, status, all);
 
-    if (rank0 && (status == CLI_EXIT_OK || !any_failed)) {
+    if (rank0 && (all == CLI_EXIT_OK || !any_failed)) {
         printf("Processed %lld tasks in %.3f s (%.2f it/s)", (long long)b.ntasks, elapsed,
                (double)b.ntasks / elapsed);
         if (nranks > 1) printf(" on %d ranks", nranks);

@@ -69,29 +69,43 @@ int dusk__mpi_active(void)
     return mpi_on && nranks > 1;
 }
 
-/* Under a launcher each rank should use the cores it was given, not every core of the node:
- * Open MPI binds each of 2 ranks to its own core, and StarPU, which looks at the whole
- * machine, would otherwise put every rank's first worker on core 0. */
-static void bind_to_allowed(struct starpu_conf *conf, const dusk_config *cfg)
+/* How many CPU workers a rank runs, and where. Under a launcher each rank uses the cores it
+ * was given (Open MPI binds each of 2 ranks to its own core), not every core of the node:
+ * StarPU looks at the whole machine and would put every rank's first worker on core 0.
+ * StarPU-MPI reserves one of them for its communication thread unless the workers are
+ * counted explicitly; cfg->mpi_core decides (see dusk_config). */
+static void place_workers(struct starpu_conf *conf, const dusk_config *cfg)
 {
     cpu_set_t set;
     long online = sysconf(_SC_NPROCESSORS_ONLN);
-    if (sched_getaffinity(0, sizeof set, &set) != 0) return;
-    int allowed = CPU_COUNT(&set);
-    if (allowed <= 0 || allowed >= online) return;
-    if (getenv("STARPU_WORKERS_CPUID") == NULL && getenv("STARPU_WORKERS_COREID") == NULL &&
-        getenv("STARPU_WORKERS_NOBIND") == NULL) {
-        char list[1024];
-        size_t used = 0;
-        list[0] = '\0';
-        for (int c = 0; c < CPU_SETSIZE && used + 16 < sizeof list; c++)
-            if (CPU_ISSET(c, &set))
-                used +=
-                    (size_t)snprintf(list + used, sizeof list - used, "%s%d", used ? " " : "", c);
-        setenv("STARPU_WORKERS_CPUID", list, 1);
-        conf->use_explicit_workers_bindid = 0;
+    int allowed = (int)online;
+    if (sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) > 0) {
+        allowed = CPU_COUNT(&set);
+        if (allowed < online && getenv("STARPU_WORKERS_CPUID") == NULL &&
+            getenv("STARPU_WORKERS_COREID") == NULL && getenv("STARPU_WORKERS_NOBIND") == NULL) {
+            char list[1024];
+            size_t used = 0;
+            list[0] = '\0';
+            for (int c = 0; c < CPU_SETSIZE && used + 16 < sizeof list; c++)
+                if (CPU_ISSET(c, &set))
+                    used += (size_t)snprintf(list + used, sizeof list - used, "%s%d",
+                                             used ? " " : "", c);
+            setenv("STARPU_WORKERS_CPUID", list, 1);
+        }
     }
-    if (cfg->ncpu < 0 && getenv("STARPU_NCPU") == NULL) conf->ncpus = allowed;
+    if (cfg->ncpu >= 0) return; /* counted by the user: StarPU-MPI reserves nothing */
+    /* Default: a core of its own only when the rank has cores to spare (measured in
+     * bench/RESULTS.md: on 1 or 2 cores per rank, the lost worker costs more than sharing) */
+    int reserve = cfg->mpi_core >= 0 ? cfg->mpi_core : allowed > 4;
+    if (reserve) {
+        conf->ncpus = allowed > 1 ? allowed - 1 : 1;
+    } else {
+        conf->ncpus = allowed;
+        setenv("STARPU_MPI_NOBIND", "1", 0); /* the communication thread shares the cores */
+    }
+#ifdef STARPU_MAXCPUS
+    if (conf->ncpus > STARPU_MAXCPUS) conf->ncpus = STARPU_MAXCPUS;
+#endif
 }
 
 int dusk__mpi_start(struct starpu_conf *conf, const dusk_config *cfg, char *why, size_t whylen)
@@ -131,12 +145,7 @@ int dusk__mpi_start(struct starpu_conf *conf, const dusk_config *cfg, char *why,
         we_init = 0;
         return -EPROTONOSUPPORT;
     }
-    /* StarPU-MPI reserves a core for its communication thread unless the workers are
-     * counted explicitly, or MPI is driven from worker 0 between tasks: see the README. */
-    bind_to_allowed(conf, cfg);
-    if (cfg->mpi_core == 0 && getenv("STARPU_MPI_DRIVER_CALL_FREQUENCY") == NULL)
-        setenv("STARPU_MPI_DRIVER_CALL_FREQUENCY", "1", 1);
-    if (cfg->mpi_core == 1 && conf->ncpus > 1) conf->ncpus--; /* leave its core free */
+    place_workers(conf, cfg);
     int ret = starpu_mpi_init_conf(NULL, NULL, 0, MPI_COMM_WORLD, conf);
     if (ret != 0) {
         if (we_init) MPI_Finalize();
