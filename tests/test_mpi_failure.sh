@@ -6,7 +6,8 @@
 #  - rank 1 exits at once with an error (a bad DUSK_WINDOW in its environment only), while
 #    the other ranks start: the launcher ends them;
 #  - a rank that cannot open the shared output file (removed under it) makes every rank stop
-#    before computing, with a line naming that rank and the file.
+#    before computing, with a line naming that rank and the file;
+#  - --resume, which is for one process, is refused.
 # Usage: test_mpi_failure.sh PATH/TO/dusk-eigh PYTHON   (exit 77 without mpirun or StarPU-MPI)
 set -u
 app=$1 python=$2
@@ -75,6 +76,13 @@ check "rank 2 cannot open the output: exit non-zero, no hang (got $rc)" [ $rc -n
 check "rank 2 cannot open the output: a line naming rank 2 and the file" \
     grep -q "^dusk-eigh: rank 2: .*eigenvectors.npy: " "$tmp/3.err"
 check "rank 2 cannot open the output: nothing computed" [ "$(grep -c '^Processed' "$tmp/3.out")" -eq 0 ]
+
+# 4. --resume is for one process: refused under several ranks, by every rank, at once
+timeout $limit "${mpirun[@]}" -np 2 "$app" -n 20 --ntasks 4 --resume "$tmp/o4" \
+    >"$tmp/4.out" 2>"$tmp/4.err"
+rc=$?
+check "--resume under 2 ranks: refused (got $rc)" [ $rc -ne 0 ] && [ $rc -ne 124 ]
+check "--resume under 2 ranks: says why" grep -q "^dusk-eigh: rank 0: --resume runs as one process" "$tmp/4.err"
 
 [ $fails -eq 0 ] || { echo "$fails check(s) failed"; exit 1; }
 echo "all checks passed"
