@@ -8,7 +8,7 @@
 #   - dusk on the GPU and every CPU core: dmda, with both generators (philox: anywhere;
 #     numpy: the generation on CPUs), after a calibration run of the performance models;
 #   - the CuPy + MPI step when mpirun and mpi4py are there: 2 ranks sharing the GPU, outputs
-#     compared byte for byte with 1 rank.
+#     compared byte for byte with 1 rank; and dusk-eigh under mpirun -np 1 and 2 the same way.
 # It writes DIR/results.md (GPU model, driver, date, every figure, the ratios against the
 # targets), the raw log, and a trace report of a CPU + GPU run (DIR/trace-n1000/report.html).
 #
@@ -147,6 +147,25 @@ if command -v mpirun >/dev/null && [ -n "$py" ] && "$py" -c "import mpi4py, cupy
     mpi_line="1 rank ${rate[cupy-mpi-1]} it/s, 2 ranks ${rate[cupy-mpi-2]} it/s; outputs $same"
 fi
 
+# dusk across ranks sharing the GPU (StarPU-MPI): 2 ranks give the outputs of 1, byte for byte.
+dusk_mpi_line="not run: no mpirun on this node (the tarball does not carry Open MPI's launcher)"
+if command -v mpirun >/dev/null; then
+    mpirun_flags=(--oversubscribe)
+    [ "$(id -u)" -eq 0 ] && mpirun_flags+=(--allow-run-as-root)
+    for np in 1 2; do
+        rm -rf "$out/dusk-mpi$np"
+        run "dusk-mpi-$np" STARPU_NCUDA=1 -- mpirun "${mpirun_flags[@]}" -np $np -x STARPU_NCUDA \
+            -x LD_LIBRARY_PATH -x STARPU_HOME "$eigh" -n "$n1" --ntasks "$t1" --rng philox \
+            --sched dmda -q --output "$out/dusk-mpi$np"
+    done
+    if cmp -s "$out/dusk-mpi1/eigenvalues.npy" "$out/dusk-mpi2/eigenvalues.npy"; then
+        same="identical"
+    else
+        same="DIFFERENT"
+    fi
+    dusk_mpi_line="1 rank ${rate[dusk-mpi-1]} it/s, 2 ranks ${rate[dusk-mpi-2]} it/s; eigenvalues.npy $same"
+fi
+
 # ---- results.md ---------------------------------------------------------------------------
 ratio() { # a / b, or "-"
     awk -v a="$1" -v b="$2" 'BEGIN { if (a + 0 > 0 && b + 0 > 0) printf "%.2f", a / b; else print "-" }'
@@ -175,6 +194,7 @@ best_gpu() {
     done
     echo
     echo "CuPy + MPI (n = $n1, T = $t1): $mpi_line."
+    echo "dusk across ranks sharing the GPU (n = $n1, T = $t1, philox): $dusk_mpi_line."
     echo "Trace of the CPU + GPU run: trace-$n1/report.html. Raw output: log.txt."
 } >"$out/results.md"
 cat "$out/results.md"
