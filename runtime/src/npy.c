@@ -606,7 +606,9 @@ int dusk_npy_open(const char *path, dusk_npy **out, char *why, size_t whylen)
         set_why(why, whylen, "out of memory");
         return DUSK_ENOMEM;
     }
-    f->fd = open(path, O_RDONLY | O_CLOEXEC);
+    /* O_NONBLOCK: opening a FIFO (or a device) must not wait for a writer; open_checked()
+     * refuses anything but a regular file, where the flag changes nothing. */
+    f->fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (f->fd < 0) {
         int err = errno;
         free(f);
