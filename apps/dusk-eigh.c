@@ -6,16 +6,19 @@
 #include <inttypes.h>
 #include <math.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "dusk.h"
 #include "dusk_kernel.h"
 #include "dusk_linalg.h"
+#include "dusk_manifest.h"
 #include "dusk_npy.h"
 
 #define MAX_N 100000
@@ -31,11 +34,22 @@ typedef struct options {
     long long n, ntasks, seed;
     int n_set, ntasks_set;
     int values_only, vectors, verify;
-    const char *input, *output;
+    const char *input, *output, *resume;
     int verbose;
+    int block; /* --distribution block: contiguous runs of tasks per rank */
 } options;
 
-enum { OPT_NTASKS = 1, OPT_SEED, OPT_VALUES_ONLY, OPT_INPUT, OPT_OUTPUT, OPT_VECTORS, OPT_VERIFY };
+enum {
+    OPT_NTASKS = 1,
+    OPT_SEED,
+    OPT_VALUES_ONLY,
+    OPT_INPUT,
+    OPT_OUTPUT,
+    OPT_VECTORS,
+    OPT_VERIFY,
+    OPT_RESUME,
+    OPT_DISTRIBUTION
+};
 
 static const struct option longopts[] = {
     {"ntasks", required_argument, NULL, OPT_NTASKS},
@@ -45,10 +59,16 @@ static const struct option longopts[] = {
     {"output", required_argument, NULL, OPT_OUTPUT},
     {"vectors", no_argument, NULL, OPT_VECTORS},
     {"verify", no_argument, NULL, OPT_VERIFY},
+    {"resume", required_argument, NULL, OPT_RESUME},
+    {"distribution", required_argument, NULL, OPT_DISTRIBUTION},
     {NULL, 0, NULL, 0},
 };
 
 static cli_app app;
+
+/* "dusk-eigh", or "dusk-eigh: rank K" under several ranks: every line on stderr names the
+ * rank it comes from. */
+static char prog[48] = "dusk-eigh";
 
 static int handle(void *ctx, int opt, const char *arg)
 {
@@ -80,14 +100,25 @@ static int handle(void *ctx, int opt, const char *arg)
     case OPT_VERIFY:
         o->verify = 1;
         return 0;
+    case OPT_RESUME:
+        o->resume = arg;
+        return 0;
+    case OPT_DISTRIBUTION:
+        if (strcmp(arg, "cyclic") == 0 || strcmp(arg, "block") == 0) {
+            o->block = arg[0] == 'b';
+            return 0;
+        }
+        return cli_usage_error(&app, "--distribution: '%s' is not cyclic or block", arg);
     }
     return cli_usage_error(&app, "unhandled option");
 }
 
 static cli_app app = {
     .name = "dusk-eigh",
-    .synopsis = "[-n N] [--ntasks T] [--seed S] [--values-only] [--input FILE.npy]\n"
-                "                 [--output DIR] [--vectors] [--verify] [runtime options]",
+    .synopsis =
+        "[-n N] [--ntasks T] [--seed S] [--values-only] [--input FILE.npy]\n"
+        "                 [--output DIR] [--vectors] [--verify] [--distribution cyclic|block]\n"
+        "                 [runtime options]",
     .description =
         "Eigendecompose a batch of symmetric matrices on StarPU. By default task i draws\n"
         "b = rand(n, n) exactly as NumPy does after np.random.seed(S + i), forms a = bᵀb and\n"
@@ -105,7 +136,9 @@ static cli_app app = {
         "                        columns as numpy.linalg.eigh returns them\n"
         "      --verify          check every result: residual ||AV - VΛ|| / (n||A||) <= 1e-12\n"
         "                        and ||VᵀV - I|| <= n * 1e-13 (with --values-only: the trace\n"
-        "                        and Frobenius norm identities, <= 1e-12)\n",
+        "                        and Frobenius norm identities, <= 1e-12)\n"
+        "      --distribution D  under mpirun, which rank owns task i: cyclic (default,\n"
+        "                        i mod K) or block (contiguous runs of T/K tasks)\n",
     .shortopts = "n:",
     .longopts = longopts,
     .handle = handle,
@@ -117,6 +150,8 @@ typedef struct batch {
     options opt;
     int64_t n, ntasks;
     dusk_npy *values, *vectors;
+    dusk_manifest *manifest; /* with --output: which tasks are done, for --resume */
+    atomic_uchar *pending;   /* with --output: per task, result writes still to come */
     atomic_int io_error;
     pthread_mutex_t lock; /* guards the verification results below */
     double worst[2];
@@ -129,19 +164,29 @@ typedef struct read_ctx {
     enum { READ_VALUES, READ_VECTORS, READ_CHECKS } what;
 } read_ctx;
 
+/* Write `count` values of task `index` into f, or NaN when the task failed, so that a failed
+ * task never leaves the zeros of a fresh file that would look like a result. */
+static int write_row(batch *b, dusk_npy *f, int64_t index, const double *values, int64_t count)
+{
+    double *nan = NULL;
+    if (values == NULL) {
+        nan = malloc((size_t)count * sizeof *nan);
+        if (nan == NULL) return atomic_store(&b->io_error, ENOMEM), -1;
+        for (int64_t k = 0; k < count; k++)
+            nan[k] = NAN;
+    }
+    int ret = dusk_npy_write(f, index * count, values ? values : nan, count);
+    free(nan);
+    if (ret != 0) atomic_store(&b->io_error, errno ? errno : EIO);
+    return ret;
+}
+
 static void on_read(void *user, int status, const double *values, const int64_t dims[2])
 {
     read_ctx *r = user;
     batch *b = r->b;
-    if (status == 0) {
-        int64_t count = dims[0] * dims[1];
-        if (r->what == READ_VALUES) {
-            if (dusk_npy_write(b->values, r->index * count, values, count) != 0)
-                atomic_store(&b->io_error, errno ? errno : EIO);
-        } else if (r->what == READ_VECTORS) {
-            if (dusk_npy_write(b->vectors, r->index * count, values, count) != 0)
-                atomic_store(&b->io_error, errno ? errno : EIO);
-        } else {
+    if (r->what == READ_CHECKS) {
+        if (status == 0) {
             double tol0 = b->opt.values_only ? TOL_VALUES_ONLY : TOL_RESIDUAL;
             double tol1 = b->opt.values_only ? TOL_VALUES_ONLY : TOL_ORTH_PER_N * (double)b->n;
             pthread_mutex_lock(&b->lock);
@@ -153,18 +198,37 @@ static void on_read(void *user, int status, const double *values, const int64_t 
             }
             pthread_mutex_unlock(&b->lock);
         }
+    } else if (status != DUSK_ECANCELED) { /* a cancelled task is simply not done */
+        dusk_npy *f = r->what == READ_VALUES ? b->values : b->vectors;
+        int ok = write_row(b, f, r->index, status == 0 ? values : NULL, dims[0] * dims[1]) == 0;
+        /* Done once every result of the task is written. */
+        if (ok && status == 0 && b->pending && atomic_fetch_sub(&b->pending[r->index], 1) == 1)
+            dusk_manifest_mark_done(b->manifest, r->index);
     }
     free(r);
 }
 
-static int read_into(batch *b, dusk_data *d, int64_t index, int what)
+/* Every rank calls it; on_read runs on `rank` (or the owner) only. */
+static int read_into(batch *b, dusk_data *d, int rank, int64_t index, int what)
 {
-    read_ctx *r = malloc(sizeof *r);
-    if (r == NULL) return DUSK_ENOMEM;
-    *r = (read_ctx){b, index, what};
-    int ret = dusk_data_read(d, on_read, r);
+    read_ctx *r = NULL;
+    if ((rank == DUSK_OWNER ? dusk_data_owner(d) : rank) == dusk_rank()) {
+        if ((r = malloc(sizeof *r)) == NULL) return DUSK_ENOMEM;
+        *r = (read_ctx){b, index, what};
+    }
+    int ret = dusk_data_read_at(d, rank, on_read, r);
     if (ret != 0) free(r);
     return ret;
+}
+
+/* The manifest's sync step: results written so far reach the disk before it lists them. */
+static int sync_outputs(void *ctx)
+{
+    batch *b = ctx;
+    if ((b->values && dusk_npy_sync(b->values) != 0) ||
+        (b->vectors && dusk_npy_sync(b->vectors) != 0))
+        return -1;
+    return 0;
 }
 
 /* ---- the graph: per matrix, gen -> gram -> eigh (-> verify), or load -> eigh ------------ */
@@ -182,15 +246,32 @@ static int submit(dusk_graph *g, const dusk_kernel *k, const char *step, int64_t
     return dusk_task_submit(g, k, args, nargs, value, size, &o, NULL);
 }
 
+/* The rank that owns task i and its data: round-robin as the tutorial's mpi4py step does, or
+ * contiguous blocks. */
+static int owner_of(const batch *b, int64_t i)
+{
+    int64_t k = dusk_rank_count();
+    return (int)(b->opt.block ? i * k / b->ntasks : i % k);
+}
+
+/* A new matrix (cols > 0) or vector (cols == 0) owned by `owner`. */
+static int new_data(dusk_graph *g, int64_t rows, int64_t cols, int owner, dusk_data **out)
+{
+    int ret = cols ? dusk_matrix_new(g, rows, cols, out) : dusk_vector_new(g, rows, out);
+    if (ret == 0 && (ret = dusk_data_set_owner(*out, owner)) != 0) dusk_data_release(out);
+    return ret;
+}
+
 static int submit_matrix(dusk_graph *g, batch *b, const dusk_npy *input, int64_t i)
 {
     int64_t n = b->n;
+    int owner = owner_of(b, i);
     int ret = 0;
     int keep_a = b->opt.verify; /* verification needs A after eigh */
     int vectors = !b->opt.values_only;
     dusk_data *a = NULL, *bm = NULL, *x = NULL, *w = NULL, *r = NULL;
 
-    if ((ret = dusk_matrix_new(g, n, n, &a)) != 0 || (ret = dusk_vector_new(g, n, &w)) != 0)
+    if ((ret = new_data(g, n, n, owner, &a)) != 0 || (ret = new_data(g, n, 0, owner, &w)) != 0)
         goto out;
     if (input != NULL) {
         dusk_load_args la = {input, i, SYMTOL};
@@ -199,7 +280,7 @@ static int submit_matrix(dusk_graph *g, batch *b, const dusk_npy *input, int64_t
             goto out;
     } else {
         uint32_t seed = (uint32_t)(b->opt.seed + i);
-        if ((ret = dusk_matrix_new(g, n, n, &bm)) != 0) goto out;
+        if ((ret = new_data(g, n, n, owner, &bm)) != 0) goto out;
         dusk_arg gen_args[] = {{bm, DUSK_W}};
         dusk_arg gram_args[] = {{bm, DUSK_R}, {a, DUSK_W}};
         if ((ret = submit(g, dusk_kernel_gen(), "gen", i, 0, 0, gen_args, 1, &seed, sizeof seed)) ||
@@ -210,7 +291,7 @@ static int submit_matrix(dusk_graph *g, batch *b, const dusk_npy *input, int64_t
 
     dusk_eigh_args ea = {vectors};
     if (keep_a) {
-        if ((ret = dusk_matrix_new(g, n, n, &x)) != 0) goto out;
+        if ((ret = new_data(g, n, n, owner, &x)) != 0) goto out;
         dusk_arg args[] = {{a, DUSK_R}, {x, vectors ? DUSK_W : DUSK_SCRATCH}, {w, DUSK_W}};
         ret =
             submit(g, dusk_kernel_eigh(), "eigh", i, 2, DUSK_TASK_COUNTS, args, 3, &ea, sizeof ea);
@@ -223,17 +304,20 @@ static int submit_matrix(dusk_graph *g, batch *b, const dusk_npy *input, int64_t
     dusk_data *v = keep_a ? x : a;
 
     if (b->opt.verify) {
-        if ((ret = dusk_vector_new(g, 2, &r)) != 0) goto out;
+        if ((ret = new_data(g, 2, 0, owner, &r)) != 0) goto out;
         dusk_arg with_v[] = {{a, DUSK_R}, {w, DUSK_R}, {v, DUSK_R}, {r, DUSK_W}};
         dusk_arg without_v[] = {{a, DUSK_R}, {w, DUSK_R}, {r, DUSK_W}};
         if ((ret = vectors ? submit(g, dusk_kernel_verify(), "verify", i, 3, 0, with_v, 4, NULL, 0)
                            : submit(g, dusk_kernel_verify(), "verify", i, 3, 0, without_v, 3, NULL,
                                     0)) ||
-            (ret = read_into(b, r, i, READ_CHECKS)))
+            (ret = read_into(b, r, 0, i, READ_CHECKS)))
             goto out;
     }
-    if (b->values && (ret = read_into(b, w, i, READ_VALUES)) != 0) goto out;
-    if (b->vectors && (ret = read_into(b, v, i, READ_VECTORS)) != 0) goto out;
+    if (b->pending) atomic_store(&b->pending[i], (unsigned char)(1 + (b->vectors != NULL)));
+    /* Rank 0 gathers the eigenvalues and the checks; eigenvectors are written by their owner
+     * straight into the shared file (every rank calls these: see read_into). */
+    if (b->opt.output && (ret = read_into(b, w, 0, i, READ_VALUES)) != 0) goto out;
+    if (b->opt.vectors && (ret = read_into(b, v, DUSK_OWNER, i, READ_VECTORS)) != 0) goto out;
 out:
     dusk_data_release(&a);
     dusk_data_release(&bm);
@@ -251,11 +335,11 @@ static int open_input(batch *b, dusk_npy **in)
     char why[256];
     int ret = dusk_npy_open(b->opt.input, in, why, sizeof why);
     if (ret == DUSK_EIO) {
-        fprintf(stderr, "dusk-eigh: %s: %s\n", b->opt.input, why);
+        fprintf(stderr, "%s: %s: %s\n", prog, b->opt.input, why);
         return CLI_EXIT_USAGE;
     }
     if (ret != 0) {
-        fprintf(stderr, "dusk-eigh: %s: %s\n", b->opt.input, why);
+        fprintf(stderr, "%s: %s: %s\n", prog, b->opt.input, why);
         return CLI_EXIT_FAILURE;
     }
     int nd = dusk_npy_ndim(*in);
@@ -268,7 +352,7 @@ static int open_input(batch *b, dusk_npy **in)
     else if (sh[nd - 1] < 1 || sh[nd - 1] > MAX_N || (nd == 3 && (sh[0] < 1 || sh[0] > INT32_MAX)))
         problem = "has a size dusk-eigh does not take (%d-d, %lld x %lld)";
     if (problem) {
-        fprintf(stderr, "dusk-eigh: %s: ", b->opt.input);
+        fprintf(stderr, "%s: %s: ", prog, b->opt.input);
         fprintf(stderr, problem, nd, (long long)(nd >= 2 ? sh[nd - 2] : 0),
                 (long long)(nd >= 1 ? sh[nd - 1] : 0));
         fprintf(stderr, "\n");
@@ -277,8 +361,7 @@ static int open_input(batch *b, dusk_npy **in)
     }
     int64_t n = sh[nd - 1], t = nd == 3 ? sh[0] : 1;
     if ((b->opt.n_set && b->opt.n != n) || (b->opt.ntasks_set && b->opt.ntasks != t)) {
-        fprintf(stderr,
-                "dusk-eigh: %s holds %lld matrices of size %lld, not what -n/--ntasks say\n",
+        fprintf(stderr, "%s: %s holds %lld matrices of size %lld, not what -n/--ntasks say\n", prog,
                 b->opt.input, (long long)t, (long long)n);
         dusk_npy_close(in);
         return CLI_EXIT_USAGE;
@@ -310,28 +393,81 @@ static int make_dir(const char *dir)
     }
     return 0;
 }
+/* Everything that decides the results, for the manifest: a resume must match it. */
+static void params_line(const batch *b, char *buf, size_t len)
+{
+    char source[4200];
+    struct stat st;
+    if (b->opt.input && stat(b->opt.input, &st) == 0)
+        snprintf(source, sizeof source, "input:%s size=%lld mtime=%lld.%09ld", b->opt.input,
+                 (long long)st.st_size, (long long)st.st_mtim.tv_sec, st.st_mtim.tv_nsec);
+    else
+        snprintf(source, sizeof source, "seed:%lld", b->opt.seed);
+    snprintf(buf, len, "n=%lld ntasks=%lld values_only=%d vectors=%d source=%s", (long long)b->n,
+             (long long)b->ntasks, b->opt.values_only, b->opt.vectors, source);
+}
 
-/* Create the output files under their temporary names. Exit code, or -1 to go on. */
+/* The manifest first (a new one replaces an old one before any file is made fresh, so it
+ * never lists tasks whose results are gone), then the output files: created under their
+ * temporary names, or reopened in place by a resume. Exit code, or -1 to go on. */
 static int open_outputs(batch *b)
 {
-    char path[4096], why[256];
-    if (b->opt.output == NULL) return -1;
-    if (make_dir(b->opt.output) != 0) {
-        fprintf(stderr, "dusk-eigh: cannot create output directory %s: %s\n", b->opt.output,
-                strerror(errno));
+    char path[4096], why[512], params[4600];
+    const char *dir = b->opt.output;
+    int resume = b->opt.resume != NULL;
+    if (dir == NULL) return -1;
+    if (!resume && make_dir(dir) != 0) {
+        fprintf(stderr, "%s: cannot create output directory %s: %s\n", prog, dir, strerror(errno));
         return CLI_EXIT_FAILURE;
     }
+    int ret;
+    if (dusk_rank_count() > 1) {
+        /* Several ranks keep no manifest (no --resume): an old one would list results that
+         * the files made below no longer hold. */
+        snprintf(path, sizeof path, "%s/manifest.txt", dir);
+        if (unlink(path) != 0 && errno != ENOENT) {
+            fprintf(stderr, "%s: cannot remove the old %s: %s\n", prog, path, strerror(errno));
+            return CLI_EXIT_FAILURE;
+        }
+        goto files;
+    }
+    params_line(b, params, sizeof params);
+    ret = dusk_manifest_open(dir, "dusk-eigh", params, b->ntasks, resume, sync_outputs, b,
+                             &b->manifest, why, sizeof why);
+    if (ret == 0 && !resume && dusk_manifest_save(b->manifest, "running") != 0) {
+        snprintf(why, sizeof why, "cannot write %s/manifest.txt: %s", dir, strerror(errno));
+        ret = DUSK_EIO;
+    }
+    if (ret != 0) {
+        fprintf(stderr, "%s: --resume %s: %s\n", prog, dir, why);
+        dusk_manifest_close(&b->manifest);
+        return ret == DUSK_EINVAL || ret == DUSK_EFORMAT ? CLI_EXIT_USAGE : CLI_EXIT_FAILURE;
+    }
+    b->pending = calloc((size_t)b->ntasks, sizeof *b->pending);
+    if (b->pending == NULL) {
+        fprintf(stderr, "%s: out of memory\n", prog);
+        dusk_manifest_close(&b->manifest);
+        return CLI_EXIT_FAILURE;
+    }
+files:;
     int64_t shape[3] = {b->ntasks, b->n, b->n};
-    snprintf(path, sizeof path, "%s/eigenvalues.npy", b->opt.output);
-    if (dusk_npy_create(path, 2, shape, &b->values, why, sizeof why) != 0) {
-        fprintf(stderr, "dusk-eigh: %s: %s\n", path, why);
-        return CLI_EXIT_FAILURE;
-    }
-    snprintf(path, sizeof path, "%s/eigenvectors.npy", b->opt.output);
-    if (b->opt.vectors && dusk_npy_create(path, 3, shape, &b->vectors, why, sizeof why) != 0) {
-        fprintf(stderr, "dusk-eigh: %s: %s\n", path, why);
-        dusk_npy_abort(&b->values);
-        return CLI_EXIT_FAILURE;
+    for (int k = 0; k < 1 + b->opt.vectors; k++) {
+        dusk_npy **f = k == 0 ? &b->values : &b->vectors;
+        snprintf(path, sizeof path, "%s/%s", dir, k == 0 ? "eigenvalues.npy" : "eigenvectors.npy");
+        ret = resume ? dusk_npy_reopen(path, 2 + k, shape, f, why, sizeof why)
+                     : dusk_npy_create(path, 2 + k, shape, f, why, sizeof why);
+        if (ret != 0) {
+            fprintf(stderr, "%s: %s%s: %s\n", prog, path, resume ? "(.partial)" : "", why);
+            /* a resume leaves what it found for another try */
+            if (resume)
+                (void)!dusk_npy_suspend(&b->values);
+            else
+                dusk_npy_abort(&b->values);
+            dusk_manifest_close(&b->manifest);
+            free(b->pending);
+            b->pending = NULL;
+            return CLI_EXIT_FAILURE;
+        }
     }
     return -1;
 }
@@ -344,9 +480,9 @@ static int check_resources(const batch *b, const dusk_config *cfg)
     const char *n_from = b->opt.input ? b->opt.input : "-n";
     if (!b->opt.values_only && b->n > MAX_N_VECTORS) {
         fprintf(stderr,
-                "dusk-eigh: %s: n = %lld is over %d, the largest n whose eigenvectors LAPACK's "
+                "%s: %s: n = %lld is over %d, the largest n whose eigenvectors LAPACK's "
                 "32-bit workspace (2n² + 6n + 1 values) can hold; use --values-only\n",
-                n_from, (long long)b->n, MAX_N_VECTORS);
+                prog, n_from, (long long)b->n, MAX_N_VECTORS);
         return b->opt.input ? CLI_EXIT_FAILURE : CLI_EXIT_USAGE;
     }
     /* Each worker holds one matrix pipeline at a time (the window keeps two tasks per worker
@@ -365,9 +501,9 @@ static int check_resources(const batch *b, const dusk_config *cfg)
              (long long)b->n, (long long)matrices, matrices == 1 ? "x" : "ces", size, workers,
              workers == 1 ? "" : "s");
     int ret = cli_check_memory(&app, need, what);
-    if (ret >= 0 || b->opt.output == NULL) return ret;
+    if (ret >= 0 || b->opt.output == NULL || b->opt.resume != NULL) return ret;
 
-    /* the output files are sized in full when they are created */
+    /* the output files are sized in full when they are created (a resume reopens them) */
     int64_t out = cli_mul_sat(cli_mul_sat(b->ntasks, b->n), 8) + 4096;
     if (b->opt.vectors) out += cli_mul_sat(cli_mul_sat(b->ntasks, matrix), 1) + 4096;
     if (out < 0) out = INT64_MAX;
@@ -388,16 +524,265 @@ static void print_failures(const batch *b, const dusk_graph *g, int64_t failed)
             followed++;
         } else if (printed++ < 10) {
             if (b->opt.input && strncmp(key, "load-", 5) == 0)
-                fprintf(stderr, "dusk-eigh: %s: %s\n", b->opt.input, reason);
+                fprintf(stderr, "%s: %s: %s\n", prog, b->opt.input, reason);
             else
-                fprintf(stderr, "dusk-eigh: task %s failed: %s\n", key, reason);
+                fprintf(stderr, "%s: task %s failed: %s\n", prog, key, reason);
         }
     }
     if (printed > 10)
-        fprintf(stderr, "dusk-eigh: ... and %lld more failed tasks\n", (long long)(printed - 10));
+        fprintf(stderr, "%s: ... and %lld more failed tasks\n", prog, (long long)(printed - 10));
     if (followed && b->opt.verbose > 0)
-        fprintf(stderr, "dusk-eigh: %lld tasks did not run because of these failures\n",
+        fprintf(stderr, "%s: %lld tasks did not run because of these failures\n", prog,
                 (long long)followed);
+}
+
+static void json_string(FILE *f, const char *s)
+{
+    fputc('"', f);
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\')
+            fprintf(f, "\\%c", c);
+        else if (c < 0x20)
+            fprintf(f, "\\u%04x", c);
+        else
+            fputc(c, f);
+    }
+    fputc('"', f);
+}
+
+/* DIR/failures.json: for each failed matrix (by task id), the step that failed and why. Only
+ * causes are listed: the steps that did not run because of them are implied. Written
+ * atomically; an old one is removed when nothing failed. Returns 0 or -1 (errno). */
+static int write_failures(const batch *b, const dusk_graph *g, int64_t failed)
+{
+    char path[4096], tmp[4200];
+    snprintf(path, sizeof path, "%s/failures.json", b->opt.output);
+    if (failed == 0) return unlink(path) == 0 || errno == ENOENT ? 0 : -1;
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    FILE *f = fopen(tmp, "w");
+    if (f == NULL) return -1;
+    fprintf(f, "{\"program\": \"dusk-eigh\", \"tasks\": %lld, \"failures\": [",
+            (long long)b->ntasks);
+    int64_t listed = 0;
+    for (int64_t i = 0; i < failed; i++) {
+        int64_t id;
+        const char *key, *reason;
+        if (dusk_graph_failure(g, i, &id, &key, &reason) != 0) break;
+        int status = dusk_task_status(g, id);
+        const char *dash = strrchr(key, '-');
+        if (status == DUSK_EDEP || dash == NULL) continue;
+        fprintf(f, "%s\n  {\"task\": %s, \"step\": \"%.*s\", \"error\": ", listed++ ? "," : "",
+                dash + 1, (int)(dash - key), key);
+        json_string(f, dusk_strerror(status));
+        fprintf(f, ", \"reason\": ");
+        json_string(f, reason);
+        fprintf(f, "}");
+    }
+    fprintf(f, "\n]}\n");
+    int err = 0;
+    if (fflush(f) != 0 || fsync(fileno(f)) != 0) err = errno;
+    if (fclose(f) != 0 && err == 0) err = errno;
+    if (err == 0 && rename(tmp, path) != 0) err = errno;
+    if (err != 0) {
+        unlink(tmp);
+        errno = err;
+        return -1;
+    }
+    return 0;
+}
+
+/* ---- Ctrl-C and kill: stop submitting, let running tasks finish, keep what is done ------ */
+
+static dusk_graph *volatile running;
+static volatile sig_atomic_t stop_signal;
+
+static void on_signal(int sig)
+{
+    if (stop_signal) _exit(128 + sig); /* the second one: at once; the manifest stays true */
+    stop_signal = sig;
+    static const char msg[] =
+        "\ndusk-eigh: stopping: running tasks finish, then what is done is saved "
+        "(signal again to quit at once)\n";
+    ssize_t w = write(STDERR_FILENO, msg, sizeof msg - 1);
+    (void)w;
+    if (running != NULL) dusk_graph_cancel(running);
+}
+
+static void catch_signals(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = SA_RESTART;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+}
+
+/* The command that resumes this run: the same arguments, --output DIR becoming --resume DIR. */
+static void print_resume_hint(int argc, char **argv, const char *dir)
+{
+    fprintf(stderr, "%s: to resume:", prog);
+    for (int i = 0; i < argc; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "--output") == 0 || strcmp(a, "--resume") == 0) {
+            i++;
+            continue;
+        }
+        if (strncmp(a, "--output=", 9) == 0 || strncmp(a, "--resume=", 9) == 0) continue;
+        int plain = *a != '\0';
+        for (const char *c = a; *c; c++)
+            plain = plain && (strchr("-_./=:,+@%", *c) || (*c >= '0' && *c <= '9') ||
+                              (*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z'));
+        if (plain) {
+            fprintf(stderr, " %s", a);
+        } else {
+            fprintf(stderr, " '");
+            for (const char *c = a; *c; c++)
+                fprintf(stderr, *c == '\'' ? "'\\''" : "%c", *c);
+            fprintf(stderr, "'");
+        }
+    }
+    fprintf(stderr, " --resume %s\n", dir);
+}
+
+/* How the run ended: keep the results (commit), or keep them resumable (suspend). */
+static int finish_outputs(batch *b, int complete, const char *state)
+{
+    int ret = 0;
+    if (b->manifest && dusk_manifest_save(b->manifest, state) != 0) ret = -1;
+    if (complete && ret == 0) {
+        if ((b->values && dusk_npy_commit(&b->values) != 0) ||
+            (b->vectors && dusk_npy_commit(&b->vectors) != 0))
+            ret = -1;
+    }
+    int err = errno;
+    if (b->values && dusk_npy_suspend(&b->values) != 0 && ret == 0) ret = -1, err = errno;
+    if (b->vectors && dusk_npy_suspend(&b->vectors) != 0 && ret == 0) ret = -1, err = errno;
+    errno = err;
+    return ret;
+}
+
+/* "Processed T tasks in X s (Y it/s)", with what was done before and what failed. */
+static void print_summary(const batch *b, const dusk_graph *g, int64_t ran, int64_t already,
+                          int64_t failed, double elapsed)
+{
+    if (ran == 0) {
+        printf("Nothing to do: all %lld tasks were done before\n", (long long)b->ntasks);
+        return;
+    }
+    printf("Processed %lld tasks in %.3f s (%.2f it/s)", (long long)ran, elapsed,
+           (double)ran / elapsed);
+    if (already) printf(", %lld more done before", (long long)already);
+    if (failed) {
+        int64_t causes = 0, id;
+        const char *key, *reason;
+        for (int64_t i = 0; i < failed; i++)
+            if (dusk_graph_failure(g, i, &id, &key, &reason) == 0 &&
+                dusk_task_status(g, id) != DUSK_EDEP)
+                causes++;
+        printf("; %lld FAILED", (long long)causes);
+        if (b->opt.output) printf(" (see %s/failures.json)", b->opt.output);
+    }
+    printf("\n");
+}
+
+static void print_verification(const batch *b, int64_t ran, int *status)
+{
+    const char *what0 = b->opt.values_only ? "trace error" : "residual";
+    const char *what1 = b->opt.values_only ? "norm error" : "orthogonality";
+    double tol0 = b->opt.values_only ? TOL_VALUES_ONLY : TOL_RESIDUAL;
+    double tol1 = b->opt.values_only ? TOL_VALUES_ONLY : TOL_ORTH_PER_N * (double)b->n;
+    if (b->nbad == 0) {
+        printf("Verified: all %lld tasks passed (max %s %.2e <= %.0e, max %s %.2e <= %.1e)\n",
+               (long long)ran, what0, b->worst[0], tol0, what1, b->worst[1], tol1);
+        return;
+    }
+    printf("Verified: %lld of %lld tasks FAILED (max %s %.2e, tolerance %.0e; max %s "
+           "%.2e, tolerance %.1e); first failing tasks:",
+           (long long)b->nbad, (long long)ran, what0, b->worst[0], tol0, what1, b->worst[1], tol1);
+    for (int64_t k = 0; k < b->nbad && k < 8; k++)
+        printf(" %lld", (long long)b->bad_ids[k]);
+    printf("\n");
+    *status = CLI_EXIT_FAILURE;
+}
+
+/* ---- several ranks ----------------------------------------------------------------------- */
+
+/* Rank 0 made the output files before dusk_init(); the other ranks open the eigenvectors file
+ * to write their own slices. Every rank calls it. 0 when every rank can go on, else an exit
+ * code (the rank that failed has said why). */
+static int join_outputs(batch *b)
+{
+    int64_t failed = 0, any;
+    char path[4096], why[256];
+    if (dusk_barrier() != 0) return CLI_EXIT_FAILURE; /* rank 0 has made them */
+    if (dusk_rank() != 0 && b->opt.vectors) {
+        int64_t shape[3] = {b->ntasks, b->n, b->n};
+        snprintf(path, sizeof path, "%s/eigenvectors.npy", b->opt.output);
+        if (dusk_npy_join(path, 3, shape, &b->vectors, why, sizeof why) != 0) {
+            fprintf(stderr, "%s: %s: %s\n", prog, path, why);
+            failed = 1;
+        }
+    }
+    if (dusk_ranks_max(failed, &any) != 0) dusk_abort(CLI_EXIT_FAILURE);
+    return any ? CLI_EXIT_FAILURE : 0;
+}
+
+/* The output files once every rank's status is known (`all`, the largest): the other ranks
+ * flush their slices, then rank 0 renames the files, only if every rank succeeded. Returns
+ * this rank's status. */
+static int finish_rank_outputs(batch *b, int status, int64_t all)
+{
+    int64_t flushed = 0, any;
+    if (all == CLI_EXIT_OK && dusk_rank() != 0 && b->vectors && dusk_npy_commit(&b->vectors) != 0) {
+        fprintf(stderr, "%s: cannot finish writing %s: %s\n", prog, b->opt.output, strerror(errno));
+        flushed = status = CLI_EXIT_FAILURE;
+    }
+    if (dusk_ranks_max(flushed, &any) != 0) dusk_abort(CLI_EXIT_FAILURE);
+    if (all == CLI_EXIT_OK && any == 0 && dusk_rank() == 0) {
+        if ((b->values && dusk_npy_commit(&b->values) != 0) ||
+            (b->vectors && dusk_npy_commit(&b->vectors) != 0)) {
+            fprintf(stderr, "%s: cannot finish writing %s: %s\n", prog, b->opt.output,
+                    strerror(errno));
+            status = CLI_EXIT_FAILURE;
+        }
+    }
+    if (any) status = CLI_EXIT_FAILURE;
+    dusk_npy_abort(&b->values);
+    dusk_npy_abort(&b->vectors);
+    return status;
+}
+
+/* The end of a run of several ranks. Each rank prints its own failures; every rank learns the
+ * worst status; the files get their names only when every rank succeeded (all or nothing:
+ * under several ranks there is no manifest, no failures.json and no NaN rows, since a rank
+ * does not know which of the results it gathers failed elsewhere). Rank 0 prints the summary,
+ * timed until every rank is done. Returns the job's exit status, the same on every rank. */
+static int end_of_ranks(batch *b, const dusk_graph *g, double start, int submit_error)
+{
+    int64_t failed, all, any_failed;
+    dusk_graph_counts(g, NULL, NULL, &failed);
+    int status = failed || submit_error ? CLI_EXIT_FAILURE : CLI_EXIT_OK;
+    if (failed) print_failures(b, g, failed);
+    int io = atomic_load(&b->io_error);
+    if (io) {
+        fprintf(stderr, "%s: cannot write results to %s: %s\n", prog, b->opt.output, strerror(io));
+        status = CLI_EXIT_FAILURE;
+    }
+    if (dusk_ranks_max(status, &all) != 0 || dusk_ranks_max(failed > 0, &any_failed) != 0)
+        dusk_abort(CLI_EXIT_FAILURE);
+    double elapsed = dusk_now() - start;
+    status = finish_rank_outputs(b, status, all);
+    if (dusk_rank() == 0 && (all == CLI_EXIT_OK || !any_failed))
+        printf("Processed %lld tasks in %.3f s (%.2f it/s) on %d ranks\n", (long long)b->ntasks,
+               elapsed, (double)b->ntasks / elapsed, dusk_rank_count());
+    if (dusk_rank() == 0 && b->opt.verify && all == CLI_EXIT_OK && status == CLI_EXIT_OK)
+        print_verification(b, b->ntasks, &status);
+    fflush(stdout);
+    if (dusk_ranks_max(status, &all) != 0) dusk_abort(CLI_EXIT_FAILURE);
+    return (int)all;
 }
 
 int main(int argc, char **argv)
@@ -406,11 +791,24 @@ int main(int argc, char **argv)
     memset(&b, 0, sizeof b);
     b.opt.n = 1000;
     b.opt.ntasks = 128;
+    if (dusk_rank_count() > 1) snprintf(prog, sizeof prog, "dusk-eigh: rank %d", dusk_rank());
+    app.name = prog;
     app.ctx = &b.opt;
     dusk_config cfg;
     int ret = cli_parse(&app, argc, argv, &cfg);
     if (ret >= 0) return ret;
     b.opt.verbose = cfg.verbose;
+    if (b.opt.resume && dusk_rank_count() > 1)
+        return cli_usage_error(&app,
+                               "--resume runs as one process, not under mpirun with %d "
+                               "ranks (several ranks rerun the whole batch)",
+                               dusk_rank_count());
+    if (b.opt.resume) {
+        if (b.opt.output && strcmp(b.opt.output, b.opt.resume) != 0)
+            return cli_usage_error(&app, "--output %s and --resume %s name different directories",
+                                   b.opt.output, b.opt.resume);
+        b.opt.output = b.opt.resume;
+    }
     if (b.opt.vectors && b.opt.values_only)
         return cli_usage_error(&app, "--vectors and --values-only exclude each other");
     if (b.opt.vectors && !b.opt.output)
@@ -423,124 +821,162 @@ int main(int argc, char **argv)
     b.n = b.opt.n;
     b.ntasks = b.opt.ntasks;
 
+    /* Every rank reads the input's header; each reads only its own matrices later. Rank 0
+     * alone makes the output files (a rank that exits here ends the whole job). */
     dusk_npy *input = NULL;
     if (b.opt.input && (ret = open_input(&b, &input)) >= 0) return ret;
     if ((ret = check_resources(&b, &cfg)) >= 0) {
         dusk_npy_close(&input);
         return ret;
     }
-    if ((ret = open_outputs(&b)) >= 0) {
+    if (dusk_rank() == 0 && (ret = open_outputs(&b)) >= 0) {
         dusk_npy_close(&input);
         return ret;
     }
+    int64_t already = dusk_manifest_done_count(b.manifest);
 
     char why[256];
     double t0 = dusk_now();
     if ((ret = dusk_init(&cfg, why, sizeof why)) != 0) {
-        fprintf(stderr, "dusk-eigh: %s\n", why);
-        dusk_npy_abort(&b.values);
-        dusk_npy_abort(&b.vectors);
+        fprintf(stderr, "%s: %s\n", prog, why);
+        (void)finish_outputs(&b, 0, b.opt.resume ? "interrupted" : "running");
+        dusk_manifest_close(&b.manifest);
+        free(b.pending);
         dusk_npy_close(&input);
         return ret == DUSK_EINVAL ? CLI_EXIT_USAGE : CLI_EXIT_FAILURE;
     }
     double t_init = dusk_now() - t0;
+    int nranks = dusk_rank_count(), rank0 = dusk_rank() == 0;
     pthread_mutex_init(&b.lock, NULL);
+    if (nranks > 1 && b.opt.output && (ret = join_outputs(&b)) != 0) {
+        dusk_npy_abort(&b.values);
+        dusk_npy_abort(&b.vectors);
+        dusk_shutdown();
+        dusk_npy_close(&input);
+        return ret;
+    }
 
     dusk_graph *g = NULL;
     if ((ret = dusk_graph_new(&g)) != 0) {
-        fprintf(stderr, "dusk-eigh: cannot make the graph: %s\n", dusk_strerror(ret));
+        fprintf(stderr, "%s: cannot make the graph: %s\n", prog, dusk_strerror(ret));
+        if (nranks > 1) dusk_abort(CLI_EXIT_FAILURE);
         dusk_shutdown();
         return CLI_EXIT_FAILURE;
     }
-    char source[4200], settings[4600];
+    char source[4200], settings[4700], ranks[64] = "";
     if (input)
         snprintf(source, sizeof source, "input=%s", b.opt.input);
     else
         snprintf(source, sizeof source, "seed=%lld", b.opt.seed);
+    if (nranks > 1)
+        snprintf(ranks, sizeof ranks, " on each of %d ranks (%s)", nranks,
+                 b.opt.block ? "block" : "cyclic");
     snprintf(settings, sizeof settings,
-             "n=%lld ntasks=%lld %s (%s), %d CPU workers, sched=%s, %d BLAS thread%s per worker",
+             "n=%lld ntasks=%lld %s (%s), %d CPU workers%s, sched=%s, %d BLAS thread%s per worker",
              (long long)b.n, (long long)b.ntasks, source,
              b.opt.values_only ? "eigenvalues only" : "eigenvalues and eigenvectors",
-             dusk_cpu_worker_count(), dusk_sched_name(), cfg.blas_threads,
+             dusk_cpu_worker_count(), ranks, dusk_sched_name(), cfg.blas_threads,
              cfg.blas_threads == 1 ? "" : "s");
-    if (cfg.verbose >= 0) {
+    if (cfg.verbose >= 0 && rank0) {
         printf("dusk-eigh: %s\n", settings);
+        if (b.opt.resume)
+            printf("dusk-eigh: resuming %s: %lld of %lld tasks already done\n", b.opt.resume,
+                   (long long)already, (long long)b.ntasks);
         fflush(stdout);
     }
     dusk_set_run_info(settings);
-    (void)dusk_graph_progress(g, b.ntasks, "eigh");
+    int64_t todo = b.ntasks - already;
+    (void)dusk_graph_progress(g, todo, "eigh");
+    if (b.manifest && dusk_manifest_autosave(b.manifest, 1.0) != 0)
+        fprintf(stderr, "%s: warning: the manifest is saved only at the end\n", prog);
+    running = g;
+    /* Several ranks: a signal ends the job (mpirun passes it to every rank), since a rank
+     * that stopped submitting would leave the others waiting for its data. */
+    if (nranks == 1) catch_signals();
 
+    if (nranks > 1 && dusk_barrier() != 0) dusk_abort(CLI_EXIT_FAILURE); /* time from here */
     double start = dusk_now();
     int submit_error = 0;
-    for (int64_t i = 0; i < b.ntasks && !submit_error; i++) {
-        if ((ret = submit_matrix(g, &b, input, i)) != 0) {
-            fprintf(stderr, "dusk-eigh: cannot submit task %lld: %s\n", (long long)i,
+    for (int64_t i = 0; i < b.ntasks && !submit_error && !stop_signal; i++) {
+        if (dusk_manifest_is_done(b.manifest, i)) continue;
+        ret = submit_matrix(g, &b, input, i);
+        if (ret != 0 && ret != DUSK_ECANCELED) {
+            fprintf(stderr, "%s: cannot submit task %lld: %s\n", prog, (long long)i,
                     dusk_strerror(ret));
+            /* the other ranks would wait for this one's data forever */
+            if (nranks > 1) dusk_abort(CLI_EXIT_FAILURE);
             submit_error = 1;
+            dusk_graph_cancel(g);
         }
-        /* Bad input data stops the batch: there is no point decomposing the rest. */
-        int64_t failed;
-        dusk_graph_counts(g, NULL, NULL, &failed);
-        if (input && failed) break;
     }
     ret = dusk_graph_wait(g);
     double elapsed = dusk_now() - start;
+    running = NULL;
+    (void)!dusk_manifest_autosave(b.manifest, 0); /* the last save is below */
 
-    int64_t failed;
-    dusk_graph_counts(g, NULL, NULL, &failed);
-    int status = CLI_EXIT_OK;
-    if (failed) {
-        print_failures(&b, g, failed);
-        status = CLI_EXIT_FAILURE;
-    }
-    if (submit_error) status = CLI_EXIT_FAILURE;
-    int io = atomic_load(&b.io_error);
-    if (io) {
-        fprintf(stderr, "dusk-eigh: cannot write results to %s: %s\n", b.opt.output, strerror(io));
-        status = CLI_EXIT_FAILURE;
-    }
-    if (status == CLI_EXIT_OK) {
-        if ((b.values && dusk_npy_commit(&b.values) != 0) ||
-            (b.vectors && dusk_npy_commit(&b.vectors) != 0)) {
-            fprintf(stderr, "dusk-eigh: cannot finish writing %s: %s\n", b.opt.output,
-                    strerror(errno));
-            status = CLI_EXIT_FAILURE;
+    int status;
+    if (nranks > 1) {
+        status = end_of_ranks(&b, g, start, submit_error);
+    } else {
+        int64_t failed;
+        dusk_graph_counts(g, NULL, NULL, &failed);
+        int64_t done_now = dusk_manifest_done_count(b.manifest) - already;
+        int stopped = stop_signal != 0 || submit_error;
+        status = CLI_EXIT_OK;
+        if (failed) {
+            print_failures(&b, g, failed);
+            status = CLI_EXIT_TASKS_FAILED;
         }
-    }
-    dusk_npy_abort(&b.values);
-    dusk_npy_abort(&b.vectors);
+        int io = atomic_load(&b.io_error);
+        if (io) {
+            fprintf(stderr, "%s: cannot write results to %s: %s\n", prog, b.opt.output,
+                    strerror(io));
+            stopped = 1;
+        }
+        if (b.opt.output && write_failures(&b, g, failed) != 0) {
+            fprintf(stderr, "%s: cannot write %s/failures.json: %s\n", prog, b.opt.output,
+                    strerror(errno));
+            stopped = 1;
+        }
+        /* Finished (with or without failed tasks): the files get their names. Stopped early:
+         * they stay PATH.partial, and the manifest says what is in them. */
+        if (b.opt.output &&
+            finish_outputs(&b, !stopped, stopped ? "interrupted" : "finished") != 0) {
+            fprintf(stderr, "%s: cannot finish writing %s: %s\n", prog, b.opt.output,
+                    strerror(errno));
+            stopped = 1;
+        }
 
-    if (status == CLI_EXIT_OK || !failed) {
-        printf("Processed %lld tasks in %.3f s (%.2f it/s)\n", (long long)b.ntasks, elapsed,
-               (double)b.ntasks / elapsed);
-    }
-    if (b.opt.verify && status == CLI_EXIT_OK) {
-        const char *what0 = b.opt.values_only ? "trace error" : "residual";
-        const char *what1 = b.opt.values_only ? "norm error" : "orthogonality";
-        double tol0 = b.opt.values_only ? TOL_VALUES_ONLY : TOL_RESIDUAL;
-        double tol1 = b.opt.values_only ? TOL_VALUES_ONLY : TOL_ORTH_PER_N * (double)b.n;
-        if (b.nbad == 0) {
-            printf("Verified: all %lld tasks passed (max %s %.2e <= %.0e, max %s %.2e <= %.1e)\n",
-                   (long long)b.ntasks, what0, b.worst[0], tol0, what1, b.worst[1], tol1);
+        if (stopped) {
+            int64_t done = b.opt.output ? already + done_now : -1;
+            if (stop_signal)
+                status = 128 + stop_signal;
+            else
+                status = CLI_EXIT_FAILURE;
+            if (b.opt.output) {
+                fprintf(stderr, "%s: stopped: %lld of %lld tasks done and saved in %s\n", prog,
+                        (long long)done, (long long)b.ntasks, b.opt.output);
+                print_resume_hint(argc, argv, b.opt.output);
+            } else {
+                fprintf(stderr, "%s: stopped before the end; nothing was saved (no --output)\n",
+                        prog);
+            }
         } else {
-            printf("Verified: %lld of %lld tasks FAILED (max %s %.2e, tolerance %.0e; max %s "
-                   "%.2e, tolerance %.1e); first failing tasks:",
-                   (long long)b.nbad, (long long)b.ntasks, what0, b.worst[0], tol0, what1,
-                   b.worst[1], tol1);
-            for (int64_t k = 0; k < b.nbad && k < 8; k++)
-                printf(" %lld", (long long)b.bad_ids[k]);
-            printf("\n");
-            status = CLI_EXIT_FAILURE;
+            print_summary(&b, g, todo, already, failed, elapsed);
+            if (b.opt.verify && todo) print_verification(&b, todo, &status);
         }
     }
     if (cfg.verbose > 0)
         fprintf(stderr,
-                "dusk-eigh: start-up %.3f s, peak %lld tasks in flight (window), peak memory "
+                "%s: start-up %.3f s, peak %lld tasks in flight (window), peak memory "
                 "%.1f MB\n",
-                t_init, (long long)dusk_graph_peak_in_flight(g), (double)dusk_peak_rss() / 1e6);
+                prog, t_init, (long long)dusk_graph_peak_in_flight(g),
+                (double)dusk_peak_rss() / 1e6);
     (void)ret;
     dusk_graph_free(&g);
     dusk_shutdown();
+    dusk_manifest_close(&b.manifest);
+    free(b.pending);
     dusk_npy_close(&input);
     pthread_mutex_destroy(&b.lock);
     return status;

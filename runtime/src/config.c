@@ -10,6 +10,7 @@
 
 #include "dusk_features.h"
 #include "dusk_internal.h"
+#include "dusk_trace.h"
 #include "trace.h"
 
 int dusk__started = 0;
@@ -17,6 +18,7 @@ static dusk_config current;
 static dusk_kernel *doomed; /* kernels freed while StarPU still held their codelets */
 static dusk__trace *trace;  /* when DUSK_TRACE or --trace asked for one */
 static char *run_info;
+static char *fail_tasks; /* ",key,key," from DUSK_FAIL_TASKS, or NULL */
 
 struct dusk__trace *dusk__current_trace(void)
 {
@@ -193,6 +195,7 @@ int dusk_config_init(dusk_config *cfg, char *why, size_t whylen)
     cfg->blas_threads = 1;
     cfg->window = 0;
     cfg->progress = DUSK_PROGRESS_AUTO;
+    cfg->mpi_core = -1;
     dusk__set_why(why, whylen, "%s", "");
 
     if ((rc = env_int("STARPU_NCPU", 0, 4096, &cfg->ncpu, why, whylen)) ||
@@ -200,6 +203,7 @@ int dusk_config_init(dusk_config *cfg, char *why, size_t whylen)
         (rc = env_int("DUSK_BLAS_THREADS", 1, 4096, &cfg->blas_threads, why, whylen)) ||
         (rc = env_int("DUSK_WINDOW", 1, 1 << 20, &cfg->window, why, whylen)) ||
         (rc = env_int("DUSK_WINDOW_MB", 1, 1 << 24, &cfg->window_mb, why, whylen)) ||
+        (rc = env_int("DUSK_MPI_CORE", -1, 1, &cfg->mpi_core, why, whylen)) ||
         (rc = check_starpu_env(why, whylen)))
         return rc;
     const char *dir = getenv("DUSK_TRACE");
@@ -245,7 +249,7 @@ int dusk_init(const dusk_config *cfg, char *why, size_t whylen)
         return DUSK_ESTATE;
     }
     if (cfg->ncpu < -1 || cfg->ncuda < -1 || cfg->blas_threads < 1 || cfg->window < 0 ||
-        cfg->window_mb < 0) {
+        cfg->window_mb < 0 || cfg->mpi_core < -1 || cfg->mpi_core > 1) {
         dusk__set_why(why, whylen, "invalid configuration value");
         return DUSK_EINVAL;
     }
@@ -292,7 +296,9 @@ int dusk_init(const dusk_config *cfg, char *why, size_t whylen)
     }
 #endif
 
-    int ret = starpu_init(&conf);
+    int ret = dusk__mpi_start(&conf, cfg, why, whylen);
+    if (ret == -EPROTONOSUPPORT) return DUSK_ENODEV; /* several ranks, no StarPU-MPI: `why` says */
+    if (ret == -EIO) return DUSK_ESTARPU;
     if (ret == -ENODEV) {
         dusk__set_why(why, whylen, "StarPU found no worker to run tasks (STARPU_NCPU=%d)",
                       cfg->ncpu);
@@ -304,10 +310,22 @@ int dusk_init(const dusk_config *cfg, char *why, size_t whylen)
     }
     current = *cfg;
     dusk__started = 1;
+    const char *inject = getenv("DUSK_FAIL_TASKS");
+    if (inject != NULL && *inject != '\0') {
+        size_t len = strlen(inject);
+        fail_tasks = malloc(len + 3);
+        if (fail_tasks != NULL) snprintf(fail_tasks, len + 3, ",%s,", inject);
+    }
     if (cfg->trace[0] != '\0') {
-        char twhy[200];
-        if ((ret = dusk__trace_open(cfg->trace, 0, 1, &trace, twhy, sizeof twhy)) != 0) {
-            dusk__set_why(why, whylen, "cannot write the trace to %s: %s", cfg->trace, twhy);
+        char twhy[200], dir[sizeof cfg->trace + 32];
+        /* several ranks: each its own directory, merged by rank 0 at dusk_shutdown() */
+        if (dusk_rank_count() > 1)
+            snprintf(dir, sizeof dir, "%s/rank-%d", cfg->trace, dusk_rank());
+        else
+            snprintf(dir, sizeof dir, "%s", cfg->trace);
+        if ((ret = dusk__trace_open(dir, dusk_rank(), dusk_rank_count(), &trace, twhy,
+                                    sizeof twhy)) != 0) {
+            dusk__set_why(why, whylen, "cannot write the trace to %s: %s", dir, twhy);
             dusk_shutdown();
             return ret;
         }
@@ -320,6 +338,43 @@ int dusk_init(const dusk_config *cfg, char *why, size_t whylen)
     return 0;
 }
 
+/* Several ranks: once every rank has closed its trace, rank 0 merges DIR/rank-K/trace.json
+ * into DIR/trace.json (one process per rank) and writes DIR/report.html for all ranks. */
+static void merge_rank_traces(void)
+{
+    int n = dusk_rank_count();
+    if (dusk_barrier() != 0 || dusk_rank() != 0) return;
+    char **paths = calloc((size_t)n, sizeof *paths);
+    size_t len = strlen(current.trace) + 40;
+    int ok = paths != NULL;
+    for (int r = 0; ok && r < n; r++) {
+        paths[r] = malloc(len);
+        ok = paths[r] != NULL;
+        if (ok) snprintf(paths[r], len, "%s/rank-%d/trace.json", current.trace, r);
+    }
+    dusk_trace_set *set = NULL;
+    char why[256] = "out of memory", out[sizeof current.trace + 32];
+    if (ok && dusk_trace_load((const char *const *)paths, n, &set, why, sizeof why) == 0) {
+        snprintf(out, sizeof out, "%s/trace.json", current.trace);
+        ok = dusk_trace_write_json(set, out) == 0;
+        snprintf(out, sizeof out, "%s/report.html", current.trace);
+        ok = ok && dusk_trace_write_report(set, out, run_info ? run_info : "") == 0;
+        snprintf(why, sizeof why, "cannot write trace.json or report.html");
+    } else {
+        ok = 0;
+    }
+    if (!ok && current.verbose >= 0)
+        fprintf(stderr, "dusk: warning: could not merge the ranks' traces in %s: %s\n",
+                current.trace, why);
+    else if (current.verbose >= 0)
+        fprintf(stderr, "dusk: traces of %d ranks merged into %s (report.html, trace.json)\n", n,
+                current.trace);
+    dusk_trace_set_free(&set);
+    for (int r = 0; paths != NULL && r < n; r++)
+        free(paths[r]);
+    free(paths);
+}
+
 void dusk_shutdown(void)
 {
     if (!dusk__started) return;
@@ -327,13 +382,16 @@ void dusk_shutdown(void)
     if (trace != NULL) {
         if (dusk__trace_close(&trace, run_info ? run_info : "") != 0 && current.verbose >= 0)
             fprintf(stderr, "dusk: warning: could not finish the trace in %s\n", current.trace);
-        else if (current.verbose >= 0)
+        else if (current.verbose >= 0 && dusk_rank_count() == 1)
             fprintf(stderr, "dusk: trace written to %s (report.html, trace.json, dag.dot)\n",
                     current.trace);
     }
+    if (current.trace[0] != '\0' && dusk_rank_count() > 1) merge_rank_traces();
     free(run_info);
     run_info = NULL;
-    starpu_shutdown();
+    dusk__mpi_stop();
+    free(fail_tasks);
+    fail_tasks = NULL;
     dusk__started = 0;
     dusk__linalg_fini();
     while (doomed != NULL) {
@@ -341,6 +399,15 @@ void dusk_shutdown(void)
         doomed = k->next_doomed;
         dusk_kernel_free(&k);
     }
+}
+
+int dusk__fail_injected(const char *key)
+{
+    if (fail_tasks == NULL || key[0] == '\0' || strchr(key, ',') != NULL) return 0;
+    size_t len = strlen(key);
+    for (const char *p = strstr(fail_tasks, key); p != NULL; p = strstr(p + 1, key))
+        if (p[-1] == ',' && p[len] == ',') return 1;
+    return 0;
 }
 
 void dusk__kernel_doom(dusk_kernel *k)

@@ -49,6 +49,7 @@ struct dusk_npy {
     int64_t data_offset; /* bytes before the data */
     char *path;          /* writers: the name dusk_npy_commit() gives the file */
     char *partial;       /* writers: PATH.partial */
+    int joined;          /* made by dusk_npy_join(): another process creates and renames it */
 };
 
 /* ---- messages --------------------------------------------------------------------------- */
@@ -425,7 +426,7 @@ static void npy_free(dusk_npy *f)
     if (f == NULL) return;
     int saved = errno;
     if (f->fd >= 0) close(f->fd);
-    if (f->writable && f->partial != NULL) unlink(f->partial);
+    if (f->writable && !f->joined && f->partial != NULL) unlink(f->partial);
     free(f->path);
     free(f->partial);
     free(f);
@@ -727,8 +728,8 @@ static size_t make_header(char *buf, size_t len, int ndim, const int64_t *shape)
     return total;
 }
 
-int dusk_npy_create(const char *path, int ndim, const int64_t *shape, dusk_npy **out, char *why,
-                    size_t whylen)
+static int create_or_join(const char *path, int ndim, const int64_t *shape, dusk_npy **out,
+                          int join, char *why, size_t whylen)
 {
     set_why(why, whylen, "%s", "");
     if (out != NULL) *out = NULL;
@@ -780,6 +781,26 @@ int dusk_npy_create(const char *path, int ndim, const int64_t *shape, dusk_npy *
     f->count = count;
     f->data_offset = (int64_t)header_len;
 
+    if (join) {
+        /* the creator sized it before the writers open it: check that it is the same file */
+        struct stat st;
+        f->fd = open(f->partial, O_WRONLY | O_CLOEXEC);
+        if (f->fd < 0 || fstat(f->fd, &st) != 0) {
+            set_why_errno(why, whylen, NULL, errno);
+            npy_free(f);
+            return DUSK_EIO;
+        }
+        if ((int64_t)st.st_size != f->data_offset + count * (int64_t)sizeof(double)) {
+            set_why(why, whylen, "%s is not the size its shape needs: not the file expected",
+                    f->partial);
+            npy_free(f);
+            return DUSK_EFORMAT;
+        }
+        f->writable = 1;
+        f->joined = 1;
+        *out = f;
+        return 0;
+    }
     /* Replace, never truncate in place: an old PATH.partial may be a link to something else,
      * or still be open in a writer that is going away. */
     if (unlink(f->partial) != 0 && errno != ENOENT) {
@@ -804,6 +825,82 @@ int dusk_npy_create(const char *path, int ndim, const int64_t *shape, dusk_npy *
         npy_free(f); /* removes PATH.partial, keeps errno */
         return DUSK_EIO;
     }
+    *out = f;
+    return 0;
+}
+
+int dusk_npy_create(const char *path, int ndim, const int64_t *shape, dusk_npy **out, char *why,
+                    size_t whylen)
+{
+    return create_or_join(path, ndim, shape, out, 0, why, whylen);
+}
+
+int dusk_npy_join(const char *path, int ndim, const int64_t *shape, dusk_npy **out, char *why,
+                  size_t whylen)
+{
+    return create_or_join(path, ndim, shape, out, 1, why, whylen);
+}
+
+/* Fill in f->path and f->partial (PATH.partial). */
+static int writer_names(dusk_npy *f, const char *path)
+{
+    size_t plen = strlen(path);
+    f->path = malloc(plen + 1);
+    f->partial = malloc(plen + sizeof ".partial");
+    if (f->path == NULL || f->partial == NULL) return DUSK_ENOMEM;
+    memcpy(f->path, path, plen + 1);
+    memcpy(f->partial, path, plen);
+    memcpy(f->partial + plen, ".partial", sizeof ".partial");
+    return 0;
+}
+
+int dusk_npy_reopen(const char *path, int ndim, const int64_t *shape, dusk_npy **out, char *why,
+                    size_t whylen)
+{
+    set_why(why, whylen, "%s", "");
+    if (out != NULL) *out = NULL;
+    if (path == NULL || out == NULL || shape == NULL || ndim < 1 || ndim > DUSK_NPY_MAX_DIMS) {
+        set_why(why, whylen, "no path, shape or place for the handle");
+        return DUSK_EINVAL;
+    }
+    dusk_npy *f = calloc(1, sizeof *f);
+    if (f == NULL || writer_names(f, path) != 0) {
+        if (f != NULL) f->fd = -1;
+        npy_free(f);
+        set_why(why, whylen, "out of memory");
+        return DUSK_ENOMEM;
+    }
+    int renamed = 0;
+    f->fd = open(f->partial, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
+    if (f->fd < 0 && errno == ENOENT) {
+        f->fd = open(f->path, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
+        renamed = f->fd >= 0;
+    }
+    if (f->fd < 0) {
+        set_why_errno(why, whylen, NULL, errno);
+        npy_free(f); /* not writable yet: removes nothing */
+        return DUSK_EIO;
+    }
+    int rc = open_checked(f, why, whylen);
+    int same = rc == 0 && !f->fortran && f->ndim == ndim &&
+               memcmp(f->shape, shape, (size_t)ndim * sizeof *shape) == 0;
+    if (rc == 0 && !same) {
+        char want[DUSK_NPY_MAX_DIMS * 22 + 4], have[DUSK_NPY_MAX_DIMS * 22 + 4];
+        format_shape(want, sizeof want, ndim, shape);
+        format_shape(have, sizeof have, f->ndim, f->shape);
+        set_why(why, whylen, "holds shape %s%s, not %s", have, f->fortran ? " (Fortran order)" : "",
+                want);
+        rc = DUSK_EFORMAT;
+    }
+    if (rc == 0 && renamed && rename(f->path, f->partial) != 0) {
+        set_why_errno(why, whylen, "cannot rename it to .partial", errno);
+        rc = DUSK_EIO;
+    }
+    if (rc != 0) {
+        npy_free(f);
+        return rc;
+    }
+    f->writable = 1;
     *out = f;
     return 0;
 }
@@ -835,8 +932,30 @@ int dusk_npy_commit(dusk_npy **pf)
     if (close(f->fd) != 0 && err == 0 && errno != EINTR) /* Linux closes it even on EINTR */
         err = errno;
     f->fd = -1;
-    if (err == 0 && rename(f->partial, f->path) != 0) err = errno;
+    if (err == 0 && !f->joined && rename(f->partial, f->path) != 0) err = errno;
     if (err == 0) f->writable = 0; /* nothing left to remove */
+    npy_free(f);
+    if (err != 0) {
+        errno = err;
+        return DUSK_EIO;
+    }
+    return 0;
+}
+
+int dusk_npy_sync(dusk_npy *f)
+{
+    if (f == NULL || !f->writable) return DUSK_EINVAL;
+    return fdatasync(f->fd) == 0 ? 0 : DUSK_EIO;
+}
+
+int dusk_npy_suspend(dusk_npy **pf)
+{
+    if (pf == NULL || *pf == NULL) return DUSK_EINVAL;
+    dusk_npy *f = *pf;
+    *pf = NULL;
+    int err = 0;
+    if (f->writable && fsync(f->fd) != 0) err = errno;
+    f->writable = 0; /* keep PATH.partial */
     npy_free(f);
     if (err != 0) {
         errno = err;
