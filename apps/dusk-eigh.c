@@ -115,10 +115,9 @@ static int handle(void *ctx, int opt, const char *arg)
 
 static cli_app app = {
     .name = "dusk-eigh",
-    .synopsis =
-        "[-n N] [--ntasks T] [--seed S] [--values-only] [--input FILE.npy]\n"
-        "                 [--output DIR] [--vectors] [--verify] [--distribution cyclic|block]\n"
-        "                 [runtime options]",
+    .synopsis = "[-n N] [--ntasks T] [--seed S] [--values-only] [--input FILE.npy]\n"
+                "                 [--output DIR] [--vectors] [--verify] [--resume DIR]\n"
+                "                 [--distribution cyclic|block] [runtime options]",
     .description =
         "Eigendecompose a batch of symmetric matrices on StarPU. By default task i draws\n"
         "b = rand(n, n) exactly as NumPy does after np.random.seed(S + i), forms a = bᵀb and\n"
@@ -138,7 +137,14 @@ static cli_app app = {
         "                        and ||VᵀV - I|| <= n * 1e-13 (with --values-only: the trace\n"
         "                        and Frobenius norm identities, <= 1e-12)\n"
         "      --distribution D  under mpirun, which rank owns task i: cyclic (default,\n"
-        "                        i mod K) or block (contiguous runs of T/K tasks)\n",
+        "                        i mod K) or block (contiguous runs of T/K tasks)\n"
+        "      --resume DIR      go on with the run that wrote DIR (stopped, killed or with\n"
+        "                        failed tasks), computing only the tasks not done; the other\n"
+        "                        flags must be those of that run (one process only)\n"
+        "\n"
+        "Exit status: 0 all tasks done; 1 the run failed; 2 bad usage or input; 3 finished\n"
+        "but some tasks failed (their rows are NaN, DIR/failures.json says why); 128+N\n"
+        "stopped by signal N (130: Ctrl-C), resumable with --resume.\n",
     .shortopts = "n:",
     .longopts = longopts,
     .handle = handle,
