@@ -22,6 +22,9 @@
 #include "dusk_npy.h"
 
 #define MAX_N 100000
+/* dsyevd with eigenvectors needs a workspace of 2n² + 6n + 1 doubles, a count LAPACK takes
+ * as a 32-bit int (Debian's OpenBLAS/LAPACKE are LP64): the largest n where it fits. */
+#define MAX_N_VECTORS 32766
 #define SYMTOL 1e-10
 #define TOL_RESIDUAL 1e-12    /* ||AV - VΛ||_F / (n ||A||_F) */
 #define TOL_ORTH_PER_N 1e-13  /* ||VᵀV - I||_F, per unit of n */
@@ -86,6 +89,9 @@ static int handle(void *ctx, int opt, const char *arg)
         o->input = arg;
         return 0;
     case OPT_OUTPUT:
+        /* room for "/eigenvectors.npy.partial" in a 4096-byte path */
+        if (*arg == '\0' || strlen(arg) > 4000)
+            return cli_usage_error(&app, "--output: '%.40s' is not a usable directory name", arg);
         o->output = arg;
         return 0;
     case OPT_VECTORS:
@@ -472,6 +478,46 @@ files:;
     return -1;
 }
 
+/* Refuse, before anything is created or allocated, a batch that cannot run here: sizes past
+ * LAPACK's 32-bit workspace, more memory than is available, outputs larger than the free
+ * disk. One line on stderr; exit code, or -1 to go on. */
+static int check_resources(const batch *b, const dusk_config *cfg)
+{
+    const char *n_from = b->opt.input ? b->opt.input : "-n";
+    if (!b->opt.values_only && b->n > MAX_N_VECTORS) {
+        fprintf(stderr,
+                "%s: %s: n = %lld is over %d, the largest n whose eigenvectors LAPACK's "
+                "32-bit workspace (2n² + 6n + 1 values) can hold; use --values-only\n",
+                prog, n_from, (long long)b->n, MAX_N_VECTORS);
+        return b->opt.input ? CLI_EXIT_FAILURE : CLI_EXIT_USAGE;
+    }
+    /* Each worker holds one matrix pipeline at a time (the window keeps two tasks per worker
+     * in flight): with eigenvectors, A and dsyevd's 2n² workspace, plus A's copy to verify;
+     * eigenvalues only, B and A while A = BᵀB is formed (A alone, or A and a scratch copy to
+     * verify, when A is read from a file). */
+    int64_t matrices = !b->opt.values_only ? 3 + b->opt.verify
+                       : b->opt.input      ? 1 + b->opt.verify
+                                           : 2;
+    int64_t matrix = cli_mul_sat(cli_mul_sat(b->n, b->n), 8);
+    int workers = dusk_config_cpu_workers(cfg);
+    int64_t need = cli_mul_sat(cli_mul_sat(matrix, matrices), workers > 0 ? workers : 1);
+    char what[160], size[32];
+    cli_bytes(size, sizeof size, matrix);
+    snprintf(what, sizeof what, "n = %lld (%lld matri%s of %s per worker, %d worker%s)",
+             (long long)b->n, (long long)matrices, matrices == 1 ? "x" : "ces", size, workers,
+             workers == 1 ? "" : "s");
+    int ret = cli_check_memory(&app, need, what);
+    if (ret >= 0 || b->opt.output == NULL || b->opt.resume != NULL) return ret;
+
+    /* the output files are sized in full when they are created (a resume reopens them) */
+    int64_t out = cli_mul_sat(cli_mul_sat(b->ntasks, b->n), 8) + 4096;
+    if (b->opt.vectors) out += cli_mul_sat(cli_mul_sat(b->ntasks, matrix), 1) + 4096;
+    if (out < 0) out = INT64_MAX;
+    snprintf(what, sizeof what, "writing %lld results of n = %lld%s", (long long)b->ntasks,
+             (long long)b->n, b->opt.vectors ? " with eigenvectors" : "");
+    return cli_check_disk(&app, b->opt.output, out, what);
+}
+
 /* Print the failures that are causes; those that only followed from them are counted. */
 static void print_failures(const batch *b, const dusk_graph *g, int64_t failed)
 {
@@ -785,6 +831,10 @@ int main(int argc, char **argv)
      * alone makes the output files (a rank that exits here ends the whole job). */
     dusk_npy *input = NULL;
     if (b.opt.input && (ret = open_input(&b, &input)) >= 0) return ret;
+    if ((ret = check_resources(&b, &cfg)) >= 0) {
+        dusk_npy_close(&input);
+        return ret;
+    }
     if (dusk_rank() == 0 && (ret = open_outputs(&b)) >= 0) {
         dusk_npy_close(&input);
         return ret;
