@@ -65,7 +65,7 @@ check_csv() {
     [ "$(sed -n 2p "$f")" = "$header" ] || fail "$name.csv header: $(sed -n 2p "$f")"
     want=$(printf '%s\n' "$@")
     got=$(tail -n +3 "$f" | cut -d, -f1)
-    [ "$want" = "$got" ] || fail "$name.csv rows: want $(echo $want), got $(echo $got)"
+    [ "$want" = "$got" ] || fail "$name.csv rows: want $(tr "\n" " " <<<"$want"), got $(tr "\n" " " <<<"$got")"
     [ -s "$d/$name.md" ] || fail "$name.md was not written"
 }
 

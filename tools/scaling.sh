@@ -134,6 +134,10 @@ run_batch() {
     batch_time=$(median "${times[@]}")
 }
 
+# Batch times already measured in this run, by "WORKERS BLAS_THREADS": the mixed sweep reuses
+# the workers sweep's one-BLAS-thread points instead of running them again.
+declare -A measured=()
+
 # Print a time to 4 significant digits, for the Markdown tables.
 sig() { awk -v x="$1" 'BEGIN { printf "%.4g", x }'; }
 
@@ -254,6 +258,7 @@ sweep_workers() {
             break
         fi
         t1=${t1:-$t}
+        measured["$w 1"]=$t
         local eff
         eff=$(awk -v a="$t1" -v b="$t" -v w="$w" 'BEGIN { printf "%.0f%%", 100 * a / b / w }')
         echo "$w,$t,$(ratio "$t1" "$t"),$w,$n,$ntasks,$eff" >>"$out/workers.csv"
@@ -317,8 +322,12 @@ sweep_mixed() {
     } >"$out/mixed.md"
     for p in "${pairs[@]}"; do
         read -r w b <<<"$p"
-        run_batch "$dusk" -n "$n" --ntasks "$ntasks" --ncpu "$w" --blas-threads "$b" --no-progress
-        t=$batch_time
+        if [ -n "${measured["$w $b"]:-}" ]; then
+            t=${measured["$w $b"]}
+        else
+            run_batch "$dusk" -n "$n" --ntasks "$ntasks" --ncpu "$w" --blas-threads "$b" --no-progress
+            t=$batch_time
+        fi
         t1=${t1:-$t}
         echo "$w,$b,$((w * b)),$t,$(ratio "$t1" "$t"),$n,$ntasks" >>"$out/mixed.csv"
         echo "| $w | $b | $((w * b)) | $t | $(ratio "$t1" "$t") |" >>"$out/mixed.md"

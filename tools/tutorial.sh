@@ -167,7 +167,7 @@ step7() {
     rm -rf "$dir"
     show "$dusk" -n 500 --ntasks 16 --verify --progress --trace "$dir" || die "dusk-eigh --trace failed"
     show "$build/tools/dusk-trace" "$dir/trace.json" || die "dusk-trace failed"
-    echo "Open $dir/report.html in a browser; $dir/trace.json in https://ui.perfetto.dev"
+    echo "Open $dir/report.html in a browser (and $dir/trace.json in https://ui.perfetto.dev)"
 }
 
 # ---- regen: every number and plot of the README's Tutorial section ------------------------------
@@ -223,7 +223,7 @@ update_readme() {
 
 regen() {
     local t0=$SECONDS
-    blocks=$out/blocks
+    blocks=$tmp/blocks
     mkdir -p "$blocks"
     bash "$here/scaling.sh" "--$preset" -b "$build" -o "$out" -n "$n" --ntasks "$ntasks" ||
         die "scaling.sh failed"
@@ -237,8 +237,8 @@ regen() {
     capture step7 step7 "$out/trace"
     sed -i "s#$out/#bench/tutorial/#g" "$blocks/step7.md"
     screenshot "$out/trace/report.html" "$out/trace-report.png"
-    # The trace itself is regenerated at will; only its screenshot and summary are kept.
-    rm -rf "$out/trace"
+    # The trace's report and DAG are kept (small); trace.json can be remade at will.
+    rm -f "$out/trace/trace.json"
 
     for s in threads sizes workers ranks mixed; do cp "$out/$s.md" "$blocks/$s.md"; done
     if [ -f "$out/ranks.png" ]; then
