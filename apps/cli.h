@@ -9,7 +9,13 @@
 #include "dusk.h"
 
 /* Exit codes shared by the apps. */
-enum { CLI_EXIT_OK = 0, CLI_EXIT_FAILURE = 1, CLI_EXIT_USAGE = 2 };
+enum {
+    CLI_EXIT_OK = 0,          /* every task succeeded */
+    CLI_EXIT_FAILURE = 1,     /* the run could not go on (I/O error, StarPU refused, ...) */
+    CLI_EXIT_USAGE = 2,       /* bad flags or input refused before starting */
+    CLI_EXIT_TASKS_FAILED = 3 /* finished, but some tasks failed (their results are NaN) */
+    /* 128 + N: stopped by signal N (130 for Ctrl-C), resumable with --resume */
+};
 
 typedef struct cli_app {
     const char *name;              /* program name used in messages */

@@ -6,16 +6,19 @@
 #include <inttypes.h>
 #include <math.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "dusk.h"
 #include "dusk_kernel.h"
 #include "dusk_linalg.h"
+#include "dusk_manifest.h"
 #include "dusk_npy.h"
 
 #define MAX_N 100000
@@ -28,11 +31,20 @@ typedef struct options {
     long long n, ntasks, seed;
     int n_set, ntasks_set;
     int values_only, vectors, verify;
-    const char *input, *output;
+    const char *input, *output, *resume;
     int verbose;
 } options;
 
-enum { OPT_NTASKS = 1, OPT_SEED, OPT_VALUES_ONLY, OPT_INPUT, OPT_OUTPUT, OPT_VECTORS, OPT_VERIFY };
+enum {
+    OPT_NTASKS = 1,
+    OPT_SEED,
+    OPT_VALUES_ONLY,
+    OPT_INPUT,
+    OPT_OUTPUT,
+    OPT_VECTORS,
+    OPT_VERIFY,
+    OPT_RESUME
+};
 
 static const struct option longopts[] = {
     {"ntasks", required_argument, NULL, OPT_NTASKS},
@@ -42,6 +54,7 @@ static const struct option longopts[] = {
     {"output", required_argument, NULL, OPT_OUTPUT},
     {"vectors", no_argument, NULL, OPT_VECTORS},
     {"verify", no_argument, NULL, OPT_VERIFY},
+    {"resume", required_argument, NULL, OPT_RESUME},
     {NULL, 0, NULL, 0},
 };
 
@@ -73,6 +86,9 @@ static int handle(void *ctx, int opt, const char *arg)
         return 0;
     case OPT_VERIFY:
         o->verify = 1;
+        return 0;
+    case OPT_RESUME:
+        o->resume = arg;
         return 0;
     }
     return cli_usage_error(&app, "unhandled option");
@@ -111,6 +127,8 @@ typedef struct batch {
     options opt;
     int64_t n, ntasks;
     dusk_npy *values, *vectors;
+    dusk_manifest *manifest; /* with --output: which tasks are done, for --resume */
+    atomic_uchar *pending;   /* with --output: per task, result writes still to come */
     atomic_int io_error;
     pthread_mutex_t lock; /* guards the verification results below */
     double worst[2];
@@ -123,19 +141,29 @@ typedef struct read_ctx {
     enum { READ_VALUES, READ_VECTORS, READ_CHECKS } what;
 } read_ctx;
 
+/* Write `count` values of task `index` into f, or NaN when the task failed, so that a failed
+ * task never leaves the zeros of a fresh file that would look like a result. */
+static int write_row(batch *b, dusk_npy *f, int64_t index, const double *values, int64_t count)
+{
+    double *nan = NULL;
+    if (values == NULL) {
+        nan = malloc((size_t)count * sizeof *nan);
+        if (nan == NULL) return atomic_store(&b->io_error, ENOMEM), -1;
+        for (int64_t k = 0; k < count; k++)
+            nan[k] = NAN;
+    }
+    int ret = dusk_npy_write(f, index * count, values ? values : nan, count);
+    free(nan);
+    if (ret != 0) atomic_store(&b->io_error, errno ? errno : EIO);
+    return ret;
+}
+
 static void on_read(void *user, int status, const double *values, const int64_t dims[2])
 {
     read_ctx *r = user;
     batch *b = r->b;
-    if (status == 0) {
-        int64_t count = dims[0] * dims[1];
-        if (r->what == READ_VALUES) {
-            if (dusk_npy_write(b->values, r->index * count, values, count) != 0)
-                atomic_store(&b->io_error, errno ? errno : EIO);
-        } else if (r->what == READ_VECTORS) {
-            if (dusk_npy_write(b->vectors, r->index * count, values, count) != 0)
-                atomic_store(&b->io_error, errno ? errno : EIO);
-        } else {
+    if (r->what == READ_CHECKS) {
+        if (status == 0) {
             double tol0 = b->opt.values_only ? TOL_VALUES_ONLY : TOL_RESIDUAL;
             double tol1 = b->opt.values_only ? TOL_VALUES_ONLY : TOL_ORTH_PER_N * (double)b->n;
             pthread_mutex_lock(&b->lock);
@@ -147,6 +175,12 @@ static void on_read(void *user, int status, const double *values, const int64_t 
             }
             pthread_mutex_unlock(&b->lock);
         }
+    } else if (status != DUSK_ECANCELED) { /* a cancelled task is simply not done */
+        dusk_npy *f = r->what == READ_VALUES ? b->values : b->vectors;
+        int ok = write_row(b, f, r->index, status == 0 ? values : NULL, dims[0] * dims[1]) == 0;
+        /* Done once every result of the task is written. */
+        if (ok && status == 0 && atomic_fetch_sub(&b->pending[r->index], 1) == 1)
+            dusk_manifest_mark_done(b->manifest, r->index);
     }
     free(r);
 }
@@ -159,6 +193,16 @@ static int read_into(batch *b, dusk_data *d, int64_t index, int what)
     int ret = dusk_data_read(d, on_read, r);
     if (ret != 0) free(r);
     return ret;
+}
+
+/* The manifest's sync step: results written so far reach the disk before it lists them. */
+static int sync_outputs(void *ctx)
+{
+    batch *b = ctx;
+    if ((b->values && dusk_npy_sync(b->values) != 0) ||
+        (b->vectors && dusk_npy_sync(b->vectors) != 0))
+        return -1;
+    return 0;
 }
 
 /* ---- the graph: per matrix, gen -> gram -> eigh (-> verify), or load -> eigh ------------ */
@@ -226,6 +270,7 @@ static int submit_matrix(dusk_graph *g, batch *b, const dusk_npy *input, int64_t
             (ret = read_into(b, r, i, READ_CHECKS)))
             goto out;
     }
+    if (b->pending) atomic_store(&b->pending[i], (unsigned char)(1 + (b->vectors != NULL)));
     if (b->values && (ret = read_into(b, w, i, READ_VALUES)) != 0) goto out;
     if (b->vectors && (ret = read_into(b, v, i, READ_VECTORS)) != 0) goto out;
 out:
@@ -304,28 +349,69 @@ static int make_dir(const char *dir)
     }
     return 0;
 }
+/* Everything that decides the results, for the manifest: a resume must match it. */
+static void params_line(const batch *b, char *buf, size_t len)
+{
+    char source[4200];
+    struct stat st;
+    if (b->opt.input && stat(b->opt.input, &st) == 0)
+        snprintf(source, sizeof source, "input:%s size=%lld mtime=%lld.%09ld", b->opt.input,
+                 (long long)st.st_size, (long long)st.st_mtim.tv_sec, st.st_mtim.tv_nsec);
+    else
+        snprintf(source, sizeof source, "seed:%lld", b->opt.seed);
+    snprintf(buf, len, "n=%lld ntasks=%lld values_only=%d vectors=%d source=%s", (long long)b->n,
+             (long long)b->ntasks, b->opt.values_only, b->opt.vectors, source);
+}
 
-/* Create the output files under their temporary names. Exit code, or -1 to go on. */
+/* The manifest first (a new one replaces an old one before any file is made fresh, so it
+ * never lists tasks whose results are gone), then the output files: created under their
+ * temporary names, or reopened in place by a resume. Exit code, or -1 to go on. */
 static int open_outputs(batch *b)
 {
-    char path[4096], why[256];
-    if (b->opt.output == NULL) return -1;
-    if (make_dir(b->opt.output) != 0) {
-        fprintf(stderr, "dusk-eigh: cannot create output directory %s: %s\n", b->opt.output,
-                strerror(errno));
+    char path[4096], why[512], params[4600];
+    const char *dir = b->opt.output;
+    int resume = b->opt.resume != NULL;
+    if (dir == NULL) return -1;
+    if (!resume && make_dir(dir) != 0) {
+        fprintf(stderr, "dusk-eigh: cannot create output directory %s: %s\n", dir, strerror(errno));
+        return CLI_EXIT_FAILURE;
+    }
+    params_line(b, params, sizeof params);
+    int ret = dusk_manifest_open(dir, "dusk-eigh", params, b->ntasks, resume, sync_outputs, b,
+                                 &b->manifest, why, sizeof why);
+    if (ret == 0 && !resume && dusk_manifest_save(b->manifest, "running") != 0) {
+        snprintf(why, sizeof why, "cannot write %s/manifest.txt: %s", dir, strerror(errno));
+        ret = DUSK_EIO;
+    }
+    if (ret != 0) {
+        fprintf(stderr, "dusk-eigh: --resume %s: %s\n", dir, why);
+        dusk_manifest_close(&b->manifest);
+        return ret == DUSK_EINVAL || ret == DUSK_EFORMAT ? CLI_EXIT_USAGE : CLI_EXIT_FAILURE;
+    }
+    b->pending = calloc((size_t)b->ntasks, sizeof *b->pending);
+    if (b->pending == NULL) {
+        fprintf(stderr, "dusk-eigh: out of memory\n");
+        dusk_manifest_close(&b->manifest);
         return CLI_EXIT_FAILURE;
     }
     int64_t shape[3] = {b->ntasks, b->n, b->n};
-    snprintf(path, sizeof path, "%s/eigenvalues.npy", b->opt.output);
-    if (dusk_npy_create(path, 2, shape, &b->values, why, sizeof why) != 0) {
-        fprintf(stderr, "dusk-eigh: %s: %s\n", path, why);
-        return CLI_EXIT_FAILURE;
-    }
-    snprintf(path, sizeof path, "%s/eigenvectors.npy", b->opt.output);
-    if (b->opt.vectors && dusk_npy_create(path, 3, shape, &b->vectors, why, sizeof why) != 0) {
-        fprintf(stderr, "dusk-eigh: %s: %s\n", path, why);
-        dusk_npy_abort(&b->values);
-        return CLI_EXIT_FAILURE;
+    for (int k = 0; k < 1 + b->opt.vectors; k++) {
+        dusk_npy **f = k == 0 ? &b->values : &b->vectors;
+        snprintf(path, sizeof path, "%s/%s", dir, k == 0 ? "eigenvalues.npy" : "eigenvectors.npy");
+        ret = resume ? dusk_npy_reopen(path, 2 + k, shape, f, why, sizeof why)
+                     : dusk_npy_create(path, 2 + k, shape, f, why, sizeof why);
+        if (ret != 0) {
+            fprintf(stderr, "dusk-eigh: %s%s: %s\n", path, resume ? "(.partial)" : "", why);
+            /* a resume leaves what it found for another try */
+            if (resume)
+                (void)!dusk_npy_suspend(&b->values);
+            else
+                dusk_npy_abort(&b->values);
+            dusk_manifest_close(&b->manifest);
+            free(b->pending);
+            b->pending = NULL;
+            return CLI_EXIT_FAILURE;
+        }
     }
     return -1;
 }
@@ -354,6 +440,178 @@ static void print_failures(const batch *b, const dusk_graph *g, int64_t failed)
                 (long long)followed);
 }
 
+static void json_string(FILE *f, const char *s)
+{
+    fputc('"', f);
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\')
+            fprintf(f, "\\%c", c);
+        else if (c < 0x20)
+            fprintf(f, "\\u%04x", c);
+        else
+            fputc(c, f);
+    }
+    fputc('"', f);
+}
+
+/* DIR/failures.json: for each failed matrix (by task id), the step that failed and why. Only
+ * causes are listed: the steps that did not run because of them are implied. Written
+ * atomically; an old one is removed when nothing failed. Returns 0 or -1 (errno). */
+static int write_failures(const batch *b, const dusk_graph *g, int64_t failed)
+{
+    char path[4096], tmp[4200];
+    snprintf(path, sizeof path, "%s/failures.json", b->opt.output);
+    if (failed == 0) return unlink(path) == 0 || errno == ENOENT ? 0 : -1;
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    FILE *f = fopen(tmp, "w");
+    if (f == NULL) return -1;
+    fprintf(f, "{\"program\": \"dusk-eigh\", \"tasks\": %lld, \"failures\": [",
+            (long long)b->ntasks);
+    int64_t listed = 0;
+    for (int64_t i = 0; i < failed; i++) {
+        int64_t id;
+        const char *key, *reason;
+        if (dusk_graph_failure(g, i, &id, &key, &reason) != 0) break;
+        int status = dusk_task_status(g, id);
+        const char *dash = strrchr(key, '-');
+        if (status == DUSK_EDEP || dash == NULL) continue;
+        fprintf(f, "%s\n  {\"task\": %s, \"step\": \"%.*s\", \"error\": ", listed++ ? "," : "",
+                dash + 1, (int)(dash - key), key);
+        json_string(f, dusk_strerror(status));
+        fprintf(f, ", \"reason\": ");
+        json_string(f, reason);
+        fprintf(f, "}");
+    }
+    fprintf(f, "\n]}\n");
+    int err = 0;
+    if (fflush(f) != 0 || fsync(fileno(f)) != 0) err = errno;
+    if (fclose(f) != 0 && err == 0) err = errno;
+    if (err == 0 && rename(tmp, path) != 0) err = errno;
+    if (err != 0) {
+        unlink(tmp);
+        errno = err;
+        return -1;
+    }
+    return 0;
+}
+
+/* ---- Ctrl-C and kill: stop submitting, let running tasks finish, keep what is done ------ */
+
+static dusk_graph *volatile running;
+static volatile sig_atomic_t stop_signal;
+
+static void on_signal(int sig)
+{
+    if (stop_signal) _exit(128 + sig); /* the second one: at once; the manifest stays true */
+    stop_signal = sig;
+    static const char msg[] =
+        "\ndusk-eigh: stopping: running tasks finish, then what is done is saved "
+        "(signal again to quit at once)\n";
+    ssize_t w = write(STDERR_FILENO, msg, sizeof msg - 1);
+    (void)w;
+    if (running != NULL) dusk_graph_cancel(running);
+}
+
+static void catch_signals(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = SA_RESTART;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+}
+
+/* The command that resumes this run: the same arguments, --output DIR becoming --resume DIR. */
+static void print_resume_hint(int argc, char **argv, const char *dir)
+{
+    fprintf(stderr, "dusk-eigh: to resume:");
+    for (int i = 0; i < argc; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "--output") == 0 || strcmp(a, "--resume") == 0) {
+            i++;
+            continue;
+        }
+        if (strncmp(a, "--output=", 9) == 0 || strncmp(a, "--resume=", 9) == 0) continue;
+        int plain = *a != '\0';
+        for (const char *c = a; *c; c++)
+            plain = plain && (strchr("-_./=:,+@%", *c) || (*c >= '0' && *c <= '9') ||
+                              (*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z'));
+        if (plain) {
+            fprintf(stderr, " %s", a);
+        } else {
+            fprintf(stderr, " '");
+            for (const char *c = a; *c; c++)
+                fprintf(stderr, *c == '\'' ? "'\\''" : "%c", *c);
+            fprintf(stderr, "'");
+        }
+    }
+    fprintf(stderr, " --resume %s\n", dir);
+}
+
+/* How the run ended: keep the results (commit), or keep them resumable (suspend). */
+static int finish_outputs(batch *b, int complete, const char *state)
+{
+    int ret = 0;
+    if (b->manifest && dusk_manifest_save(b->manifest, state) != 0) ret = -1;
+    if (complete && ret == 0) {
+        if ((b->values && dusk_npy_commit(&b->values) != 0) ||
+            (b->vectors && dusk_npy_commit(&b->vectors) != 0))
+            ret = -1;
+    }
+    int err = errno;
+    if (b->values && dusk_npy_suspend(&b->values) != 0 && ret == 0) ret = -1, err = errno;
+    if (b->vectors && dusk_npy_suspend(&b->vectors) != 0 && ret == 0) ret = -1, err = errno;
+    errno = err;
+    return ret;
+}
+
+/* "Processed T tasks in X s (Y it/s)", with what was done before and what failed. */
+static void print_summary(const batch *b, const dusk_graph *g, int64_t ran, int64_t already,
+                          int64_t failed, double elapsed)
+{
+    if (ran == 0) {
+        printf("Nothing to do: all %lld tasks were done before\n", (long long)b->ntasks);
+        return;
+    }
+    printf("Processed %lld tasks in %.3f s (%.2f it/s)", (long long)ran, elapsed,
+           (double)ran / elapsed);
+    if (already) printf(", %lld more done before", (long long)already);
+    if (failed) {
+        int64_t causes = 0, id;
+        const char *key, *reason;
+        for (int64_t i = 0; i < failed; i++)
+            if (dusk_graph_failure(g, i, &id, &key, &reason) == 0 &&
+                dusk_task_status(g, id) != DUSK_EDEP)
+                causes++;
+        printf("; %lld FAILED", (long long)causes);
+        if (b->opt.output) printf(" (see %s/failures.json)", b->opt.output);
+    }
+    printf("\n");
+}
+
+static void print_verification(const batch *b, int64_t ran, int *status)
+{
+    const char *what0 = b->opt.values_only ? "trace error" : "residual";
+    const char *what1 = b->opt.values_only ? "norm error" : "orthogonality";
+    double tol0 = b->opt.values_only ? TOL_VALUES_ONLY : TOL_RESIDUAL;
+    double tol1 = b->opt.values_only ? TOL_VALUES_ONLY : TOL_ORTH_PER_N * (double)b->n;
+    if (b->nbad == 0) {
+        printf("Verified: all %lld tasks passed (max %s %.2e <= %.0e, max %s %.2e <= %.1e)\n",
+               (long long)ran, what0, b->worst[0], tol0, what1, b->worst[1], tol1);
+        return;
+    }
+    printf("Verified: %lld of %lld tasks FAILED (max %s %.2e, tolerance %.0e; max %s "
+           "%.2e, tolerance %.1e); first failing tasks:",
+           (long long)b->nbad, (long long)ran, what0, b->worst[0], tol0, what1, b->worst[1], tol1);
+    for (int64_t k = 0; k < b->nbad && k < 8; k++)
+        printf(" %lld", (long long)b->bad_ids[k]);
+    printf("\n");
+    *status = CLI_EXIT_FAILURE;
+}
+
 int main(int argc, char **argv)
 {
     batch b;
@@ -365,6 +623,12 @@ int main(int argc, char **argv)
     int ret = cli_parse(&app, argc, argv, &cfg);
     if (ret >= 0) return ret;
     b.opt.verbose = cfg.verbose;
+    if (b.opt.resume) {
+        if (b.opt.output && strcmp(b.opt.output, b.opt.resume) != 0)
+            return cli_usage_error(&app, "--output %s and --resume %s name different directories",
+                                   b.opt.output, b.opt.resume);
+        b.opt.output = b.opt.resume;
+    }
     if (b.opt.vectors && b.opt.values_only)
         return cli_usage_error(&app, "--vectors and --values-only exclude each other");
     if (b.opt.vectors && !b.opt.output)
@@ -383,13 +647,15 @@ int main(int argc, char **argv)
         dusk_npy_close(&input);
         return ret;
     }
+    int64_t already = dusk_manifest_done_count(b.manifest);
 
     char why[256];
     double t0 = dusk_now();
     if ((ret = dusk_init(&cfg, why, sizeof why)) != 0) {
         fprintf(stderr, "dusk-eigh: %s\n", why);
-        dusk_npy_abort(&b.values);
-        dusk_npy_abort(&b.vectors);
+        (void)finish_outputs(&b, 0, b.opt.resume ? "interrupted" : "running");
+        dusk_manifest_close(&b.manifest);
+        free(b.pending);
         dusk_npy_close(&input);
         return ret == DUSK_EINVAL ? CLI_EXIT_USAGE : CLI_EXIT_FAILURE;
     }
@@ -415,73 +681,78 @@ int main(int argc, char **argv)
              cfg.blas_threads == 1 ? "" : "s");
     if (cfg.verbose >= 0) {
         printf("dusk-eigh: %s\n", settings);
+        if (b.opt.resume)
+            printf("dusk-eigh: resuming %s: %lld of %lld tasks already done\n", b.opt.resume,
+                   (long long)already, (long long)b.ntasks);
         fflush(stdout);
     }
     dusk_set_run_info(settings);
-    (void)dusk_graph_progress(g, b.ntasks, "eigh");
+    int64_t todo = b.ntasks - already;
+    (void)dusk_graph_progress(g, todo, "eigh");
+    if (b.manifest && dusk_manifest_autosave(b.manifest, 1.0) != 0)
+        fprintf(stderr, "dusk-eigh: warning: the manifest is saved only at the end\n");
+    running = g;
+    catch_signals();
 
     double start = dusk_now();
     int submit_error = 0;
-    for (int64_t i = 0; i < b.ntasks && !submit_error; i++) {
-        if ((ret = submit_matrix(g, &b, input, i)) != 0) {
+    for (int64_t i = 0; i < b.ntasks && !submit_error && !stop_signal; i++) {
+        if (dusk_manifest_is_done(b.manifest, i)) continue;
+        ret = submit_matrix(g, &b, input, i);
+        if (ret != 0 && ret != DUSK_ECANCELED) {
             fprintf(stderr, "dusk-eigh: cannot submit task %lld: %s\n", (long long)i,
                     dusk_strerror(ret));
             submit_error = 1;
+            dusk_graph_cancel(g);
         }
-        /* Bad input data stops the batch: there is no point decomposing the rest. */
-        int64_t failed;
-        dusk_graph_counts(g, NULL, NULL, &failed);
-        if (input && failed) break;
     }
     ret = dusk_graph_wait(g);
     double elapsed = dusk_now() - start;
+    running = NULL;
+    (void)!dusk_manifest_autosave(b.manifest, 0); /* the last save is below */
 
     int64_t failed;
     dusk_graph_counts(g, NULL, NULL, &failed);
+    int64_t done_now = dusk_manifest_done_count(b.manifest) - already;
+    int stopped = stop_signal != 0 || submit_error;
     int status = CLI_EXIT_OK;
     if (failed) {
         print_failures(&b, g, failed);
-        status = CLI_EXIT_FAILURE;
+        status = CLI_EXIT_TASKS_FAILED;
     }
-    if (submit_error) status = CLI_EXIT_FAILURE;
     int io = atomic_load(&b.io_error);
     if (io) {
         fprintf(stderr, "dusk-eigh: cannot write results to %s: %s\n", b.opt.output, strerror(io));
-        status = CLI_EXIT_FAILURE;
+        stopped = 1;
     }
-    if (status == CLI_EXIT_OK) {
-        if ((b.values && dusk_npy_commit(&b.values) != 0) ||
-            (b.vectors && dusk_npy_commit(&b.vectors) != 0)) {
-            fprintf(stderr, "dusk-eigh: cannot finish writing %s: %s\n", b.opt.output,
-                    strerror(errno));
-            status = CLI_EXIT_FAILURE;
-        }
+    if (b.opt.output && write_failures(&b, g, failed) != 0) {
+        fprintf(stderr, "dusk-eigh: cannot write %s/failures.json: %s\n", b.opt.output,
+                strerror(errno));
+        stopped = 1;
     }
-    dusk_npy_abort(&b.values);
-    dusk_npy_abort(&b.vectors);
+    /* Finished (with or without failed tasks): the files get their names. Stopped early:
+     * they stay PATH.partial, and the manifest says what is in them. */
+    if (b.opt.output && finish_outputs(&b, !stopped, stopped ? "interrupted" : "finished") != 0) {
+        fprintf(stderr, "dusk-eigh: cannot finish writing %s: %s\n", b.opt.output, strerror(errno));
+        stopped = 1;
+    }
 
-    if (status == CLI_EXIT_OK || !failed) {
-        printf("Processed %lld tasks in %.3f s (%.2f it/s)\n", (long long)b.ntasks, elapsed,
-               (double)b.ntasks / elapsed);
-    }
-    if (b.opt.verify && status == CLI_EXIT_OK) {
-        const char *what0 = b.opt.values_only ? "trace error" : "residual";
-        const char *what1 = b.opt.values_only ? "norm error" : "orthogonality";
-        double tol0 = b.opt.values_only ? TOL_VALUES_ONLY : TOL_RESIDUAL;
-        double tol1 = b.opt.values_only ? TOL_VALUES_ONLY : TOL_ORTH_PER_N * (double)b.n;
-        if (b.nbad == 0) {
-            printf("Verified: all %lld tasks passed (max %s %.2e <= %.0e, max %s %.2e <= %.1e)\n",
-                   (long long)b.ntasks, what0, b.worst[0], tol0, what1, b.worst[1], tol1);
-        } else {
-            printf("Verified: %lld of %lld tasks FAILED (max %s %.2e, tolerance %.0e; max %s "
-                   "%.2e, tolerance %.1e); first failing tasks:",
-                   (long long)b.nbad, (long long)b.ntasks, what0, b.worst[0], tol0, what1,
-                   b.worst[1], tol1);
-            for (int64_t k = 0; k < b.nbad && k < 8; k++)
-                printf(" %lld", (long long)b.bad_ids[k]);
-            printf("\n");
+    if (stopped) {
+        int64_t done = b.opt.output ? already + done_now : -1;
+        if (stop_signal)
+            status = 128 + stop_signal;
+        else
             status = CLI_EXIT_FAILURE;
+        if (b.opt.output) {
+            fprintf(stderr, "dusk-eigh: stopped: %lld of %lld tasks done and saved in %s\n",
+                    (long long)done, (long long)b.ntasks, b.opt.output);
+            print_resume_hint(argc, argv, b.opt.output);
+        } else {
+            fprintf(stderr, "dusk-eigh: stopped before the end; nothing was saved (no --output)\n");
         }
+    } else {
+        print_summary(&b, g, todo, already, failed, elapsed);
+        if (b.opt.verify && todo) print_verification(&b, todo, &status);
     }
     if (cfg.verbose > 0)
         fprintf(stderr,
@@ -491,6 +762,8 @@ int main(int argc, char **argv)
     (void)ret;
     dusk_graph_free(&g);
     dusk_shutdown();
+    dusk_manifest_close(&b.manifest);
+    free(b.pending);
     dusk_npy_close(&input);
     pthread_mutex_destroy(&b.lock);
     return status;

@@ -6,8 +6,10 @@
 - the outputs are standard .npy files, of the documented shapes and order;
 - the same seed gives byte-identical results with 1 and 2 workers;
 - --input reads (T, n, n) and (n, n) files in C and Fortran order;
-- bad input files are refused with one line and exit 1, leaving no output file behind.
+- bad input files are refused with one line and exit 1, leaving no output file behind;
+  a bad matrix inside a good file fails alone (exit 3, NaN row, failures.json).
 Usage: test_app_numpy.py PATH/TO/dusk-eigh   (exits 77 when NumPy is missing)"""
+import json
 import os
 import subprocess
 import sys
@@ -139,12 +141,32 @@ with tempfile.TemporaryDirectory() as tmp:
     refused("rank 1", np.zeros(5), "1 dimensions")
     refused("rank 4", np.zeros((2, 2, 3, 3)), "4 dimensions")
     refused("non-square", np.zeros((2, 3, 4)), "non-square")
+    # ---- bad matrices inside a good file: that task fails, the others complete (exit 3)
+    def one_bad(label, arr, bad, words):
+        path = os.path.join(tmp, "one_bad.npy")
+        np.save(path, arr)
+        out = os.path.join(tmp, "one_bad_" + label.replace(" ", "_"))
+        r = run(["--input", path, "--output", out, "--vectors"])
+        lines = r.stderr.strip().splitlines()
+        check(r.returncode == 3 and len(lines) == 1 and words in lines[0] and
+              "1 FAILED" in r.stdout, f"{label}: exit {r.returncode}, {lines}, {r.stdout!r}")
+        w = np.load(os.path.join(out, "eigenvalues.npy"))
+        v = np.load(os.path.join(out, "eigenvectors.npy"))
+        check(np.isnan(w[bad]).all() and np.isnan(v[bad]).all(), f"{label}: failed row is NaN")
+        for i in range(arr.shape[0]):
+            if i != bad:
+                check_decomposition(arr[i], w[i], v[i], f"{label}: good task {i}")
+        with open(os.path.join(out, "failures.json")) as f:
+            fails = json.load(f)["failures"]
+        check(len(fails) == 1 and fails[0]["task"] == bad and fails[0]["step"] == "load" and
+              words in fails[0]["reason"], f"{label}: failures.json {fails}")
+
     asym = stack.copy()
     asym[2, 3, 5] += 1.0
-    refused("not symmetric", asym, "matrix 2 is not symmetric")
+    one_bad("not symmetric", asym, 2, "matrix 2 is not symmetric")
     nan = stack.copy()
     nan[1, 0, 0] = np.nan
-    refused("NaN", nan, "non-finite")
+    one_bad("NaN", nan, 1, "non-finite")
     good = os.path.join(tmp, "good.npy")
     np.save(good, stack)
     raw = open(good, "rb").read()

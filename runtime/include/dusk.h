@@ -40,17 +40,18 @@ extern "C" {
 
 enum {
     DUSK_OK = 0,
-    DUSK_EINVAL = -1,   /* an argument is invalid or out of range */
-    DUSK_ENOMEM = -2,   /* out of memory */
-    DUSK_EIO = -3,      /* a read or write failed (see errno where the call says so) */
-    DUSK_EFORMAT = -4,  /* a file is malformed or of a kind dusk does not read */
-    DUSK_EDATA = -5,    /* a task refused its input data (not symmetric, not finite, ...) */
-    DUSK_ENUMERIC = -6, /* a numerical library reported failure (LAPACK info != 0) */
-    DUSK_EDEP = -7,     /* the task did not run: a task it depends on failed */
-    DUSK_ESTARPU = -8,  /* StarPU refused a call */
-    DUSK_ENODEV = -9,   /* no worker can run the task, or StarPU found no worker at all */
-    DUSK_ESTATE = -10,  /* the call is not allowed now (dusk not initialised, ...) */
-    DUSK_ETASK = -11,   /* the graph finished but some of its tasks failed */
+    DUSK_EINVAL = -1,     /* an argument is invalid or out of range */
+    DUSK_ENOMEM = -2,     /* out of memory */
+    DUSK_EIO = -3,        /* a read or write failed (see errno where the call says so) */
+    DUSK_EFORMAT = -4,    /* a file is malformed or of a kind dusk does not read */
+    DUSK_EDATA = -5,      /* a task refused its input data (not symmetric, not finite, ...) */
+    DUSK_ENUMERIC = -6,   /* a numerical library reported failure (LAPACK info != 0) */
+    DUSK_EDEP = -7,       /* the task did not run: a task it depends on failed */
+    DUSK_ESTARPU = -8,    /* StarPU refused a call */
+    DUSK_ENODEV = -9,     /* no worker can run the task, or StarPU found no worker at all */
+    DUSK_ESTATE = -10,    /* the call is not allowed now (dusk not initialised, ...) */
+    DUSK_ETASK = -11,     /* the graph finished but some of its tasks failed */
+    DUSK_ECANCELED = -12, /* the task did not run: its graph was cancelled */
 };
 
 /* The text of an error code: a static string, never NULL. Thread-safe. */
@@ -206,10 +207,22 @@ DUSK_NODISCARD int dusk_task_submit(dusk_graph *g, const dusk_kernel *k, const d
                                     const dusk_task_opts *opts, int64_t *id);
 
 /* Wait until every task and read of the graph has finished, drawing progress meanwhile.
- * Returns 0 when every task succeeded, DUSK_ETASK when some failed. */
+ * Returns 0 when every task succeeded, DUSK_ETASK when some failed, else DUSK_ECANCELED when
+ * the graph was cancelled before all its tasks ran. */
 DUSK_NODISCARD int dusk_graph_wait(dusk_graph *g);
 
-/* Counts so far: tasks submitted, finished (successfully or not), and failed. */
+/* Stop the graph early (Ctrl-C): tasks that have not started yet finish at once without
+ * running, with status DUSK_ECANCELED (reads of their data get it too); running tasks run to
+ * the end; later dusk_task_submit() calls return DUSK_ECANCELED. Cancelled tasks are not
+ * failures: dusk_graph_counts() does not count them as failed, dusk_graph_cancelled() does.
+ * Only sets a flag, so it is async-signal-safe and may be called from a signal handler or
+ * any thread. dusk_graph_wait() still has to be called. */
+void dusk_graph_cancel(dusk_graph *g);
+
+/* The number of tasks that finished with DUSK_ECANCELED so far. */
+int64_t dusk_graph_cancelled(const dusk_graph *g);
+
+/* Counts so far: tasks submitted, finished (successfully, failed or cancelled), and failed. */
 void dusk_graph_counts(const dusk_graph *g, int64_t *submitted, int64_t *finished, int64_t *failed);
 
 /* The status of task `id`: 1 while pending, 0 when it succeeded, or its negative error. */

@@ -44,6 +44,14 @@ DUSK_NODISCARD int dusk_npy_read_matrix(const dusk_npy *f, int64_t index, double
 DUSK_NODISCARD int dusk_npy_create(const char *path, int ndim, const int64_t *shape, dusk_npy **out,
                                    char *why, size_t whylen);
 
+/* Open again, for writing in place, a file that dusk_npy_create() made for the same path and
+ * shape: PATH.partial when it exists (an interrupted run), else PATH (a finished run), which
+ * is first renamed back to PATH.partial so that it no longer looks complete. Its values are
+ * kept. DUSK_EIO (errno kept), DUSK_EFORMAT when the file is not such a file or its shape
+ * differs, with `why`; the file is left as it was. End it like a created one. */
+DUSK_NODISCARD int dusk_npy_reopen(const char *path, int ndim, const int64_t *shape, dusk_npy **out,
+                                   char *why, size_t whylen);
+
 /* Write count values at element offset `offset` (in C order). Thread-safe.
  * DUSK_EINVAL when the range is outside the array, DUSK_EIO when the write fails. */
 DUSK_NODISCARD int dusk_npy_write(dusk_npy *f, int64_t offset, const double *values, int64_t count);
@@ -51,6 +59,13 @@ DUSK_NODISCARD int dusk_npy_write(dusk_npy *f, int64_t offset, const double *val
 /* Flush to disk, close and rename PATH.partial to PATH. Sets *f to NULL, even on failure
  * (then PATH.partial is removed and DUSK_EIO returned). */
 DUSK_NODISCARD int dusk_npy_commit(dusk_npy **f);
+
+/* Make what was written so far durable (fdatasync). Thread-safe. DUSK_EIO on failure. */
+DUSK_NODISCARD int dusk_npy_sync(dusk_npy *f);
+
+/* Flush, close and keep PATH.partial, for dusk_npy_reopen() later (a run that stops early
+ * and can be resumed). Sets *f to NULL. DUSK_EIO when the flush fails. */
+DUSK_NODISCARD int dusk_npy_suspend(dusk_npy **f);
 
 /* Close and remove PATH.partial. Sets *f to NULL. */
 void dusk_npy_abort(dusk_npy **f);

@@ -15,6 +15,7 @@ static dusk_config current;
 static dusk_kernel *doomed; /* kernels freed while StarPU still held their codelets */
 static dusk__trace *trace;  /* when DUSK_TRACE or --trace asked for one */
 static char *run_info;
+static char *fail_tasks; /* ",key,key," from DUSK_FAIL_TASKS, or NULL */
 
 struct dusk__trace *dusk__current_trace(void)
 {
@@ -167,6 +168,12 @@ int dusk_init(const dusk_config *cfg, char *why, size_t whylen)
     }
     current = *cfg;
     dusk__started = 1;
+    const char *inject = getenv("DUSK_FAIL_TASKS");
+    if (inject != NULL && *inject != '\0') {
+        size_t len = strlen(inject);
+        fail_tasks = malloc(len + 3);
+        if (fail_tasks != NULL) snprintf(fail_tasks, len + 3, ",%s,", inject);
+    }
     if (cfg->trace[0] != '\0') {
         char twhy[200];
         if ((ret = dusk__trace_open(cfg->trace, 0, 1, &trace, twhy, sizeof twhy)) != 0) {
@@ -197,6 +204,8 @@ void dusk_shutdown(void)
     free(run_info);
     run_info = NULL;
     starpu_shutdown();
+    free(fail_tasks);
+    fail_tasks = NULL;
     dusk__started = 0;
     dusk__linalg_fini();
     while (doomed != NULL) {
@@ -204,6 +213,15 @@ void dusk_shutdown(void)
         doomed = k->next_doomed;
         dusk_kernel_free(&k);
     }
+}
+
+int dusk__fail_injected(const char *key)
+{
+    if (fail_tasks == NULL || key[0] == '\0' || strchr(key, ',') != NULL) return 0;
+    size_t len = strlen(key);
+    for (const char *p = strstr(fail_tasks, key); p != NULL; p = strstr(p + 1, key))
+        if (p[-1] == ',' && p[len] == ',') return 1;
+    return 0;
 }
 
 void dusk__kernel_doom(dusk_kernel *k)

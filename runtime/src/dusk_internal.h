@@ -72,6 +72,13 @@ void dusk__cpu_entry(void *buffers[], void *cl_arg);
 /* graph.c: called by StarPU when a task has finished. */
 void dusk__task_done(void *arg);
 
+/* graph.c: whether dusk_graph_cancel() was called on g (async-signal-safe). */
+int dusk__graph_cancelling(const dusk_graph *g);
+
+/* config.c: whether DUSK_FAIL_TASKS names this task key (a test aid: the task then fails as a
+ * LAPACK error would, without running). */
+int dusk__fail_injected(const char *key);
+
 /* progress.c: a tqdm-like bar on stderr. */
 typedef struct dusk__progress dusk__progress;
 dusk__progress *dusk__progress_new(const char *label, int64_t total, int mode);

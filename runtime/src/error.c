@@ -27,6 +27,8 @@ const char *dusk_strerror(int err)
         return "call not allowed in this state";
     case DUSK_ETASK:
         return "some tasks failed";
+    case DUSK_ECANCELED:
+        return "not run: cancelled";
     default:
         return "unknown error";
     }

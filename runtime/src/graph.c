@@ -24,7 +24,7 @@ struct dusk_graph {
     int64_t in_flight, peak_in_flight;
     int64_t bytes_in_flight; /* data bytes the tasks and reads in flight use */
     int64_t window_bytes, window_floor;
-    int64_t submitted, finished, failed, counted;
+    int64_t submitted, finished, failed, counted, cancelled;
     int8_t *status; /* per task: 1 pending, 0 done, or a DUSK_E* code */
     int64_t status_cap;
     failure *failures;
@@ -36,6 +36,7 @@ struct dusk_graph {
     int draining;         /* the submitter waits for the window to drain */
     uint8_t *attempts;    /* per task, beside status */
     int64_t *trace_ids;   /* per task, when tracing: for explicit dependencies in the trace */
+    atomic_int cancel;    /* dusk_graph_cancel() was called: set from signal handlers too */
     /* touched by the submitting thread only: */
     dusk__progress *bar;
     int64_t bar_total; /* 0: every task counts */
@@ -369,7 +370,7 @@ void dusk__task_done(void *arg)
     dusk__task *t = arg;
     dusk_graph *g = t->g;
     struct dusk__trace *trace = dusk__current_trace();
-    if (trace != NULL) {
+    if (trace != NULL && t->status != DUSK_ECANCELED) { /* a cancelled task never ran */
         const int64_t none[2] = {0, 0}, *dims = t->nargs ? t->data[0]->dims : none;
         dusk__trace_task ev = {
             .id = t->trace_id,
@@ -395,7 +396,9 @@ void dusk__task_done(void *arg)
     live_remove(g, t);
     set_status(g, t->id, t->status, t->attempts);
     g->finished++;
-    if (t->status != 0) {
+    if (t->status == DUSK_ECANCELED) {
+        g->cancelled++;
+    } else if (t->status != 0) {
         record_failure(g, t);
         g->failed++;
     }
@@ -485,6 +488,7 @@ int dusk_task_submit(dusk_graph *g, const dusk_kernel *k, const dusk_arg *args, 
             return DUSK_EINVAL;
     for (int i = 0; i < opts->nafter; i++)
         if (opts->after[i] < 0 || opts->after[i] >= g->submitted) return DUSK_EINVAL;
+    if (atomic_load(&g->cancel)) return DUSK_ECANCELED;
 
     dusk__task *t = calloc(1, sizeof *t + value_size);
     if (t == NULL) return DUSK_ENOMEM;
@@ -606,9 +610,28 @@ int dusk_graph_wait(dusk_graph *g)
         redraw(g, 0);
     }
     redraw(g, 1);
-    int ret = g->failed ? DUSK_ETASK : 0;
+    int ret = g->failed ? DUSK_ETASK : g->cancelled ? DUSK_ECANCELED : 0;
     pthread_mutex_unlock(&g->lock);
     return ret;
+}
+
+void dusk_graph_cancel(dusk_graph *g)
+{
+    if (g != NULL) atomic_store(&g->cancel, 1);
+}
+
+int dusk__graph_cancelling(const dusk_graph *g)
+{
+    return atomic_load(&((dusk_graph *)g)->cancel);
+}
+
+int64_t dusk_graph_cancelled(const dusk_graph *g)
+{
+    dusk_graph *mg = (dusk_graph *)g;
+    pthread_mutex_lock(&mg->lock);
+    int64_t n = g->cancelled;
+    pthread_mutex_unlock(&mg->lock);
+    return n;
 }
 
 void dusk_graph_counts(const dusk_graph *g, int64_t *submitted, int64_t *finished, int64_t *failed)

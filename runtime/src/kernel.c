@@ -97,9 +97,11 @@ void dusk__cpu_entry(void *buffers[], void *cl_arg)
     t->worker = starpu_worker_get_id();
     t->start = dusk_now();
 
-    /* A task whose input was not produced does not run; what it writes is not produced
-     * either, so the failure travels down the graph and stops there. */
-    for (int i = 0; i < t->nargs; i++) {
+    /* A cancelled graph runs nothing more; a task whose input was not produced does not
+     * run; what it writes is not produced either, so the failure travels down the graph and
+     * stops there. */
+    if (dusk__graph_cancelling(t->g)) t->status = DUSK_ECANCELED;
+    for (int i = 0; i < t->nargs && t->status == 0; i++) {
         if ((t->modes[i] & DUSK_R) && atomic_load(&t->data[i]->failed) != 0) {
             t->status = DUSK_EDEP;
             break;
@@ -113,6 +115,11 @@ void dusk__cpu_entry(void *buffers[], void *cl_arg)
                 dusk_call_fail(&call, "argument %d is not packed", i);
                 t->status = DUSK_EINVAL;
             }
+    }
+    if (t->status == 0 && dusk__fail_injected(t->key ? t->key : t->k->name)) {
+        dusk_call_fail(&call, "injected failure (DUSK_FAIL_TASKS)");
+        t->status = DUSK_ENUMERIC;
+        t->attempts = 1;
     }
     if (t->status == 0) {
         /* Retries run on the same worker, at once: the kernel's inputs are still here. */

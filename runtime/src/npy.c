@@ -768,6 +768,70 @@ int dusk_npy_create(const char *path, int ndim, const int64_t *shape, dusk_npy *
     return 0;
 }
 
+/* Fill in f->path and f->partial (PATH.partial). */
+static int writer_names(dusk_npy *f, const char *path)
+{
+    size_t plen = strlen(path);
+    f->path = malloc(plen + 1);
+    f->partial = malloc(plen + sizeof ".partial");
+    if (f->path == NULL || f->partial == NULL) return DUSK_ENOMEM;
+    memcpy(f->path, path, plen + 1);
+    memcpy(f->partial, path, plen);
+    memcpy(f->partial + plen, ".partial", sizeof ".partial");
+    return 0;
+}
+
+int dusk_npy_reopen(const char *path, int ndim, const int64_t *shape, dusk_npy **out, char *why,
+                    size_t whylen)
+{
+    set_why(why, whylen, "%s", "");
+    if (out != NULL) *out = NULL;
+    if (path == NULL || out == NULL || shape == NULL || ndim < 1 || ndim > DUSK_NPY_MAX_DIMS) {
+        set_why(why, whylen, "no path, shape or place for the handle");
+        return DUSK_EINVAL;
+    }
+    dusk_npy *f = calloc(1, sizeof *f);
+    if (f == NULL || writer_names(f, path) != 0) {
+        if (f != NULL) f->fd = -1;
+        npy_free(f);
+        set_why(why, whylen, "out of memory");
+        return DUSK_ENOMEM;
+    }
+    int renamed = 0;
+    f->fd = open(f->partial, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
+    if (f->fd < 0 && errno == ENOENT) {
+        f->fd = open(f->path, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
+        renamed = f->fd >= 0;
+    }
+    if (f->fd < 0) {
+        set_why_errno(why, whylen, NULL, errno);
+        npy_free(f); /* not writable yet: removes nothing */
+        return DUSK_EIO;
+    }
+    int rc = open_checked(f, why, whylen);
+    int same = rc == 0 && !f->fortran && f->ndim == ndim &&
+               memcmp(f->shape, shape, (size_t)ndim * sizeof *shape) == 0;
+    if (rc == 0 && !same) {
+        char want[DUSK_NPY_MAX_DIMS * 22 + 4], have[DUSK_NPY_MAX_DIMS * 22 + 4];
+        format_shape(want, sizeof want, ndim, shape);
+        format_shape(have, sizeof have, f->ndim, f->shape);
+        set_why(why, whylen, "holds shape %s%s, not %s", have, f->fortran ? " (Fortran order)" : "",
+                want);
+        rc = DUSK_EFORMAT;
+    }
+    if (rc == 0 && renamed && rename(f->path, f->partial) != 0) {
+        set_why_errno(why, whylen, "cannot rename it to .partial", errno);
+        rc = DUSK_EIO;
+    }
+    if (rc != 0) {
+        npy_free(f);
+        return rc;
+    }
+    f->writable = 1;
+    *out = f;
+    return 0;
+}
+
 int dusk_npy_write(dusk_npy *f, int64_t offset, const double *values, int64_t count)
 {
     if (f == NULL || !f->writable || offset < 0 || count < 0 || offset > f->count - count ||
@@ -797,6 +861,28 @@ int dusk_npy_commit(dusk_npy **pf)
     f->fd = -1;
     if (err == 0 && rename(f->partial, f->path) != 0) err = errno;
     if (err == 0) f->writable = 0; /* nothing left to remove */
+    npy_free(f);
+    if (err != 0) {
+        errno = err;
+        return DUSK_EIO;
+    }
+    return 0;
+}
+
+int dusk_npy_sync(dusk_npy *f)
+{
+    if (f == NULL || !f->writable) return DUSK_EINVAL;
+    return fdatasync(f->fd) == 0 ? 0 : DUSK_EIO;
+}
+
+int dusk_npy_suspend(dusk_npy **pf)
+{
+    if (pf == NULL || *pf == NULL) return DUSK_EINVAL;
+    dusk_npy *f = *pf;
+    *pf = NULL;
+    int err = 0;
+    if (f->writable && fsync(f->fd) != 0) err = errno;
+    f->writable = 0; /* keep PATH.partial */
     npy_free(f);
     if (err != 0) {
         errno = err;

@@ -1,0 +1,73 @@
+/* dusk_manifest: which tasks of a batch are done, kept on disk so that a run that stops
+ * (Ctrl-C, a killed job, failed tasks) can resume and compute only what is missing.
+ *
+ * The manifest is DIR/manifest.txt, a small text file:
+ *
+ *     dusk-manifest 1
+ *     program dusk-eigh
+ *     params n=1000 ntasks=128 values_only=0 vectors=1 source=seed:0
+ *     tasks 128
+ *     state interrupted
+ *     done 57
+ *     ids 0-40,42-57
+ *
+ * It is replaced atomically (written to manifest.txt.tmp, fsync'ed, renamed, directory
+ * fsync'ed), and only ever lists tasks whose results were made durable first: the caller
+ * marks a task done once its results are written, and dusk_manifest_save() takes the set,
+ * calls the caller's sync function (which fsyncs the result files), and only then writes it.
+ * A crash at any point leaves the previous manifest or the new one, both true.
+ */
+#ifndef DUSK_MANIFEST_H
+#define DUSK_MANIFEST_H
+
+#include "dusk.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct dusk_manifest dusk_manifest; /* opaque */
+
+/* Make results durable: called by dusk_manifest_save() between taking the done set and
+ * writing it. Returns 0, or non-zero to abandon the save. */
+typedef int (*dusk_manifest_sync_fn)(void *ctx);
+
+/* Start the manifest of a batch of `ntasks` tasks in directory `dir` (which must exist).
+ * `program` and `params` (one line: everything that decides the results, such as sizes,
+ * seeds and an input fingerprint) identify the run.
+ * resume == 0: a new run; an earlier manifest is replaced at the first save.
+ * resume != 0: dir/manifest.txt must exist and name the same program, params and ntasks; its
+ * done set is loaded. Errors: DUSK_EIO (cannot read it: errno kept), DUSK_EFORMAT (not a
+ * manifest), DUSK_EINVAL (it describes another run), each with one line in `why`.
+ * `sync` (may be NULL) and `ctx` are kept for dusk_manifest_save(). The caller owns *out. */
+DUSK_NODISCARD int dusk_manifest_open(const char *dir, const char *program, const char *params,
+                                      int64_t ntasks, int resume, dusk_manifest_sync_fn sync,
+                                      void *ctx, dusk_manifest **out, char *why, size_t whylen);
+
+/* The state word read from the manifest by a resume ("running", "interrupted", "finished"),
+ * or "" for a new run. Owned by m. */
+const char *dusk_manifest_prior_state(const dusk_manifest *m);
+
+/* Whether task id is done, and how many are. Thread-safe. */
+int dusk_manifest_is_done(const dusk_manifest *m, int64_t id);
+int64_t dusk_manifest_done_count(const dusk_manifest *m);
+
+/* Record that task id's results are written (not yet durable). Thread-safe, lock-free. */
+void dusk_manifest_mark_done(dusk_manifest *m, int64_t id);
+
+/* Write the manifest with this state word (letters and underscores), as described above.
+ * Thread-safe (saves are serialised). DUSK_EIO when a write, sync or rename fails. */
+DUSK_NODISCARD int dusk_manifest_save(dusk_manifest *m, const char *state);
+
+/* Save every `seconds` from a background thread, with state "running", while tasks are being
+ * marked done. seconds == 0 stops it (waiting for a save in progress), as does
+ * dusk_manifest_close(): stop it before the last dusk_manifest_save(). DUSK_ENOMEM/DUSK_EINVAL. */
+DUSK_NODISCARD int dusk_manifest_autosave(dusk_manifest *m, double seconds);
+
+/* Stop autosaving and free m (without saving). Sets *m to NULL. */
+void dusk_manifest_close(dusk_manifest **m);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* DUSK_MANIFEST_H */

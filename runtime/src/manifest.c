@@ -1,0 +1,375 @@
+/* The manifest of done tasks (dusk_manifest.h): a bitmap in memory, a text file on disk. */
+#define _POSIX_C_SOURCE 200809L
+#include "dusk_manifest.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "dusk_internal.h"
+
+#define MANIFEST_NAME "manifest.txt"
+#define MANIFEST_MAGIC "dusk-manifest 1"
+
+struct dusk_manifest {
+    char *dir, *path, *tmp;
+    char *program, *params;
+    char prior_state[32];
+    int64_t ntasks;
+    atomic_uchar *bits; /* one bit per task */
+    atomic_llong ndone;
+    dusk_manifest_sync_fn sync;
+    void *ctx;
+    pthread_mutex_t save_lock; /* one save at a time */
+    /* autosave thread */
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    pthread_t saver;
+    int saving, stop;
+    double interval;
+};
+
+static char *join(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b);
+    char *s = malloc(la + lb + 2);
+    if (s != NULL) snprintf(s, la + lb + 2, "%s/%s", a, b);
+    return s;
+}
+
+int dusk_manifest_is_done(const dusk_manifest *m, int64_t id)
+{
+    if (m == NULL || id < 0 || id >= m->ntasks) return 0;
+    return (atomic_load(&m->bits[id >> 3]) >> (id & 7)) & 1;
+}
+
+int64_t dusk_manifest_done_count(const dusk_manifest *m)
+{
+    return m ? atomic_load(&m->ndone) : 0;
+}
+
+void dusk_manifest_mark_done(dusk_manifest *m, int64_t id)
+{
+    if (m == NULL || id < 0 || id >= m->ntasks) return;
+    unsigned char bit = (unsigned char)(1u << (id & 7));
+    if (!(atomic_fetch_or(&m->bits[id >> 3], bit) & bit)) atomic_fetch_add(&m->ndone, 1);
+}
+
+const char *dusk_manifest_prior_state(const dusk_manifest *m)
+{
+    return m->prior_state;
+}
+
+/* ---- reading ----------------------------------------------------------------------------- */
+
+/* The value of line "key value" in text, up to the end of the line (copied), or NULL. */
+static char *field(const char *text, const char *key)
+{
+    size_t klen = strlen(key);
+    for (const char *p = text; p != NULL && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL) {
+        if (strncmp(p, key, klen) == 0 && p[klen] == ' ') {
+            const char *v = p + klen + 1, *e = strchr(v, '\n');
+            size_t len = e ? (size_t)(e - v) : strlen(v);
+            char *s = malloc(len + 1);
+            if (s != NULL) {
+                memcpy(s, v, len);
+                s[len] = '\0';
+            }
+            return s;
+        }
+    }
+    return NULL;
+}
+
+/* "0-17,19,21-30" into the bitmap. Returns 0 or -1 when malformed or out of range. */
+static int parse_ids(dusk_manifest *m, const char *s)
+{
+    if (*s == '\0') return 0;
+    for (;;) {
+        char *end;
+        errno = 0;
+        long long a = strtoll(s, &end, 10), b = a;
+        if (end == s || errno) return -1;
+        s = end;
+        if (*s == '-') {
+            b = strtoll(++s, &end, 10);
+            if (end == s || errno) return -1;
+            s = end;
+        }
+        if (a < 0 || b < a || b >= m->ntasks) return -1;
+        for (long long i = a; i <= b; i++)
+            dusk_manifest_mark_done(m, i);
+        if (*s == '\0') return 0;
+        if (*s++ != ',') return -1;
+    }
+}
+
+static int load(dusk_manifest *m, char *why, size_t whylen)
+{
+    FILE *f = fopen(m->path, "r");
+    if (f == NULL) {
+        int err = errno;
+        if (err == ENOENT)
+            dusk__set_why(why, whylen, "%s does not exist: there is no run to resume there",
+                          m->path);
+        else
+            dusk__set_why(why, whylen, "cannot read %s: %s", m->path, strerror(err));
+        errno = err;
+        return DUSK_EIO;
+    }
+    size_t cap = 4096, len = 0;
+    char *text = malloc(cap);
+    size_t got;
+    while (text != NULL && (got = fread(text + len, 1, cap - len - 1, f)) > 0) {
+        len += got;
+        if (cap - len - 1 == 0) {
+            char *more = cap > ((size_t)1 << 34) ? NULL : realloc(text, cap * 2);
+            if (more == NULL) {
+                free(text);
+                text = NULL;
+            }
+            text = more;
+            cap *= 2;
+        }
+    }
+    int err = ferror(f);
+    fclose(f);
+    if (text == NULL || err) {
+        free(text);
+        dusk__set_why(why, whylen, "cannot read %s", m->path);
+        return text == NULL ? DUSK_ENOMEM : DUSK_EIO;
+    }
+    text[len] = '\0';
+
+    int ret = 0;
+    char *program = field(text, "program"), *params = field(text, "params");
+    char *tasks = field(text, "tasks"), *state = field(text, "state"), *ids = field(text, "ids");
+    char *done = field(text, "done");
+    long long ntasks = tasks ? strtoll(tasks, NULL, 10) : -1;
+    if (strncmp(text, MANIFEST_MAGIC "\n", sizeof MANIFEST_MAGIC) != 0 || !program || !params ||
+        !tasks || !state || !ids || !done) {
+        dusk__set_why(why, whylen, "%s is not a dusk manifest, or is damaged", m->path);
+        ret = DUSK_EFORMAT;
+    } else if (strcmp(program, m->program) != 0) {
+        dusk__set_why(why, whylen, "%s is the manifest of a %s run, not of %s", m->path, program,
+                      m->program);
+        ret = DUSK_EINVAL;
+    } else if (strcmp(params, m->params) != 0 || ntasks != m->ntasks) {
+        dusk__set_why(why, whylen, "%s was made by a run with other parameters (%s; now: %s)",
+                      m->path, params, m->params);
+        ret = DUSK_EINVAL;
+    } else if (parse_ids(m, ids) != 0 || dusk_manifest_done_count(m) != strtoll(done, NULL, 10)) {
+        dusk__set_why(why, whylen, "%s is damaged: its list of done tasks does not add up",
+                      m->path);
+        ret = DUSK_EFORMAT;
+    } else {
+        snprintf(m->prior_state, sizeof m->prior_state, "%s", state);
+    }
+    free(program);
+    free(params);
+    free(tasks);
+    free(state);
+    free(ids);
+    free(done);
+    free(text);
+    return ret;
+}
+
+/* ---- writing ----------------------------------------------------------------------------- */
+
+/* The done set as ranges, from a snapshot of the bitmap. */
+static void write_ids(FILE *f, const unsigned char *snap, int64_t ntasks)
+{
+    int first = 1;
+    for (int64_t i = 0; i < ntasks;) {
+        if (!((snap[i >> 3] >> (i & 7)) & 1)) {
+            i++;
+            continue;
+        }
+        int64_t j = i;
+        while (j + 1 < ntasks && ((snap[(j + 1) >> 3] >> ((j + 1) & 7)) & 1))
+            j++;
+        if (j == i)
+            fprintf(f, "%s%" PRId64, first ? "" : ",", i);
+        else
+            fprintf(f, "%s%" PRId64 "-%" PRId64, first ? "" : ",", i, j);
+        first = 0;
+        i = j + 1;
+    }
+}
+
+static int save_locked(dusk_manifest *m, const char *state)
+{
+    size_t nbytes = (size_t)((m->ntasks + 7) / 8);
+    unsigned char *snap = malloc(nbytes ? nbytes : 1);
+    if (snap == NULL) return DUSK_ENOMEM;
+    int64_t count = 0;
+    for (size_t b = 0; b < nbytes; b++) {
+        snap[b] = atomic_load(&m->bits[b]);
+        count += __builtin_popcount(snap[b]);
+    }
+    /* The tasks in the snapshot have their results written; make them durable before the
+     * manifest says so. */
+    if (m->sync != NULL && m->sync(m->ctx) != 0) {
+        free(snap);
+        return DUSK_EIO;
+    }
+    int err = 0;
+    FILE *f = fopen(m->tmp, "w");
+    if (f == NULL) {
+        free(snap);
+        return DUSK_EIO;
+    }
+    fprintf(f,
+            MANIFEST_MAGIC "\nprogram %s\nparams %s\ntasks %" PRId64 "\nstate %s\ndone %" PRId64
+                           "\nids ",
+            m->program, m->params, m->ntasks, state, count);
+    write_ids(f, snap, m->ntasks);
+    fputc('\n', f);
+    free(snap);
+    if (fflush(f) != 0 || fsync(fileno(f)) != 0) err = errno ? errno : EIO;
+    if (fclose(f) != 0 && err == 0) err = errno;
+    if (err == 0 && rename(m->tmp, m->path) != 0) err = errno;
+    if (err == 0) {
+        /* the rename itself is durable once the directory is */
+        int dfd = open(m->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (dfd >= 0) {
+            (void)fsync(dfd);
+            close(dfd);
+        }
+    } else {
+        unlink(m->tmp);
+        errno = err;
+        return DUSK_EIO;
+    }
+    return 0;
+}
+
+int dusk_manifest_save(dusk_manifest *m, const char *state)
+{
+    if (m == NULL || state == NULL || state[0] == '\0' || strpbrk(state, " \n") != NULL)
+        return DUSK_EINVAL;
+    pthread_mutex_lock(&m->save_lock);
+    int ret = save_locked(m, state);
+    pthread_mutex_unlock(&m->save_lock);
+    return ret;
+}
+
+static void *autosave_main(void *arg)
+{
+    dusk_manifest *m = arg;
+    int64_t saved = -1;
+    pthread_mutex_lock(&m->lock);
+    while (!m->stop) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        double t = (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9 + m->interval;
+        ts.tv_sec = (time_t)t;
+        ts.tv_nsec = (long)((t - (double)ts.tv_sec) * 1e9);
+        pthread_cond_timedwait(&m->cond, &m->lock, &ts);
+        if (m->stop) break;
+        int64_t now = dusk_manifest_done_count(m);
+        if (now == saved) continue;
+        pthread_mutex_unlock(&m->lock);
+        if (dusk_manifest_save(m, "running") == 0) saved = now;
+        pthread_mutex_lock(&m->lock);
+    }
+    pthread_mutex_unlock(&m->lock);
+    return NULL;
+}
+
+static void stop_autosave(dusk_manifest *m)
+{
+    if (!m->saving) return;
+    pthread_mutex_lock(&m->lock);
+    m->stop = 1;
+    pthread_cond_signal(&m->cond);
+    pthread_mutex_unlock(&m->lock);
+    pthread_join(m->saver, NULL);
+    m->saving = 0;
+}
+
+int dusk_manifest_autosave(dusk_manifest *m, double seconds)
+{
+    if (m == NULL || !(seconds >= 0)) return DUSK_EINVAL;
+    stop_autosave(m);
+    if (seconds == 0) return 0;
+    m->interval = seconds;
+    m->stop = 0;
+    if (pthread_create(&m->saver, NULL, autosave_main, m) != 0) return DUSK_ENOMEM;
+    m->saving = 1;
+    return 0;
+}
+
+void dusk_manifest_close(dusk_manifest **pm)
+{
+    if (pm == NULL || *pm == NULL) return;
+    dusk_manifest *m = *pm;
+    stop_autosave(m);
+    pthread_cond_destroy(&m->cond);
+    pthread_mutex_destroy(&m->lock);
+    pthread_mutex_destroy(&m->save_lock);
+    free(m->bits);
+    free(m->dir);
+    free(m->path);
+    free(m->tmp);
+    free(m->program);
+    free(m->params);
+    free(m);
+    *pm = NULL;
+}
+
+int dusk_manifest_open(const char *dir, const char *program, const char *params, int64_t ntasks,
+                       int resume, dusk_manifest_sync_fn sync, void *ctx, dusk_manifest **out,
+                       char *why, size_t whylen)
+{
+    dusk__set_why(why, whylen, "%s", "");
+    if (out != NULL) *out = NULL;
+    if (dir == NULL || program == NULL || params == NULL || out == NULL || ntasks < 0 ||
+        strchr(program, '\n') || strchr(params, '\n') || strchr(program, ' ')) {
+        dusk__set_why(why, whylen, "invalid manifest arguments");
+        return DUSK_EINVAL;
+    }
+    dusk_manifest *m = calloc(1, sizeof *m);
+    if (m == NULL) return DUSK_ENOMEM;
+    pthread_mutex_init(&m->save_lock, NULL);
+    pthread_mutex_init(&m->lock, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&m->cond, &ca);
+    pthread_condattr_destroy(&ca);
+    m->ntasks = ntasks;
+    m->sync = sync;
+    m->ctx = ctx;
+    m->dir = dusk__strdup(dir);
+    m->path = join(dir, MANIFEST_NAME);
+    m->tmp = join(dir, MANIFEST_NAME ".tmp");
+    m->program = dusk__strdup(program);
+    m->params = dusk__strdup(params);
+    m->bits = calloc((size_t)(ntasks + 7) / 8 + 1, sizeof *m->bits);
+    atomic_init(&m->ndone, 0);
+    if (!m->dir || !m->path || !m->tmp || !m->program || !m->params || !m->bits) {
+        dusk_manifest_close(&m);
+        dusk__set_why(why, whylen, "out of memory");
+        return DUSK_ENOMEM;
+    }
+    if (resume) {
+        int ret = load(m, why, whylen);
+        if (ret != 0) {
+            int err = errno;
+            dusk_manifest_close(&m);
+            errno = err;
+            return ret;
+        }
+    }
+    *out = m;
+    return 0;
+}

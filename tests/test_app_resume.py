@@ -1,0 +1,194 @@
+#!/usr/bin/python3
+"""Nothing lost: dusk-eigh stopped by SIGKILL at random points, by SIGINT or SIGTERM, or with
+failed tasks, resumes with --resume and ends with outputs byte-identical to an uninterrupted
+run; a stopped run never leaves a file under its final name; a resume with other parameters
+is refused.
+Usage: test_app_resume.py PATH/TO/dusk-eigh"""
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+exe = sys.argv[1]
+failures = []
+ARGS = ["-n", "120", "--ntasks", "600", "--vectors", "--seed", "11", "-q", "--no-progress"]
+FINAL = ("eigenvalues.npy", "eigenvectors.npy")
+
+
+def check(cond, what):
+    if not cond:
+        failures.append(what)
+        print("FAIL:", what)
+
+
+def run(args, env=None):
+    return subprocess.run([exe] + args, capture_output=True, text=True, timeout=240,
+                          env=dict(os.environ, **(env or {})))
+
+
+def read(path):
+    with open(path, "rb") as f:
+        return f.read()
+
+
+def manifest(out):
+    fields = {}
+    for line in open(os.path.join(out, "manifest.txt")):
+        key, _, value = line.rstrip("\n").partition(" ")
+        fields[key] = value
+    return fields
+
+
+def same_as_reference(out, label):
+    for name in FINAL:
+        path = os.path.join(out, name)
+        ok = os.path.exists(path) and read(path) == ref[name]
+        check(ok, f"{label}: {name} is byte-identical to the uninterrupted run")
+    check(not any(f.endswith(".partial") for f in os.listdir(out)), f"{label}: no .partial left")
+
+
+def stopped_state_is_honest(out, label):
+    """After a stop, a file under its final name must be complete, and the manifest true."""
+    if not os.path.exists(os.path.join(out, "manifest.txt")):
+        return  # killed before the manifest was first written: nothing is claimed
+    m = manifest(out)
+    for name in FINAL:
+        if os.path.exists(os.path.join(out, name)):
+            check(m["state"] == "finished" and read(os.path.join(out, name)) == ref[name],
+                  f"{label}: {name} under its final name only when complete")
+    # every task the manifest lists as done has its final rows already written
+    ids = set()
+    for part in filter(None, m["ids"].split(",")):
+        a, _, b = part.partition("-")
+        ids.update(range(int(a), int(b or a) + 1))
+    check(len(ids) == int(m["done"]), f"{label}: manifest count matches its ids")
+    name = "eigenvalues.npy"
+    path = os.path.join(out, name)
+    data = read(path if os.path.exists(path) else path + ".partial")
+    header = len(data) - 600 * 120 * 8
+    row = 120 * 8
+    bad = [i for i in ids
+           if data[header + i * row:header + (i + 1) * row] !=
+           ref[name][header + i * row:header + (i + 1) * row]]
+    check(not bad, f"{label}: tasks listed as done hold their results (wrong: {bad[:5]})")
+
+
+with tempfile.TemporaryDirectory() as tmp:
+    refdir = os.path.join(tmp, "ref")
+    r = run(ARGS + ["--output", refdir])
+    check(r.returncode == 0, f"reference run exits 0 ({r.returncode}: {r.stderr.strip()})")
+    ref = {name: read(os.path.join(refdir, name)) for name in FINAL}
+    check(manifest(refdir)["state"] == "finished" and manifest(refdir)["done"] == "600",
+          "the reference run's manifest says finished, 600 done")
+    t0 = time.monotonic()
+    run(ARGS + ["--output", os.path.join(tmp, "timing")])
+    duration = time.monotonic() - t0
+
+    # ---- SIGKILL at random points, resumed (and killed again while resuming)
+    rng = random.Random(int(os.environ.get("DUSK_TEST_SEED", "0")) or None)
+    for k in range(6):
+        out = os.path.join(tmp, f"kill{k}")
+        args = ARGS + ["--output", out]
+        kills = 0
+        while True:
+            p = subprocess.Popen([exe] + args, stdout=subprocess.DEVNULL,
+                                 stderr=subprocess.DEVNULL)
+            if kills < 2:
+                time.sleep(rng.uniform(0.0, duration * 1.1))
+                if p.poll() is None:
+                    p.send_signal(signal.SIGKILL)
+                    kills += 1
+            rc = p.wait(timeout=240)
+            stopped_state_is_honest(out, f"kill {k}")
+            if rc == 0:
+                break
+            check(rc == -signal.SIGKILL, f"kill {k}: killed run ended by SIGKILL ({rc})")
+            if rc != -signal.SIGKILL:
+                break
+            if os.path.exists(os.path.join(out, "manifest.txt")):
+                args = ARGS + ["--resume", out]
+            # else killed before the manifest existed: start again
+        same_as_reference(out, f"kill {k} ({kills} kills) + resume")
+
+    # ---- SIGINT and SIGTERM: exit 128+N, a message saying how to resume, .partial kept
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        out = os.path.join(tmp, f"sig{int(sig)}")
+        p = subprocess.Popen([exe] + ARGS + ["--output", out], stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
+        time.sleep(duration * 0.4)
+        p.send_signal(sig)
+        stdout, stderr = p.communicate(timeout=240)
+        name = signal.Signals(sig).name
+        if p.returncode == 0:
+            print(f"note: {name} came after the end; not checked")
+            continue
+        check(p.returncode == 128 + int(sig), f"{name}: exit {p.returncode}, want {128 + int(sig)}")
+        check("--resume " + out in stderr and "Processed" not in stdout,
+              f"{name}: says how to resume ({stderr.strip()!r})")
+        check(all(os.path.exists(os.path.join(out, n + ".partial")) for n in FINAL) and
+              not any(os.path.exists(os.path.join(out, n)) for n in FINAL),
+              f"{name}: outputs stay .partial: {os.listdir(out)}")
+        check(manifest(out)["state"] == "interrupted", f"{name}: manifest says interrupted")
+        stopped_state_is_honest(out, name)
+        r = run(ARGS + ["--resume", out])
+        check(r.returncode == 0, f"{name}: resume exits 0 ({r.stderr.strip()})")
+        same_as_reference(out, f"{name} + resume")
+
+    # ---- a second Ctrl-C quits at once
+    out = os.path.join(tmp, "twice")
+    p = subprocess.Popen([exe] + ARGS + ["--output", out], stdout=subprocess.DEVNULL,
+                         stderr=subprocess.DEVNULL)
+    time.sleep(duration * 0.3)
+    p.send_signal(signal.SIGINT)
+    p.send_signal(signal.SIGINT)
+    rc = p.wait(timeout=240)
+    check(rc in (0, 130), f"two Ctrl-C: exit {rc}")
+    if rc == 130:
+        stopped_state_is_honest(out, "two Ctrl-C")
+        r = run(ARGS + ["--resume", out])
+        same_as_reference(out, "two Ctrl-C + resume")
+
+    # ---- failed tasks: exit 3, NaN rows, failures.json; a resume computes only those
+    out = os.path.join(tmp, "failed")
+    r = run(ARGS + ["--output", out], env={"DUSK_FAIL_TASKS": "eigh-5,gram-17,gen-599"})
+    check(r.returncode == 3, f"failed tasks: exit 3 ({r.returncode}: {r.stderr.strip()})")
+    check("3 FAILED" in r.stdout and "failures.json" in r.stdout, f"summary: {r.stdout!r}")
+    fails = json.load(open(os.path.join(out, "failures.json")))["failures"]
+    got = sorted((f["task"], f["step"]) for f in fails)
+    check(got == [(5, "eigh"), (17, "gram"), (599, "gen")], f"failures.json lists {got}")
+    check(all("injected" in f["reason"] for f in fails), "failures.json gives the reason")
+    m = manifest(out)
+    check(m["state"] == "finished" and m["done"] == "597", f"manifest: {m['state']} {m['done']}")
+    r = run(ARGS + ["--resume", out])
+    check(r.returncode == 0 and "Processed 3 tasks" in r.stdout,
+          f"resume of failed tasks: exit {r.returncode}, {r.stdout.strip()!r}")
+    check(not os.path.exists(os.path.join(out, "failures.json")), "failures.json gone once fixed")
+    same_as_reference(out, "failed + resume")
+
+    # ---- refusals
+    def refused(args, words, code):
+        r = run(args)
+        lines = r.stderr.strip().splitlines()
+        check(r.returncode == code and len(lines) == 1 and words in lines[0],
+              f"refused {args}: exit {r.returncode}, {lines}")
+
+    refused(["-n", "121", "--ntasks", "600", "--vectors", "--seed", "11", "--resume", refdir],
+            "other parameters", 2)
+    refused(["-n", "120", "--ntasks", "600", "--seed", "11", "--resume", refdir],
+            "vectors=1", 2)
+    refused(["-n", "120", "--ntasks", "600", "--seed", "11", "--resume", os.path.join(tmp, "no")],
+            "does not exist", 1)
+    refused(["--output", refdir, "--resume", tmp], "different directories", 2)
+    # a finished run resumed: nothing to do, outputs unchanged
+    r = run(ARGS + ["--resume", refdir])
+    check(r.returncode == 0 and "Nothing to do" in r.stdout, f"resume of a finished run: {r.stdout!r}")
+    same_as_reference(refdir, "finished run resumed")
+
+if failures:
+    print(f"{len(failures)} failed")
+    sys.exit(1)
+print("all resume checks passed")
