@@ -33,6 +33,7 @@ typedef struct options {
     int values_only, vectors, verify;
     const char *input, *output, *resume;
     int verbose;
+    int block; /* --distribution block: contiguous runs of tasks per rank */
 } options;
 
 enum {
@@ -43,7 +44,8 @@ enum {
     OPT_OUTPUT,
     OPT_VECTORS,
     OPT_VERIFY,
-    OPT_RESUME
+    OPT_RESUME,
+    OPT_DISTRIBUTION
 };
 
 static const struct option longopts[] = {
@@ -55,10 +57,15 @@ static const struct option longopts[] = {
     {"vectors", no_argument, NULL, OPT_VECTORS},
     {"verify", no_argument, NULL, OPT_VERIFY},
     {"resume", required_argument, NULL, OPT_RESUME},
+    {"distribution", required_argument, NULL, OPT_DISTRIBUTION},
     {NULL, 0, NULL, 0},
 };
 
 static cli_app app;
+
+/* "dusk-eigh", or "dusk-eigh: rank K" under several ranks: every line on stderr names the
+ * rank it comes from. */
+static char prog[48] = "dusk-eigh";
 
 static int handle(void *ctx, int opt, const char *arg)
 {
@@ -90,6 +97,12 @@ static int handle(void *ctx, int opt, const char *arg)
     case OPT_RESUME:
         o->resume = arg;
         return 0;
+    case OPT_DISTRIBUTION:
+        if (strcmp(arg, "cyclic") == 0 || strcmp(arg, "block") == 0) {
+            o->block = arg[0] == 'b';
+            return 0;
+        }
+        return cli_usage_error(&app, "--distribution: '%s' is not cyclic or block", arg);
     }
     return cli_usage_error(&app, "unhandled option");
 }
@@ -97,7 +110,8 @@ static int handle(void *ctx, int opt, const char *arg)
 static cli_app app = {
     .name = "dusk-eigh",
     .synopsis = "[-n N] [--ntasks T] [--seed S] [--values-only] [--input FILE.npy]\n"
-                "                 [--output DIR] [--vectors] [--verify] [runtime options]",
+                "                 [--output DIR] [--vectors] [--verify] [--resume DIR]\n"
+                "                 [--distribution cyclic|block] [runtime options]",
     .description =
         "Eigendecompose a batch of symmetric matrices on StarPU. By default task i draws\n"
         "b = rand(n, n) exactly as NumPy does after np.random.seed(S + i), forms a = bᵀb and\n"
@@ -115,7 +129,16 @@ static cli_app app = {
         "                        columns as numpy.linalg.eigh returns them\n"
         "      --verify          check every result: residual ||AV - VΛ|| / (n||A||) <= 1e-12\n"
         "                        and ||VᵀV - I|| <= n * 1e-13 (with --values-only: the trace\n"
-        "                        and Frobenius norm identities, <= 1e-12)\n",
+        "                        and Frobenius norm identities, <= 1e-12)\n"
+        "      --distribution D  under mpirun, which rank owns task i: cyclic (default,\n"
+        "                        i mod K) or block (contiguous runs of T/K tasks)\n"
+        "      --resume DIR      go on with the run that wrote DIR (stopped, killed or with\n"
+        "                        failed tasks), computing only the tasks not done; the other\n"
+        "                        flags must be those of that run (one process only)\n"
+        "\n"
+        "Exit status: 0 all tasks done; 1 the run failed; 2 bad usage or input; 3 finished\n"
+        "but some tasks failed (their rows are NaN, DIR/failures.json says why); 128+N\n"
+        "stopped by signal N (130: Ctrl-C), resumable with --resume.\n",
     .shortopts = "n:",
     .longopts = longopts,
     .handle = handle,
@@ -179,18 +202,21 @@ static void on_read(void *user, int status, const double *values, const int64_t 
         dusk_npy *f = r->what == READ_VALUES ? b->values : b->vectors;
         int ok = write_row(b, f, r->index, status == 0 ? values : NULL, dims[0] * dims[1]) == 0;
         /* Done once every result of the task is written. */
-        if (ok && status == 0 && atomic_fetch_sub(&b->pending[r->index], 1) == 1)
+        if (ok && status == 0 && b->pending && atomic_fetch_sub(&b->pending[r->index], 1) == 1)
             dusk_manifest_mark_done(b->manifest, r->index);
     }
     free(r);
 }
 
-static int read_into(batch *b, dusk_data *d, int64_t index, int what)
+/* Every rank calls it; on_read runs on `rank` (or the owner) only. */
+static int read_into(batch *b, dusk_data *d, int rank, int64_t index, int what)
 {
-    read_ctx *r = malloc(sizeof *r);
-    if (r == NULL) return DUSK_ENOMEM;
-    *r = (read_ctx){b, index, what};
-    int ret = dusk_data_read(d, on_read, r);
+    read_ctx *r = NULL;
+    if ((rank == DUSK_OWNER ? dusk_data_owner(d) : rank) == dusk_rank()) {
+        if ((r = malloc(sizeof *r)) == NULL) return DUSK_ENOMEM;
+        *r = (read_ctx){b, index, what};
+    }
+    int ret = dusk_data_read_at(d, rank, on_read, r);
     if (ret != 0) free(r);
     return ret;
 }
@@ -220,15 +246,32 @@ static int submit(dusk_graph *g, const dusk_kernel *k, const char *step, int64_t
     return dusk_task_submit(g, k, args, nargs, value, size, &o, NULL);
 }
 
+/* The rank that owns task i and its data: round-robin as the tutorial's mpi4py step does, or
+ * contiguous blocks. */
+static int owner_of(const batch *b, int64_t i)
+{
+    int64_t k = dusk_rank_count();
+    return (int)(b->opt.block ? i * k / b->ntasks : i % k);
+}
+
+/* A new matrix (cols > 0) or vector (cols == 0) owned by `owner`. */
+static int new_data(dusk_graph *g, int64_t rows, int64_t cols, int owner, dusk_data **out)
+{
+    int ret = cols ? dusk_matrix_new(g, rows, cols, out) : dusk_vector_new(g, rows, out);
+    if (ret == 0 && (ret = dusk_data_set_owner(*out, owner)) != 0) dusk_data_release(out);
+    return ret;
+}
+
 static int submit_matrix(dusk_graph *g, batch *b, const dusk_npy *input, int64_t i)
 {
     int64_t n = b->n;
+    int owner = owner_of(b, i);
     int ret = 0;
     int keep_a = b->opt.verify; /* verification needs A after eigh */
     int vectors = !b->opt.values_only;
     dusk_data *a = NULL, *bm = NULL, *x = NULL, *w = NULL, *r = NULL;
 
-    if ((ret = dusk_matrix_new(g, n, n, &a)) != 0 || (ret = dusk_vector_new(g, n, &w)) != 0)
+    if ((ret = new_data(g, n, n, owner, &a)) != 0 || (ret = new_data(g, n, 0, owner, &w)) != 0)
         goto out;
     if (input != NULL) {
         dusk_load_args la = {input, i, SYMTOL};
@@ -237,7 +280,7 @@ static int submit_matrix(dusk_graph *g, batch *b, const dusk_npy *input, int64_t
             goto out;
     } else {
         uint32_t seed = (uint32_t)(b->opt.seed + i);
-        if ((ret = dusk_matrix_new(g, n, n, &bm)) != 0) goto out;
+        if ((ret = new_data(g, n, n, owner, &bm)) != 0) goto out;
         dusk_arg gen_args[] = {{bm, DUSK_W}};
         dusk_arg gram_args[] = {{bm, DUSK_R}, {a, DUSK_W}};
         if ((ret = submit(g, dusk_kernel_gen(), "gen", i, 0, 0, gen_args, 1, &seed, sizeof seed)) ||
@@ -248,7 +291,7 @@ static int submit_matrix(dusk_graph *g, batch *b, const dusk_npy *input, int64_t
 
     dusk_eigh_args ea = {vectors};
     if (keep_a) {
-        if ((ret = dusk_matrix_new(g, n, n, &x)) != 0) goto out;
+        if ((ret = new_data(g, n, n, owner, &x)) != 0) goto out;
         dusk_arg args[] = {{a, DUSK_R}, {x, vectors ? DUSK_W : DUSK_SCRATCH}, {w, DUSK_W}};
         ret =
             submit(g, dusk_kernel_eigh(), "eigh", i, 2, DUSK_TASK_COUNTS, args, 3, &ea, sizeof ea);
@@ -261,18 +304,20 @@ static int submit_matrix(dusk_graph *g, batch *b, const dusk_npy *input, int64_t
     dusk_data *v = keep_a ? x : a;
 
     if (b->opt.verify) {
-        if ((ret = dusk_vector_new(g, 2, &r)) != 0) goto out;
+        if ((ret = new_data(g, 2, 0, owner, &r)) != 0) goto out;
         dusk_arg with_v[] = {{a, DUSK_R}, {w, DUSK_R}, {v, DUSK_R}, {r, DUSK_W}};
         dusk_arg without_v[] = {{a, DUSK_R}, {w, DUSK_R}, {r, DUSK_W}};
         if ((ret = vectors ? submit(g, dusk_kernel_verify(), "verify", i, 3, 0, with_v, 4, NULL, 0)
                            : submit(g, dusk_kernel_verify(), "verify", i, 3, 0, without_v, 3, NULL,
                                     0)) ||
-            (ret = read_into(b, r, i, READ_CHECKS)))
+            (ret = read_into(b, r, 0, i, READ_CHECKS)))
             goto out;
     }
     if (b->pending) atomic_store(&b->pending[i], (unsigned char)(1 + (b->vectors != NULL)));
-    if (b->values && (ret = read_into(b, w, i, READ_VALUES)) != 0) goto out;
-    if (b->vectors && (ret = read_into(b, v, i, READ_VECTORS)) != 0) goto out;
+    /* Rank 0 gathers the eigenvalues and the checks; eigenvectors are written by their owner
+     * straight into the shared file (every rank calls these: see read_into). */
+    if (b->opt.output && (ret = read_into(b, w, 0, i, READ_VALUES)) != 0) goto out;
+    if (b->opt.vectors && (ret = read_into(b, v, DUSK_OWNER, i, READ_VECTORS)) != 0) goto out;
 out:
     dusk_data_release(&a);
     dusk_data_release(&bm);
@@ -290,11 +335,11 @@ static int open_input(batch *b, dusk_npy **in)
     char why[256];
     int ret = dusk_npy_open(b->opt.input, in, why, sizeof why);
     if (ret == DUSK_EIO) {
-        fprintf(stderr, "dusk-eigh: %s: %s\n", b->opt.input, why);
+        fprintf(stderr, "%s: %s: %s\n", prog, b->opt.input, why);
         return CLI_EXIT_USAGE;
     }
     if (ret != 0) {
-        fprintf(stderr, "dusk-eigh: %s: %s\n", b->opt.input, why);
+        fprintf(stderr, "%s: %s: %s\n", prog, b->opt.input, why);
         return CLI_EXIT_FAILURE;
     }
     int nd = dusk_npy_ndim(*in);
@@ -307,7 +352,7 @@ static int open_input(batch *b, dusk_npy **in)
     else if (sh[nd - 1] < 1 || sh[nd - 1] > MAX_N || (nd == 3 && (sh[0] < 1 || sh[0] > INT32_MAX)))
         problem = "has a size dusk-eigh does not take (%d-d, %lld x %lld)";
     if (problem) {
-        fprintf(stderr, "dusk-eigh: %s: ", b->opt.input);
+        fprintf(stderr, "%s: %s: ", prog, b->opt.input);
         fprintf(stderr, problem, nd, (long long)(nd >= 2 ? sh[nd - 2] : 0),
                 (long long)(nd >= 1 ? sh[nd - 1] : 0));
         fprintf(stderr, "\n");
@@ -316,8 +361,7 @@ static int open_input(batch *b, dusk_npy **in)
     }
     int64_t n = sh[nd - 1], t = nd == 3 ? sh[0] : 1;
     if ((b->opt.n_set && b->opt.n != n) || (b->opt.ntasks_set && b->opt.ntasks != t)) {
-        fprintf(stderr,
-                "dusk-eigh: %s holds %lld matrices of size %lld, not what -n/--ntasks say\n",
+        fprintf(stderr, "%s: %s holds %lld matrices of size %lld, not what -n/--ntasks say\n", prog,
                 b->opt.input, (long long)t, (long long)n);
         dusk_npy_close(in);
         return CLI_EXIT_USAGE;
@@ -373,27 +417,39 @@ static int open_outputs(batch *b)
     int resume = b->opt.resume != NULL;
     if (dir == NULL) return -1;
     if (!resume && make_dir(dir) != 0) {
-        fprintf(stderr, "dusk-eigh: cannot create output directory %s: %s\n", dir, strerror(errno));
+        fprintf(stderr, "%s: cannot create output directory %s: %s\n", prog, dir, strerror(errno));
         return CLI_EXIT_FAILURE;
     }
+    int ret;
+    if (dusk_rank_count() > 1) {
+        /* Several ranks keep no manifest (no --resume): an old one would list results that
+         * the files made below no longer hold. */
+        snprintf(path, sizeof path, "%s/manifest.txt", dir);
+        if (unlink(path) != 0 && errno != ENOENT) {
+            fprintf(stderr, "%s: cannot remove the old %s: %s\n", prog, path, strerror(errno));
+            return CLI_EXIT_FAILURE;
+        }
+        goto files;
+    }
     params_line(b, params, sizeof params);
-    int ret = dusk_manifest_open(dir, "dusk-eigh", params, b->ntasks, resume, sync_outputs, b,
-                                 &b->manifest, why, sizeof why);
+    ret = dusk_manifest_open(dir, "dusk-eigh", params, b->ntasks, resume, sync_outputs, b,
+                             &b->manifest, why, sizeof why);
     if (ret == 0 && !resume && dusk_manifest_save(b->manifest, "running") != 0) {
         snprintf(why, sizeof why, "cannot write %s/manifest.txt: %s", dir, strerror(errno));
         ret = DUSK_EIO;
     }
     if (ret != 0) {
-        fprintf(stderr, "dusk-eigh: --resume %s: %s\n", dir, why);
+        fprintf(stderr, "%s: --resume %s: %s\n", prog, dir, why);
         dusk_manifest_close(&b->manifest);
         return ret == DUSK_EINVAL || ret == DUSK_EFORMAT ? CLI_EXIT_USAGE : CLI_EXIT_FAILURE;
     }
     b->pending = calloc((size_t)b->ntasks, sizeof *b->pending);
     if (b->pending == NULL) {
-        fprintf(stderr, "dusk-eigh: out of memory\n");
+        fprintf(stderr, "%s: out of memory\n", prog);
         dusk_manifest_close(&b->manifest);
         return CLI_EXIT_FAILURE;
     }
+files:;
     int64_t shape[3] = {b->ntasks, b->n, b->n};
     for (int k = 0; k < 1 + b->opt.vectors; k++) {
         dusk_npy **f = k == 0 ? &b->values : &b->vectors;
@@ -401,7 +457,7 @@ static int open_outputs(batch *b)
         ret = resume ? dusk_npy_reopen(path, 2 + k, shape, f, why, sizeof why)
                      : dusk_npy_create(path, 2 + k, shape, f, why, sizeof why);
         if (ret != 0) {
-            fprintf(stderr, "dusk-eigh: %s%s: %s\n", path, resume ? "(.partial)" : "", why);
+            fprintf(stderr, "%s: %s%s: %s\n", prog, path, resume ? "(.partial)" : "", why);
             /* a resume leaves what it found for another try */
             if (resume)
                 (void)!dusk_npy_suspend(&b->values);
@@ -428,15 +484,15 @@ static void print_failures(const batch *b, const dusk_graph *g, int64_t failed)
             followed++;
         } else if (printed++ < 10) {
             if (b->opt.input && strncmp(key, "load-", 5) == 0)
-                fprintf(stderr, "dusk-eigh: %s: %s\n", b->opt.input, reason);
+                fprintf(stderr, "%s: %s: %s\n", prog, b->opt.input, reason);
             else
-                fprintf(stderr, "dusk-eigh: task %s failed: %s\n", key, reason);
+                fprintf(stderr, "%s: task %s failed: %s\n", prog, key, reason);
         }
     }
     if (printed > 10)
-        fprintf(stderr, "dusk-eigh: ... and %lld more failed tasks\n", (long long)(printed - 10));
+        fprintf(stderr, "%s: ... and %lld more failed tasks\n", prog, (long long)(printed - 10));
     if (followed && b->opt.verbose > 0)
-        fprintf(stderr, "dusk-eigh: %lld tasks did not run because of these failures\n",
+        fprintf(stderr, "%s: %lld tasks did not run because of these failures\n", prog,
                 (long long)followed);
 }
 
@@ -527,7 +583,7 @@ static void catch_signals(void)
 /* The command that resumes this run: the same arguments, --output DIR becoming --resume DIR. */
 static void print_resume_hint(int argc, char **argv, const char *dir)
 {
-    fprintf(stderr, "dusk-eigh: to resume:");
+    fprintf(stderr, "%s: to resume:", prog);
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i];
         if (strcmp(a, "--output") == 0 || strcmp(a, "--resume") == 0) {
@@ -612,17 +668,101 @@ static void print_verification(const batch *b, int64_t ran, int *status)
     *status = CLI_EXIT_FAILURE;
 }
 
+/* ---- several ranks ----------------------------------------------------------------------- */
+
+/* Rank 0 made the output files before dusk_init(); the other ranks open the eigenvectors file
+ * to write their own slices. Every rank calls it. 0 when every rank can go on, else an exit
+ * code (the rank that failed has said why). */
+static int join_outputs(batch *b)
+{
+    int64_t failed = 0, any;
+    char path[4096], why[256];
+    if (dusk_barrier() != 0) return CLI_EXIT_FAILURE; /* rank 0 has made them */
+    if (dusk_rank() != 0 && b->opt.vectors) {
+        int64_t shape[3] = {b->ntasks, b->n, b->n};
+        snprintf(path, sizeof path, "%s/eigenvectors.npy", b->opt.output);
+        if (dusk_npy_join(path, 3, shape, &b->vectors, why, sizeof why) != 0) {
+            fprintf(stderr, "%s: %s: %s\n", prog, path, why);
+            failed = 1;
+        }
+    }
+    if (dusk_ranks_max(failed, &any) != 0) dusk_abort(CLI_EXIT_FAILURE);
+    return any ? CLI_EXIT_FAILURE : 0;
+}
+
+/* The output files once every rank's status is known (`all`, the largest): the other ranks
+ * flush their slices, then rank 0 renames the files, only if every rank succeeded. Returns
+ * this rank's status. */
+static int finish_rank_outputs(batch *b, int status, int64_t all)
+{
+    int64_t flushed = 0, any;
+    if (all == CLI_EXIT_OK && dusk_rank() != 0 && b->vectors && dusk_npy_commit(&b->vectors) != 0) {
+        fprintf(stderr, "%s: cannot finish writing %s: %s\n", prog, b->opt.output, strerror(errno));
+        flushed = status = CLI_EXIT_FAILURE;
+    }
+    if (dusk_ranks_max(flushed, &any) != 0) dusk_abort(CLI_EXIT_FAILURE);
+    if (all == CLI_EXIT_OK && any == 0 && dusk_rank() == 0) {
+        if ((b->values && dusk_npy_commit(&b->values) != 0) ||
+            (b->vectors && dusk_npy_commit(&b->vectors) != 0)) {
+            fprintf(stderr, "%s: cannot finish writing %s: %s\n", prog, b->opt.output,
+                    strerror(errno));
+            status = CLI_EXIT_FAILURE;
+        }
+    }
+    if (any) status = CLI_EXIT_FAILURE;
+    dusk_npy_abort(&b->values);
+    dusk_npy_abort(&b->vectors);
+    return status;
+}
+
+/* The end of a run of several ranks. Each rank prints its own failures; every rank learns the
+ * worst status; the files get their names only when every rank succeeded (all or nothing:
+ * under several ranks there is no manifest, no failures.json and no NaN rows, since a rank
+ * does not know which of the results it gathers failed elsewhere). Rank 0 prints the summary,
+ * timed until every rank is done. Returns the job's exit status, the same on every rank. */
+static int end_of_ranks(batch *b, const dusk_graph *g, double start, int submit_error)
+{
+    int64_t failed, all, any_failed;
+    dusk_graph_counts(g, NULL, NULL, &failed);
+    int status = failed || submit_error ? CLI_EXIT_FAILURE : CLI_EXIT_OK;
+    if (failed) print_failures(b, g, failed);
+    int io = atomic_load(&b->io_error);
+    if (io) {
+        fprintf(stderr, "%s: cannot write results to %s: %s\n", prog, b->opt.output, strerror(io));
+        status = CLI_EXIT_FAILURE;
+    }
+    if (dusk_ranks_max(status, &all) != 0 || dusk_ranks_max(failed > 0, &any_failed) != 0)
+        dusk_abort(CLI_EXIT_FAILURE);
+    double elapsed = dusk_now() - start;
+    status = finish_rank_outputs(b, status, all);
+    if (dusk_rank() == 0 && (all == CLI_EXIT_OK || !any_failed))
+        printf("Processed %lld tasks in %.3f s (%.2f it/s) on %d ranks\n", (long long)b->ntasks,
+               elapsed, (double)b->ntasks / elapsed, dusk_rank_count());
+    if (dusk_rank() == 0 && b->opt.verify && all == CLI_EXIT_OK && status == CLI_EXIT_OK)
+        print_verification(b, b->ntasks, &status);
+    fflush(stdout);
+    if (dusk_ranks_max(status, &all) != 0) dusk_abort(CLI_EXIT_FAILURE);
+    return (int)all;
+}
+
 int main(int argc, char **argv)
 {
     batch b;
     memset(&b, 0, sizeof b);
     b.opt.n = 1000;
     b.opt.ntasks = 128;
+    if (dusk_rank_count() > 1) snprintf(prog, sizeof prog, "dusk-eigh: rank %d", dusk_rank());
+    app.name = prog;
     app.ctx = &b.opt;
     dusk_config cfg;
     int ret = cli_parse(&app, argc, argv, &cfg);
     if (ret >= 0) return ret;
     b.opt.verbose = cfg.verbose;
+    if (b.opt.resume && dusk_rank_count() > 1)
+        return cli_usage_error(&app,
+                               "--resume runs as one process, not under mpirun with %d "
+                               "ranks (several ranks rerun the whole batch)",
+                               dusk_rank_count());
     if (b.opt.resume) {
         if (b.opt.output && strcmp(b.opt.output, b.opt.resume) != 0)
             return cli_usage_error(&app, "--output %s and --resume %s name different directories",
@@ -641,9 +781,11 @@ int main(int argc, char **argv)
     b.n = b.opt.n;
     b.ntasks = b.opt.ntasks;
 
+    /* Every rank reads the input's header; each reads only its own matrices later. Rank 0
+     * alone makes the output files (a rank that exits here ends the whole job). */
     dusk_npy *input = NULL;
     if (b.opt.input && (ret = open_input(&b, &input)) >= 0) return ret;
-    if ((ret = open_outputs(&b)) >= 0) {
+    if (dusk_rank() == 0 && (ret = open_outputs(&b)) >= 0) {
         dusk_npy_close(&input);
         return ret;
     }
@@ -652,7 +794,7 @@ int main(int argc, char **argv)
     char why[256];
     double t0 = dusk_now();
     if ((ret = dusk_init(&cfg, why, sizeof why)) != 0) {
-        fprintf(stderr, "dusk-eigh: %s\n", why);
+        fprintf(stderr, "%s: %s\n", prog, why);
         (void)finish_outputs(&b, 0, b.opt.resume ? "interrupted" : "running");
         dusk_manifest_close(&b.manifest);
         free(b.pending);
@@ -660,26 +802,38 @@ int main(int argc, char **argv)
         return ret == DUSK_EINVAL ? CLI_EXIT_USAGE : CLI_EXIT_FAILURE;
     }
     double t_init = dusk_now() - t0;
+    int nranks = dusk_rank_count(), rank0 = dusk_rank() == 0;
     pthread_mutex_init(&b.lock, NULL);
+    if (nranks > 1 && b.opt.output && (ret = join_outputs(&b)) != 0) {
+        dusk_npy_abort(&b.values);
+        dusk_npy_abort(&b.vectors);
+        dusk_shutdown();
+        dusk_npy_close(&input);
+        return ret;
+    }
 
     dusk_graph *g = NULL;
     if ((ret = dusk_graph_new(&g)) != 0) {
-        fprintf(stderr, "dusk-eigh: cannot make the graph: %s\n", dusk_strerror(ret));
+        fprintf(stderr, "%s: cannot make the graph: %s\n", prog, dusk_strerror(ret));
+        if (nranks > 1) dusk_abort(CLI_EXIT_FAILURE);
         dusk_shutdown();
         return CLI_EXIT_FAILURE;
     }
-    char source[4200], settings[4600];
+    char source[4200], settings[4700], ranks[64] = "";
     if (input)
         snprintf(source, sizeof source, "input=%s", b.opt.input);
     else
         snprintf(source, sizeof source, "seed=%lld", b.opt.seed);
+    if (nranks > 1)
+        snprintf(ranks, sizeof ranks, " on each of %d ranks (%s)", nranks,
+                 b.opt.block ? "block" : "cyclic");
     snprintf(settings, sizeof settings,
-             "n=%lld ntasks=%lld %s (%s), %d CPU workers, sched=%s, %d BLAS thread%s per worker",
+             "n=%lld ntasks=%lld %s (%s), %d CPU workers%s, sched=%s, %d BLAS thread%s per worker",
              (long long)b.n, (long long)b.ntasks, source,
              b.opt.values_only ? "eigenvalues only" : "eigenvalues and eigenvectors",
-             dusk_cpu_worker_count(), dusk_sched_name(), cfg.blas_threads,
+             dusk_cpu_worker_count(), ranks, dusk_sched_name(), cfg.blas_threads,
              cfg.blas_threads == 1 ? "" : "s");
-    if (cfg.verbose >= 0) {
+    if (cfg.verbose >= 0 && rank0) {
         printf("dusk-eigh: %s\n", settings);
         if (b.opt.resume)
             printf("dusk-eigh: resuming %s: %lld of %lld tasks already done\n", b.opt.resume,
@@ -690,18 +844,23 @@ int main(int argc, char **argv)
     int64_t todo = b.ntasks - already;
     (void)dusk_graph_progress(g, todo, "eigh");
     if (b.manifest && dusk_manifest_autosave(b.manifest, 1.0) != 0)
-        fprintf(stderr, "dusk-eigh: warning: the manifest is saved only at the end\n");
+        fprintf(stderr, "%s: warning: the manifest is saved only at the end\n", prog);
     running = g;
-    catch_signals();
+    /* Several ranks: a signal ends the job (mpirun passes it to every rank), since a rank
+     * that stopped submitting would leave the others waiting for its data. */
+    if (nranks == 1) catch_signals();
 
+    if (nranks > 1 && dusk_barrier() != 0) dusk_abort(CLI_EXIT_FAILURE); /* time from here */
     double start = dusk_now();
     int submit_error = 0;
     for (int64_t i = 0; i < b.ntasks && !submit_error && !stop_signal; i++) {
         if (dusk_manifest_is_done(b.manifest, i)) continue;
         ret = submit_matrix(g, &b, input, i);
         if (ret != 0 && ret != DUSK_ECANCELED) {
-            fprintf(stderr, "dusk-eigh: cannot submit task %lld: %s\n", (long long)i,
+            fprintf(stderr, "%s: cannot submit task %lld: %s\n", prog, (long long)i,
                     dusk_strerror(ret));
+            /* the other ranks would wait for this one's data forever */
+            if (nranks > 1) dusk_abort(CLI_EXIT_FAILURE);
             submit_error = 1;
             dusk_graph_cancel(g);
         }
@@ -711,54 +870,64 @@ int main(int argc, char **argv)
     running = NULL;
     (void)!dusk_manifest_autosave(b.manifest, 0); /* the last save is below */
 
-    int64_t failed;
-    dusk_graph_counts(g, NULL, NULL, &failed);
-    int64_t done_now = dusk_manifest_done_count(b.manifest) - already;
-    int stopped = stop_signal != 0 || submit_error;
-    int status = CLI_EXIT_OK;
-    if (failed) {
-        print_failures(&b, g, failed);
-        status = CLI_EXIT_TASKS_FAILED;
-    }
-    int io = atomic_load(&b.io_error);
-    if (io) {
-        fprintf(stderr, "dusk-eigh: cannot write results to %s: %s\n", b.opt.output, strerror(io));
-        stopped = 1;
-    }
-    if (b.opt.output && write_failures(&b, g, failed) != 0) {
-        fprintf(stderr, "dusk-eigh: cannot write %s/failures.json: %s\n", b.opt.output,
-                strerror(errno));
-        stopped = 1;
-    }
-    /* Finished (with or without failed tasks): the files get their names. Stopped early:
-     * they stay PATH.partial, and the manifest says what is in them. */
-    if (b.opt.output && finish_outputs(&b, !stopped, stopped ? "interrupted" : "finished") != 0) {
-        fprintf(stderr, "dusk-eigh: cannot finish writing %s: %s\n", b.opt.output, strerror(errno));
-        stopped = 1;
-    }
-
-    if (stopped) {
-        int64_t done = b.opt.output ? already + done_now : -1;
-        if (stop_signal)
-            status = 128 + stop_signal;
-        else
-            status = CLI_EXIT_FAILURE;
-        if (b.opt.output) {
-            fprintf(stderr, "dusk-eigh: stopped: %lld of %lld tasks done and saved in %s\n",
-                    (long long)done, (long long)b.ntasks, b.opt.output);
-            print_resume_hint(argc, argv, b.opt.output);
-        } else {
-            fprintf(stderr, "dusk-eigh: stopped before the end; nothing was saved (no --output)\n");
-        }
+    int status;
+    if (nranks > 1) {
+        status = end_of_ranks(&b, g, start, submit_error);
     } else {
-        print_summary(&b, g, todo, already, failed, elapsed);
-        if (b.opt.verify && todo) print_verification(&b, todo, &status);
+        int64_t failed;
+        dusk_graph_counts(g, NULL, NULL, &failed);
+        int64_t done_now = dusk_manifest_done_count(b.manifest) - already;
+        int stopped = stop_signal != 0 || submit_error;
+        status = CLI_EXIT_OK;
+        if (failed) {
+            print_failures(&b, g, failed);
+            status = CLI_EXIT_TASKS_FAILED;
+        }
+        int io = atomic_load(&b.io_error);
+        if (io) {
+            fprintf(stderr, "%s: cannot write results to %s: %s\n", prog, b.opt.output,
+                    strerror(io));
+            stopped = 1;
+        }
+        if (b.opt.output && write_failures(&b, g, failed) != 0) {
+            fprintf(stderr, "%s: cannot write %s/failures.json: %s\n", prog, b.opt.output,
+                    strerror(errno));
+            stopped = 1;
+        }
+        /* Finished (with or without failed tasks): the files get their names. Stopped early:
+         * they stay PATH.partial, and the manifest says what is in them. */
+        if (b.opt.output &&
+            finish_outputs(&b, !stopped, stopped ? "interrupted" : "finished") != 0) {
+            fprintf(stderr, "%s: cannot finish writing %s: %s\n", prog, b.opt.output,
+                    strerror(errno));
+            stopped = 1;
+        }
+
+        if (stopped) {
+            int64_t done = b.opt.output ? already + done_now : -1;
+            if (stop_signal)
+                status = 128 + stop_signal;
+            else
+                status = CLI_EXIT_FAILURE;
+            if (b.opt.output) {
+                fprintf(stderr, "%s: stopped: %lld of %lld tasks done and saved in %s\n", prog,
+                        (long long)done, (long long)b.ntasks, b.opt.output);
+                print_resume_hint(argc, argv, b.opt.output);
+            } else {
+                fprintf(stderr, "%s: stopped before the end; nothing was saved (no --output)\n",
+                        prog);
+            }
+        } else {
+            print_summary(&b, g, todo, already, failed, elapsed);
+            if (b.opt.verify && todo) print_verification(&b, todo, &status);
+        }
     }
     if (cfg.verbose > 0)
         fprintf(stderr,
-                "dusk-eigh: start-up %.3f s, peak %lld tasks in flight (window), peak memory "
+                "%s: start-up %.3f s, peak %lld tasks in flight (window), peak memory "
                 "%.1f MB\n",
-                t_init, (long long)dusk_graph_peak_in_flight(g), (double)dusk_peak_rss() / 1e6);
+                prog, t_init, (long long)dusk_graph_peak_in_flight(g),
+                (double)dusk_peak_rss() / 1e6);
     (void)ret;
     dusk_graph_free(&g);
     dusk_shutdown();

@@ -157,7 +157,10 @@ int main(int argc, char **argv)
     snprintf(info, sizeof info, "dusk-reduce chunks=%lld size=%lld seed=%lld, %d CPU workers",
              o.chunks, o.size, o.seed, dusk_cpu_worker_count());
     dusk_set_run_info(info);
-    if (cfg.verbose >= 0) printf("%s\n", info);
+    /* Under mpirun every rank builds the graph; its data are rank 0's (the default owner),
+     * so rank 0 runs every task and reports, the other ranks only take part. */
+    int rank = dusk_rank();
+    if (cfg.verbose >= 0 && rank == 0) printf("%s\n", info);
 
     dusk_kernel *sumsq = NULL, *add = NULL;
     dusk_graph *g = NULL;
@@ -186,6 +189,7 @@ int main(int argc, char **argv)
                 (long long)ntasks);
         return CLI_EXIT_FAILURE;
     }
+    if (rank != 0) return CLI_EXIT_OK;
 
     /* the same sum, serially */
     double serial = 0, *x = malloc((size_t)o.size * sizeof *x);

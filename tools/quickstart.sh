@@ -18,7 +18,8 @@ case "$mode" in run | test) ;; *) usage ;; esac
 # ---- packages ---------------------------------------------------------------------------
 packages=(build-essential cmake pkg-config libstarpu-dev libopenblas-dev liblapacke-dev
     libopenmpi-dev openmpi-bin libhwloc-dev)
-[ "$mode" = test ] && packages+=(python3 python3-numpy graphviz chromium fonts-dejavu-core clang-format git gnuplot-nox)
+[ "$mode" = test ] && packages+=(python3 python3-numpy graphviz chromium fonts-dejavu-core clang-format git
+    iproute2 gnuplot-nox)
 
 missing=()
 for p in "${packages[@]}"; do

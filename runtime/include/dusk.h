@@ -75,7 +75,12 @@ typedef struct dusk_config {
     int progress;     /* DUSK_PROGRESS_*: AUTO draws a bar when stderr is a terminal. */
     int verbose;      /* -1 quiet, 0 normal, 1 verbose (StarPU's own messages too). */
     char trace[1024]; /* "": no trace; else a directory that receives trace.json, dag.dot and
-                         report.html at dusk_shutdown(). Env: DUSK_TRACE. */
+                         report.html at dusk_shutdown(). Under several ranks each rank writes
+                         DIR/rank-K/, and rank 0 merges them into DIR. Env: DUSK_TRACE. */
+    int mpi_core;     /* under several ranks: 1 gives StarPU-MPI's communication thread a core
+                         of its own (one worker fewer), 0 runs a worker on every core and lets
+                         the communication thread share them, -1 (default) decides: see the
+                         README. Env: DUSK_MPI_CORE. */
 } dusk_config;
 
 /* Fill cfg with defaults, then with the environment variables named above.
@@ -107,6 +112,37 @@ const char *dusk_sched_name(void);
 
 /* The configuration dusk_init() was given (read-only), or NULL before it. */
 const dusk_config *dusk_current_config(void);
+
+/* ---- Ranks (StarPU-MPI) -------------------------------------------------------------------
+ *
+ * Started under an MPI launcher (mpirun, mpiexec, srun: found from OMPI_COMM_WORLD_SIZE,
+ * PMIX_RANK, PMI_SIZE, ...), dusk_init() starts StarPU-MPI and the process is one rank of a
+ * job; otherwise it is the only rank. Every rank builds the same graph (the same data and
+ * tasks, in the same order). Each data object has an owner rank (0 unless set); a task runs on
+ * the owner of the first data it writes (owner-computes) and StarPU-MPI moves the data it reads
+ * from their owners. A program unaware of ranks therefore runs every task on rank 0. A dusk
+ * built against a StarPU without MPI runs one rank and dusk_init() refuses several
+ * (DUSK_ENODEV, with a line saying so). Collectives (dusk_barrier, dusk_ranks_max) must be
+ * called by every rank, in the same order, from the thread that called dusk_init(). */
+
+/* This process's rank (0-based) and the number of ranks. Before dusk_init() they come from
+ * the launcher's environment (so that early error messages can name the rank); 0 and 1
+ * when not launched. Thread-safe. */
+int dusk_rank(void);
+int dusk_rank_count(void);
+
+/* Wait until every rank has called it. 0, DUSK_ESTATE before dusk_init(), DUSK_EIO when MPI
+ * fails. A no-op with one rank. */
+DUSK_NODISCARD int dusk_barrier(void);
+
+/* *out receives the largest `value` any rank gave (its own value with one rank); how the
+ * ranks agree on a status. 0, DUSK_ESTATE or DUSK_EIO (then *out is the local value). */
+DUSK_NODISCARD int dusk_ranks_max(int64_t value, int64_t *out);
+
+/* End the whole job at once with exit status `code`: MPI_Abort under several ranks (the
+ * launcher stops every rank), _exit otherwise. For a rank that cannot go on while the others
+ * wait for it; print the reason first. Output files are left as they are (.partial). */
+void dusk_abort(int code) __attribute__((noreturn));
 
 /* ---- Graphs, data and tasks -------------------------------------------------------------- */
 
@@ -140,6 +176,14 @@ DUSK_NODISCARD int dusk_graph_compute(dusk_graph *g);
 DUSK_NODISCARD int dusk_matrix_new(dusk_graph *g, int64_t rows, int64_t cols, dusk_data **out);
 DUSK_NODISCARD int dusk_vector_new(dusk_graph *g, int64_t n, dusk_data **out);
 
+/* Make `rank` the owner of d: tasks that write d run there, and d's values live there
+ * (see Ranks). Call it on every rank, before any task uses d. DUSK_EINVAL when rank is
+ * outside 0..dusk_rank_count()-1 or a task already uses d. Ignored with one rank. */
+DUSK_NODISCARD int dusk_data_set_owner(dusk_data *d, int rank);
+
+/* The owner rank of d (0 unless set). */
+int dusk_data_owner(const dusk_data *d);
+
 /* Drop the caller's reference: no task may be added on *d after this. Sets *d to NULL. */
 void dusk_data_release(dusk_data **d);
 
@@ -150,8 +194,18 @@ void dusk_data_release(dusk_data **d);
 typedef void (*dusk_read_fn)(void *user, int status, const double *values, const int64_t dims[2]);
 
 /* Fetch the data to host memory and hand it to fn (the equivalent of a future's result()).
- * Counts as work in flight for the window and for dusk_graph_wait(). */
+ * Counts as work in flight for the window and for dusk_graph_wait(). Under several ranks
+ * it is called on the data's owner only: the same as dusk_data_read_at(d, DUSK_OWNER, ...). */
 DUSK_NODISCARD int dusk_data_read(dusk_data *d, dusk_read_fn fn, void *user);
+
+#define DUSK_OWNER (-1)
+
+/* Under several ranks, every rank calls it: d is sent from its owner to `rank` (DUSK_OWNER:
+ * stays there), where fn is called as dusk_data_read() would; on other ranks nothing is
+ * called (the owner only sends). How rank 0 gathers results. `status` is the failure of the
+ * task that wrote d only when that task ran on this rank: failures on other ranks are known
+ * there (agree with dusk_ranks_max). DUSK_EINVAL for a bad rank. */
+DUSK_NODISCARD int dusk_data_read_at(dusk_data *d, int rank, dusk_read_fn fn, void *user);
 
 /* How a task uses one of its data arguments. */
 typedef enum dusk_access {
@@ -225,7 +279,9 @@ int64_t dusk_graph_cancelled(const dusk_graph *g);
 /* Counts so far: tasks submitted, finished (successfully, failed or cancelled), and failed. */
 void dusk_graph_counts(const dusk_graph *g, int64_t *submitted, int64_t *finished, int64_t *failed);
 
-/* The status of task `id`: 1 while pending, 0 when it succeeded, or its negative error. */
+/* The status of task `id`: 1 while pending, 0 when it succeeded, or its negative error;
+ * DUSK_TASK_ELSEWHERE when another rank runs it (its status is known there). */
+#define DUSK_TASK_ELSEWHERE 2
 int dusk_task_status(const dusk_graph *g, int64_t id);
 
 /* How many times task `id` ran (1 unless retried; 0 if it never ran), after it finished. */

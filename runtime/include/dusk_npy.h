@@ -44,6 +44,14 @@ DUSK_NODISCARD int dusk_npy_read_matrix(const dusk_npy *f, int64_t index, double
 DUSK_NODISCARD int dusk_npy_create(const char *path, int ndim, const int64_t *shape, dusk_npy **out,
                                    char *why, size_t whylen);
 
+/* Open PATH.partial, which another process (rank 0) made with dusk_npy_create() for the
+ * same shape, to write slices into it too (each rank writes its own). DUSK_EIO (errno kept)
+ * when it cannot be opened, DUSK_EFORMAT when its size does not match the shape; `why` says.
+ * dusk_npy_commit() on it flushes and closes without renaming, dusk_npy_abort() closes without
+ * removing: the creator renames or removes it once every writer is done. */
+DUSK_NODISCARD int dusk_npy_join(const char *path, int ndim, const int64_t *shape, dusk_npy **out,
+                                 char *why, size_t whylen);
+
 /* Open again, for writing in place, a file that dusk_npy_create() made for the same path and
  * shape: PATH.partial when it exists (an interrupted run), else PATH (a finished run), which
  * is first renamed back to PATH.partial so that it no longer looks complete. Its values are

@@ -8,6 +8,7 @@
 
 #include "dusk_features.h"
 #include "dusk_internal.h"
+#include "dusk_trace.h"
 #include "trace.h"
 
 int dusk__started = 0;
@@ -58,13 +59,15 @@ int dusk_config_init(dusk_config *cfg, char *why, size_t whylen)
     cfg->blas_threads = 1;
     cfg->window = 0;
     cfg->progress = DUSK_PROGRESS_AUTO;
+    cfg->mpi_core = -1;
     dusk__set_why(why, whylen, "%s", "");
 
     if ((rc = env_int("STARPU_NCPU", 0, 4096, &cfg->ncpu, why, whylen)) ||
         (rc = env_int("STARPU_NCUDA", 0, 64, &cfg->ncuda, why, whylen)) ||
         (rc = env_int("DUSK_BLAS_THREADS", 1, 4096, &cfg->blas_threads, why, whylen)) ||
         (rc = env_int("DUSK_WINDOW", 1, 1 << 20, &cfg->window, why, whylen)) ||
-        (rc = env_int("DUSK_WINDOW_MB", 1, 1 << 24, &cfg->window_mb, why, whylen)))
+        (rc = env_int("DUSK_WINDOW_MB", 1, 1 << 24, &cfg->window_mb, why, whylen)) ||
+        (rc = env_int("DUSK_MPI_CORE", -1, 1, &cfg->mpi_core, why, whylen)))
         return rc;
     const char *dir = getenv("DUSK_TRACE");
     if (dir != NULL && *dir != '\0') {
@@ -109,7 +112,7 @@ int dusk_init(const dusk_config *cfg, char *why, size_t whylen)
         return DUSK_ESTATE;
     }
     if (cfg->ncpu < -1 || cfg->ncuda < -1 || cfg->blas_threads < 1 || cfg->window < 0 ||
-        cfg->window_mb < 0) {
+        cfg->window_mb < 0 || cfg->mpi_core < -1 || cfg->mpi_core > 1) {
         dusk__set_why(why, whylen, "invalid configuration value");
         return DUSK_EINVAL;
     }
@@ -156,7 +159,9 @@ int dusk_init(const dusk_config *cfg, char *why, size_t whylen)
     }
 #endif
 
-    int ret = starpu_init(&conf);
+    int ret = dusk__mpi_start(&conf, cfg, why, whylen);
+    if (ret == -EPROTONOSUPPORT) return DUSK_ENODEV; /* several ranks, no StarPU-MPI: `why` says */
+    if (ret == -EIO) return DUSK_ESTARPU;
     if (ret == -ENODEV) {
         dusk__set_why(why, whylen, "StarPU found no worker to run tasks (STARPU_NCPU=%d)",
                       cfg->ncpu);
@@ -175,9 +180,15 @@ int dusk_init(const dusk_config *cfg, char *why, size_t whylen)
         if (fail_tasks != NULL) snprintf(fail_tasks, len + 3, ",%s,", inject);
     }
     if (cfg->trace[0] != '\0') {
-        char twhy[200];
-        if ((ret = dusk__trace_open(cfg->trace, 0, 1, &trace, twhy, sizeof twhy)) != 0) {
-            dusk__set_why(why, whylen, "cannot write the trace to %s: %s", cfg->trace, twhy);
+        char twhy[200], dir[sizeof cfg->trace + 32];
+        /* several ranks: each its own directory, merged by rank 0 at dusk_shutdown() */
+        if (dusk_rank_count() > 1)
+            snprintf(dir, sizeof dir, "%s/rank-%d", cfg->trace, dusk_rank());
+        else
+            snprintf(dir, sizeof dir, "%s", cfg->trace);
+        if ((ret = dusk__trace_open(dir, dusk_rank(), dusk_rank_count(), &trace, twhy,
+                                    sizeof twhy)) != 0) {
+            dusk__set_why(why, whylen, "cannot write the trace to %s: %s", dir, twhy);
             dusk_shutdown();
             return ret;
         }
@@ -190,6 +201,43 @@ int dusk_init(const dusk_config *cfg, char *why, size_t whylen)
     return 0;
 }
 
+/* Several ranks: once every rank has closed its trace, rank 0 merges DIR/rank-K/trace.json
+ * into DIR/trace.json (one process per rank) and writes DIR/report.html for all ranks. */
+static void merge_rank_traces(void)
+{
+    int n = dusk_rank_count();
+    if (dusk_barrier() != 0 || dusk_rank() != 0) return;
+    char **paths = calloc((size_t)n, sizeof *paths);
+    size_t len = strlen(current.trace) + 40;
+    int ok = paths != NULL;
+    for (int r = 0; ok && r < n; r++) {
+        paths[r] = malloc(len);
+        ok = paths[r] != NULL;
+        if (ok) snprintf(paths[r], len, "%s/rank-%d/trace.json", current.trace, r);
+    }
+    dusk_trace_set *set = NULL;
+    char why[256] = "out of memory", out[sizeof current.trace + 32];
+    if (ok && dusk_trace_load((const char *const *)paths, n, &set, why, sizeof why) == 0) {
+        snprintf(out, sizeof out, "%s/trace.json", current.trace);
+        ok = dusk_trace_write_json(set, out) == 0;
+        snprintf(out, sizeof out, "%s/report.html", current.trace);
+        ok = ok && dusk_trace_write_report(set, out, run_info ? run_info : "") == 0;
+        snprintf(why, sizeof why, "cannot write trace.json or report.html");
+    } else {
+        ok = 0;
+    }
+    if (!ok && current.verbose >= 0)
+        fprintf(stderr, "dusk: warning: could not merge the ranks' traces in %s: %s\n",
+                current.trace, why);
+    else if (current.verbose >= 0)
+        fprintf(stderr, "dusk: traces of %d ranks merged into %s (report.html, trace.json)\n", n,
+                current.trace);
+    dusk_trace_set_free(&set);
+    for (int r = 0; paths != NULL && r < n; r++)
+        free(paths[r]);
+    free(paths);
+}
+
 void dusk_shutdown(void)
 {
     if (!dusk__started) return;
@@ -197,13 +245,14 @@ void dusk_shutdown(void)
     if (trace != NULL) {
         if (dusk__trace_close(&trace, run_info ? run_info : "") != 0 && current.verbose >= 0)
             fprintf(stderr, "dusk: warning: could not finish the trace in %s\n", current.trace);
-        else if (current.verbose >= 0)
+        else if (current.verbose >= 0 && dusk_rank_count() == 1)
             fprintf(stderr, "dusk: trace written to %s (report.html, trace.json, dag.dot)\n",
                     current.trace);
     }
+    if (current.trace[0] != '\0' && dusk_rank_count() > 1) merge_rank_traces();
     free(run_info);
     run_info = NULL;
-    starpu_shutdown();
+    dusk__mpi_stop();
     free(fail_tasks);
     fail_tasks = NULL;
     dusk__started = 0;

@@ -31,6 +31,8 @@ struct dusk_data {
      * are then not run. Written and read inside task bodies, which StarPU orders. */
     atomic_int failed;
     int64_t last_writer; /* trace id of the last task submitted to write it, or -1 */
+    int owner;           /* rank that owns it (0 unless set) */
+    int used;            /* a task or read has used it: the owner can no longer change */
 };
 
 /* One task of a graph, from submission to its completion callback (StarPU's cl_arg). */
@@ -46,6 +48,7 @@ typedef struct dusk__task {
     int status;
     int retries, attempts;
     int handed;    /* given to StarPU (under the graph's lock) */
+    int elsewhere; /* another rank runs it (under several ranks) */
     int64_t bytes; /* of its data arguments, for the window */
     int worker;
     double start, end;
@@ -93,6 +96,21 @@ void dusk__kernel_doom(dusk_kernel *k);
 /* codelets/kernels.c: the built-in kernels. */
 int dusk__linalg_init(const dusk_config *cfg);
 void dusk__linalg_fini(void);
+
+/* mpi.c: ranks. dusk__mpi_start() starts StarPU (with StarPU-MPI under a launcher) and
+ * returns starpu_init()'s code, or a negative errno with `why` set; dusk__mpi_stop() stops
+ * both. The rest is graph.c's owner-computes path, used only when dusk__mpi_active(). */
+int dusk__launched_size(void);
+int dusk__mpi_start(struct starpu_conf *conf, const dusk_config *cfg, char *why, size_t whylen);
+void dusk__mpi_stop(void);
+int dusk__mpi_active(void);
+void dusk__mpi_data_register(dusk_data *d);
+void dusk__mpi_data_set_owner(dusk_data *d, int owner);
+struct starpu_task *dusk__mpi_task_build(const struct starpu_codelet *cl,
+                                         struct starpu_data_descr *descrs, int n);
+void dusk__mpi_task_post_build(const struct starpu_codelet *cl, struct starpu_data_descr *descrs,
+                               int n);
+void dusk__mpi_send_to(dusk_data *d, int to);
 
 /* util.c */
 char *dusk__strdup(const char *s);

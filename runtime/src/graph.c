@@ -178,6 +178,7 @@ static int data_new(dusk_graph *g, int kind, int64_t rows, int64_t cols, dusk_da
                                     (uint32_t)rows, sizeof(double));
     else
         starpu_vector_data_register(&d->handle, -1, 0, (uint32_t)rows, sizeof(double));
+    dusk__mpi_data_register(d); /* under several ranks: owned by rank 0 until set */
     *out = d;
     return 0;
 }
@@ -190,6 +191,18 @@ int dusk_matrix_new(dusk_graph *g, int64_t rows, int64_t cols, dusk_data **out)
 int dusk_vector_new(dusk_graph *g, int64_t n, dusk_data **out)
 {
     return data_new(g, DUSK__VECTOR, n, 1, out);
+}
+
+int dusk_data_set_owner(dusk_data *d, int rank)
+{
+    if (d == NULL || rank < 0 || rank >= dusk_rank_count() || d->used) return DUSK_EINVAL;
+    dusk__mpi_data_set_owner(d, rank);
+    return 0;
+}
+
+int dusk_data_owner(const dusk_data *d)
+{
+    return d != NULL ? d->owner : 0;
 }
 
 static int hold_op(dusk_graph *g, int kind, void *p)
@@ -223,6 +236,7 @@ typedef struct read_req {
     dusk_data *d;
     dusk_read_fn fn;
     void *user;
+    int at; /* the rank fn runs on, or DUSK_OWNER */
 } read_req;
 
 static void read_ready(void *arg)
@@ -241,6 +255,18 @@ static void read_ready(void *arg)
 static int read_now(read_req *r)
 {
     dusk_graph *g = r->g;
+    if (dusk__mpi_active()) {
+        /* Several ranks: the owner sends d to the reading rank (StarPU-MPI orders the send
+         * after the last write, and the acquire below after the receive); ranks that
+         * neither own nor read it have nothing to do. */
+        int me = dusk_rank(), at = r->at == DUSK_OWNER ? r->d->owner : r->at;
+        if (at != r->d->owner && (me == at || me == r->d->owner)) dusk__mpi_send_to(r->d, at);
+        if (me != at) {
+            data_unref(r->d);
+            free(r);
+            return 0;
+        }
+    }
     pthread_mutex_lock(&g->lock);
     enter_window(g, data_bytes(r->d));
     pthread_mutex_unlock(&g->lock);
@@ -256,12 +282,14 @@ static int read_now(read_req *r)
     return 0;
 }
 
-int dusk_data_read(dusk_data *d, dusk_read_fn fn, void *user)
+int dusk_data_read_at(dusk_data *d, int rank, dusk_read_fn fn, void *user)
 {
-    if (d == NULL || fn == NULL) return DUSK_EINVAL;
+    if (d == NULL || fn == NULL || rank < DUSK_OWNER || rank >= dusk_rank_count())
+        return DUSK_EINVAL;
     read_req *r = malloc(sizeof *r);
     if (r == NULL) return DUSK_ENOMEM;
-    *r = (read_req){d->g, d, fn, user};
+    *r = (read_req){d->g, d, fn, user, rank};
+    d->used = 1;
     atomic_fetch_add(&d->refs, 1);
     if (d->g->held) {
         if (hold_op(d->g, OP_READ, r) == 0) return 0;
@@ -270,6 +298,11 @@ int dusk_data_read(dusk_data *d, dusk_read_fn fn, void *user)
         return DUSK_ENOMEM;
     }
     return read_now(r);
+}
+
+int dusk_data_read(dusk_data *d, dusk_read_fn fn, void *user)
+{
+    return dusk_data_read_at(d, DUSK_OWNER, fn, user);
 }
 
 void dusk_task_opts_init(dusk_task_opts *opts)
@@ -369,7 +402,7 @@ void dusk__task_done(void *arg)
 {
     dusk__task *t = arg;
     dusk_graph *g = t->g;
-    struct dusk__trace *trace = dusk__current_trace();
+    struct dusk__trace *trace = t->elsewhere ? NULL : dusk__current_trace();
     if (trace != NULL && t->status != DUSK_ECANCELED) { /* a cancelled task never ran */
         const int64_t none[2] = {0, 0}, *dims = t->nargs ? t->data[0]->dims : none;
         dusk__trace_task ev = {
@@ -391,10 +424,10 @@ void dusk__task_done(void *arg)
         };
         dusk__trace_finished(trace, &ev);
     }
-    if (t->on_done) t->on_done(t->user, t->id, t->status);
+    if (t->on_done && !t->elsewhere) t->on_done(t->user, t->id, t->status);
     pthread_mutex_lock(&g->lock);
     live_remove(g, t);
-    set_status(g, t->id, t->status, t->attempts);
+    set_status(g, t->id, t->elsewhere ? DUSK_TASK_ELSEWHERE : t->status, t->attempts);
     g->finished++;
     if (t->status == DUSK_ECANCELED) {
         g->cancelled++;
@@ -429,8 +462,55 @@ static enum starpu_data_access_mode starpu_mode(dusk_access m)
 }
 
 /* Hand a task to StarPU; on refusal, account for it as a failed task that never ran. */
+/* Several ranks: build the task with StarPU-MPI, which posts the sends and receives its
+ * data need and returns a task only on the rank that runs it (the owner of the first data it
+ * writes). Elsewhere the task is finished here at once, as DUSK_TASK_ELSEWHERE. */
+static int submit_mpi(dusk_graph *g, dusk__task *t)
+{
+    struct starpu_data_descr descrs[DUSK_MAX_ARGS];
+    for (int i = 0; i < t->nargs; i++) {
+        descrs[i].handle = t->data[i]->handle;
+        descrs[i].mode = starpu_mode(t->modes[i]);
+    }
+    struct starpu_task *task = dusk__mpi_task_build(&t->k->cl, descrs, t->nargs);
+    if (task == NULL) {
+        dusk__mpi_task_post_build(&t->k->cl, descrs, t->nargs);
+        t->elsewhere = 1;
+        dusk__task_done(t);
+        return 0;
+    }
+    /* the fields dusk_task_submit() set on the task it made, now on StarPU-MPI's */
+    struct starpu_task *proto = t->stask;
+    task->cl_arg = proto->cl_arg;
+    task->cl_arg_free = 0;
+    task->callback_arg_free = 0; /* t is freed by dusk__task_done() */
+    task->callback_func = proto->callback_func;
+    task->callback_arg = proto->callback_arg;
+    task->name = proto->name;
+    task->priority = proto->priority;
+    task->where = proto->where;
+    proto->destroy = 0;
+    starpu_task_destroy(proto);
+    t->stask = task;
+    pthread_mutex_lock(&g->lock);
+    enter_window(g, t->bytes);
+    t->handed = 1;
+    pthread_mutex_unlock(&g->lock);
+    int ret = starpu_task_submit(task);
+    dusk__mpi_task_post_build(&t->k->cl, descrs, t->nargs);
+    if (ret == 0) return 0;
+    ret = ret == -ENODEV ? DUSK_ENODEV : DUSK_ESTARPU;
+    task->destroy = 0;
+    starpu_task_destroy(task);
+    t->status = ret;
+    t->flags &= ~(unsigned)DUSK_TASK_COUNTS;
+    dusk__task_done(t);
+    return ret;
+}
+
 static int submit_now(dusk_graph *g, dusk__task *t)
 {
+    if (dusk__mpi_active()) return submit_mpi(g, t);
     pthread_mutex_lock(&g->lock);
     enter_window(g, t->bytes);
     t->handed = 1;
@@ -467,6 +547,16 @@ static int collect_deps(dusk__task *t, const dusk_arg *args, int nargs, const in
     return 0;
 }
 
+/* Whether this rank runs a task on args: StarPU-MPI runs it on the owner of the data it
+ * writes (for the trace only: a task on another rank is traced there). */
+static int runs_here(const dusk_arg *args, int nargs)
+{
+    if (!dusk__mpi_active()) return 1;
+    for (int i = 0; i < nargs; i++)
+        if (args[i].mode & DUSK_W) return args[i].data->owner == dusk_rank();
+    return 1;
+}
+
 int dusk_task_submit(dusk_graph *g, const dusk_kernel *k, const dusk_arg *args, int nargs,
                      const void *value, size_t value_size, const dusk_task_opts *opts, int64_t *id)
 {
@@ -486,6 +576,10 @@ int dusk_task_submit(dusk_graph *g, const dusk_kernel *k, const dusk_arg *args, 
         if (args[i].data == NULL || args[i].data->g != g ||
             starpu_mode(args[i].mode) == STARPU_NONE)
             return DUSK_EINVAL;
+    /* Explicit dependencies on tasks of a held graph are declared to StarPU before either
+     * runs; StarPU-MPI builds tasks only at hand-over, so under several ranks they are
+     * refused in held graphs (data dependencies work across ranks). */
+    if (opts->nafter > 0 && g->held && dusk__mpi_active()) return DUSK_EINVAL;
     for (int i = 0; i < opts->nafter; i++)
         if (opts->after[i] < 0 || opts->after[i] >= g->submitted) return DUSK_EINVAL;
     if (atomic_load(&g->cancel)) return DUSK_ECANCELED;
@@ -525,6 +619,7 @@ int dusk_task_submit(dusk_graph *g, const dusk_kernel *k, const dusk_arg *args, 
         t->data[i] = args[i].data;
         t->modes[i] = args[i].mode;
         atomic_fetch_add(&args[i].data->refs, 1);
+        args[i].data->used = 1;
         task->handles[i] = args[i].data->handle;
         task->modes[i] = starpu_mode(args[i].mode);
         t->bytes += data_bytes(args[i].data);
@@ -559,7 +654,7 @@ int dusk_task_submit(dusk_graph *g, const dusk_kernel *k, const dusk_arg *args, 
         if (p != NULL) starpu_task_declare_deps_array(task, 1, &p->stask);
     }
     pthread_mutex_unlock(&g->lock);
-    if (dusk__current_trace() != NULL)
+    if (dusk__current_trace() != NULL && runs_here(args, nargs))
         dusk__trace_submitted(dusk__current_trace(), t->trace_id, t->key ? t->key : k->name,
                               k->name, t->ndeps, t->deps);
     if (ret != 0) {

@@ -48,6 +48,7 @@ struct dusk_npy {
     int64_t data_offset; /* bytes before the data */
     char *path;          /* writers: the name dusk_npy_commit() gives the file */
     char *partial;       /* writers: PATH.partial */
+    int joined;          /* made by dusk_npy_join(): another process creates and renames it */
 };
 
 /* ---- messages --------------------------------------------------------------------------- */
@@ -424,7 +425,7 @@ static void npy_free(dusk_npy *f)
     if (f == NULL) return;
     int saved = errno;
     if (f->fd >= 0) close(f->fd);
-    if (f->writable && f->partial != NULL) unlink(f->partial);
+    if (f->writable && !f->joined && f->partial != NULL) unlink(f->partial);
     free(f->path);
     free(f->partial);
     free(f);
@@ -687,8 +688,8 @@ static size_t make_header(char *buf, size_t len, int ndim, const int64_t *shape)
     return total;
 }
 
-int dusk_npy_create(const char *path, int ndim, const int64_t *shape, dusk_npy **out, char *why,
-                    size_t whylen)
+static int create_or_join(const char *path, int ndim, const int64_t *shape, dusk_npy **out,
+                          int join, char *why, size_t whylen)
 {
     set_why(why, whylen, "%s", "");
     if (out != NULL) *out = NULL;
@@ -740,6 +741,26 @@ int dusk_npy_create(const char *path, int ndim, const int64_t *shape, dusk_npy *
     f->count = count;
     f->data_offset = (int64_t)header_len;
 
+    if (join) {
+        /* the creator sized it before the writers open it: check that it is the same file */
+        struct stat st;
+        f->fd = open(f->partial, O_WRONLY | O_CLOEXEC);
+        if (f->fd < 0 || fstat(f->fd, &st) != 0) {
+            set_why_errno(why, whylen, NULL, errno);
+            npy_free(f);
+            return DUSK_EIO;
+        }
+        if ((int64_t)st.st_size != f->data_offset + count * (int64_t)sizeof(double)) {
+            set_why(why, whylen, "%s is not the size its shape needs: not the file expected",
+                    f->partial);
+            npy_free(f);
+            return DUSK_EFORMAT;
+        }
+        f->writable = 1;
+        f->joined = 1;
+        *out = f;
+        return 0;
+    }
     /* Replace, never truncate in place: an old PATH.partial may be a link to something else,
      * or still be open in a writer that is going away. */
     if (unlink(f->partial) != 0 && errno != ENOENT) {
@@ -766,6 +787,18 @@ int dusk_npy_create(const char *path, int ndim, const int64_t *shape, dusk_npy *
     }
     *out = f;
     return 0;
+}
+
+int dusk_npy_create(const char *path, int ndim, const int64_t *shape, dusk_npy **out, char *why,
+                    size_t whylen)
+{
+    return create_or_join(path, ndim, shape, out, 0, why, whylen);
+}
+
+int dusk_npy_join(const char *path, int ndim, const int64_t *shape, dusk_npy **out, char *why,
+                  size_t whylen)
+{
+    return create_or_join(path, ndim, shape, out, 1, why, whylen);
 }
 
 /* Fill in f->path and f->partial (PATH.partial). */
@@ -859,7 +892,7 @@ int dusk_npy_commit(dusk_npy **pf)
     if (close(f->fd) != 0 && err == 0 && errno != EINTR) /* Linux closes it even on EINTR */
         err = errno;
     f->fd = -1;
-    if (err == 0 && rename(f->partial, f->path) != 0) err = errno;
+    if (err == 0 && !f->joined && rename(f->partial, f->path) != 0) err = errno;
     if (err == 0) f->writable = 0; /* nothing left to remove */
     npy_free(f);
     if (err != 0) {

@@ -1,0 +1,274 @@
+/* Ranks: StarPU-MPI start-up and shut-down, rank queries and the few collectives dusk
+ * offers. Everything MPI-specific in dusk lives here and in graph.c's owner-computes path,
+ * behind DUSK_HAVE_MPI; a StarPU built without MPI still runs one rank and refuses more. */
+#define _GNU_SOURCE /* sched_getaffinity, CPU_COUNT */
+#include <errno.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "dusk_features.h"
+#include "dusk_internal.h"
+
+#if DUSK_HAVE_MPI
+#include <mpi.h>
+#include <starpu_mpi.h>
+#endif
+
+static int mpi_on;   /* StarPU-MPI was started (under a launcher) */
+static int we_init;  /* dusk called MPI_Init_thread, so dusk calls MPI_Finalize */
+static int rank = 0; /* after dusk_init(); before, from the launcher's environment */
+static int nranks = 1;
+
+/* The first of these set in the environment, as a number, or -1. Open MPI, MPICH/Hydra,
+ * PMIx (Slurm's srun with --mpi=pmix) and Slurm itself. */
+static int env_first(const char *const *names)
+{
+    for (; *names != NULL; names++) {
+        const char *s = getenv(*names);
+        long long v;
+        if (s != NULL && *s != '\0' && dusk__parse_int(s, 0, 1 << 24, &v) == 0) return (int)v;
+    }
+    return -1;
+}
+
+static const char *const size_vars[] = {"OMPI_COMM_WORLD_SIZE", "PMIX_SIZE", "PMI_SIZE",
+                                        "MPI_LOCALNRANKS", NULL};
+static const char *const rank_vars[] = {"OMPI_COMM_WORLD_RANK", "PMIX_RANK", "PMI_RANK", NULL};
+
+int dusk__launched_size(void)
+{
+    int s = env_first(size_vars);
+    /* PMIx names the rank but not always the size (srun --mpi=pmix): Slurm's count then. */
+    if (s < 0 && getenv("PMIX_RANK") != NULL) {
+        static const char *const slurm[] = {"SLURM_NTASKS", "SLURM_NPROCS", NULL};
+        s = env_first(slurm);
+        if (s < 0) s = 1;
+    }
+    return s;
+}
+
+int dusk_rank(void)
+{
+    if (dusk__started || mpi_on) return rank;
+    int r = env_first(rank_vars);
+    return r < 0 ? 0 : r;
+}
+
+int dusk_rank_count(void)
+{
+    if (dusk__started || mpi_on) return nranks;
+    int s = dusk__launched_size();
+    return s < 1 ? 1 : s;
+}
+
+int dusk__mpi_active(void)
+{
+    return mpi_on && nranks > 1;
+}
+
+/* How many CPU workers a rank runs, and where. Under a launcher each rank uses the cores it
+ * was given (Open MPI binds each of 2 ranks to its own core), not every core of the node:
+ * StarPU looks at the whole machine and would put every rank's first worker on core 0.
+ * StarPU-MPI reserves one of them for its communication thread unless the workers are
+ * counted explicitly; cfg->mpi_core decides (see dusk_config). */
+static void place_workers(struct starpu_conf *conf, const dusk_config *cfg)
+{
+    cpu_set_t set;
+    long online = sysconf(_SC_NPROCESSORS_ONLN);
+    int allowed = (int)online;
+    if (sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) > 0) {
+        allowed = CPU_COUNT(&set);
+        if (allowed < online && getenv("STARPU_WORKERS_CPUID") == NULL &&
+            getenv("STARPU_WORKERS_COREID") == NULL && getenv("STARPU_WORKERS_NOBIND") == NULL) {
+            char list[1024];
+            size_t used = 0;
+            list[0] = '\0';
+            for (int c = 0; c < CPU_SETSIZE && used + 16 < sizeof list; c++)
+                if (CPU_ISSET(c, &set))
+                    used += (size_t)snprintf(list + used, sizeof list - used, "%s%d",
+                                             used ? " " : "", c);
+            setenv("STARPU_WORKERS_CPUID", list, 1);
+        }
+    }
+    if (cfg->ncpu >= 0) return; /* counted by the user: StarPU-MPI reserves nothing */
+    /* Default: a core of its own only when the rank has cores to spare (measured in
+     * bench/RESULTS.md: on 1 or 2 cores per rank, the lost worker costs more than sharing) */
+    int reserve = cfg->mpi_core >= 0 ? cfg->mpi_core : allowed > 4;
+    if (reserve) {
+        conf->ncpus = allowed > 1 ? allowed - 1 : 1;
+    } else {
+        conf->ncpus = allowed;
+        setenv("STARPU_MPI_NOBIND", "1", 0); /* the communication thread shares the cores */
+    }
+#ifdef STARPU_MAXCPUS
+    if (conf->ncpus > STARPU_MAXCPUS) conf->ncpus = STARPU_MAXCPUS;
+#endif
+}
+
+int dusk__mpi_start(struct starpu_conf *conf, const dusk_config *cfg, char *why, size_t whylen)
+{
+    int size = dusk__launched_size();
+    if (size < 1) return starpu_init(conf);
+#if !DUSK_HAVE_MPI
+    (void)conf;
+    (void)cfg;
+    if (size > 1) {
+        dusk__set_why(why, whylen,
+                      "this dusk was built against a StarPU without MPI support: it cannot run "
+                      "as %d ranks (run one process, or rebuild with StarPU-MPI)",
+                      size);
+        return -EPROTONOSUPPORT;
+    }
+    return starpu_init(conf);
+#else
+    int inited = 0, provided = 0;
+    MPI_Initialized(&inited);
+    if (!inited) {
+        /* MULTIPLE: dusk's collectives (dusk_ranks_max, dusk_barrier) are called from the
+         * program's thread while StarPU-MPI's own thread drives the communications. */
+        if (MPI_Init_thread(NULL, NULL, MPI_THREAD_MULTIPLE, &provided) != MPI_SUCCESS) {
+            dusk__set_why(why, whylen, "MPI_Init_thread failed");
+            return -EIO;
+        }
+        we_init = 1;
+    } else {
+        MPI_Query_thread(&provided);
+    }
+    if (provided < MPI_THREAD_MULTIPLE) {
+        dusk__set_why(why, whylen,
+                      "the MPI library gives thread level %d, dusk needs MPI_THREAD_MULTIPLE",
+                      provided);
+        if (we_init) MPI_Finalize();
+        we_init = 0;
+        return -EPROTONOSUPPORT;
+    }
+    place_workers(conf, cfg);
+    int ret = starpu_mpi_init_conf(NULL, NULL, 0, MPI_COMM_WORLD, conf);
+    if (ret != 0) {
+        if (we_init) MPI_Finalize();
+        we_init = 0;
+        return ret;
+    }
+    mpi_on = 1;
+    starpu_mpi_comm_rank(MPI_COMM_WORLD, &rank);
+    starpu_mpi_comm_size(MPI_COMM_WORLD, &nranks);
+    return 0;
+#endif
+}
+
+void dusk__mpi_stop(void)
+{
+#if DUSK_HAVE_MPI
+    if (mpi_on) {
+        starpu_mpi_shutdown(); /* also shuts StarPU down */
+        mpi_on = 0;
+        if (we_init) MPI_Finalize();
+        we_init = 0;
+        return;
+    }
+#endif
+    starpu_shutdown();
+}
+
+int dusk_barrier(void)
+{
+    if (!dusk__started) return DUSK_ESTATE;
+#if DUSK_HAVE_MPI
+    if (mpi_on && MPI_Barrier(MPI_COMM_WORLD) != MPI_SUCCESS) return DUSK_EIO;
+#endif
+    return 0;
+}
+
+int dusk_ranks_max(int64_t value, int64_t *out)
+{
+    *out = value;
+    if (!dusk__started) return DUSK_ESTATE;
+#if DUSK_HAVE_MPI
+    if (mpi_on) {
+        long long in = value, res = value;
+        if (MPI_Allreduce(&in, &res, 1, MPI_LONG_LONG, MPI_MAX, MPI_COMM_WORLD) != MPI_SUCCESS)
+            return DUSK_EIO;
+        *out = res;
+    }
+#endif
+    return 0;
+}
+
+void dusk_abort(int code)
+{
+    fflush(stdout);
+    fflush(stderr);
+#if DUSK_HAVE_MPI
+    if (mpi_on && nranks > 1) MPI_Abort(MPI_COMM_WORLD, code);
+#endif
+    _exit(code);
+}
+
+/* ---- owner-computes, for graph.c ------------------------------------------------------------ */
+
+#if DUSK_HAVE_MPI
+static int64_t next_tag = 1;
+
+void dusk__mpi_data_register(dusk_data *d)
+{
+    if (!dusk__mpi_active()) return;
+    d->owner = 0;
+    starpu_mpi_data_register(d->handle, next_tag++, 0);
+}
+
+void dusk__mpi_data_set_owner(dusk_data *d, int owner)
+{
+    d->owner = owner;
+    if (dusk__mpi_active()) starpu_mpi_data_set_rank(d->handle, owner);
+}
+
+struct starpu_task *dusk__mpi_task_build(const struct starpu_codelet *cl,
+                                         struct starpu_data_descr *descrs, int n)
+{
+    return starpu_mpi_task_build(MPI_COMM_WORLD, (struct starpu_codelet *)cl,
+                                 STARPU_DATA_MODE_ARRAY, descrs, n, 0);
+}
+
+void dusk__mpi_task_post_build(const struct starpu_codelet *cl, struct starpu_data_descr *descrs,
+                               int n)
+{
+    starpu_mpi_task_post_build(MPI_COMM_WORLD, (struct starpu_codelet *)cl, STARPU_DATA_MODE_ARRAY,
+                               descrs, n, 0);
+}
+
+void dusk__mpi_send_to(dusk_data *d, int to)
+{
+    starpu_mpi_get_data_on_node_detached(MPI_COMM_WORLD, d->handle, to, NULL, NULL);
+}
+#else
+void dusk__mpi_data_register(dusk_data *d)
+{
+    d->owner = 0;
+}
+
+void dusk__mpi_data_set_owner(dusk_data *d, int owner)
+{
+    d->owner = owner;
+}
+
+struct starpu_task *dusk__mpi_task_build(const struct starpu_codelet *cl,
+                                         struct starpu_data_descr *descrs, int n)
+{
+    (void)cl, (void)descrs, (void)n;
+    return NULL;
+}
+
+void dusk__mpi_task_post_build(const struct starpu_codelet *cl, struct starpu_data_descr *descrs,
+                               int n)
+{
+    (void)cl, (void)descrs, (void)n;
+}
+
+void dusk__mpi_send_to(dusk_data *d, int to)
+{
+    (void)d, (void)to;
+}
+#endif

@@ -1,0 +1,88 @@
+#!/bin/bash
+# A failing rank ends the whole job with a non-zero status and a line naming the rank and
+# the reason, and never hangs (each run is under `timeout`; 124 would mean a hang):
+#  - a task fails on rank 1 only (its matrix of --input is not symmetric): every rank agrees,
+#    the job exits 1, no output file is left, complete or partial;
+#  - rank 1 exits at once with an error (a bad DUSK_WINDOW in its environment only), while
+#    the other ranks start: the launcher ends them;
+#  - a rank that cannot open the shared output file (removed under it) makes every rank stop
+#    before computing, with a line naming that rank and the file;
+#  - --resume, which is for one process, is refused.
+# Usage: test_mpi_failure.sh PATH/TO/dusk-eigh PYTHON   (exit 77 without mpirun or StarPU-MPI)
+set -u
+app=$1 python=$2
+here=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=tests/mpi_common.sh
+. "$here/mpi_common.sh"
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+skip_without_mpi "$app" "$tmp"
+limit=120
+
+"$python" - "$tmp/bad.npy" <<'PY'
+import sys
+import numpy as np
+rng = np.random.default_rng(1)
+b = rng.random((6, 30, 30))
+a = b.transpose(0, 2, 1) @ b
+a[1, 0, 1] += 1.0  # matrix 1: rank 1's under the cyclic distribution
+np.save(sys.argv[1], a)
+PY
+
+# 1. a task fails on rank 1
+timeout $limit "${mpirun[@]}" -np 3 "$app" --input "$tmp/bad.npy" --vectors --output "$tmp/o1" \
+    --no-progress >"$tmp/1.out" 2>"$tmp/1.err"
+rc=$?
+check "task failure on rank 1: exit non-zero, no hang (got $rc)" [ $rc -ne 0 ] && [ $rc -ne 124 ]
+check "task failure on rank 1: one line naming rank 1 and the reason" \
+    [ "$(grep -c '^dusk-eigh: rank 1: .*bad.npy: matrix 1 is not symmetric' "$tmp/1.err")" -eq 1 ]
+check "task failure on rank 1: the other ranks report nothing of their own" \
+    [ "$(grep -c '^dusk-eigh: rank [02]:' "$tmp/1.err")" -eq 0 ]
+check "task failure on rank 1: no summary" [ "$(grep -c '^Processed' "$tmp/1.out")" -eq 0 ]
+check "task failure on rank 1: no output file left" \
+    [ -z "$(ls -A "$tmp/o1" 2>/dev/null)" ]
+[ $rc -ne 0 ] && [ "$(grep -c 'rank 1:' "$tmp/1.err")" -eq 1 ] || sed 's/^/    /' "$tmp/1.err"
+
+# 2. rank 1 exits with an error while the others start
+cat >"$tmp/wrap.sh" <<'SH'
+#!/bin/sh
+[ "${OMPI_COMM_WORLD_RANK:-0}" = 1 ] && export DUSK_WINDOW=zz
+exec "$@"
+SH
+chmod +x "$tmp/wrap.sh"
+timeout $limit "${mpirun[@]}" -np 3 "$tmp/wrap.sh" "$app" -n 40 --ntasks 30 --no-progress \
+    >"$tmp/2.out" 2>"$tmp/2.err"
+rc=$?
+check "rank 1 exits early: job exits non-zero, no hang (got $rc)" [ $rc -ne 0 ] && [ $rc -ne 124 ]
+check "rank 1 exits early: a line naming rank 1 and the reason" \
+    grep -q "^dusk-eigh: rank 1: DUSK_WINDOW='zz' is not a whole number" "$tmp/2.err"
+[ $rc -ne 0 ] || sed 's/^/    /' "$tmp/2.err"
+
+# 3. rank 2 cannot open the shared eigenvectors file: all stop before computing
+cat >"$tmp/wrap3.sh" <<'SH'
+#!/bin/sh
+# rank 2 starts late, after rank 0 made the file and it was removed
+if [ "${OMPI_COMM_WORLD_RANK:-0}" = 2 ]; then
+    while [ ! -e "$OUT/eigenvectors.npy.partial" ]; do sleep 0.05; done
+    rm -f "$OUT/eigenvectors.npy.partial"
+fi
+exec "$@"
+SH
+chmod +x "$tmp/wrap3.sh"
+OUT=$tmp/o3 timeout $limit "${mpirun[@]}" -x OUT -np 3 "$tmp/wrap3.sh" "$app" -n 40 --ntasks 9 \
+        --vectors --output "$tmp/o3" --no-progress >"$tmp/3.out" 2>"$tmp/3.err"
+rc=$?
+check "rank 2 cannot open the output: exit non-zero, no hang (got $rc)" [ $rc -ne 0 ] && [ $rc -ne 124 ]
+check "rank 2 cannot open the output: a line naming rank 2 and the file" \
+    grep -q "^dusk-eigh: rank 2: .*eigenvectors.npy: " "$tmp/3.err"
+check "rank 2 cannot open the output: nothing computed" [ "$(grep -c '^Processed' "$tmp/3.out")" -eq 0 ]
+
+# 4. --resume is for one process: refused under several ranks, by every rank, at once
+timeout $limit "${mpirun[@]}" -np 2 "$app" -n 20 --ntasks 4 --resume "$tmp/o4" \
+    >"$tmp/4.out" 2>"$tmp/4.err"
+rc=$?
+check "--resume under 2 ranks: refused (got $rc)" [ $rc -ne 0 ] && [ $rc -ne 124 ]
+check "--resume under 2 ranks: says why" grep -q "^dusk-eigh: rank 0: --resume runs as one process" "$tmp/4.err"
+
+[ $fails -eq 0 ] || { echo "$fails check(s) failed"; exit 1; }
+echo "all checks passed"
