@@ -140,7 +140,7 @@ step4() {
     fi
     local r
     for ((r = 1; r <= cores; r++)); do
-        eigh_batch mpirun "${mpirun_cmd[@]}" -np "$r" -- -n "$n" --ntasks "$ntasks" --ncpu 1 --progress
+        eigh_batch "${mpirun_cmd[@]}" -np "$r" -- -n "$n" --ntasks "$ntasks" --ncpu 1 --progress
     done
     echo "(several nodes: the same command with a hostfile; see the MPI section of the README)"
 }
