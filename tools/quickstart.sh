@@ -21,7 +21,7 @@ packages=(build-essential cmake pkg-config libstarpu-dev libopenblas-dev liblapa
 # clang and libclang-rt-14-dev: libFuzzer for the fuzz target (gcc's TSan runtime, libtsan2,
 # comes with build-essential).
 [ "$mode" = test ] && packages+=(python3 python3-numpy graphviz chromium fonts-dejavu-core clang-format git
-    iproute2 clang libclang-rt-14-dev)
+    iproute2 clang libclang-rt-14-dev gnuplot-nox)
 
 missing=()
 for p in "${packages[@]}"; do
