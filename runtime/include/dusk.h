@@ -139,6 +139,12 @@ DUSK_NODISCARD int dusk_barrier(void);
  * ranks agree on a status. 0, DUSK_ESTATE or DUSK_EIO (then *out is the local value). */
 DUSK_NODISCARD int dusk_ranks_max(int64_t value, int64_t *out);
 
+/* Rank 0 receives in *out the texts of every rank (`len` bytes each, in rank order) joined
+ * into one NUL-terminated buffer of *outlen bytes, which it frees with free(); the other
+ * ranks get NULL and 0. A collective, like dusk_ranks_max. 0, DUSK_ESTATE, DUSK_EINVAL
+ * (over 2 GiB) or DUSK_EIO. */
+DUSK_NODISCARD int dusk_ranks_gather(const char *text, size_t len, char **out, size_t *outlen);
+
 /* End the whole job at once with exit status `code`: MPI_Abort under several ranks (the
  * launcher stops every rank), _exit otherwise. For a rank that cannot go on while the others
  * wait for it; print the reason first. Output files are left as they are (.partial). */
