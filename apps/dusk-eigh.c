@@ -23,6 +23,9 @@
 #include "dusk_npy.h"
 
 #define MAX_N 100000
+/* dsyevd with eigenvectors needs a workspace of 2n² + 6n + 1 doubles, a count LAPACK takes
+ * as a 32-bit int (Debian's OpenBLAS/LAPACKE are LP64): the largest n where it fits. */
+#define MAX_N_VECTORS 32766
 #define SYMTOL 1e-10
 #define TOL_RESIDUAL 1e-12    /* ||AV - VΛ||_F / (n ||A||_F) */
 #define TOL_ORTH_PER_N 1e-13  /* ||VᵀV - I||_F, per unit of n */
@@ -90,6 +93,9 @@ static int handle(void *ctx, int opt, const char *arg)
         o->input = arg;
         return 0;
     case OPT_OUTPUT:
+        /* room for "/eigenvectors.npy.partial" in a 4096-byte path */
+        if (*arg == '\0' || strlen(arg) > 4000)
+            return cli_usage_error(&app, "--output: '%.40s' is not a usable directory name", arg);
         o->output = arg;
         return 0;
     case OPT_VECTORS:
@@ -491,6 +497,46 @@ files:;
     return -1;
 }
 
+/* Refuse, before anything is created or allocated, a batch that cannot run here: sizes past
+ * LAPACK's 32-bit workspace, more memory than is available, outputs larger than the free
+ * disk. One line on stderr; exit code, or -1 to go on. */
+static int check_resources(const batch *b, const dusk_config *cfg)
+{
+    const char *n_from = b->opt.input ? b->opt.input : "-n";
+    if (!b->opt.values_only && b->n > MAX_N_VECTORS) {
+        fprintf(stderr,
+                "%s: %s: n = %lld is over %d, the largest n whose eigenvectors LAPACK's "
+                "32-bit workspace (2n² + 6n + 1 values) can hold; use --values-only\n",
+                prog, n_from, (long long)b->n, MAX_N_VECTORS);
+        return b->opt.input ? CLI_EXIT_FAILURE : CLI_EXIT_USAGE;
+    }
+    /* Each worker holds one matrix pipeline at a time (the window keeps two tasks per worker
+     * in flight): with eigenvectors, A and dsyevd's 2n² workspace, plus A's copy to verify;
+     * eigenvalues only, B and A while A = BᵀB is formed (A alone, or A and a scratch copy to
+     * verify, when A is read from a file). */
+    int64_t matrices = !b->opt.values_only ? 3 + b->opt.verify
+                       : b->opt.input      ? 1 + b->opt.verify
+                                           : 2;
+    int64_t matrix = cli_mul_sat(cli_mul_sat(b->n, b->n), 8);
+    int workers = dusk_config_cpu_workers(cfg);
+    int64_t need = cli_mul_sat(cli_mul_sat(matrix, matrices), workers > 0 ? workers : 1);
+    char what[160], size[32];
+    cli_bytes(size, sizeof size, matrix);
+    snprintf(what, sizeof what, "n = %lld (%lld matri%s of %s per worker, %d worker%s)",
+             (long long)b->n, (long long)matrices, matrices == 1 ? "x" : "ces", size, workers,
+             workers == 1 ? "" : "s");
+    int ret = cli_check_memory(&app, need, what);
+    if (ret >= 0 || b->opt.output == NULL || b->opt.resume != NULL) return ret;
+
+    /* the output files are sized in full when they are created (a resume reopens them) */
+    int64_t out = cli_mul_sat(cli_mul_sat(b->ntasks, b->n), 8) + 4096;
+    if (b->opt.vectors) out += cli_mul_sat(cli_mul_sat(b->ntasks, matrix), 1) + 4096;
+    if (out < 0) out = INT64_MAX;
+    snprintf(what, sizeof what, "writing %lld results of n = %lld%s", (long long)b->ntasks,
+             (long long)b->n, b->opt.vectors ? " with eigenvectors" : "");
+    return cli_check_disk(&app, b->opt.output, out, what);
+}
+
 /* Print the failures that are causes; those that only followed from them are counted. */
 static void print_failures(const batch *b, const dusk_graph *g, int64_t failed)
 {
@@ -530,20 +576,17 @@ static void json_string(FILE *f, const char *s)
     fputc('"', f);
 }
 
-/* DIR/failures.json: for each failed matrix (by task id), the step that failed and why. Only
- * causes are listed: the steps that did not run because of them are implied. Written
- * atomically; an old one is removed when nothing failed. Returns 0 or -1 (errno). */
-static int write_failures(const batch *b, const dusk_graph *g, int64_t failed)
+/* The failed matrices, one line each: "id<TAB>step<TAB>error<TAB>reason\n". Only causes are
+ * listed: the steps that then did not run are implied. Tabs and newlines in a reason become
+ * spaces. A malloc'ed string (NULL when out of memory), `*count` lines. */
+static char *failure_lines(const dusk_graph *g, size_t *len, int64_t *count)
 {
-    char path[4096], tmp[4200];
-    snprintf(path, sizeof path, "%s/failures.json", b->opt.output);
-    if (failed == 0) return unlink(path) == 0 || errno == ENOENT ? 0 : -1;
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    FILE *f = fopen(tmp, "w");
-    if (f == NULL) return -1;
-    fprintf(f, "{\"program\": \"dusk-eigh\", \"tasks\": %lld, \"failures\": [",
-            (long long)b->ntasks);
-    int64_t listed = 0;
+    char *buf = NULL;
+    FILE *f = open_memstream(&buf, len);
+    int64_t failed;
+    dusk_graph_counts(g, NULL, NULL, &failed);
+    *count = 0;
+    if (f == NULL) return NULL;
     for (int64_t i = 0; i < failed; i++) {
         int64_t id;
         const char *key, *reason;
@@ -551,13 +594,70 @@ static int write_failures(const batch *b, const dusk_graph *g, int64_t failed)
         int status = dusk_task_status(g, id);
         const char *dash = strrchr(key, '-');
         if (status == DUSK_EDEP || dash == NULL) continue;
-        fprintf(f, "%s\n  {\"task\": %s, \"step\": \"%.*s\", \"error\": ", listed++ ? "," : "",
-                dash + 1, (int)(dash - key), key);
-        json_string(f, dusk_strerror(status));
-        fprintf(f, ", \"reason\": ");
-        json_string(f, reason);
-        fprintf(f, "}");
+        fprintf(f, "%s\t%.*s\t%s\t", dash + 1, (int)(dash - key), key, dusk_strerror(status));
+        for (const char *c = reason; *c; c++)
+            fputc(*c == '\t' || *c == '\n' ? ' ' : *c, f);
+        fputc('\n', f);
+        ++*count;
     }
+    if (fclose(f) != 0) {
+        free(buf);
+        return NULL;
+    }
+    return buf;
+}
+
+static int by_task_id(const void *a, const void *b)
+{
+    long long x = strtoll(*(char *const *)a, NULL, 10), y = strtoll(*(char *const *)b, NULL, 10);
+    return (x > y) - (x < y);
+}
+
+/* DIR/failures.json from failure_lines(): for each failed matrix (by task id), the step that
+ * failed and why. Written atomically; an old one is removed when nothing failed. Returns 0 or
+ * -1 (errno). */
+static int write_failures(const batch *b, const char *lines)
+{
+    char path[4096], tmp[4200];
+    snprintf(path, sizeof path, "%s/failures.json", b->opt.output);
+    if (lines == NULL || *lines == '\0') return unlink(path) == 0 || errno == ENOENT ? 0 : -1;
+    /* by task id, however the failures came (in time, or rank by rank) */
+    size_t count = 0;
+    for (const char *c = lines; *c; c++)
+        count += *c == '\n';
+    char *text = strdup(lines), **sorted = calloc(count + 1, sizeof *sorted), *save = NULL;
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    FILE *f = text && sorted ? fopen(tmp, "w") : NULL;
+    if (f == NULL) {
+        if (!text || !sorted) errno = ENOMEM;
+        free(text);
+        free(sorted);
+        return -1;
+    }
+    fprintf(f, "{\"program\": \"dusk-eigh\", \"tasks\": %lld, \"failures\": [",
+            (long long)b->ntasks);
+    size_t k = 0;
+    for (char *line = strtok_r(text, "\n", &save); line && k < count;
+         line = strtok_r(NULL, "\n", &save))
+        sorted[k++] = line;
+    qsort(sorted, k, sizeof *sorted, by_task_id);
+    int first = 1;
+    for (size_t i = 0; i < k; i++) {
+        const char *id = strtok_r(sorted[i], "\t", &save), *step = strtok_r(NULL, "\t", &save);
+        const char *error = strtok_r(NULL, "\t", &save), *reason = strtok_r(NULL, "", &save);
+        if (id && step && error) {
+            fprintf(f, "%s\n  {\"task\": %s, \"step\": ", first ? "" : ",", id);
+            json_string(f, step);
+            fprintf(f, ", \"error\": ");
+            json_string(f, error);
+            fprintf(f, ", \"reason\": ");
+            json_string(f, reason ? reason : "");
+            fprintf(f, "}");
+            first = 0;
+        }
+    }
+    free(sorted);
+    free(text);
     fprintf(f, "\n]}\n");
     int err = 0;
     if (fflush(f) != 0 || fsync(fileno(f)) != 0) err = errno;
@@ -643,9 +743,10 @@ static int finish_outputs(batch *b, int complete, const char *state)
     return ret;
 }
 
-/* "Processed T tasks in X s (Y it/s)", with what was done before and what failed. */
-static void print_summary(const batch *b, const dusk_graph *g, int64_t ran, int64_t already,
-                          int64_t failed, double elapsed)
+/* "Processed T tasks in X s (Y it/s)", with the ranks, what was done before and how many
+ * failed. */
+static void print_summary(const batch *b, int64_t ran, int64_t already, int64_t causes,
+                          double elapsed)
 {
     if (ran == 0) {
         printf("Nothing to do: all %lld tasks were done before\n", (long long)b->ntasks);
@@ -653,14 +754,9 @@ static void print_summary(const batch *b, const dusk_graph *g, int64_t ran, int6
     }
     printf("Processed %lld tasks in %.3f s (%.2f it/s)", (long long)ran, elapsed,
            (double)ran / elapsed);
+    if (dusk_rank_count() > 1) printf(" on %d ranks", dusk_rank_count());
     if (already) printf(", %lld more done before", (long long)already);
-    if (failed) {
-        int64_t causes = 0, id;
-        const char *key, *reason;
-        for (int64_t i = 0; i < failed; i++)
-            if (dusk_graph_failure(g, i, &id, &key, &reason) == 0 &&
-                dusk_task_status(g, id) != DUSK_EDEP)
-                causes++;
+    if (causes) {
         printf("; %lld FAILED", (long long)causes);
         if (b->opt.output) printf(" (see %s/failures.json)", b->opt.output);
     }
@@ -734,34 +830,108 @@ static int finish_rank_outputs(batch *b, int status, int64_t all)
     return status;
 }
 
-/* The end of a run of several ranks. Each rank prints its own failures; every rank learns the
- * worst status; the files get their names only when every rank succeeded (all or nothing:
- * under several ranks there is no manifest, no failures.json and no NaN rows, since a rank
- * does not know which of the results it gathers failed elsewhere). Rank 0 prints the summary,
- * timed until every rank is done. Returns the job's exit status, the same on every rank. */
+/* The end of a run of several ranks. Each rank prints its own failures, and rank 0 gathers
+ * the list of all of them: a failed task stays local as with one process (its rows NaN, the
+ * files named, failures.json, exit 3), since rank 0 cannot tell from the values it gathered
+ * that the task producing them failed elsewhere. An error that stops a rank fails the job
+ * (exit 1) and leaves no output. There is no manifest. Rank 0 prints the summary, timed until
+ * every rank is done. Returns the job's exit status, the same on every rank. */
 static int end_of_ranks(batch *b, const dusk_graph *g, double start, int submit_error)
 {
-    int64_t failed, all, any_failed;
+    /* how it went, worst last: all done, some tasks failed, this rank could not go on */
+    enum { RANK_OK, RANK_TASKS_FAILED, RANK_BROKEN };
+    static const int exit_of[] = {CLI_EXIT_OK, CLI_EXIT_TASKS_FAILED, CLI_EXIT_FAILURE};
+    int64_t failed, worst, causes;
+    size_t len, all_len;
     dusk_graph_counts(g, NULL, NULL, &failed);
-    int status = failed || submit_error ? CLI_EXIT_FAILURE : CLI_EXIT_OK;
+    if (failed) print_failures(b, g, failed);
+    char *lines = failure_lines(g, &len, &causes), *all = NULL;
+    int64_t mine = failed ? RANK_TASKS_FAILED : RANK_OK;
+    int io = atomic_load(&b->io_error);
+    if (io)
+        fprintf(stderr, "%s: cannot write results to %s: %s\n", prog, b->opt.output, strerror(io));
+    if (io || submit_error || lines == NULL) mine = RANK_BROKEN;
+    if (dusk_ranks_max(mine, &worst) != 0 ||
+        dusk_ranks_gather(lines ? lines : "", lines ? len : 0, &all, &all_len) != 0)
+        dusk_abort(CLI_EXIT_FAILURE);
+    free(lines);
+    double elapsed = dusk_now() - start;
+
+    int64_t total_causes = 0;
+    int bad_output = 0;
+    if (dusk_rank() == 0 && worst == RANK_TASKS_FAILED) {
+        /* the eigenvalues rank 0 gathered from a failed task are whatever its buffer held */
+        for (const char *line = all; *line; line = strchr(line, '\n') + 1) {
+            long long id = strtoll(line, NULL, 10);
+            if (b->values && id >= 0 && id < b->ntasks)
+                (void)write_row(b, b->values, id, NULL, b->n);
+            total_causes++;
+        }
+        if (atomic_load(&b->io_error) || (b->opt.output && write_failures(b, all) != 0)) {
+            fprintf(stderr, "%s: cannot write %s/failures.json: %s\n", prog, b->opt.output,
+                    strerror(errno));
+            bad_output = 1;
+        }
+    }
+    free(all);
+    int64_t any_bad;
+    if (dusk_ranks_max(bad_output, &any_bad) != 0) dusk_abort(CLI_EXIT_FAILURE);
+    int status = finish_rank_outputs(b, bad_output ? CLI_EXIT_FAILURE : CLI_EXIT_OK,
+                                     worst == RANK_BROKEN || any_bad ? CLI_EXIT_FAILURE : 0);
+    if (dusk_rank() == 0 && status == CLI_EXIT_OK && worst != RANK_BROKEN) {
+        print_summary(b, b->ntasks, 0, total_causes, elapsed);
+        if (b->opt.verify && worst == RANK_OK) print_verification(b, b->ntasks, &status);
+    }
+    fflush(stdout);
+    if (status != CLI_EXIT_OK) mine = RANK_BROKEN;
+    if (dusk_ranks_max(mine > worst ? mine : worst, &worst) != 0) dusk_abort(CLI_EXIT_FAILURE);
+    return exit_of[worst];
+}
+
+/* The end of a run of one process. Finished, with or without failed tasks: the files get
+ * their names, failed rows are NaN and failures.json lists them (exit 3). Stopped early (a
+ * signal, an error): the files stay PATH.partial and the manifest says what is in them; the
+ * message says how to resume. Returns the exit status. */
+static int end_of_run(batch *b, const dusk_graph *g, double elapsed, int64_t already,
+                      int submit_error, int argc, char **argv)
+{
+    size_t len;
+    int64_t causes, failed;
+    dusk_graph_counts(g, NULL, NULL, &failed);
+    char *lines = failure_lines(g, &len, &causes);
+    int stopped = stop_signal != 0 || submit_error;
+    int status = failed ? CLI_EXIT_TASKS_FAILED : CLI_EXIT_OK;
     if (failed) print_failures(b, g, failed);
     int io = atomic_load(&b->io_error);
     if (io) {
         fprintf(stderr, "%s: cannot write results to %s: %s\n", prog, b->opt.output, strerror(io));
-        status = CLI_EXIT_FAILURE;
+        stopped = 1;
     }
-    if (dusk_ranks_max(status, &all) != 0 || dusk_ranks_max(failed > 0, &any_failed) != 0)
-        dusk_abort(CLI_EXIT_FAILURE);
-    double elapsed = dusk_now() - start;
-    status = finish_rank_outputs(b, status, all);
-    if (dusk_rank() == 0 && (all == CLI_EXIT_OK || !any_failed))
-        printf("Processed %lld tasks in %.3f s (%.2f it/s) on %d ranks\n", (long long)b->ntasks,
-               elapsed, (double)b->ntasks / elapsed, dusk_rank_count());
-    if (dusk_rank() == 0 && b->opt.verify && all == CLI_EXIT_OK && status == CLI_EXIT_OK)
-        print_verification(b, b->ntasks, &status);
-    fflush(stdout);
-    if (dusk_ranks_max(status, &all) != 0) dusk_abort(CLI_EXIT_FAILURE);
-    return (int)all;
+    if (b->opt.output && (lines == NULL || write_failures(b, lines) != 0)) {
+        fprintf(stderr, "%s: cannot write %s/failures.json: %s\n", prog, b->opt.output,
+                strerror(errno));
+        stopped = 1;
+    }
+    free(lines);
+    if (b->opt.output && finish_outputs(b, !stopped, stopped ? "interrupted" : "finished") != 0) {
+        fprintf(stderr, "%s: cannot finish writing %s: %s\n", prog, b->opt.output, strerror(errno));
+        stopped = 1;
+    }
+    if (!stopped) {
+        int64_t todo = b->ntasks - already;
+        print_summary(b, todo, already, causes, elapsed);
+        if (b->opt.verify && todo) print_verification(b, todo, &status);
+        return status;
+    }
+    if (b->opt.output) {
+        fprintf(stderr, "%s: stopped: %lld of %lld tasks done and saved in %s\n", prog,
+                (long long)dusk_manifest_done_count(b->manifest), (long long)b->ntasks,
+                b->opt.output);
+        print_resume_hint(argc, argv, b->opt.output);
+    } else {
+        fprintf(stderr, "%s: stopped before the end; nothing was saved (no --output)\n", prog);
+    }
+    return stop_signal ? 128 + stop_signal : CLI_EXIT_FAILURE;
 }
 
 int main(int argc, char **argv)
@@ -806,6 +976,10 @@ int main(int argc, char **argv)
      * alone makes the output files (a rank that exits here ends the whole job). */
     dusk_npy *input = NULL;
     if (b.opt.input && (ret = open_input(&b, &input)) >= 0) return ret;
+    if ((ret = check_resources(&b, &cfg)) >= 0) {
+        dusk_npy_close(&input);
+        return ret;
+    }
     if (dusk_rank() == 0 && (ret = open_outputs(&b)) >= 0) {
         dusk_npy_close(&input);
         return ret;
@@ -895,58 +1069,8 @@ int main(int argc, char **argv)
     running = NULL;
     (void)!dusk_manifest_autosave(b.manifest, 0); /* the last save is below */
 
-    int status;
-    if (nranks > 1) {
-        status = end_of_ranks(&b, g, start, submit_error);
-    } else {
-        int64_t failed;
-        dusk_graph_counts(g, NULL, NULL, &failed);
-        int64_t done_now = dusk_manifest_done_count(b.manifest) - already;
-        int stopped = stop_signal != 0 || submit_error;
-        status = CLI_EXIT_OK;
-        if (failed) {
-            print_failures(&b, g, failed);
-            status = CLI_EXIT_TASKS_FAILED;
-        }
-        int io = atomic_load(&b.io_error);
-        if (io) {
-            fprintf(stderr, "%s: cannot write results to %s: %s\n", prog, b.opt.output,
-                    strerror(io));
-            stopped = 1;
-        }
-        if (b.opt.output && write_failures(&b, g, failed) != 0) {
-            fprintf(stderr, "%s: cannot write %s/failures.json: %s\n", prog, b.opt.output,
-                    strerror(errno));
-            stopped = 1;
-        }
-        /* Finished (with or without failed tasks): the files get their names. Stopped early:
-         * they stay PATH.partial, and the manifest says what is in them. */
-        if (b.opt.output &&
-            finish_outputs(&b, !stopped, stopped ? "interrupted" : "finished") != 0) {
-            fprintf(stderr, "%s: cannot finish writing %s: %s\n", prog, b.opt.output,
-                    strerror(errno));
-            stopped = 1;
-        }
-
-        if (stopped) {
-            int64_t done = b.opt.output ? already + done_now : -1;
-            if (stop_signal)
-                status = 128 + stop_signal;
-            else
-                status = CLI_EXIT_FAILURE;
-            if (b.opt.output) {
-                fprintf(stderr, "%s: stopped: %lld of %lld tasks done and saved in %s\n", prog,
-                        (long long)done, (long long)b.ntasks, b.opt.output);
-                print_resume_hint(argc, argv, b.opt.output);
-            } else {
-                fprintf(stderr, "%s: stopped before the end; nothing was saved (no --output)\n",
-                        prog);
-            }
-        } else {
-            print_summary(&b, g, todo, already, failed, elapsed);
-            if (b.opt.verify && todo) print_verification(&b, todo, &status);
-        }
-    }
+    int status = nranks > 1 ? end_of_ranks(&b, g, start, submit_error)
+                            : end_of_run(&b, g, elapsed, already, submit_error, argc, argv);
     if (cfg.verbose > 0)
         fprintf(stderr,
                 "%s: start-up %.3f s, peak %lld tasks in flight (window), peak memory "

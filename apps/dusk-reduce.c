@@ -5,6 +5,7 @@
  * computed, like Dask's delayed + compute. Uses only dusk's public API. */
 #define _POSIX_C_SOURCE 200809L
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +14,10 @@
 #include "dusk.h"
 #include "dusk_kernel.h"
 #include "dusk_linalg.h"
+
+/* What one chunk of the held graph costs before it runs (3 tasks, 3 data objects, StarPU's
+ * handles): measured 3.2 GB peak for 200,000 chunks of one value (2026-11-25). */
+#define BYTES_PER_CHUNK 16384
 
 typedef struct options {
     long long chunks, size, seed;
@@ -147,6 +152,17 @@ int main(int argc, char **argv)
     if (ret >= 0) return ret;
     if (o.seed + o.chunks - 1 > (long long)UINT32_MAX)
         return cli_usage_error(&app, "--seed + --chunks goes past the largest seed (2**32 - 1)");
+
+    /* Refuse a graph that cannot fit before building it: every chunk is recorded up front
+     * (held), then each worker holds up to two chunks of values while it runs, and the
+     * serial check needs one more. */
+    int workers = dusk_config_cpu_workers(&cfg);
+    int64_t chunk = cli_mul_sat(o.size, 8);
+    int64_t need = cli_mul_sat(o.chunks, BYTES_PER_CHUNK) +
+                   cli_mul_sat(chunk, 2 * (int64_t)(workers > 0 ? workers : 1) + 1);
+    char what[96];
+    snprintf(what, sizeof what, "--chunks %lld --size %lld", o.chunks, o.size);
+    if ((ret = cli_check_memory(&app, need, what)) >= 0) return ret;
 
     char why[256];
     if ((ret = dusk_init(&cfg, why, sizeof why)) != 0) {

@@ -22,17 +22,19 @@
 
 #include "dusk.h"
 #include "dusk_linalg.h"
+#include "dusk_progress.h"
 
 enum { EXIT_USAGE = 2 };
 
 typedef struct options {
     long long n, ntasks, seed, threads;
-    int values_only, verbose;
+    int values_only, verbose, progress;
 } options;
 
 static const char usage[] =
     "Usage: dusk-ref-loop [-n N] [--ntasks T] [--seed S] [--threads K] [--values-only] [-q] "
     "[-v]\n"
+    "                     [--progress|--no-progress]\n"
     "\n"
     "The reference for dusk-eigh: the same batch (b = rand(n, n) seeded with S + i, a = bᵀb,\n"
     "eigh(a)) as a plain OpenMP loop over the tasks, one BLAS thread per OpenMP thread.\n"
@@ -42,6 +44,8 @@ static const char usage[] =
     "      --seed S      seed of task 0; task i uses S + i (default 0)\n"
     "      --threads K   OpenMP threads (default: OMP_NUM_THREADS, else one per core)\n"
     "      --values-only eigenvalues only (dsyevd 'N')\n"
+    "      --progress    always draw a progress bar on stderr; --no-progress: never\n"
+    "                    (default: when stderr is a terminal)\n"
     "  -q, --quiet       print only the results\n"
     "  -v, --verbose     also print the peak memory on stderr\n"
     "  -h, --help        print this help and exit\n"
@@ -76,12 +80,22 @@ static int parse_int(const char *flag, const char *arg, long long lo, long long 
 /* -1 to go on, or an exit code. */
 static int parse(int argc, char **argv, options *o)
 {
-    enum { OPT_NTASKS = 1, OPT_SEED, OPT_THREADS, OPT_VALUES_ONLY, OPT_VERSION };
+    enum {
+        OPT_NTASKS = 1,
+        OPT_SEED,
+        OPT_THREADS,
+        OPT_VALUES_ONLY,
+        OPT_VERSION,
+        OPT_PROGRESS,
+        OPT_NO_PROGRESS
+    };
     static const struct option longopts[] = {
         {"ntasks", required_argument, NULL, OPT_NTASKS},
         {"seed", required_argument, NULL, OPT_SEED},
         {"threads", required_argument, NULL, OPT_THREADS},
         {"values-only", no_argument, NULL, OPT_VALUES_ONLY},
+        {"progress", no_argument, NULL, OPT_PROGRESS},
+        {"no-progress", no_argument, NULL, OPT_NO_PROGRESS},
         {"quiet", no_argument, NULL, 'q'},
         {"verbose", no_argument, NULL, 'v'},
         {"help", no_argument, NULL, 'h'},
@@ -107,8 +121,15 @@ static int parse(int argc, char **argv, options *o)
         case OPT_VALUES_ONLY:
             o->values_only = 1;
             break;
+        case OPT_PROGRESS:
+            o->progress = DUSK_PROGRESS_ON;
+            break;
+        case OPT_NO_PROGRESS:
+            o->progress = DUSK_PROGRESS_OFF;
+            break;
         case 'q':
             o->verbose = -1;
+            if (o->progress == DUSK_PROGRESS_AUTO) o->progress = DUSK_PROGRESS_OFF;
             break;
         case 'v':
             o->verbose = 1;
@@ -135,7 +156,7 @@ static int parse(int argc, char **argv, options *o)
 
 int main(int argc, char **argv)
 {
-    options o = {.n = 1000, .ntasks = 128, .seed = 0, .threads = 0};
+    options o = {.n = 1000, .ntasks = 128, .seed = 0, .threads = 0, .progress = DUSK_PROGRESS_AUTO};
     int ret = parse(argc, argv, &o);
     if (ret >= 0) return ret;
     int threads = o.threads > 0 ? (int)o.threads : omp_get_max_threads();
@@ -159,6 +180,11 @@ int main(int argc, char **argv)
                o.values_only ? "eigenvalues only" : "eigenvalues and eigenvectors", threads);
         fflush(stdout);
     }
+
+    /* The bar is drawn by whichever thread finishes a task, one at a time. */
+    dusk_progress *bar = NULL;
+    int64_t done = 0;
+    if (dusk_progress_new("loop", ntasks, o.progress, &bar) != 0) bar = NULL;
 
     int failed = 0;
     double start = dusk_now();
@@ -189,12 +215,19 @@ int main(int argc, char **argv)
             }
             if (jobz == 'V') dusk_square_transpose(a, n);
             largest[i] = w[n - 1];
+#pragma omp critical(dusk_ref_loop_progress)
+            {
+                done++;
+                dusk_progress_draw(bar, done, done == ntasks);
+            }
         }
         free(b);
         free(a);
         free(w);
     }
     double elapsed = dusk_now() - start;
+    if (done != ntasks) dusk_progress_draw(bar, done, 1); /* end the line after failures */
+    dusk_progress_free(&bar);
     if (failed) {
         fprintf(stderr, "dusk-ref-loop: %d failures (out of memory or dsyevd)\n", failed);
         free(largest);

@@ -1,9 +1,10 @@
 #!/bin/bash
 # dusk-eigh's command line: every bad flag and bad value is answered with exactly one line
 # on stderr naming it, nothing on stdout, and exit code 2; --help and --version exit 0.
-# Usage: test_app_cli.sh PATH/TO/dusk-eigh
+# Usage: test_app_cli.sh PATH/TO/dusk-eigh [PATH/TO/dusk-reduce]
 set -u
 app=$1
+reduce=${2:-}
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 fails=0
@@ -12,17 +13,17 @@ fails=0
 expect() {
     local code=$1 words=$2
     shift 2
-    "$app" "$@" >"$tmp/out" 2>"$tmp/err" </dev/null
+    timeout "${TIMEOUT:-60}" "$app" "$@" >"$tmp/out" 2>"$tmp/err" </dev/null
     local rc=$? lines
     lines=$(wc -l <"$tmp/err")
     if [ "$rc" -ne "$code" ] || [ "$lines" -ne 1 ] || ! grep -qF -- "$words" "$tmp/err" ||
         [ -s "$tmp/out" ]; then
-        echo "FAIL: dusk-eigh $* -> exit $rc (want $code), $lines stderr lines (want 1) containing '$words':"
+        echo "FAIL: $(basename "$app") $* -> exit $rc (want $code), $lines stderr lines (want 1) containing '$words':"
         sed 's/^/    err: /' "$tmp/err"
         sed 's/^/    out: /' "$tmp/out"
         fails=$((fails + 1))
     else
-        echo "ok: dusk-eigh $* -> $code: $(cat "$tmp/err")"
+        echo "ok: $(basename "$app") $* -> $code: $(cat "$tmp/err")"
     fi
 }
 
@@ -48,6 +49,64 @@ expect 2 "unknown scheduler 'nosuch'" --sched nosuch -n 4 --ntasks 1
 expect 2 "$tmp/missing.npy: No such file or directory" --input "$tmp/missing.npy"
 STARPU_NCPU=abc expect 2 "STARPU_NCPU='abc' is not a whole number" -n 4
 DUSK_WINDOW=-5 expect 2 "DUSK_WINDOW=-5 is out of range" -n 4
+
+# StarPU's own variables: StarPU would abort (core dump) or crash on these; dusk refuses them
+STARPU_CALIBRATE=abc expect 2 "STARPU_CALIBRATE='abc' is not a whole number" -n 4 --ntasks 1
+STARPU_WORKERS_CPUID=-1 expect 2 "STARPU_WORKERS_CPUID='-1' is not a list" -n 4 --ntasks 1
+STARPU_NCPU= expect 2 "STARPU_NCPU='' is not a whole number" -n 4 --ntasks 1
+expect 2 "--output: '' is not a usable directory name" --output ""
+expect 2 "--output: '$(printf 'o%.0s' {1..40})' is not a usable" --output "$(printf 'o%.0s' {1..4001})"
+
+# --input that is not a regular file: refused at once, a FIFO with no writer included
+mkfifo "$tmp/fifo"
+TIMEOUT=10 expect 1 "$tmp/fifo: not a regular file" --input "$tmp/fifo"
+
+# eigenvectors past LAPACK's 32-bit workspace: usage with -n, a refused file with --input
+expect 2 "n = 32767 is over 32766" -n 32767 --ntasks 1
+/usr/bin/python3 - "$tmp/big.npy" <<'PY'
+import struct, sys
+n = 100000
+d = "{'descr': '<f8', 'fortran_order': False, 'shape': (1, %d, %d), }" % (n, n)
+h = d.encode() + b" " * (-(10 + len(d) + 1) % 64) + b"\n"
+with open(sys.argv[1], "wb") as f:  # sparse: 80 GB of data that takes no disk
+    f.write(b"\x93NUMPY\x01\x00" + struct.pack("<H", len(h)) + h)
+    f.truncate(10 + len(h) + 8 * n * n)
+PY
+expect 1 "$tmp/big.npy: n = 100000 is over 32766" --input "$tmp/big.npy"
+
+# memory: refused before anything is created, with what is needed and what is available
+avail=$(($(awk '/^MemAvailable:/ {print $2}' /proc/meminfo) * 1024))
+need=$((100000 * 100000 * 8))  # one matrix for one worker: the least that --input needs
+if [ "$avail" -lt "$need" ]; then
+    expect 1 "needs $need bytes (80.0 GB) of memory, only" --input "$tmp/big.npy" --values-only \
+        --ncpu 1 --output "$tmp/mem-out"
+    have=$(sed -n 's/.* only \([0-9]*\) bytes .*/\1/p' "$tmp/err")
+    if [ -e "$tmp/mem-out" ] || [ -z "$have" ] || [ "$have" -gt $((avail + avail / 10)) ]; then
+        echo "FAIL: memory refusal: output left behind, or available ${have:-?} is not MemAvailable $avail"
+        fails=$((fails + 1))
+    fi
+    expect 1 "n = 100000 (2 matrices of 80.0 GB per worker, 2 workers) needs 320000000000 bytes" \
+        -n 100000 --values-only --ncpu 2
+    if [ -n "$reduce" ]; then
+        # 2**24 chunks held at 16 KiB each, before the chunks' values
+        (
+            app=$reduce fails=0
+            expect 1 "dusk-reduce: --chunks 16777216 --size 1000 needs" --chunks 16777216 \
+                --size 1000 --ncpu 1
+            exit $fails
+        ) || fails=$((fails + 1))
+    fi
+else
+    echo "skip: memory refusal (this machine has $avail bytes available)"
+fi
+
+# disk: outputs larger than the free space are refused before anything is created
+expect 1 "of disk in $tmp/deep/out, only" -n 1000 --ntasks 2147483647 --vectors \
+    --output "$tmp/deep/out"
+if [ -e "$tmp/deep" ]; then
+    echo "FAIL: disk refusal left $tmp/deep behind"
+    fails=$((fails + 1))
+fi
 
 # --help and --version: stdout, exit 0
 if "$app" --help >"$tmp/out" 2>"$tmp/err" && grep -q "^Usage: dusk-eigh" "$tmp/out" &&

@@ -18,9 +18,11 @@ static void expect_refused(const char *var, const char *value, const char *words
 
 int main(void)
 {
-    const char *vars[] = {"STARPU_NCPU", "STARPU_NCUDA", "STARPU_SCHED", "DUSK_BLAS_THREADS",
-                          "DUSK_WINDOW"};
-    for (int i = 0; i < 5; i++)
+    const char *vars[] = {"STARPU_NCPU",   "STARPU_NCUDA",      "STARPU_SCHED",
+                          "DUSK_WINDOW",   "DUSK_BLAS_THREADS", "DUSK_WINDOW_MB",
+                          "DUSK_TRACE",    "STARPU_CALIBRATE",  "STARPU_WORKERS_CPUID",
+                          "STARPU_SILENT", "STARPU_NCPUS"};
+    for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++)
         unsetenv(vars[i]);
 
     dusk_config cfg;
@@ -49,6 +51,49 @@ int main(void)
     expect_refused("DUSK_WINDOW", "0", "out of range");
     expect_refused("DUSK_BLAS_THREADS", "2x", "not a whole number");
     expect_refused("STARPU_SCHED", "a-very-long-scheduler-name-that-does-not-fit", "too long");
+    expect_refused("STARPU_NCUDA", "65", "out of range");
+    expect_refused("DUSK_WINDOW", "1048577", "out of range");
+    expect_refused("DUSK_WINDOW_MB", "0", "out of range");
+    expect_refused("DUSK_WINDOW_MB", "16777217", "out of range");
+    expect_refused("DUSK_BLAS_THREADS", "0", "out of range");
+    expect_refused("DUSK_BLAS_THREADS", "4097", "out of range");
+    char long_dir[1100];
+    memset(long_dir, 'd', sizeof long_dir - 1);
+    long_dir[sizeof long_dir - 1] = '\0';
+    expect_refused("DUSK_TRACE", long_dir, "too long");
+
+    /* StarPU's own variables, which StarPU would answer with abort() or a crash */
+    expect_refused("STARPU_NCPU", "", "not a whole number"); /* StarPU reads "" as 0 workers */
+    expect_refused("STARPU_CALIBRATE", "abc", "not a whole number");
+    expect_refused("STARPU_CALIBRATE", "1 ", "not a whole number");
+    expect_refused("STARPU_SILENT", "yes", "not a whole number");
+    expect_refused("STARPU_LIMIT_CPU_MEM", "-5", "out of range");
+    expect_refused("STARPU_LIMIT_MAX_SUBMITTED_TASKS", "99999999999", "out of range");
+    expect_refused("STARPU_MIN_PRIO", "-3", "out of range");
+    expect_refused("STARPU_NCPUS", "two", "not a whole number");
+    expect_refused("STARPU_NTHREADS_PER_CORE", "0", "out of range");
+    expect_refused("STARPU_WATCHDOG_TIMEOUT", "0", "out of range");
+    expect_refused("STARPU_WORKERS_CPUID", "-1", "not a list of CPU or device numbers");
+    expect_refused("STARPU_WORKERS_CPUID", "0 x", "not a list");
+    expect_refused("STARPU_WORKERS_CPUID", "", "not a list");
+    expect_refused("STARPU_WORKERS_COREID", "1--2", "not a list");
+    expect_refused("STARPU_WINDOW_TIME_SIZE", "x", "not a number");
+    expect_refused("STARPU_WINDOW_TIME_SIZE", "-1.5", "not a number");
+
+    /* and the values StarPU takes are let through */
+    const char *fine[][2] = {
+        {"STARPU_CALIBRATE", "1"},           {"STARPU_CALIBRATE", "+2"},
+        {"STARPU_LIMIT_CPU_MEM", "0"},       {"STARPU_WATCHDOG_TIMEOUT", "1000000"},
+        {"STARPU_WORKERS_CPUID", "0 1,2-3"}, {"STARPU_WORKERS_CPUID", "1-"},
+        {"STARPU_WINDOW_TIME_SIZE", "1.5"},  {"DUSK_WINDOW", ""},
+        {"STARPU_NTHREADS_PER_CORE", "1"},   {"DUSK_WINDOW_MB", "16777216"},
+    };
+    for (size_t i = 0; i < sizeof fine / sizeof fine[0]; i++) {
+        setenv(fine[i][0], fine[i][1], 1);
+        if (dusk_config_init(&cfg, why, sizeof why) != 0)
+            TEST_FAIL_("%s='%s' refused: %s", fine[i][0], fine[i][1], why);
+        unsetenv(fine[i][0]);
+    }
 
     /* dusk_init: an unknown scheduler is named, with the known ones */
     CHECK_OK(dusk_config_init(&cfg, why, sizeof why));

@@ -1,8 +1,9 @@
 #!/bin/bash
-# A failing rank ends the whole job with a non-zero status and a line naming the rank and
-# the reason, and never hangs (each run is under `timeout`; 124 would mean a hang):
-#  - a task fails on rank 1 only (its matrix of --input is not symmetric): every rank agrees,
-#    the job exits 1, no output file is left, complete or partial;
+# A failing task stays local across ranks; a failing rank ends the whole job with a non-zero
+# status and a line naming the rank and the reason, and never hangs (each run is under `timeout`; 124 would mean a hang):
+#  - a task fails on rank 1 only (its matrix of --input is not symmetric), or tasks fail on
+#    several ranks: the failure stays local as with one process (exit 3, NaN rows,
+#    failures.json), byte-identical to a one-process run;
 #  - rank 1 exits at once with an error (a bad DUSK_WINDOW in its environment only), while
 #    the other ranks start: the launcher ends them;
 #  - a rank that cannot open the shared output file (removed under it) makes every rank stop
@@ -29,19 +30,40 @@ a[1, 0, 1] += 1.0  # matrix 1: rank 1's under the cyclic distribution
 np.save(sys.argv[1], a)
 PY
 
-# 1. a task fails on rank 1
+# 1. a task fails on rank 1: it stays local, as with one process (exit 3, its rows NaN,
+#    failures.json), and the outputs are byte-identical to a one-process run's
+"$app" --input "$tmp/bad.npy" --vectors --output "$tmp/o1ref" -q >/dev/null 2>&1
+rc=$?
+check "one process, bad matrix: exit 3 (got $rc)" [ $rc -eq 3 ]
 timeout $limit "${mpirun[@]}" -np 3 "$app" --input "$tmp/bad.npy" --vectors --output "$tmp/o1" \
     --no-progress >"$tmp/1.out" 2>"$tmp/1.err"
 rc=$?
-check "task failure on rank 1: exit non-zero, no hang (got $rc)" [ $rc -ne 0 ] && [ $rc -ne 124 ]
+check "task failure on rank 1: exit 3, no hang (got $rc)" [ $rc -eq 3 ]
 check "task failure on rank 1: one line naming rank 1 and the reason" \
     [ "$(grep -c '^dusk-eigh: rank 1: .*bad.npy: matrix 1 is not symmetric' "$tmp/1.err")" -eq 1 ]
 check "task failure on rank 1: the other ranks report nothing of their own" \
     [ "$(grep -c '^dusk-eigh: rank [02]:' "$tmp/1.err")" -eq 0 ]
-check "task failure on rank 1: no summary" [ "$(grep -c '^Processed' "$tmp/1.out")" -eq 0 ]
-check "task failure on rank 1: no output file left" \
-    [ -z "$(ls -A "$tmp/o1" 2>/dev/null)" ]
-[ $rc -ne 0 ] && [ "$(grep -c 'rank 1:' "$tmp/1.err")" -eq 1 ] || sed 's/^/    /' "$tmp/1.err"
+check "task failure on rank 1: the summary counts it" \
+    grep -q "^Processed 6 tasks .* on 3 ranks; 1 FAILED (see $tmp/o1/failures.json)" "$tmp/1.out"
+for f in eigenvalues.npy eigenvectors.npy failures.json; do
+    check "task failure on rank 1: $f identical to one process" cmp -s "$tmp/o1/$f" "$tmp/o1ref/$f"
+done
+[ $rc -eq 3 ] && [ "$(grep -c 'rank 1:' "$tmp/1.err")" -eq 1 ] || sed 's/^/    /' "$tmp/1.err"
+
+# 1b. failures of every step, on every rank (injected): the same files as one process
+export DUSK_FAIL_TASKS=gram-1,eigh-5,gen-9
+"$app" -n 40 --ntasks 12 --vectors --output "$tmp/o1bref" -q >/dev/null 2>&1
+timeout $limit "${mpirun[@]}" -x DUSK_FAIL_TASKS -np 3 "$app" -n 40 --ntasks 12 --vectors \
+    --output "$tmp/o1b" --no-progress >"$tmp/1b.out" 2>"$tmp/1b.err"
+rc=$?
+unset DUSK_FAIL_TASKS
+check "failures on ranks 1 and 2: exit 3 (got $rc)" [ $rc -eq 3 ]
+for f in eigenvalues.npy eigenvectors.npy failures.json; do
+    check "failures on ranks 1 and 2: $f identical to one process" \
+        cmp -s "$tmp/o1b/$f" "$tmp/o1bref/$f"
+done
+check "failures on ranks 1 and 2: failures.json lists all three" \
+    [ "$(grep -c '"task": ' "$tmp/o1b/failures.json")" -eq 3 ]
 
 # 2. rank 1 exits with an error while the others start
 cat >"$tmp/wrap.sh" <<'SH'

@@ -18,8 +18,10 @@ case "$mode" in run | test) ;; *) usage ;; esac
 # ---- packages ---------------------------------------------------------------------------
 packages=(build-essential cmake pkg-config libstarpu-dev libopenblas-dev liblapacke-dev
     libopenmpi-dev openmpi-bin libhwloc-dev)
+# clang and libclang-rt-14-dev: libFuzzer for the fuzz target (gcc's TSan runtime, libtsan2,
+# comes with build-essential).
 [ "$mode" = test ] && packages+=(python3 python3-numpy graphviz chromium fonts-dejavu-core clang-format git
-    iproute2)
+    iproute2 clang libclang-rt-14-dev gnuplot-nox)
 
 missing=()
 for p in "${packages[@]}"; do
@@ -58,7 +60,8 @@ if [ "$mode" = run ]; then
     exec "$here/build/apps/dusk-eigh" "$@"
 fi
 
-# ---- test: the plain build with -Werror, then AddressSanitizer + UndefinedBehaviorSanitizer
+# ---- test: the plain build with -Werror, then AddressSanitizer + UndefinedBehaviorSanitizer,
+# then the fuzz target for a bounded time, then a small batch under ThreadSanitizer
 status=0
 echo "== tests: -Wall -Wextra -Werror build ==" >&2
 build "$here/build" -DCMAKE_BUILD_TYPE=Release -DDUSK_WERROR=ON
@@ -69,5 +72,17 @@ build "$here/build-asan" -DCMAKE_BUILD_TYPE=Debug -DDUSK_WERROR=ON \
     -DDUSK_SANITIZE=address,undefined -DDUSK_BUILD_BENCH=OFF
 (cd "$here/build-asan" && ctest --output-on-failure -j "$jobs") || status=1
 
-if [ $status -eq 0 ]; then echo "quickstart: all tests passed in both builds" >&2; fi
+echo "== fuzz: libFuzzer on the .npy header parser (clang, ${DUSK_FUZZ_SECONDS:-60} s) ==" >&2
+CC=clang build "$here/build-fuzz" -DCMAKE_BUILD_TYPE=Debug -DDUSK_WERROR=ON -DDUSK_FUZZ=ON \
+    -DDUSK_FUZZ_SECONDS="${DUSK_FUZZ_SECONDS:-60}"
+(cd "$here/build-fuzz" && ctest --output-on-failure) || status=1
+
+echo "== ThreadSanitizer: a small batch (tests/tsan_batch.sh) ==" >&2
+cmake -S "$here" -B "$here/build-tsan" -DCMAKE_BUILD_TYPE=Debug -DDUSK_WERROR=ON \
+    -DDUSK_SANITIZE=thread -DDUSK_BUILD_BENCH=OFF >/dev/null
+cmake --build "$here/build-tsan" -j "$jobs" --target dusk-eigh dusk-reduce \
+    test_graph_dependencies test_graph_failure test_graph_window test_graph_retry
+bash "$here/tests/tsan_batch.sh" "$here/build-tsan" || status=1
+
+if [ $status -eq 0 ]; then echo "quickstart: all tests passed (two builds, fuzzing, ThreadSanitizer)" >&2; fi
 exit $status

@@ -145,6 +145,12 @@ DUSK_NODISCARD int dusk_barrier(void);
  * ranks agree on a status. 0, DUSK_ESTATE or DUSK_EIO (then *out is the local value). */
 DUSK_NODISCARD int dusk_ranks_max(int64_t value, int64_t *out);
 
+/* Rank 0 receives in *out the texts of every rank (`len` bytes each, in rank order) joined
+ * into one NUL-terminated buffer of *outlen bytes, which it frees with free(); the other
+ * ranks get NULL and 0. A collective, like dusk_ranks_max. 0, DUSK_ESTATE, DUSK_EINVAL
+ * (over 2 GiB) or DUSK_EIO. */
+DUSK_NODISCARD int dusk_ranks_gather(const char *text, size_t len, char **out, size_t *outlen);
+
 /* End the whole job at once with exit status `code`: MPI_Abort under several ranks (the
  * launcher stops every rank), _exit otherwise. For a rank that cannot go on while the others
  * wait for it; print the reason first. Output files are left as they are (.partial). */
@@ -308,6 +314,32 @@ double dusk_now(void);
 
 /* Peak resident memory of this process so far, in bytes. */
 int64_t dusk_peak_rss(void);
+
+/* ---- Resources: refuse a run that cannot fit before it allocates ---------------------------- */
+
+/* Memory this process can still allocate, in bytes; -1 where unknown. */
+typedef struct dusk_memory {
+    int64_t available; /* the lower of the two below that is known */
+    int64_t meminfo;   /* MemAvailable in /proc/meminfo */
+    int64_t cgroup;    /* room left under the memory limits of this process's cgroup and its
+                          ancestors (v2 memory.max, or v1 memory.limit_in_bytes, minus the
+                          usage that is not reclaimable page cache); -1 when none is set */
+} dusk_memory;
+
+/* Fill *out from /proc and /sys/fs/cgroup. Returns 0, DUSK_EINVAL when out is NULL, or
+ * DUSK_EIO when neither /proc/meminfo nor a cgroup limit could be read (then every field is
+ * -1). Reads small files only; thread-safe; needs no dusk_init(). */
+DUSK_NODISCARD int dusk_memory_query(dusk_memory *out);
+
+/* Bytes an unprivileged writer can still put on the file system holding `path` (statvfs's
+ * f_bavail * f_frsize), or, when path does not exist yet, the nearest directory above it
+ * that does. *bytes is -1 on failure. Returns 0, DUSK_EINVAL (NULL or empty path, NULL
+ * bytes, path too long), or DUSK_EIO (statvfs failed: see errno). Thread-safe. */
+DUSK_NODISCARD int dusk_disk_available(const char *path, int64_t *bytes);
+
+/* The number of CPU workers dusk_init(cfg) will start: cfg->ncpu, or one per online core,
+ * at most what the StarPU found can run. For sizing a run before starting it. */
+int dusk_config_cpu_workers(const dusk_config *cfg);
 
 #ifdef __cplusplus
 }

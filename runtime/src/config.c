@@ -1,6 +1,8 @@
 /* Configuration, start-up and shut-down of StarPU. */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
+#include <limits.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -30,13 +32,14 @@ void dusk_set_run_info(const char *line)
     run_info = dusk__strdup(line);
 }
 
-/* Read an integer environment variable into *field when it is set. */
+/* Read an integer environment variable into *field when it is set. An empty value counts as
+ * unset for dusk's own variables, but not for StarPU's: StarPU reads "" as 0. */
 static int env_int(const char *name, long long lo, long long hi, int *field, char *why,
                    size_t whylen)
 {
     const char *s = getenv(name);
     long long v;
-    if (s == NULL || *s == '\0') return 0;
+    if (s == NULL || (*s == '\0' && strncmp(name, "STARPU_", 7) != 0)) return 0;
     int rc = dusk__parse_int(s, lo, hi, &v);
     if (rc == DUSK__NOT_A_NUMBER) {
         dusk__set_why(why, whylen, "%s='%s' is not a whole number", name, s);
@@ -47,6 +50,139 @@ static int env_int(const char *name, long long lo, long long hi, int *field, cha
         return DUSK_EINVAL;
     }
     *field = (int)v;
+    return 0;
+}
+
+/* StarPU 1.3's own numeric variables. StarPU reads them when it starts and, on a value that
+ * is not a whole number (or a negative one, or a list entry that is not a CPU number), aborts
+ * the process with a core dump or crashes (measured with Debian's 1.3.10: SIGABRT or
+ * SIGSEGV). dusk passes them through, so it checks them first and refuses with one line.
+ * The ranges are what StarPU accepts without asserting; values past INT_MAX would wrap. */
+static const struct starpu_int_var {
+    const char *name;
+    long long lo;
+} starpu_ints[] = {
+    {"STARPU_BACKOFF_MAX", 0},
+    {"STARPU_BACKOFF_MIN", 0},
+    {"STARPU_BUS_CALIBRATE", 0},
+    {"STARPU_CALIBRATE", 0},
+    {"STARPU_CALIBRATE_MINIMUM", 0},
+    {"STARPU_CATCH_SIGNALS", 0},
+    {"STARPU_DIDUSE_BARRIER", 0},
+    {"STARPU_DISABLE_ASYNCHRONOUS_COPY", 0},
+    {"STARPU_DISABLE_ASYNCHRONOUS_CUDA_COPY", 0},
+    {"STARPU_DISABLE_ASYNCHRONOUS_MIC_COPY", 0},
+    {"STARPU_DISABLE_ASYNCHRONOUS_MPI_MS_COPY", 0},
+    {"STARPU_DISABLE_ASYNCHRONOUS_OPENCL_COPY", 0},
+    {"STARPU_DISABLE_KERNELS", 0},
+    {"STARPU_DISABLE_PINNING", 0},
+    {"STARPU_DISPLAY_BINDINGS", 0},
+    {"STARPU_ENABLE_STATS", 0},
+    {"STARPU_GLOBAL_ARBITER", 0},
+    {"STARPU_HISTORY_MAX_ERROR", 0},
+    {"STARPU_LIMIT_BANDWIDTH", 0},
+    {"STARPU_LIMIT_CPU_MEM", 0},
+    {"STARPU_LIMIT_CPU_NUMA_MEM", 0},
+    {"STARPU_LIMIT_CUDA_MEM", 0},
+    {"STARPU_LIMIT_MAX_SUBMITTED_TASKS", 0},
+    {"STARPU_LIMIT_MIN_SUBMITTED_TASKS", 0},
+    {"STARPU_MAIN_THREAD_BIND", 0},
+    {"STARPU_MAIN_THREAD_COREID", 0},
+    {"STARPU_MAIN_THREAD_CPUID", 0},
+    {"STARPU_MAX_MEMORY_USE", 0},
+    {"STARPU_MAX_PRIO", 0}, /* StarPU asserts that both priorities are >= 0 */
+    {"STARPU_MEMORY_STATS", 0},
+    {"STARPU_MINIMUM_AVAILABLE_MEM", 0},
+    {"STARPU_MINIMUM_CLEAN_BUFFERS", 0},
+    {"STARPU_MIN_PRIO", 0},
+    {"STARPU_NCPUS", 0}, /* the old spelling of STARPU_NCPU, still read */
+    {"STARPU_NMIC", 0},
+    {"STARPU_NMPI_MS", 0},
+    {"STARPU_NOPENCL", 0},
+    {"STARPU_NTHREADS_PER_CORE", 1}, /* 0 aborts while StarPU builds its topology */
+    {"STARPU_OPENCL_ONLY_ON_CPUS", 0},
+    {"STARPU_OPENCL_ON_CPUS", 0},
+    {"STARPU_PERF_MODEL_HOMOGENEOUS_CPU", 0},
+    {"STARPU_PERF_MODEL_HOMOGENEOUS_CUDA", 0},
+    {"STARPU_PERF_MODEL_HOMOGENEOUS_MIC", 0},
+    {"STARPU_PERF_MODEL_HOMOGENEOUS_MPI_MS", 0},
+    {"STARPU_PERF_MODEL_HOMOGENEOUS_OPENCL", 0},
+    {"STARPU_PREFETCH", 0},
+    {"STARPU_PROFILING", 0},
+    {"STARPU_RESERVE_NCPU", 0},
+    {"STARPU_SILENT", 0},
+    {"STARPU_SIMGRID", 0},
+    {"STARPU_SINGLE_COMBINED_WORKER", 0},
+    {"STARPU_STATS", 0},
+    {"STARPU_TARGET_AVAILABLE_MEM", 0},
+    {"STARPU_TARGET_CLEAN_BUFFERS", 0},
+    {"STARPU_TASK_BREAK_ON_EXEC", 0},
+    {"STARPU_TASK_BREAK_ON_POP", 0},
+    {"STARPU_TASK_BREAK_ON_PUSH", 0},
+    {"STARPU_TASK_BREAK_ON_SCHED", 0},
+    {"STARPU_TASK_PROGRESS", 0},
+    {"STARPU_TRACE_BUFFER_SIZE", 0},
+    {"STARPU_USE_NUMA", 0},
+    {"STARPU_WATCHDOG_CRASH", 0},
+    {"STARPU_WATCHDOG_DELAY", 0},
+    {"STARPU_WATCHDOG_TIMEOUT", 1}, /* microseconds; 0 and below make the watchdog abort */
+    {"STARPU_WORKERS_GETBIND", 0},
+    {"STARPU_WORKERS_NOBIND", 0},
+    {"STARPU_WORKER_TREE", 0},
+};
+
+/* StarPU's lists of device numbers ("0 1 2", "0,2", ranges "0-3"): a negative or non-numeric
+ * entry crashes its topology code. */
+static const char *const starpu_lists[] = {
+    "STARPU_WORKERS_CPUID",    "STARPU_WORKERS_COREID", "STARPU_WORKERS_CUDAID",
+    "STARPU_WORKERS_OPENCLID", "STARPU_WORKERS_MICID",  "STARPU_WORKERS_MPI_MSID",
+};
+
+static int list_ok(const char *s)
+{
+    int entries = 0;
+    while (*s) {
+        if (*s == ' ' || *s == ',' || *s == '\t') {
+            s++;
+            continue;
+        }
+        if (*s < '0' || *s > '9') return 0;
+        while (*s >= '0' && *s <= '9')
+            s++;
+        if (*s == '-') /* a range: "3-5", or "3-" up to the last */
+            for (s++; *s >= '0' && *s <= '9'; s++)
+                ;
+        if (*s != '\0' && *s != ' ' && *s != ',' && *s != '\t') return 0;
+        entries++;
+    }
+    return entries > 0;
+}
+
+static int check_starpu_env(char *why, size_t whylen)
+{
+    int unused, rc;
+    for (size_t i = 0; i < sizeof starpu_ints / sizeof starpu_ints[0]; i++)
+        if ((rc = env_int(starpu_ints[i].name, starpu_ints[i].lo, INT_MAX, &unused, why, whylen)))
+            return rc;
+    for (size_t i = 0; i < sizeof starpu_lists / sizeof starpu_lists[0]; i++) {
+        const char *s = getenv(starpu_lists[i]);
+        if (s != NULL && !list_ok(s)) {
+            dusk__set_why(why, whylen,
+                          "%s='%s' is not a list of CPU or device numbers (e.g. \"0 1 2\" or "
+                          "\"0-3\")",
+                          starpu_lists[i], s);
+            return DUSK_EINVAL;
+        }
+    }
+    const char *s = getenv("STARPU_WINDOW_TIME_SIZE"); /* StarPU aborts unless a number */
+    if (s != NULL) {
+        char *end;
+        double v = strtod(s, &end);
+        if (*s == '\0' || *end != '\0' || !isfinite(v) || v < 0) {
+            dusk__set_why(why, whylen, "STARPU_WINDOW_TIME_SIZE='%s' is not a number >= 0", s);
+            return DUSK_EINVAL;
+        }
+    }
     return 0;
 }
 
@@ -67,7 +203,8 @@ int dusk_config_init(dusk_config *cfg, char *why, size_t whylen)
         (rc = env_int("DUSK_BLAS_THREADS", 1, 4096, &cfg->blas_threads, why, whylen)) ||
         (rc = env_int("DUSK_WINDOW", 1, 1 << 20, &cfg->window, why, whylen)) ||
         (rc = env_int("DUSK_WINDOW_MB", 1, 1 << 24, &cfg->window_mb, why, whylen)) ||
-        (rc = env_int("DUSK_MPI_CORE", -1, 1, &cfg->mpi_core, why, whylen)))
+        (rc = env_int("DUSK_MPI_CORE", -1, 1, &cfg->mpi_core, why, whylen)) ||
+        (rc = check_starpu_env(why, whylen)))
         return rc;
     const char *dir = getenv("DUSK_TRACE");
     if (dir != NULL && *dir != '\0') {

@@ -461,7 +461,6 @@ static enum starpu_data_access_mode starpu_mode(dusk_access m)
     return STARPU_NONE;
 }
 
-/* Hand a task to StarPU; on refusal, account for it as a failed task that never ran. */
 /* Several ranks: build the task with StarPU-MPI, which posts the sends and receives its
  * data need and returns a task only on the rank that runs it (the owner of the first data it
  * writes). Elsewhere the task is finished here at once, as DUSK_TASK_ELSEWHERE. */
@@ -508,6 +507,7 @@ static int submit_mpi(dusk_graph *g, dusk__task *t)
     return ret;
 }
 
+/* Hand a task to StarPU; on refusal, account for it as a failed task that never ran. */
 static int submit_now(dusk_graph *g, dusk__task *t)
 {
     if (dusk__mpi_active()) return submit_mpi(g, t);

@@ -197,6 +197,63 @@ int dusk_ranks_max(int64_t value, int64_t *out)
     return 0;
 }
 
+int dusk_ranks_gather(const char *text, size_t len, char **out, size_t *outlen)
+{
+    *out = NULL;
+    *outlen = 0;
+    if (!dusk__started) return DUSK_ESTATE;
+    if (len > INT32_MAX) return DUSK_EINVAL;
+    int n = 1;
+#if DUSK_HAVE_MPI
+    if (mpi_on) n = nranks;
+#endif
+    int mine = (int)len, *lens = NULL, *offs = NULL;
+    if (rank == 0) {
+        lens = calloc((size_t)n, sizeof *lens);
+        offs = calloc((size_t)n, sizeof *offs);
+        if (lens == NULL || offs == NULL) dusk_abort(1); /* the others would wait for us */
+    }
+#if DUSK_HAVE_MPI
+    if (mpi_on &&
+        MPI_Gather(&mine, 1, MPI_INT, lens, 1, MPI_INT, 0, MPI_COMM_WORLD) != MPI_SUCCESS) {
+        free(lens);
+        free(offs);
+        return DUSK_EIO;
+    }
+#endif
+    size_t total = 0;
+    if (rank == 0) {
+        if (!mpi_on) lens[0] = mine;
+        for (int r = 0; r < n; r++) {
+            offs[r] = (int)total;
+            total += (size_t)lens[r];
+        }
+        if (total > INT32_MAX || (*out = malloc(total + 1)) == NULL) dusk_abort(1);
+    }
+    int ret = 0;
+    if (mpi_on) {
+#if DUSK_HAVE_MPI
+        if (MPI_Gatherv(text, mine, MPI_CHAR, *out, lens, offs, MPI_CHAR, 0, MPI_COMM_WORLD) !=
+            MPI_SUCCESS)
+            ret = DUSK_EIO;
+#endif
+    } else if (len > 0) {
+        memcpy(*out, text, len); /* one rank: this is rank 0 */
+    }
+    if (rank == 0) {
+        (*out)[total] = '\0';
+        *outlen = total;
+    }
+    free(lens);
+    free(offs);
+    if (ret != 0) {
+        free(*out);
+        *out = NULL;
+        *outlen = 0;
+    }
+    return ret;
+}
+
 void dusk_abort(int code)
 {
     fflush(stdout);

@@ -8,6 +8,7 @@
 #define _POSIX_C_SOURCE 200809L
 
 #include "dusk_npy.h"
+#include "npy_internal.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -432,24 +433,14 @@ static void npy_free(dusk_npy *f)
     errno = saved;
 }
 
-/* The preamble: magic, version, header length. On success *header_len and *header_start (the
- * offset of the header) are set. */
-static int read_preamble(int fd, int64_t size, int *major, uint32_t *header_len,
-                         int64_t *header_start, char *why, size_t whylen)
+/* The preamble: magic, version, header length, from its first `have` bytes (at most
+ * NPY_PREAMBLE_MAX) in a file of `size` bytes. */
+int dusk__npy_parse_preamble(const unsigned char *pre, size_t have, int64_t size,
+                             dusk__npy_preamble *out, char *why, size_t whylen)
 {
-    unsigned char pre[NPY_PREAMBLE_MAX];
-    size_t have = size < NPY_PREAMBLE_MAX ? (size_t)size : NPY_PREAMBLE_MAX;
+    memset(out, 0, sizeof *out);
     if (size == 0) {
         set_why(why, whylen, "file is empty: not a .npy file");
-        return DUSK_EFORMAT;
-    }
-    int rc = read_full(fd, pre, have, 0);
-    if (rc < 0) {
-        set_why_errno(why, whylen, NULL, errno);
-        return DUSK_EIO;
-    }
-    if (rc > 0) {
-        set_why(why, whylen, "file is truncated: it shrank while being read");
         return DUSK_EFORMAT;
     }
     size_t cmp = have < NPY_MAGIC_LEN ? have : NPY_MAGIC_LEN;
@@ -457,36 +448,90 @@ static int read_preamble(int fd, int64_t size, int *major, uint32_t *header_len,
         set_why(why, whylen, "bad magic: not a .npy file");
         return DUSK_EFORMAT;
     }
+    int major = 0;
     if (have >= 8) {
         int minor = pre[7];
-        *major = pre[6];
-        if ((*major != 1 && *major != 2 && *major != 3) || minor != 0) {
+        major = pre[6];
+        if ((major != 1 && major != 2 && major != 3) || minor != 0) {
             set_why(why, whylen, "unsupported .npy format version %d.%d (dusk reads 1.0, 2.0, 3.0)",
-                    *major, minor);
+                    major, minor);
             return DUSK_EFORMAT;
         }
     }
-    size_t len_bytes = have >= 8 && *major == 1 ? 2 : 4;
+    size_t len_bytes = have >= 8 && major == 1 ? 2 : 4;
     if (have < 8 + len_bytes) {
         set_why(why, whylen, "file is truncated: it ends inside the .npy preamble (%zu bytes)",
                 have);
         return DUSK_EFORMAT;
     }
-    *header_len = (uint32_t)pre[8] | (uint32_t)pre[9] << 8;
-    if (len_bytes == 4) *header_len |= (uint32_t)pre[10] << 16 | (uint32_t)pre[11] << 24;
-    *header_start = (int64_t)(8 + len_bytes);
-    if (*header_len > NPY_HEADER_MAX) {
+    uint32_t header_len = (uint32_t)pre[8] | (uint32_t)pre[9] << 8;
+    if (len_bytes == 4) header_len |= (uint32_t)pre[10] << 16 | (uint32_t)pre[11] << 24;
+    int64_t header_start = (int64_t)(8 + len_bytes);
+    if (header_len > NPY_HEADER_MAX) {
         set_why(why, whylen, "header length %" PRIu32 " is over dusk's limit of %u bytes",
-                *header_len, NPY_HEADER_MAX);
+                header_len, NPY_HEADER_MAX);
         return DUSK_EFORMAT;
     }
-    if (*header_start + *header_len > size) {
+    if (header_start + header_len > size) {
         set_why(why, whylen,
                 "header length %" PRIu32 " runs past the end of the file (%" PRId64 " bytes)",
-                *header_len, size);
+                header_len, size);
         return DUSK_EFORMAT;
     }
+    out->major = major;
+    out->header_len = header_len;
+    out->header_start = header_start;
     return 0;
+}
+
+/* The header dict (header_len bytes at text, not NUL-terminated) of a file of `size` bytes
+ * whose preamble is pre: what it says, checked against what dusk reads and the file's size. */
+int dusk__npy_parse_dict(const char *text, const dusk__npy_preamble *pre, int64_t size,
+                         dusk__npy_header *out, char *why, size_t whylen)
+{
+    memset(out, 0, sizeof *out);
+    npy_header h;
+    memset(&h, 0, sizeof h);
+    cursor c = {text, text, text + pre->header_len, pre->major < 3};
+    int rc = parse_header(&c, &h, why, whylen);
+    if (rc == 0) rc = check_header(&h, why, whylen);
+    if (rc != 0) return rc;
+
+    int64_t data_offset = pre->header_start + pre->header_len;
+    char shape[DUSK_NPY_MAX_DIMS * 22 + 4];
+    format_shape(shape, sizeof shape, h.ndim, h.shape);
+    int64_t count;
+    if (shape_count(h.ndim, h.shape, data_offset, &count) != 0) {
+        set_why(why, whylen, "shape %s overflows: its size in bytes does not fit in int64", shape);
+        return DUSK_EFORMAT;
+    }
+    int64_t need = count * (int64_t)sizeof(double);
+    if (need > size - data_offset) {
+        set_why(why, whylen,
+                "file is truncated: shape %s needs %" PRId64 " data bytes, file has %" PRId64,
+                shape, need, size - data_offset);
+        return DUSK_EFORMAT;
+    }
+    out->ndim = h.ndim;
+    out->fortran = h.fortran;
+    memcpy(out->shape, h.shape, sizeof h.shape);
+    out->count = count;
+    out->data_offset = data_offset;
+    return 0;
+}
+
+int dusk__npy_parse_header(const unsigned char *file, size_t size, dusk__npy_header *out, char *why,
+                           size_t whylen)
+{
+    set_why(why, whylen, "%s", "");
+    dusk__npy_preamble pre;
+    size_t have = size < NPY_PREAMBLE_MAX ? size : NPY_PREAMBLE_MAX;
+    memset(out, 0, sizeof *out);
+    if (size > INT64_MAX) return DUSK_EINVAL;
+    int rc = dusk__npy_parse_preamble(file, have, (int64_t)size, &pre, why, whylen);
+    if (rc != 0) return rc;
+    return dusk__npy_parse_dict((const char *)file + pre.header_start, &pre, (int64_t)size, out,
+                                why, whylen);
 }
 
 static int open_checked(dusk_npy *f, char *why, size_t whylen)
@@ -506,18 +551,28 @@ static int open_checked(dusk_npy *f, char *why, size_t whylen)
     }
     int64_t size = (int64_t)st.st_size;
 
-    int major = 0;
-    uint32_t header_len = 0;
-    int64_t header_start = 0;
-    int rc = read_preamble(f->fd, size, &major, &header_len, &header_start, why, whylen);
+    unsigned char bytes[NPY_PREAMBLE_MAX];
+    size_t have = size < NPY_PREAMBLE_MAX ? (size_t)size : NPY_PREAMBLE_MAX;
+    int got = read_full(f->fd, bytes, have, 0);
+    if (got < 0) {
+        set_why_errno(why, whylen, NULL, errno);
+        return DUSK_EIO;
+    }
+    if (got > 0) {
+        set_why(why, whylen, "file is truncated: it shrank while being read");
+        return DUSK_EFORMAT;
+    }
+    dusk__npy_preamble pre;
+    int rc = dusk__npy_parse_preamble(bytes, have, size, &pre, why, whylen);
     if (rc != 0) return rc;
 
-    char *text = malloc((size_t)header_len + 1);
+    /* one more byte, so that an empty header is not a zero-byte allocation */
+    char *text = malloc((size_t)pre.header_len + 1);
     if (text == NULL) {
         set_why(why, whylen, "out of memory reading the header");
         return DUSK_ENOMEM;
     }
-    int got = read_full(f->fd, text, header_len, header_start);
+    got = read_full(f->fd, text, pre.header_len, pre.header_start);
     if (got != 0) {
         free(text);
         if (got < 0) {
@@ -527,32 +582,15 @@ static int open_checked(dusk_npy *f, char *why, size_t whylen)
         set_why(why, whylen, "file is truncated: it shrank while being read");
         return DUSK_EFORMAT;
     }
-    text[header_len] = '\0';
-    npy_header h;
-    memset(&h, 0, sizeof h);
-    cursor c = {text, text, text + header_len, major < 3};
-    rc = parse_header(&c, &h, why, whylen);
+    dusk__npy_header h;
+    rc = dusk__npy_parse_dict(text, &pre, size, &h, why, whylen);
     free(text);
-    if (rc == 0) rc = check_header(&h, why, whylen);
     if (rc != 0) return rc;
-
     f->ndim = h.ndim;
     f->fortran = h.fortran;
     memcpy(f->shape, h.shape, sizeof h.shape);
-    f->data_offset = header_start + header_len;
-    char shape[DUSK_NPY_MAX_DIMS * 22 + 4];
-    format_shape(shape, sizeof shape, f->ndim, f->shape);
-    if (shape_count(f->ndim, f->shape, f->data_offset, &f->count) != 0) {
-        set_why(why, whylen, "shape %s overflows: its size in bytes does not fit in int64", shape);
-        return DUSK_EFORMAT;
-    }
-    int64_t need = f->count * (int64_t)sizeof(double);
-    if (need > size - f->data_offset) {
-        set_why(why, whylen,
-                "file is truncated: shape %s needs %" PRId64 " data bytes, file has %" PRId64,
-                shape, need, size - f->data_offset);
-        return DUSK_EFORMAT;
-    }
+    f->count = h.count;
+    f->data_offset = h.data_offset;
     return 0;
 }
 
@@ -569,7 +607,9 @@ int dusk_npy_open(const char *path, dusk_npy **out, char *why, size_t whylen)
         set_why(why, whylen, "out of memory");
         return DUSK_ENOMEM;
     }
-    f->fd = open(path, O_RDONLY | O_CLOEXEC);
+    /* O_NONBLOCK: opening a FIFO (or a device) must not wait for a writer; open_checked()
+     * refuses anything but a regular file, where the flag changes nothing. */
+    f->fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (f->fd < 0) {
         int err = errno;
         free(f);

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "dusk_internal.h"
+#include "dusk_progress.h"
 
 struct dusk__progress {
     char label[32];
@@ -99,6 +100,47 @@ void dusk__progress_draw(dusk__progress *p, int64_t done, int64_t total, int fin
 void dusk__progress_free(dusk__progress **p)
 {
     if (p == NULL || *p == NULL) return;
+    free(*p);
+    *p = NULL;
+}
+
+/* ---- the public face of the same bar (dusk_progress.h) --------------------------------- */
+
+struct dusk_progress {
+    dusk__progress *bar;
+    int64_t total;
+};
+
+int dusk_progress_new(const char *label, int64_t total, int mode, dusk_progress **out)
+{
+    if (out == NULL) return DUSK_EINVAL;
+    *out = NULL;
+    if (label == NULL || total < 0 ||
+        (mode != DUSK_PROGRESS_AUTO && mode != DUSK_PROGRESS_OFF && mode != DUSK_PROGRESS_ON))
+        return DUSK_EINVAL;
+    if (mode == DUSK_PROGRESS_OFF || (mode == DUSK_PROGRESS_AUTO && !isatty(STDERR_FILENO)))
+        return 0;
+    dusk_progress *p = calloc(1, sizeof *p);
+    if (p == NULL) return DUSK_ENOMEM;
+    p->bar = dusk__progress_new(label, total, mode);
+    if (p->bar == NULL) {
+        free(p);
+        return DUSK_ENOMEM;
+    }
+    p->total = total;
+    *out = p;
+    return 0;
+}
+
+void dusk_progress_draw(dusk_progress *p, int64_t done, int final)
+{
+    if (p != NULL) dusk__progress_draw(p->bar, done, p->total, final);
+}
+
+void dusk_progress_free(dusk_progress **p)
+{
+    if (p == NULL || *p == NULL) return;
+    dusk__progress_free(&(*p)->bar);
     free(*p);
     *p = NULL;
 }

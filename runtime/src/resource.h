@@ -1,0 +1,11 @@
+/* resource.c's query on other roots than /proc and /sys/fs/cgroup, for its tests. */
+#ifndef DUSK_RESOURCE_H
+#define DUSK_RESOURCE_H
+
+#include "dusk.h"
+
+/* dusk_memory_query() reading PROC/meminfo, PROC/self/cgroup and the cgroup files under
+ * SYS_CGROUP (v2 at SYS_CGROUP or SYS_CGROUP/unified, v1 at SYS_CGROUP/memory). */
+int dusk__memory_query_at(const char *proc, const char *sys_cgroup, dusk_memory *out);
+
+#endif
