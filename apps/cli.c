@@ -155,6 +155,11 @@ static void print_help(const cli_app *app)
 int cli_parse(const cli_app *app, int argc, char **argv, dusk_config *cfg)
 {
     char why[256];
+    /* Each message reaches stderr in one write, whole lines at a time, even when it is
+     * printed in pieces: under mpirun the ranks share one stderr, and unbuffered pieces of
+     * two ranks' lines would interleave. (The progress bar flushes itself.) */
+    static char errbuf[BUFSIZ];
+    setvbuf(stderr, errbuf, _IOLBF, sizeof errbuf);
     if (dusk_config_init(cfg, why, sizeof why) != 0) {
         fprintf(stderr, "%s: %s\n", app->name, why);
         return CLI_EXIT_USAGE;
