@@ -63,7 +63,9 @@ done
 
 # traces: rank-K/ per rank, merged trace.json with one pid per rank, report for all ranks
 "${mpirun[@]}" -np 3 "$app" -n 32 --ntasks 6 -q --trace "$tmp/tr" >"$tmp/tr.out" 2>&1
-check "--trace under 3 ranks: exit 0" [ $? -eq 0 ]
+rc=$?
+check "--trace under 3 ranks: exit 0 (got $rc)" [ $rc -eq 0 ]
+[ $rc -eq 0 ] || sed 's/^/    /' "$tmp/tr.out" # what the ranks said, to diagnose
 for r in 0 1 2; do
     check "rank $r wrote its own trace" [ -s "$tmp/tr/rank-$r/trace.json" ]
 done
