@@ -154,32 +154,83 @@ static void task_end(dusk__task *t)
     t->end = dusk_now();
 }
 
-void dusk__cpu_entry(void *buffers[], void *cl_arg)
-{
-    dusk__task *t = cl_arg;
-    dusk_call call = {t, buffers, NULL, NULL};
-    task_begin(t, &call);
-    t->impl = "CPU";
-    /* Retries run on the same worker, at once: the kernel's inputs are still here. */
-    if (t->status == 0) {
-        do {
-            t->attempts++;
-            t->status = t->k->cpu(&call);
-        } while (t->status != 0 && t->attempts <= t->retries);
-    }
-    task_end(t);
-}
-
-#if DUSK_HAVE_CUDA
 static size_t arg_bytes(const dusk_data *d)
 {
     return (size_t)(d->dims[0] * d->dims[1]) * sizeof(double);
 }
 
+/* A task that may be retried keeps a copy of what it reads and updates (DUSK_RW): a failed
+ * attempt may have overwritten it (LAPACK's eigh works in place), and a retry must start
+ * from the same input. The copies are on the host; `dev` says where the arguments are. */
+typedef struct saved_args {
+    double *copy[DUSK_MAX_ARGS];
+} saved_args;
+
+static int save_rw_args(const dusk__task *t, dusk_call *call, saved_args *sv)
+{
+    memset(sv, 0, sizeof *sv);
+    if (t->retries == 0) return 0;
+    for (int i = 0; i < t->nargs; i++) {
+        if (t->modes[i] != DUSK_RW) continue;
+        int64_t dims[2];
+        const double *p = dusk_call_data(call, i, dims);
+        if ((sv->copy[i] = malloc(arg_bytes(t->data[i]))) == NULL) {
+            dusk_call_fail(call, "no memory to keep argument %d for a retry", i);
+            return DUSK_ENOMEM;
+        }
+#if DUSK_HAVE_CUDA
+        if (call->stream != NULL) {
+            if (cudaMemcpyAsync(sv->copy[i], p, arg_bytes(t->data[i]), cudaMemcpyDeviceToHost,
+                                call->stream) != cudaSuccess ||
+                cudaStreamSynchronize(call->stream) != cudaSuccess) {
+                dusk_call_fail(call, "cannot keep argument %d for a retry", i);
+                return DUSK_ENODEV;
+            }
+            continue;
+        }
+#endif
+        memcpy(sv->copy[i], p, arg_bytes(t->data[i]));
+    }
+    return 0;
+}
+
+static void free_saved(saved_args *sv)
+{
+    for (int i = 0; i < DUSK_MAX_ARGS; i++)
+        free(sv->copy[i]);
+}
+
+void dusk__cpu_entry(void *buffers[], void *cl_arg)
+{
+    dusk__task *t = cl_arg;
+    dusk_call call = {t, buffers, NULL, NULL};
+    saved_args sv = {{NULL}};
+    task_begin(t, &call);
+    t->impl = "CPU";
+    if (t->status == 0) t->status = save_rw_args(t, &call, &sv);
+    /* Retries run on the same worker, at once, from the saved inputs. */
+    if (t->status == 0) {
+        for (;;) {
+            t->attempts++;
+            t->status = t->k->cpu(&call);
+            if (t->status == 0 || t->attempts > t->retries) break;
+            for (int i = 0; i < t->nargs; i++) {
+                int64_t dims[2];
+                if (sv.copy[i])
+                    memcpy(dusk_call_data(&call, i, dims), sv.copy[i], arg_bytes(t->data[i]));
+            }
+        }
+    }
+    free_saved(&sv);
+    task_end(t);
+}
+
+#if DUSK_HAVE_CUDA
+
 /* A GPU attempt failed (out of GPU memory, a cuSOLVER error): run the CPU implementation on
  * host copies of the arguments, from this worker, and copy what it writes back. The task's
  * data stay where StarPU put them, so the graph's order is kept. */
-static int run_on_host(dusk__task *t, dusk_call *call)
+static int run_on_host(dusk__task *t, dusk_call *call, const saved_args *sv)
 {
     double *host[DUSK_MAX_ARGS] = {0}, *dev[DUSK_MAX_ARGS];
     cudaStream_t s = call->stream;
@@ -192,6 +243,8 @@ static int run_on_host(dusk__task *t, dusk_call *call)
         if ((host[i] = malloc(arg_bytes(t->data[i]))) == NULL) {
             dusk_call_fail(call, "no host memory for the CPU fallback");
             ret = DUSK_ENOMEM;
+        } else if (sv->copy[i] != NULL) { /* updated in place: start from the input */
+            memcpy(host[i], sv->copy[i], arg_bytes(t->data[i]));
         } else if ((t->modes[i] & DUSK_R) &&
                    cudaMemcpyAsync(host[i], dev[i], arg_bytes(t->data[i]), cudaMemcpyDeviceToHost,
                                    s) != cudaSuccess) {
@@ -223,19 +276,31 @@ void dusk__cuda_entry(void *buffers[], void *cl_arg)
 {
     dusk__task *t = cl_arg;
     dusk_call call = {t, buffers, NULL, starpu_cuda_get_local_stream()};
+    saved_args sv = {{NULL}};
     task_begin(t, &call);
     t->impl = "CUDA";
+    if (t->status == 0) t->status = save_rw_args(t, &call, &sv);
     if (t->status == 0) {
+        /* An error left by earlier work on this thread (StarPU does not clear a failed
+         * cudaMalloc of its own) must not be taken for this kernel's. */
+        (void)cudaGetLastError();
         t->attempts++;
         t->status = t->k->cuda(&call);
+        /* A kernel that failed may have left work queued on the stream; StarPU asserts that
+         * the stream is idle when a synchronous codelet returns. */
+        if (t->status != 0) {
+            (void)cudaStreamSynchronize(call.stream);
+            (void)cudaGetLastError();
+        }
         /* With retries, a failed GPU attempt is run again by the CPU implementation, on the
          * host: whatever made the GPU fail (its memory, its solver) is not there. */
         while (t->status != 0 && t->attempts <= t->retries) {
             t->attempts++;
             t->impl = "CUDA>host";
-            t->status = run_on_host(t, &call);
+            t->status = run_on_host(t, &call, &sv);
         }
     }
+    free_saved(&sv);
     task_end(t);
 }
 #else
