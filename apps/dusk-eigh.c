@@ -1113,6 +1113,9 @@ int main(int argc, char **argv)
      * alone makes the output files (a rank that exits here ends the whole job). */
     dusk_npy *input = NULL;
     if (b.opt.input && (ret = open_input(&b, &input)) >= 0) return ret;
+    /* Caught from here on (one process), so that a signal during start-up is a clean stop
+     * too. StarPU's own SIGINT handler, installed by dusk_init(), passes it on to ours. */
+    if (dusk_rank_count() == 1) catch_signals();
     if ((ret = check_resources(&b, &cfg)) >= 0) {
         dusk_npy_close(&input);
         return ret;
@@ -1182,8 +1185,9 @@ int main(int argc, char **argv)
     if (b.manifest && dusk_manifest_autosave(b.manifest, 1.0) != 0)
         fprintf(stderr, "%s: warning: the manifest is saved only at the end\n", prog);
     atomic_store(&running, g);
-    /* Several ranks: a signal ends the job (mpirun passes it to every rank), since a rank
-     * that stopped submitting would leave the others waiting for its data. */
+    /* Ours again in place of StarPU's. Several ranks: a signal ends the job (mpirun passes
+     * it to every rank), since a rank that stopped submitting would leave the others waiting
+     * for its data. */
     if (nranks == 1) catch_signals();
 
     if (nranks > 1 && dusk_barrier() != 0) dusk_abort(CLI_EXIT_FAILURE); /* time from here */
