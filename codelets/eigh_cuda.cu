@@ -27,8 +27,12 @@ static int solver_fail(cusolverStatus_t st, const char *what, char *why, size_t 
 extern "C" int dusk__eigh_cuda_ws_new(dusk__eigh_cuda_ws **out, char *why, size_t whylen)
 {
     *out = NULL;
+    if (why != NULL && whylen > 0) why[0] = '\0';
     dusk__eigh_cuda_ws *ws = (dusk__eigh_cuda_ws *)calloc(1, sizeof *ws);
-    if (ws == NULL) return DUSK_ENOMEM;
+    if (ws == NULL) {
+        if (why != NULL) snprintf(why, whylen, "no host memory for the cuSOLVER workspace");
+        return DUSK_ENOMEM;
+    }
     cusolverStatus_t st = cusolverDnCreate(&ws->handle);
     if (st != CUSOLVER_STATUS_SUCCESS) {
         free(ws);
