@@ -7,11 +7,14 @@
 #include <inttypes.h>
 #include <math.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -175,7 +178,7 @@ typedef struct batch {
     atomic_int io_error;
     pthread_mutex_t lock; /* guards the verification results below */
     double worst[2];
-    int64_t nbad, bad_ids[8];
+    int64_t nchecked, nbad, bad_ids[8]; /* checked: tasks whose verification ran */
 } batch;
 
 typedef struct read_ctx {
@@ -184,19 +187,29 @@ typedef struct read_ctx {
     enum { READ_VALUES, READ_VECTORS, READ_CHECKS } what;
 } read_ctx;
 
+enum { NAN_CHUNK = 1 << 17 }; /* 1 MiB of NaN, written as many times as a row needs */
+static double nan_chunk[NAN_CHUNK];
+static pthread_once_t nan_once = PTHREAD_ONCE_INIT;
+
+static void fill_nan(void)
+{
+    for (int k = 0; k < NAN_CHUNK; k++)
+        nan_chunk[k] = NAN;
+}
+
 /* Write `count` values of task `index` into f, or NaN when the task failed, so that a failed
  * task never leaves the zeros of a fresh file that would look like a result. */
 static int write_row(batch *b, dusk_npy *f, int64_t index, const double *values, int64_t count)
 {
-    double *nan = NULL;
-    if (values == NULL) {
-        nan = malloc((size_t)count * sizeof *nan);
-        if (nan == NULL) return atomic_store(&b->io_error, ENOMEM), -1;
-        for (int64_t k = 0; k < count; k++)
-            nan[k] = NAN;
+    int ret = 0;
+    if (values != NULL) {
+        ret = dusk_npy_write(f, index * count, values, count);
+    } else {
+        (void)pthread_once(&nan_once, fill_nan);
+        for (int64_t done = 0; done < count && ret == 0; done += NAN_CHUNK)
+            ret = dusk_npy_write(f, index * count + done, nan_chunk,
+                                 count - done < NAN_CHUNK ? count - done : NAN_CHUNK);
     }
-    int ret = dusk_npy_write(f, index * count, values ? values : nan, count);
-    free(nan);
     if (ret != 0) atomic_store(&b->io_error, errno ? errno : EIO);
     return ret;
 }
@@ -210,6 +223,7 @@ static void on_read(void *user, int status, const double *values, const int64_t 
             double tol0 = b->opt.values_only ? TOL_VALUES_ONLY : TOL_RESIDUAL;
             double tol1 = b->opt.values_only ? TOL_VALUES_ONLY : TOL_ORTH_PER_N * (double)b->n;
             pthread_mutex_lock(&b->lock);
+            b->nchecked++;
             for (int k = 0; k < 2; k++)
                 if (!(values[k] <= b->worst[k])) b->worst[k] = values[k];
             if (!(values[0] <= tol0 && values[1] <= tol1)) {
@@ -417,6 +431,52 @@ static int make_dir(const char *dir)
     }
     return 0;
 }
+/* One run at a time per output directory: two would write the same files, and the one that
+ * finished first would name the other's incomplete file as complete. The lock (flock on
+ * DIR/.dusk.lock) lasts until the process exits, however it exits. 0, or -1 after saying why. */
+static int lock_dir(const char *dir)
+{
+    char path[4200];
+    snprintf(path, sizeof path, "%s/.dusk.lock", dir);
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0666);
+    if (fd < 0) {
+        fprintf(stderr, "%s: cannot create %s: %s\n", prog, path, strerror(errno));
+        return -1;
+    }
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        if (errno == EWOULDBLOCK)
+            fprintf(stderr, "%s: another run is writing to %s (it holds %s)\n", prog, dir, path);
+        else
+            fprintf(stderr, "%s: cannot lock %s: %s\n", prog, path, strerror(errno));
+        close(fd);
+        return -1;
+    }
+    return 0; /* fd stays open: the lock goes with the process */
+}
+
+/* A new run into a directory that holds an earlier run's results: those must go before any
+ * new file is made, or a stopped run would leave old results under their final names beside
+ * its own .partial files. 0, or -1 after saying why. */
+static int remove_old_results(const char *dir)
+{
+    static const char *const names[] = {"eigenvalues.npy", "eigenvectors.npy", "failures.json"};
+    char path[4200];
+    for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
+        snprintf(path, sizeof path, "%s/%s", dir, names[i]);
+        if (unlink(path) != 0 && errno != ENOENT) {
+            fprintf(stderr, "%s: cannot remove the earlier run's %s: %s\n", prog, path,
+                    strerror(errno));
+            return -1;
+        }
+    }
+    int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd >= 0) {
+        (void)fsync(dfd);
+        close(dfd);
+    }
+    return 0;
+}
+
 /* Everything that decides the results, for the manifest: a resume must match it. */
 static void params_line(const batch *b, char *buf, size_t len)
 {
@@ -446,6 +506,13 @@ static int open_outputs(batch *b)
         return CLI_EXIT_FAILURE;
     }
     int ret;
+    struct stat st;
+    if (resume && stat(dir, &st) != 0) {
+        fprintf(stderr, "%s: --resume %s: %s: there is no run to resume there\n", prog, dir,
+                strerror(errno));
+        return CLI_EXIT_FAILURE;
+    }
+    if (lock_dir(dir) != 0) return CLI_EXIT_FAILURE;
     if (dusk_rank_count() > 1) {
         /* Several ranks keep no manifest (no --resume): an old one would list results that
          * the files made below no longer hold. */
@@ -474,7 +541,13 @@ static int open_outputs(batch *b)
         dusk_manifest_close(&b->manifest);
         return CLI_EXIT_FAILURE;
     }
-files:;
+files:
+    if (!resume && remove_old_results(dir) != 0) {
+        dusk_manifest_close(&b->manifest);
+        free(b->pending);
+        b->pending = NULL;
+        return CLI_EXIT_FAILURE;
+    }
     int64_t shape[3] = {b->ntasks, b->n, b->n};
     for (int k = 0; k < 1 + b->opt.vectors; k++) {
         dusk_npy **f = k == 0 ? &b->values : &b->vectors;
@@ -673,19 +746,33 @@ static int write_failures(const batch *b, const char *lines)
 
 /* ---- Ctrl-C and kill: stop submitting, let running tasks finish, keep what is done ------ */
 
-static dusk_graph *volatile running;
-static volatile sig_atomic_t stop_signal;
+/* Shared with the handler, which may run on any thread: lock-free atomics only. */
+static _Atomic(dusk_graph *) running;
+static atomic_int stop_signal;
+static atomic_int in_handler; /* handlers between reading `running` and done with it */
 
 static void on_signal(int sig)
 {
-    if (stop_signal) _exit(128 + sig); /* the second one: at once; the manifest stays true */
-    stop_signal = sig;
+    int expected = 0;
+    if (!atomic_compare_exchange_strong(&stop_signal, &expected, sig))
+        _exit(128 + sig); /* the second one: at once; the manifest stays true */
     static const char msg[] =
         "\ndusk-eigh: stopping: running tasks finish, then what is done is saved "
         "(signal again to quit at once)\n";
     ssize_t w = write(STDERR_FILENO, msg, sizeof msg - 1);
     (void)w;
-    if (running != NULL) dusk_graph_cancel(running);
+    atomic_fetch_add(&in_handler, 1);
+    dusk_graph *g = atomic_load(&running);
+    if (g != NULL) dusk_graph_cancel(g);
+    atomic_fetch_sub(&in_handler, 1);
+}
+
+/* The graph is about to be freed: no handler may still hold it. */
+static void forget_running_graph(void)
+{
+    atomic_store(&running, NULL);
+    while (atomic_load(&in_handler) > 0)
+        sched_yield();
 }
 
 static void catch_signals(void)
@@ -769,9 +856,16 @@ static void print_verification(const batch *b, int64_t ran, int *status)
     const char *what1 = b->opt.values_only ? "norm error" : "orthogonality";
     double tol0 = b->opt.values_only ? TOL_VALUES_ONLY : TOL_RESIDUAL;
     double tol1 = b->opt.values_only ? TOL_VALUES_ONLY : TOL_ORTH_PER_N * (double)b->n;
-    if (b->nbad == 0) {
+    if (b->nbad == 0 && b->nchecked == ran) {
         printf("Verified: all %lld tasks passed (max %s %.2e <= %.0e, max %s %.2e <= %.1e)\n",
                (long long)ran, what0, b->worst[0], tol0, what1, b->worst[1], tol1);
+        return;
+    }
+    if (b->nbad == 0) { /* the others failed before they could be verified: exit 3 says so */
+        printf("Verified: %lld of %lld tasks passed (max %s %.2e <= %.0e, max %s %.2e <= %.1e); "
+               "the other %lld failed and were not verified\n",
+               (long long)b->nchecked, (long long)ran, what0, b->worst[0], tol0, what1, b->worst[1],
+               tol1, (long long)(ran - b->nchecked));
         return;
     }
     printf("Verified: %lld of %lld tasks FAILED (max %s %.2e, tolerance %.0e; max %s "
@@ -859,14 +953,19 @@ static int end_of_ranks(batch *b, const dusk_graph *g, double start, int submit_
 
     int64_t total_causes = 0;
     int bad_output = 0;
-    if (dusk_rank() == 0 && worst == RANK_TASKS_FAILED) {
-        /* the eigenvalues rank 0 gathered from a failed task are whatever its buffer held */
+    if (dusk_rank() == 0 && worst != RANK_BROKEN) {
+        /* The eigenvalues rank 0 gathered from a task whose eigenvalues were not made (a
+         * failed gen, gram, load or eigh) are whatever its buffer held; a failed verify
+         * leaves them good, as with one process. */
         for (const char *line = all; *line; line = strchr(line, '\n') + 1) {
-            long long id = strtoll(line, NULL, 10);
-            if (b->values && id >= 0 && id < b->ntasks)
+            char *step;
+            long long id = strtoll(line, &step, 10);
+            int made = strncmp(step, "\tverify\t", 8) == 0;
+            if (b->values && !made && id >= 0 && id < b->ntasks)
                 (void)write_row(b, b->values, id, NULL, b->n);
             total_causes++;
         }
+        /* and failures.json goes, or is replaced: an earlier run's must not stay */
         if (atomic_load(&b->io_error) || (b->opt.output && write_failures(b, all) != 0)) {
             fprintf(stderr, "%s: cannot write %s/failures.json: %s\n", prog, b->opt.output,
                     strerror(errno));
@@ -899,7 +998,7 @@ static int end_of_run(batch *b, const dusk_graph *g, double elapsed, int64_t alr
     int64_t causes, failed;
     dusk_graph_counts(g, NULL, NULL, &failed);
     char *lines = failure_lines(g, &len, &causes);
-    int stopped = stop_signal != 0 || submit_error;
+    int sig = atomic_load(&stop_signal), stopped = sig != 0 || submit_error;
     int status = failed ? CLI_EXIT_TASKS_FAILED : CLI_EXIT_OK;
     if (failed) print_failures(b, g, failed);
     int io = atomic_load(&b->io_error);
@@ -931,7 +1030,7 @@ static int end_of_run(batch *b, const dusk_graph *g, double elapsed, int64_t alr
     } else {
         fprintf(stderr, "%s: stopped before the end; nothing was saved (no --output)\n", prog);
     }
-    return stop_signal ? 128 + stop_signal : CLI_EXIT_FAILURE;
+    return sig ? 128 + sig : CLI_EXIT_FAILURE;
 }
 
 int main(int argc, char **argv)
@@ -1044,7 +1143,7 @@ int main(int argc, char **argv)
     (void)dusk_graph_progress(g, todo, "eigh");
     if (b.manifest && dusk_manifest_autosave(b.manifest, 1.0) != 0)
         fprintf(stderr, "%s: warning: the manifest is saved only at the end\n", prog);
-    running = g;
+    atomic_store(&running, g);
     /* Several ranks: a signal ends the job (mpirun passes it to every rank), since a rank
      * that stopped submitting would leave the others waiting for its data. */
     if (nranks == 1) catch_signals();
@@ -1052,7 +1151,7 @@ int main(int argc, char **argv)
     if (nranks > 1 && dusk_barrier() != 0) dusk_abort(CLI_EXIT_FAILURE); /* time from here */
     double start = dusk_now();
     int submit_error = 0;
-    for (int64_t i = 0; i < b.ntasks && !submit_error && !stop_signal; i++) {
+    for (int64_t i = 0; i < b.ntasks && !submit_error && !atomic_load(&stop_signal); i++) {
         if (dusk_manifest_is_done(b.manifest, i)) continue;
         ret = submit_matrix(g, &b, input, i);
         if (ret != 0 && ret != DUSK_ECANCELED) {
@@ -1066,7 +1165,7 @@ int main(int argc, char **argv)
     }
     ret = dusk_graph_wait(g);
     double elapsed = dusk_now() - start;
-    running = NULL;
+    forget_running_graph();
     (void)!dusk_manifest_autosave(b.manifest, 0); /* the last save is below */
 
     int status = nranks > 1 ? end_of_ranks(&b, g, start, submit_error)

@@ -138,19 +138,27 @@ with tempfile.TemporaryDirectory() as tmp:
         check(r.returncode == 0, f"{name}: resume exits 0 ({r.stderr.strip()})")
         same_as_reference(out, f"{name} + resume")
 
-    # ---- a second Ctrl-C quits at once
+    # ---- a second Ctrl-C quits at once, without waiting for the running tasks (large ones
+    #      here, so that the graceful stop would take a while)
     out = os.path.join(tmp, "twice")
-    p = subprocess.Popen([exe] + ARGS + ["--output", out], stdout=subprocess.DEVNULL,
-                         stderr=subprocess.DEVNULL)
-    time.sleep(duration * 0.3)
+    big = ["-n", "1500", "--ntasks", "8", "--vectors", "-q", "--no-progress", "--output", out]
+    p = subprocess.Popen([exe] + big, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                         text=True)
+    time.sleep(1.0)
     p.send_signal(signal.SIGINT)
+    time.sleep(0.1)  # two signals sent together arrive as one (they do not queue)
     p.send_signal(signal.SIGINT)
-    rc = p.wait(timeout=240)
+    _, stderr = p.communicate(timeout=240)
+    rc = p.returncode
     check(rc in (0, 130), f"two Ctrl-C: exit {rc}")
     if rc == 130:
-        stopped_state_is_honest(out, "two Ctrl-C")
-        r = run(ARGS + ["--resume", out])
-        same_as_reference(out, "two Ctrl-C + resume")
+        # at once: the graceful path's closing lines never came, the manifest stays true
+        check("stopping:" in stderr and "stopped:" not in stderr,
+              f"two Ctrl-C: quit at once ({stderr.strip()!r})")
+        check(not any(os.path.exists(os.path.join(out, n)) for n in FINAL),
+              "two Ctrl-C: nothing under a final name")
+        r = run(big[:-2] + ["--resume", out])
+        check(r.returncode == 0, f"two Ctrl-C + resume: exit {r.returncode} ({r.stderr.strip()})")
 
     # ---- failed tasks: exit 3, NaN rows, failures.json; a resume computes only those
     out = os.path.join(tmp, "failed")
@@ -181,8 +189,21 @@ with tempfile.TemporaryDirectory() as tmp:
     refused(["-n", "120", "--ntasks", "600", "--seed", "11", "--resume", refdir],
             "vectors=1", 2)
     refused(["-n", "120", "--ntasks", "600", "--seed", "11", "--resume", os.path.join(tmp, "no")],
-            "does not exist", 1)
+            "no run to resume there", 1)
     refused(["--output", refdir, "--resume", tmp], "different directories", 2)
+    # one run at a time per directory
+    busy = os.path.join(tmp, "busy")
+    p = subprocess.Popen([exe] + ARGS + ["--output", busy], stdout=subprocess.DEVNULL,
+                         stderr=subprocess.DEVNULL)
+    time.sleep(duration * 0.3)
+    if p.poll() is None:
+        refused(ARGS + ["--output", busy], "another run is writing to " + busy, 1)
+    p.wait(timeout=240)
+    same_as_reference(busy, "the run that held the directory")
+    # a new run into an old run's directory: the old results go first, whatever happens next
+    r = run(["-n", "120", "--ntasks", "4", "--seed", "3", "--values-only", "-q", "--output", busy])
+    check(r.returncode == 0 and sorted(f for f in os.listdir(busy) if not f.startswith(".")) ==
+          ["eigenvalues.npy", "manifest.txt"], f"old results removed: {os.listdir(busy)}")
     # a finished run resumed: nothing to do, outputs unchanged
     r = run(ARGS + ["--resume", refdir])
     check(r.returncode == 0 and "Nothing to do" in r.stdout, f"resume of a finished run: {r.stdout!r}")

@@ -28,7 +28,7 @@ struct dusk_graph {
     int8_t *status; /* per task: 1 pending, 0 done, or a DUSK_E* code */
     int64_t status_cap;
     failure *failures;
-    int64_t failures_cap;
+    int64_t failures_cap, nfailures; /* nfailures <= failed: recorded with details */
     /* unfinished tasks by id, for explicit dependencies (under lock) */
     dusk__task **live;
     int64_t live_cap, live_count;
@@ -381,14 +381,14 @@ static void live_remove(dusk_graph *g, dusk__task *t)
 /* Lock held. The key and reason move from the task to the graph. */
 static void record_failure(dusk_graph *g, dusk__task *t)
 {
-    if (g->failed >= g->failures_cap) {
+    if (g->nfailures >= g->failures_cap) {
         int64_t cap = g->failures_cap ? 2 * g->failures_cap : 16;
         failure *f = realloc(g->failures, (size_t)cap * sizeof *f);
         if (f == NULL) return; /* counted, but without its details */
         g->failures = f;
         g->failures_cap = cap;
     }
-    failure *f = &g->failures[g->failed];
+    failure *f = &g->failures[g->nfailures++];
     f->id = t->id;
     f->key = t->key ? t->key : dusk__strdup(t->k->name);
     if (t->reason)
@@ -474,6 +474,9 @@ static int submit_mpi(dusk_graph *g, dusk__task *t)
     struct starpu_task *task = dusk__mpi_task_build(&t->k->cl, descrs, t->nargs);
     if (task == NULL) {
         dusk__mpi_task_post_build(&t->k->cl, descrs, t->nargs);
+        t->stask->destroy = 0; /* the task dusk_task_submit() made is not needed here */
+        starpu_task_destroy(t->stask);
+        t->stask = NULL;
         t->elsewhere = 1;
         dusk__task_done(t);
         return 0;
@@ -743,7 +746,7 @@ int dusk_task_status(const dusk_graph *g, int64_t id)
 {
     dusk_graph *mg = (dusk_graph *)g;
     pthread_mutex_lock(&mg->lock);
-    int s = id >= 0 && id < g->submitted ? g->status[id] : DUSK_EINVAL;
+    int s = id >= 0 && id < g->submitted && id < g->status_cap ? g->status[id] : DUSK_EINVAL;
     pthread_mutex_unlock(&mg->lock);
     return s;
 }
@@ -754,7 +757,7 @@ int dusk_graph_failure(const dusk_graph *g, int64_t i, int64_t *id, const char *
     dusk_graph *mg = (dusk_graph *)g;
     int ret = 0;
     pthread_mutex_lock(&mg->lock);
-    if (i < 0 || i >= g->failed || i >= g->failures_cap) {
+    if (i < 0 || i >= g->nfailures) {
         ret = DUSK_EINVAL;
         *id = -1;
         *key = *reason = NULL;
@@ -771,7 +774,7 @@ int dusk_task_attempts(const dusk_graph *g, int64_t id)
 {
     dusk_graph *mg = (dusk_graph *)g;
     pthread_mutex_lock(&mg->lock);
-    int a = id >= 0 && id < g->submitted ? g->attempts[id] : 0;
+    int a = id >= 0 && id < g->submitted && id < g->status_cap ? g->attempts[id] : 0;
     pthread_mutex_unlock(&mg->lock);
     return a;
 }
@@ -791,7 +794,7 @@ void dusk_graph_free(dusk_graph **gp)
     while (g->in_flight > 0)
         wait_a_little(g);
     pthread_mutex_unlock(&g->lock);
-    for (int64_t i = 0; i < g->failed && i < g->failures_cap; i++) {
+    for (int64_t i = 0; i < g->nfailures; i++) {
         free(g->failures[i].key);
         free(g->failures[i].reason);
     }

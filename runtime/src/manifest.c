@@ -234,15 +234,17 @@ static int save_locked(dusk_manifest *m, const char *state)
     write_ids(f, snap, m->ntasks);
     fputc('\n', f);
     free(snap);
-    if (fflush(f) != 0 || fsync(fileno(f)) != 0) err = errno ? errno : EIO;
+    if (ferror(f) || fflush(f) != 0 || fsync(fileno(f)) != 0) err = errno ? errno : EIO;
     if (fclose(f) != 0 && err == 0) err = errno;
     if (err == 0 && rename(m->tmp, m->path) != 0) err = errno;
     if (err == 0) {
         /* the rename itself is durable once the directory is */
         int dfd = open(m->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (dfd >= 0) {
-            (void)fsync(dfd);
-            close(dfd);
+        if (dfd < 0 || fsync(dfd) != 0) err = errno;
+        if (dfd >= 0) close(dfd);
+        if (err != 0) {
+            errno = err;
+            return DUSK_EIO;
         }
     } else {
         unlink(m->tmp);

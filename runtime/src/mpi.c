@@ -211,7 +211,10 @@ int dusk_ranks_gather(const char *text, size_t len, char **out, size_t *outlen)
     if (rank == 0) {
         lens = calloc((size_t)n, sizeof *lens);
         offs = calloc((size_t)n, sizeof *offs);
-        if (lens == NULL || offs == NULL) dusk_abort(1); /* the others would wait for us */
+        if (lens == NULL || offs == NULL) { /* the others would wait for us: end the job */
+            fprintf(stderr, "dusk: rank 0: out of memory in a gather\n");
+            dusk_abort(1);
+        }
     }
 #if DUSK_HAVE_MPI
     if (mpi_on &&
@@ -228,7 +231,10 @@ int dusk_ranks_gather(const char *text, size_t len, char **out, size_t *outlen)
             offs[r] = (int)total;
             total += (size_t)lens[r];
         }
-        if (total > INT32_MAX || (*out = malloc(total + 1)) == NULL) dusk_abort(1);
+        if (total > INT32_MAX || (*out = malloc(total + 1)) == NULL) {
+            fprintf(stderr, "dusk: rank 0: cannot gather %zu bytes from the ranks\n", total);
+            dusk_abort(1);
+        }
     }
     int ret = 0;
     if (mpi_on) {
