@@ -16,6 +16,7 @@
 #include <fcntl.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -175,6 +176,7 @@ typedef struct batch {
     dusk_npy *values, *vectors;
     dusk_manifest *manifest; /* with --output: which tasks are done, for --resume */
     atomic_uchar *pending;   /* with --output: per task, result writes still to come */
+    int64_t run_token;       /* several ranks: names this run's output directory (rank 0) */
     atomic_int io_error;
     pthread_mutex_t lock; /* guards the verification results below */
     double worst[2];
@@ -454,6 +456,25 @@ static int lock_dir(const char *dir)
     return 0; /* fd stays open: the lock goes with the process */
 }
 
+/* Several ranks: DIR/.dusk-run holds a token naming this run, which the other ranks check
+ * (join_outputs) before writing into the files rank 0 made. 0, or -1 after saying why. */
+static int write_run_token(batch *b, const char *dir)
+{
+    char path[4200];
+    snprintf(path, sizeof path, "%s/.dusk-run", dir);
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    b->run_token =
+        (((int64_t)ts.tv_sec * 1000003 + ts.tv_nsec) ^ ((int64_t)getpid() << 20)) & INT64_MAX;
+    if (b->run_token == 0) b->run_token = 1;
+    FILE *f = fopen(path, "w");
+    int ok = f != NULL && fprintf(f, "%lld\n", (long long)b->run_token) > 0 && fflush(f) == 0 &&
+             fsync(fileno(f)) == 0;
+    if (f != NULL && fclose(f) != 0) ok = 0;
+    if (!ok) fprintf(stderr, "%s: cannot write %s: %s\n", prog, path, strerror(errno));
+    return ok ? 0 : -1;
+}
+
 /* A new run into a directory that holds an earlier run's results: those must go before any
  * new file is made, or a stopped run would leave old results under their final names beside
  * its own .partial files. 0, or -1 after saying why. */
@@ -521,6 +542,7 @@ static int open_outputs(batch *b)
             fprintf(stderr, "%s: cannot remove the old %s: %s\n", prog, path, strerror(errno));
             return CLI_EXIT_FAILURE;
         }
+        if (write_run_token(b, dir) != 0) return CLI_EXIT_FAILURE;
         goto files;
     }
     params_line(b, params, sizeof params);
@@ -884,10 +906,26 @@ static void print_verification(const batch *b, int64_t ran, int *status)
  * code (the rank that failed has said why). */
 static int join_outputs(batch *b)
 {
-    int64_t failed = 0, any;
+    int64_t failed = 0, any, token;
     char path[4096], why[256];
-    if (dusk_barrier() != 0) return CLI_EXIT_FAILURE; /* rank 0 has made them */
-    if (dusk_rank() != 0 && b->opt.vectors) {
+    /* rank 0 has made the files, and DIR/.dusk-run holding this run's token: a rank that
+     * finds another token (an earlier run's file, on a directory that is not the one rank 0
+     * sees) would write its results where no one reads them */
+    if (dusk_ranks_max(dusk_rank() == 0 ? b->run_token : 0, &token) != 0) return CLI_EXIT_FAILURE;
+    if (dusk_rank() != 0) {
+        snprintf(path, sizeof path, "%s/.dusk-run", b->opt.output);
+        FILE *f = fopen(path, "r");
+        long long mine = -1;
+        if (f == NULL || fscanf(f, "%lld", &mine) != 1 || mine != token) {
+            fprintf(stderr,
+                    "%s: %s is not the directory rank 0 writes to (%s): give every rank "
+                    "the same shared directory\n",
+                    prog, b->opt.output, f == NULL ? strerror(errno) : "another run's token");
+            failed = 1;
+        }
+        if (f != NULL) fclose(f);
+    }
+    if (!failed && dusk_rank() != 0 && b->opt.vectors) {
         int64_t shape[3] = {b->ntasks, b->n, b->n};
         snprintf(path, sizeof path, "%s/eigenvectors.npy", b->opt.output);
         if (dusk_npy_join(path, 3, shape, &b->vectors, why, sizeof why) != 0) {

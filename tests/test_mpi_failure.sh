@@ -8,7 +8,8 @@
 #    the other ranks start: the launcher ends them;
 #  - a rank that cannot open the shared output file (removed under it) makes every rank stop
 #    before computing, with a line naming that rank and the file;
-#  - --resume, which is for one process, is refused.
+#  - --resume, which is for one process, is refused;
+#  - a rank that sees another directory under the output's name is refused.
 # Usage: test_mpi_failure.sh PATH/TO/dusk-eigh PYTHON   (exit 77 without mpirun or StarPU-MPI)
 set -u
 app=$1 python=$2
@@ -106,6 +107,26 @@ timeout $limit "${mpirun[@]}" -np 2 "$app" -n 20 --ntasks 4 --resume "$tmp/o4" \
 rc=$?
 check "--resume under 2 ranks: refused (got $rc)" test $rc -ne 0 -a $rc -ne 124
 check "--resume under 2 ranks: says why" grep -q "^dusk-eigh: rank 0: --resume runs as one process" "$tmp/4.err"
+
+# 5. rank 1 sees another directory under the same name (node-local, with an earlier run's
+#    files in it): refused, instead of writing its results where no one reads them
+mkdir -p "$tmp/main" "$tmp/other"
+(cd "$tmp/other" && "$app" -n 20 --ntasks 4 --vectors --output out -q >/dev/null 2>&1 &&
+    mv out/eigenvectors.npy out/eigenvectors.npy.partial) # as a killed run leaves it
+cat >"$tmp/wrap5.sh" <<'SH'
+#!/bin/sh
+[ "${OMPI_COMM_WORLD_RANK:-0}" = 1 ] && cd "$OTHER"
+exec "$@"
+SH
+chmod +x "$tmp/wrap5.sh"
+(cd "$tmp/main" && OTHER=$tmp/other timeout $limit "${mpirun[@]}" -x OTHER -np 2 "$tmp/wrap5.sh" \
+    "$app" -n 20 --ntasks 4 --vectors --output out --no-progress >"$tmp/5.out" 2>"$tmp/5.err")
+rc=$?
+check "rank 1 sees another directory: exit non-zero, no hang (got $rc)" test $rc -ne 0 -a $rc -ne 124
+check "rank 1 sees another directory: a line naming rank 1 and the problem" \
+    grep -q "^dusk-eigh: rank 1: out is not the directory rank 0 writes to" "$tmp/5.err"
+check "rank 1 sees another directory: nothing named as complete" \
+    test ! -e "$tmp/main/out/eigenvectors.npy"
 
 [ $fails -eq 0 ] || { echo "$fails check(s) failed"; exit 1; }
 echo "all checks passed"
