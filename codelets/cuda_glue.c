@@ -1,6 +1,7 @@
 /* The CUDA implementations as dusk kernels (compiled when the StarPU found has CUDA): the
  * arguments from the dusk_call, StarPU's stream and cuBLAS handle for the worker, and one
  * cuSOLVER handle and workspace per GPU worker, made at start-up on each worker's thread. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -10,17 +11,18 @@
 #include "codelets.h"
 #include "cuda_kernels.h"
 
+/* Written by each GPU worker's own thread at start-up (one slot per worker, so no lock), read
+ * by dusk__cuda_workers_init once starpu_execute_on_each_worker has returned. */
 static dusk__eigh_cuda_ws *eigh_ws[STARPU_NMAXWORKERS];
 static int init_error[STARPU_NMAXWORKERS];
-static char init_why[200];
+static char init_why[STARPU_NMAXWORKERS][200];
 
 static void ws_init(void *arg)
 {
     (void)arg;
     int id = starpu_worker_get_id_check();
-    char why[200];
-    init_error[id] = dusk__eigh_cuda_ws_new(&eigh_ws[id], why, sizeof why);
-    if (init_error[id] != 0) snprintf(init_why, sizeof init_why, "%s", why);
+    init_why[id][0] = '\0';
+    init_error[id] = dusk__eigh_cuda_ws_new(&eigh_ws[id], init_why[id], sizeof init_why[id]);
 }
 
 static void ws_fini(void *arg)
@@ -34,10 +36,14 @@ int dusk__cuda_workers_init(void)
     if (starpu_cuda_worker_get_count() == 0) return 0;
     /* StarPU's cuBLAS handles, one per worker, on the worker's stream. */
     starpu_cublas_init();
+    /* A previous dusk_init in this process may have left its codes here. */
+    memset(init_error, 0, sizeof init_error);
+    memset(init_why, 0, sizeof init_why);
     starpu_execute_on_each_worker(ws_init, NULL, STARPU_CUDA);
     for (unsigned w = 0; w < starpu_worker_get_count(); w++)
         if (init_error[w] != 0) {
-            fprintf(stderr, "dusk: GPU worker %u: %s\n", w, init_why);
+            fprintf(stderr, "dusk: GPU worker %u: %s\n", w,
+                    init_why[w][0] != '\0' ? init_why[w] : dusk_strerror(init_error[w]));
             return init_error[w];
         }
     return 0;

@@ -22,6 +22,7 @@ extern "C" int dusk__philox_fill_cuda(uint64_t seed, double *out, int64_t count,
     if (count <= 0) return 0;
     philox_fill<<<dusk__cuda_blocks(blocks, threads), threads, 0, stream>>>(seed, out, count);
     cudaError_t e = cudaGetLastError();
-    if (e == cudaSuccess) e = cudaStreamSynchronize(stream);
+    cudaError_t s = cudaStreamSynchronize(stream); /* even after a failed launch */
+    if (e == cudaSuccess) e = s;
     return e == cudaSuccess ? 0 : dusk__cuda_fail(e, "philox kernel", why, whylen);
 }

@@ -91,10 +91,17 @@ done | sort -u | while read -r name path; do
 done
 
 cat >"$root/env.sh" <<'EOF'
-# Source this: the libraries and programs of this directory first.
+# Source this: the libraries and programs of this directory first, then the node's CUDA
+# libraries (no binary here has a RUNPATH to them): ${CUDA_HOME:-/usr/local/cuda}/lib64 and
+# /lib, those that exist, after the tarball's and before what LD_LIBRARY_PATH held.
 dusk_root=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-export LD_LIBRARY_PATH=$dusk_root/lib:$dusk_root/starpu/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+dusk_cuda_libs=
+for dusk_d in "${CUDA_HOME:-/usr/local/cuda}/lib64" "${CUDA_HOME:-/usr/local/cuda}/lib"; do
+    [ -d "$dusk_d" ] && dusk_cuda_libs=$dusk_cuda_libs:$dusk_d
+done
+export LD_LIBRARY_PATH=$dusk_root/lib:$dusk_root/starpu/lib$dusk_cuda_libs${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
 export PATH=$dusk_root/build/apps:$dusk_root/build/tools:$dusk_root/starpu/bin:$PATH
+unset dusk_d dusk_cuda_libs
 EOF
 cat >"$root/run-tests.sh" <<EOF
 #!/bin/bash
@@ -122,7 +129,8 @@ ln -s src/bench "$root/bench"
     echo "StarPU: $(cat "$starpu/share/dusk-build-starpu.stamp")"
     echo "CUDA: $(/usr/local/cuda/bin/nvcc --version 2>/dev/null | sed -n 's/.*release /release /p')"
     echo "needs on the node: an NVIDIA driver for CUDA 13, and the CUDA 13 toolkit's libraries"
-    echo "(libcudart.so.13, libcublas.so.13, libcusolver.so.12) on LD_LIBRARY_PATH or ld.so's path."
+    echo "(libcudart.so.13, libcublas.so.13, libcusolver.so.12): env.sh adds \$CUDA_HOME/lib64 and"
+    echo "\$CUDA_HOME/lib (default /usr/local/cuda) to LD_LIBRARY_PATH; elsewhere, put them there yourself."
     echo "libraries carried:"
     ls "$root/lib" | sed 's/^/  /'
 } >"$root/MANIFEST"
@@ -139,7 +147,8 @@ if [ $check -eq 1 ]; then
     trap 'rm -rf "$stage" "$t"' EXIT
     tar -C "$t" -xJf "$out"
     d=$t/dusk-gpu
-    libpath=$d/lib:$d/starpu/lib:/usr/local/cuda/lib64
+    # the libraries as env.sh sets them (the tarball's, then CUDA's lib64 and lib)
+    libpath=$(unset LD_LIBRARY_PATH && source "$d/env.sh" && echo "$LD_LIBRARY_PATH")
     # Every library the programs load comes from the tarball, or is one the node provides.
     missing=$(for f in "$d"/build/apps/dusk-eigh "$d"/starpu/lib/libstarpu-1.3.so.9; do
         LD_LIBRARY_PATH=$libpath ldd "$f" | awk '$2 == "=>" {print $1, $3}'

@@ -4,7 +4,9 @@
 #   - CuPy: cupy.linalg.eigh over the batch in a loop (the tutorial's GPU step);
 #   - dusk on the GPU alone: STARPU_NCPU=0 (StarPU's GPU drivers run on their own threads),
 #     --rng philox so that every task can run there, 1, 2 and 4 workers per GPU
-#     (STARPU_NWORKER_PER_CUDA);
+#     (STARPU_NWORKER_PER_CUDA; with 2 and 4 also STARPU_CUDA_THREAD_PER_WORKER=1, since
+#     StarPU 1.3 otherwise drives all of a GPU's workers from one thread, and dusk's codelets
+#     wait for their stream, so the extra workers would never overlap);
 #   - dusk on the GPU and every CPU core: dmda, with both generators (philox: anywhere;
 #     numpy: the generation on CPUs), after a calibration run of the performance models;
 #   - the CuPy + MPI step when mpirun and mpi4py are there: 2 ranks sharing the GPU, outputs
@@ -14,7 +16,8 @@
 #
 # From the unpacked tarball (tools/pack-gpu.sh):  bench/gpu/run.sh --out DIR
 # From a build with CUDA:                          bench/gpu/run.sh --build build-gpu --out DIR
-# Exit: 0 done (targets met or not: results.md says), 1 a run failed, 2 bad usage.
+# Exit: 0 done (targets met or not: results.md says), 1 a run failed (results.md is still
+# written, the failed runs marked "failed"), 2 bad usage.
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -68,8 +71,10 @@ cores=$(nproc)
 date=$(date -u +%Y-%m-%d)
 py=$(command -v python3 || true)
 
-# run LABEL ENV... -- CMD...: time it, keep the "it/s" figure.
+# run LABEL ENV... -- CMD...: time it, keep the "it/s" figure; a failure is recorded, the
+# script goes on, and exits 1 at the end.
 declare -A rate secs
+failed=0
 run() {
     local label=$1
     shift
@@ -86,6 +91,7 @@ run() {
         echo "bench-gpu: $label failed (see $log)" >&2
         rate[$label]=failed
         secs[$label]=failed
+        failed=1
         return 0
     fi
     echo "$o" >>"$log"
@@ -120,7 +126,10 @@ for c in $cases; do
         secs[cupy-$n]="no CuPy"
     fi
     for k in 1 2 4; do
-        run "gpu-$n-w$k" STARPU_NCPU=0 STARPU_NCUDA=1 STARPU_NWORKER_PER_CUDA=$k -- \
+        # One driver thread per worker, else StarPU 1.3 runs a GPU's workers from one thread.
+        thr=()
+        [ "$k" -gt 1 ] && thr=(STARPU_CUDA_THREAD_PER_WORKER=1)
+        run "gpu-$n-w$k" STARPU_NCPU=0 STARPU_NCUDA=1 STARPU_NWORKER_PER_CUDA=$k "${thr[@]}" -- \
             "$eigh" -n "$n" --ntasks "$t" --rng philox --sched dmda -q
     done
     for rng in philox numpy; do
@@ -183,6 +192,7 @@ best_gpu() {
     echo
     echo "Host: $cpu, $cores cores; dusk $(git -C "$src" rev-parse --short HEAD 2>/dev/null || head -1 "$src/../MANIFEST" 2>/dev/null || echo '?'); bench/gpu/run.sh$([ $quick -eq 1 ] && echo ' --quick')."
     echo "Throughput in tasks (matrices) per second; dusk after a calibration run (STARPU_CALIBRATE=1), sched dmda."
+    echo "GPU only with 2 and 4 workers per GPU: STARPU_NWORKER_PER_CUDA=k with STARPU_CUDA_THREAD_PER_WORKER=1 (one driver thread, and one stream, per worker; StarPU 1.3's default is one thread per GPU, which runs dusk's synchronous codelets one at a time)."
     echo
     echo "| n, T | CuPy loop | dusk GPU only (1 / 2 / 4 workers per GPU) | dusk GPU + $cores cores, philox | dusk GPU + cores, numpy rng | GPU only / CuPy (target ≥ 1) | node / CuPy (target ≥ 3 at n = 1000) |"
     echo "| --- | --- | --- | --- | --- | --- | --- |"
@@ -196,5 +206,13 @@ best_gpu() {
     echo "CuPy + MPI (n = $n1, T = $t1): $mpi_line."
     echo "dusk across ranks sharing the GPU (n = $n1, T = $t1, philox): $dusk_mpi_line."
     echo "Trace of the CPU + GPU run: trace-$n1/report.html. Raw output: log.txt."
+    if [ $failed -ne 0 ]; then
+        echo
+        echo "Some runs FAILED (marked \"failed\" above): see log.txt."
+    fi
 } >"$out/results.md"
 cat "$out/results.md"
+[ $failed -eq 0 ] || {
+    echo "bench-gpu: some runs failed (see $log)" >&2
+    exit 1
+}
