@@ -58,63 +58,46 @@ void dusk__cuda_workers_fini(void)
 
 int dusk__gen_philox_cuda_call(dusk_call *call)
 {
-    int64_t dims[2];
-    size_t size;
-    const uint64_t *seed = dusk_call_value(call, &size);
-    double *b = dusk_call_data(call, 0, dims);
-    if (dusk_call_nargs(call) != 1 || seed == NULL || size != sizeof *seed) {
-        dusk_call_fail(call, "gen_philox takes one matrix and a uint64 seed");
-        return DUSK_EINVAL;
-    }
+    uint64_t seed;
+    double *b;
+    int64_t count;
+    int ret = dusk__philox_args(call, &seed, &b, &count);
+    if (ret != 0) return ret;
     char why[256];
-    int ret = dusk__philox_fill_cuda(*seed, b, dims[0] * dims[1], dusk_call_cuda_stream(call), why,
-                                     sizeof why);
+    ret = dusk__philox_fill_cuda(seed, b, count, dusk_call_cuda_stream(call), why, sizeof why);
     if (ret != 0) dusk_call_fail(call, "%s", why);
     return ret;
 }
 
 int dusk__gram_cuda_call(dusk_call *call)
 {
-    int64_t bd[2], ad[2];
-    const double *b = dusk_call_data(call, 0, bd);
-    double *a = dusk_call_data(call, 1, ad);
-    if (dusk_call_nargs(call) != 2 || ad[0] != bd[1] || ad[1] != bd[1]) {
-        dusk_call_fail(call, "gram takes B (m x n) and A (n x n)");
-        return DUSK_EINVAL;
-    }
+    const double *b;
+    double *a;
+    int64_t m, n;
+    int ret = dusk__gram_args(call, &b, &a, &m, &n);
+    if (ret != 0) return ret;
     char why[256];
-    int ret = dusk__gram_cuda(starpu_cublas_get_local_handle(), dusk_call_cuda_stream(call), b, a,
-                              bd[0], bd[1], why, sizeof why);
+    ret = dusk__gram_cuda(starpu_cublas_get_local_handle(), dusk_call_cuda_stream(call), b, a, m, n,
+                          why, sizeof why);
     if (ret != 0) dusk_call_fail(call, "%s", why);
     return ret;
 }
 
 int dusk__eigh_cuda_call(dusk_call *call)
 {
-    int nargs = dusk_call_nargs(call);
-    int64_t ad[2], xd[2], wd[2];
-    size_t size;
-    const dusk_eigh_args *args = dusk_call_value(call, &size);
-    if ((nargs != 2 && nargs != 3) || args == NULL || size != sizeof *args) {
-        dusk_call_fail(call, "eigh takes A, [X,] w and dusk_eigh_args");
-        return DUSK_EINVAL;
-    }
-    double *a = dusk_call_data(call, 0, ad);
-    double *x = nargs == 3 ? dusk_call_data(call, 1, xd) : a;
-    double *w = dusk_call_data(call, nargs - 1, wd);
-    int64_t n = ad[0];
-    if (ad[1] != n || wd[0] != n || (nargs == 3 && (xd[0] != n || xd[1] != n))) {
-        dusk_call_fail(call, "eigh: A must be square, X and w of its size");
-        return DUSK_EINVAL;
-    }
+    const dusk_eigh_args *args;
+    double *a, *x, *w;
+    int64_t n;
+    int ret = dusk__eigh_args(call, &args, &a, &x, &w, &n);
+    if (ret != 0) return ret;
     dusk__eigh_cuda_ws *ws = eigh_ws[starpu_worker_get_id_check()];
     if (ws == NULL) {
         dusk_call_fail(call, "eigh: this GPU worker has no cuSOLVER handle");
         return DUSK_ENODEV;
     }
     char why[256];
-    int ret = dusk__eigh_cuda(ws, dusk_call_cuda_stream(call), a, x, w, n, args->vectors, why,
-                              sizeof why);
+    ret = dusk__eigh_cuda(ws, dusk_call_cuda_stream(call), a, x, w, n, args->vectors, why,
+                          sizeof why);
     if (ret != 0) dusk_call_fail(call, "%s", why);
     return ret;
 }

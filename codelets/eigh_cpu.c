@@ -17,24 +17,35 @@ void dusk_square_transpose(double *a, int64_t n)
                 }
 }
 
-int dusk__eigh_cpu(dusk_call *call)
+int dusk__eigh_args(dusk_call *call, const dusk_eigh_args **args, double **a, double **x,
+                    double **w, int64_t *n)
 {
     int nargs = dusk_call_nargs(call);
     int64_t ad[2], xd[2], wd[2];
     size_t size;
-    const dusk_eigh_args *args = dusk_call_value(call, &size);
-    if ((nargs != 2 && nargs != 3) || args == NULL || size != sizeof *args) {
+    *args = dusk_call_value(call, &size);
+    if ((nargs != 2 && nargs != 3) || *args == NULL || size != sizeof **args) {
         dusk_call_fail(call, "eigh takes A, [X,] w and dusk_eigh_args");
         return DUSK_EINVAL;
     }
-    double *a = dusk_call_data(call, 0, ad);
-    double *x = nargs == 3 ? dusk_call_data(call, 1, xd) : a;
-    double *w = dusk_call_data(call, nargs - 1, wd);
-    int64_t n = ad[0];
-    if (ad[1] != n || wd[0] != n || (nargs == 3 && (xd[0] != n || xd[1] != n))) {
+    *a = dusk_call_data(call, 0, ad);
+    *x = nargs == 3 ? dusk_call_data(call, 1, xd) : *a;
+    *w = dusk_call_data(call, nargs - 1, wd);
+    *n = ad[0];
+    if (ad[1] != *n || wd[0] != *n || (nargs == 3 && (xd[0] != *n || xd[1] != *n))) {
         dusk_call_fail(call, "eigh: A must be square, X and w of its size");
         return DUSK_EINVAL;
     }
+    return 0;
+}
+
+int dusk__eigh_cpu(dusk_call *call)
+{
+    const dusk_eigh_args *args;
+    double *a, *x, *w;
+    int64_t n;
+    int ret = dusk__eigh_args(call, &args, &a, &x, &w, &n);
+    if (ret != 0) return ret;
     for (int64_t i = 0; i < n * n; i++)
         if (!isfinite(a[i])) {
             dusk_call_fail(call, "matrix has a non-finite value (%g) at [%lld, %lld]", a[i],

@@ -13,16 +13,27 @@ void dusk_square_mirror_lower(double *a, int64_t n)
                     a[j + i * n] = a[i + j * n];
 }
 
-int dusk__gram_cpu(dusk_call *call)
+int dusk__gram_args(dusk_call *call, const double **b, double **a, int64_t *m, int64_t *n)
 {
     int64_t bd[2], ad[2];
-    const double *b = dusk_call_data(call, 0, bd);
-    double *a = dusk_call_data(call, 1, ad);
+    *b = dusk_call_data(call, 0, bd);
+    *a = dusk_call_data(call, 1, ad);
+    *m = bd[0];
+    *n = bd[1];
     if (dusk_call_nargs(call) != 2 || ad[0] != bd[1] || ad[1] != bd[1]) {
         dusk_call_fail(call, "gram takes B (m x n) and A (n x n)");
         return DUSK_EINVAL;
     }
-    int64_t m = bd[0], n = bd[1];
+    return 0;
+}
+
+int dusk__gram_cpu(dusk_call *call)
+{
+    const double *b;
+    double *a;
+    int64_t m, n;
+    int ret = dusk__gram_args(call, &b, &a, &m, &n);
+    if (ret != 0) return ret;
     /* B in C order is Bᵀ in column-major (n x m, leading dimension n), so Bᵀ B is
      * M Mᵀ for that M: one dsyrk without transposition. */
     cblas_dsyrk(CblasColMajor, CblasLower, CblasNoTrans, (int)n, (int)m, 1.0, b, (int)n, 0.0, a,

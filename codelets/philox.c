@@ -22,16 +22,28 @@ void dusk_philox4x32_10(const uint32_t ctr[4], const uint32_t key[2], uint32_t o
         out[i] = x.v[i];
 }
 
-int dusk__gen_philox_cpu(dusk_call *call)
+int dusk__philox_args(dusk_call *call, uint64_t *seed, double **b, int64_t *count)
 {
     int64_t dims[2];
     size_t size;
-    const uint64_t *seed = dusk_call_value(call, &size);
-    double *b = dusk_call_data(call, 0, dims);
-    if (dusk_call_nargs(call) != 1 || seed == NULL || size != sizeof *seed) {
+    const uint64_t *s = dusk_call_value(call, &size);
+    *b = dusk_call_data(call, 0, dims);
+    *count = dims[0] * dims[1];
+    if (dusk_call_nargs(call) != 1 || s == NULL || size != sizeof *s) {
         dusk_call_fail(call, "gen_philox takes one matrix and a uint64 seed");
         return DUSK_EINVAL;
     }
-    dusk_philox_fill(*seed, b, dims[0] * dims[1]);
+    *seed = *s;
+    return 0;
+}
+
+int dusk__gen_philox_cpu(dusk_call *call)
+{
+    uint64_t seed;
+    double *b;
+    int64_t count;
+    int ret = dusk__philox_args(call, &seed, &b, &count);
+    if (ret != 0) return ret;
+    dusk_philox_fill(seed, b, count);
     return 0;
 }

@@ -146,9 +146,13 @@ with tempfile.TemporaryDirectory() as tmp:
                          text=True)
     time.sleep(1.0)
     p.send_signal(signal.SIGINT)
-    time.sleep(0.1)  # two signals sent together arrive as one (they do not queue)
+    # the second only once the first was handled: two signals pending at once are one
+    first = ""
+    while p.poll() is None and "stopping:" not in first:
+        first += p.stderr.readline()
     p.send_signal(signal.SIGINT)
     _, stderr = p.communicate(timeout=240)
+    stderr = first + stderr
     rc = p.returncode
     check(rc in (0, 130), f"two Ctrl-C: exit {rc}")
     if rc == 130:
