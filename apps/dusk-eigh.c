@@ -1181,7 +1181,15 @@ int main(int argc, char **argv)
     }
     dusk_set_run_info(settings);
     int64_t todo = b.ntasks - already;
-    (void)dusk_graph_progress(g, todo, "eigh");
+    if (nranks == 1) {
+        (void)dusk_graph_progress(g, todo, "eigh");
+    } else if (dusk_rank() == 0) {
+        /* one bar, rank 0's: its share of the batch, a fair sample of the whole */
+        int64_t mine = 0;
+        for (int64_t i = 0; i < b.ntasks; i++)
+            mine += owner_of(&b, i) == 0;
+        (void)dusk_graph_progress(g, mine, "eigh, rank 0");
+    }
     if (b.manifest && dusk_manifest_autosave(b.manifest, 1.0) != 0)
         fprintf(stderr, "%s: warning: the manifest is saved only at the end\n", prog);
     atomic_store(&running, g);

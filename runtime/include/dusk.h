@@ -172,7 +172,8 @@ void dusk_graph_free(dusk_graph **g);
 /* Show a progress bar on stderr for this graph (per the configuration's `progress`), the
  * equivalent of Dask's progress(): with total > 0, `total` units, each task submitted with
  * DUSK_TASK_COUNTS advancing it by one; with total == 0, every task counts and the total is
- * the number of tasks submitted so far. `label` (copied) is printed before the bar. */
+ * the number of tasks submitted so far. `label` (copied) is printed before the bar. Under
+ * several ranks, a task with DUSK_TASK_COUNTS advances the bar of the rank that runs it. */
 int dusk_graph_progress(dusk_graph *g, int64_t total, const char *label);
 
 /* Build first, run later (Dask's delayed + compute): after dusk_graph_hold(), tasks, reads

@@ -435,7 +435,7 @@ void dusk__task_done(void *arg)
         record_failure(g, t);
         g->failed++;
     }
-    if (t->flags & DUSK_TASK_COUNTS) g->counted++;
+    if ((t->flags & DUSK_TASK_COUNTS) && !t->elsewhere) g->counted++;
     if (t->handed) leave_window(g, t->bytes);
     pthread_mutex_unlock(&g->lock);
     for (int i = 0; i < t->nargs; i++)
