@@ -124,27 +124,26 @@ static int load(dusk_manifest *m, char *why, size_t whylen)
         errno = err;
         return DUSK_EIO;
     }
-    size_t cap = 4096, len = 0;
+    size_t cap = 4096, len = 0, got;
     char *text = malloc(cap);
-    size_t got;
-    while (text != NULL && (got = fread(text + len, 1, cap - len - 1, f)) > 0) {
+    int nomem = text == NULL;
+    while (!nomem && (got = fread(text + len, 1, cap - len - 1, f)) > 0) {
         len += got;
-        if (cap - len - 1 == 0) {
-            char *more = cap > ((size_t)1 << 34) ? NULL : realloc(text, cap * 2);
-            if (more == NULL) {
-                free(text);
-                text = NULL;
-            }
+        if (len + 1 < cap) continue;
+        char *more = cap < ((size_t)1 << 34) ? realloc(text, cap * 2) : NULL;
+        if (more == NULL) {
+            nomem = 1;
+        } else {
             text = more;
             cap *= 2;
         }
     }
     int err = ferror(f);
     fclose(f);
-    if (text == NULL || err) {
+    if (nomem || err) {
         free(text);
         dusk__set_why(why, whylen, "cannot read %s", m->path);
-        return text == NULL ? DUSK_ENOMEM : DUSK_EIO;
+        return nomem ? DUSK_ENOMEM : DUSK_EIO;
     }
     text[len] = '\0';
 
