@@ -808,6 +808,23 @@ static void catch_signals(void)
     sigaction(SIGTERM, &sa, NULL);
 }
 
+/* One argument of a command, quoted for a POSIX shell when it needs to be. */
+static void print_shell_word(const char *a)
+{
+    int plain = *a != '\0';
+    for (const char *c = a; *c; c++)
+        plain = plain && (strchr("-_./=:,+@%", *c) || (*c >= '0' && *c <= '9') ||
+                          (*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z'));
+    if (plain) {
+        fprintf(stderr, " %s", a);
+        return;
+    }
+    fprintf(stderr, " '");
+    for (const char *c = a; *c; c++)
+        fprintf(stderr, *c == '\'' ? "'\\''" : "%c", *c);
+    fprintf(stderr, "'");
+}
+
 /* The command that resumes this run: the same arguments, --output DIR becoming --resume DIR. */
 static void print_resume_hint(int argc, char **argv, const char *dir)
 {
@@ -819,23 +836,13 @@ static void print_resume_hint(int argc, char **argv, const char *dir)
             continue;
         }
         if (strncmp(a, "--output=", 9) == 0 || strncmp(a, "--resume=", 9) == 0) continue;
-        int plain = *a != '\0';
-        for (const char *c = a; *c; c++)
-            plain = plain && (strchr("-_./=:,+@%", *c) || (*c >= '0' && *c <= '9') ||
-                              (*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z'));
-        if (plain) {
-            fprintf(stderr, " %s", a);
-        } else {
-            fprintf(stderr, " '");
-            for (const char *c = a; *c; c++)
-                fprintf(stderr, *c == '\'' ? "'\\''" : "%c", *c);
-            fprintf(stderr, "'");
-        }
+        print_shell_word(a);
     }
-    fprintf(stderr, " --resume %s\n", dir);
+    fprintf(stderr, " --resume");
+    print_shell_word(dir);
+    fprintf(stderr, "\n");
 }
 
-/* How the run ended: keep the results (commit), or keep them resumable (suspend). */
 static int finish_outputs(batch *b, int complete, const char *state)
 {
     int ret = 0;
