@@ -13,8 +13,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <fcntl.h>
-#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -25,6 +23,7 @@
 #include "dusk_linalg.h"
 #include "dusk_manifest.h"
 #include "dusk_npy.h"
+#include "outdir.h"
 
 #define MAX_N 100000
 /* dsyevd with eigenvectors needs a workspace of 2n² + 6n + 1 doubles, a count LAPACK takes
@@ -411,93 +410,6 @@ static int open_input(batch *b, dusk_npy **in)
     return -1;
 }
 
-static int make_dir(const char *dir)
-{
-    char path[4096];
-    if (snprintf(path, sizeof path, "%s", dir) >= (int)sizeof path) {
-        errno = ENAMETOOLONG;
-        return -1;
-    }
-    for (char *p = path + 1; *p; p++)
-        if (*p == '/') {
-            *p = '\0';
-            if (mkdir(path, 0777) != 0 && errno != EEXIST) return -1;
-            *p = '/';
-        }
-    if (mkdir(path, 0777) != 0 && errno != EEXIST) return -1;
-    struct stat st;
-    if (stat(path, &st) != 0) return -1;
-    if (!S_ISDIR(st.st_mode)) {
-        errno = ENOTDIR;
-        return -1;
-    }
-    return 0;
-}
-/* One run at a time per output directory: two would write the same files, and the one that
- * finished first would name the other's incomplete file as complete. The lock (flock on
- * DIR/.dusk.lock) lasts until the process exits, however it exits. 0, or -1 after saying why. */
-static int lock_dir(const char *dir)
-{
-    char path[4200];
-    snprintf(path, sizeof path, "%s/.dusk.lock", dir);
-    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0666);
-    if (fd < 0) {
-        fprintf(stderr, "%s: cannot create %s: %s\n", prog, path, strerror(errno));
-        return -1;
-    }
-    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
-        if (errno == EWOULDBLOCK)
-            fprintf(stderr, "%s: another run is writing to %s (it holds %s)\n", prog, dir, path);
-        else
-            fprintf(stderr, "%s: cannot lock %s: %s\n", prog, path, strerror(errno));
-        close(fd);
-        return -1;
-    }
-    return 0; /* fd stays open: the lock goes with the process */
-}
-
-/* Several ranks: DIR/.dusk-run holds a token naming this run, which the other ranks check
- * (join_outputs) before writing into the files rank 0 made. 0, or -1 after saying why. */
-static int write_run_token(batch *b, const char *dir)
-{
-    char path[4200];
-    snprintf(path, sizeof path, "%s/.dusk-run", dir);
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    b->run_token =
-        (((int64_t)ts.tv_sec * 1000003 + ts.tv_nsec) ^ ((int64_t)getpid() << 20)) & INT64_MAX;
-    if (b->run_token == 0) b->run_token = 1;
-    FILE *f = fopen(path, "w");
-    int ok = f != NULL && fprintf(f, "%lld\n", (long long)b->run_token) > 0 && fflush(f) == 0 &&
-             fsync(fileno(f)) == 0;
-    if (f != NULL && fclose(f) != 0) ok = 0;
-    if (!ok) fprintf(stderr, "%s: cannot write %s: %s\n", prog, path, strerror(errno));
-    return ok ? 0 : -1;
-}
-
-/* A new run into a directory that holds an earlier run's results: those must go before any
- * new file is made, or a stopped run would leave old results under their final names beside
- * its own .partial files. 0, or -1 after saying why. */
-static int remove_old_results(const char *dir)
-{
-    static const char *const names[] = {"eigenvalues.npy", "eigenvectors.npy", "failures.json"};
-    char path[4200];
-    for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
-        snprintf(path, sizeof path, "%s/%s", dir, names[i]);
-        if (unlink(path) != 0 && errno != ENOENT) {
-            fprintf(stderr, "%s: cannot remove the earlier run's %s: %s\n", prog, path,
-                    strerror(errno));
-            return -1;
-        }
-    }
-    int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd >= 0) {
-        (void)fsync(dfd);
-        close(dfd);
-    }
-    return 0;
-}
-
 /* Everything that decides the results, for the manifest: a resume must match it. */
 static void params_line(const batch *b, char *buf, size_t len)
 {
@@ -513,6 +425,9 @@ static void params_line(const batch *b, char *buf, size_t len)
              (long long)b->ntasks, b->opt.values_only, b->opt.vectors, source);
 }
 
+/* An earlier run's results, removed by a new run before it makes its files. */
+static const char *const old_results[] = {"eigenvalues.npy", "eigenvectors.npy", "failures.json"};
+
 /* The manifest first (a new one replaces an old one before any file is made fresh, so it
  * never lists tasks whose results are gone), then the output files: created under their
  * temporary names, or reopened in place by a resume. Exit code, or -1 to go on. */
@@ -522,7 +437,7 @@ static int open_outputs(batch *b)
     const char *dir = b->opt.output;
     int resume = b->opt.resume != NULL;
     if (dir == NULL) return -1;
-    if (!resume && make_dir(dir) != 0) {
+    if (!resume && outdir_make(dir) != 0) {
         fprintf(stderr, "%s: cannot create output directory %s: %s\n", prog, dir, strerror(errno));
         return CLI_EXIT_FAILURE;
     }
@@ -533,7 +448,7 @@ static int open_outputs(batch *b)
                 strerror(errno));
         return CLI_EXIT_FAILURE;
     }
-    if (lock_dir(dir) != 0) return CLI_EXIT_FAILURE;
+    if (outdir_lock(prog, dir) != 0) return CLI_EXIT_FAILURE;
     if (dusk_rank_count() > 1) {
         /* Several ranks keep no manifest (no --resume): an old one would list results that
          * the files made below no longer hold. */
@@ -542,7 +457,7 @@ static int open_outputs(batch *b)
             fprintf(stderr, "%s: cannot remove the old %s: %s\n", prog, path, strerror(errno));
             return CLI_EXIT_FAILURE;
         }
-        if (write_run_token(b, dir) != 0) return CLI_EXIT_FAILURE;
+        if (outdir_write_token(prog, dir, &b->run_token) != 0) return CLI_EXIT_FAILURE;
         goto files;
     }
     params_line(b, params, sizeof params);
@@ -564,7 +479,7 @@ static int open_outputs(batch *b)
         return CLI_EXIT_FAILURE;
     }
 files:
-    if (!resume && remove_old_results(dir) != 0) {
+    if (!resume && outdir_remove(prog, dir, old_results, 3) != 0) {
         dusk_manifest_close(&b->manifest);
         free(b->pending);
         b->pending = NULL;
@@ -656,21 +571,6 @@ static void print_failures(const batch *b, const dusk_graph *g, int64_t failed)
                 (long long)followed);
 }
 
-static void json_string(FILE *f, const char *s)
-{
-    fputc('"', f);
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\')
-            fprintf(f, "\\%c", c);
-        else if (c < 0x20)
-            fprintf(f, "\\u%04x", c);
-        else
-            fputc(c, f);
-    }
-    fputc('"', f);
-}
-
 /* The failed matrices, one line each: "id<TAB>step<TAB>error<TAB>reason\n". Only causes are
  * listed: the steps that then did not run are implied. Tabs and newlines in a reason become
  * spaces. A malloc'ed string (NULL when out of memory), `*count` lines. */
@@ -700,70 +600,6 @@ static char *failure_lines(const dusk_graph *g, size_t *len, int64_t *count)
         return NULL;
     }
     return buf;
-}
-
-static int by_task_id(const void *a, const void *b)
-{
-    long long x = strtoll(*(char *const *)a, NULL, 10), y = strtoll(*(char *const *)b, NULL, 10);
-    return (x > y) - (x < y);
-}
-
-/* DIR/failures.json from failure_lines(): for each failed matrix (by task id), the step that
- * failed and why. Written atomically; an old one is removed when nothing failed. Returns 0 or
- * -1 (errno). */
-static int write_failures(const batch *b, const char *lines)
-{
-    char path[4096], tmp[4200];
-    snprintf(path, sizeof path, "%s/failures.json", b->opt.output);
-    if (lines == NULL || *lines == '\0') return unlink(path) == 0 || errno == ENOENT ? 0 : -1;
-    /* by task id, however the failures came (in time, or rank by rank) */
-    size_t count = 0;
-    for (const char *c = lines; *c; c++)
-        count += *c == '\n';
-    char *text = strdup(lines), **sorted = calloc(count + 1, sizeof *sorted), *save = NULL;
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    FILE *f = text && sorted ? fopen(tmp, "w") : NULL;
-    if (f == NULL) {
-        if (!text || !sorted) errno = ENOMEM;
-        free(text);
-        free(sorted);
-        return -1;
-    }
-    fprintf(f, "{\"program\": \"dusk-eigh\", \"tasks\": %lld, \"failures\": [",
-            (long long)b->ntasks);
-    size_t k = 0;
-    for (char *line = strtok_r(text, "\n", &save); line && k < count;
-         line = strtok_r(NULL, "\n", &save))
-        sorted[k++] = line;
-    qsort(sorted, k, sizeof *sorted, by_task_id);
-    int first = 1;
-    for (size_t i = 0; i < k; i++) {
-        const char *id = strtok_r(sorted[i], "\t", &save), *step = strtok_r(NULL, "\t", &save);
-        const char *error = strtok_r(NULL, "\t", &save), *reason = strtok_r(NULL, "", &save);
-        if (id && step && error) {
-            fprintf(f, "%s\n  {\"task\": %s, \"step\": ", first ? "" : ",", id);
-            json_string(f, step);
-            fprintf(f, ", \"error\": ");
-            json_string(f, error);
-            fprintf(f, ", \"reason\": ");
-            json_string(f, reason ? reason : "");
-            fprintf(f, "}");
-            first = 0;
-        }
-    }
-    free(sorted);
-    free(text);
-    fprintf(f, "\n]}\n");
-    int err = 0;
-    if (fflush(f) != 0 || fsync(fileno(f)) != 0) err = errno;
-    if (fclose(f) != 0 && err == 0) err = errno;
-    if (err == 0 && rename(tmp, path) != 0) err = errno;
-    if (err != 0) {
-        unlink(tmp);
-        errno = err;
-        return -1;
-    }
-    return 0;
 }
 
 /* ---- Ctrl-C and kill: stop submitting, let running tasks finish, keep what is done ------ */
@@ -920,17 +756,14 @@ static int join_outputs(batch *b)
      * sees) would write its results where no one reads them */
     if (dusk_ranks_max(dusk_rank() == 0 ? b->run_token : 0, &token) != 0) return CLI_EXIT_FAILURE;
     if (dusk_rank() != 0) {
-        snprintf(path, sizeof path, "%s/.dusk-run", b->opt.output);
-        FILE *f = fopen(path, "r");
-        long long mine = -1;
-        if (f == NULL || fscanf(f, "%lld", &mine) != 1 || mine != token) {
+        int64_t mine;
+        if (outdir_read_token(b->opt.output, &mine) != 0 || mine != token) {
             fprintf(stderr,
                     "%s: %s is not the directory rank 0 writes to (%s): give every rank "
                     "the same shared directory\n",
-                    prog, b->opt.output, f == NULL ? strerror(errno) : "another run's token");
+                    prog, b->opt.output, mine < 0 ? strerror(errno) : "another run's token");
             failed = 1;
         }
-        if (f != NULL) fclose(f);
     }
     if (!failed && dusk_rank() != 0 && b->opt.vectors) {
         int64_t shape[3] = {b->ntasks, b->n, b->n};
@@ -1011,7 +844,9 @@ static int end_of_ranks(batch *b, const dusk_graph *g, double start, int submit_
             total_causes++;
         }
         /* and failures.json goes, or is replaced: an earlier run's must not stay */
-        if (atomic_load(&b->io_error) || (b->opt.output && write_failures(b, all) != 0)) {
+        if (atomic_load(&b->io_error) ||
+            (b->opt.output &&
+             outdir_write_failures(b->opt.output, "dusk-eigh", b->ntasks, all) != 0)) {
             fprintf(stderr, "%s: cannot write %s/failures.json: %s\n", prog, b->opt.output,
                     strerror(errno));
             bad_output = 1;
@@ -1051,7 +886,8 @@ static int end_of_run(batch *b, const dusk_graph *g, double elapsed, int64_t alr
         fprintf(stderr, "%s: cannot write results to %s: %s\n", prog, b->opt.output, strerror(io));
         stopped = 1;
     }
-    if (b->opt.output && (lines == NULL || write_failures(b, lines) != 0)) {
+    if (b->opt.output && (lines == NULL || outdir_write_failures(b->opt.output, "dusk-eigh",
+                                                                 b->ntasks, lines) != 0)) {
         fprintf(stderr, "%s: cannot write %s/failures.json: %s\n", prog, b->opt.output,
                 strerror(errno));
         stopped = 1;
