@@ -1,6 +1,9 @@
 /* Configuration from the environment: defaults, values taken, and malformed or
  * out-of-range values refused with a message naming the variable. Also dusk_init refusals. */
+#include <stdio.h>
 #include <stdlib.h>
+
+#include <starpu_config.h> /* STARPU_NMAXWORKERS: how many CPUs a list may name */
 
 #include "dusk.h"
 #include "test.h"
@@ -73,10 +76,23 @@ int main(void)
     expect_refused("STARPU_NCPUS", "two", "not a whole number");
     expect_refused("STARPU_NTHREADS_PER_CORE", "0", "out of range");
     expect_refused("STARPU_WATCHDOG_TIMEOUT", "0", "out of range");
-    expect_refused("STARPU_WORKERS_CPUID", "-1", "not a list of CPU or device numbers");
+    expect_refused("STARPU_WORKERS_CPUID", "-1", "not a list of CPU numbers");
     expect_refused("STARPU_WORKERS_CPUID", "0 x", "not a list");
     expect_refused("STARPU_WORKERS_CPUID", "", "not a list");
     expect_refused("STARPU_WORKERS_COREID", "1--2", "not a list");
+    /* StarPU asserts when a CPU list fills its STARPU_NMAXWORKERS-entry table */
+    char list[64], words[64];
+    snprintf(list, sizeof list, "0-%d", STARPU_NMAXWORKERS + 48);
+    snprintf(words, sizeof words, "names %d CPUs", STARPU_NMAXWORKERS + 49);
+    expect_refused("STARPU_WORKERS_CPUID", list, words);
+    expect_refused("STARPU_WORKERS_COREID", list, words);
+    snprintf(list, sizeof list, "0-%d", STARPU_NMAXWORKERS - 1);
+    snprintf(words, sizeof words, "names %d CPUs", STARPU_NMAXWORKERS);
+    expect_refused("STARPU_WORKERS_CPUID", list, words);
+    expect_refused("STARPU_WORKERS_CPUID", "0-99999999999999999999999", "names over");
+    /* device lists: StarPU 1.3 reads "0-3" as 0 and -3, and stops at a comma */
+    expect_refused("STARPU_WORKERS_CUDAID", "0-3", "not a list of device numbers");
+    expect_refused("STARPU_WORKERS_OPENCLID", "0,1", "not a list of device numbers");
     expect_refused("STARPU_WINDOW_TIME_SIZE", "x", "not a number");
     expect_refused("STARPU_WINDOW_TIME_SIZE", "-1.5", "not a number");
 
@@ -87,7 +103,9 @@ int main(void)
         {"STARPU_WORKERS_CPUID", "0 1,2-3"}, {"STARPU_WORKERS_CPUID", "1-"},
         {"STARPU_WINDOW_TIME_SIZE", "1.5"},  {"DUSK_WINDOW", ""},
         {"STARPU_NTHREADS_PER_CORE", "1"},   {"DUSK_WINDOW_MB", "16777216"},
+        {"STARPU_WORKERS_CPUID", list},      {"STARPU_WORKERS_CUDAID", "0 1\t2"},
     };
+    snprintf(list, sizeof list, "0-%d", STARPU_NMAXWORKERS - 2); /* the most StarPU takes */
     for (size_t i = 0; i < sizeof fine / sizeof fine[0]; i++) {
         setenv(fine[i][0], fine[i][1], 1);
         if (dusk_config_init(&cfg, why, sizeof why) != 0)

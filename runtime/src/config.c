@@ -131,31 +131,58 @@ static const struct starpu_int_var {
     {"STARPU_WORKER_TREE", 0},
 };
 
-/* StarPU's lists of device numbers ("0 1 2", "0,2", ranges "0-3"): a negative or non-numeric
- * entry crashes its topology code. */
-static const char *const starpu_lists[] = {
-    "STARPU_WORKERS_CPUID",    "STARPU_WORKERS_COREID", "STARPU_WORKERS_CUDAID",
-    "STARPU_WORKERS_OPENCLID", "STARPU_WORKERS_MICID",  "STARPU_WORKERS_MPI_MSID",
+/* StarPU's lists of CPU numbers ("0 1 2", "0,2", ranges "0-3" and "3-" up to the last PU):
+ * a negative or non-numeric entry crashes its topology code. StarPU 1.3 expands them into a
+ * table of STARPU_NMAXWORKERS entries and needs one left over to see where the list ends: a
+ * list naming STARPU_NMAXWORKERS CPUs or more leaves it with no CPU at all, and it asserts
+ * ("i < workers_nbindid", _starpu_get_next_bindid in topology.c). */
+static const char *const starpu_cpu_lists[] = {"STARPU_WORKERS_CPUID", "STARPU_WORKERS_COREID"};
+/* Its lists of device numbers are read with strtol alone (_starpu_initialize_workers_deviceid):
+ * numbers separated by spaces, no commas (the list stops there) and no ranges ("0-3" reads as
+ * devices 0 and -3). */
+static const char *const starpu_device_lists[] = {
+    "STARPU_WORKERS_CUDAID",
+    "STARPU_WORKERS_OPENCLID",
+    "STARPU_WORKERS_MICID",
+    "STARPU_WORKERS_MPI_MSID",
 };
 
-static int list_ok(const char *s)
+/* The number of CPUs a syntactically valid list names, as StarPU expands it (an open range
+ * "3-" runs to the last PU), or -1 when the syntax is wrong. `ranges` allows "a-b" and ",". */
+#define LIST_BIG 1000000000LL
+static long long list_count(const char *s, int ranges)
 {
-    int entries = 0;
+    long long entries = 0;
+    long npus = sysconf(_SC_NPROCESSORS_CONF);
     while (*s) {
-        if (*s == ' ' || *s == ',' || *s == '\t') {
+        if (*s == ' ' || *s == '\t' || (ranges && *s == ',')) {
             s++;
             continue;
         }
-        if (*s < '0' || *s > '9') return 0;
-        while (*s >= '0' && *s <= '9')
+        if (*s < '0' || *s > '9') return -1;
+        char *end;
+        errno = 0;
+        unsigned long long first = strtoull(s, &end, 10), last = first;
+        if (errno == ERANGE) first = last = ULLONG_MAX;
+        s = end;
+        if (ranges && *s == '-') {
             s++;
-        if (*s == '-') /* a range: "3-5", or "3-" up to the last */
-            for (s++; *s >= '0' && *s <= '9'; s++)
-                ;
-        if (*s != '\0' && *s != ' ' && *s != ',' && *s != '\t') return 0;
-        entries++;
+            if (*s >= '0' && *s <= '9') {
+                errno = 0;
+                last = strtoull(s, &end, 10);
+                if (errno == ERANGE) last = ULLONG_MAX;
+                s = end;
+            } else {
+                last = npus > 0 ? (unsigned long long)npus - 1 : first;
+            }
+        }
+        if (*s != '\0' && *s != ' ' && *s != '\t' && !(ranges && *s == ',')) return -1;
+        /* saturating: the count only needs to be compared with STARPU_NMAXWORKERS */
+        unsigned long long span = last > first ? last - first : 0;
+        entries += span > LIST_BIG ? LIST_BIG : (long long)span + 1;
+        if (entries > LIST_BIG) entries = LIST_BIG;
     }
-    return entries > 0;
+    return entries > 0 ? entries : -1;
 }
 
 static int check_starpu_env(char *why, size_t whylen)
@@ -164,13 +191,31 @@ static int check_starpu_env(char *why, size_t whylen)
     for (size_t i = 0; i < sizeof starpu_ints / sizeof starpu_ints[0]; i++)
         if ((rc = env_int(starpu_ints[i].name, starpu_ints[i].lo, INT_MAX, &unused, why, whylen)))
             return rc;
-    for (size_t i = 0; i < sizeof starpu_lists / sizeof starpu_lists[0]; i++) {
-        const char *s = getenv(starpu_lists[i]);
-        if (s != NULL && !list_ok(s)) {
+    for (size_t i = 0; i < sizeof starpu_cpu_lists / sizeof starpu_cpu_lists[0]; i++) {
+        const char *s = getenv(starpu_cpu_lists[i]);
+        long long n = s != NULL ? list_count(s, 1) : 0;
+        if (n < 0) {
             dusk__set_why(why, whylen,
-                          "%s='%s' is not a list of CPU or device numbers (e.g. \"0 1 2\" or "
-                          "\"0-3\")",
-                          starpu_lists[i], s);
+                          "%s='%s' is not a list of CPU numbers (e.g. \"0 1 2\" or \"0-3\")",
+                          starpu_cpu_lists[i], s);
+            return DUSK_EINVAL;
+        }
+        if (n >= STARPU_NMAXWORKERS) {
+            dusk__set_why(why, whylen,
+                          "%s='%s' names %s%lld CPUs; this StarPU takes at most %d "
+                          "(STARPU_NMAXWORKERS - 1)",
+                          starpu_cpu_lists[i], s, n == LIST_BIG ? "over " : "", n,
+                          STARPU_NMAXWORKERS - 1);
+            return DUSK_EINVAL;
+        }
+    }
+    for (size_t i = 0; i < sizeof starpu_device_lists / sizeof starpu_device_lists[0]; i++) {
+        const char *s = getenv(starpu_device_lists[i]);
+        if (s != NULL && list_count(s, 0) < 0) {
+            dusk__set_why(why, whylen,
+                          "%s='%s' is not a list of device numbers separated by spaces (e.g. "
+                          "\"0 1 2\"; StarPU 1.3 reads no ranges or commas here)",
+                          starpu_device_lists[i], s);
             return DUSK_EINVAL;
         }
     }
