@@ -56,6 +56,17 @@ STARPU_WORKERS_CPUID=-1 expect 2 "STARPU_WORKERS_CPUID='-1' is not a list" -n 4 
 STARPU_NCPU= expect 2 "STARPU_NCPU='' is not a whole number" -n 4 --ntasks 1
 # a CPU list that fills StarPU's worker table makes it assert: refused with the count
 STARPU_WORKERS_CPUID=0-64 expect 2 "STARPU_WORKERS_CPUID='0-64' names 65 CPUs" -n 50 --ntasks 4
+# a directory StarPU cannot create for its performance models makes it abort: refused
+STARPU_HOME=/proc/x expect 1 "StarPU cannot create its directory /proc/x/.starpu/sampling (from STARPU_HOME): No such file or directory; set STARPU_HOME to a writable directory" -n 5 --ntasks 2
+STARPU_PERF_MODEL_DIR=/proc/x expect 1 "/proc/x (from STARPU_PERF_MODEL_DIR)" -n 5 --ntasks 2
+if [ -n "$reduce" ]; then
+    (
+        app=$reduce fails=0
+        unset STARPU_HOME XDG_CACHE_HOME STARPU_PERF_MODEL_DIR
+        HOME=/proc/nope expect 1 "/proc/nope/.starpu/sampling (from HOME)" --chunks 2 --size 3
+        exit $fails
+    ) || fails=$((fails + 1))
+fi
 expect 2 "--output: '' is not a usable directory name" --output ""
 expect 2 "--output: '$(printf 'o%.0s' {1..40})' is not a usable" --output "$(printf 'o%.0s' {1..4001})"
 

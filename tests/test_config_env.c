@@ -120,6 +120,30 @@ int main(void)
     CHECK_STR_CONTAINS(why, "unknown scheduler 'nosuch'");
     CHECK_STR_CONTAINS(why, "eager");
 
+    /* a directory StarPU cannot create or write: refused before StarPU aborts on it */
+    const char *home = getenv("STARPU_HOME"), *user_home = getenv("HOME");
+    char saved_home[4096] = "", saved_user_home[4096] = "";
+    if (home != NULL) snprintf(saved_home, sizeof saved_home, "%s", home);
+    if (user_home != NULL) snprintf(saved_user_home, sizeof saved_user_home, "%s", user_home);
+    unsetenv("XDG_CACHE_HOME");
+    unsetenv("STARPU_PERF_MODEL_DIR");
+    CHECK_OK(dusk_config_init(&cfg, why, sizeof why));
+    cfg.ncpu = 1;
+    setenv("STARPU_HOME", "/proc/nope", 1);
+    CHECK_EQ(dusk_init(&cfg, why, sizeof why), DUSK_EIO);
+    CHECK_STR_CONTAINS(why, "/proc/nope/.starpu/sampling (from STARPU_HOME)");
+    CHECK_STR_CONTAINS(why, "set STARPU_HOME to a writable directory");
+    unsetenv("STARPU_HOME");
+    setenv("HOME", "/proc/nope", 1);
+    CHECK_EQ(dusk_init(&cfg, why, sizeof why), DUSK_EIO);
+    CHECK_STR_CONTAINS(why, "(from HOME)");
+    setenv("STARPU_PERF_MODEL_DIR", "/proc/x", 1);
+    CHECK_EQ(dusk_init(&cfg, why, sizeof why), DUSK_EIO);
+    CHECK_STR_CONTAINS(why, "/proc/x (from STARPU_PERF_MODEL_DIR)");
+    unsetenv("STARPU_PERF_MODEL_DIR");
+    setenv("STARPU_HOME", saved_home[0] ? saved_home : "/tmp", 1);
+    setenv("HOME", saved_user_home[0] ? saved_user_home : "/tmp", 1);
+
     /* nothing works before init, then init works once */
     dusk_graph *g;
     CHECK_EQ(dusk_graph_new(&g), DUSK_ESTATE);

@@ -90,7 +90,9 @@ DUSK_NODISCARD int dusk_config_init(dusk_config *cfg, char *why, size_t whylen);
 
 /* Start StarPU and dusk with cfg (copied). Returns 0, DUSK_ESTATE when already started,
  * DUSK_EINVAL for a bad field (unknown scheduler, ...; `why` says which),
- * DUSK_ENODEV when StarPU finds no worker, DUSK_ESTARPU for other StarPU failures.
+ * DUSK_ENODEV when StarPU finds no worker, DUSK_EIO when StarPU's performance-model
+ * directory (STARPU_PERF_MODEL_DIR, or STARPU_HOME/.starpu/sampling, or HOME/...) cannot be
+ * created or written (`why` names it), DUSK_ESTARPU for other StarPU failures.
  * Warns once on stderr (unless quiet) when the machine has more cores than the StarPU
  * found can use. */
 DUSK_NODISCARD int dusk_init(const dusk_config *cfg, char *why, size_t whylen);

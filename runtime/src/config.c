@@ -286,6 +286,97 @@ static int sched_known(const char *name, char *known, size_t knownlen)
     return found;
 }
 
+/* The directory StarPU 1.3 keeps its performance models and bus calibration in, by its own
+ * rules (_starpu_set_perf_model_dirs in perfmodel.c, _starpu_get_home_path in utils.c):
+ * STARPU_PERF_MODEL_DIR; else the one StarPU was configured with; else HOME/.starpu/sampling
+ * where HOME is the first of XDG_CACHE_HOME, STARPU_HOME, HOME, TMPDIR, TEMP, TMP that is set,
+ * or /tmp. *from names where it came from. */
+static void starpu_model_dir(char *dir, size_t len, const char **from)
+{
+    const char *v = getenv("STARPU_PERF_MODEL_DIR");
+    if (v != NULL) {
+        snprintf(dir, len, "%s", v);
+        *from = "STARPU_PERF_MODEL_DIR";
+        return;
+    }
+#ifdef STARPU_PERF_MODEL_DIR
+    snprintf(dir, len, "%s", STARPU_PERF_MODEL_DIR);
+    *from = "StarPU's --with-perf-model-dir";
+#else
+    static const char *const homes[] = {"XDG_CACHE_HOME", "STARPU_HOME", "HOME",
+                                        "TMPDIR",         "TEMP",        "TMP"};
+    *from = "StarPU's default";
+    v = "/tmp";
+    for (size_t i = 0; i < sizeof homes / sizeof homes[0]; i++)
+        if (getenv(homes[i]) != NULL) {
+            v = getenv(homes[i]);
+            *from = homes[i];
+            break;
+        }
+    snprintf(dir, len, "%s/.starpu/sampling", v);
+#endif
+}
+
+/* mkdir -p, as StarPU does it (mode 0700); 0 when `path` is (now) a directory, else -1 with
+ * errno set. `path` is modified while it works and restored. */
+static int mkpath(char *path)
+{
+    struct stat st;
+    for (char *p = path + 1;; p++) {
+        if (*p != '/' && *p != '\0') continue;
+        char c = *p;
+        *p = '\0';
+        int rc = mkdir(path, 0700);
+        int err = errno;
+        *p = c;
+        if (rc != 0 && err != EEXIST) {
+            errno = err;
+            return -1;
+        }
+        if (c == '\0') break;
+    }
+    if (stat(path, &st) != 0) return -1;
+    if (!S_ISDIR(st.st_mode)) {
+        errno = ENOTDIR;
+        return -1;
+    }
+    return 0;
+}
+
+/* StarPU creates its performance-model directory at start-up and aborts the process (core
+ * dump) when it cannot, or fails later when it cannot write there: check first, and say
+ * which directory and what to set. Its paths live in 256-byte buffers: a longer one would be
+ * cut silently, so it is refused too. */
+static int check_starpu_dir(char *why, size_t whylen)
+{
+    char dir[PATH_MAX];
+    const char *from;
+    starpu_model_dir(dir, sizeof dir, &from);
+    const char *fix = strcmp(from, "STARPU_PERF_MODEL_DIR") == 0
+                          ? "set STARPU_PERF_MODEL_DIR to a writable directory, or unset it"
+                      : strcmp(from, "XDG_CACHE_HOME") == 0
+                          ? "set XDG_CACHE_HOME (which StarPU reads before STARPU_HOME) to a "
+                            "writable directory"
+                          : "set STARPU_HOME to a writable directory";
+    /* room for "/codelets/45/" and a model's file name in StarPU's 256 bytes */
+    if (strlen(dir) > 180) {
+        dusk__set_why(why, whylen,
+                      "StarPU's directory %.60s... (from %s) is longer than the 180 bytes "
+                      "StarPU can use; %s",
+                      dir, from, fix);
+        return DUSK_EINVAL;
+    }
+    const char *what = "cannot create";
+    int rc = dir[0] == '\0' ? (errno = ENOENT, -1) : mkpath(dir);
+    if (rc == 0 && access(dir, W_OK | X_OK) != 0) what = "cannot write to", rc = -1;
+    if (rc != 0) {
+        dusk__set_why(why, whylen, "StarPU %s its directory %s (from %s): %s; %s", what, dir, from,
+                      strerror(errno), fix);
+        return DUSK_EIO;
+    }
+    return 0;
+}
+
 int dusk_init(const dusk_config *cfg, char *why, size_t whylen)
 {
     dusk__set_why(why, whylen, "%s", "");
@@ -305,6 +396,9 @@ int dusk_init(const dusk_config *cfg, char *why, size_t whylen)
             return DUSK_EINVAL;
         }
     }
+
+    int rc = check_starpu_dir(why, whylen);
+    if (rc != 0) return rc;
 
     /* StarPU talks a lot on start-up; keep it quiet unless asked. */
     if (cfg->verbose <= 0) setenv("STARPU_SILENT", "1", 0);
