@@ -1,0 +1,92 @@
+#!/bin/bash
+# A program of one's own against dusk: install the build into a temporary prefix, compile the
+# README's example program (extracted from README.md, so the two cannot drift) with
+# `pkg-config --cflags --libs dusk` and -Wall -Wextra -Werror, from the prefix and from the
+# build tree (build/pkgconfig/dusk-uninstalled.pc), run it, and check its answer against
+# NumPy; the installed dusk-eigh and dusk-trace run too.
+# Usage: test_install_pkgconfig.sh SOURCE_DIR BUILD_DIR PYTHON
+set -u
+src=$1
+build=$2
+python=$3
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+fails=0
+fail() {
+    echo "FAIL: $*"
+    fails=$((fails + 1))
+}
+
+if ! cmake --install "$build" --prefix "$tmp/prefix" >"$tmp/install.log" 2>&1; then
+    cat "$tmp/install.log"
+    echo "FAIL: cmake --install"
+    exit 1
+fi
+for f in lib/libdusk.a include/dusk.h include/dusk_kernel.h include/dusk_linalg.h \
+    lib/pkgconfig/dusk.pc bin/dusk-eigh bin/dusk-reduce bin/dusk-timeit bin/dusk-trace; do
+    [ -e "$tmp/prefix/$f" ] || fail "not installed: $f"
+done
+
+# the first ```c block after the example's marker in README.md
+awk '/^<!-- example: sumsq.c/ {found = 1; next}
+     found && /^```c$/ {inside = 1; next}
+     inside && /^```$/ {exit}
+     inside {print}' "$src/README.md" >"$tmp/sumsq.c"
+if ! grep -q "dusk_graph_compute" "$tmp/sumsq.c"; then
+    fail "the example program was not found in README.md"
+    exit 1
+fi
+
+# NumPy's answer: the same chunks, np.random.seed(c); np.random.rand(M)
+want=$("$python" - <<'PY'
+import numpy as np
+t = 0.0
+for c in range(8):
+    np.random.seed(c)
+    x = np.random.rand(1000)
+    t += float((x * x).sum())
+print(repr(t))
+PY
+)
+
+# build_and_run NAME PKG_CONFIG_PATH: compile sumsq.c, run it, compare with NumPy
+build_and_run() {
+    local name=$1 pcpath=$2 flags
+    if ! flags=$(PKG_CONFIG_PATH=$pcpath pkg-config --cflags --libs dusk 2>"$tmp/err"); then
+        fail "$name: pkg-config dusk: $(cat "$tmp/err")"
+        return
+    fi
+    if ! cc -std=c11 -Wall -Wextra -Werror "$tmp/sumsq.c" -o "$tmp/sumsq-$name" $flags \
+        >"$tmp/cc.log" 2>&1; then
+        sed 's/^/    /' "$tmp/cc.log"
+        fail "$name: the README's example does not compile with: $flags"
+        return
+    fi
+    if ! STARPU_NCPU=2 timeout 120 "$tmp/sumsq-$name" >"$tmp/out" 2>"$tmp/err"; then
+        cat "$tmp/err"
+        fail "$name: sumsq exited non-zero"
+        return
+    fi
+    local got
+    got=$(sed -n 's/^sum of squares of 8 x 1000 numbers: \(.*\)$/\1/p' "$tmp/out")
+    if [ -z "$got" ] || ! "$python" -c "import sys; g, w = float(sys.argv[1]), float(sys.argv[2]); sys.exit(0 if abs(g - w) <= 1e-12 * w else 1)" "$got" "$want"; then
+        fail "$name: sumsq printed '$(cat "$tmp/out")', NumPy says $want"
+        return
+    fi
+    echo "ok: $name: $(cat "$tmp/out") (NumPy: $want)"
+}
+build_and_run installed "$tmp/prefix/lib/pkgconfig"
+build_and_run build-tree "$build/pkgconfig"
+
+# the installed programs run
+if "$tmp/prefix/bin/dusk-eigh" -n 20 --ntasks 3 -q --trace "$tmp/tr" >"$tmp/out" 2>&1 &&
+    grep -q "^Processed 3 tasks" "$tmp/out" &&
+    "$tmp/prefix/bin/dusk-trace" "$tmp/tr/trace.json" >"$tmp/out" 2>&1; then
+    echo "ok: installed dusk-eigh and dusk-trace run"
+else
+    cat "$tmp/out"
+    fail "installed dusk-eigh or dusk-trace"
+fi
+
+echo "$fails failed"
+[ "$fails" -eq 0 ]
