@@ -4,7 +4,12 @@
  * is the whole cost per task: dusk's bookkeeping, StarPU's task creation, scheduling and
  * callback, and the window's hand-over between the submitting thread and the workers.
  *
- *   dusk-bench-tiny [-N TASKS] [-q] [--help]
+ *   dusk-bench-tiny [-N TASKS] [--hold] [--data] [-q] [--help]
+ *
+ * --hold builds the whole graph first (dusk_graph_hold) and then runs it (dusk_graph_compute),
+ * so that the memory growth shows what each recorded task costs until compute; --data gives
+ * each task a data object of its own (a 1-value vector it writes, released at once), as
+ * dusk-reduce's tasks have. bench/held_memory.sh compares the four combinations.
  *
  * Workers, scheduler, window and trace come from the environment as for every dusk program
  * (STARPU_NCPU, STARPU_SCHED, DUSK_WINDOW, DUSK_TRACE). It uses only the public API.
@@ -24,17 +29,21 @@
 
 static atomic_llong ran;
 
+/* writes its one argument, when it has one */
 static int nothing_cpu(dusk_call *call)
 {
-    (void)call;
+    int64_t dims[2];
+    if (dusk_call_nargs(call) > 0) dusk_call_data(call, 0, dims)[0] = 1;
     atomic_fetch_add_explicit(&ran, 1, memory_order_relaxed);
     return 0;
 }
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: dusk-bench-tiny [-N TASKS] [-q] [--help]\n"
+    fprintf(f, "usage: dusk-bench-tiny [-N TASKS] [--hold] [--data] [-q] [--help]\n"
                "  -N, --ntasks TASKS  number of empty tasks (default 200000)\n"
+               "      --hold          build the whole graph first, then compute it\n"
+               "      --data          each task writes a 1-value vector of its own\n"
                "  -q, --quiet         print only the result line\n"
                "Workers etc. from the environment: STARPU_NCPU, STARPU_SCHED, DUSK_WINDOW, "
                "DUSK_TRACE.\n");
@@ -43,11 +52,11 @@ static void usage(FILE *f)
 int main(int argc, char **argv)
 {
     long long count = 200000;
-    int quiet = 0;
-    static const struct option longopts[] = {{"ntasks", required_argument, NULL, 'N'},
-                                             {"quiet", no_argument, NULL, 'q'},
-                                             {"help", no_argument, NULL, 'h'},
-                                             {NULL, 0, NULL, 0}};
+    int quiet = 0, hold = 0, data = 0;
+    static const struct option longopts[] = {
+        {"ntasks", required_argument, NULL, 'N'}, {"hold", no_argument, NULL, 'H'},
+        {"data", no_argument, NULL, 'D'},         {"quiet", no_argument, NULL, 'q'},
+        {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0}};
     int c;
     while ((c = getopt_long(argc, argv, "N:qh", longopts, NULL)) != -1) {
         switch (c) {
@@ -63,6 +72,12 @@ int main(int argc, char **argv)
         }
         case 'q':
             quiet = 1;
+            break;
+        case 'H':
+            hold = 1;
+            break;
+        case 'D':
+            data = 1;
             break;
         case 'h':
             usage(stdout);
@@ -109,14 +124,24 @@ int main(int argc, char **argv)
 
     int64_t rss0 = dusk_peak_rss();
     double t0 = dusk_now();
+    if (hold && (ret = dusk_graph_hold(g)) != 0) count = 0;
     for (long long i = 0; i < count; i++) {
-        if ((ret = dusk_task_submit(g, k, NULL, 0, NULL, 0, NULL, NULL)) != 0) {
+        dusk_data *v = NULL;
+        if (data && (ret = dusk_vector_new(g, 1, &v)) == 0) {
+            dusk_arg arg = {v, DUSK_W};
+            ret = dusk_task_submit(g, k, &arg, 1, NULL, 0, NULL, NULL);
+            dusk_data_release(&v);
+        } else if (!data) {
+            ret = dusk_task_submit(g, k, NULL, 0, NULL, 0, NULL, NULL);
+        }
+        if (ret != 0) {
             fprintf(stderr, "dusk-bench-tiny: cannot submit task %lld: %s\n", i,
                     dusk_strerror(ret));
             break;
         }
     }
-    int wret = dusk_graph_wait(g);
+    int64_t built = dusk_peak_rss() - rss0;
+    int wret = hold ? dusk_graph_compute(g) : dusk_graph_wait(g);
     double elapsed = dusk_now() - t0;
     int64_t grown = dusk_peak_rss() - rss0;
 
@@ -129,10 +154,12 @@ int main(int argc, char **argv)
         status = 1;
     } else {
         printf("Ran %lld tiny tasks in %.3f s: %.0f tasks/s, %.2f us per task, %d workers, "
-               "sched %s, peak in flight %lld; peak memory grew by %.1f MB\n",
+               "sched %s, peak in flight %lld; peak memory grew by %.1f MB (%.0f bytes per "
+               "task; %.1f MB before running)%s%s\n",
                count, elapsed, (double)count / elapsed, 1e6 * elapsed / (double)count,
                dusk_cpu_worker_count(), dusk_sched_name(), (long long)dusk_graph_peak_in_flight(g),
-               (double)grown / 1e6);
+               (double)grown / 1e6, (double)grown / (double)count, (double)built / 1e6,
+               hold ? ", held" : "", data ? ", a vector each" : "");
     }
     dusk_graph_free(&g);
     dusk_kernel_free(&k);

@@ -101,7 +101,7 @@ if [ "$avail" -lt "$need" ]; then
     expect 1 "n = 100000 (2 matrices of 80.0 GB per worker, 2 workers) needs 320000000000 bytes" \
         -n 100000 --values-only --ncpu 2
     if [ -n "$reduce" ]; then
-        # 2**24 chunks held at 16 KiB each, before the chunks' values
+        # 2**24 chunks held at 8 KiB each, before the chunks' values
         (
             app=$reduce fails=0
             expect 1 "dusk-reduce: --chunks 16777216 --size 1000 needs" --chunks 16777216 \

@@ -3,7 +3,10 @@
  * This header (with dusk_kernel.h, dusk_linalg.h and dusk_npy.h) is the whole public API.
  * Programs build a graph of tasks over data objects; dependencies follow from the data each
  * task reads and writes, as in Dask and StarPU. Tasks are handed to StarPU as they are added,
- * through a bounded submission window, so a graph of any length runs in bounded memory.
+ * through a bounded submission window, so a graph run as it is submitted holds only the tasks
+ * in flight, whatever its length (a few bytes per finished task remain: its status). A held
+ * graph (dusk_graph_hold) records every operation until dusk_graph_compute(): about 0.8 KB
+ * per task, plus about 0.1 KB per data object (bench/RESULTS.md, "Held graphs").
  *
  * Conventions:
  *   - Every call that can fail returns an int: 0 on success or a negative DUSK_E* code;
@@ -181,7 +184,10 @@ int dusk_graph_progress(dusk_graph *g, int64_t total, const char *label);
 /* Build first, run later (Dask's delayed + compute): after dusk_graph_hold(), tasks, reads
  * and releases are recorded instead of being handed to StarPU, until dusk_graph_compute()
  * hands them over in order through the window and waits, as dusk_graph_wait() does.
- * Without hold, tasks run as soon as they are submitted and compute is the same as wait. */
+ * Without hold, tasks run as soon as they are submitted and compute is the same as wait.
+ * Memory: every recorded task stays in memory until compute (about 0.8 KB each, its key and
+ * by-value argument besides; data objects are registered with StarPU only when handed over),
+ * so a held graph's size is bounded by memory, not by the window. */
 int dusk_graph_hold(dusk_graph *g);
 DUSK_NODISCARD int dusk_graph_compute(dusk_graph *g);
 

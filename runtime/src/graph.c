@@ -171,16 +171,26 @@ static int data_new(dusk_graph *g, int kind, int64_t rows, int64_t cols, dusk_da
     d->dims[1] = cols;
     atomic_init(&d->refs, 1);
     atomic_init(&d->failed, 0);
-    /* Home node -1: StarPU allocates the buffer where the first writer runs. C order is
-     * StarPU's column-major with the roles of nx and ny swapped. */
-    if (kind == DUSK__MATRIX)
-        starpu_matrix_data_register(&d->handle, -1, 0, (uint32_t)cols, (uint32_t)cols,
-                                    (uint32_t)rows, sizeof(double));
-    else
-        starpu_vector_data_register(&d->handle, -1, 0, (uint32_t)rows, sizeof(double));
-    dusk__mpi_data_register(d); /* under several ranks: owned by rank 0 until set */
+    /* Registered with StarPU only when first used (handed over): a StarPU handle costs about
+     * 4.5 KB, which a held graph would otherwise pay for every data object it records. */
     *out = d;
     return 0;
+}
+
+/* Register d with StarPU (and StarPU-MPI) if it is not yet: at its first hand-over to StarPU,
+ * from the submitting thread. */
+static starpu_data_handle_t data_handle(dusk_data *d)
+{
+    if (d->handle != NULL) return d->handle;
+    /* Home node -1: StarPU allocates the buffer where the first writer runs. C order is
+     * StarPU's column-major with the roles of nx and ny swapped. */
+    if (d->kind == DUSK__MATRIX)
+        starpu_matrix_data_register(&d->handle, -1, 0, (uint32_t)d->dims[1], (uint32_t)d->dims[1],
+                                    (uint32_t)d->dims[0], sizeof(double));
+    else
+        starpu_vector_data_register(&d->handle, -1, 0, (uint32_t)d->dims[0], sizeof(double));
+    dusk__mpi_data_register(d); /* under several ranks: owned by rank 0 unless set */
+    return d->handle;
 }
 
 int dusk_matrix_new(dusk_graph *g, int64_t rows, int64_t cols, dusk_data **out)
@@ -220,7 +230,7 @@ static int hold_op(dusk_graph *g, int kind, void *p)
 
 static void release_now(dusk_data *d)
 {
-    starpu_data_unregister_submit(d->handle);
+    if (d->handle != NULL) starpu_data_unregister_submit(d->handle); /* else never used */
     data_unref(d);
 }
 
@@ -255,6 +265,7 @@ static void read_ready(void *arg)
 static int read_now(read_req *r)
 {
     dusk_graph *g = r->g;
+    (void)data_handle(r->d); /* on every rank, so that StarPU-MPI's tags agree */
     if (dusk__mpi_active()) {
         /* Several ranks: the owner sends d to the reading rank (StarPU-MPI orders the send
          * after the last write, and the acquire below after the receive); ranks that
@@ -468,7 +479,7 @@ static int submit_mpi(dusk_graph *g, dusk__task *t)
 {
     struct starpu_data_descr descrs[DUSK_MAX_ARGS];
     for (int i = 0; i < t->nargs; i++) {
-        descrs[i].handle = t->data[i]->handle;
+        descrs[i].handle = data_handle(t->data[i]);
         descrs[i].mode = starpu_mode(t->modes[i]);
     }
     struct starpu_task *task = dusk__mpi_task_build(&t->k->cl, descrs, t->nargs);
@@ -514,6 +525,8 @@ static int submit_mpi(dusk_graph *g, dusk__task *t)
 static int submit_now(dusk_graph *g, dusk__task *t)
 {
     if (dusk__mpi_active()) return submit_mpi(g, t);
+    for (int i = 0; i < t->nargs; i++)
+        t->stask->handles[i] = data_handle(t->data[i]);
     pthread_mutex_lock(&g->lock);
     enter_window(g, t->bytes);
     t->handed = 1;
@@ -623,7 +636,6 @@ int dusk_task_submit(dusk_graph *g, const dusk_kernel *k, const dusk_arg *args, 
         t->modes[i] = args[i].mode;
         atomic_fetch_add(&args[i].data->refs, 1);
         args[i].data->used = 1;
-        task->handles[i] = args[i].data->handle;
         task->modes[i] = starpu_mode(args[i].mode);
         t->bytes += data_bytes(args[i].data);
     }

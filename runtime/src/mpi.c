@@ -278,14 +278,15 @@ static int64_t next_tag = 1;
 void dusk__mpi_data_register(dusk_data *d)
 {
     if (!dusk__mpi_active()) return;
-    d->owner = 0;
-    starpu_mpi_data_register(d->handle, next_tag++, 0);
+    /* Every rank registers the same data in the same order (at their first use, as every
+     * rank hands over the same graph in the same order), so the tags agree. */
+    starpu_mpi_data_register(d->handle, next_tag++, d->owner);
 }
 
 void dusk__mpi_data_set_owner(dusk_data *d, int owner)
 {
     d->owner = owner;
-    if (dusk__mpi_active()) starpu_mpi_data_set_rank(d->handle, owner);
+    if (dusk__mpi_active() && d->handle != NULL) starpu_mpi_data_set_rank(d->handle, owner);
 }
 
 struct starpu_task *dusk__mpi_task_build(const struct starpu_codelet *cl,
@@ -309,7 +310,7 @@ void dusk__mpi_send_to(dusk_data *d, int to)
 #else
 void dusk__mpi_data_register(dusk_data *d)
 {
-    d->owner = 0;
+    (void)d;
 }
 
 void dusk__mpi_data_set_owner(dusk_data *d, int owner)
