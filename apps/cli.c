@@ -247,6 +247,17 @@ int cli_parse(const cli_app *app, int argc, char **argv, dusk_config *cfg)
     }
     if (ret < 0 && optind < argc)
         ret = cli_usage_error(app, "unexpected argument '%s'", argv[optind]);
+    /* --sched help or STARPU_SCHED=help lists the policies, as StarPU's own "help" does */
+    if (ret < 0 && strcmp(cfg->sched, "help") == 0) {
+        const char *name, *description;
+        printf("StarPU's scheduling policies (--sched NAME or STARPU_SCHED=NAME):\n");
+        for (int i = 0; dusk_sched_policy(i, &name, &description) == 0; i++)
+            printf("  %-28s %s\n", name, description);
+        ret = CLI_EXIT_OK;
+    } else if (ret < 0 && cfg->sched[0] != '\0' && dusk_sched_check(cfg->sched, why, sizeof why)) {
+        fprintf(stderr, "%s: %s\n", app->name, why);
+        ret = CLI_EXIT_USAGE;
+    }
     if (ret < 0 && cfg->verbose < 0 && cfg->progress == DUSK_PROGRESS_AUTO)
         cfg->progress = DUSK_PROGRESS_OFF;
     free(all);

@@ -46,6 +46,30 @@ expect 2 "--ncpu: -1 is out of range" --ncpu -1
 expect 2 "--window: 0 is out of range" --window 0
 expect 2 "--blas-threads: 'x' is not a whole number" --blas-threads x
 expect 2 "unknown scheduler 'nosuch'" --sched nosuch -n 4 --ntasks 1
+# the whole line, the usual names first (StarPU has ~20: listing them all was cut mid-word)
+sched_line="unknown scheduler 'nonsense' (try lws, eager, dmda, ws"
+sched_end="; all: STARPU_SCHED=help or --sched help)"
+expect 2 "$sched_end" --sched nonsense
+grep -qF "$sched_line" "$tmp/err" || { echo "FAIL: --sched nonsense: $(cat "$tmp/err")"; fails=$((fails + 1)); }
+STARPU_SCHED=nonsense expect 2 "$sched_end" -n 4 --ntasks 1
+timeit=$(dirname "$app")/dusk-timeit
+for other in "$reduce" "$timeit"; do
+    [ -n "$other" ] && [ -x "$other" ] || continue
+    (
+        app=$other fails=0
+        expect 2 "$(basename "$other"): $sched_line" --sched nonsense
+        exit $fails
+    ) || fails=$((fails + 1))
+done
+# --sched help lists every policy on stdout, exit 0
+if "$app" --sched help >"$tmp/out" 2>"$tmp/err" && grep -qE "^  lws +" "$tmp/out" &&
+    grep -qE "^  dmda +" "$tmp/out" && [ ! -s "$tmp/err" ] &&
+    STARPU_SCHED=help "$app" >"$tmp/out2" 2>&1 && cmp -s "$tmp/out" "$tmp/out2"; then
+    echo "ok: --sched help, STARPU_SCHED=help"
+else
+    echo "FAIL: --sched help"
+    fails=$((fails + 1))
+fi
 expect 2 "$tmp/missing.npy: No such file or directory" --input "$tmp/missing.npy"
 STARPU_NCPU=abc expect 2 "STARPU_NCPU='abc' is not a whole number" -n 4
 DUSK_WINDOW=-5 expect 2 "DUSK_WINDOW=-5 is out of range" -n 4

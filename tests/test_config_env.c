@@ -119,6 +119,20 @@ int main(void)
     CHECK_EQ(dusk_init(&cfg, why, sizeof why), DUSK_EINVAL);
     CHECK_STR_CONTAINS(why, "unknown scheduler 'nosuch'");
     CHECK_STR_CONTAINS(why, "eager");
+    CHECK_STR_CONTAINS(why, "all: STARPU_SCHED=help or --sched help)"); /* whole, not cut */
+    CHECK_OK(dusk_sched_check("eager", why, sizeof why));
+    const char *name, *description;
+    int npolicies = 0, have_lws = 0;
+    while (dusk_sched_policy(npolicies, &name, &description) == 0) {
+        CHECK(name != NULL && description != NULL);
+        CHECK_OK(dusk_sched_check(name, why, sizeof why));
+        have_lws |= strcmp(name, "lws") == 0;
+        npolicies++;
+    }
+    CHECK(name == NULL && description == NULL);
+    CHECK_GE(npolicies, 4);
+    CHECK(have_lws);
+    CHECK_EQ(dusk_sched_policy(-1, &name, NULL), DUSK_EINVAL);
 
     /* a directory StarPU cannot create or write: refused before StarPU aborts on it */
     const char *home = getenv("STARPU_HOME"), *user_home = getenv("HOME");

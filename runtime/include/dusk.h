@@ -118,6 +118,16 @@ int dusk_cuda_worker_count(void);
  * see tools/build-starpu.sh), else 0. Whether a GPU is there is dusk_cuda_worker_count(). */
 int dusk_have_cuda(void);
 
+/* The i-th (from 0) scheduling policy of the StarPU found: its name and a one-line
+ * description (static strings; either pointer may be NULL). Returns 0, or DUSK_EINVAL past
+ * the last (then both are NULL). Needs no dusk_init(); thread-safe. */
+DUSK_NODISCARD int dusk_sched_policy(int i, const char **name, const char **description);
+
+/* 0 when `name` is a scheduling policy of the StarPU found; else DUSK_EINVAL, and `why` (when
+ * not NULL) receives one line naming it and the usual policies, and how to list them all.
+ * dusk_init() checks cfg->sched with it. Needs no dusk_init(); thread-safe. */
+DUSK_NODISCARD int dusk_sched_check(const char *name, char *why, size_t whylen);
+
 /* The name of the scheduling policy in use (static string), after dusk_init(). */
 const char *dusk_sched_name(void);
 

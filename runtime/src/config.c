@@ -270,20 +270,43 @@ int dusk_config_init(dusk_config *cfg, char *why, size_t whylen)
     return 0;
 }
 
-/* Is `name` one of the scheduling policies this StarPU has? */
-static int sched_known(const char *name, char *known, size_t knownlen)
+int dusk_sched_policy(int i, const char **name, const char **description)
 {
     struct starpu_sched_policy **p = starpu_sched_get_predefined_policies();
+    if (name != NULL) *name = NULL;
+    if (description != NULL) *description = NULL;
+    for (int j = 0; i >= 0 && p[j] != NULL; j++)
+        if (j == i) {
+            if (name != NULL) *name = p[j]->policy_name;
+            if (description != NULL)
+                *description = p[j]->policy_description ? p[j]->policy_description : "";
+            return 0;
+        }
+    return DUSK_EINVAL;
+}
+
+int dusk_sched_check(const char *name, char *why, size_t whylen)
+{
+    const char *known;
+    dusk__set_why(why, whylen, "%s", "");
+    for (int i = 0; name != NULL && dusk_sched_policy(i, &known, NULL) == 0; i++)
+        if (strcmp(known, name) == 0) return 0;
+    /* StarPU 1.3 has about 20 policies: name the usual ones, and say how to list them all,
+     * so that the line stays short and whole. */
+    static const char *const usual[] = {"lws", "eager", "dmda", "ws", "prio", "dmdas"};
+    char try[96] = "";
     size_t used = 0;
-    int found = 0;
-    known[0] = '\0';
-    for (; *p != NULL; p++) {
-        if (strcmp((*p)->policy_name, name) == 0) found = 1;
-        int w =
-            snprintf(known + used, knownlen - used, "%s%s", used ? ", " : "", (*p)->policy_name);
-        if (w > 0 && (size_t)w < knownlen - used) used += (size_t)w;
-    }
-    return found;
+    for (size_t u = 0; u < sizeof usual / sizeof usual[0]; u++)
+        for (int i = 0; dusk_sched_policy(i, &known, NULL) == 0; i++)
+            if (strcmp(known, usual[u]) == 0) {
+                int w = snprintf(try + used, sizeof try - used, "%s%s", used ? ", " : "", known);
+                if (w > 0 && (size_t)w < sizeof try - used) used += (size_t)w;
+                break;
+            }
+    dusk__set_why(why, whylen,
+                  "unknown scheduler '%s' (try %s; all: STARPU_SCHED=help or --sched help)",
+                  name ? name : "", try);
+    return DUSK_EINVAL;
 }
 
 /* The directory StarPU 1.3 keeps its performance models and bus calibration in, by its own
@@ -389,13 +412,7 @@ int dusk_init(const dusk_config *cfg, char *why, size_t whylen)
         dusk__set_why(why, whylen, "invalid configuration value");
         return DUSK_EINVAL;
     }
-    if (cfg->sched[0] != '\0') {
-        char known[512];
-        if (!sched_known(cfg->sched, known, sizeof known)) {
-            dusk__set_why(why, whylen, "unknown scheduler '%s' (known: %s)", cfg->sched, known);
-            return DUSK_EINVAL;
-        }
-    }
+    if (cfg->sched[0] != '\0' && dusk_sched_check(cfg->sched, why, whylen) != 0) return DUSK_EINVAL;
 
     int rc = check_starpu_dir(why, whylen);
     if (rc != 0) return rc;
