@@ -78,6 +78,7 @@ DUSK_WINDOW=-5 expect 2 "DUSK_WINDOW=-5 is out of range" -n 4
 STARPU_CALIBRATE=abc expect 2 "STARPU_CALIBRATE='abc' is not a whole number" -n 4 --ntasks 1
 STARPU_WORKERS_CPUID=-1 expect 2 "STARPU_WORKERS_CPUID='-1' is not a list" -n 4 --ntasks 1
 STARPU_NCPU= expect 2 "STARPU_NCPU='' is not a whole number" -n 4 --ntasks 1
+DUSK_FAIL_TASKS=bogus expect 2 "DUSK_FAIL_TASKS='bogus': 'bogus' is not a task key" -n 4 --ntasks 1
 # a CPU list that fills StarPU's worker table makes it assert: refused with the count
 STARPU_WORKERS_CPUID=0-64 expect 2 "STARPU_WORKERS_CPUID='0-64' names 65 CPUs" -n 50 --ntasks 4
 # a directory StarPU cannot create for its performance models makes it abort: refused

@@ -80,6 +80,13 @@ int main(void)
     expect_refused("STARPU_WORKERS_CPUID", "0 x", "not a list");
     expect_refused("STARPU_WORKERS_CPUID", "", "not a list");
     expect_refused("STARPU_WORKERS_COREID", "1--2", "not a list");
+    /* the test aid DUSK_FAIL_TASKS: keys NAME-ID separated by commas */
+    expect_refused("DUSK_FAIL_TASKS", "bogus", "'bogus' is not a task key");
+    expect_refused("DUSK_FAIL_TASKS", "eigh-5,,gen-7", "'' is not a task key");
+    expect_refused("DUSK_FAIL_TASKS", "eigh-5,gen-", "'gen-' is not a task key");
+    expect_refused("DUSK_FAIL_TASKS", "eigh 5", "not a task key");
+    expect_refused("DUSK_FAIL_TASKS", "-5", "not a task key");
+    expect_refused("DUSK_FAIL_TASKS", "eigh-5,", "ends with a comma");
     /* StarPU asserts when a CPU list fills its STARPU_NMAXWORKERS-entry table */
     char list[64], words[64];
     snprintf(list, sizeof list, "0-%d", STARPU_NMAXWORKERS + 48);
@@ -98,12 +105,21 @@ int main(void)
 
     /* and the values StarPU takes are let through */
     const char *fine[][2] = {
-        {"STARPU_CALIBRATE", "1"},           {"STARPU_CALIBRATE", "+2"},
-        {"STARPU_LIMIT_CPU_MEM", "0"},       {"STARPU_WATCHDOG_TIMEOUT", "1000000"},
-        {"STARPU_WORKERS_CPUID", "0 1,2-3"}, {"STARPU_WORKERS_CPUID", "1-"},
-        {"STARPU_WINDOW_TIME_SIZE", "1.5"},  {"DUSK_WINDOW", ""},
-        {"STARPU_NTHREADS_PER_CORE", "1"},   {"DUSK_WINDOW_MB", "16777216"},
-        {"STARPU_WORKERS_CPUID", list},      {"STARPU_WORKERS_CUDAID", "0 1\t2"},
+        {"STARPU_CALIBRATE", "1"},
+        {"STARPU_CALIBRATE", "+2"},
+        {"STARPU_LIMIT_CPU_MEM", "0"},
+        {"STARPU_WATCHDOG_TIMEOUT", "1000000"},
+        {"STARPU_WORKERS_CPUID", "0 1,2-3"},
+        {"STARPU_WORKERS_CPUID", "1-"},
+        {"STARPU_WINDOW_TIME_SIZE", "1.5"},
+        {"DUSK_WINDOW", ""},
+        {"STARPU_NTHREADS_PER_CORE", "1"},
+        {"DUSK_WINDOW_MB", "16777216"},
+        {"STARPU_WORKERS_CPUID", list},
+        {"STARPU_WORKERS_CUDAID", "0 1\t2"},
+        {"DUSK_FAIL_TASKS", "eigh-5,gen-17"},
+        {"DUSK_FAIL_TASKS", "add-2-7"},
+        {"DUSK_FAIL_TASKS", ""},
     };
     snprintf(list, sizeof list, "0-%d", STARPU_NMAXWORKERS - 2); /* the most StarPU takes */
     for (size_t i = 0; i < sizeof fine / sizeof fine[0]; i++) {
