@@ -47,6 +47,11 @@ expect 1 "$tmp/truncated.json: truncated" "$tmp/truncated.json"
 expect 1 "$tmp/other.json:1: not a dusk trace" "$tmp/other.json"
 expect 1 "$tmp/badfield.json:5: expected a number" "$tmp/badfield.json"
 expect 1 "also in an earlier file" "$small" "$small"
+# a write that fails says why (errno), not just "input/output error"
+expect 1 "cannot write /nonexistent-dir/x.json: No such file or directory" merge -o /nonexistent-dir/x.json "$small"
+expect 1 "cannot write /nonexistent-dir/r.html: No such file or directory" report -o /nonexistent-dir/r.html "$small"
+mkdir -p "$tmp/adir"
+expect 1 "cannot write $tmp/adir: Is a directory" merge -o "$tmp/adir" "$small"
 
 "$tool" --help >"$tmp/out" 2>"$tmp/err" && grep -q "^Usage: dusk-trace" "$tmp/out" && [ ! -s "$tmp/err" ] ||
     { echo "FAIL: --help"; fails=$((fails + 1)); }

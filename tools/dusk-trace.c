@@ -2,6 +2,7 @@
  * (DUSK_TRACE=DIR or --trace DIR). Uses only dusk's public API. */
 #define _POSIX_C_SOURCE 200809L
 #include <getopt.h>
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -108,6 +109,13 @@ static int parse(int argc, char **argv, options *o)
     return -1;
 }
 
+/* The text of a failure: for DUSK_EIO, errno's (the library leaves it set), which says why
+ * (no such directory, disk full, ...) where "input/output error" would not. */
+static const char *reason(int rc)
+{
+    return rc == DUSK_EIO && errno != 0 ? strerror(errno) : dusk_strerror(rc);
+}
+
 int main(int argc, char **argv)
 {
     options o;
@@ -121,16 +129,18 @@ int main(int argc, char **argv)
     }
     switch (o.cmd) {
     case CMD_SUMMARY:
+        errno = 0;
         rc = o.quiet ? 0 : dusk_trace_summary(set, stdout);
         if (rc == 0 && fflush(stdout) != 0) rc = DUSK_EIO;
-        if (rc) fprintf(stderr, "dusk-trace: cannot print the summary: %s\n", dusk_strerror(rc));
+        if (rc) fprintf(stderr, "dusk-trace: cannot print the summary: %s\n", reason(rc));
         break;
     case CMD_MERGE:
     case CMD_REPORT:
+        errno = 0;
         rc = o.cmd == CMD_MERGE ? dusk_trace_write_json(set, o.output)
                                 : dusk_trace_write_report(set, o.output, o.params);
         if (rc)
-            fprintf(stderr, "dusk-trace: cannot write %s: %s\n", o.output, dusk_strerror(rc));
+            fprintf(stderr, "dusk-trace: cannot write %s: %s\n", o.output, reason(rc));
         else if (!o.quiet)
             fprintf(stderr, "dusk-trace: wrote %s (%lld tasks, %d file%s)\n", o.output,
                     (long long)dusk_trace_task_count(set), o.npaths, o.npaths == 1 ? "" : "s");

@@ -88,7 +88,8 @@ DUSK_NODISCARD int dusk_trace_critical_path(const dusk_trace_set *set, int64_t *
 /* Print a human-readable summary to out: per-worker tasks, busy % and idle gaps (count,
  * total, longest), per-codelet time statistics (count, mean, p50, p95, total), the critical
  * path as its chain of keys (long chains are elided in the middle) with its length, the
- * parallel efficiency and the failed tasks. Returns 0, DUSK_EIO or DUSK_ENOMEM. */
+ * parallel efficiency and the failed tasks. Returns 0, DUSK_EIO (errno tells why) or
+ * DUSK_ENOMEM. */
 DUSK_NODISCARD int dusk_trace_summary(const dusk_trace_set *set, FILE *out);
 
 /* Write the set as one trace.json (one pid per rank, times on the common timeline), which
@@ -100,8 +101,8 @@ DUSK_NODISCARD int dusk_trace_write_json(const dusk_trace_set *set, const char *
  * chart of tasks per worker (at most about 20,000 boxes; larger traces are drawn aggregated
  * into time bins, and the page says so), worker utilisation, per-codelet statistics, the
  * critical path, throughput and makespan, and the failed tasks. `params` (may be NULL: then
- * the parameters recorded in the trace) is the line describing the run.
- * Returns 0, DUSK_EIO or DUSK_ENOMEM. */
+ * the parameters recorded in the trace) is the line describing the run. Written to path +
+ * ".partial" and renamed when complete. Returns 0, DUSK_EIO (errno tells why) or DUSK_ENOMEM. */
 DUSK_NODISCARD int dusk_trace_write_report(const dusk_trace_set *set, const char *path,
                                            const char *params);
 

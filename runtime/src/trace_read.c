@@ -1177,6 +1177,10 @@ int dusk_trace_write_json(const dusk_trace_set *set, const char *path)
     dusk__sb_free(&b);
     if (fclose(f) != 0 && rc == 0) rc = DUSK_EIO;
     if (rc == 0 && rename(tmp, path) != 0) rc = DUSK_EIO;
-    if (rc != 0) remove(tmp);
+    if (rc != 0) {
+        int err = errno; /* the failure's, which callers print: not remove()'s */
+        remove(tmp);
+        errno = err;
+    }
     return rc;
 }

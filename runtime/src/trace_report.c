@@ -4,6 +4,7 @@
  * worker and bin, the busy fraction and the codelet that took most of it. */
 #define _POSIX_C_SOURCE 200809L
 #include <math.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -481,6 +482,10 @@ int dusk_trace_write_report(const dusk_trace_set *set, const char *path, const c
     if (ferror(f) && rc == 0) rc = DUSK_EIO;
     if (fclose(f) != 0 && rc == 0) rc = DUSK_EIO;
     if (rc == 0 && rename(tmp, path) != 0) rc = DUSK_EIO;
-    if (rc != 0) remove(tmp);
+    if (rc != 0) {
+        int err = errno; /* the failure's, which callers print: not remove()'s */
+        remove(tmp);
+        errno = err;
+    }
     return rc;
 }
