@@ -114,6 +114,12 @@ int main(int argc, char **argv)
     dusk_config cfg;
     int ret = cli_parse(&app, argc, argv, &cfg);
     if (ret >= 0) return ret;
+    if (cfg.trace[0] != '\0') { /* a trace would be empty: say so rather than write nothing */
+        const char *env = getenv("DUSK_TRACE");
+        fprintf(stderr, "dusk-timeit: %s does not apply: dusk-timeit runs no tasks on StarPU\n",
+                env != NULL && strcmp(env, cfg.trace) == 0 ? "DUSK_TRACE" : "--trace");
+        return CLI_EXIT_USAGE;
+    }
 
     const int n = (int)o.n;
     const size_t nn = (size_t)n * (size_t)n;

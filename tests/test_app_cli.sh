@@ -61,6 +61,17 @@ for other in "$reduce" "$timeit"; do
         exit $fails
     ) || fails=$((fails + 1))
 done
+# dusk-timeit runs no graph: a trace it would not write is refused
+if [ -x "$timeit" ]; then
+    (
+        app=$timeit fails=0
+        cd "$tmp" || exit 1
+        expect 2 "dusk-timeit: --trace does not apply: dusk-timeit runs no tasks on StarPU" --trace tt
+        DUSK_TRACE=tt expect 2 "DUSK_TRACE does not apply" -n 10
+        [ ! -e tt ] || { echo "FAIL: dusk-timeit made tt"; fails=$((fails + 1)); }
+        exit $fails
+    ) || fails=$((fails + 1))
+fi
 # --sched help lists every policy on stdout, exit 0
 if "$app" --sched help >"$tmp/out" 2>"$tmp/err" && grep -qE "^  lws +" "$tmp/out" &&
     grep -qE "^  dmda +" "$tmp/out" && [ ! -s "$tmp/err" ] &&
