@@ -67,6 +67,22 @@ with tempfile.TemporaryDirectory() as tmp:
     check(r.returncode == 0 and "critical path" in r.stdout and f"{4 * t} tasks" in r.stdout,
           "dusk-trace summarises it")
 
+    # failures: dusk-eigh and dusk-trace count them alike (the skipped dependents apart)
+    d4 = os.path.join(tmp, "fail")
+    r = subprocess.run([eigh, "-n", "50", "--ntasks", "10", "--no-progress", "--output",
+                        os.path.join(tmp, "fo"), "--trace", d4], capture_output=True, text=True,
+                       timeout=120, env=dict(os.environ, DUSK_FAIL_TASKS="eigh-5,gen-7"))
+    check(r.returncode == 3 and "2 FAILED" in r.stdout + r.stderr,
+          f"dusk-eigh with 2 injected failures: exit {r.returncode}, 2 FAILED")
+    r = subprocess.run([tool, os.path.join(d4, "trace.json")], capture_output=True, text=True)
+    # gen-7 fails: the tasks after it (gram-7, eigh-7, ...) are skipped, not failed
+    with open(os.path.join(d4, "trace.json")) as f:
+        ev = [e for e in json.load(f)["traceEvents"] if e["ph"] == "X"]
+    skipped = sum(e["args"]["status"] == -7 for e in ev)  # DUSK_EDEP
+    want = f"tasks (2 failed, {skipped} not run because of them)"
+    first = r.stdout.splitlines()[0] if r.stdout else r.stderr
+    check(r.returncode == 0 and skipped >= 2 and want in first, f"dusk-trace: '{want}' in '{first}'")
+
     # DUSK_TRACE for any program linked with dusk: dusk-reduce, 8 chunks
     d2 = os.path.join(tmp, "reduce")
     env = dict(os.environ, DUSK_TRACE=d2)

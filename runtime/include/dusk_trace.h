@@ -68,7 +68,9 @@ DUSK_NODISCARD int dusk_trace_task_at(const dusk_trace_set *set, int64_t i, dusk
 typedef struct dusk_trace_stats {
     int nranks;
     int nworkers;
-    int64_t ntasks, nfailed;
+    int64_t ntasks;
+    int64_t nfailed;      /* tasks that ran (or were refused) and failed */
+    int64_t nskipped;     /* tasks not run because a task they depend on failed (DUSK_EDEP) */
     double makespan;      /* s */
     double task_time;     /* s, summed over tasks */
     double throughput;    /* tasks per second of makespan */

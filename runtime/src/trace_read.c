@@ -898,7 +898,10 @@ int dusk__trace_analyse(const dusk_trace_set *s, dusk__analysis *a)
     double t0 = INFINITY, t1 = -INFINITY;
     for (int64_t i = 0; i < s->ntasks; i++) {
         const dusk_trace_task *t = &s->tasks[i];
-        if (t->status != 0) a->st.nfailed++;
+        if (t->status == DUSK_EDEP)
+            a->st.nskipped++;
+        else if (t->status != 0)
+            a->st.nfailed++;
         if (t->worker < 0) continue;
         a->st.task_time += t->dur;
         if (t->start < t0) t0 = t->start;
@@ -965,7 +968,7 @@ int dusk__trace_analyse(const dusk_trace_set *s, dusk__analysis *a)
             c++;
         if (c == a->ncodelets) a->codelets[a->ncodelets++].codelet = t->codelet;
         a->codelets[c].count++;
-        a->codelets[c].failed += t->status != 0;
+        a->codelets[c].failed += t->status != 0 && t->status != DUSK_EDEP;
     }
     for (int c = 0; c < a->ncodelets; c++) {
         dusk__cstats *cs = &a->codelets[c];
@@ -1028,9 +1031,12 @@ int dusk_trace_summary(const dusk_trace_set *set, FILE *out)
     int rc = dusk__trace_analyse(set, &a);
     if (rc != 0) return rc;
     const dusk_trace_stats *st = &a.st;
-    fprintf(out, "trace: %d rank%s, %d worker%s, %lld tasks (%lld failed)\n", st->nranks,
+    /* as dusk-eigh counts them: the tasks that failed, then those skipped because of them */
+    fprintf(out, "trace: %d rank%s, %d worker%s, %lld tasks (%lld failed", st->nranks,
             st->nranks == 1 ? "" : "s", st->nworkers, st->nworkers == 1 ? "" : "s",
             (long long)st->ntasks, (long long)st->nfailed);
+    if (st->nskipped) fprintf(out, ", %lld not run because of them", (long long)st->nskipped);
+    fputs(")\n", out);
     for (int r = 0; r < set->nranks; r++)
         if (set->ranks[r].params && *set->ranks[r].params)
             fprintf(out, "params (rank %d): %s\n", set->ranks[r].rank, set->ranks[r].params);
@@ -1068,8 +1074,9 @@ int dusk_trace_summary(const dusk_trace_set *set, FILE *out)
     }
     fputc('\n', out);
 
-    if (st->nfailed) {
-        fprintf(out, "\nfailed tasks:\n");
+    if (st->nfailed + st->nskipped) {
+        fprintf(out, st->nskipped ? "\nfailed tasks, and tasks not run because of them:\n"
+                                  : "\nfailed tasks:\n");
         int64_t shown = 0;
         for (int64_t i = 0; i < set->ntasks && shown < 50; i++) {
             const dusk_trace_task *t = &set->tasks[i];
@@ -1078,8 +1085,8 @@ int dusk_trace_summary(const dusk_trace_set *set, FILE *out)
                     t->codelet, dusk_strerror(t->status), t->worker < 0 ? ", never ran" : "");
             shown++;
         }
-        if (st->nfailed > shown)
-            fprintf(out, "  ... and %lld more\n", (long long)(st->nfailed - shown));
+        if (st->nfailed + st->nskipped > shown)
+            fprintf(out, "  ... and %lld more\n", (long long)(st->nfailed + st->nskipped - shown));
     }
     dusk__trace_analysis_free(&a);
     return ferror(out) ? DUSK_EIO : 0;

@@ -337,6 +337,10 @@ int dusk_trace_write_report(const dusk_trace_set *set, const char *path, const c
     card(f, "tasks", v, 0);
     snprintf(v, sizeof v, "%lld", (long long)st->nfailed);
     card(f, "failed", v, st->nfailed > 0);
+    if (st->nskipped) {
+        snprintf(v, sizeof v, "%lld", (long long)st->nskipped);
+        card(f, "not run (a task they need failed)", v, 1);
+    }
     card(f, "makespan", dur_str(d1, sizeof d1, st->makespan), 0);
     snprintf(v, sizeof v, "%.1f /s", st->throughput);
     card(f, "throughput", v, 0);
@@ -441,7 +445,7 @@ int dusk_trace_write_report(const dusk_trace_set *set, const char *path, const c
 
     /* failures */
     fputs("<section><h2>Failed tasks</h2>", f);
-    if (st->nfailed == 0) {
+    if (st->nfailed + st->nskipped == 0) {
         fputs("<p>None: every task succeeded.</p>", f);
     } else {
         fputs("<table><tr><th class=\"l\">rank</th><th>id</th><th class=\"l\">key</th>"
@@ -467,8 +471,8 @@ int dusk_trace_write_report(const dusk_trace_set *set, const char *path, const c
             shown++;
         }
         fputs("</table>", f);
-        if (st->nfailed > shown)
-            fprintf(f, "<p>… and %lld more.</p>", (long long)(st->nfailed - shown));
+        if (st->nfailed + st->nskipped > shown)
+            fprintf(f, "<p>… and %lld more.</p>", (long long)(st->nfailed + st->nskipped - shown));
     }
     fputs("</section>\n</main>\n", f);
     fprintf(f,
