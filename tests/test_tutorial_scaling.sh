@@ -1,7 +1,7 @@
 #!/bin/bash
 # tools/scaling.sh at a tiny size: every sweep writes a CSV with the expected rows, consistent
 # numbers (speed-up = t1 / t), a Markdown table, and PNG and SVG plots; bad usage exits 2.
-# Also dusk-timeit's own refusals and check line.
+# Also dusk-timeit's own refusals and check line, and tools/quickstart.sh's usage.
 #   test_tutorial_scaling.sh SOURCE_DIR BUILD_DIR
 set -uo pipefail
 src=$1
@@ -10,6 +10,14 @@ fail() {
     echo "FAIL: $*" >&2
     exit 1
 }
+# tools/quickstart.sh's usage: --help on stdout with exit 0, a bad mode on stderr with exit 2
+out=$(bash "$src/tools/quickstart.sh" --help 2>&1 >/dev/null) && [ -z "$out" ] &&
+    bash "$src/tools/quickstart.sh" --help | grep -q "^usage: .*quickstart.sh run" ||
+    fail "quickstart.sh --help: not usage on stdout with exit 0"
+bash "$src/tools/quickstart.sh" bogus >"${TMPDIR:-/tmp}/qs.$$" 2>/dev/null
+rc=$?
+[ $rc -eq 2 ] && [ ! -s "${TMPDIR:-/tmp}/qs.$$" ] || fail "quickstart.sh bogus: exit $rc, stdout not empty"
+rm -f "${TMPDIR:-/tmp}/qs.$$"
 command -v gnuplot >/dev/null || {
     echo "gnuplot is not installed (tools/quickstart.sh test installs gnuplot-nox): skipped"
     exit 77

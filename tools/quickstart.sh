@@ -9,11 +9,18 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 mode=${1:-}
 [ $# -gt 0 ] && shift
 
-usage() {
-    echo "usage: $0 run [dusk-eigh flags] | test" >&2
-    exit 2
+usage() { # [exit code]: 0 prints to stdout (--help), else to stderr
+    local msg="usage: $0 run [dusk-eigh flags] | test
+  run   install what is missing, build (build log on stderr), run dusk-eigh with the flags
+  test  install what is missing, build, run every test (two builds, fuzzing, TSan)"
+    if [ "${1:-2}" -eq 0 ]; then echo "$msg"; else echo "$msg" >&2; fi
+    exit "${1:-2}"
 }
-case "$mode" in run | test) ;; *) usage ;; esac
+case "$mode" in
+run | test) ;;
+-h | --help) usage 0 ;;
+*) usage 2 ;;
+esac
 
 # ---- packages ---------------------------------------------------------------------------
 packages=(build-essential cmake pkg-config libstarpu-dev libopenblas-dev liblapacke-dev
@@ -40,8 +47,8 @@ if [ ${#missing[@]} -gt 0 ]; then
         exit 1
     fi
     export DEBIAN_FRONTEND=noninteractive
-    "${sudo[@]}" apt-get update -q
-    "${sudo[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}"
+    "${sudo[@]}" apt-get update -q >&2
+    "${sudo[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}" >&2
 fi
 
 jobs=$(nproc 2>/dev/null || echo 2)
@@ -51,7 +58,8 @@ build() { # build DIR [cmake options...]
     local dir=$1
     shift
     cmake -S "$here" -B "$dir" "$@" >/dev/null
-    cmake --build "$dir" -j "$jobs"
+    # the build log goes to stderr: stdout is for results (`run` prints dusk-eigh's there)
+    cmake --build "$dir" -j "$jobs" >&2
 }
 
 if [ "$mode" = run ]; then
