@@ -72,6 +72,16 @@ if [ -x "$timeit" ]; then
         exit $fails
     ) || fails=$((fails + 1))
 fi
+# worker counts: the messages speak of what was asked for, not of cores or one variable
+expect 1 "StarPU found no worker to run tasks: 0 CPU workers asked for (--ncpu or STARPU_NCPU)" \
+    --ncpu 0 -n 10 --ntasks 1
+if "$app" --ncpu 1000 -n 10 --ntasks 1 >"$tmp/out" 2>"$tmp/err" &&
+    grep -q "warning: 1000 CPU workers asked for (--ncpu or STARPU_NCPU) but this StarPU runs at most" "$tmp/err"; then
+    echo "ok: --ncpu 1000 warns of the workers asked for"
+else
+    echo "FAIL: --ncpu 1000: $(cat "$tmp/err")"
+    fails=$((fails + 1))
+fi
 # --sched help lists every policy on stdout, exit 0
 if "$app" --sched help >"$tmp/out" 2>"$tmp/err" && grep -qE "^  lws +" "$tmp/out" &&
     grep -qE "^  dmda +" "$tmp/out" && [ ! -s "$tmp/err" ] &&

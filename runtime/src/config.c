@@ -482,9 +482,12 @@ int dusk_init(const dusk_config *cfg, char *why, size_t whylen)
     if (cfg->ncpu > STARPU_MAXCPUS || (cfg->ncpu < 0 && cores > STARPU_MAXCPUS)) {
         if (cfg->verbose >= 0)
             fprintf(stderr,
-                    "dusk: warning: %ld cores but this StarPU runs at most %d CPU workers "
+                    "dusk: warning: %ld %s but this StarPU runs at most %d CPU workers "
                     "(STARPU_MAXCPUS); a StarPU built with --enable-maxcpus lifts the limit\n",
-                    cfg->ncpu > STARPU_MAXCPUS ? (long)cfg->ncpu : cores, STARPU_MAXCPUS);
+                    cfg->ncpu > STARPU_MAXCPUS ? (long)cfg->ncpu : cores,
+                    cfg->ncpu > STARPU_MAXCPUS ? "CPU workers asked for (--ncpu or STARPU_NCPU)"
+                                               : "cores",
+                    STARPU_MAXCPUS);
         conf.ncpus = STARPU_MAXCPUS;
     }
 #endif
@@ -493,8 +496,13 @@ int dusk_init(const dusk_config *cfg, char *why, size_t whylen)
     if (ret == -EPROTONOSUPPORT) return DUSK_ENODEV; /* several ranks, no StarPU-MPI: `why` says */
     if (ret == -EIO) return DUSK_ESTARPU;
     if (ret == -ENODEV) {
-        dusk__set_why(why, whylen, "StarPU found no worker to run tasks (STARPU_NCPU=%d)",
-                      cfg->ncpu);
+        if (cfg->ncpu >= 0)
+            dusk__set_why(why, whylen,
+                          "StarPU found no worker to run tasks: %d CPU workers asked for "
+                          "(--ncpu or STARPU_NCPU)",
+                          cfg->ncpu);
+        else
+            dusk__set_why(why, whylen, "StarPU found no worker to run tasks");
         return DUSK_ENODEV;
     }
     if (ret != 0) {
