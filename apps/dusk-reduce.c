@@ -189,9 +189,8 @@ int main(int argc, char **argv)
         return CLI_EXIT_FAILURE;
     }
     (void)dusk_graph_progress(g, 0, "tasks");
-    (void)dusk_graph_hold(g);
     double t0 = dusk_now();
-    ret = build(g, &o, sumsq, add, &result);
+    if ((ret = dusk_graph_hold(g)) == 0) ret = build(g, &o, sumsq, add, &result);
     if (ret != 0) fprintf(stderr, "dusk-reduce: cannot build the graph: %s\n", dusk_strerror(ret));
     int computed = dusk_graph_compute(g);
     double elapsed = dusk_now() - t0;

@@ -31,12 +31,17 @@ extern "C" {
 #define DUSK_VERSION_PATCH 0
 #define DUSK_VERSION_STRING "0.1.0"
 
+/* Attributes, where the compiler has them: DUSK_NODISCARD warns when a call's result (an
+ * error code) is ignored, DUSK_PRINTF checks printf-style arguments, DUSK_NORETURN marks a
+ * function that does not return. */
 #if defined(__GNUC__)
 #define DUSK_NODISCARD __attribute__((warn_unused_result))
 #define DUSK_PRINTF(f, a) __attribute__((format(printf, f, a)))
+#define DUSK_NORETURN __attribute__((noreturn))
 #else
 #define DUSK_NODISCARD
 #define DUSK_PRINTF(f, a)
+#define DUSK_NORETURN
 #endif
 
 /* ---- Errors ---------------------------------------------------------------------------- */
@@ -169,7 +174,7 @@ DUSK_NODISCARD int dusk_ranks_gather(const char *text, size_t len, char **out, s
 /* End the whole job at once with exit status `code`: MPI_Abort under several ranks (the
  * launcher stops every rank), _exit otherwise. For a rank that cannot go on while the others
  * wait for it; print the reason first. Output files are left as they are (.partial). */
-void dusk_abort(int code) __attribute__((noreturn));
+DUSK_NORETURN void dusk_abort(int code);
 
 /* ---- Graphs, data and tasks -------------------------------------------------------------- */
 
@@ -190,6 +195,8 @@ void dusk_graph_free(dusk_graph **g);
  * the number of tasks submitted so far. `label` (copied) is printed before the bar. Under
  * several ranks, a task with DUSK_TASK_COUNTS advances the bar of the rank that runs it. */
 int dusk_graph_progress(dusk_graph *g, int64_t total, const char *label);
+/* (Returns 0, or DUSK_EINVAL for total < 0 or a NULL label. Not DUSK_NODISCARD: it cannot
+ * fail with valid arguments, and callers draw no bar rather than stop.) */
 
 /* Build first, run later (Dask's delayed + compute): after dusk_graph_hold(), tasks, reads
  * and releases are recorded instead of being handed to StarPU, until dusk_graph_compute()
@@ -198,7 +205,9 @@ int dusk_graph_progress(dusk_graph *g, int64_t total, const char *label);
  * Memory: every recorded task stays in memory until compute (about 0.8 KB each, its key and
  * by-value argument besides; data objects are registered with StarPU only when handed over),
  * so a held graph's size is bounded by memory, not by the window. */
-int dusk_graph_hold(dusk_graph *g);
+/* dusk_graph_hold: 0, or DUSK_EINVAL for a NULL graph. dusk_graph_compute: as
+ * dusk_graph_wait() (0, DUSK_ETASK, DUSK_ECANCELED), or DUSK_EINVAL for a NULL graph. */
+DUSK_NODISCARD int dusk_graph_hold(dusk_graph *g);
 DUSK_NODISCARD int dusk_graph_compute(dusk_graph *g);
 
 /* A new matrix of rows x cols float64 values (C order) or vector of n values. Its memory is
@@ -246,11 +255,14 @@ typedef enum dusk_access {
     DUSK_SCRATCH = 4 /* uses it as workspace, contents undefined before and after */
 } dusk_access;
 
+/* One data argument of a task: the data (the caller keeps its reference; the task takes
+ * its own until it is done) and how the task uses it. */
 typedef struct dusk_arg {
     dusk_data *data;
     dusk_access mode;
 } dusk_arg;
 
+/* The most data arguments a task may have (dusk_task_submit() refuses more: DUSK_EINVAL). */
 #define DUSK_MAX_ARGS 8
 
 /* Task options. Start from dusk_task_opts_init(), which zeroes them. */

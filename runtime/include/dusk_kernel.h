@@ -33,6 +33,8 @@ void dusk_kernel_free(dusk_kernel **k);
  * Returns DUSK_ENODEV when this build has no CUDA (dusk_have_cuda()), DUSK_EINVAL for
  * NULL arguments. */
 DUSK_NODISCARD int dusk_kernel_set_cuda(dusk_kernel *k, dusk_kernel_fn cuda);
+
+/* The kernel's name, as given to dusk_kernel_new() (owned by k, valid until it is freed). */
 const char *dusk_kernel_name(const dusk_kernel *k);
 
 /* Inside a kernel function: */

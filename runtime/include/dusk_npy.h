@@ -14,6 +14,8 @@
 extern "C" {
 #endif
 
+/* The most dimensions a .npy file dusk reads or writes may have (dusk_npy_open() refuses
+ * more with DUSK_EFORMAT; dusk_npy_create() with DUSK_EINVAL). */
 #define DUSK_NPY_MAX_DIMS 8
 
 typedef struct dusk_npy dusk_npy; /* an open .npy file; opaque */
