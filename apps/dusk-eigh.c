@@ -37,7 +37,7 @@
 
 typedef struct options {
     long long n, ntasks, seed;
-    int n_set, ntasks_set;
+    int n_set, ntasks_set, seed_set;
     int philox; /* --rng philox */
     int values_only, vectors, verify;
     const char *input, *output, *resume;
@@ -89,11 +89,13 @@ static int handle(void *ctx, int opt, const char *arg)
         o->ntasks_set = 1;
         return cli_int(&app, "--ntasks", arg, 1, INT32_MAX, &o->ntasks);
     case OPT_SEED:
+        o->seed_set = 1;
         return cli_int(&app, "--seed", arg, 0, UINT32_MAX, &o->seed);
     case OPT_VALUES_ONLY:
         o->values_only = 1;
         return 0;
     case OPT_INPUT:
+        if (*arg == '\0') return cli_usage_error(&app, "--input: the file name is empty");
         o->input = arg;
         return 0;
     case OPT_OUTPUT:
@@ -160,9 +162,11 @@ static cli_app app = {
         "                        failed tasks), computing only the tasks not done; the other\n"
         "                        flags must be those of that run (one process only)\n"
         "\n"
-        "Exit status: 0 all tasks done; 1 the run failed; 2 bad usage or input; 3 finished\n"
-        "but some tasks failed (their rows are NaN, DIR/failures.json says why); 128+N\n"
-        "stopped by signal N (130: Ctrl-C), resumable with --resume.\n",
+        "Exit status: 0 all tasks done; 1 the run failed (an input file refused, an output\n"
+        "not written, not enough memory or disk, the verification failed); 2 bad usage (a\n"
+        "flag or value, a missing file, a --resume of another run); 3 finished but some\n"
+        "tasks failed (their rows are NaN, DIR/failures.json says why); 128+N stopped by\n"
+        "signal N (130: Ctrl-C), resumable with --resume.\n",
     .shortopts = "n:",
     .longopts = longopts,
     .handle = handle,
@@ -393,7 +397,9 @@ static int open_input(batch *b, dusk_npy **in)
         problem = "has %d dimensions; dusk-eigh reads (T, n, n) or (n, n)";
     else if (sh[nd - 1] != sh[nd - 2])
         problem = "holds non-square matrices (%d-d shape ending in %lld x %lld)";
-    else if (sh[nd - 1] < 1 || sh[nd - 1] > MAX_N || (nd == 3 && (sh[0] < 1 || sh[0] > INT32_MAX)))
+    else if (sh[nd - 1] < 1 || (nd == 3 && sh[0] < 1))
+        problem = "holds no matrices (%d-d, matrices of %lld x %lld)";
+    else if (sh[nd - 1] > MAX_N || (nd == 3 && sh[0] > INT32_MAX))
         problem = "has a size dusk-eigh does not take (%d-d, %lld x %lld)";
     if (problem) {
         fprintf(stderr, "%s: %s: ", prog, b->opt.input);
@@ -420,9 +426,10 @@ static void params_line(const batch *b, char *buf, size_t len)
 {
     char source[4200];
     struct stat st;
+    /* the input by its size and time, not its name: a resume may spell or reach it otherwise */
     if (b->opt.input && stat(b->opt.input, &st) == 0)
-        snprintf(source, sizeof source, "input:%s size=%lld mtime=%lld.%09ld", b->opt.input,
-                 (long long)st.st_size, (long long)st.st_mtim.tv_sec, st.st_mtim.tv_nsec);
+        snprintf(source, sizeof source, "input size=%lld mtime=%lld.%09ld", (long long)st.st_size,
+                 (long long)st.st_mtim.tv_sec, st.st_mtim.tv_nsec);
     else
         snprintf(source, sizeof source, "seed:%lld%s", b->opt.seed,
                  b->opt.philox ? " rng:philox" : "");
@@ -503,9 +510,11 @@ static int open_outputs(batch *b)
     if (resume && stat(dir, &st) != 0) {
         fprintf(stderr, "%s: --resume %s: %s: there is no run to resume there\n", prog, dir,
                 strerror(errno));
-        return CLI_EXIT_FAILURE;
+        return CLI_EXIT_USAGE;
     }
     if (outdir_lock(prog, dir) != 0) return CLI_EXIT_FAILURE;
+    if (!resume && outdir_check_foreign(prog, dir, "dusk-eigh", old_results, 3) != 0)
+        return CLI_EXIT_USAGE;
     params_line(b, params, sizeof params);
     if (!resume && rank_manifests(b, params, 0) != 0) return CLI_EXIT_FAILURE;
     ret = dusk_manifest_open(dir, "dusk-eigh", params, b->ntasks, resume, sync_outputs, b,
@@ -653,17 +662,19 @@ static _Atomic(dusk_graph *) running;
 static atomic_int stop_signal;
 static atomic_int in_handler; /* handlers between reading `running` and done with it */
 static int quiet_handler;     /* ranks other than 0 stop without saying so */
+static int stderr_tty;
 
 static void on_signal(int sig)
 {
     int expected = 0;
     if (!atomic_compare_exchange_strong(&stop_signal, &expected, sig))
         _exit(128 + sig); /* the second one: at once; the manifest stays true */
+    /* after a newline that ends the progress bar's line, on a terminal */
     static const char msg[] =
         "\ndusk-eigh: stopping: running tasks finish, then what is done is saved "
         "(signal again to quit at once)\n";
     if (!quiet_handler) {
-        ssize_t w = write(STDERR_FILENO, msg, sizeof msg - 1);
+        ssize_t w = write(STDERR_FILENO, msg + !stderr_tty, sizeof msg - 1 - !stderr_tty);
         (void)w;
     }
     atomic_fetch_add(&in_handler, 1);
@@ -708,6 +719,18 @@ static void print_shell_word(const char *a)
     fprintf(stderr, "'");
 }
 
+/* 1 when argument `a` is --output=DIR or --resume=DIR, 2 when it is --output or --resume with
+ * DIR to follow, in full or abbreviated as getopt_long accepts them (--out, --res); else 0. */
+static int names_dir_flag(const char *a)
+{
+    if (strncmp(a, "--", 2) != 0 || a[2] == '\0') return 0;
+    const char *eq = strchr(a, '=');
+    size_t len = eq ? (size_t)(eq - a - 2) : strlen(a + 2);
+    if (len == 0 || (strncmp(a + 2, "output", len) != 0 && strncmp(a + 2, "resume", len) != 0))
+        return 0;
+    return eq ? 1 : 2;
+}
+
 /* The command that resumes this run: the same arguments, --output DIR becoming --resume DIR. */
 static void print_resume_hint(int argc, char **argv, const char *dir)
 {
@@ -717,11 +740,11 @@ static void print_resume_hint(int argc, char **argv, const char *dir)
         fprintf(stderr, "%s: to resume:", prog);
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i];
-        if (strcmp(a, "--output") == 0 || strcmp(a, "--resume") == 0) {
-            i++;
+        int dir_flag = names_dir_flag(a);
+        if (dir_flag) {
+            i += dir_flag == 2; /* the directory is the next argument */
             continue;
         }
-        if (strncmp(a, "--output=", 9) == 0 || strncmp(a, "--resume=", 9) == 0) continue;
         print_shell_word(a);
     }
     fprintf(stderr, " --resume");
@@ -766,8 +789,8 @@ static void print_summary(const batch *b, int64_t ran, int64_t already, int64_t 
         printf("Nothing to do: all %lld tasks were done before\n", (long long)b->ntasks);
         return;
     }
-    printf("Processed %lld tasks in %.3f s (%.2f it/s)", (long long)ran, elapsed,
-           (double)ran / elapsed);
+    printf("Processed %lld task%s in %.3f s (%.2f it/s)", (long long)ran, ran == 1 ? "" : "s",
+           elapsed, (double)ran / elapsed);
     if (dusk_rank_count() > 1) printf(" on %d ranks", dusk_rank_count());
     if (already) printf(", %lld more done before", (long long)already);
     if (causes) {
@@ -790,7 +813,7 @@ static void print_verification(const batch *b, int64_t ran, int *status)
     }
     if (b->nbad == 0) { /* the others failed before they could be verified: exit 3 says so */
         printf("Verified: %lld of %lld tasks passed (max %s %.2e <= %.0e, max %s %.2e <= %.1e); "
-               "the other %lld failed and were not verified\n",
+               "%lld failed before they could be verified\n",
                (long long)b->nchecked, (long long)ran, what0, b->worst[0], tol0, what1, b->worst[1],
                tol1, (long long)(ran - b->nchecked));
         return;
@@ -1060,6 +1083,7 @@ int main(int argc, char **argv)
     b.opt.ntasks = 128;
     if (dusk_rank_count() > 1) snprintf(prog, sizeof prog, "dusk-eigh: rank %d", dusk_rank());
     quiet_handler = dusk_rank() != 0;
+    stderr_tty = isatty(STDERR_FILENO);
     app.name = prog;
     app.ctx = &b.opt;
     dusk_config cfg;
@@ -1076,8 +1100,9 @@ int main(int argc, char **argv)
         return cli_usage_error(&app, "--vectors and --values-only exclude each other");
     if (b.opt.vectors && !b.opt.output)
         return cli_usage_error(&app, "--vectors needs --output DIR");
-    if (b.opt.input && b.opt.philox)
-        return cli_usage_error(&app, "--rng applies to generated matrices, not to --input");
+    if (b.opt.input && (b.opt.philox || b.opt.seed_set))
+        return cli_usage_error(&app, "--%s applies to generated matrices, not to --input",
+                               b.opt.philox ? "rng" : "seed");
     if (!b.opt.input && !b.opt.philox && b.opt.seed + b.opt.ntasks - 1 > (long long)UINT32_MAX)
         return cli_usage_error(&app,
                                "--seed %lld + --ntasks %lld goes past NumPy's largest "
