@@ -37,7 +37,7 @@
 
 typedef struct options {
     long long n, ntasks, seed;
-    int n_set, ntasks_set;
+    int n_set, ntasks_set, seed_set;
     int philox; /* --rng philox */
     int values_only, vectors, verify;
     const char *input, *output, *resume;
@@ -89,11 +89,13 @@ static int handle(void *ctx, int opt, const char *arg)
         o->ntasks_set = 1;
         return cli_int(&app, "--ntasks", arg, 1, INT32_MAX, &o->ntasks);
     case OPT_SEED:
+        o->seed_set = 1;
         return cli_int(&app, "--seed", arg, 0, UINT32_MAX, &o->seed);
     case OPT_VALUES_ONLY:
         o->values_only = 1;
         return 0;
     case OPT_INPUT:
+        if (*arg == '\0') return cli_usage_error(&app, "--input: the file name is empty");
         o->input = arg;
         return 0;
     case OPT_OUTPUT:
@@ -160,9 +162,11 @@ static cli_app app = {
         "                        failed tasks), computing only the tasks not done; the other\n"
         "                        flags must be those of that run (one process only)\n"
         "\n"
-        "Exit status: 0 all tasks done; 1 the run failed; 2 bad usage or input; 3 finished\n"
-        "but some tasks failed (their rows are NaN, DIR/failures.json says why); 128+N\n"
-        "stopped by signal N (130: Ctrl-C), resumable with --resume.\n",
+        "Exit status: 0 all tasks done; 1 the run failed (an input file refused, an output\n"
+        "not written, not enough memory or disk, the verification failed); 2 bad usage (a\n"
+        "flag or value, a missing file, a --resume of another run); 3 finished but some\n"
+        "tasks failed (their rows are NaN, DIR/failures.json says why); 128+N stopped by\n"
+        "signal N (130: Ctrl-C), resumable with --resume.\n",
     .shortopts = "n:",
     .longopts = longopts,
     .handle = handle,
@@ -178,19 +182,35 @@ typedef struct batch {
      * several ranks, rank K > 0 lists what it makes in DIR/.rank-K/manifest.txt (rank 0 merges
      * them at the end, or when resuming) and reads what was done before from `prior`. */
     dusk_manifest *manifest, *prior;
-    atomic_uchar *pending; /* with --output: per task, result writes still to come */
-    int64_t run_token;     /* several ranks: names this run's output directory (rank 0) */
+    int64_t run_token; /* several ranks: names this run's output directory (rank 0) */
     atomic_int io_error;
     pthread_mutex_t lock; /* guards the verification results below */
     double worst[2];
     int64_t nchecked, nbad, bad_ids[8]; /* checked: tasks whose verification ran */
 } batch;
 
+/* A task's results still to be written (eigenvalues, and eigenvectors with --vectors): the
+ * task is done, for the manifest, once all are written. Made per task and freed by its last
+ * write, so that what is kept does not grow with the batch. */
+typedef struct results {
+    atomic_int left, bad;
+} results;
+
 typedef struct read_ctx {
     batch *b;
     int64_t index;
     enum { READ_VALUES, READ_VECTORS, READ_CHECKS } what;
+    results *res; /* for VALUES and VECTORS */
 } read_ctx;
+
+/* One of task `index`'s results is written (ok) or not. */
+static void result_written(batch *b, results *res, int64_t index, int ok)
+{
+    if (!ok) atomic_store(&res->bad, 1);
+    if (atomic_fetch_sub(&res->left, 1) != 1) return;
+    if (!atomic_load(&res->bad) && b->manifest) dusk_manifest_mark_done(b->manifest, index);
+    free(res);
+}
 
 enum { NAN_CHUNK = 1 << 17 }; /* 1 MiB of NaN, written as many times as a row needs */
 static double nan_chunk[NAN_CHUNK];
@@ -237,24 +257,26 @@ static void on_read(void *user, int status, const double *values, const int64_t 
             }
             pthread_mutex_unlock(&b->lock);
         }
-    } else if (status != DUSK_ECANCELED) { /* a cancelled task is simply not done */
+    } else {
+        /* a cancelled task is simply not done: its rows stay as they are */
         dusk_npy *f = r->what == READ_VALUES ? b->values : b->vectors;
-        int ok = write_row(b, f, r->index, status == 0 ? values : NULL, dims[0] * dims[1]) == 0;
-        /* Done once every result of the task is written. */
-        if (ok && status == 0 && b->pending && atomic_fetch_sub(&b->pending[r->index], 1) == 1)
-            dusk_manifest_mark_done(b->manifest, r->index);
+        int ok = status == 0;
+        if (status != DUSK_ECANCELED &&
+            write_row(b, f, r->index, status == 0 ? values : NULL, dims[0] * dims[1]) != 0)
+            ok = 0;
+        result_written(b, r->res, r->index, ok);
     }
     free(r);
 }
 
 /* Every rank calls it; on_read runs on d's owner, which writes the results of its own tasks:
  * under several ranks no data moves between them. */
-static int read_into(batch *b, dusk_data *d, int64_t index, int what)
+static int read_into(batch *b, dusk_data *d, int64_t index, int what, results *res)
 {
     read_ctx *r = NULL;
     if (dusk_data_owner(d) == dusk_rank()) {
         if ((r = malloc(sizeof *r)) == NULL) return DUSK_ENOMEM;
-        *r = (read_ctx){b, index, what};
+        *r = (read_ctx){b, index, what, res};
     }
     int ret = dusk_data_read(d, on_read, r);
     if (ret != 0) free(r);
@@ -354,14 +376,29 @@ static int submit_matrix(dusk_graph *g, batch *b, const dusk_npy *input, int64_t
         if ((ret = vectors ? submit(g, dusk_kernel_verify(), "verify", i, 3, 0, with_v, 4, NULL, 0)
                            : submit(g, dusk_kernel_verify(), "verify", i, 3, 0, without_v, 3, NULL,
                                     0)) ||
-            (ret = read_into(b, r, i, READ_CHECKS)))
+            (ret = read_into(b, r, i, READ_CHECKS, NULL)))
             goto out;
     }
-    if (b->pending) atomic_store(&b->pending[i], (unsigned char)(1 + (b->vectors != NULL)));
     /* The owner writes both results straight into the shared files (every rank calls these:
      * see read_into). */
-    if (b->opt.output && (ret = read_into(b, w, i, READ_VALUES)) != 0) goto out;
-    if (b->opt.vectors && (ret = read_into(b, v, i, READ_VECTORS)) != 0) goto out;
+    if (b->opt.output) {
+        results *res = NULL;
+        int parts = 1 + b->opt.vectors;
+        if (owner == dusk_rank()) {
+            if ((res = malloc(sizeof *res)) == NULL) {
+                ret = DUSK_ENOMEM;
+                goto out;
+            }
+            atomic_init(&res->left, parts);
+            atomic_init(&res->bad, 0);
+        }
+        for (int k = 0; k < parts; k++) {
+            if (ret == 0)
+                ret = read_into(b, k == 0 ? w : v, i, k == 0 ? READ_VALUES : READ_VECTORS, res);
+            if (ret != 0 && res) result_written(b, res, i, 0); /* this part never comes */
+        }
+        if (ret != 0) goto out;
+    }
 out:
     dusk_data_release(&a);
     dusk_data_release(&bm);
@@ -393,7 +430,9 @@ static int open_input(batch *b, dusk_npy **in)
         problem = "has %d dimensions; dusk-eigh reads (T, n, n) or (n, n)";
     else if (sh[nd - 1] != sh[nd - 2])
         problem = "holds non-square matrices (%d-d shape ending in %lld x %lld)";
-    else if (sh[nd - 1] < 1 || sh[nd - 1] > MAX_N || (nd == 3 && (sh[0] < 1 || sh[0] > INT32_MAX)))
+    else if (sh[nd - 1] < 1 || (nd == 3 && sh[0] < 1))
+        problem = "holds no matrices (%d-d, matrices of %lld x %lld)";
+    else if (sh[nd - 1] > MAX_N || (nd == 3 && sh[0] > INT32_MAX))
         problem = "has a size dusk-eigh does not take (%d-d, %lld x %lld)";
     if (problem) {
         fprintf(stderr, "%s: %s: ", prog, b->opt.input);
@@ -420,9 +459,10 @@ static void params_line(const batch *b, char *buf, size_t len)
 {
     char source[4200];
     struct stat st;
+    /* the input by its size and time, not its name: a resume may spell or reach it otherwise */
     if (b->opt.input && stat(b->opt.input, &st) == 0)
-        snprintf(source, sizeof source, "input:%s size=%lld mtime=%lld.%09ld", b->opt.input,
-                 (long long)st.st_size, (long long)st.st_mtim.tv_sec, st.st_mtim.tv_nsec);
+        snprintf(source, sizeof source, "input size=%lld mtime=%lld.%09ld", (long long)st.st_size,
+                 (long long)st.st_mtim.tv_sec, st.st_mtim.tv_nsec);
     else
         snprintf(source, sizeof source, "seed:%lld%s", b->opt.seed,
                  b->opt.philox ? " rng:philox" : "");
@@ -503,9 +543,11 @@ static int open_outputs(batch *b)
     if (resume && stat(dir, &st) != 0) {
         fprintf(stderr, "%s: --resume %s: %s: there is no run to resume there\n", prog, dir,
                 strerror(errno));
-        return CLI_EXIT_FAILURE;
+        return CLI_EXIT_USAGE;
     }
     if (outdir_lock(prog, dir) != 0) return CLI_EXIT_FAILURE;
+    if (!resume && outdir_check_foreign(prog, dir, "dusk-eigh", old_results, 3) != 0)
+        return CLI_EXIT_USAGE;
     params_line(b, params, sizeof params);
     if (!resume && rank_manifests(b, params, 0) != 0) return CLI_EXIT_FAILURE;
     ret = dusk_manifest_open(dir, "dusk-eigh", params, b->ntasks, resume, sync_outputs, b,
@@ -519,14 +561,10 @@ static int open_outputs(batch *b)
         dusk_manifest_close(&b->manifest);
         return ret == DUSK_EINVAL || ret == DUSK_EFORMAT ? CLI_EXIT_USAGE : CLI_EXIT_FAILURE;
     }
-    b->pending = calloc((size_t)b->ntasks, sizeof *b->pending);
-    if (b->pending == NULL) fprintf(stderr, "%s: out of memory\n", prog);
-    if (b->pending == NULL || (resume && rank_manifests(b, params, 1) != 0) ||
+    if ((resume && rank_manifests(b, params, 1) != 0) ||
         (dusk_rank_count() > 1 && outdir_write_token(prog, dir, &b->run_token) != 0) ||
         (!resume && outdir_remove(prog, dir, old_results, 3) != 0)) {
         dusk_manifest_close(&b->manifest);
-        free(b->pending);
-        b->pending = NULL;
         return CLI_EXIT_FAILURE;
     }
     int64_t shape[3] = {b->ntasks, b->n, b->n};
@@ -543,8 +581,6 @@ static int open_outputs(batch *b)
             else
                 dusk_npy_abort(&b->values);
             dusk_manifest_close(&b->manifest);
-            free(b->pending);
-            b->pending = NULL;
             return CLI_EXIT_FAILURE;
         }
     }
@@ -653,17 +689,19 @@ static _Atomic(dusk_graph *) running;
 static atomic_int stop_signal;
 static atomic_int in_handler; /* handlers between reading `running` and done with it */
 static int quiet_handler;     /* ranks other than 0 stop without saying so */
+static int stderr_tty;
 
 static void on_signal(int sig)
 {
     int expected = 0;
     if (!atomic_compare_exchange_strong(&stop_signal, &expected, sig))
         _exit(128 + sig); /* the second one: at once; the manifest stays true */
+    /* after a newline that ends the progress bar's line, on a terminal */
     static const char msg[] =
         "\ndusk-eigh: stopping: running tasks finish, then what is done is saved "
         "(signal again to quit at once)\n";
     if (!quiet_handler) {
-        ssize_t w = write(STDERR_FILENO, msg, sizeof msg - 1);
+        ssize_t w = write(STDERR_FILENO, msg + !stderr_tty, sizeof msg - 1 - !stderr_tty);
         (void)w;
     }
     atomic_fetch_add(&in_handler, 1);
@@ -708,6 +746,18 @@ static void print_shell_word(const char *a)
     fprintf(stderr, "'");
 }
 
+/* 1 when argument `a` is --output=DIR or --resume=DIR, 2 when it is --output or --resume with
+ * DIR to follow, in full or abbreviated as getopt_long accepts them (--out, --res); else 0. */
+static int names_dir_flag(const char *a)
+{
+    if (strncmp(a, "--", 2) != 0 || a[2] == '\0') return 0;
+    const char *eq = strchr(a, '=');
+    size_t len = eq ? (size_t)(eq - a - 2) : strlen(a + 2);
+    if (len == 0 || (strncmp(a + 2, "output", len) != 0 && strncmp(a + 2, "resume", len) != 0))
+        return 0;
+    return eq ? 1 : 2;
+}
+
 /* The command that resumes this run: the same arguments, --output DIR becoming --resume DIR. */
 static void print_resume_hint(int argc, char **argv, const char *dir)
 {
@@ -717,11 +767,11 @@ static void print_resume_hint(int argc, char **argv, const char *dir)
         fprintf(stderr, "%s: to resume:", prog);
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i];
-        if (strcmp(a, "--output") == 0 || strcmp(a, "--resume") == 0) {
-            i++;
+        int dir_flag = names_dir_flag(a);
+        if (dir_flag) {
+            i += dir_flag == 2; /* the directory is the next argument */
             continue;
         }
-        if (strncmp(a, "--output=", 9) == 0 || strncmp(a, "--resume=", 9) == 0) continue;
         print_shell_word(a);
     }
     fprintf(stderr, " --resume");
@@ -766,8 +816,8 @@ static void print_summary(const batch *b, int64_t ran, int64_t already, int64_t 
         printf("Nothing to do: all %lld tasks were done before\n", (long long)b->ntasks);
         return;
     }
-    printf("Processed %lld tasks in %.3f s (%.2f it/s)", (long long)ran, elapsed,
-           (double)ran / elapsed);
+    printf("Processed %lld task%s in %.3f s (%.2f it/s)", (long long)ran, ran == 1 ? "" : "s",
+           elapsed, (double)ran / elapsed);
     if (dusk_rank_count() > 1) printf(" on %d ranks", dusk_rank_count());
     if (already) printf(", %lld more done before", (long long)already);
     if (causes) {
@@ -790,7 +840,7 @@ static void print_verification(const batch *b, int64_t ran, int *status)
     }
     if (b->nbad == 0) { /* the others failed before they could be verified: exit 3 says so */
         printf("Verified: %lld of %lld tasks passed (max %s %.2e <= %.0e, max %s %.2e <= %.1e); "
-               "the other %lld failed and were not verified\n",
+               "%lld failed before they could be verified\n",
                (long long)b->nchecked, (long long)ran, what0, b->worst[0], tol0, what1, b->worst[1],
                tol1, (long long)(ran - b->nchecked));
         return;
@@ -821,10 +871,6 @@ static int open_rank_manifest(batch *b)
     if (ret == 0)
         ret = dusk_manifest_open(sub, "dusk-eigh", params, b->ntasks, 0, sync_outputs, b,
                                  &b->manifest, why, sizeof why);
-    if (ret == 0 && (b->pending = calloc((size_t)b->ntasks, sizeof *b->pending)) == NULL) {
-        snprintf(why, sizeof why, "out of memory");
-        ret = DUSK_ENOMEM;
-    }
     if (ret == 0) return 0;
     fprintf(stderr, "%s: %s\n", prog, why);
     dusk_manifest_close(&b->prior);
@@ -1060,6 +1106,7 @@ int main(int argc, char **argv)
     b.opt.ntasks = 128;
     if (dusk_rank_count() > 1) snprintf(prog, sizeof prog, "dusk-eigh: rank %d", dusk_rank());
     quiet_handler = dusk_rank() != 0;
+    stderr_tty = isatty(STDERR_FILENO);
     app.name = prog;
     app.ctx = &b.opt;
     dusk_config cfg;
@@ -1076,8 +1123,9 @@ int main(int argc, char **argv)
         return cli_usage_error(&app, "--vectors and --values-only exclude each other");
     if (b.opt.vectors && !b.opt.output)
         return cli_usage_error(&app, "--vectors needs --output DIR");
-    if (b.opt.input && b.opt.philox)
-        return cli_usage_error(&app, "--rng applies to generated matrices, not to --input");
+    if (b.opt.input && (b.opt.philox || b.opt.seed_set))
+        return cli_usage_error(&app, "--%s applies to generated matrices, not to --input",
+                               b.opt.philox ? "rng" : "seed");
     if (!b.opt.input && !b.opt.philox && b.opt.seed + b.opt.ntasks - 1 > (long long)UINT32_MAX)
         return cli_usage_error(&app,
                                "--seed %lld + --ntasks %lld goes past NumPy's largest "
@@ -1108,7 +1156,6 @@ int main(int argc, char **argv)
         fprintf(stderr, "%s: %s\n", prog, why);
         (void)finish_outputs(&b, 0, b.opt.resume ? "interrupted" : "running");
         dusk_manifest_close(&b.manifest);
-        free(b.pending);
         dusk_npy_close(&input);
         return ret == DUSK_EINVAL ? CLI_EXIT_USAGE : CLI_EXIT_FAILURE;
     }
@@ -1119,7 +1166,6 @@ int main(int argc, char **argv)
         (void)!finish_outputs(&b, 0, "interrupted");
         dusk_shutdown();
         dusk_manifest_close(&b.manifest);
-        free(b.pending);
         dusk_npy_close(&input);
         return ret;
     }
@@ -1210,7 +1256,6 @@ int main(int argc, char **argv)
     dusk_shutdown();
     dusk_manifest_close(&b.manifest);
     dusk_manifest_close(&b.prior);
-    free(b.pending);
     dusk_npy_close(&input);
     pthread_mutex_destroy(&b.lock);
     return status;

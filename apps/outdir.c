@@ -66,11 +66,46 @@ static void sync_dir(const char *dir)
     }
 }
 
+/* Whether DIR/manifest.txt is a dusk manifest (dusk_manifest.h) written by `program`. */
+static int made_by(const char *dir, const char *program)
+{
+    char path[4200], line[2][256];
+    snprintf(path, sizeof path, "%s/manifest.txt", dir);
+    FILE *f = fopen(path, "r");
+    if (f == NULL) return 0;
+    int ok = fgets(line[0], sizeof line[0], f) && fgets(line[1], sizeof line[1], f);
+    fclose(f);
+    char want[300];
+    snprintf(want, sizeof want, "program %s\n", program);
+    return ok && strcmp(line[0], "dusk-manifest 1\n") == 0 && strcmp(line[1], want) == 0;
+}
+
+int outdir_check_foreign(const char *prog, const char *dir, const char *program,
+                         const char *const *names, int count)
+{
+    char path[4300];
+    if (made_by(dir, program)) return 0;
+    for (int i = -1; i < 2 * count; i++) {
+        if (i < 0)
+            snprintf(path, sizeof path, "%s/manifest.txt", dir);
+        else
+            snprintf(path, sizeof path, "%s/%s%s", dir, names[i / 2], i % 2 ? ".partial" : "");
+        if (access(path, F_OK) == 0) {
+            fprintf(stderr,
+                    "%s: --output %s: %s is not from a %s run (no manifest of one there): "
+                    "choose another directory, or remove it\n",
+                    prog, dir, path, program);
+            return -1;
+        }
+    }
+    return 0;
+}
+
 int outdir_remove(const char *prog, const char *dir, const char *const *names, int count)
 {
-    char path[4200];
-    for (int i = 0; i < count; i++) {
-        snprintf(path, sizeof path, "%s/%s", dir, names[i]);
+    char path[4300];
+    for (int i = 0; i < 2 * count; i++) {
+        snprintf(path, sizeof path, "%s/%s%s", dir, names[i / 2], i % 2 ? ".partial" : "");
         if (unlink(path) != 0 && errno != ENOENT) {
             fprintf(stderr, "%s: cannot remove the earlier run's %s: %s\n", prog, path,
                     strerror(errno));

@@ -14,8 +14,16 @@ int outdir_make(const char *dir);
  * process exits, however it exits. 0 or -1. */
 int outdir_lock(const char *prog, const char *dir);
 
+/* Whether files named like a run's results (`names`, `count` of them, and their .partial
+ * forms) or DIR/manifest.txt are in DIR without being `program`'s: then DIR/manifest.txt is
+ * missing or not a manifest of `program`, and a new run must not remove them (they are the
+ * user's). 0 when DIR holds none or they are `program`'s, -1 after naming the first one. */
+int outdir_check_foreign(const char *prog, const char *dir, const char *program,
+                         const char *const *names, int count);
+
 /* Remove DIR/NAME for each of the `count` names that exist, then sync the directory: a new
- * run must not leave an earlier run's results under their final names. 0 or -1. */
+ * run must not leave an earlier run's results under their final names. Their .partial forms
+ * go too. 0 or -1. */
 int outdir_remove(const char *prog, const char *dir, const char *const *names, int count);
 
 /* Under several ranks: a new token naming this run, written to DIR/.dusk-run (rank 0), and
