@@ -266,6 +266,12 @@ EOF
             other_entries overhead "$results"
         fi
         echo "$entry"
+        if [ -f "$results" ]; then
+            # the sections after this one (other scripts'), untouched
+            echo
+            awk '/^## Runtime overhead$/ { in_own = 1; next } in_own && /^## / { in_own = 0; rest = 1 }
+                 rest { print }' "$results"
+        fi
     } >"$tmp/RESULTS.md"
     write_results "$tmp/RESULTS.md"
 fi
