@@ -1138,9 +1138,10 @@ int main(int argc, char **argv)
      * alone makes the output files (a rank that exits here ends the whole job). */
     dusk_npy *input = NULL;
     if (b.opt.input && (ret = open_input(&b, &input)) >= 0) return ret;
-    /* Caught from here on (one process), so that a signal during start-up is a clean stop
-     * too. StarPU's own SIGINT handler, installed by dusk_init(), passes it on to ours. */
-    if (dusk_rank_count() == 1) catch_signals();
+    /* Caught from here on, so that a signal during start-up is a clean stop too (under
+     * several ranks, every rank then stops at its first task and they agree at the end).
+     * StarPU's own SIGINT handler, installed by dusk_init(), passes it on to ours. */
+    catch_signals();
     if ((ret = check_resources(&b, &cfg)) >= 0) {
         dusk_npy_close(&input);
         return ret;
