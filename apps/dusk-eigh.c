@@ -4,6 +4,7 @@
  * as tasks finish. Uses only dusk's public API. */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
+#include <dirent.h>
 #include <inttypes.h>
 #include <math.h>
 #include <pthread.h>
@@ -13,8 +14,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <fcntl.h>
-#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -25,6 +24,7 @@
 #include "dusk_linalg.h"
 #include "dusk_manifest.h"
 #include "dusk_npy.h"
+#include "outdir.h"
 
 #define MAX_N 100000
 /* dsyevd with eigenvectors needs a workspace of 2n² + 6n + 1 doubles, a count LAPACK takes
@@ -37,7 +37,7 @@
 
 typedef struct options {
     long long n, ntasks, seed;
-    int n_set, ntasks_set;
+    int n_set, ntasks_set, seed_set;
     int philox; /* --rng philox */
     int values_only, vectors, verify;
     const char *input, *output, *resume;
@@ -89,11 +89,13 @@ static int handle(void *ctx, int opt, const char *arg)
         o->ntasks_set = 1;
         return cli_int(&app, "--ntasks", arg, 1, INT32_MAX, &o->ntasks);
     case OPT_SEED:
+        o->seed_set = 1;
         return cli_int(&app, "--seed", arg, 0, UINT32_MAX, &o->seed);
     case OPT_VALUES_ONLY:
         o->values_only = 1;
         return 0;
     case OPT_INPUT:
+        if (*arg == '\0') return cli_usage_error(&app, "--input: the file name is empty");
         o->input = arg;
         return 0;
     case OPT_OUTPUT:
@@ -160,9 +162,11 @@ static cli_app app = {
         "                        failed tasks), computing only the tasks not done; the other\n"
         "                        flags must be those of that run (one process only)\n"
         "\n"
-        "Exit status: 0 all tasks done; 1 the run failed; 2 bad usage or input; 3 finished\n"
-        "but some tasks failed (their rows are NaN, DIR/failures.json says why); 128+N\n"
-        "stopped by signal N (130: Ctrl-C), resumable with --resume.\n",
+        "Exit status: 0 all tasks done; 1 the run failed (an input file refused, an output\n"
+        "not written, not enough memory or disk, the verification failed); 2 bad usage (a\n"
+        "flag or value, a missing file, a --resume of another run); 3 finished but some\n"
+        "tasks failed (their rows are NaN, DIR/failures.json says why); 128+N stopped by\n"
+        "signal N (130: Ctrl-C), resumable with --resume.\n",
     .shortopts = "n:",
     .longopts = longopts,
     .handle = handle,
@@ -174,9 +178,12 @@ typedef struct batch {
     options opt;
     int64_t n, ntasks;
     dusk_npy *values, *vectors;
-    dusk_manifest *manifest; /* with --output: which tasks are done, for --resume */
-    atomic_uchar *pending;   /* with --output: per task, result writes still to come */
-    int64_t run_token;       /* several ranks: names this run's output directory (rank 0) */
+    /* With --output: which tasks are done, for --resume. Rank 0's is DIR/manifest.txt; under
+     * several ranks, rank K > 0 lists what it makes in DIR/.rank-K/manifest.txt (rank 0 merges
+     * them at the end, or when resuming) and reads what was done before from `prior`. */
+    dusk_manifest *manifest, *prior;
+    atomic_uchar *pending; /* with --output: per task, result writes still to come */
+    int64_t run_token;     /* several ranks: names this run's output directory (rank 0) */
     atomic_int io_error;
     pthread_mutex_t lock; /* guards the verification results below */
     double worst[2];
@@ -244,15 +251,16 @@ static void on_read(void *user, int status, const double *values, const int64_t 
     free(r);
 }
 
-/* Every rank calls it; on_read runs on `rank` (or the owner) only. */
-static int read_into(batch *b, dusk_data *d, int rank, int64_t index, int what)
+/* Every rank calls it; on_read runs on d's owner, which writes the results of its own tasks:
+ * under several ranks no data moves between them. */
+static int read_into(batch *b, dusk_data *d, int64_t index, int what)
 {
     read_ctx *r = NULL;
-    if ((rank == DUSK_OWNER ? dusk_data_owner(d) : rank) == dusk_rank()) {
+    if (dusk_data_owner(d) == dusk_rank()) {
         if ((r = malloc(sizeof *r)) == NULL) return DUSK_ENOMEM;
         *r = (read_ctx){b, index, what};
     }
-    int ret = dusk_data_read_at(d, rank, on_read, r);
+    int ret = dusk_data_read(d, on_read, r);
     if (ret != 0) free(r);
     return ret;
 }
@@ -350,14 +358,14 @@ static int submit_matrix(dusk_graph *g, batch *b, const dusk_npy *input, int64_t
         if ((ret = vectors ? submit(g, dusk_kernel_verify(), "verify", i, 3, 0, with_v, 4, NULL, 0)
                            : submit(g, dusk_kernel_verify(), "verify", i, 3, 0, without_v, 3, NULL,
                                     0)) ||
-            (ret = read_into(b, r, 0, i, READ_CHECKS)))
+            (ret = read_into(b, r, i, READ_CHECKS)))
             goto out;
     }
     if (b->pending) atomic_store(&b->pending[i], (unsigned char)(1 + (b->vectors != NULL)));
-    /* Rank 0 gathers the eigenvalues and the checks; eigenvectors are written by their owner
-     * straight into the shared file (every rank calls these: see read_into). */
-    if (b->opt.output && (ret = read_into(b, w, 0, i, READ_VALUES)) != 0) goto out;
-    if (b->opt.vectors && (ret = read_into(b, v, DUSK_OWNER, i, READ_VECTORS)) != 0) goto out;
+    /* The owner writes both results straight into the shared files (every rank calls these:
+     * see read_into). */
+    if (b->opt.output && (ret = read_into(b, w, i, READ_VALUES)) != 0) goto out;
+    if (b->opt.vectors && (ret = read_into(b, v, i, READ_VECTORS)) != 0) goto out;
 out:
     dusk_data_release(&a);
     dusk_data_release(&bm);
@@ -389,7 +397,9 @@ static int open_input(batch *b, dusk_npy **in)
         problem = "has %d dimensions; dusk-eigh reads (T, n, n) or (n, n)";
     else if (sh[nd - 1] != sh[nd - 2])
         problem = "holds non-square matrices (%d-d shape ending in %lld x %lld)";
-    else if (sh[nd - 1] < 1 || sh[nd - 1] > MAX_N || (nd == 3 && (sh[0] < 1 || sh[0] > INT32_MAX)))
+    else if (sh[nd - 1] < 1 || (nd == 3 && sh[0] < 1))
+        problem = "holds no matrices (%d-d, matrices of %lld x %lld)";
+    else if (sh[nd - 1] > MAX_N || (nd == 3 && sh[0] > INT32_MAX))
         problem = "has a size dusk-eigh does not take (%d-d, %lld x %lld)";
     if (problem) {
         fprintf(stderr, "%s: %s: ", prog, b->opt.input);
@@ -411,101 +421,15 @@ static int open_input(batch *b, dusk_npy **in)
     return -1;
 }
 
-static int make_dir(const char *dir)
-{
-    char path[4096];
-    if (snprintf(path, sizeof path, "%s", dir) >= (int)sizeof path) {
-        errno = ENAMETOOLONG;
-        return -1;
-    }
-    for (char *p = path + 1; *p; p++)
-        if (*p == '/') {
-            *p = '\0';
-            if (mkdir(path, 0777) != 0 && errno != EEXIST) return -1;
-            *p = '/';
-        }
-    if (mkdir(path, 0777) != 0 && errno != EEXIST) return -1;
-    struct stat st;
-    if (stat(path, &st) != 0) return -1;
-    if (!S_ISDIR(st.st_mode)) {
-        errno = ENOTDIR;
-        return -1;
-    }
-    return 0;
-}
-/* One run at a time per output directory: two would write the same files, and the one that
- * finished first would name the other's incomplete file as complete. The lock (flock on
- * DIR/.dusk.lock) lasts until the process exits, however it exits. 0, or -1 after saying why. */
-static int lock_dir(const char *dir)
-{
-    char path[4200];
-    snprintf(path, sizeof path, "%s/.dusk.lock", dir);
-    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0666);
-    if (fd < 0) {
-        fprintf(stderr, "%s: cannot create %s: %s\n", prog, path, strerror(errno));
-        return -1;
-    }
-    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
-        if (errno == EWOULDBLOCK)
-            fprintf(stderr, "%s: another run is writing to %s (it holds %s)\n", prog, dir, path);
-        else
-            fprintf(stderr, "%s: cannot lock %s: %s\n", prog, path, strerror(errno));
-        close(fd);
-        return -1;
-    }
-    return 0; /* fd stays open: the lock goes with the process */
-}
-
-/* Several ranks: DIR/.dusk-run holds a token naming this run, which the other ranks check
- * (join_outputs) before writing into the files rank 0 made. 0, or -1 after saying why. */
-static int write_run_token(batch *b, const char *dir)
-{
-    char path[4200];
-    snprintf(path, sizeof path, "%s/.dusk-run", dir);
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    b->run_token =
-        (((int64_t)ts.tv_sec * 1000003 + ts.tv_nsec) ^ ((int64_t)getpid() << 20)) & INT64_MAX;
-    if (b->run_token == 0) b->run_token = 1;
-    FILE *f = fopen(path, "w");
-    int ok = f != NULL && fprintf(f, "%lld\n", (long long)b->run_token) > 0 && fflush(f) == 0 &&
-             fsync(fileno(f)) == 0;
-    if (f != NULL && fclose(f) != 0) ok = 0;
-    if (!ok) fprintf(stderr, "%s: cannot write %s: %s\n", prog, path, strerror(errno));
-    return ok ? 0 : -1;
-}
-
-/* A new run into a directory that holds an earlier run's results: those must go before any
- * new file is made, or a stopped run would leave old results under their final names beside
- * its own .partial files. 0, or -1 after saying why. */
-static int remove_old_results(const char *dir)
-{
-    static const char *const names[] = {"eigenvalues.npy", "eigenvectors.npy", "failures.json"};
-    char path[4200];
-    for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
-        snprintf(path, sizeof path, "%s/%s", dir, names[i]);
-        if (unlink(path) != 0 && errno != ENOENT) {
-            fprintf(stderr, "%s: cannot remove the earlier run's %s: %s\n", prog, path,
-                    strerror(errno));
-            return -1;
-        }
-    }
-    int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd >= 0) {
-        (void)fsync(dfd);
-        close(dfd);
-    }
-    return 0;
-}
-
 /* Everything that decides the results, for the manifest: a resume must match it. */
 static void params_line(const batch *b, char *buf, size_t len)
 {
     char source[4200];
     struct stat st;
+    /* the input by its size and time, not its name: a resume may spell or reach it otherwise */
     if (b->opt.input && stat(b->opt.input, &st) == 0)
-        snprintf(source, sizeof source, "input:%s size=%lld mtime=%lld.%09ld", b->opt.input,
-                 (long long)st.st_size, (long long)st.st_mtim.tv_sec, st.st_mtim.tv_nsec);
+        snprintf(source, sizeof source, "input size=%lld mtime=%lld.%09ld", (long long)st.st_size,
+                 (long long)st.st_mtim.tv_sec, st.st_mtim.tv_nsec);
     else
         snprintf(source, sizeof source, "seed:%lld%s", b->opt.seed,
                  b->opt.philox ? " rng:philox" : "");
@@ -513,16 +437,71 @@ static void params_line(const batch *b, char *buf, size_t len)
              (long long)b->ntasks, b->opt.values_only, b->opt.vectors, source);
 }
 
-/* The manifest first (a new one replaces an old one before any file is made fresh, so it
- * never lists tasks whose results are gone), then the output files: created under their
- * temporary names, or reopened in place by a resume. Exit code, or -1 to go on. */
+/* An earlier run's results, removed by a new run before it makes its files. */
+static const char *const old_results[] = {"eigenvalues.npy", "eigenvectors.npy", "failures.json"};
+
+/* The manifests that ranks K > 0 of an earlier run left in DIR/.rank-K/ (rank 0 merges them
+ * at the end of a run, so they remain only after a job that was killed). merge != 0 (a
+ * resume): their tasks are added to b->manifest, which is then saved, and only then are they
+ * removed. merge == 0 (a new run): they are removed, since the results they list are about to
+ * go. 0, or -1 after saying why. */
+static int rank_manifests(batch *b, const char *params, int merge)
+{
+    const char *dir = b->opt.output;
+    DIR *d = opendir(dir);
+    if (d == NULL) {
+        fprintf(stderr, "%s: cannot read %s: %s\n", prog, dir, strerror(errno));
+        return -1;
+    }
+    char sub[4200], path[4300], why[512];
+    int ret = 0, merged = 0, rank;
+    struct dirent *e;
+    while (ret == 0 && (e = readdir(d)) != NULL) {
+        char extra;
+        if (sscanf(e->d_name, ".rank-%d%c", &rank, &extra) != 1 || rank < 1) continue;
+        snprintf(sub, sizeof sub, "%s/%s", dir, e->d_name);
+        snprintf(path, sizeof path, "%s/manifest.txt", sub);
+        if (merge && access(path, F_OK) == 0) {
+            dusk_manifest *m = NULL;
+            if (dusk_manifest_open(sub, "dusk-eigh", params, b->ntasks, 1, NULL, NULL, &m, why,
+                                   sizeof why) != 0) {
+                fprintf(stderr, "%s: --resume %s: rank %d's %s\n", prog, dir, rank, why);
+                ret = -1;
+                break;
+            }
+            for (int64_t i = 0; i < b->ntasks; i++)
+                if (dusk_manifest_is_done(m, i)) dusk_manifest_mark_done(b->manifest, i);
+            dusk_manifest_close(&m);
+            merged = 1;
+            continue;
+        }
+        if (!merge && unlink(path) != 0 && errno != ENOENT) {
+            fprintf(stderr, "%s: cannot remove the earlier run's %s: %s\n", prog, path,
+                    strerror(errno));
+            ret = -1;
+        }
+        if (!merge) (void)rmdir(sub);
+    }
+    closedir(d);
+    if (ret != 0 || !merge) return ret;
+    if (merged && dusk_manifest_save(b->manifest, "interrupted") != 0) {
+        fprintf(stderr, "%s: cannot write %s/manifest.txt: %s\n", prog, dir, strerror(errno));
+        return -1;
+    }
+    return merged ? rank_manifests(b, params, 0) : 0; /* saved: the parts can go */
+}
+
+/* The manifest first (a new one replaces an old one, and the ranks' old ones go, before any
+ * file is made fresh, so that no manifest lists tasks whose results are gone), then the
+ * output files: created under their temporary names, or reopened in place by a resume. Rank 0
+ * only, before dusk_init(). Exit code, or -1 to go on. */
 static int open_outputs(batch *b)
 {
     char path[4096], why[512], params[4600];
     const char *dir = b->opt.output;
     int resume = b->opt.resume != NULL;
     if (dir == NULL) return -1;
-    if (!resume && make_dir(dir) != 0) {
+    if (!resume && outdir_make(dir) != 0) {
         fprintf(stderr, "%s: cannot create output directory %s: %s\n", prog, dir, strerror(errno));
         return CLI_EXIT_FAILURE;
     }
@@ -531,21 +510,13 @@ static int open_outputs(batch *b)
     if (resume && stat(dir, &st) != 0) {
         fprintf(stderr, "%s: --resume %s: %s: there is no run to resume there\n", prog, dir,
                 strerror(errno));
-        return CLI_EXIT_FAILURE;
+        return CLI_EXIT_USAGE;
     }
-    if (lock_dir(dir) != 0) return CLI_EXIT_FAILURE;
-    if (dusk_rank_count() > 1) {
-        /* Several ranks keep no manifest (no --resume): an old one would list results that
-         * the files made below no longer hold. */
-        snprintf(path, sizeof path, "%s/manifest.txt", dir);
-        if (unlink(path) != 0 && errno != ENOENT) {
-            fprintf(stderr, "%s: cannot remove the old %s: %s\n", prog, path, strerror(errno));
-            return CLI_EXIT_FAILURE;
-        }
-        if (write_run_token(b, dir) != 0) return CLI_EXIT_FAILURE;
-        goto files;
-    }
+    if (outdir_lock(prog, dir) != 0) return CLI_EXIT_FAILURE;
+    if (!resume && outdir_check_foreign(prog, dir, "dusk-eigh", old_results, 3) != 0)
+        return CLI_EXIT_USAGE;
     params_line(b, params, sizeof params);
+    if (!resume && rank_manifests(b, params, 0) != 0) return CLI_EXIT_FAILURE;
     ret = dusk_manifest_open(dir, "dusk-eigh", params, b->ntasks, resume, sync_outputs, b,
                              &b->manifest, why, sizeof why);
     if (ret == 0 && !resume && dusk_manifest_save(b->manifest, "running") != 0) {
@@ -558,13 +529,10 @@ static int open_outputs(batch *b)
         return ret == DUSK_EINVAL || ret == DUSK_EFORMAT ? CLI_EXIT_USAGE : CLI_EXIT_FAILURE;
     }
     b->pending = calloc((size_t)b->ntasks, sizeof *b->pending);
-    if (b->pending == NULL) {
-        fprintf(stderr, "%s: out of memory\n", prog);
-        dusk_manifest_close(&b->manifest);
-        return CLI_EXIT_FAILURE;
-    }
-files:
-    if (!resume && remove_old_results(dir) != 0) {
+    if (b->pending == NULL) fprintf(stderr, "%s: out of memory\n", prog);
+    if (b->pending == NULL || (resume && rank_manifests(b, params, 1) != 0) ||
+        (dusk_rank_count() > 1 && outdir_write_token(prog, dir, &b->run_token) != 0) ||
+        (!resume && outdir_remove(prog, dir, old_results, 3) != 0)) {
         dusk_manifest_close(&b->manifest);
         free(b->pending);
         b->pending = NULL;
@@ -656,21 +624,6 @@ static void print_failures(const batch *b, const dusk_graph *g, int64_t failed)
                 (long long)followed);
 }
 
-static void json_string(FILE *f, const char *s)
-{
-    fputc('"', f);
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\')
-            fprintf(f, "\\%c", c);
-        else if (c < 0x20)
-            fprintf(f, "\\u%04x", c);
-        else
-            fputc(c, f);
-    }
-    fputc('"', f);
-}
-
 /* The failed matrices, one line each: "id<TAB>step<TAB>error<TAB>reason\n". Only causes are
  * listed: the steps that then did not run are implied. Tabs and newlines in a reason become
  * spaces. A malloc'ed string (NULL when out of memory), `*count` lines. */
@@ -702,87 +655,28 @@ static char *failure_lines(const dusk_graph *g, size_t *len, int64_t *count)
     return buf;
 }
 
-static int by_task_id(const void *a, const void *b)
-{
-    long long x = strtoll(*(char *const *)a, NULL, 10), y = strtoll(*(char *const *)b, NULL, 10);
-    return (x > y) - (x < y);
-}
-
-/* DIR/failures.json from failure_lines(): for each failed matrix (by task id), the step that
- * failed and why. Written atomically; an old one is removed when nothing failed. Returns 0 or
- * -1 (errno). */
-static int write_failures(const batch *b, const char *lines)
-{
-    char path[4096], tmp[4200];
-    snprintf(path, sizeof path, "%s/failures.json", b->opt.output);
-    if (lines == NULL || *lines == '\0') return unlink(path) == 0 || errno == ENOENT ? 0 : -1;
-    /* by task id, however the failures came (in time, or rank by rank) */
-    size_t count = 0;
-    for (const char *c = lines; *c; c++)
-        count += *c == '\n';
-    char *text = strdup(lines), **sorted = calloc(count + 1, sizeof *sorted), *save = NULL;
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    FILE *f = text && sorted ? fopen(tmp, "w") : NULL;
-    if (f == NULL) {
-        if (!text || !sorted) errno = ENOMEM;
-        free(text);
-        free(sorted);
-        return -1;
-    }
-    fprintf(f, "{\"program\": \"dusk-eigh\", \"tasks\": %lld, \"failures\": [",
-            (long long)b->ntasks);
-    size_t k = 0;
-    for (char *line = strtok_r(text, "\n", &save); line && k < count;
-         line = strtok_r(NULL, "\n", &save))
-        sorted[k++] = line;
-    qsort(sorted, k, sizeof *sorted, by_task_id);
-    int first = 1;
-    for (size_t i = 0; i < k; i++) {
-        const char *id = strtok_r(sorted[i], "\t", &save), *step = strtok_r(NULL, "\t", &save);
-        const char *error = strtok_r(NULL, "\t", &save), *reason = strtok_r(NULL, "", &save);
-        if (id && step && error) {
-            fprintf(f, "%s\n  {\"task\": %s, \"step\": ", first ? "" : ",", id);
-            json_string(f, step);
-            fprintf(f, ", \"error\": ");
-            json_string(f, error);
-            fprintf(f, ", \"reason\": ");
-            json_string(f, reason ? reason : "");
-            fprintf(f, "}");
-            first = 0;
-        }
-    }
-    free(sorted);
-    free(text);
-    fprintf(f, "\n]}\n");
-    int err = 0;
-    if (fflush(f) != 0 || fsync(fileno(f)) != 0) err = errno;
-    if (fclose(f) != 0 && err == 0) err = errno;
-    if (err == 0 && rename(tmp, path) != 0) err = errno;
-    if (err != 0) {
-        unlink(tmp);
-        errno = err;
-        return -1;
-    }
-    return 0;
-}
-
 /* ---- Ctrl-C and kill: stop submitting, let running tasks finish, keep what is done ------ */
 
 /* Shared with the handler, which may run on any thread: lock-free atomics only. */
 static _Atomic(dusk_graph *) running;
 static atomic_int stop_signal;
 static atomic_int in_handler; /* handlers between reading `running` and done with it */
+static int quiet_handler;     /* ranks other than 0 stop without saying so */
+static int stderr_tty;
 
 static void on_signal(int sig)
 {
     int expected = 0;
     if (!atomic_compare_exchange_strong(&stop_signal, &expected, sig))
         _exit(128 + sig); /* the second one: at once; the manifest stays true */
+    /* after a newline that ends the progress bar's line, on a terminal */
     static const char msg[] =
         "\ndusk-eigh: stopping: running tasks finish, then what is done is saved "
         "(signal again to quit at once)\n";
-    ssize_t w = write(STDERR_FILENO, msg, sizeof msg - 1);
-    (void)w;
+    if (!quiet_handler) {
+        ssize_t w = write(STDERR_FILENO, msg + !stderr_tty, sizeof msg - 1 - !stderr_tty);
+        (void)w;
+    }
     atomic_fetch_add(&in_handler, 1);
     dusk_graph *g = atomic_load(&running);
     if (g != NULL) dusk_graph_cancel(g);
@@ -825,17 +719,32 @@ static void print_shell_word(const char *a)
     fprintf(stderr, "'");
 }
 
+/* 1 when argument `a` is --output=DIR or --resume=DIR, 2 when it is --output or --resume with
+ * DIR to follow, in full or abbreviated as getopt_long accepts them (--out, --res); else 0. */
+static int names_dir_flag(const char *a)
+{
+    if (strncmp(a, "--", 2) != 0 || a[2] == '\0') return 0;
+    const char *eq = strchr(a, '=');
+    size_t len = eq ? (size_t)(eq - a - 2) : strlen(a + 2);
+    if (len == 0 || (strncmp(a + 2, "output", len) != 0 && strncmp(a + 2, "resume", len) != 0))
+        return 0;
+    return eq ? 1 : 2;
+}
+
 /* The command that resumes this run: the same arguments, --output DIR becoming --resume DIR. */
 static void print_resume_hint(int argc, char **argv, const char *dir)
 {
-    fprintf(stderr, "%s: to resume:", prog);
+    if (dusk_rank_count() > 1)
+        fprintf(stderr, "%s: to resume (under mpirun, with any number of ranks):", prog);
+    else
+        fprintf(stderr, "%s: to resume:", prog);
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i];
-        if (strcmp(a, "--output") == 0 || strcmp(a, "--resume") == 0) {
-            i++;
+        int dir_flag = names_dir_flag(a);
+        if (dir_flag) {
+            i += dir_flag == 2; /* the directory is the next argument */
             continue;
         }
-        if (strncmp(a, "--output=", 9) == 0 || strncmp(a, "--resume=", 9) == 0) continue;
         print_shell_word(a);
     }
     fprintf(stderr, " --resume");
@@ -859,6 +768,18 @@ static int finish_outputs(batch *b, int complete, const char *state)
     return ret;
 }
 
+/* A run that stopped early: what it kept, and how to go on. */
+static void print_stopped(const batch *b, int argc, char **argv)
+{
+    if (b->opt.output == NULL) {
+        fprintf(stderr, "%s: stopped before the end; nothing was saved (no --output)\n", prog);
+        return;
+    }
+    fprintf(stderr, "%s: stopped: %lld of %lld tasks done and saved in %s\n", prog,
+            (long long)dusk_manifest_done_count(b->manifest), (long long)b->ntasks, b->opt.output);
+    print_resume_hint(argc, argv, b->opt.output);
+}
+
 /* "Processed T tasks in X s (Y it/s)", with the ranks, what was done before and how many
  * failed. */
 static void print_summary(const batch *b, int64_t ran, int64_t already, int64_t causes,
@@ -868,8 +789,8 @@ static void print_summary(const batch *b, int64_t ran, int64_t already, int64_t 
         printf("Nothing to do: all %lld tasks were done before\n", (long long)b->ntasks);
         return;
     }
-    printf("Processed %lld tasks in %.3f s (%.2f it/s)", (long long)ran, elapsed,
-           (double)ran / elapsed);
+    printf("Processed %lld task%s in %.3f s (%.2f it/s)", (long long)ran, ran == 1 ? "" : "s",
+           elapsed, (double)ran / elapsed);
     if (dusk_rank_count() > 1) printf(" on %d ranks", dusk_rank_count());
     if (already) printf(", %lld more done before", (long long)already);
     if (causes) {
@@ -892,7 +813,7 @@ static void print_verification(const batch *b, int64_t ran, int *status)
     }
     if (b->nbad == 0) { /* the others failed before they could be verified: exit 3 says so */
         printf("Verified: %lld of %lld tasks passed (max %s %.2e <= %.0e, max %s %.2e <= %.1e); "
-               "the other %lld failed and were not verified\n",
+               "%lld failed before they could be verified\n",
                (long long)b->nchecked, (long long)ran, what0, b->worst[0], tol0, what1, b->worst[1],
                tol1, (long long)(ran - b->nchecked));
         return;
@@ -908,9 +829,35 @@ static void print_verification(const batch *b, int64_t ran, int *status)
 
 /* ---- several ranks ----------------------------------------------------------------------- */
 
-/* Rank 0 made the output files before dusk_init(); the other ranks open the eigenvectors file
- * to write their own slices. Every rank calls it. 0 when every rank can go on, else an exit
- * code (the rank that failed has said why). */
+/* Ranks K > 0: DIR/.rank-K/manifest.txt, for the tasks this rank makes, and (resuming) the
+ * manifest rank 0 merged, for the tasks done before. 0, or -1 after saying why. */
+static int open_rank_manifest(batch *b)
+{
+    char sub[4200], params[4600], why[4400];
+    snprintf(sub, sizeof sub, "%s/.rank-%d", b->opt.output, dusk_rank());
+    params_line(b, params, sizeof params);
+    int ret = outdir_make(sub) == 0 ? 0 : DUSK_EIO;
+    if (ret != 0) snprintf(why, sizeof why, "cannot create %s: %s", sub, strerror(errno));
+    if (ret == 0 && b->opt.resume)
+        ret = dusk_manifest_open(b->opt.output, "dusk-eigh", params, b->ntasks, 1, NULL, NULL,
+                                 &b->prior, why, sizeof why);
+    if (ret == 0)
+        ret = dusk_manifest_open(sub, "dusk-eigh", params, b->ntasks, 0, sync_outputs, b,
+                                 &b->manifest, why, sizeof why);
+    if (ret == 0 && (b->pending = calloc((size_t)b->ntasks, sizeof *b->pending)) == NULL) {
+        snprintf(why, sizeof why, "out of memory");
+        ret = DUSK_ENOMEM;
+    }
+    if (ret == 0) return 0;
+    fprintf(stderr, "%s: %s\n", prog, why);
+    dusk_manifest_close(&b->prior);
+    dusk_manifest_close(&b->manifest);
+    return -1;
+}
+
+/* Rank 0 made the output files before dusk_init(); the other ranks open them to write the
+ * results of their own tasks, and their manifests. Every rank calls it. 0 when every rank
+ * can go on, else an exit code (the rank that failed has said why). */
 static int join_outputs(batch *b)
 {
     int64_t failed = 0, any, token;
@@ -920,116 +867,172 @@ static int join_outputs(batch *b)
      * sees) would write its results where no one reads them */
     if (dusk_ranks_max(dusk_rank() == 0 ? b->run_token : 0, &token) != 0) return CLI_EXIT_FAILURE;
     if (dusk_rank() != 0) {
-        snprintf(path, sizeof path, "%s/.dusk-run", b->opt.output);
-        FILE *f = fopen(path, "r");
-        long long mine = -1;
-        if (f == NULL || fscanf(f, "%lld", &mine) != 1 || mine != token) {
+        int64_t mine;
+        if (outdir_read_token(b->opt.output, &mine) != 0 || mine != token) {
             fprintf(stderr,
                     "%s: %s is not the directory rank 0 writes to (%s): give every rank "
                     "the same shared directory\n",
-                    prog, b->opt.output, f == NULL ? strerror(errno) : "another run's token");
+                    prog, b->opt.output, mine < 0 ? strerror(errno) : "another run's token");
             failed = 1;
         }
-        if (f != NULL) fclose(f);
     }
-    if (!failed && dusk_rank() != 0 && b->opt.vectors) {
-        int64_t shape[3] = {b->ntasks, b->n, b->n};
-        snprintf(path, sizeof path, "%s/eigenvectors.npy", b->opt.output);
-        if (dusk_npy_join(path, 3, shape, &b->vectors, why, sizeof why) != 0) {
+    int64_t shape[3] = {b->ntasks, b->n, b->n};
+    for (int k = 0; k < 1 + b->opt.vectors && !failed && dusk_rank() != 0; k++) {
+        snprintf(path, sizeof path, "%s/%s", b->opt.output,
+                 k == 0 ? "eigenvalues.npy" : "eigenvectors.npy");
+        if (dusk_npy_join(path, 2 + k, shape, k == 0 ? &b->values : &b->vectors, why, sizeof why) !=
+            0) {
             fprintf(stderr, "%s: %s: %s\n", prog, path, why);
             failed = 1;
         }
     }
+    if (!failed && dusk_rank() != 0 && open_rank_manifest(b) != 0) failed = 1;
     if (dusk_ranks_max(failed, &any) != 0) dusk_abort(CLI_EXIT_FAILURE);
     return any ? CLI_EXIT_FAILURE : 0;
 }
 
-/* The output files once every rank's status is known (`all`, the largest): the other ranks
- * flush their slices, then rank 0 renames the files, only if every rank succeeded. Returns
- * this rank's status. */
-static int finish_rank_outputs(batch *b, int status, int64_t all)
+/* This rank's verification figures, one line for rank 0: "checked bad worst0 worst1 ids...". */
+static void verification_line(const batch *b, char *buf, size_t len)
 {
-    int64_t flushed = 0, any;
-    if (all == CLI_EXIT_OK && dusk_rank() != 0 && b->vectors && dusk_npy_commit(&b->vectors) != 0) {
-        fprintf(stderr, "%s: cannot finish writing %s: %s\n", prog, b->opt.output, strerror(errno));
-        flushed = status = CLI_EXIT_FAILURE;
-    }
-    if (dusk_ranks_max(flushed, &any) != 0) dusk_abort(CLI_EXIT_FAILURE);
-    if (all == CLI_EXIT_OK && any == 0 && dusk_rank() == 0) {
-        if ((b->values && dusk_npy_commit(&b->values) != 0) ||
-            (b->vectors && dusk_npy_commit(&b->vectors) != 0)) {
-            fprintf(stderr, "%s: cannot finish writing %s: %s\n", prog, b->opt.output,
-                    strerror(errno));
-            status = CLI_EXIT_FAILURE;
-        }
-    }
-    if (any) status = CLI_EXIT_FAILURE;
-    dusk_npy_abort(&b->values);
-    dusk_npy_abort(&b->vectors);
-    return status;
+    int at = snprintf(buf, len, "%lld %lld %.17g %.17g", (long long)b->nchecked, (long long)b->nbad,
+                      b->worst[0], b->worst[1]);
+    for (int64_t k = 0; k < b->nbad && k < 8 && at > 0 && (size_t)at < len; k++)
+        at += snprintf(buf + at, len - (size_t)at, " %lld", (long long)b->bad_ids[k]);
+    if ((size_t)at + 1 < len) strcat(buf, "\n");
 }
 
-/* The end of a run of several ranks. Each rank prints its own failures, and rank 0 gathers
- * the list of all of them: a failed task stays local as with one process (its rows NaN, the
- * files named, failures.json, exit 3), since rank 0 cannot tell from the values it gathered
- * that the task producing them failed elsewhere. An error that stops a rank fails the job
- * (exit 1) and leaves no output. There is no manifest. Rank 0 prints the summary, timed until
- * every rank is done. Returns the job's exit status, the same on every rank. */
-static int end_of_ranks(batch *b, const dusk_graph *g, double start, int submit_error)
+static int by_value(const void *a, const void *b)
 {
-    /* how it went, worst last: all done, some tasks failed, this rank could not go on */
-    enum { RANK_OK, RANK_TASKS_FAILED, RANK_BROKEN };
-    static const int exit_of[] = {CLI_EXIT_OK, CLI_EXIT_TASKS_FAILED, CLI_EXIT_FAILURE};
-    int64_t failed, worst, causes;
-    size_t len, all_len;
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* Rank 0: every rank's verification line combined into b's figures. */
+static void combine_verification(batch *b, const char *lines)
+{
+    int64_t ids[64], nids = 0;
+    b->nchecked = b->nbad = 0;
+    b->worst[0] = b->worst[1] = 0;
+    for (const char *line = lines; line && *line;) {
+        long long checked, bad;
+        double w0, w1;
+        int used = 0;
+        if (sscanf(line, "%lld %lld %lg %lg%n", &checked, &bad, &w0, &w1, &used) != 4) break;
+        b->nchecked += checked;
+        b->nbad += bad;
+        if (!(w0 <= b->worst[0])) b->worst[0] = w0;
+        if (!(w1 <= b->worst[1])) b->worst[1] = w1;
+        char *end;
+        for (const char *c = line + used; nids < 64; c = end) {
+            long long id = strtoll(c, &end, 10);
+            if (end == c) break;
+            ids[nids++] = id;
+        }
+        const char *next = strchr(line, '\n');
+        line = next ? next + 1 : NULL;
+    }
+    qsort(ids, (size_t)nids, sizeof *ids, by_value);
+    for (int64_t k = 0; k < nids && k < 8; k++)
+        b->bad_ids[k] = ids[k];
+}
+
+/* The output files once every rank is done: stopped, each rank keeps them as PATH.partial for
+ * --resume; finished, the other ranks flush their slices and rank 0 then names the files,
+ * only if every rank could. Returns non-zero when the files were not named. */
+static int finish_rank_outputs(batch *b, int stopped)
+{
+    int64_t bad = 0, any = 1;
+    if (!stopped && dusk_rank() != 0 &&
+        ((b->values && dusk_npy_commit(&b->values) != 0) ||
+         (b->vectors && dusk_npy_commit(&b->vectors) != 0))) {
+        fprintf(stderr, "%s: cannot finish writing %s: %s\n", prog, b->opt.output, strerror(errno));
+        bad = 1;
+    }
+    if (!stopped && dusk_ranks_max(bad, &any) != 0) dusk_abort(CLI_EXIT_FAILURE);
+    if (!any && dusk_rank() == 0 && finish_outputs(b, 1, "finished") != 0) {
+        fprintf(stderr, "%s: cannot finish writing %s: %s\n", prog, b->opt.output, strerror(errno));
+        bad = 1;
+    }
+    int err = errno;
+    if (b->values) (void)!dusk_npy_suspend(&b->values);
+    if (b->vectors) (void)!dusk_npy_suspend(&b->vectors);
+    errno = err;
+    return stopped || any || bad;
+}
+
+/* The end of a run of several ranks, agreed between them. Each rank wrote the results of its
+ * own tasks (NaN rows for those that failed) and saved its manifest as it went; rank 0 gathers
+ * the failures (failures.json) and the verification figures and merges the manifests. A
+ * signal (mpirun passes Ctrl-C on to every rank) or an error on any rank stops the job with
+ * the files kept for --resume, as with one process. Rank 0 prints the summary, timed until
+ * every rank is done. Returns the job's exit status, the same on every rank. */
+static int end_of_ranks(batch *b, const dusk_graph *g, double start, int64_t already,
+                        int submit_error, int argc, char **argv)
+{
+    int64_t failed, causes, sig, stopped, any_failed, bad;
+    size_t len, all_len, checks_len;
+    char check[512], params[4600];
     dusk_graph_counts(g, NULL, NULL, &failed);
     if (failed) print_failures(b, g, failed);
-    char *lines = failure_lines(g, &len, &causes), *all = NULL;
-    int64_t mine = failed ? RANK_TASKS_FAILED : RANK_OK;
+    char *lines = failure_lines(g, &len, &causes), *all = NULL, *checks = NULL;
     int io = atomic_load(&b->io_error);
     if (io)
         fprintf(stderr, "%s: cannot write results to %s: %s\n", prog, b->opt.output, strerror(io));
-    if (io || submit_error || lines == NULL) mine = RANK_BROKEN;
-    if (dusk_ranks_max(mine, &worst) != 0 ||
-        dusk_ranks_gather(lines ? lines : "", lines ? len : 0, &all, &all_len) != 0)
+    verification_line(b, check, sizeof check);
+    if (dusk_ranks_max(io || submit_error || lines == NULL, &stopped) != 0 ||
+        dusk_ranks_max(atomic_load(&stop_signal), &sig) != 0 ||
+        dusk_ranks_max(failed > 0, &any_failed) != 0 ||
+        dusk_ranks_gather(lines ? lines : "", lines ? len : 0, &all, &all_len) != 0 ||
+        dusk_ranks_gather(check, strlen(check), &checks, &checks_len) != 0)
         dusk_abort(CLI_EXIT_FAILURE);
     free(lines);
     double elapsed = dusk_now() - start;
+    stopped = stopped || sig;
 
+    /* what each rank made is in its manifest before rank 0 merges them */
+    bad = dusk_rank() != 0 && b->manifest &&
+          dusk_manifest_save(b->manifest, stopped ? "interrupted" : "finished") != 0;
+    if (bad)
+        fprintf(stderr, "%s: cannot save what this rank did in %s: %s\n", prog, b->opt.output,
+                strerror(errno));
     int64_t total_causes = 0;
-    int bad_output = 0;
-    if (dusk_rank() == 0 && worst != RANK_BROKEN) {
-        /* The eigenvalues rank 0 gathered from a task whose eigenvalues were not made (a
-         * failed gen, gram, load or eigh) are whatever its buffer held; a failed verify
-         * leaves them good, as with one process. */
-        for (const char *line = all; *line; line = strchr(line, '\n') + 1) {
-            char *step;
-            long long id = strtoll(line, &step, 10);
-            int made = strncmp(step, "\tverify\t", 8) == 0;
-            if (b->values && !made && id >= 0 && id < b->ntasks)
-                (void)write_row(b, b->values, id, NULL, b->n);
-            total_causes++;
-        }
-        /* and failures.json goes, or is replaced: an earlier run's must not stay */
-        if (atomic_load(&b->io_error) || (b->opt.output && write_failures(b, all) != 0)) {
+    if (dusk_rank() == 0) {
+        for (const char *c = all; c && *c; c++)
+            total_causes += *c == '\n';
+        if (b->opt.output && outdir_write_failures(b->opt.output, "dusk-eigh", b->ntasks, all)) {
             fprintf(stderr, "%s: cannot write %s/failures.json: %s\n", prog, b->opt.output,
                     strerror(errno));
-            bad_output = 1;
+            bad = 1;
         }
+        combine_verification(b, checks);
     }
     free(all);
-    int64_t any_bad;
-    if (dusk_ranks_max(bad_output, &any_bad) != 0) dusk_abort(CLI_EXIT_FAILURE);
-    int status = finish_rank_outputs(b, bad_output ? CLI_EXIT_FAILURE : CLI_EXIT_OK,
-                                     worst == RANK_BROKEN || any_bad ? CLI_EXIT_FAILURE : 0);
-    if (dusk_rank() == 0 && status == CLI_EXIT_OK && worst != RANK_BROKEN) {
-        print_summary(b, b->ntasks, 0, total_causes, elapsed);
-        if (b->opt.verify && worst == RANK_OK) print_verification(b, b->ntasks, &status);
+    free(checks);
+    if (dusk_ranks_max(bad, &bad) != 0) dusk_abort(CLI_EXIT_FAILURE);
+    stopped = stopped || bad;
+    if (dusk_rank() == 0 && b->manifest) {
+        params_line(b, params, sizeof params);
+        if (rank_manifests(b, params, 1) != 0 ||
+            (stopped && dusk_manifest_save(b->manifest, "interrupted") != 0))
+            stopped = 1;
+    }
+    if (dusk_ranks_max(stopped, &stopped) != 0) dusk_abort(CLI_EXIT_FAILURE);
+    stopped = finish_rank_outputs(b, (int)stopped);
+
+    int status = CLI_EXIT_OK;
+    if (dusk_rank() == 0 && !stopped) {
+        int64_t ran = b->ntasks - already;
+        print_summary(b, ran, already, total_causes, elapsed);
+        if (b->opt.verify && ran && !any_failed) print_verification(b, ran, &status);
+        if (status == CLI_EXIT_OK && any_failed) status = CLI_EXIT_TASKS_FAILED;
+    } else if (dusk_rank() == 0) {
+        status = sig ? 128 + (int)sig : CLI_EXIT_FAILURE;
+        print_stopped(b, argc, argv);
     }
     fflush(stdout);
-    if (status != CLI_EXIT_OK) mine = RANK_BROKEN;
-    if (dusk_ranks_max(mine > worst ? mine : worst, &worst) != 0) dusk_abort(CLI_EXIT_FAILURE);
-    return exit_of[worst];
+    int64_t job;
+    if (dusk_ranks_max(status, &job) != 0) dusk_abort(CLI_EXIT_FAILURE);
+    return (int)job;
 }
 
 /* The end of a run of one process. Finished, with or without failed tasks: the files get
@@ -1051,7 +1054,8 @@ static int end_of_run(batch *b, const dusk_graph *g, double elapsed, int64_t alr
         fprintf(stderr, "%s: cannot write results to %s: %s\n", prog, b->opt.output, strerror(io));
         stopped = 1;
     }
-    if (b->opt.output && (lines == NULL || write_failures(b, lines) != 0)) {
+    if (b->opt.output && (lines == NULL || outdir_write_failures(b->opt.output, "dusk-eigh",
+                                                                 b->ntasks, lines) != 0)) {
         fprintf(stderr, "%s: cannot write %s/failures.json: %s\n", prog, b->opt.output,
                 strerror(errno));
         stopped = 1;
@@ -1067,14 +1071,7 @@ static int end_of_run(batch *b, const dusk_graph *g, double elapsed, int64_t alr
         if (b->opt.verify && todo) print_verification(b, todo, &status);
         return status;
     }
-    if (b->opt.output) {
-        fprintf(stderr, "%s: stopped: %lld of %lld tasks done and saved in %s\n", prog,
-                (long long)dusk_manifest_done_count(b->manifest), (long long)b->ntasks,
-                b->opt.output);
-        print_resume_hint(argc, argv, b->opt.output);
-    } else {
-        fprintf(stderr, "%s: stopped before the end; nothing was saved (no --output)\n", prog);
-    }
+    print_stopped(b, argc, argv);
     return sig ? 128 + sig : CLI_EXIT_FAILURE;
 }
 
@@ -1085,17 +1082,14 @@ int main(int argc, char **argv)
     b.opt.n = 1000;
     b.opt.ntasks = 128;
     if (dusk_rank_count() > 1) snprintf(prog, sizeof prog, "dusk-eigh: rank %d", dusk_rank());
+    quiet_handler = dusk_rank() != 0;
+    stderr_tty = isatty(STDERR_FILENO);
     app.name = prog;
     app.ctx = &b.opt;
     dusk_config cfg;
     int ret = cli_parse(&app, argc, argv, &cfg);
     if (ret >= 0) return ret;
     b.opt.verbose = cfg.verbose;
-    if (b.opt.resume && dusk_rank_count() > 1)
-        return cli_usage_error(&app,
-                               "--resume runs as one process, not under mpirun with %d "
-                               "ranks (several ranks rerun the whole batch)",
-                               dusk_rank_count());
     if (b.opt.resume) {
         if (b.opt.output && strcmp(b.opt.output, b.opt.resume) != 0)
             return cli_usage_error(&app, "--output %s and --resume %s name different directories",
@@ -1106,8 +1100,9 @@ int main(int argc, char **argv)
         return cli_usage_error(&app, "--vectors and --values-only exclude each other");
     if (b.opt.vectors && !b.opt.output)
         return cli_usage_error(&app, "--vectors needs --output DIR");
-    if (b.opt.input && b.opt.philox)
-        return cli_usage_error(&app, "--rng applies to generated matrices, not to --input");
+    if (b.opt.input && (b.opt.philox || b.opt.seed_set))
+        return cli_usage_error(&app, "--%s applies to generated matrices, not to --input",
+                               b.opt.philox ? "rng" : "seed");
     if (!b.opt.input && !b.opt.philox && b.opt.seed + b.opt.ntasks - 1 > (long long)UINT32_MAX)
         return cli_usage_error(&app,
                                "--seed %lld + --ntasks %lld goes past NumPy's largest "
@@ -1131,7 +1126,6 @@ int main(int argc, char **argv)
         dusk_npy_close(&input);
         return ret;
     }
-    int64_t already = dusk_manifest_done_count(b.manifest);
 
     char why[256];
     double t0 = dusk_now();
@@ -1147,12 +1141,16 @@ int main(int argc, char **argv)
     int nranks = dusk_rank_count(), rank0 = dusk_rank() == 0;
     pthread_mutex_init(&b.lock, NULL);
     if (nranks > 1 && b.opt.output && (ret = join_outputs(&b)) != 0) {
-        dusk_npy_abort(&b.values);
-        dusk_npy_abort(&b.vectors);
+        (void)!finish_outputs(&b, 0, "interrupted");
         dusk_shutdown();
+        dusk_manifest_close(&b.manifest);
+        free(b.pending);
         dusk_npy_close(&input);
         return ret;
     }
+    /* what was done before: rank 0 has it in its manifest, the other ranks read it */
+    const dusk_manifest *before = b.prior ? b.prior : dusk_rank() == 0 ? b.manifest : NULL;
+    int64_t already = dusk_manifest_done_count(before);
 
     dusk_graph *g = NULL;
     if ((ret = dusk_graph_new(&g)) != 0) {
@@ -1194,22 +1192,21 @@ int main(int argc, char **argv)
         /* one bar, rank 0's: its share of the batch, a fair sample of the whole */
         int64_t mine = 0;
         for (int64_t i = 0; i < b.ntasks; i++)
-            mine += owner_of(&b, i) == 0;
+            mine += owner_of(&b, i) == 0 && !dusk_manifest_is_done(before, i);
         (void)dusk_graph_progress(g, mine, "eigh, rank 0");
     }
     if (b.manifest && dusk_manifest_autosave(b.manifest, 1.0) != 0)
         fprintf(stderr, "%s: warning: the manifest is saved only at the end\n", prog);
     atomic_store(&running, g);
-    /* Ours again in place of StarPU's. Several ranks: a signal ends the job (mpirun passes
-     * it to every rank), since a rank that stopped submitting would leave the others waiting
-     * for its data. */
-    if (nranks == 1) catch_signals();
+    /* Ours again in place of StarPU's. Several ranks: mpirun passes a signal on to every
+     * rank, and each stops on its own (no data moves between them). */
+    catch_signals();
 
     if (nranks > 1 && dusk_barrier() != 0) dusk_abort(CLI_EXIT_FAILURE); /* time from here */
     double start = dusk_now();
     int submit_error = 0;
     for (int64_t i = 0; i < b.ntasks && !submit_error && !atomic_load(&stop_signal); i++) {
-        if (dusk_manifest_is_done(b.manifest, i)) continue;
+        if (dusk_manifest_is_done(before, i)) continue;
         ret = submit_matrix(g, &b, input, i);
         if (ret != 0 && ret != DUSK_ECANCELED) {
             fprintf(stderr, "%s: cannot submit task %lld: %s\n", prog, (long long)i,
@@ -1225,7 +1222,7 @@ int main(int argc, char **argv)
     forget_running_graph();
     (void)!dusk_manifest_autosave(b.manifest, 0); /* the last save is below */
 
-    int status = nranks > 1 ? end_of_ranks(&b, g, start, submit_error)
+    int status = nranks > 1 ? end_of_ranks(&b, g, start, already, submit_error, argc, argv)
                             : end_of_run(&b, g, elapsed, already, submit_error, argc, argv);
     if (cfg.verbose > 0)
         fprintf(stderr,
@@ -1237,6 +1234,7 @@ int main(int argc, char **argv)
     dusk_graph_free(&g);
     dusk_shutdown();
     dusk_manifest_close(&b.manifest);
+    dusk_manifest_close(&b.prior);
     free(b.pending);
     dusk_npy_close(&input);
     pthread_mutex_destroy(&b.lock);

@@ -26,11 +26,11 @@ APP = sys.argv[1]
 failures = []
 
 
-def run(args, env_extra=None):
+def run(args, env_extra=None, cwd=None):
     env = dict(os.environ)
     env.update(env_extra or {})
     return subprocess.run([APP, "--no-progress"] + args, capture_output=True, text=True,
-                          env=env, timeout=300)
+                          env=env, timeout=300, cwd=cwd)
 
 
 def check(cond, what):
@@ -214,6 +214,20 @@ with tempfile.TemporaryDirectory() as tmp:
     refused("truncated", raw[:-100], "truncated")
     refused("bad header", b"\x93NUMPY\x01\x00\x10\x00{'descr': '<f8',\n", "")
     refused("not npy", b"hello world, not an array", "")
+    refused("no matrices", np.zeros((0, 5, 5)), "holds no matrices")
+    r = run(["--seed", "3", "--input", good])
+    check(r.returncode == 2 and "--seed" in r.stderr, "--seed with --input refused")
+
+    # ---- a resume reaches the input by another name (the path is not part of the run)
+    out = os.path.join(tmp, "one_bad_not_symmetric")
+    np.save(os.path.join(tmp, "one_bad.npy"), stack)  # the bad matrix, mended: now all good
+    os.utime(os.path.join(tmp, "one_bad.npy"), ns=(0, 10**18))
+    r = run(["--input", "one_bad.npy", "--output", out, "--vectors"], cwd=tmp)
+    check(r.returncode == 0, f"a fresh run on the mended input: exit 0 ({r.stderr.strip()})")
+    r = run(["--input", "./one_bad.npy", "--resume", out, "--vectors"], cwd=tmp)
+    check(r.returncode == 0 and "Nothing to do" in r.stdout,
+          f"--resume with the input spelled otherwise: exit 0, nothing to do "
+          f"({r.returncode}: {r.stderr.strip()} {r.stdout.strip()})")
 
 if failures:
     print(f"{len(failures)} failed")

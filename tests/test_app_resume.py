@@ -193,8 +193,37 @@ with tempfile.TemporaryDirectory() as tmp:
     refused(["-n", "120", "--ntasks", "600", "--seed", "11", "--resume", refdir],
             "vectors=1", 2)
     refused(["-n", "120", "--ntasks", "600", "--seed", "11", "--resume", os.path.join(tmp, "no")],
-            "no run to resume there", 1)
+            "no run to resume there", 2)
     refused(["--output", refdir, "--resume", tmp], "different directories", 2)
+    # a directory holding files of the user's, not of a dusk-eigh run: kept, and refused
+    mine = os.path.join(tmp, "mine")
+    os.makedirs(mine)
+    for name in ("eigenvalues.npy", "failures.json"):
+        with open(os.path.join(mine, name), "w") as f:
+            f.write("the user's own\n")
+    refused(ARGS + ["--output", mine], "is not from a dusk-eigh run", 2)
+    check(all(open(os.path.join(mine, n)).read() == "the user's own\n"
+              for n in ("eigenvalues.npy", "failures.json")), "the user's files are untouched")
+    # a new run removes an earlier run's stale .partial files too
+    stale = os.path.join(tmp, "stale")
+    p = subprocess.Popen([exe] + ARGS + ["--output", stale], stdout=subprocess.DEVNULL,
+                         stderr=subprocess.DEVNULL)
+    time.sleep(duration * 0.3)
+    p.send_signal(signal.SIGINT)
+    p.wait(timeout=240)
+    r = run(["-n", "10", "--ntasks", "3", "--output", stale])
+    check(r.returncode == 0 and sorted(os.listdir(stale)) == [".dusk.lock", "eigenvalues.npy",
+                                                               "manifest.txt"],
+          f"a new run leaves no earlier .partial beside its results: {os.listdir(stale)}")
+    # the resume command names the directory once, however --output was spelled
+    p = subprocess.Popen([exe] + ARGS + ["--out", os.path.join(tmp, "abbrev")],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(duration * 0.3)
+    p.send_signal(signal.SIGINT)
+    _, err = p.communicate(timeout=240)
+    hint = [line for line in err.splitlines() if "to resume:" in line]
+    check(p.returncode != 130 or (len(hint) == 1 and "--out " not in hint[0]),
+          f"the resume command drops --out: {hint}")
     # one run at a time per directory
     busy = os.path.join(tmp, "busy")
     p = subprocess.Popen([exe] + ARGS + ["--output", busy], stdout=subprocess.DEVNULL,

@@ -8,7 +8,6 @@
 #    the other ranks start: the launcher ends them;
 #  - a rank that cannot open the shared output file (removed under it) makes every rank stop
 #    before computing, with a line naming that rank and the file;
-#  - --resume, which is for one process, is refused;
 #  - a rank that sees another directory under the output's name is refused.
 # Usage: test_mpi_failure.sh PATH/TO/dusk-eigh PYTHON   (exit 77 without mpirun or StarPU-MPI)
 set -u
@@ -101,14 +100,7 @@ check "rank 2 cannot open the output: a line naming rank 2 and the file" \
     grep -q "^dusk-eigh: rank 2: .*eigenvectors.npy: " "$tmp/3.err"
 check "rank 2 cannot open the output: nothing computed" [ "$(grep -c '^Processed' "$tmp/3.out")" -eq 0 ]
 
-# 4. --resume is for one process: refused under several ranks, by every rank, at once
-timeout $limit "${mpirun[@]}" -np 2 "$app" -n 20 --ntasks 4 --resume "$tmp/o4" \
-    >"$tmp/4.out" 2>"$tmp/4.err"
-rc=$?
-check "--resume under 2 ranks: refused (got $rc)" test $rc -ne 0 -a $rc -ne 124
-check "--resume under 2 ranks: says why" grep -q "^dusk-eigh: rank 0: --resume runs as one process" "$tmp/4.err"
-
-# 5. rank 1 sees another directory under the same name (node-local, with an earlier run's
+# 4. rank 1 sees another directory under the same name (node-local, with an earlier run's
 #    files in it): refused, instead of writing its results where no one reads them
 mkdir -p "$tmp/main" "$tmp/other"
 (cd "$tmp/other" && "$app" -n 20 --ntasks 4 --vectors --output out -q >/dev/null 2>&1 &&

@@ -188,6 +188,9 @@ int main(void)
     CHECK_EQ(bytes, -1);
     CHECK_EQ(dusk_disk_available(NULL, &bytes), DUSK_EINVAL);
     CHECK_EQ(dusk_disk_available("/tmp", NULL), DUSK_EINVAL);
+    /* a file system with no size (procfs) says nothing, rather than "0 bytes free" */
+    CHECK_EQ(dusk_disk_available("/proc/dusk-no-such-dir", &bytes), DUSK_ENODEV);
+    CHECK_EQ(bytes, -1);
 
     /* workers: what was asked for, at most what StarPU can run */
     dusk_config cfg;

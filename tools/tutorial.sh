@@ -91,7 +91,7 @@ eigh_batch() { # [mpirun args... --] dusk-eigh args...
     size=$(stat -c %s "$vals")
     want=$((ntasks * n * 8))
     if [ "$size" -ge "$want" ] && [ "$size" -lt $((want + 4096)) ]; then
-        echo "Every task came back: eigenvalues.npy holds $ntasks x $n values"
+        echo "# (tutorial.sh) every task came back: eigenvalues.npy holds $ntasks x $n values"
     else
         die "eigenvalues.npy holds $size bytes, not $ntasks x $n values"
     fi
@@ -120,7 +120,7 @@ step2() {
     echo "## Step 2: a serial loop, no runtime"
     show "$build/bench/dusk-ref-loop" -n "$n" --ntasks "$ntasks" --threads 1 --progress ||
         die "dusk-ref-loop failed"
-    echo "Every task came back: exit status 0, one largest eigenvalue per task in the checksum"
+    echo "# (tutorial.sh) every task came back: exit status 0, one largest eigenvalue per task in the checksum"
 }
 
 step3() {

@@ -335,7 +335,8 @@ DUSK_NODISCARD int dusk_memory_query(dusk_memory *out);
 /* Bytes an unprivileged writer can still put on the file system holding `path` (statvfs's
  * f_bavail * f_frsize), or, when path does not exist yet, the nearest directory above it
  * that does. *bytes is -1 on failure. Returns 0, DUSK_EINVAL (NULL or empty path, NULL
- * bytes, path too long), or DUSK_EIO (statvfs failed: see errno). Thread-safe. */
+ * bytes, path too long), DUSK_EIO (statvfs failed: see errno), or DUSK_ENODEV when that file
+ * system reports no size at all (such as /proc: nothing can be said). Thread-safe. */
 DUSK_NODISCARD int dusk_disk_available(const char *path, int64_t *bytes);
 
 /* The number of CPU workers dusk_init(cfg) will start: cfg->ncpu, or one per online core,

@@ -180,6 +180,7 @@ int dusk_disk_available(const char *path, int64_t *bytes)
         else
             *slash = '\0';
     }
+    if (st.f_blocks == 0) return DUSK_ENODEV; /* /proc, /sys: no size, no files of ours */
     uint64_t avail = (uint64_t)st.f_bavail, unit = (uint64_t)st.f_frsize;
     if (unit == 0) unit = (uint64_t)st.f_bsize;
     *bytes = unit != 0 && avail > (uint64_t)INT64_MAX / unit ? INT64_MAX : (int64_t)(avail * unit);

@@ -1,0 +1,224 @@
+/* A run's output directory (outdir.h). */
+#define _POSIX_C_SOURCE 200809L
+#include "outdir.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+int outdir_make(const char *dir)
+{
+    char path[4096];
+    if (snprintf(path, sizeof path, "%s", dir) >= (int)sizeof path) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    for (char *p = path + 1; *p; p++)
+        if (*p == '/') {
+            *p = '\0';
+            if (mkdir(path, 0777) != 0 && errno != EEXIST) return -1;
+            *p = '/';
+        }
+    if (mkdir(path, 0777) != 0 && errno != EEXIST) return -1;
+    struct stat st;
+    if (stat(path, &st) != 0) return -1;
+    if (!S_ISDIR(st.st_mode)) {
+        errno = ENOTDIR;
+        return -1;
+    }
+    return 0;
+}
+
+/* Two runs would write the same files, and the one that finished first would name the other's
+ * incomplete file as complete. */
+int outdir_lock(const char *prog, const char *dir)
+{
+    char path[4200];
+    snprintf(path, sizeof path, "%s/.dusk.lock", dir);
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0666);
+    if (fd < 0) {
+        fprintf(stderr, "%s: cannot create %s: %s\n", prog, path, strerror(errno));
+        return -1;
+    }
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        if (errno == EWOULDBLOCK)
+            fprintf(stderr, "%s: another run is writing to %s (it holds %s)\n", prog, dir, path);
+        else
+            fprintf(stderr, "%s: cannot lock %s: %s\n", prog, path, strerror(errno));
+        close(fd);
+        return -1;
+    }
+    return 0; /* fd stays open: the lock goes with the process */
+}
+
+static void sync_dir(const char *dir)
+{
+    int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd >= 0) {
+        (void)fsync(dfd);
+        close(dfd);
+    }
+}
+
+/* Whether DIR/manifest.txt is a dusk manifest (dusk_manifest.h) written by `program`. */
+static int made_by(const char *dir, const char *program)
+{
+    char path[4200], line[2][256];
+    snprintf(path, sizeof path, "%s/manifest.txt", dir);
+    FILE *f = fopen(path, "r");
+    if (f == NULL) return 0;
+    int ok = fgets(line[0], sizeof line[0], f) && fgets(line[1], sizeof line[1], f);
+    fclose(f);
+    char want[300];
+    snprintf(want, sizeof want, "program %s\n", program);
+    return ok && strcmp(line[0], "dusk-manifest 1\n") == 0 && strcmp(line[1], want) == 0;
+}
+
+int outdir_check_foreign(const char *prog, const char *dir, const char *program,
+                         const char *const *names, int count)
+{
+    char path[4300];
+    if (made_by(dir, program)) return 0;
+    for (int i = -1; i < 2 * count; i++) {
+        if (i < 0)
+            snprintf(path, sizeof path, "%s/manifest.txt", dir);
+        else
+            snprintf(path, sizeof path, "%s/%s%s", dir, names[i / 2], i % 2 ? ".partial" : "");
+        if (access(path, F_OK) == 0) {
+            fprintf(stderr,
+                    "%s: --output %s: %s is not from a %s run (no manifest of one there): "
+                    "choose another directory, or remove it\n",
+                    prog, dir, path, program);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+int outdir_remove(const char *prog, const char *dir, const char *const *names, int count)
+{
+    char path[4300];
+    for (int i = 0; i < 2 * count; i++) {
+        snprintf(path, sizeof path, "%s/%s%s", dir, names[i / 2], i % 2 ? ".partial" : "");
+        if (unlink(path) != 0 && errno != ENOENT) {
+            fprintf(stderr, "%s: cannot remove the earlier run's %s: %s\n", prog, path,
+                    strerror(errno));
+            return -1;
+        }
+    }
+    sync_dir(dir);
+    return 0;
+}
+
+int outdir_write_token(const char *prog, const char *dir, int64_t *token)
+{
+    char path[4200];
+    snprintf(path, sizeof path, "%s/.dusk-run", dir);
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    *token = (((int64_t)ts.tv_sec * 1000003 + ts.tv_nsec) ^ ((int64_t)getpid() << 20)) & INT64_MAX;
+    if (*token == 0) *token = 1;
+    FILE *f = fopen(path, "w");
+    int ok = f != NULL && fprintf(f, "%lld\n", (long long)*token) > 0 && fflush(f) == 0 &&
+             fsync(fileno(f)) == 0;
+    if (f != NULL && fclose(f) != 0) ok = 0;
+    if (!ok) fprintf(stderr, "%s: cannot write %s: %s\n", prog, path, strerror(errno));
+    return ok ? 0 : -1;
+}
+
+int outdir_read_token(const char *dir, int64_t *token)
+{
+    char path[4200];
+    long long t = -1;
+    snprintf(path, sizeof path, "%s/.dusk-run", dir);
+    *token = -1;
+    FILE *f = fopen(path, "r");
+    if (f == NULL) return -1;
+    if (fscanf(f, "%lld", &t) == 1) *token = t;
+    fclose(f);
+    return 0;
+}
+
+static void json_string(FILE *f, const char *s)
+{
+    fputc('"', f);
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\')
+            fprintf(f, "\\%c", c);
+        else if (c < 0x20)
+            fprintf(f, "\\u%04x", c);
+        else
+            fputc(c, f);
+    }
+    fputc('"', f);
+}
+
+static int by_task_id(const void *a, const void *b)
+{
+    long long x = strtoll(*(char *const *)a, NULL, 10), y = strtoll(*(char *const *)b, NULL, 10);
+    return (x > y) - (x < y);
+}
+
+int outdir_write_failures(const char *dir, const char *program, int64_t ntasks, const char *lines)
+{
+    char path[4200], tmp[4300];
+    snprintf(path, sizeof path, "%s/failures.json", dir);
+    if (lines == NULL || *lines == '\0') return unlink(path) == 0 || errno == ENOENT ? 0 : -1;
+    /* by task id, however the failures came (in time, or rank by rank) */
+    size_t count = 0;
+    for (const char *c = lines; *c; c++)
+        count += *c == '\n';
+    char *text = strdup(lines), **sorted = calloc(count + 1, sizeof *sorted), *save = NULL;
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    FILE *f = text && sorted ? fopen(tmp, "w") : NULL;
+    if (f == NULL) {
+        if (!text || !sorted) errno = ENOMEM;
+        free(text);
+        free(sorted);
+        return -1;
+    }
+    fprintf(f, "{\"program\": ");
+    json_string(f, program);
+    fprintf(f, ", \"tasks\": %lld, \"failures\": [", (long long)ntasks);
+    size_t k = 0;
+    for (char *line = strtok_r(text, "\n", &save); line && k < count;
+         line = strtok_r(NULL, "\n", &save))
+        sorted[k++] = line;
+    qsort(sorted, k, sizeof *sorted, by_task_id);
+    int first = 1;
+    for (size_t i = 0; i < k; i++) {
+        const char *id = strtok_r(sorted[i], "\t", &save), *step = strtok_r(NULL, "\t", &save);
+        const char *error = strtok_r(NULL, "\t", &save), *reason = strtok_r(NULL, "", &save);
+        if (id && step && error) {
+            fprintf(f, "%s\n  {\"task\": %s, \"step\": ", first ? "" : ",", id);
+            json_string(f, step);
+            fprintf(f, ", \"error\": ");
+            json_string(f, error);
+            fprintf(f, ", \"reason\": ");
+            json_string(f, reason ? reason : "");
+            fprintf(f, "}");
+            first = 0;
+        }
+    }
+    free(sorted);
+    free(text);
+    fprintf(f, "\n]}\n");
+    int err = 0;
+    if (fflush(f) != 0 || fsync(fileno(f)) != 0) err = errno;
+    if (fclose(f) != 0 && err == 0) err = errno;
+    if (err == 0 && rename(tmp, path) != 0) err = errno;
+    if (err != 0) {
+        unlink(tmp);
+        errno = err;
+        return -1;
+    }
+    sync_dir(dir);
+    return 0;
+}
