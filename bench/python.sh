@@ -13,8 +13,8 @@
 # python3-dask, python3-distributed, python3-mpi4py, openmpi-bin) are installed with apt-get,
 # never pip. BUILD_DIR (default ../build) must hold apps/dusk-eigh. Before timing, the largest
 # eigenvalue of three task ids from the serial step is compared with dusk-eigh's --output.
-# Prints the table, writes bench/python/results/nN_tT.{csv,md} and (unless --no-write or
-# --steps) the entry in bench/RESULTS.md. Exit: 0 done, 1 a step or check failed, 2 bad usage.
+# Prints the table, writes bench/python/results/nN_tT.{csv,md} and the entry in
+# bench/RESULTS.md (with --no-write or --steps: the two files in $TMPDIR/dusk-python-bench only). Exit: 0 done, 1 a step or check failed, 2 bad usage.
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -240,7 +240,9 @@ for s in "${steps[@]}"; do
 done
 
 # ---- the table: markdown for people, CSV for programs ---------------------------------------
+# (with --no-write or --steps, outside the tree, so that trial runs leave it clean)
 outdir=$here/python/results
+[ "$write" = 1 ] || outdir=${TMPDIR:-/tmp}/dusk-python-bench
 mkdir -p "$outdir"
 csv=$outdir/n${n}_t${t}.csv
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
