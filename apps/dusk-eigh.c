@@ -182,19 +182,35 @@ typedef struct batch {
      * several ranks, rank K > 0 lists what it makes in DIR/.rank-K/manifest.txt (rank 0 merges
      * them at the end, or when resuming) and reads what was done before from `prior`. */
     dusk_manifest *manifest, *prior;
-    atomic_uchar *pending; /* with --output: per task, result writes still to come */
-    int64_t run_token;     /* several ranks: names this run's output directory (rank 0) */
+    int64_t run_token; /* several ranks: names this run's output directory (rank 0) */
     atomic_int io_error;
     pthread_mutex_t lock; /* guards the verification results below */
     double worst[2];
     int64_t nchecked, nbad, bad_ids[8]; /* checked: tasks whose verification ran */
 } batch;
 
+/* A task's results still to be written (eigenvalues, and eigenvectors with --vectors): the
+ * task is done, for the manifest, once all are written. Made per task and freed by its last
+ * write, so that what is kept does not grow with the batch. */
+typedef struct results {
+    atomic_int left, bad;
+} results;
+
 typedef struct read_ctx {
     batch *b;
     int64_t index;
     enum { READ_VALUES, READ_VECTORS, READ_CHECKS } what;
+    results *res; /* for VALUES and VECTORS */
 } read_ctx;
+
+/* One of task `index`'s results is written (ok) or not. */
+static void result_written(batch *b, results *res, int64_t index, int ok)
+{
+    if (!ok) atomic_store(&res->bad, 1);
+    if (atomic_fetch_sub(&res->left, 1) != 1) return;
+    if (!atomic_load(&res->bad) && b->manifest) dusk_manifest_mark_done(b->manifest, index);
+    free(res);
+}
 
 enum { NAN_CHUNK = 1 << 17 }; /* 1 MiB of NaN, written as many times as a row needs */
 static double nan_chunk[NAN_CHUNK];
@@ -241,24 +257,26 @@ static void on_read(void *user, int status, const double *values, const int64_t 
             }
             pthread_mutex_unlock(&b->lock);
         }
-    } else if (status != DUSK_ECANCELED) { /* a cancelled task is simply not done */
+    } else {
+        /* a cancelled task is simply not done: its rows stay as they are */
         dusk_npy *f = r->what == READ_VALUES ? b->values : b->vectors;
-        int ok = write_row(b, f, r->index, status == 0 ? values : NULL, dims[0] * dims[1]) == 0;
-        /* Done once every result of the task is written. */
-        if (ok && status == 0 && b->pending && atomic_fetch_sub(&b->pending[r->index], 1) == 1)
-            dusk_manifest_mark_done(b->manifest, r->index);
+        int ok = status == 0;
+        if (status != DUSK_ECANCELED &&
+            write_row(b, f, r->index, status == 0 ? values : NULL, dims[0] * dims[1]) != 0)
+            ok = 0;
+        result_written(b, r->res, r->index, ok);
     }
     free(r);
 }
 
 /* Every rank calls it; on_read runs on d's owner, which writes the results of its own tasks:
  * under several ranks no data moves between them. */
-static int read_into(batch *b, dusk_data *d, int64_t index, int what)
+static int read_into(batch *b, dusk_data *d, int64_t index, int what, results *res)
 {
     read_ctx *r = NULL;
     if (dusk_data_owner(d) == dusk_rank()) {
         if ((r = malloc(sizeof *r)) == NULL) return DUSK_ENOMEM;
-        *r = (read_ctx){b, index, what};
+        *r = (read_ctx){b, index, what, res};
     }
     int ret = dusk_data_read(d, on_read, r);
     if (ret != 0) free(r);
@@ -358,14 +376,29 @@ static int submit_matrix(dusk_graph *g, batch *b, const dusk_npy *input, int64_t
         if ((ret = vectors ? submit(g, dusk_kernel_verify(), "verify", i, 3, 0, with_v, 4, NULL, 0)
                            : submit(g, dusk_kernel_verify(), "verify", i, 3, 0, without_v, 3, NULL,
                                     0)) ||
-            (ret = read_into(b, r, i, READ_CHECKS)))
+            (ret = read_into(b, r, i, READ_CHECKS, NULL)))
             goto out;
     }
-    if (b->pending) atomic_store(&b->pending[i], (unsigned char)(1 + (b->vectors != NULL)));
     /* The owner writes both results straight into the shared files (every rank calls these:
      * see read_into). */
-    if (b->opt.output && (ret = read_into(b, w, i, READ_VALUES)) != 0) goto out;
-    if (b->opt.vectors && (ret = read_into(b, v, i, READ_VECTORS)) != 0) goto out;
+    if (b->opt.output) {
+        results *res = NULL;
+        int parts = 1 + b->opt.vectors;
+        if (owner == dusk_rank()) {
+            if ((res = malloc(sizeof *res)) == NULL) {
+                ret = DUSK_ENOMEM;
+                goto out;
+            }
+            atomic_init(&res->left, parts);
+            atomic_init(&res->bad, 0);
+        }
+        for (int k = 0; k < parts; k++) {
+            if (ret == 0)
+                ret = read_into(b, k == 0 ? w : v, i, k == 0 ? READ_VALUES : READ_VECTORS, res);
+            if (ret != 0 && res) result_written(b, res, i, 0); /* this part never comes */
+        }
+        if (ret != 0) goto out;
+    }
 out:
     dusk_data_release(&a);
     dusk_data_release(&bm);
@@ -528,14 +561,10 @@ static int open_outputs(batch *b)
         dusk_manifest_close(&b->manifest);
         return ret == DUSK_EINVAL || ret == DUSK_EFORMAT ? CLI_EXIT_USAGE : CLI_EXIT_FAILURE;
     }
-    b->pending = calloc((size_t)b->ntasks, sizeof *b->pending);
-    if (b->pending == NULL) fprintf(stderr, "%s: out of memory\n", prog);
-    if (b->pending == NULL || (resume && rank_manifests(b, params, 1) != 0) ||
+    if ((resume && rank_manifests(b, params, 1) != 0) ||
         (dusk_rank_count() > 1 && outdir_write_token(prog, dir, &b->run_token) != 0) ||
         (!resume && outdir_remove(prog, dir, old_results, 3) != 0)) {
         dusk_manifest_close(&b->manifest);
-        free(b->pending);
-        b->pending = NULL;
         return CLI_EXIT_FAILURE;
     }
     int64_t shape[3] = {b->ntasks, b->n, b->n};
@@ -552,8 +581,6 @@ static int open_outputs(batch *b)
             else
                 dusk_npy_abort(&b->values);
             dusk_manifest_close(&b->manifest);
-            free(b->pending);
-            b->pending = NULL;
             return CLI_EXIT_FAILURE;
         }
     }
@@ -844,10 +871,6 @@ static int open_rank_manifest(batch *b)
     if (ret == 0)
         ret = dusk_manifest_open(sub, "dusk-eigh", params, b->ntasks, 0, sync_outputs, b,
                                  &b->manifest, why, sizeof why);
-    if (ret == 0 && (b->pending = calloc((size_t)b->ntasks, sizeof *b->pending)) == NULL) {
-        snprintf(why, sizeof why, "out of memory");
-        ret = DUSK_ENOMEM;
-    }
     if (ret == 0) return 0;
     fprintf(stderr, "%s: %s\n", prog, why);
     dusk_manifest_close(&b->prior);
@@ -1133,7 +1156,6 @@ int main(int argc, char **argv)
         fprintf(stderr, "%s: %s\n", prog, why);
         (void)finish_outputs(&b, 0, b.opt.resume ? "interrupted" : "running");
         dusk_manifest_close(&b.manifest);
-        free(b.pending);
         dusk_npy_close(&input);
         return ret == DUSK_EINVAL ? CLI_EXIT_USAGE : CLI_EXIT_FAILURE;
     }
@@ -1144,7 +1166,6 @@ int main(int argc, char **argv)
         (void)!finish_outputs(&b, 0, "interrupted");
         dusk_shutdown();
         dusk_manifest_close(&b.manifest);
-        free(b.pending);
         dusk_npy_close(&input);
         return ret;
     }
@@ -1235,7 +1256,6 @@ int main(int argc, char **argv)
     dusk_shutdown();
     dusk_manifest_close(&b.manifest);
     dusk_manifest_close(&b.prior);
-    free(b.pending);
     dusk_npy_close(&input);
     pthread_mutex_destroy(&b.lock);
     return status;

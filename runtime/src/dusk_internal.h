@@ -28,6 +28,9 @@ struct dusk_data {
     int kind;      /* DUSK__MATRIX or DUSK__VECTOR */
     int64_t dims[2];
     atomic_int refs;
+    /* The owner's reference plus the reads in flight: StarPU's handle is unregistered when it
+     * drops to 0 (see release_now in graph.c). */
+    atomic_int holds;
     /* 0, or the error of the last task that was to write it and failed: tasks reading it
      * are then not run. Written and read inside task bodies, which StarPU orders. */
     atomic_int failed;

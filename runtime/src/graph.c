@@ -170,6 +170,7 @@ static int data_new(dusk_graph *g, int kind, int64_t rows, int64_t cols, dusk_da
     d->dims[0] = rows;
     d->dims[1] = cols;
     atomic_init(&d->refs, 1);
+    atomic_init(&d->holds, 1);
     atomic_init(&d->failed, 0);
     /* Home node -1: StarPU allocates the buffer where the first writer runs. C order is
      * StarPU's column-major with the roles of nx and ny swapped. */
@@ -218,9 +219,19 @@ static int hold_op(dusk_graph *g, int kind, void *p)
     return 0;
 }
 
+/* Drop one hold on d's handle (the owner's, or a finished read's); the last unregisters it.
+ * Unregistering while a read (starpu_data_acquire_cb) is still queued on the handle works,
+ * but StarPU 1.3 then keeps about 48 bytes per read until it shuts down: millions of reads
+ * would grow without bound. So a handle with reads in flight is unregistered by the last
+ * of them, once released. */
+static void drop_hold(dusk_data *d)
+{
+    if (atomic_fetch_sub(&d->holds, 1) == 1) starpu_data_unregister_submit(d->handle);
+}
+
 static void release_now(dusk_data *d)
 {
-    starpu_data_unregister_submit(d->handle);
+    drop_hold(d);
     data_unref(d);
 }
 
@@ -245,6 +256,7 @@ static void read_ready(void *arg)
     const double *p = starpu_data_handle_to_pointer(r->d->handle, STARPU_MAIN_RAM);
     r->fn(r->user, atomic_load(&r->d->failed), p, r->d->dims);
     starpu_data_release(r->d->handle);
+    drop_hold(r->d);
     pthread_mutex_lock(&r->g->lock);
     leave_window(r->g, data_bytes(r->d));
     pthread_mutex_unlock(&r->g->lock);
@@ -270,8 +282,10 @@ static int read_now(read_req *r)
     pthread_mutex_lock(&g->lock);
     enter_window(g, data_bytes(r->d));
     pthread_mutex_unlock(&g->lock);
+    atomic_fetch_add(&r->d->holds, 1); /* the owner's hold is still there: see drop_hold */
     int ret = starpu_data_acquire_cb(r->d->handle, STARPU_R, read_ready, r);
     if (ret != 0) {
+        drop_hold(r->d);
         pthread_mutex_lock(&g->lock);
         leave_window(g, data_bytes(r->d));
         pthread_mutex_unlock(&g->lock);
