@@ -1,5 +1,6 @@
 /* 200,000 tiny tasks (no data) through the window: they all run, memory stays bounded (the
- * per-task state is freed as tasks finish; what remains is a byte or two per task), and
+ * per-task state is freed as tasks finish; what remains is 2 bits per task, and a table of
+ * the tasks that failed: every 997th here, each status checked), and
  * the throughput is printed (bench/ records it). Then a held graph of 50,000 tasks, each
  * writing a vector of its own: everything is recorded until compute, and what a recorded
  * task costs stays under 2 KB (a StarPU handle per data object made it 5.3 KB). */
@@ -14,9 +15,28 @@ static atomic_llong ran;
 static int tiny_cpu(dusk_call *call)
 {
     int64_t dims[2];
+    size_t size;
     if (dusk_call_nargs(call) > 0) dusk_call_data(call, 0, dims)[0] = 1;
     atomic_fetch_add(&ran, 1);
+    if (dusk_call_value(call, &size) != NULL) { /* the tasks told to fail */
+        dusk_call_fail(call, "told to");
+        return DUSK_EINVAL;
+    }
     return 0;
+}
+
+/* Every task's status and attempts, as the graph keeps them (2 bits a task, and a table of
+ * the others): `fail_every`th tasks failed, the others succeeded once. */
+static void check_statuses(const dusk_graph *g, long long count, long long fail_every)
+{
+    long long wrong = 0;
+    for (long long i = 0; i < count; i++) {
+        int fails = i % fail_every == fail_every - 1;
+        wrong +=
+            dusk_task_status(g, i) != (fails ? DUSK_EINVAL : 0) || dusk_task_attempts(g, i) != 1;
+    }
+    CHECK_EQ(wrong, 0);
+    CHECK_EQ(dusk_task_status(g, count), DUSK_EINVAL); /* no such task */
 }
 
 int main(int argc, char **argv)
@@ -34,9 +54,12 @@ int main(int argc, char **argv)
 
     int64_t rss0 = dusk_peak_rss();
     double t0 = dusk_now();
-    for (long long i = 0; i < count; i++)
-        CHECK_OK(dusk_task_submit(g, k, NULL, 0, NULL, 0, NULL, NULL));
-    CHECK_OK(dusk_graph_wait(g));
+    const long long fail_every = 997; /* a few hundred failures: the table of odd tasks grows */
+    for (long long i = 0; i < count; i++) {
+        int fails = i % fail_every == fail_every - 1;
+        CHECK_OK(dusk_task_submit(g, k, NULL, 0, fails ? "x" : NULL, fails, NULL, NULL));
+    }
+    CHECK_EQ(dusk_graph_wait(g), DUSK_ETASK);
     double elapsed = dusk_now() - t0;
     int64_t grown = dusk_peak_rss() - rss0;
     printf("%lld tiny tasks in %.3f s: %.0f tasks/s, %.2f us per task, on %d workers; "
@@ -44,9 +67,11 @@ int main(int argc, char **argv)
            count, elapsed, (double)count / elapsed, 1e6 * elapsed / (double)count,
            dusk_worker_count(), (double)grown / 1e6);
     CHECK_EQ(atomic_load(&ran), count);
-    int64_t finished;
-    dusk_graph_counts(g, NULL, &finished, NULL);
+    int64_t finished, failed;
+    dusk_graph_counts(g, NULL, &finished, &failed);
     CHECK_EQ(finished, count);
+    CHECK_EQ(failed, count / fail_every);
+    check_statuses(g, count, fail_every);
     /* the default window: 64 tasks per worker */
     CHECK_LE(dusk_graph_peak_in_flight(g), 64 * dusk_worker_count());
     CHECK_GE(dusk_graph_peak_in_flight(g), 2);

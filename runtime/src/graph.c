@@ -25,8 +25,12 @@ struct dusk_graph {
     int64_t bytes_in_flight; /* data bytes the tasks and reads in flight use */
     int64_t window_bytes, window_floor;
     int64_t submitted, finished, failed, counted, cancelled;
-    int8_t *status; /* per task: 1 pending, 0 done, or a DUSK_E* code */
-    int64_t status_cap;
+    /* Per task, 2 bits (see set_status): a batch of any length keeps a quarter of a byte per
+     * task; what is not plain (failed, cancelled, retried) is in `odd`. */
+    uint8_t *state;
+    int64_t state_cap; /* tasks the bits cover */
+    struct odd *odd;   /* open addressing on the task id; empty slots have id -1 */
+    int64_t odd_cap, odd_count;
     failure *failures;
     int64_t failures_cap, nfailures; /* nfailures <= failed: recorded with details */
     /* unfinished tasks by id, for explicit dependencies (under lock) */
@@ -34,7 +38,6 @@ struct dusk_graph {
     int64_t live_cap, live_count;
     int waiting_for_task; /* the submitter waits for one task: wake it at every completion */
     int draining;         /* the submitter waits for the window to drain */
-    uint8_t *attempts;    /* per task, beside status */
     int64_t *trace_ids;   /* per task, when tracing: for explicit dependencies in the trace */
     atomic_int cancel;    /* dusk_graph_cancel() was called: set from signal handlers too */
     /* touched by the submitting thread only: */
@@ -44,6 +47,16 @@ struct dusk_graph {
     struct op *ops;
     int64_t nops, ops_cap;
 };
+
+/* A task whose status is not one of the plain ones, or that ran other than once. */
+typedef struct odd {
+    int64_t id;
+    int8_t status;
+    uint8_t attempts;
+} odd;
+
+/* A task's 2-bit state: done after one attempt, pending, run by another rank, or see `odd`. */
+enum { ST_DONE, ST_PENDING, ST_ELSEWHERE, ST_ODD };
 
 /* An operation recorded while the graph is held. */
 typedef struct op {
@@ -337,29 +350,78 @@ void dusk_task_opts_init(dusk_task_opts *opts)
     memset(opts, 0, sizeof *opts);
 }
 
-/* Lock held: record task id's status, growing the tables as ids come. */
+/* Lock held: the slot of task id in `odd`, or the empty slot where it would go. */
+static odd *odd_slot(const dusk_graph *g, int64_t id)
+{
+    uint64_t mask = (uint64_t)g->odd_cap - 1, h = (uint64_t)id * 0x9e3779b97f4a7c15u;
+    for (uint64_t i = h & mask;; i = (i + 1) & mask)
+        if (g->odd[i].id == id || g->odd[i].id == -1) return &g->odd[i];
+}
+
+/* Lock held: record an odd task, growing the table to stay at most half full. */
+static int odd_put(dusk_graph *g, int64_t id, int status, int attempts)
+{
+    if (2 * (g->odd_count + 1) > g->odd_cap) {
+        int64_t cap = g->odd_cap ? 2 * g->odd_cap : 64;
+        odd *old = g->odd, *t = malloc((size_t)cap * sizeof *t);
+        if (t == NULL) return DUSK_ENOMEM;
+        for (int64_t i = 0; i < cap; i++)
+            t[i].id = -1;
+        int64_t old_cap = g->odd_cap;
+        g->odd = t;
+        g->odd_cap = cap;
+        for (int64_t i = 0; i < old_cap; i++)
+            if (old[i].id != -1) *odd_slot(g, old[i].id) = old[i];
+        free(old);
+    }
+    odd *o = odd_slot(g, id);
+    if (o->id == -1) g->odd_count++;
+    *o = (odd){id, (int8_t)status, (uint8_t)(attempts > 255 ? 255 : attempts)};
+    return 0;
+}
+
+/* Lock held: record task id's status (1 pending, 0 done, DUSK_TASK_ELSEWHERE, or a DUSK_E*
+ * code) and attempts, growing the tables as ids come. */
 static int set_status(dusk_graph *g, int64_t id, int status, int attempts)
 {
-    if (id >= g->status_cap) {
-        int64_t cap = g->status_cap ? 2 * g->status_cap : 1024;
+    if (id >= g->state_cap) {
+        int64_t cap = g->state_cap ? 2 * g->state_cap : 4096;
         while (cap <= id)
             cap *= 2;
-        int8_t *s = realloc(g->status, (size_t)cap);
+        uint8_t *s = realloc(g->state, (size_t)cap / 4);
         if (s == NULL) return DUSK_ENOMEM;
-        g->status = s;
-        uint8_t *a = realloc(g->attempts, (size_t)cap);
-        if (a == NULL) return DUSK_ENOMEM;
-        g->attempts = a;
+        memset(s + g->state_cap / 4, 0, (size_t)(cap - g->state_cap) / 4);
+        g->state = s;
         if (dusk__current_trace() != NULL) {
             int64_t *ids = realloc(g->trace_ids, (size_t)cap * sizeof *ids);
             if (ids == NULL) return DUSK_ENOMEM;
             g->trace_ids = ids;
         }
-        g->status_cap = cap;
+        g->state_cap = cap;
     }
-    g->status[id] = (int8_t)status;
-    g->attempts[id] = (uint8_t)(attempts > 255 ? 255 : attempts);
+    int st = status == 1                     ? ST_PENDING
+             : status == DUSK_TASK_ELSEWHERE ? ST_ELSEWHERE
+             : status == 0 && attempts == 1  ? ST_DONE
+                                             : ST_ODD;
+    if (st == ST_ODD && odd_put(g, id, status, attempts) != 0) return DUSK_ENOMEM;
+    int shift = (int)(id % 4) * 2;
+    g->state[id / 4] = (uint8_t)((g->state[id / 4] & ~(3u << shift)) | ((unsigned)st << shift));
     return 0;
+}
+
+/* Lock held: task id's status and attempts, as set_status() recorded them. */
+static void get_status(const dusk_graph *g, int64_t id, int *status, int *attempts)
+{
+    int st = (g->state[id / 4] >> (id % 4) * 2) & 3;
+    static const int plain[3][2] = {{0, 1}, {1, 0}, {DUSK_TASK_ELSEWHERE, 0}};
+    if (st != ST_ODD) {
+        *status = plain[st][0];
+        *attempts = plain[st][1];
+        return;
+    }
+    const odd *o = odd_slot(g, id);
+    *status = o->status;
+    *attempts = o->attempts;
 }
 
 /* Lock held: the table of unfinished tasks (chained hash on the id). */
@@ -774,7 +836,8 @@ int dusk_task_status(const dusk_graph *g, int64_t id)
 {
     dusk_graph *mg = (dusk_graph *)g;
     pthread_mutex_lock(&mg->lock);
-    int s = id >= 0 && id < g->submitted && id < g->status_cap ? g->status[id] : DUSK_EINVAL;
+    int s = DUSK_EINVAL, a;
+    if (id >= 0 && id < g->submitted && id < g->state_cap) get_status(g, id, &s, &a);
     pthread_mutex_unlock(&mg->lock);
     return s;
 }
@@ -802,7 +865,8 @@ int dusk_task_attempts(const dusk_graph *g, int64_t id)
 {
     dusk_graph *mg = (dusk_graph *)g;
     pthread_mutex_lock(&mg->lock);
-    int a = id >= 0 && id < g->submitted && id < g->status_cap ? g->attempts[id] : 0;
+    int s, a = 0;
+    if (id >= 0 && id < g->submitted && id < g->state_cap) get_status(g, id, &s, &a);
     pthread_mutex_unlock(&mg->lock);
     return a;
 }
@@ -827,8 +891,8 @@ void dusk_graph_free(dusk_graph **gp)
         free(g->failures[i].reason);
     }
     free(g->failures);
-    free(g->status);
-    free(g->attempts);
+    free(g->state);
+    free(g->odd);
     free(g->trace_ids);
     free(g->live);
     dusk__progress_free(&g->bar);
