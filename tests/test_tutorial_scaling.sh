@@ -11,9 +11,17 @@ fail() {
     exit 1
 }
 # tools/quickstart.sh's usage: --help on stdout with exit 0, a bad mode on stderr with exit 2
-out=$(bash "$src/tools/quickstart.sh" --help 2>&1 >/dev/null) && [ -z "$out" ] &&
-    bash "$src/tools/quickstart.sh" --help | grep -q "^usage: .*quickstart.sh run" ||
-    fail "quickstart.sh --help: not usage on stdout with exit 0"
+qs_err=${TMPDIR:-/tmp}/qs-err.$$
+qs_out=$(bash "$src/tools/quickstart.sh" --help 2>"$qs_err")
+qs_rc=$?
+case "$qs_out" in
+"usage: "*"quickstart.sh run"*) qs_usage=1 ;;
+*) qs_usage=0 ;;
+esac
+[ $qs_rc -eq 0 ] && [ ! -s "$qs_err" ] && [ $qs_usage -eq 1 ] ||
+    fail "quickstart.sh --help: want usage on stdout and exit 0; got exit $qs_rc," \
+        "stdout '${qs_out:0:60}', stderr '$(head -c 200 "$qs_err")'"
+rm -f "$qs_err"
 bash "$src/tools/quickstart.sh" bogus >"${TMPDIR:-/tmp}/qs.$$" 2>/dev/null
 rc=$?
 [ $rc -eq 2 ] && [ ! -s "${TMPDIR:-/tmp}/qs.$$" ] || fail "quickstart.sh bogus: exit $rc, stdout not empty"
