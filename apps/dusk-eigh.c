@@ -160,11 +160,13 @@ static cli_app app = {
         "                        i mod K) or block (contiguous runs of T/K tasks)\n"
         "      --resume DIR      go on with the run that wrote DIR (stopped, killed or with\n"
         "                        failed tasks), computing only the tasks not done; the other\n"
-        "                        flags must be those of that run (one process only)\n"
+        "                        flags must be those of that run (under mpirun, any number\n"
+        "                        of ranks)\n"
         "\n"
         "Exit status: 0 all tasks done; 1 the run failed (an input file refused, an output\n"
         "not written, not enough memory or disk, the verification failed); 2 bad usage (a\n"
-        "flag or value, a missing file, a --resume of another run); 3 finished but some\n"
+        "flag or value, a missing file, an --output holding files of no dusk-eigh run, a\n"
+        "--resume of another run or of no directory); 3 finished but some\n"
         "tasks failed (their rows are NaN, DIR/failures.json says why); 128+N stopped by\n"
         "signal N (130: Ctrl-C), resumable with --resume.\n",
     .shortopts = "n:",

@@ -1,5 +1,6 @@
 # shellcheck shell=bash disable=SC2154,SC2034
-# Shell code shared by bench/run.sh and bench/graph.sh; sourced, not run. The sourcing script
+# Shell code shared by the bench/*.sh scripts and tools/scaling.sh and tools/tutorial.sh;
+# sourced, not run. The sourcing script
 # sets $prog (its name, for messages) and $usage (its one-line usage) first; the functions
 # below read and set the globals named in their comments (hence SC2154 and SC2034 off here).
 

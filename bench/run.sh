@@ -236,7 +236,7 @@ Each run appends an entry below, or replaces the one for the same machine and da
 recording them. This header is rewritten by run.sh: edit it there.
 
 The runtime's own overhead (what `--trace` costs, and empty tasks per second) is measured by
-`bench/graph.sh` and recorded in its own section, "Runtime overhead", at the end of this file;
+`bench/graph.sh` and recorded in its own section, "Runtime overhead", after this one;
 each script rewrites only its own part.
 
 ## Results

@@ -12,8 +12,8 @@
 # console output captured, takes a screenshot of a trace report with headless Chromium, and
 # rewrites the generated blocks of README.md's Tutorial section (between
 # "<!-- tutorial:NAME -->" and "<!-- /tutorial:NAME -->"), stamped with the machine and date.
-# --quick (default; n = 1000, T = 64) should take about 4 minutes on a quiet 2-core machine
-# (11 minutes were measured with the cores shared with other heavy work); --full is the
+# --quick (default; n = 1000, T = 64) takes about 8 minutes on a quiet 2-core machine (489 s
+# on 2026-11-25); --full is the
 # tutorial's own size (n = 1000, T = 128, 5 runs per point, sizes up to 4000).
 # Exit status: 0 done, 1 a step failed, 2 bad usage.
 set -euo pipefail

@@ -1,10 +1,12 @@
 /* dusk: a dataflow task-graph runtime on StarPU.
  *
- * This header (with dusk_kernel.h, dusk_linalg.h and dusk_npy.h) is the whole public API.
+ * This header, with dusk_kernel.h, dusk_linalg.h, dusk_npy.h, dusk_manifest.h, dusk_trace.h
+ * and dusk_progress.h, is the whole public API.
  * Programs build a graph of tasks over data objects; dependencies follow from the data each
  * task reads and writes, as in Dask and StarPU. Tasks are handed to StarPU as they are added,
  * through a bounded submission window, so a graph run as it is submitted holds only the tasks
- * in flight, whatever its length (a few bytes per finished task remain: its status). A held
+ * in flight, whatever its length (2 bits per finished task remain: its status; and an entry
+ * per task that failed, was cancelled or was retried). A held
  * graph (dusk_graph_hold) records every operation until dusk_graph_compute(): about 0.8 KB
  * per task, plus about 0.1 KB per data object (bench/RESULTS.md, "Held graphs").
  *
@@ -101,8 +103,8 @@ DUSK_NODISCARD int dusk_config_init(dusk_config *cfg, char *why, size_t whylen);
  * DUSK_ENODEV when StarPU finds no worker, DUSK_EIO when StarPU's performance-model
  * directory (STARPU_PERF_MODEL_DIR, or STARPU_HOME/.starpu/sampling, or HOME/...) cannot be
  * created or written (`why` names it), DUSK_ESTARPU for other StarPU failures.
- * Warns once on stderr (unless quiet) when the machine has more cores than the StarPU
- * found can use. */
+ * Warns once on stderr (unless quiet) when the machine has more cores, or the configuration
+ * asks for more CPU workers, than the StarPU found can use. */
 DUSK_NODISCARD int dusk_init(const dusk_config *cfg, char *why, size_t whylen);
 
 /* Stop StarPU, and finish the trace when one was asked for (report.html is written then).

@@ -94,8 +94,9 @@ static void place_workers(struct starpu_conf *conf, const dusk_config *cfg)
         }
     }
     if (cfg->ncpu >= 0) return; /* counted by the user: StarPU-MPI reserves nothing */
-    /* Default: a core of its own only when the rank has cores to spare (measured in
-     * bench/RESULTS.md: on 1 or 2 cores per rank, the lost worker costs more than sharing) */
+    /* Default: a core of its own only when the rank has cores to spare: on 2 to 4 cores a
+     * reserved core would cost a third to a half of the workers; with 1 core per rank it
+     * keeps its one worker either way (bench/RESULTS.md: the two within noise) */
     int reserve = cfg->mpi_core >= 0 ? cfg->mpi_core : allowed > 4;
     if (reserve) {
         conf->ncpus = allowed > 1 ? allowed - 1 : 1;
