@@ -90,8 +90,8 @@ DUSK_NODISCARD int dusk_trace_critical_path(const dusk_trace_set *set, int64_t *
 /* Print a human-readable summary to out: per-worker tasks, busy % and idle gaps (count,
  * total, longest), per-codelet time statistics (count, mean, p50, p95, total), the critical
  * path as its chain of keys (long chains are elided in the middle) with its length, the
- * parallel efficiency, the failed tasks and those not run because of them. Returns 0, DUSK_EIO (errno tells why) or
- * DUSK_ENOMEM. */
+ * parallel efficiency, the failed tasks and those not run because of them. Returns 0, DUSK_EIO
+ * (errno tells why) or DUSK_ENOMEM. */
 DUSK_NODISCARD int dusk_trace_summary(const dusk_trace_set *set, FILE *out);
 
 /* Write the set as one trace.json (one pid per rank, times on the common timeline), which
