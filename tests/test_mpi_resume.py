@@ -166,7 +166,12 @@ with tempfile.TemporaryDirectory() as tmp:
         out = os.path.join(tmp, how.split()[0])
         p = start(2, b.args + ["--output", out])
         if how.startswith("SIGTERM"):
-            time.sleep(b.duration * 0.4)
+            # rank 0 writes the manifest after it catches signals (the ranks start together)
+            deadline = time.monotonic() + b.duration
+            while time.monotonic() < deadline and not os.path.exists(
+                    os.path.join(out, "manifest.txt")):
+                time.sleep(0.01)
+            time.sleep(b.duration * 0.2)
         else:  # once a manifest (saved every second) lists tasks done
             deadline = time.monotonic() + b.duration
             while time.monotonic() < deadline and not (os.path.isdir(out) and done_ids(out)):
