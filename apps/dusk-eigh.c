@@ -479,7 +479,7 @@ static const char *const old_results[] = {"eigenvalues.npy", "eigenvectors.npy",
  * at the end of a run, so they remain only after a job that was killed). merge != 0 (a
  * resume): their tasks are added to b->manifest, which is then saved, and only then are they
  * removed. merge == 0 (a new run): they are removed, since the results they list are about to
- * go. 0, or -1 after saying why. */
+ * go. 0, or after saying why -2 (one is not a manifest of this run) or -1 (any other error). */
 static int rank_manifests(batch *b, const char *params, int merge)
 {
     const char *dir = b->opt.output;
@@ -498,10 +498,11 @@ static int rank_manifests(batch *b, const char *params, int merge)
         snprintf(path, sizeof path, "%s/manifest.txt", sub);
         if (merge && access(path, F_OK) == 0) {
             dusk_manifest *m = NULL;
-            if (dusk_manifest_open(sub, "dusk-eigh", params, b->ntasks, 1, NULL, NULL, &m, why,
-                                   sizeof why) != 0) {
+            int err = dusk_manifest_open(sub, "dusk-eigh", params, b->ntasks, 1, NULL, NULL, &m,
+                                         why, sizeof why);
+            if (err != 0) {
                 fprintf(stderr, "%s: --resume %s: rank %d's %s\n", prog, dir, rank, why);
-                ret = -1;
+                ret = err == DUSK_EINVAL || err == DUSK_EFORMAT ? -2 : -1;
                 break;
             }
             for (int64_t i = 0; i < b->ntasks; i++)
@@ -510,7 +511,7 @@ static int rank_manifests(batch *b, const char *params, int merge)
             merged = 1;
             continue;
         }
-        if (!merge && unlink(path) != 0 && errno != ENOENT) {
+        if (!merge && unlink(path) != 0 && errno != ENOENT && errno != ENOTDIR) {
             fprintf(stderr, "%s: cannot remove the earlier run's %s: %s\n", prog, path,
                     strerror(errno));
             ret = -1;
@@ -563,8 +564,12 @@ static int open_outputs(batch *b)
         dusk_manifest_close(&b->manifest);
         return ret == DUSK_EINVAL || ret == DUSK_EFORMAT ? CLI_EXIT_USAGE : CLI_EXIT_FAILURE;
     }
-    if ((resume && rank_manifests(b, params, 1) != 0) ||
-        (dusk_rank_count() > 1 && outdir_write_token(prog, dir, &b->run_token) != 0) ||
+    int merged = resume ? rank_manifests(b, params, 1) : 0;
+    if (merged != 0) {
+        dusk_manifest_close(&b->manifest);
+        return merged == -2 ? CLI_EXIT_USAGE : CLI_EXIT_FAILURE;
+    }
+    if ((dusk_rank_count() > 1 && outdir_write_token(prog, dir, &b->run_token) != 0) ||
         (!resume && outdir_remove(prog, dir, old_results, 3) != 0)) {
         dusk_manifest_close(&b->manifest);
         return CLI_EXIT_FAILURE;

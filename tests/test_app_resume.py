@@ -7,6 +7,7 @@ Usage: test_app_resume.py PATH/TO/dusk-eigh"""
 import json
 import os
 import random
+import shutil
 import signal
 import subprocess
 import sys
@@ -195,6 +196,12 @@ with tempfile.TemporaryDirectory() as tmp:
     refused(["-n", "120", "--ntasks", "600", "--seed", "11", "--resume", os.path.join(tmp, "no")],
             "no run to resume there", 2)
     refused(["--output", refdir, "--resume", tmp], "different directories", 2)
+    # a damaged manifest left by rank 1 of a job under mpirun: refused, not merged or ignored
+    os.makedirs(os.path.join(refdir, ".rank-1"))
+    with open(os.path.join(refdir, ".rank-1", "manifest.txt"), "w") as f:
+        f.write("garbage\n")
+    refused(ARGS + ["--resume", refdir], "rank 1's", 2)
+    shutil.rmtree(os.path.join(refdir, ".rank-1"))
     # a directory holding files of the user's, not of a dusk-eigh run: kept, and refused
     mine = os.path.join(tmp, "mine")
     os.makedirs(mine)
