@@ -786,6 +786,10 @@ static void print_resume_hint(int argc, char **argv, const char *dir)
     fprintf(stderr, "\n");
 }
 
+/* The end of the output files: the manifest is saved with `state` (after the files are
+ * synced: see sync_outputs), then, complete, the files get their names. A rename that fails
+ * keeps PATH.partial: a resume finds the manifest's tasks in it and names it. 0, or -1 with
+ * errno set. */
 static int finish_outputs(batch *b, int complete, const char *state)
 {
     int ret = 0;
@@ -1053,8 +1057,8 @@ static int end_of_ranks(batch *b, const dusk_graph *g, double start, int64_t alr
     if (dusk_rank() == 0 && !stopped) {
         int64_t ran = b->ntasks - already;
         print_summary(b, ran, already, total_causes, elapsed);
-        if (b->opt.verify && ran && !any_failed) print_verification(b, ran, &status);
-        if (status == CLI_EXIT_OK && any_failed) status = CLI_EXIT_TASKS_FAILED;
+        if (any_failed) status = CLI_EXIT_TASKS_FAILED;
+        if (b->opt.verify && ran) print_verification(b, ran, &status); /* as with one process */
     } else if (dusk_rank() == 0) {
         status = sig ? 128 + (int)sig : CLI_EXIT_FAILURE;
         print_stopped(b, argc, argv);

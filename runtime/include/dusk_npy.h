@@ -67,7 +67,8 @@ DUSK_NODISCARD int dusk_npy_reopen(const char *path, int ndim, const int64_t *sh
 DUSK_NODISCARD int dusk_npy_write(dusk_npy *f, int64_t offset, const double *values, int64_t count);
 
 /* Flush to disk, close and rename PATH.partial to PATH. Sets *f to NULL, even on failure
- * (then PATH.partial is removed and DUSK_EIO returned). */
+ * (then DUSK_EIO is returned, errno says why, and PATH.partial is kept as it is, for a
+ * resume: it never looks complete). */
 DUSK_NODISCARD int dusk_npy_commit(dusk_npy **f);
 
 /* Make what was written so far durable (fdatasync). Thread-safe. DUSK_EIO on failure. */

@@ -933,7 +933,9 @@ int dusk_npy_commit(dusk_npy **pf)
         err = errno;
     f->fd = -1;
     if (err == 0 && !f->joined && rename(f->partial, f->path) != 0) err = errno;
-    if (err == 0) f->writable = 0; /* nothing left to remove */
+    /* Renamed: nothing left to remove. Failed: PATH.partial stays, for a resume (a run's
+     * manifest may list what it holds); it never looks complete. */
+    f->writable = 0;
     npy_free(f);
     if (err != 0) {
         errno = err;
