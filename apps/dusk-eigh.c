@@ -185,6 +185,7 @@ typedef struct batch {
      * them at the end, or when resuming) and reads what was done before from `prior`. */
     dusk_manifest *manifest, *prior;
     int64_t run_token; /* several ranks: names this run's output directory (rank 0) */
+    char params[4600]; /* params_line(), taken once: every manifest of the run names it */
     atomic_int io_error;
     pthread_mutex_t lock; /* guards the verification results below */
     double worst[2];
@@ -480,7 +481,7 @@ static const char *const old_results[] = {"eigenvalues.npy", "eigenvectors.npy",
  * resume): their tasks are added to b->manifest, which is then saved, and only then are they
  * removed. merge == 0 (a new run): they are removed, since the results they list are about to
  * go. 0, or after saying why -2 (one is not a manifest of this run) or -1 (any other error). */
-static int rank_manifests(batch *b, const char *params, int merge)
+static int rank_manifests(batch *b, int merge)
 {
     const char *dir = b->opt.output;
     DIR *d = opendir(dir);
@@ -498,7 +499,7 @@ static int rank_manifests(batch *b, const char *params, int merge)
         snprintf(path, sizeof path, "%s/manifest.txt", sub);
         if (merge && access(path, F_OK) == 0) {
             dusk_manifest *m = NULL;
-            int err = dusk_manifest_open(sub, "dusk-eigh", params, b->ntasks, 1, NULL, NULL, &m,
+            int err = dusk_manifest_open(sub, "dusk-eigh", b->params, b->ntasks, 1, NULL, NULL, &m,
                                          why, sizeof why);
             if (err != 0) {
                 fprintf(stderr, "%s: --resume %s: rank %d's %s\n", prog, dir, rank, why);
@@ -524,7 +525,7 @@ static int rank_manifests(batch *b, const char *params, int merge)
         fprintf(stderr, "%s: cannot write %s/manifest.txt: %s\n", prog, dir, strerror(errno));
         return -1;
     }
-    return merged ? rank_manifests(b, params, 0) : 0; /* saved: the parts can go */
+    return merged ? rank_manifests(b, 0) : 0; /* saved: the parts can go */
 }
 
 /* The manifest first (a new one replaces an old one, and the ranks' old ones go, before any
@@ -533,7 +534,7 @@ static int rank_manifests(batch *b, const char *params, int merge)
  * only, before dusk_init(). Exit code, or -1 to go on. */
 static int open_outputs(batch *b)
 {
-    char path[4096], why[512], params[4600];
+    char path[4096], why[512];
     const char *dir = b->opt.output;
     int resume = b->opt.resume != NULL;
     if (dir == NULL) return -1;
@@ -551,9 +552,8 @@ static int open_outputs(batch *b)
     if (outdir_lock(prog, dir) != 0) return CLI_EXIT_FAILURE;
     if (!resume && outdir_check_foreign(prog, dir, "dusk-eigh", old_results, 3) != 0)
         return CLI_EXIT_USAGE;
-    params_line(b, params, sizeof params);
-    if (!resume && rank_manifests(b, params, 0) != 0) return CLI_EXIT_FAILURE;
-    ret = dusk_manifest_open(dir, "dusk-eigh", params, b->ntasks, resume, sync_outputs, b,
+    if (!resume && rank_manifests(b, 0) != 0) return CLI_EXIT_FAILURE;
+    ret = dusk_manifest_open(dir, "dusk-eigh", b->params, b->ntasks, resume, sync_outputs, b,
                              &b->manifest, why, sizeof why);
     if (ret == 0 && !resume && dusk_manifest_save(b->manifest, "running") != 0) {
         snprintf(why, sizeof why, "cannot write %s/manifest.txt: %s", dir, strerror(errno));
@@ -564,7 +564,7 @@ static int open_outputs(batch *b)
         dusk_manifest_close(&b->manifest);
         return ret == DUSK_EINVAL || ret == DUSK_EFORMAT ? CLI_EXIT_USAGE : CLI_EXIT_FAILURE;
     }
-    int merged = resume ? rank_manifests(b, params, 1) : 0;
+    int merged = resume ? rank_manifests(b, 1) : 0;
     if (merged != 0) {
         dusk_manifest_close(&b->manifest);
         return merged == -2 ? CLI_EXIT_USAGE : CLI_EXIT_FAILURE;
@@ -871,16 +871,15 @@ static void print_verification(const batch *b, int64_t ran, int *status)
  * manifest rank 0 merged, for the tasks done before. 0, or -1 after saying why. */
 static int open_rank_manifest(batch *b)
 {
-    char sub[4200], params[4600], why[4400];
+    char sub[4200], why[4400];
     snprintf(sub, sizeof sub, "%s/.rank-%d", b->opt.output, dusk_rank());
-    params_line(b, params, sizeof params);
     int ret = outdir_make(sub) == 0 ? 0 : DUSK_EIO;
     if (ret != 0) snprintf(why, sizeof why, "cannot create %s: %s", sub, strerror(errno));
     if (ret == 0 && b->opt.resume)
-        ret = dusk_manifest_open(b->opt.output, "dusk-eigh", params, b->ntasks, 1, NULL, NULL,
+        ret = dusk_manifest_open(b->opt.output, "dusk-eigh", b->params, b->ntasks, 1, NULL, NULL,
                                  &b->prior, why, sizeof why);
     if (ret == 0)
-        ret = dusk_manifest_open(sub, "dusk-eigh", params, b->ntasks, 0, sync_outputs, b,
+        ret = dusk_manifest_open(sub, "dusk-eigh", b->params, b->ntasks, 0, sync_outputs, b,
                                  &b->manifest, why, sizeof why);
     if (ret == 0) return 0;
     fprintf(stderr, "%s: %s\n", prog, why);
@@ -1005,7 +1004,7 @@ static int end_of_ranks(batch *b, const dusk_graph *g, double start, int64_t alr
 {
     int64_t failed, causes, sig, stopped, any_failed, bad;
     size_t len, all_len, checks_len;
-    char check[512], params[4600];
+    char check[512];
     dusk_graph_counts(g, NULL, NULL, &failed);
     if (failed) print_failures(b, g, failed);
     char *lines = failure_lines(g, &len, &causes), *all = NULL, *checks = NULL;
@@ -1045,8 +1044,7 @@ static int end_of_ranks(batch *b, const dusk_graph *g, double start, int64_t alr
     if (dusk_ranks_max(bad, &bad) != 0) dusk_abort(CLI_EXIT_FAILURE);
     stopped = stopped || bad;
     if (dusk_rank() == 0 && b->manifest) {
-        params_line(b, params, sizeof params);
-        if (rank_manifests(b, params, 1) != 0 ||
+        if (rank_manifests(b, 1) != 0 ||
             (stopped && dusk_manifest_save(b->manifest, "interrupted") != 0))
             stopped = 1;
     }
@@ -1149,6 +1147,7 @@ int main(int argc, char **argv)
      * alone makes the output files (a rank that exits here ends the whole job). */
     dusk_npy *input = NULL;
     if (b.opt.input && (ret = open_input(&b, &input)) >= 0) return ret;
+    params_line(&b, b.params, sizeof b.params);
     /* Caught from here on, so that a signal during start-up is a clean stop too (under
      * several ranks, every rank then stops at its first task and they agree at the end).
      * StarPU's own SIGINT handler, installed by dusk_init(), passes it on to ours. */
