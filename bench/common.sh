@@ -21,6 +21,26 @@ require_positive() { # flag value
     [[ "$2" =~ ^[1-9][0-9]*$ ]] || usage_error "$1: '$2' is not a positive whole number"
 }
 
+# --help: lines FIRST to LAST of the calling script's header comment, without the "# "; exit 0.
+print_header() { # first last
+    sed -n "$1,$2s/^# \{0,1\}//p" "${BASH_SOURCE[1]}"
+    exit 0
+}
+
+# The one positional argument the scripts take: the build directory.
+take_build_arg() { # arg
+    [ -z "$build" ] || usage_error "unexpected argument '$1'"
+    build=$1
+}
+
+# Die unless each program given is built (after resolve_build).
+require_built() { # exe...
+    local exe
+    for exe in "$@"; do
+        [ -x "$exe" ] || die "missing $exe: build it first (cmake --build $build)"
+    done
+}
+
 # Set $build to the absolute path of $build (default: ../build next to the scripts), or die.
 resolve_build() {
     build=${build:-$here/../build}

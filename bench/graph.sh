@@ -49,13 +49,11 @@ while [ $# -gt 0 ]; do
         shift
         ;;
     -h | --help)
-        sed -n '2,17s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"
-        exit 0
+        print_header 2 17
         ;;
     -*) usage_error "unknown option '$1'" ;;
     *)
-        [ -z "$build" ] || usage_error "unexpected argument '$1'"
-        build=$1
+        take_build_arg "$1"
         shift
         ;;
     esac
@@ -66,9 +64,7 @@ require_positive -N "$ntiny"
 resolve_build
 dusk=$build/apps/dusk-eigh
 tiny=$build/bench/dusk-bench-tiny
-for exe in "$dusk" "$tiny"; do
-    [ -x "$exe" ] || die "missing $exe: build it first (cmake --build $build)"
-done
+require_built "$dusk" "$tiny"
 
 make_tmp
 # The environment must not trace the runs that should not.

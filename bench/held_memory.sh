@@ -27,13 +27,11 @@ while [ $# -gt 0 ]; do
         shift 2
         ;;
     -h | --help)
-        sed -n '2,12s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"
-        exit 0
+        print_header 2 12
         ;;
     -*) usage_error "unknown option '$1'" ;;
     *)
-        [ -z "$build" ] || usage_error "unexpected argument '$1'"
-        build=$1
+        take_build_arg "$1"
         shift
         ;;
     esac
@@ -42,9 +40,7 @@ require_positive -N "$ntasks"
 resolve_build
 tiny=$build/bench/dusk-bench-tiny
 reduce=$build/apps/dusk-reduce
-for exe in "$tiny" "$reduce"; do
-    [ -x "$exe" ] || die "missing $exe: build it first (cmake --build $build)"
-done
+require_built "$tiny" "$reduce"
 [ -x /usr/bin/time ] || die "needs /usr/bin/time (Debian package time)"
 make_tmp
 

@@ -47,8 +47,7 @@ while [ $# -gt 0 ]; do
         shift
         ;;
     -h | --help)
-        sed -n '2,13s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"
-        exit 0
+        print_header 2 13
         ;;
     --)
         shift
@@ -57,8 +56,7 @@ while [ $# -gt 0 ]; do
         ;;
     -*) usage_error "unknown option '$1'" ;;
     *)
-        [ -z "$build" ] || usage_error "unexpected argument '$1'"
-        build=$1
+        take_build_arg "$1"
         shift
         ;;
     esac
