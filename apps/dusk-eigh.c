@@ -24,6 +24,7 @@
 #include "dusk_linalg.h"
 #include "dusk_manifest.h"
 #include "dusk_npy.h"
+#include "io.h"
 #include "outdir.h"
 
 #define MAX_N 100000
@@ -538,7 +539,7 @@ static int open_outputs(batch *b)
     const char *dir = b->opt.output;
     int resume = b->opt.resume != NULL;
     if (dir == NULL) return -1;
-    if (!resume && outdir_make(dir) != 0) {
+    if (!resume && dusk__mkdir_p(dir, 0777) != 0) {
         fprintf(stderr, "%s: cannot create output directory %s: %s\n", prog, dir, strerror(errno));
         return CLI_EXIT_FAILURE;
     }
@@ -549,8 +550,8 @@ static int open_outputs(batch *b)
                 strerror(errno));
         return CLI_EXIT_USAGE;
     }
-    if (outdir_lock(prog, dir) != 0) return CLI_EXIT_FAILURE;
-    if (!resume && outdir_check_foreign(prog, dir, "dusk-eigh", old_results, 3) != 0)
+    if (dusk__outdir_lock(prog, dir) != 0) return CLI_EXIT_FAILURE;
+    if (!resume && dusk__outdir_check_foreign(prog, dir, "dusk-eigh", old_results, 3) != 0)
         return CLI_EXIT_USAGE;
     if (!resume && rank_manifests(b, 0) != 0) return CLI_EXIT_FAILURE;
     ret = dusk_manifest_open(dir, "dusk-eigh", b->params, b->ntasks, resume, sync_outputs, b,
@@ -569,8 +570,8 @@ static int open_outputs(batch *b)
         dusk_manifest_close(&b->manifest);
         return merged == -2 ? CLI_EXIT_USAGE : CLI_EXIT_FAILURE;
     }
-    if ((dusk_rank_count() > 1 && outdir_write_token(prog, dir, &b->run_token) != 0) ||
-        (!resume && outdir_remove(prog, dir, old_results, 3) != 0)) {
+    if ((dusk_rank_count() > 1 && dusk__outdir_write_token(prog, dir, &b->run_token) != 0) ||
+        (!resume && dusk__outdir_remove(prog, dir, old_results, 3) != 0)) {
         dusk_manifest_close(&b->manifest);
         return CLI_EXIT_FAILURE;
     }
@@ -873,7 +874,7 @@ static int open_rank_manifest(batch *b)
 {
     char sub[4200], why[4400];
     snprintf(sub, sizeof sub, "%s/.rank-%d", b->opt.output, dusk_rank());
-    int ret = outdir_make(sub) == 0 ? 0 : DUSK_EIO;
+    int ret = dusk__mkdir_p(sub, 0777) == 0 ? 0 : DUSK_EIO;
     if (ret != 0) snprintf(why, sizeof why, "cannot create %s: %s", sub, strerror(errno));
     if (ret == 0 && b->opt.resume)
         ret = dusk_manifest_open(b->opt.output, "dusk-eigh", b->params, b->ntasks, 1, NULL, NULL,
@@ -901,7 +902,7 @@ static int join_outputs(batch *b)
     if (dusk_ranks_max(dusk_rank() == 0 ? b->run_token : 0, &token) != 0) return CLI_EXIT_FAILURE;
     if (dusk_rank() != 0) {
         int64_t mine;
-        if (outdir_read_token(b->opt.output, &mine) != 0 || mine != token) {
+        if (dusk__outdir_read_token(b->opt.output, &mine) != 0 || mine != token) {
             fprintf(stderr,
                     "%s: %s is not the directory rank 0 writes to (%s): give every rank "
                     "the same shared directory\n",
@@ -1032,7 +1033,8 @@ static int end_of_ranks(batch *b, const dusk_graph *g, double start, int64_t alr
     if (dusk_rank() == 0) {
         for (const char *c = all; c && *c; c++)
             total_causes += *c == '\n';
-        if (b->opt.output && outdir_write_failures(b->opt.output, "dusk-eigh", b->ntasks, all)) {
+        if (b->opt.output &&
+            dusk__outdir_write_failures(b->opt.output, "dusk-eigh", b->ntasks, all)) {
             fprintf(stderr, "%s: cannot write %s/failures.json: %s\n", prog, b->opt.output,
                     strerror(errno));
             bad = 1;
@@ -1086,8 +1088,8 @@ static int end_of_run(batch *b, const dusk_graph *g, double elapsed, int64_t alr
         fprintf(stderr, "%s: cannot write results to %s: %s\n", prog, b->opt.output, strerror(io));
         stopped = 1;
     }
-    if (b->opt.output && (lines == NULL || outdir_write_failures(b->opt.output, "dusk-eigh",
-                                                                 b->ntasks, lines) != 0)) {
+    if (b->opt.output && (lines == NULL || dusk__outdir_write_failures(b->opt.output, "dusk-eigh",
+                                                                       b->ntasks, lines) != 0)) {
         fprintf(stderr, "%s: cannot write %s/failures.json: %s\n", prog, b->opt.output,
                 strerror(errno));
         stopped = 1;

@@ -1,9 +1,9 @@
 #!/bin/bash
 # A program of one's own against dusk: install the build into a temporary prefix, compile the
 # README's example program (extracted from README.md, so the two cannot drift) with
-# `pkg-config --cflags --libs dusk` and -Wall -Wextra -Werror, from the prefix and from the
-# build tree (build/pkgconfig/dusk-uninstalled.pc), run it, and check its answer against
-# NumPy; the installed dusk-eigh and dusk-trace run too.
+# `pkg-config --cflags --libs dusk` (libdusk.so) and `dusk-static` (libdusk.a) and -Wall
+# -Wextra -Werror, from the prefix and from the build tree (build/pkgconfig/*-uninstalled.pc),
+# run it, and check its answer against NumPy; the installed dusk-eigh and dusk-trace run too.
 # Usage: test_install_pkgconfig.sh SOURCE_DIR BUILD_DIR PYTHON
 set -u
 src=$1
@@ -22,7 +22,7 @@ if ! cmake --install "$build" --prefix "$tmp/prefix" >"$tmp/install.log" 2>&1; t
     echo "FAIL: cmake --install"
     exit 1
 fi
-for f in lib/libdusk.a include/dusk.h include/dusk_kernel.h include/dusk_linalg.h \
+for f in lib/libdusk.a lib/libdusk.so lib/pkgconfig/dusk-static.pc include/dusk.h include/dusk_kernel.h include/dusk_linalg.h \
     lib/pkgconfig/dusk.pc bin/dusk-eigh bin/dusk-reduce bin/dusk-timeit bin/dusk-trace; do
     [ -e "$tmp/prefix/$f" ] || fail "not installed: $f"
 done
@@ -49,11 +49,11 @@ print(repr(t))
 PY
 )
 
-# build_and_run NAME PKG_CONFIG_PATH: compile sumsq.c, run it, compare with NumPy
+# build_and_run NAME PKG_CONFIG_PATH MODULE: compile sumsq.c, run it, compare with NumPy
 build_and_run() {
-    local name=$1 pcpath=$2 flags
-    if ! flags=$(PKG_CONFIG_PATH=$pcpath pkg-config --cflags --libs dusk 2>"$tmp/err"); then
-        fail "$name: pkg-config dusk: $(cat "$tmp/err")"
+    local name=$1 pcpath=$2 module=$3 flags
+    if ! flags=$(PKG_CONFIG_PATH=$pcpath pkg-config --cflags --libs "$module" 2>"$tmp/err"); then
+        fail "$name: pkg-config $module: $(cat "$tmp/err")"
         return
     fi
     if ! cc -std=c11 -Wall -Wextra -Werror "$tmp/sumsq.c" -o "$tmp/sumsq-$name" $flags \
@@ -75,8 +75,17 @@ build_and_run() {
     fi
     echo "ok: $name: $(cat "$tmp/out") (NumPy: $want)"
 }
-build_and_run installed "$tmp/prefix/lib/pkgconfig"
-build_and_run build-tree "$build/pkgconfig"
+for module in dusk dusk-static; do
+    build_and_run "installed-$module" "$tmp/prefix/lib/pkgconfig" "$module"
+    build_and_run "build-tree-$module" "$build/pkgconfig" "$module"
+done
+# the shared build links libdusk.so, the static one does not
+if ldd "$tmp/sumsq-installed-dusk" | grep -q "libdusk.so.0 => $tmp/prefix/lib/" &&
+    ! ldd "$tmp/sumsq-installed-dusk-static" | grep -q libdusk.so; then
+    echo "ok: dusk.pc links libdusk.so from the prefix, dusk-static.pc links libdusk.a"
+else
+    fail "which libdusk the programs link: $(ldd "$tmp/sumsq-installed-dusk" | grep dusk)"
+fi
 
 # the installed programs run
 if "$tmp/prefix/bin/dusk-eigh" -n 20 --ntasks 3 -q --trace "$tmp/tr" >"$tmp/out" 2>&1 &&

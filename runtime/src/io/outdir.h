@@ -1,41 +1,41 @@
-/* A run's output directory: made, locked against a second run, emptied of an earlier run's
+/* A batch's output directory: locked against a second run, emptied of an earlier run's
  * results, and the small files beside the results (the run token that ranks check,
- * failures.json). For the apps; uses only the C library. Functions that return -1 have
- * printed one line "PROG: ..." on stderr saying why, unless they say otherwise. */
+ * failures.json). Part of the I/O layer (no StarPU); private to the runtime. Functions that
+ * return -1 have printed one line "PROG: ..." on stderr saying why, unless they say
+ * otherwise. */
 #ifndef DUSK_OUTDIR_H
 #define DUSK_OUTDIR_H
 
 #include <stdint.h>
 
-/* mkdir -p DIR. 0, or -1 with errno set (nothing printed: the caller says what DIR is). */
-int outdir_make(const char *dir);
-
 /* One run at a time per directory: an exclusive flock on DIR/.dusk.lock, held until the
  * process exits, however it exits. 0 or -1. */
-int outdir_lock(const char *prog, const char *dir);
+int dusk__outdir_lock(const char *prog, const char *dir);
 
 /* Whether files named like a run's results (`names`, `count` of them, and their .partial
  * forms) or DIR/manifest.txt are in DIR without being `program`'s: then DIR/manifest.txt is
  * missing or not a manifest of `program`, and a new run must not remove them (they are the
  * user's). 0 when DIR holds none or they are `program`'s, -1 after naming the first one. */
-int outdir_check_foreign(const char *prog, const char *dir, const char *program,
-                         const char *const *names, int count);
+int dusk__outdir_check_foreign(const char *prog, const char *dir, const char *program,
+                               const char *const *names, int count);
 
 /* Remove DIR/NAME for each of the `count` names that exist, then sync the directory: a new
  * run must not leave an earlier run's results under their final names. Their .partial forms
  * go too. 0 or -1. */
-int outdir_remove(const char *prog, const char *dir, const char *const *names, int count);
+int dusk__outdir_remove(const char *prog, const char *dir, const char *const *names, int count);
 
 /* Under several ranks: a new token naming this run, written to DIR/.dusk-run (rank 0), and
  * read back by the other ranks, who thereby know they see the directory rank 0 writes.
- * outdir_read_token: 0, or -1 with errno set (nothing printed), *token -1 when it holds none. */
-int outdir_write_token(const char *prog, const char *dir, int64_t *token);
-int outdir_read_token(const char *dir, int64_t *token);
+ * dusk__outdir_read_token: 0, or -1 with errno set (nothing printed), *token -1 when it holds none.
+ */
+int dusk__outdir_write_token(const char *prog, const char *dir, int64_t *token);
+int dusk__outdir_read_token(const char *dir, int64_t *token);
 
 /* DIR/failures.json, written whole (temporary file, fsync, rename) from `lines`, one failed
  * task per line, "id<TAB>step<TAB>error<TAB>reason\n", in any order: the file lists them by
  * task id. With no lines (NULL or ""), an old failures.json is removed. 0, or -1 with errno
  * set (nothing printed). */
-int outdir_write_failures(const char *dir, const char *program, int64_t ntasks, const char *lines);
+int dusk__outdir_write_failures(const char *dir, const char *program, int64_t ntasks,
+                                const char *lines);
 
 #endif

@@ -2,6 +2,8 @@
 #define _POSIX_C_SOURCE 200809L
 #include "outdir.h"
 
+#include "io.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -12,32 +14,9 @@
 #include <time.h>
 #include <unistd.h>
 
-int outdir_make(const char *dir)
-{
-    char path[4096];
-    if (snprintf(path, sizeof path, "%s", dir) >= (int)sizeof path) {
-        errno = ENAMETOOLONG;
-        return -1;
-    }
-    for (char *p = path + 1; *p; p++)
-        if (*p == '/') {
-            *p = '\0';
-            if (mkdir(path, 0777) != 0 && errno != EEXIST) return -1;
-            *p = '/';
-        }
-    if (mkdir(path, 0777) != 0 && errno != EEXIST) return -1;
-    struct stat st;
-    if (stat(path, &st) != 0) return -1;
-    if (!S_ISDIR(st.st_mode)) {
-        errno = ENOTDIR;
-        return -1;
-    }
-    return 0;
-}
-
 /* Two runs would write the same files, and the one that finished first would name the other's
  * incomplete file as complete. */
-int outdir_lock(const char *prog, const char *dir)
+int dusk__outdir_lock(const char *prog, const char *dir)
 {
     char path[4200];
     snprintf(path, sizeof path, "%s/.dusk.lock", dir);
@@ -57,15 +36,6 @@ int outdir_lock(const char *prog, const char *dir)
     return 0; /* fd stays open: the lock goes with the process */
 }
 
-static void sync_dir(const char *dir)
-{
-    int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd >= 0) {
-        (void)fsync(dfd);
-        close(dfd);
-    }
-}
-
 /* Whether DIR/manifest.txt is a dusk manifest (dusk_manifest.h) written by `program`. */
 static int made_by(const char *dir, const char *program)
 {
@@ -80,8 +50,8 @@ static int made_by(const char *dir, const char *program)
     return ok && strcmp(line[0], "dusk-manifest 1\n") == 0 && strcmp(line[1], want) == 0;
 }
 
-int outdir_check_foreign(const char *prog, const char *dir, const char *program,
-                         const char *const *names, int count)
+int dusk__outdir_check_foreign(const char *prog, const char *dir, const char *program,
+                               const char *const *names, int count)
 {
     char path[4300];
     if (made_by(dir, program)) return 0;
@@ -101,7 +71,7 @@ int outdir_check_foreign(const char *prog, const char *dir, const char *program,
     return 0;
 }
 
-int outdir_remove(const char *prog, const char *dir, const char *const *names, int count)
+int dusk__outdir_remove(const char *prog, const char *dir, const char *const *names, int count)
 {
     char path[4300];
     for (int i = 0; i < 2 * count; i++) {
@@ -112,11 +82,11 @@ int outdir_remove(const char *prog, const char *dir, const char *const *names, i
             return -1;
         }
     }
-    sync_dir(dir);
+    (void)dusk__sync_dir(dir);
     return 0;
 }
 
-int outdir_write_token(const char *prog, const char *dir, int64_t *token)
+int dusk__outdir_write_token(const char *prog, const char *dir, int64_t *token)
 {
     char path[4200];
     snprintf(path, sizeof path, "%s/.dusk-run", dir);
@@ -132,7 +102,7 @@ int outdir_write_token(const char *prog, const char *dir, int64_t *token)
     return ok ? 0 : -1;
 }
 
-int outdir_read_token(const char *dir, int64_t *token)
+int dusk__outdir_read_token(const char *dir, int64_t *token)
 {
     char path[4200];
     long long t = -1;
@@ -147,17 +117,12 @@ int outdir_read_token(const char *dir, int64_t *token)
 
 static void json_string(FILE *f, const char *s)
 {
-    fputc('"', f);
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\')
-            fprintf(f, "\\%c", c);
-        else if (c < 0x20)
-            fprintf(f, "\\u%04x", c);
-        else
-            fputc(c, f);
-    }
-    fputc('"', f);
+    char buf[512];
+    dusk__sb b;
+    dusk__sb_init(&b, buf, sizeof buf);
+    dusk__sb_json(&b, s);
+    fputs(b.oom ? "\"\"" : b.p, f);
+    dusk__sb_free(&b);
 }
 
 static int by_task_id(const void *a, const void *b)
@@ -166,9 +131,10 @@ static int by_task_id(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-int outdir_write_failures(const char *dir, const char *program, int64_t ntasks, const char *lines)
+int dusk__outdir_write_failures(const char *dir, const char *program, int64_t ntasks,
+                                const char *lines)
 {
-    char path[4200], tmp[4300];
+    char path[4200];
     snprintf(path, sizeof path, "%s/failures.json", dir);
     if (lines == NULL || *lines == '\0') return unlink(path) == 0 || errno == ENOENT ? 0 : -1;
     /* by task id, however the failures came (in time, or rank by rank) */
@@ -176,8 +142,8 @@ int outdir_write_failures(const char *dir, const char *program, int64_t ntasks, 
     for (const char *c = lines; *c; c++)
         count += *c == '\n';
     char *text = strdup(lines), **sorted = calloc(count + 1, sizeof *sorted), *save = NULL;
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    FILE *f = text && sorted ? fopen(tmp, "w") : NULL;
+    dusk__atomic a;
+    FILE *f = text && sorted ? dusk__atomic_open(&a, path) : NULL;
     if (f == NULL) {
         if (!text || !sorted) errno = ENOMEM;
         free(text);
@@ -210,15 +176,5 @@ int outdir_write_failures(const char *dir, const char *program, int64_t ntasks, 
     free(sorted);
     free(text);
     fprintf(f, "\n]}\n");
-    int err = 0;
-    if (fflush(f) != 0 || fsync(fileno(f)) != 0) err = errno;
-    if (fclose(f) != 0 && err == 0) err = errno;
-    if (err == 0 && rename(tmp, path) != 0) err = errno;
-    if (err != 0) {
-        unlink(tmp);
-        errno = err;
-        return -1;
-    }
-    sync_dir(dir);
-    return 0;
+    return dusk__atomic_commit(&a);
 }

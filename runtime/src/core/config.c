@@ -376,32 +376,6 @@ static void starpu_model_dir(char *dir, size_t len, const char **from)
 #endif
 }
 
-/* mkdir -p, as StarPU does it (mode 0700); 0 when `path` is (now) a directory, else -1 with
- * errno set. `path` is modified while it works and restored. */
-static int mkpath(char *path)
-{
-    struct stat st;
-    for (char *p = path + 1;; p++) {
-        if (*p != '/' && *p != '\0') continue;
-        char c = *p;
-        *p = '\0';
-        int rc = mkdir(path, 0700);
-        int err = errno;
-        *p = c;
-        if (rc != 0 && err != EEXIST) {
-            errno = err;
-            return -1;
-        }
-        if (c == '\0') break;
-    }
-    if (stat(path, &st) != 0) return -1;
-    if (!S_ISDIR(st.st_mode)) {
-        errno = ENOTDIR;
-        return -1;
-    }
-    return 0;
-}
-
 /* StarPU creates its performance-model directory at start-up and aborts the process (core
  * dump) when it cannot, or fails later when it cannot write there: check first, and say
  * which directory and what to set. Its paths live in 256-byte buffers: a longer one would be
@@ -426,7 +400,8 @@ static int check_starpu_dir(char *why, size_t whylen)
         return DUSK_EINVAL;
     }
     const char *what = "cannot create";
-    int rc = dir[0] == '\0' ? (errno = ENOENT, -1) : mkpath(dir);
+    int rc =
+        dir[0] == '\0' ? (errno = ENOENT, -1) : dusk__mkdir_p(dir, 0700); /* as StarPU makes it */
     if (rc == 0 && access(dir, W_OK | X_OK) != 0) what = "cannot write to", rc = -1;
     if (rc != 0) {
         dusk__set_why(why, whylen, "StarPU %s its directory %s (from %s): %s; %s", what, dir, from,

@@ -3,7 +3,6 @@
 #include "dusk_manifest.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -13,13 +12,13 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "dusk_internal.h"
+#include "io.h"
 
 #define MANIFEST_NAME "manifest.txt"
 #define MANIFEST_MAGIC "dusk-manifest 1"
 
 struct dusk_manifest {
-    char *dir, *path, *tmp;
+    char *dir, *path;
     char *program, *params;
     char prior_state[32];
     int64_t ntasks;
@@ -220,8 +219,8 @@ static int save_locked(dusk_manifest *m, const char *state)
         free(snap);
         return DUSK_EIO;
     }
-    int err = 0;
-    FILE *f = fopen(m->tmp, "w");
+    dusk__atomic a;
+    FILE *f = dusk__atomic_open(&a, m->path);
     if (f == NULL) {
         free(snap);
         return DUSK_EIO;
@@ -233,23 +232,7 @@ static int save_locked(dusk_manifest *m, const char *state)
     write_ids(f, snap, m->ntasks);
     fputc('\n', f);
     free(snap);
-    if (ferror(f) || fflush(f) != 0 || fsync(fileno(f)) != 0) err = errno ? errno : EIO;
-    if (fclose(f) != 0 && err == 0) err = errno;
-    if (err == 0 && rename(m->tmp, m->path) != 0) err = errno;
-    if (err == 0) {
-        /* the rename itself is durable once the directory is */
-        int dfd = open(m->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (dfd < 0 || fsync(dfd) != 0) err = errno;
-        if (dfd >= 0) close(dfd);
-        if (err != 0) {
-            errno = err;
-            return DUSK_EIO;
-        }
-    } else {
-        unlink(m->tmp);
-        errno = err;
-        return DUSK_EIO;
-    }
+    if (dusk__atomic_commit(&a) != 0) return DUSK_EIO;
     return 0;
 }
 
@@ -320,7 +303,6 @@ void dusk_manifest_close(dusk_manifest **pm)
     free(m->bits);
     free(m->dir);
     free(m->path);
-    free(m->tmp);
     free(m->program);
     free(m->params);
     free(m);
@@ -352,12 +334,11 @@ int dusk_manifest_open(const char *dir, const char *program, const char *params,
     m->ctx = ctx;
     m->dir = dusk__strdup(dir);
     m->path = join(dir, MANIFEST_NAME);
-    m->tmp = join(dir, MANIFEST_NAME ".tmp");
     m->program = dusk__strdup(program);
     m->params = dusk__strdup(params);
     m->bits = calloc((size_t)(ntasks + 7) / 8 + 1, sizeof *m->bits);
     atomic_init(&m->ndone, 0);
-    if (!m->dir || !m->path || !m->tmp || !m->program || !m->params || !m->bits) {
+    if (!m->dir || !m->path || !m->program || !m->params || !m->bits) {
         dusk_manifest_close(&m);
         dusk__set_why(why, whylen, "out of memory");
         return DUSK_ENOMEM;

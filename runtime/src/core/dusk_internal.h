@@ -10,6 +10,7 @@
 
 #include "dusk.h"
 #include "dusk_kernel.h"
+#include "io.h" /* strings, files: the layer below */
 
 struct dusk_kernel {
     char name[48];
@@ -120,11 +121,5 @@ struct starpu_task *dusk__mpi_task_build(const struct starpu_codelet *cl,
 void dusk__mpi_task_post_build(const struct starpu_codelet *cl, struct starpu_data_descr *descrs,
                                int n);
 void dusk__mpi_send_to(dusk_data *d, int to);
-
-/* util.c */
-char *dusk__strdup(const char *s);
-void dusk__set_why(char *why, size_t whylen, const char *fmt, ...) DUSK_PRINTF(3, 4);
-enum { DUSK__NOT_A_NUMBER = 1, DUSK__OUT_OF_RANGE = 2 };
-int dusk__parse_int(const char *s, long long lo, long long hi, long long *out);
 
 #endif

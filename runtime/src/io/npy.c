@@ -8,6 +8,7 @@
 #define _POSIX_C_SOURCE 200809L
 
 #include "dusk_npy.h"
+#include "io.h"
 #include "npy_internal.h"
 
 #include <errno.h>
@@ -32,12 +33,11 @@ _Static_assert(SIZE_MAX >= INT64_MAX, "dusk_npy needs a 64-bit size_t");
 
 #define NPY_MAGIC "\x93NUMPY"
 #define NPY_MAGIC_LEN 6
-#define NPY_PREAMBLE_MAX 12          /* magic, version, u32 header length */
-#define NPY_HEADER_MAX (1u << 20)    /* longest header we accept; NumPy writes < 300 bytes */
-#define NPY_ALIGN 64                 /* the data starts on this boundary, as NumPy does */
-#define NPY_GATHER_BYTES (1 << 20)   /* buffer for reading Fortran-order matrices */
-#define NPY_IO_MAX ((size_t)1 << 30) /* largest single pread/pwrite */
-#define NPY_QUOTE_MAX 40             /* longest piece of a header quoted in a message */
+#define NPY_PREAMBLE_MAX 12        /* magic, version, u32 header length */
+#define NPY_HEADER_MAX (1u << 20)  /* longest header we accept; NumPy writes < 300 bytes */
+#define NPY_ALIGN 64               /* the data starts on this boundary, as NumPy does */
+#define NPY_GATHER_BYTES (1 << 20) /* buffer for reading Fortran-order matrices */
+#define NPY_QUOTE_MAX 40           /* longest piece of a header quoted in a message */
 
 struct dusk_npy {
     int fd;
@@ -54,37 +54,15 @@ struct dusk_npy {
 
 /* ---- messages --------------------------------------------------------------------------- */
 
-static void set_why(char *why, size_t whylen, const char *fmt, ...) DUSK_PRINTF(3, 4);
-
-static void set_why(char *why, size_t whylen, const char *fmt, ...)
-{
-    if (why == NULL || whylen == 0) return;
-    va_list ap;
-    va_start(ap, fmt);
-    if (vsnprintf(why, whylen, fmt, ap) < 0) why[0] = '\0';
-    va_end(ap);
-}
-
-/* strerror() is not thread-safe; strerror_r() comes in an XSI and a GNU flavour. */
-static void errno_text(int err, char *buf, size_t len)
-{
-#if defined(_GNU_SOURCE)
-    const char *s = strerror_r(err, buf, len);
-    if (s != buf) snprintf(buf, len, "%s", s);
-#else
-    if (strerror_r(err, buf, len) != 0) snprintf(buf, len, "error %d", err);
-#endif
-}
-
 /* `why` gets "what: strerror(err)", or just the text when what is NULL; errno is left as err. */
 static void set_why_errno(char *why, size_t whylen, const char *what, int err)
 {
     char text[128];
-    errno_text(err, text, sizeof text);
+    dusk__errno_text(err, text, sizeof text);
     if (what != NULL)
-        set_why(why, whylen, "%s: %s", what, text);
+        dusk__set_why(why, whylen, "%s: %s", what, text);
     else
-        set_why(why, whylen, "%s", text);
+        dusk__set_why(why, whylen, "%s", text);
     errno = err;
 }
 
@@ -95,47 +73,6 @@ static void format_shape(char *buf, size_t len, int ndim, const int64_t *shape)
     for (int i = 0; i < ndim && used < len; i++)
         used += (size_t)snprintf(buf + used, len - used, "%s%" PRId64, i > 0 ? ", " : "", shape[i]);
     if (used < len) snprintf(buf + used, len - used, "%s", ndim == 1 ? ",)" : ")");
-}
-
-/* ---- pread/pwrite to the end ------------------------------------------------------------ */
-
-/* Read len bytes at off. Returns 0, -1 with errno set, or 1 when the file ends first. */
-static int read_full(int fd, void *buf, size_t len, int64_t off)
-{
-    char *p = buf;
-    while (len > 0) {
-        ssize_t n = pread(fd, p, len < NPY_IO_MAX ? len : NPY_IO_MAX, (off_t)off);
-        if (n < 0) {
-            if (errno == EINTR) continue;
-            return -1;
-        }
-        if (n == 0) return 1;
-        p += n;
-        len -= (size_t)n;
-        off += n;
-    }
-    return 0;
-}
-
-/* Write len bytes at off. Returns 0, or -1 with errno set. */
-static int write_full(int fd, const void *buf, size_t len, int64_t off)
-{
-    const char *p = buf;
-    while (len > 0) {
-        ssize_t n = pwrite(fd, p, len < NPY_IO_MAX ? len : NPY_IO_MAX, (off_t)off);
-        if (n < 0) {
-            if (errno == EINTR) continue;
-            return -1;
-        }
-        if (n == 0) { /* not expected from a regular file; do not spin */
-            errno = EIO;
-            return -1;
-        }
-        p += n;
-        len -= (size_t)n;
-        off += n;
-    }
-    return 0;
 }
 
 /* ---- sizes ------------------------------------------------------------------------------ */
@@ -202,7 +139,8 @@ static int at(const cursor *c, char ch)
 
 static int malformed(const cursor *c, char *why, size_t whylen, const char *expected)
 {
-    set_why(why, whylen, "malformed header: expected %s at byte %td", expected, c->p - c->start);
+    dusk__set_why(why, whylen, "malformed header: expected %s at byte %td", expected,
+                  c->p - c->start);
     return DUSK_EFORMAT;
 }
 
@@ -228,11 +166,11 @@ static int parse_string(cursor *c, const char **s, size_t *len, char *why, size_
 static int parse_descr(cursor *c, npy_header *h, char *why, size_t whylen)
 {
     if (at(c, '[')) {
-        set_why(why, whylen, "dtype is a structured type, dusk reads float64 ('<f8')");
+        dusk__set_why(why, whylen, "dtype is a structured type, dusk reads float64 ('<f8')");
         return DUSK_EFORMAT;
     }
     if (!at(c, '\'') && !at(c, '"')) {
-        set_why(why, whylen, "dtype is not a type string, dusk reads float64 ('<f8')");
+        dusk__set_why(why, whylen, "dtype is not a type string, dusk reads float64 ('<f8')");
         return DUSK_EFORMAT;
     }
     const char *s;
@@ -257,7 +195,7 @@ static int parse_fortran(cursor *c, npy_header *h, char *why, size_t whylen)
     else if (len == 5 && memcmp(begin, "False", 5) == 0)
         h->fortran = 0;
     else {
-        set_why(why, whylen, "fortran_order is not True or False");
+        dusk__set_why(why, whylen, "fortran_order is not True or False");
         return DUSK_EFORMAT;
     }
     return 0;
@@ -267,7 +205,7 @@ static int parse_fortran(cursor *c, npy_header *h, char *why, size_t whylen)
 static int parse_shape(cursor *c, npy_header *h, char *why, size_t whylen)
 {
     if (!at(c, '(')) {
-        set_why(why, whylen, "shape is not a tuple of integers");
+        dusk__set_why(why, whylen, "shape is not a tuple of integers");
         return DUSK_EFORMAT;
     }
     c->p++;
@@ -283,7 +221,7 @@ static int parse_shape(cursor *c, npy_header *h, char *why, size_t whylen)
         if (!(c->p < c->end && *c->p >= '0' && *c->p <= '9')) {
             if (c->p == c->end || strchr(",)]}:", *c->p) != NULL)
                 return malformed(c, why, whylen, "an integer or ')' in the shape");
-            set_why(why, whylen, "shape holds a value that is not an integer");
+            dusk__set_why(why, whylen, "shape holds a value that is not an integer");
             return DUSK_EFORMAT;
         }
         uint64_t v = 0;
@@ -298,7 +236,7 @@ static int parse_shape(cursor *c, npy_header *h, char *why, size_t whylen)
         if (c->allow_long && at(c, 'L')) c->p++;
         if (c->p < c->end && (*c->p == '.' || *c->p == 'e' || *c->p == 'E' || *c->p == 'j' ||
                               *c->p == 'J' || *c->p == '_')) {
-            set_why(why, whylen, "shape holds a value that is not an integer");
+            dusk__set_why(why, whylen, "shape holds a value that is not an integer");
             return DUSK_EFORMAT;
         }
         if (negative && (v != 0 || big))
@@ -318,9 +256,9 @@ static int parse_shape(cursor *c, npy_header *h, char *why, size_t whylen)
     }
     c->p++;
     if (h->ndim == 1 && !trailing_comma) {
-        set_why(why, whylen,
-                "shape (%" PRId64 ") is not a tuple: a 1-d shape is written (%" PRId64 ",)",
-                h->shape[0], h->shape[0]);
+        dusk__set_why(why, whylen,
+                      "shape (%" PRId64 ") is not a tuple: a 1-d shape is written (%" PRId64 ",)",
+                      h->shape[0], h->shape[0]);
         return DUSK_EFORMAT;
     }
     return 0;
@@ -332,7 +270,7 @@ static int parse_header(cursor *c, npy_header *h, char *why, size_t whylen)
 {
     skip_ws(c);
     if (!at(c, '{')) {
-        set_why(why, whylen, "header is not a Python dict literal");
+        dusk__set_why(why, whylen, "header is not a Python dict literal");
         return DUSK_EFORMAT;
     }
     c->p++;
@@ -355,12 +293,12 @@ static int parse_header(cursor *c, npy_header *h, char *why, size_t whylen)
         else if (len == 5 && memcmp(key, "shape", 5) == 0)
             have = &h->have_shape;
         else {
-            set_why(why, whylen, "header has an unexpected key '%.*s'",
-                    len > NPY_QUOTE_MAX ? NPY_QUOTE_MAX : (int)len, key);
+            dusk__set_why(why, whylen, "header has an unexpected key '%.*s'",
+                          len > NPY_QUOTE_MAX ? NPY_QUOTE_MAX : (int)len, key);
             return DUSK_EFORMAT;
         }
         if (*have) {
-            set_why(why, whylen, "header repeats the key '%.*s'", (int)len, key);
+            dusk__set_why(why, whylen, "header repeats the key '%.*s'", (int)len, key);
             return DUSK_EFORMAT;
         }
         *have = 1;
@@ -390,30 +328,30 @@ static int parse_header(cursor *c, npy_header *h, char *why, size_t whylen)
 static int check_header(const npy_header *h, char *why, size_t whylen)
 {
     if (!h->have_descr || !h->have_fortran || !h->have_shape) {
-        set_why(why, whylen, "header is missing the '%s' key",
-                !h->have_descr     ? "descr"
-                : !h->have_fortran ? "fortran_order"
-                                   : "shape");
+        dusk__set_why(why, whylen, "header is missing the '%s' key",
+                      !h->have_descr     ? "descr"
+                      : !h->have_fortran ? "fortran_order"
+                                         : "shape");
         return DUSK_EFORMAT;
     }
     if (strcmp(h->descr, "<f8") != 0) {
         if (strcmp(h->descr, ">f8") == 0)
-            set_why(why, whylen, "big-endian data ('>f8') is not supported");
+            dusk__set_why(why, whylen, "big-endian data ('>f8') is not supported");
         else
-            set_why(why, whylen, "dtype is '%s', dusk reads float64 ('<f8')", h->descr);
+            dusk__set_why(why, whylen, "dtype is '%s', dusk reads float64 ('<f8')", h->descr);
         return DUSK_EFORMAT;
     }
     if (h->ndim > DUSK_NPY_MAX_DIMS) {
-        set_why(why, whylen, "shape has %d dimensions, dusk reads at most %d", h->ndim,
-                DUSK_NPY_MAX_DIMS);
+        dusk__set_why(why, whylen, "shape has %d dimensions, dusk reads at most %d", h->ndim,
+                      DUSK_NPY_MAX_DIMS);
         return DUSK_EFORMAT;
     }
     if (h->negative) {
-        set_why(why, whylen, "shape has a negative dimension");
+        dusk__set_why(why, whylen, "shape has a negative dimension");
         return DUSK_EFORMAT;
     }
     if (h->too_large) {
-        set_why(why, whylen, "shape has a dimension too large for int64");
+        dusk__set_why(why, whylen, "shape has a dimension too large for int64");
         return DUSK_EFORMAT;
     }
     return 0;
@@ -440,12 +378,12 @@ int dusk__npy_parse_preamble(const unsigned char *pre, size_t have, int64_t size
 {
     memset(out, 0, sizeof *out);
     if (size == 0) {
-        set_why(why, whylen, "file is empty: not a .npy file");
+        dusk__set_why(why, whylen, "file is empty: not a .npy file");
         return DUSK_EFORMAT;
     }
     size_t cmp = have < NPY_MAGIC_LEN ? have : NPY_MAGIC_LEN;
     if (memcmp(pre, NPY_MAGIC, cmp) != 0) {
-        set_why(why, whylen, "bad magic: not a .npy file");
+        dusk__set_why(why, whylen, "bad magic: not a .npy file");
         return DUSK_EFORMAT;
     }
     int major = 0;
@@ -453,29 +391,30 @@ int dusk__npy_parse_preamble(const unsigned char *pre, size_t have, int64_t size
         int minor = pre[7];
         major = pre[6];
         if ((major != 1 && major != 2 && major != 3) || minor != 0) {
-            set_why(why, whylen, "unsupported .npy format version %d.%d (dusk reads 1.0, 2.0, 3.0)",
-                    major, minor);
+            dusk__set_why(why, whylen,
+                          "unsupported .npy format version %d.%d (dusk reads 1.0, 2.0, 3.0)", major,
+                          minor);
             return DUSK_EFORMAT;
         }
     }
     size_t len_bytes = have >= 8 && major == 1 ? 2 : 4;
     if (have < 8 + len_bytes) {
-        set_why(why, whylen, "file is truncated: it ends inside the .npy preamble (%zu bytes)",
-                have);
+        dusk__set_why(why, whylen,
+                      "file is truncated: it ends inside the .npy preamble (%zu bytes)", have);
         return DUSK_EFORMAT;
     }
     uint32_t header_len = (uint32_t)pre[8] | (uint32_t)pre[9] << 8;
     if (len_bytes == 4) header_len |= (uint32_t)pre[10] << 16 | (uint32_t)pre[11] << 24;
     int64_t header_start = (int64_t)(8 + len_bytes);
     if (header_len > NPY_HEADER_MAX) {
-        set_why(why, whylen, "header length %" PRIu32 " is over dusk's limit of %u bytes",
-                header_len, NPY_HEADER_MAX);
+        dusk__set_why(why, whylen, "header length %" PRIu32 " is over dusk's limit of %u bytes",
+                      header_len, NPY_HEADER_MAX);
         return DUSK_EFORMAT;
     }
     if (header_start + header_len > size) {
-        set_why(why, whylen,
-                "header length %" PRIu32 " runs past the end of the file (%" PRId64 " bytes)",
-                header_len, size);
+        dusk__set_why(why, whylen,
+                      "header length %" PRIu32 " runs past the end of the file (%" PRId64 " bytes)",
+                      header_len, size);
         return DUSK_EFORMAT;
     }
     out->major = major;
@@ -502,14 +441,15 @@ int dusk__npy_parse_dict(const char *text, const dusk__npy_preamble *pre, int64_
     format_shape(shape, sizeof shape, h.ndim, h.shape);
     int64_t count;
     if (shape_count(h.ndim, h.shape, data_offset, &count) != 0) {
-        set_why(why, whylen, "shape %s overflows: its size in bytes does not fit in int64", shape);
+        dusk__set_why(why, whylen, "shape %s overflows: its size in bytes does not fit in int64",
+                      shape);
         return DUSK_EFORMAT;
     }
     int64_t need = count * (int64_t)sizeof(double);
     if (need > size - data_offset) {
-        set_why(why, whylen,
-                "file is truncated: shape %s needs %" PRId64 " data bytes, file has %" PRId64,
-                shape, need, size - data_offset);
+        dusk__set_why(why, whylen,
+                      "file is truncated: shape %s needs %" PRId64 " data bytes, file has %" PRId64,
+                      shape, need, size - data_offset);
         return DUSK_EFORMAT;
     }
     out->ndim = h.ndim;
@@ -523,7 +463,7 @@ int dusk__npy_parse_dict(const char *text, const dusk__npy_preamble *pre, int64_
 int dusk__npy_parse_header(const unsigned char *file, size_t size, dusk__npy_header *out, char *why,
                            size_t whylen)
 {
-    set_why(why, whylen, "%s", "");
+    dusk__set_why(why, whylen, "%s", "");
     dusk__npy_preamble pre;
     size_t have = size < NPY_PREAMBLE_MAX ? size : NPY_PREAMBLE_MAX;
     memset(out, 0, sizeof *out);
@@ -546,20 +486,20 @@ static int open_checked(dusk_npy *f, char *why, size_t whylen)
         return DUSK_EIO;
     }
     if (!S_ISREG(st.st_mode)) {
-        set_why(why, whylen, "not a regular file");
+        dusk__set_why(why, whylen, "not a regular file");
         return DUSK_EFORMAT;
     }
     int64_t size = (int64_t)st.st_size;
 
     unsigned char bytes[NPY_PREAMBLE_MAX];
     size_t have = size < NPY_PREAMBLE_MAX ? (size_t)size : NPY_PREAMBLE_MAX;
-    int got = read_full(f->fd, bytes, have, 0);
+    int got = dusk__pread_full(f->fd, bytes, have, 0);
     if (got < 0) {
         set_why_errno(why, whylen, NULL, errno);
         return DUSK_EIO;
     }
     if (got > 0) {
-        set_why(why, whylen, "file is truncated: it shrank while being read");
+        dusk__set_why(why, whylen, "file is truncated: it shrank while being read");
         return DUSK_EFORMAT;
     }
     dusk__npy_preamble pre;
@@ -569,17 +509,17 @@ static int open_checked(dusk_npy *f, char *why, size_t whylen)
     /* one more byte, so that an empty header is not a zero-byte allocation */
     char *text = malloc((size_t)pre.header_len + 1);
     if (text == NULL) {
-        set_why(why, whylen, "out of memory reading the header");
+        dusk__set_why(why, whylen, "out of memory reading the header");
         return DUSK_ENOMEM;
     }
-    got = read_full(f->fd, text, pre.header_len, pre.header_start);
+    got = dusk__pread_full(f->fd, text, pre.header_len, pre.header_start);
     if (got != 0) {
         free(text);
         if (got < 0) {
             set_why_errno(why, whylen, NULL, errno);
             return DUSK_EIO;
         }
-        set_why(why, whylen, "file is truncated: it shrank while being read");
+        dusk__set_why(why, whylen, "file is truncated: it shrank while being read");
         return DUSK_EFORMAT;
     }
     dusk__npy_header h;
@@ -596,15 +536,15 @@ static int open_checked(dusk_npy *f, char *why, size_t whylen)
 
 int dusk_npy_open(const char *path, dusk_npy **out, char *why, size_t whylen)
 {
-    set_why(why, whylen, "%s", "");
+    dusk__set_why(why, whylen, "%s", "");
     if (out != NULL) *out = NULL;
     if (path == NULL || out == NULL) {
-        set_why(why, whylen, "no path or no place for the handle");
+        dusk__set_why(why, whylen, "no path or no place for the handle");
         return DUSK_EINVAL;
     }
     dusk_npy *f = calloc(1, sizeof *f);
     if (f == NULL) {
-        set_why(why, whylen, "out of memory");
+        dusk__set_why(why, whylen, "out of memory");
         return DUSK_ENOMEM;
     }
     /* O_NONBLOCK: opening a FIFO (or a device) must not wait for a writer; open_checked()
@@ -670,7 +610,7 @@ static int read_fortran(const dusk_npy *f, int64_t index, int64_t rows, int64_t 
         int64_t m = total - j0 < per_read ? total - j0 : per_read;
         int64_t span = (m - 1) * stride + 1;
         int64_t off = f->data_offset + (lead + stride * j0) * (int64_t)sizeof(double);
-        int got = read_full(f->fd, buf, (size_t)span * sizeof(double), off);
+        int got = dusk__pread_full(f->fd, buf, (size_t)span * sizeof(double), off);
         if (got != 0) {
             if (got > 0) errno = EIO;
             rc = DUSK_EIO;
@@ -696,7 +636,7 @@ int dusk_npy_read_matrix(const dusk_npy *f, int64_t index, double *out)
     if (out == NULL) return DUSK_EINVAL;
     if (f->fortran && f->ndim >= 2) return read_fortran(f, index, rows, cols, out);
     int64_t off = f->data_offset + index * total * (int64_t)sizeof(double);
-    int got = read_full(f->fd, out, (size_t)total * sizeof(double), off);
+    int got = dusk__pread_full(f->fd, out, (size_t)total * sizeof(double), off);
     if (got > 0) errno = EIO; /* the file was cut short after it was opened */
     return got != 0 ? DUSK_EIO : 0;
 }
@@ -731,19 +671,20 @@ static size_t make_header(char *buf, size_t len, int ndim, const int64_t *shape)
 static int create_or_join(const char *path, int ndim, const int64_t *shape, dusk_npy **out,
                           int join, char *why, size_t whylen)
 {
-    set_why(why, whylen, "%s", "");
+    dusk__set_why(why, whylen, "%s", "");
     if (out != NULL) *out = NULL;
     if (path == NULL || out == NULL || shape == NULL) {
-        set_why(why, whylen, "no path, shape or place for the handle");
+        dusk__set_why(why, whylen, "no path, shape or place for the handle");
         return DUSK_EINVAL;
     }
     if (ndim < 1 || ndim > DUSK_NPY_MAX_DIMS) {
-        set_why(why, whylen, "ndim is %d, dusk writes 1 to %d dimensions", ndim, DUSK_NPY_MAX_DIMS);
+        dusk__set_why(why, whylen, "ndim is %d, dusk writes 1 to %d dimensions", ndim,
+                      DUSK_NPY_MAX_DIMS);
         return DUSK_EINVAL;
     }
     for (int i = 0; i < ndim; i++) {
         if (shape[i] < 0) {
-            set_why(why, whylen, "dimension %d is negative (%" PRId64 ")", i, shape[i]);
+            dusk__set_why(why, whylen, "dimension %d is negative (%" PRId64 ")", i, shape[i]);
             return DUSK_EINVAL;
         }
     }
@@ -753,7 +694,8 @@ static int create_or_join(const char *path, int ndim, const int64_t *shape, dusk
     if (shape_count(ndim, shape, (int64_t)header_len, &count) != 0) {
         char tuple[DUSK_NPY_MAX_DIMS * 22 + 4];
         format_shape(tuple, sizeof tuple, ndim, shape);
-        set_why(why, whylen, "shape %s overflows: its size in bytes does not fit in int64", tuple);
+        dusk__set_why(why, whylen, "shape %s overflows: its size in bytes does not fit in int64",
+                      tuple);
         return DUSK_EINVAL;
     }
 
@@ -770,7 +712,7 @@ static int create_or_join(const char *path, int ndim, const int64_t *shape, dusk
             free(f->partial);
         }
         free(f);
-        set_why(why, whylen, "out of memory");
+        dusk__set_why(why, whylen, "out of memory");
         return DUSK_ENOMEM;
     }
     memcpy(f->path, path, plen + 1);
@@ -791,8 +733,8 @@ static int create_or_join(const char *path, int ndim, const int64_t *shape, dusk
             return DUSK_EIO;
         }
         if ((int64_t)st.st_size != f->data_offset + count * (int64_t)sizeof(double)) {
-            set_why(why, whylen, "%s is not the size its shape needs: not the file expected",
-                    f->partial);
+            dusk__set_why(why, whylen, "%s is not the size its shape needs: not the file expected",
+                          f->partial);
             npy_free(f);
             return DUSK_EFORMAT;
         }
@@ -816,7 +758,7 @@ static int create_or_join(const char *path, int ndim, const int64_t *shape, dusk
     }
     f->writable = 1;
     const char *what = NULL;
-    if (write_full(f->fd, header, header_len, 0) != 0)
+    if (dusk__pwrite_full(f->fd, header, header_len, 0) != 0)
         what = "cannot write the header";
     else if (ftruncate(f->fd, (off_t)(f->data_offset + count * (int64_t)sizeof(double))) != 0)
         what = "cannot size the file";
@@ -857,17 +799,17 @@ static int writer_names(dusk_npy *f, const char *path)
 int dusk_npy_reopen(const char *path, int ndim, const int64_t *shape, dusk_npy **out, char *why,
                     size_t whylen)
 {
-    set_why(why, whylen, "%s", "");
+    dusk__set_why(why, whylen, "%s", "");
     if (out != NULL) *out = NULL;
     if (path == NULL || out == NULL || shape == NULL || ndim < 1 || ndim > DUSK_NPY_MAX_DIMS) {
-        set_why(why, whylen, "no path, shape or place for the handle");
+        dusk__set_why(why, whylen, "no path, shape or place for the handle");
         return DUSK_EINVAL;
     }
     dusk_npy *f = calloc(1, sizeof *f);
     if (f == NULL || writer_names(f, path) != 0) {
         if (f != NULL) f->fd = -1;
         npy_free(f);
-        set_why(why, whylen, "out of memory");
+        dusk__set_why(why, whylen, "out of memory");
         return DUSK_ENOMEM;
     }
     int renamed = 0;
@@ -888,8 +830,8 @@ int dusk_npy_reopen(const char *path, int ndim, const int64_t *shape, dusk_npy *
         char want[DUSK_NPY_MAX_DIMS * 22 + 4], have[DUSK_NPY_MAX_DIMS * 22 + 4];
         format_shape(want, sizeof want, ndim, shape);
         format_shape(have, sizeof have, f->ndim, f->shape);
-        set_why(why, whylen, "holds shape %s%s, not %s", have, f->fortran ? " (Fortran order)" : "",
-                want);
+        dusk__set_why(why, whylen, "holds shape %s%s, not %s", have,
+                      f->fortran ? " (Fortran order)" : "", want);
         rc = DUSK_EFORMAT;
     }
     if (rc == 0 && renamed && rename(f->path, f->partial) != 0) {
@@ -912,7 +854,7 @@ int dusk_npy_write(dusk_npy *f, int64_t offset, const double *values, int64_t co
         return DUSK_EINVAL;
     if (count == 0) return 0;
     int64_t off = f->data_offset + offset * (int64_t)sizeof(double);
-    if (write_full(f->fd, values, (size_t)count * sizeof(double), off) != 0) return DUSK_EIO;
+    if (dusk__pwrite_full(f->fd, values, (size_t)count * sizeof(double), off) != 0) return DUSK_EIO;
     return 0;
 }
 

@@ -50,24 +50,6 @@ struct dusk__trace {
     unsigned char *cache_cl;
 };
 
-static int mkdir_p(const char *dir)
-{
-    char *p = dusk__strdup(dir);
-    if (p == NULL) return -1;
-    for (char *s = p + 1; *s; s++) {
-        if (*s != '/') continue;
-        *s = '\0';
-        if (mkdir(p, 0777) != 0 && errno != EEXIST) {
-            free(p);
-            return -1;
-        }
-        *s = '/';
-    }
-    int rc = mkdir(p, 0777) != 0 && errno != EEXIST ? -1 : 0;
-    free(p);
-    return rc;
-}
-
 static FILE *open_in(const char *dir, const char *name, char *why, size_t whylen)
 {
     char path[4096];
@@ -126,7 +108,7 @@ int dusk__trace_open(const char *dir, int rank, int nranks, dusk__trace **out, c
         dusk__set_why(why, whylen, "trace: bad directory or rank");
         return DUSK_EINVAL;
     }
-    if (mkdir_p(dir) != 0) {
+    if (dusk__mkdir_p(dir, 0777) != 0) {
         dusk__set_why(why, whylen, "trace: cannot create %s: %s", dir, strerror(errno));
         return DUSK_EIO;
     }

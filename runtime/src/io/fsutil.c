@@ -1,0 +1,274 @@
+/* The I/O layer's shared helpers (io.h): strings, directories, whole reads and writes, and
+ * files replaced atomically. */
+#define _POSIX_C_SOURCE 200809L
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "io.h"
+
+#define IO_MAX ((size_t)1 << 30) /* largest single pread/pwrite */
+
+char *dusk__strdup(const char *s)
+{
+    size_t n = strlen(s) + 1;
+    char *d = malloc(n);
+    if (d) memcpy(d, s, n);
+    return d;
+}
+
+void dusk__set_why(char *why, size_t whylen, const char *fmt, ...)
+{
+    if (why == NULL || whylen == 0) return;
+    va_list ap;
+    va_start(ap, fmt);
+    if (vsnprintf(why, whylen, fmt, ap) < 0) why[0] = '\0';
+    va_end(ap);
+}
+
+/* strerror_r() comes in an XSI and a GNU flavour. */
+void dusk__errno_text(int err, char *buf, size_t len)
+{
+#if defined(_GNU_SOURCE)
+    const char *s = strerror_r(err, buf, len);
+    if (s != buf) snprintf(buf, len, "%s", s);
+#else
+    if (strerror_r(err, buf, len) != 0) snprintf(buf, len, "error %d", err);
+#endif
+}
+
+int dusk__parse_int(const char *s, long long lo, long long hi, long long *out)
+{
+    char *end;
+    *out = 0;
+    if (s == NULL || *s == '\0' || !(*s == '-' || *s == '+' || (*s >= '0' && *s <= '9')))
+        return DUSK__NOT_A_NUMBER;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (*end != '\0' || end == s) return DUSK__NOT_A_NUMBER;
+    if (errno == ERANGE || v < lo || v > hi) return DUSK__OUT_OF_RANGE;
+    *out = v;
+    return 0;
+}
+
+/* ---- the string builder ---------------------------------------------------------------------- */
+
+void dusk__sb_init(dusk__sb *b, char *storage, size_t cap)
+{
+    b->p = storage;
+    b->cap = cap;
+    b->len = 0;
+    b->heap = 0;
+    b->oom = 0;
+    if (cap) b->p[0] = '\0';
+}
+
+void dusk__sb_free(dusk__sb *b)
+{
+    if (b->heap) free(b->p);
+    b->p = NULL;
+    b->len = b->cap = 0;
+}
+
+static int sb_reserve(dusk__sb *b, size_t n)
+{
+    if (b->oom) return -1;
+    if (b->len + n + 1 <= b->cap) return 0;
+    size_t cap = b->cap ? b->cap : 64;
+    while (cap < b->len + n + 1)
+        cap *= 2;
+    char *p = b->heap ? realloc(b->p, cap) : malloc(cap);
+    if (p == NULL) {
+        b->oom = 1;
+        return -1;
+    }
+    if (!b->heap && b->len) memcpy(p, b->p, b->len);
+    b->p = p;
+    b->cap = cap;
+    b->heap = 1;
+    return 0;
+}
+
+void dusk__sb_put(dusk__sb *b, const char *s, size_t n)
+{
+    if (sb_reserve(b, n) != 0) return;
+    memcpy(b->p + b->len, s, n);
+    b->len += n;
+    b->p[b->len] = '\0';
+}
+
+void dusk__sb_puts(dusk__sb *b, const char *s)
+{
+    dusk__sb_put(b, s, strlen(s));
+}
+
+void dusk__sb_printf(dusk__sb *b, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int n = b->oom ? -1 : vsnprintf(b->p + b->len, b->cap - b->len, fmt, ap);
+    va_end(ap);
+    if (n < 0) return;
+    if ((size_t)n >= b->cap - b->len) {
+        if (sb_reserve(b, (size_t)n) != 0) return;
+        va_start(ap, fmt);
+        vsnprintf(b->p + b->len, b->cap - b->len, fmt, ap);
+        va_end(ap);
+    }
+    b->len += (size_t)n;
+}
+
+void dusk__sb_json(dusk__sb *b, const char *s)
+{
+    dusk__sb_put(b, "\"", 1);
+    const char *run = s ? s : "";
+    for (const char *c = run; s && *c; c++) {
+        unsigned char u = (unsigned char)*c;
+        if (u >= 0x20 && u != '"' && u != '\\' && u != '<' && u != '>' && u != '&') continue;
+        dusk__sb_put(b, run, (size_t)(c - run));
+        char esc[8];
+        if (u == '"' || u == '\\')
+            snprintf(esc, sizeof esc, "\\%c", u);
+        else if (u == '\n')
+            snprintf(esc, sizeof esc, "\\n");
+        else
+            snprintf(esc, sizeof esc, "\\u%04x", u);
+        dusk__sb_puts(b, esc);
+        run = c + 1;
+    }
+    if (s) dusk__sb_puts(b, run);
+    dusk__sb_put(b, "\"", 1);
+}
+
+/* ---- files and directories ------------------------------------------------------------------- */
+
+int dusk__mkdir_p(const char *path, unsigned mode)
+{
+    char p[4096];
+    if (path == NULL || *path == '\0') {
+        errno = ENOENT;
+        return -1;
+    }
+    if (snprintf(p, sizeof p, "%s", path) >= (int)sizeof p) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    for (char *s = p + 1;; s++) {
+        if (*s != '/' && *s != '\0') continue;
+        char c = *s;
+        *s = '\0';
+        if (mkdir(p, (mode_t)mode) != 0 && errno != EEXIST) return -1;
+        *s = c;
+        if (c == '\0') break;
+    }
+    struct stat st;
+    if (stat(p, &st) != 0) return -1;
+    if (!S_ISDIR(st.st_mode)) {
+        errno = ENOTDIR;
+        return -1;
+    }
+    return 0;
+}
+
+int dusk__sync_dir(const char *dir)
+{
+    int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd < 0) return -1;
+    int rc = fsync(dfd);
+    int err = errno;
+    close(dfd);
+    errno = err;
+    return rc == 0 ? 0 : -1;
+}
+
+int dusk__pread_full(int fd, void *buf, size_t len, int64_t off)
+{
+    char *p = buf;
+    while (len > 0) {
+        ssize_t n = pread(fd, p, len < IO_MAX ? len : IO_MAX, (off_t)off);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            return -1;
+        }
+        if (n == 0) return 1;
+        p += n;
+        len -= (size_t)n;
+        off += n;
+    }
+    return 0;
+}
+
+int dusk__pwrite_full(int fd, const void *buf, size_t len, int64_t off)
+{
+    const char *p = buf;
+    while (len > 0) {
+        ssize_t n = pwrite(fd, p, len < IO_MAX ? len : IO_MAX, (off_t)off);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            return -1;
+        }
+        if (n == 0) { /* not expected from a regular file; do not spin */
+            errno = EIO;
+            return -1;
+        }
+        p += n;
+        len -= (size_t)n;
+        off += n;
+    }
+    return 0;
+}
+
+FILE *dusk__atomic_open(dusk__atomic *a, const char *path)
+{
+    a->f = NULL;
+    if (snprintf(a->path, sizeof a->path, "%s", path) >= (int)sizeof a->path) {
+        errno = ENAMETOOLONG;
+        return NULL;
+    }
+    snprintf(a->tmp, sizeof a->tmp, "%s.tmp", path);
+    const char *slash = strrchr(path, '/');
+    if (slash == NULL)
+        snprintf(a->dir, sizeof a->dir, ".");
+    else if (slash == path)
+        snprintf(a->dir, sizeof a->dir, "/");
+    else
+        snprintf(a->dir, sizeof a->dir, "%.*s", (int)(slash - path), path);
+    a->f = fopen(a->tmp, "w");
+    return a->f;
+}
+
+int dusk__atomic_commit(dusk__atomic *a)
+{
+    if (a->f == NULL) {
+        errno = EINVAL;
+        return -1;
+    }
+    int err = 0;
+    if (ferror(a->f)) err = EIO;
+    if (fflush(a->f) != 0 && err == 0) err = errno ? errno : EIO;
+    if (err == 0 && fsync(fileno(a->f)) != 0) err = errno;
+    if (fclose(a->f) != 0 && err == 0) err = errno ? errno : EIO;
+    a->f = NULL;
+    if (err == 0 && rename(a->tmp, a->path) != 0) err = errno;
+    if (err != 0) {
+        unlink(a->tmp);
+        errno = err;
+        return -1;
+    }
+    /* the rename itself is durable once the directory is */
+    return dusk__sync_dir(a->dir);
+}
+
+void dusk__atomic_abort(dusk__atomic *a)
+{
+    if (a->f == NULL) return;
+    int err = errno;
+    fclose(a->f);
+    a->f = NULL;
+    unlink(a->tmp);
+    errno = err;
+}
