@@ -340,7 +340,7 @@ static int submit_matrix(dusk_graph *g, batch *b, const dusk_npy *input, int64_t
     if ((ret = new_data(g, n, n, owner, &a)) != 0 || (ret = new_data(g, n, 0, owner, &w)) != 0)
         goto out;
     if (input != NULL) {
-        dusk_load_args la = {input, i, SYMTOL};
+        dusk_load_args la = {input, i, SYMTOL, 1};
         dusk_arg args[] = {{a, DUSK_W}};
         if ((ret = submit(g, dusk_kernel_load(), "load", i, 1, 0, args, 1, &la, sizeof la)))
             goto out;

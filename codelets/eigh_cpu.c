@@ -1,5 +1,6 @@
 #include <lapacke.h>
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "codelets.h"
@@ -39,32 +40,67 @@ int dusk__eigh_args(dusk_call *call, const dusk_eigh_args **args, double **a, do
     return 0;
 }
 
-int dusk__eigh_cpu(dusk_call *call)
+/* The eigendecomposition of one matrix a (n x n, C order, symmetric: its C-order lower
+ * triangle is read) into w and, with vectors, x (which may be a); 0 or the error, with the
+ * reason in why. */
+static int eigh_one(const double *a, double *x, double *w, int64_t n, int vectors, char *why,
+                    size_t len)
 {
-    const dusk_eigh_args *args;
-    double *a, *x, *w;
-    int64_t n;
-    int ret = dusk__eigh_args(call, &args, &a, &x, &w, &n);
-    if (ret != 0) return ret;
     for (int64_t i = 0; i < n * n; i++)
         if (!isfinite(a[i])) {
-            dusk_call_fail(call, "matrix has a non-finite value (%g) at [%lld, %lld]", a[i],
-                           (long long)(i / n), (long long)(i % n));
+            snprintf(why, len, "matrix has a non-finite value (%g) at [%lld, %lld]", a[i],
+                     (long long)(i / n), (long long)(i % n));
             return DUSK_EDATA;
         }
     if (x != a) memcpy(x, a, (size_t)(n * n) * sizeof *x);
     /* Column-major 'U' is the C-order lower triangle: the one numpy.linalg.eigh reads by
      * default, so nearly-symmetric inputs give NumPy's answer. */
-    lapack_int info = LAPACKE_dsyevd(LAPACK_COL_MAJOR, args->vectors ? 'V' : 'N', 'U',
-                                     (lapack_int)n, x, (lapack_int)n, w);
+    lapack_int info = LAPACKE_dsyevd(LAPACK_COL_MAJOR, vectors ? 'V' : 'N', 'U', (lapack_int)n, x,
+                                     (lapack_int)n, w);
     if (info != 0) {
-        dusk_call_fail(call, "dsyevd failed (info = %d)", (int)info);
+        snprintf(why, len, "dsyevd failed (info = %d)", (int)info);
         if (info == LAPACK_WORK_MEMORY_ERROR || info == LAPACK_TRANSPOSE_MEMORY_ERROR)
             return DUSK_ENOMEM;
         return info < 0 ? DUSK_EINVAL : DUSK_ENUMERIC;
     }
     /* dsyevd leaves eigenvector j in column j, column-major; NumPy wants it in column j of a
      * C-order matrix. */
-    if (args->vectors) dusk_square_transpose(x, n);
+    if (vectors) dusk_square_transpose(x, n);
+    return 0;
+}
+
+int dusk__eigh_cpu(dusk_call *call)
+{
+    int nargs = dusk_call_nargs(call);
+    int64_t ka, kx, kw, ad[2], xd[2], wd[2];
+    size_t size;
+    const dusk_eigh_args *args = dusk_call_value(call, &size);
+    if ((nargs != 2 && nargs != 3) || args == NULL || size != sizeof *args) {
+        dusk_call_fail(call, "eigh takes A, [X,] w and dusk_eigh_args");
+        return DUSK_EINVAL;
+    }
+    double *a = dusk_call_stack(call, 0, &ka, ad);
+    double *x = nargs == 3 ? dusk_call_stack(call, 1, &kx, xd) : a;
+    double *w = dusk_call_stack(call, nargs - 1, &kw, wd);
+    int64_t n = ad[0];
+    if (ad[1] != n || wd[0] != n || kw != ka ||
+        (nargs == 3 && (xd[0] != n || xd[1] != n || kx != ka))) {
+        dusk_call_fail(call, "eigh: A must be square, X and w of its size, as many of each");
+        return DUSK_EINVAL;
+    }
+    if (args->vectors && n > DUSK_EIGH_MAX_N) {
+        dusk_call_fail(call,
+                       "n = %lld is over %d, the largest n whose eigenvectors LAPACK's 32-bit "
+                       "workspace (2n² + 6n + 1 values) can hold",
+                       (long long)n, DUSK_EIGH_MAX_N);
+        return DUSK_EINVAL;
+    }
+    for (int64_t k = 0; k < ka; k++) {
+        char why[200];
+        if (dusk_call_item_status(call, k) != 0) continue;
+        int ret =
+            eigh_one(a + k * n * n, x + k * n * n, w + k * n, n, args->vectors, why, sizeof why);
+        if (ret != 0) dusk_call_fail_item(call, k, ret, "%s", why);
+    }
     return 0;
 }

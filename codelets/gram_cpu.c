@@ -27,17 +27,24 @@ int dusk__gram_args(dusk_call *call, const double **b, double **a, int64_t *m, i
     return 0;
 }
 
+/* A stack of K: A_k = B_kᵀ B_k, for the items still to compute. */
 int dusk__gram_cpu(dusk_call *call)
 {
-    const double *b;
-    double *a;
-    int64_t m, n;
-    int ret = dusk__gram_args(call, &b, &a, &m, &n);
-    if (ret != 0) return ret;
-    /* B in C order is Bᵀ in column-major (n x m, leading dimension n), so Bᵀ B is
-     * M Mᵀ for that M: one dsyrk without transposition. */
-    cblas_dsyrk(CblasColMajor, CblasLower, CblasNoTrans, (int)n, (int)m, 1.0, b, (int)n, 0.0, a,
-                (int)n);
-    dusk_square_mirror_lower(a, n);
+    int64_t kb, ka, bd[2], ad[2];
+    const double *b = dusk_call_stack(call, 0, &kb, bd);
+    double *a = dusk_call_stack(call, 1, &ka, ad);
+    int64_t m = bd[0], n = bd[1];
+    if (dusk_call_nargs(call) != 2 || kb != ka || ad[0] != n || ad[1] != n) {
+        dusk_call_fail(call, "gram takes B (K x m x n) and A (K x n x n)");
+        return DUSK_EINVAL;
+    }
+    for (int64_t k = 0; k < ka; k++) {
+        if (dusk_call_item_status(call, k) != 0) continue;
+        /* B in C order is Bᵀ in column-major (n x m, leading dimension n), so Bᵀ B is
+         * M Mᵀ for that M: one dsyrk without transposition. */
+        cblas_dsyrk(CblasColMajor, CblasLower, CblasNoTrans, (int)n, (int)m, 1.0, b + k * m * n,
+                    (int)n, 0.0, a + k * n * n, (int)n);
+        dusk_square_mirror_lower(a + k * n * n, n);
+    }
     return 0;
 }

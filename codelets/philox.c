@@ -1,4 +1,6 @@
 /* The CPU side of the Philox generator; the algorithm is in philox.h, shared with CUDA. */
+#include <string.h>
+
 #include "codelets.h"
 #include "philox.h"
 
@@ -39,11 +41,19 @@ int dusk__philox_args(dusk_call *call, uint64_t *seed, double **b, int64_t *coun
 
 int dusk__gen_philox_cpu(dusk_call *call)
 {
-    uint64_t seed;
-    double *b;
-    int64_t count;
-    int ret = dusk__philox_args(call, &seed, &b, &count);
-    if (ret != 0) return ret;
-    dusk_philox_fill(seed, b, count);
+    int64_t count, dims[2];
+    size_t size;
+    const void *value = dusk_call_value(call, &size);
+    double *b = dusk_call_stack(call, 0, &count, dims);
+    if (dusk_call_nargs(call) != 1 || value == NULL || size != (size_t)count * sizeof(uint64_t)) {
+        dusk_call_fail(call, "gen_philox takes one stack of K matrices and K uint64 seeds");
+        return DUSK_EINVAL;
+    }
+    const int64_t per = dims[0] * dims[1];
+    for (int64_t k = 0; k < count; k++) {
+        uint64_t seed;
+        memcpy(&seed, (const unsigned char *)value + k * (int64_t)sizeof seed, sizeof seed);
+        dusk_philox_fill(seed, b + k * per, per);
+    }
     return 0;
 }

@@ -218,6 +218,46 @@ DUSK_NODISCARD int dusk_graph_compute(dusk_graph *g);
 DUSK_NODISCARD int dusk_matrix_new(dusk_graph *g, int64_t rows, int64_t cols, dusk_data **out);
 DUSK_NODISCARD int dusk_vector_new(dusk_graph *g, int64_t n, dusk_data **out);
 
+/* Stacks: `count` matrices of rows x cols (cols > 0), or `count` vectors of `rows` values
+ * (cols == 0), in one data object, contiguous: item k starts at value k * rows * max(cols, 1),
+ * each in C order, as NumPy lays out an array of shape (count, rows, cols). A stack is how a
+ * task works on several items at once (dusk_kernel.h: dusk_call_stack), and its items
+ * succeed or fail one by one: a kernel fails item k alone (dusk_call_fail_item), and tasks
+ * that read the stack then skip item k (dusk_call_item_status) while computing the others.
+ * A matrix or vector is a stack of one. Like dusk_matrix_new(), the memory is allocated by
+ * StarPU where the first task that writes it runs. count * rows * cols must stay below 2^31
+ * (StarPU's 32-bit sizes): DUSK_EINVAL otherwise. */
+DUSK_NODISCARD int dusk_stack_new(dusk_graph *g, int64_t count, int64_t rows, int64_t cols,
+                                  dusk_data **out);
+
+/* A stack over memory the caller owns (count * rows * max(cols, 1) values at `values`, laid
+ * out as for dusk_stack_new): tasks read it and write it in place, with no copy on CPU
+ * workers. The caller must not touch the memory, nor free it, until dusk_data_release() and
+ * then dusk_graph_wait(): on a GPU the results are copied back into it by then. */
+DUSK_NODISCARD int dusk_stack_wrap(dusk_graph *g, double *values, int64_t count, int64_t rows,
+                                   int64_t cols, dusk_data **out);
+
+/* The number of items of d (1 for a matrix or vector), and the status of item k: 0, or the
+ * error of the task that failed it (DUSK_EDEP when it was skipped because an input item had
+ * failed). For a stack of one, the status of the data as a whole. Valid inside a read callback
+ * of d, and after dusk_graph_wait() while the caller holds its reference; on the rank that
+ * wrote it. DUSK_EINVAL for a NULL d or k out of range. */
+int64_t dusk_data_count(const dusk_data *d);
+int dusk_data_item_status(const dusk_data *d, int64_t k);
+
+/* Make g a graph of this rank alone, before any data is made for it: its data live on this
+ * rank, its tasks run here, and the other ranks neither build it nor know of it (each may
+ * build its own). This is how a batch gives each rank its own items with no data moving and
+ * no step in common. 0, or DUSK_EINVAL (NULL, or g already has data). Changes nothing with one
+ * rank. */
+DUSK_NODISCARD int dusk_graph_set_local(dusk_graph *g);
+
+/* The graph cancels itself (dusk_graph_cancel) as soon as *flag becomes non-zero, checked
+ * while it waits or submits (every 0.1 s at most): for a caller that cannot call
+ * dusk_graph_cancel() itself, such as another language's interrupt handler that can only set
+ * a variable. NULL stops watching. 0, or DUSK_EINVAL for a NULL graph. */
+DUSK_NODISCARD int dusk_graph_watch_cancel(dusk_graph *g, const volatile int *flag);
+
 /* Make `rank` the owner of d: tasks that write d run there, and d's values live there
  * (see Ranks). Call it on every rank, before any task uses d. DUSK_EINVAL when rank is
  * outside 0..dusk_rank_count()-1 or a task already uses d. Ignored with one rank. */
@@ -248,6 +288,27 @@ DUSK_NODISCARD int dusk_data_read(dusk_data *d, dusk_read_fn fn, void *user);
  * task that wrote d only when that task ran on this rank: failures on other ranks are known
  * there (agree with dusk_ranks_max). DUSK_EINVAL for a bad rank. */
 DUSK_NODISCARD int dusk_data_read_at(dusk_data *d, int rank, dusk_read_fn fn, void *user);
+
+/* A read that keeps the data until the caller is done with it, for a callback that hands the
+ * values to another thread (a writer) instead of using them at once: fn(user, r) runs as
+ * dusk_data_read()'s callback does, and the values stay valid, and the read counts in the
+ * window, until dusk_read_done(&r), which any thread may call (exactly once per read). On the
+ * data's owner only (under several ranks, other ranks call it too and nothing happens there).
+ * Returns as dusk_data_read(). */
+typedef struct dusk_read dusk_read; /* a read in progress; opaque */
+typedef void (*dusk_read_hold_fn)(void *user, dusk_read *r);
+DUSK_NODISCARD int dusk_data_read_hold(dusk_data *d, dusk_read_hold_fn fn, void *user);
+
+/* What a held read gives: the status of the task that produced the data (0, or its error:
+ * then the values must not be read), the values (NULL on failure) with the number of items
+ * and one item's dims (rows, cols; cols is 1 for vectors), and each item's status (see
+ * dusk_data_item_status). */
+int dusk_read_status(const dusk_read *r);
+const double *dusk_read_values(const dusk_read *r, int64_t *count, int64_t dims[2]);
+int dusk_read_item_status(const dusk_read *r, int64_t k);
+
+/* Release the data of a held read; sets *r to NULL. Thread-safe. */
+void dusk_read_done(dusk_read **r);
 
 /* How a task uses one of its data arguments. */
 typedef enum dusk_access {
@@ -292,9 +353,15 @@ typedef struct dusk_task_opts {
     int nafter;
     dusk_done_fn on_done; /* may be NULL */
     void *user;
+    /* The items the task computes, named for failures and traces: item_count items
+     * item_first, item_first + item_step, ... (item_step 0 counts as 1). 0 (the default):
+     * the task names none. Otherwise item_count must be the task's number of items (the
+     * count of its stacks, see dusk_stack_new): DUSK_EINVAL. */
+    int64_t item_first, item_count, item_step;
 } dusk_task_opts;
 
-void dusk_task_opts_init(dusk_task_opts *opts);
+/* 0, or DUSK_EINVAL for a NULL opts. */
+int dusk_task_opts_init(dusk_task_opts *opts);
 
 /* Add a task running kernel k on args (at most DUSK_MAX_ARGS), with `value` (value_size
  * bytes, copied; may be NULL) passed by value to the kernel. It is handed to StarPU at once,
@@ -337,8 +404,78 @@ int dusk_task_attempts(const dusk_graph *g, int64_t id);
 DUSK_NODISCARD int dusk_graph_failure(const dusk_graph *g, int64_t i, int64_t *id, const char **key,
                                       const char **reason);
 
+/* Items that failed (not those skipped because an item they depend on failed), one record
+ * each, in the order they failed: a kernel failed them (dusk_call_fail_item), or their task
+ * failed as a whole. `item` is the item's name from the task's options (item_first + k *
+ * item_step), or its index k in the task when the task names no items. Strings are owned by
+ * the graph, valid until it is freed. */
+typedef struct dusk_item_failure {
+    int64_t item;
+    int64_t task;       /* the task's id in the graph */
+    int status;         /* its error, a DUSK_E* code */
+    const char *key;    /* the task's key (its options' key, or the kernel's name) */
+    const char *reason; /* one line */
+} dusk_item_failure;
+
+/* The number of item failures recorded so far, and the i-th of them (0 <= i < that number):
+ * 0, or DUSK_EINVAL (then *out is zeroed). Thread-safe. */
+int64_t dusk_graph_item_failure_count(const dusk_graph *g);
+DUSK_NODISCARD int dusk_graph_item_failure(const dusk_graph *g, int64_t i, dusk_item_failure *out);
+
 /* The largest number of tasks and reads that were in flight at once. */
 int64_t dusk_graph_peak_in_flight(const dusk_graph *g);
+
+/* ---- Observers: one hook on every task's life ---------------------------------------------
+ *
+ * In the spirit of Taskflow's observers: a function called at each step of every task's life.
+ * dusk's own tracer (DUSK_TRACE) and progress bar are observers like any other. */
+
+typedef enum dusk_event_kind {
+    DUSK_EVENT_SUBMIT = 1, /* added to its graph (on the submitting thread, in order) */
+    DUSK_EVENT_START = 2,  /* about to run its kernel (on the worker's thread) */
+    DUSK_EVENT_FINISH = 3  /* done, failed, cancelled, or settled without running; called after
+                              its status is recorded (dusk_task_status gives it) */
+} dusk_event_kind;
+
+typedef struct dusk_task_event {
+    dusk_event_kind kind;
+    const dusk_graph *graph;
+    int64_t id;                                /* in its graph, from 0 */
+    int64_t uid;                               /* unique in the process (the id traces use) */
+    const char *key;                           /* its options' key, or the kernel's name */
+    const char *kernel;                        /* the kernel's name */
+    unsigned flags;                            /* DUSK_TASK_* */
+    int64_t item_first, item_count, item_step; /* as in its options */
+    int64_t items;       /* its number of items (the count of its stacks, 1 for plain data) */
+    int64_t rows, cols;  /* one item of its first data argument (0 when it has none) */
+    int64_t bytes;       /* of all its data arguments */
+    int ndeps;           /* SUBMIT, FINISH: uids of the tasks it waits for (its data's last */
+    const int64_t *deps; /* writers and its explicit dependencies) */
+    /* START and FINISH: */
+    int worker;       /* StarPU worker id; -1 when it never ran */
+    const char *impl; /* what ran it: "CPU", "CUDA", "CUDA>host" (a GPU failure run again on the
+                         host); NULL when it never ran */
+    /* FINISH: */
+    double start, end;    /* dusk_now() times of the run (both 0 when it never ran) */
+    int status;           /* 0 or its error (DUSK_ECANCELED: it never ran) */
+    int attempts;         /* 1 unless retried; 0 when it never ran */
+    const char *reason;   /* why it failed (one line), NULL when it did not */
+    int64_t items_failed; /* items that failed or were skipped */
+    int elsewhere;        /* another rank ran it (its other fields are not known here) */
+} dusk_task_event;
+
+/* Called with each event; `ev` and what it points to are valid during the call only. Runs on
+ * StarPU's threads and the submitting thread, concurrently: it must be thread-safe and quick,
+ * and must not call into the graph except the read-only queries. */
+typedef void (*dusk_observer_fn)(void *user, const dusk_task_event *ev);
+
+/* Observe every task of every graph from now on, until dusk_observer_remove() or
+ * dusk_shutdown(). At most 8 at once. *handle (may be NULL) names it for removal.
+ * 0, DUSK_EINVAL (NULL fn), DUSK_ENOMEM (8 already). Call from the thread that called
+ * dusk_init(), with no graph running. */
+DUSK_NODISCARD int dusk_observer_add(dusk_observer_fn fn, void *user, int *handle);
+/* 0, or DUSK_EINVAL for a handle that names no observer. The same threading rules. */
+int dusk_observer_remove(int handle);
 
 /* ---- Small utilities the apps share ------------------------------------------------------ */
 

@@ -46,6 +46,35 @@ int dusk_call_nargs(const dusk_call *call);
  * Returns NULL when i is out of range. */
 double *dusk_call_data(const dusk_call *call, int i, int64_t dims[2]);
 
+/* Data argument i as a stack (dusk_stack_new): its values, *count items of dims (rows, cols;
+ * cols is 1 for vectors) each, item k at k * dims[0] * dims[1]. A matrix or vector is a stack
+ * of one. NULL (count and dims 0) when i is out of range. (dusk_call_data gives the same
+ * values seen as one matrix of count * rows rows.) */
+double *dusk_call_stack(const dusk_call *call, int i, int64_t *count, int64_t dims[2]);
+
+/* Items. A task computes as many items as its stacks have (every stack argument has that
+ * count, or 1: a stack of one is shared by every item). A kernel over items loops over
+ * them, skipping those whose status is not 0, and fails the ones it cannot compute: */
+
+/* The task's number of items (1 when its data are plain matrices and vectors). */
+int64_t dusk_call_items(const dusk_call *call);
+
+/* 0 when item k is to be computed; else why not: DUSK_EDEP when an item it reads failed
+ * earlier, or the error it was failed with (dusk_call_fail_item, or DUSK_FAIL_TASKS). What the
+ * task writes for such an item is marked failed for the tasks after it. */
+int dusk_call_item_status(const dusk_call *call, int64_t k);
+
+/* The name of item k (the task options' item_first + k * item_step), or k when the task
+ * names no items. */
+int64_t dusk_call_item_id(const dusk_call *call, int64_t k);
+
+/* Fail item k alone with `code` (a negative DUSK_E* code) and a reason (one line): the
+ * kernel goes on with the others. When every item of a task fails, the task has failed (its
+ * status is the first item's error); otherwise it has succeeded and the failures are per item
+ * (dusk_graph_item_failure). Ignored for k out of range or code >= 0. */
+void dusk_call_fail_item(dusk_call *call, int64_t k, int code, const char *fmt, ...)
+    DUSK_PRINTF(4, 5);
+
 /* The by-value argument given to dusk_task_submit() and its size (NULL when none). */
 const void *dusk_call_value(const dusk_call *call, size_t *size);
 

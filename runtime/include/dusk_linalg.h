@@ -39,44 +39,62 @@ void dusk_square_transpose(double *a, int64_t n);
 void dusk_square_mirror_lower(double *a, int64_t n);
 
 /* The kernels. They are created by dusk_init() and live until dusk_shutdown(); each returns
- * NULL before dusk_init(). In the argument lists, "value" is the by-value argument. */
+ * NULL before dusk_init(). In the argument lists, "value" is the by-value argument.
+ *
+ * Every one of them takes stacks (dusk_stack_new) as well as plain matrices and vectors: a
+ * stack of K items is K of the same computation, item k of each argument with item k of the
+ * others, exactly as K tasks of one item each would compute them (the same calls, in the same
+ * order, so the results are the same bit for bit whatever K). An item that fails (a
+ * non-finite value, a solver that does not converge) fails alone: the others are computed,
+ * and the tasks after it skip that item. Plain matrices and vectors are stacks of one. */
 
-/* gen: B (W, n x n) = np.random.rand(n, n) after np.random.seed(value).
- *      value: uint32_t seed. */
+/* gen: B (W, K x n x n): item k = np.random.rand(n, n) after np.random.seed(seeds[k]).
+ *      value: K uint32_t seeds. */
 const dusk_kernel *dusk_kernel_gen(void);
 
-/* gen_philox: B (W, n x n) filled by dusk_philox_fill(value, ...), on a CPU or a GPU (the
- *      same values on either). value: uint64_t seed. */
+/* gen_philox: B (W, K x n x n), item k filled by dusk_philox_fill(seeds[k], ...), on a CPU or
+ *      a GPU (the same values on either). value: K uint64_t seeds. */
 const dusk_kernel *dusk_kernel_gen_philox(void);
 
-/* gram: A (W, n x n) = Bᵀ B for B (R, m x n), both triangles filled (one dsyrk). */
+/* gram: A (W, K x n x n) = Bᵀ B for B (R, K x m x n), both triangles filled (one dsyrk per
+ *      item). */
 const dusk_kernel *dusk_kernel_gram(void);
 
+/* The largest n whose eigenvectors dsyevd can compute: its workspace of 2n² + 6n + 1 values is
+ * counted in a 32-bit int (Debian's OpenBLAS and LAPACKE are LP64). eigh refuses larger n with
+ * vectors (DUSK_EINVAL); eigenvalues alone have no such limit. */
+#define DUSK_EIGH_MAX_N 32766
+
 /* eigh: eigenvalues w (ascending) and, when asked, eigenvectors of a symmetric A (dsyevd).
- *   2 args: A (RW, n x n), w (W, n): A is overwritten by the eigenvectors (or destroyed).
- *   3 args: A (R), X (W or SCRATCH, n x n), w (W): A is kept; X receives the eigenvectors
- *           (or serves as workspace).
- * Eigenvectors are the columns of the C-order matrix, as numpy.linalg.eigh returns them.
- * value: dusk_eigh_args. Fails with DUSK_ENUMERIC when dsyevd does not converge. */
+ *   2 args: A (RW, K x n x n), w (W, K x n): A is overwritten by the eigenvectors (or
+ *           destroyed).
+ *   3 args: A (R), X (W or SCRATCH, K x n x n), w (W, K x n): A is kept; X receives the
+ *           eigenvectors (or serves as workspace).
+ * Eigenvectors are the columns of the C-order matrix, as numpy.linalg.eigh returns them; A's
+ * C-order lower triangle is read, as numpy.linalg.eigh does by default. An item fails with
+ * DUSK_EDATA when its matrix holds a value that is not finite, DUSK_ENUMERIC when dsyevd does
+ * not converge. value: dusk_eigh_args. */
 typedef struct dusk_eigh_args {
     int vectors; /* nonzero: compute eigenvectors too */
 } dusk_eigh_args;
 const dusk_kernel *dusk_kernel_eigh(void);
 
-/* verify: checks of an eigendecomposition, into r (W, vector of 2).
+/* verify: checks of an eigendecomposition, into r (W, K x 2).
  *   3 args A (R), w (R), r: r = { |sum(w) - trace(A)| / (n ||A||_F),
  *                                 |sum(w^2) - ||A||_F^2| / ||A||_F^2 }
  *   4 args A (R), w (R), V (R), r: r = { ||A V - V diag(w)||_F / (n ||A||_F),
  *                                        ||Vᵀ V - I||_F } */
 const dusk_kernel *dusk_kernel_verify(void);
 
-/* load: A (W, n x n) = matrix `index` of an open .npy file, refused with DUSK_EDATA when it
- * is not symmetric within `symtol` * max|A| or holds a value that is not finite.
+/* load: A (W, K x n x n): item k = matrix index + k * step of an open .npy file (step 0
+ * counts as 1); an item fails with DUSK_EDATA when its matrix is not symmetric within
+ * `symtol` * max|A| or holds a value that is not finite, with DUSK_EIO when it cannot be read.
  * value: dusk_load_args (the file must stay open until the graph is waited for). */
 typedef struct dusk_load_args {
     const dusk_npy *file;
     int64_t index;
     double symtol;
+    int64_t step;
 } dusk_load_args;
 const dusk_kernel *dusk_kernel_load(void);
 

@@ -555,6 +555,7 @@ void dusk_shutdown(void)
 {
     if (!dusk__started) return;
     starpu_task_wait_for_all();
+    dusk__graphs_settle(); /* graphs not freed yet: their reads and releases too */
     if (trace != NULL) {
         if (dusk__trace_close(&trace, run_info ? run_info : "") != 0 && current.verbose >= 0)
             fprintf(stderr, "dusk: warning: could not finish the trace in %s\n", current.trace);
@@ -565,6 +566,7 @@ void dusk_shutdown(void)
     if (current.trace[0] != '\0' && dusk_rank_count() > 1) merge_rank_traces();
     free(run_info);
     run_info = NULL;
+    dusk__observers_clear();
     dusk__linalg_stop();
     dusk__mpi_stop();
     free(fail_tasks);
@@ -576,6 +578,20 @@ void dusk_shutdown(void)
         doomed = k->next_doomed;
         dusk_kernel_free(&k);
     }
+}
+
+int dusk__fail_active(void)
+{
+    return fail_tasks != NULL;
+}
+
+int dusk__fail_injected_item(const char *key, int64_t item)
+{
+    char k[256];
+    if (fail_tasks == NULL ||
+        snprintf(k, sizeof k, "%s-%lld", key, (long long)item) >= (int)sizeof k)
+        return 0;
+    return dusk__fail_injected(k);
 }
 
 int dusk__fail_injected(const char *key)

@@ -25,20 +25,39 @@ enum { DUSK__MATRIX = 1, DUSK__VECTOR = 2 };
 
 struct dusk_data {
     starpu_data_handle_t handle;
-    dusk_graph *g; /* the graph it was made for */
-    int kind;      /* DUSK__MATRIX or DUSK__VECTOR */
-    int64_t dims[2];
+    dusk_graph *g;   /* the graph it was made for */
+    int kind;        /* DUSK__MATRIX or DUSK__VECTOR */
+    int64_t count;   /* items: a stack of `count` matrices or vectors (1: plain data) */
+    int64_t dims[2]; /* of one item: rows, cols (cols is 1 for a vector) */
+    double *wrap;    /* the caller's memory (dusk_stack_wrap), or NULL: StarPU allocates */
     atomic_int refs;
     /* The owner's reference plus the reads in flight: StarPU's handle is unregistered when it
      * drops to 0 (see release_now in graph.c). */
     atomic_int holds;
-    /* 0, or the error of the last task that was to write it and failed: tasks reading it
-     * are then not run. Written and read inside task bodies, which StarPU orders. */
+    /* 0, or the error of the last task that was to write it and failed as a whole: tasks
+     * reading it are then not run. Written and read inside task bodies, which StarPU orders. */
     atomic_int failed;
-    int64_t last_writer; /* trace id of the last task submitted to write it, or -1 */
+    /* count > 1: each item's status (0, or the error that failed it), set by the last task
+     * that wrote it, in the same order as `failed`. */
+    int8_t *item_status;
+    int64_t last_writer; /* uid of the last task submitted to write it, or -1 */
     int owner;           /* rank that owns it (0 unless set) */
     int used;            /* a task or read has used it: the owner can no longer change */
+    int written;         /* a task was submitted to write it (or it wraps the caller's values) */
 };
+
+/* Values of all of d's items. */
+static inline int64_t dusk__data_values(const dusk_data *d)
+{
+    return d->count * d->dims[0] * d->dims[1];
+}
+
+/* An item that failed in a running task, with its reason (moved to the graph at the end). */
+typedef struct dusk__item_fail {
+    int64_t k;
+    int status;
+    char *reason;
+} dusk__item_fail;
 
 /* One task of a graph, from submission to its completion callback (StarPU's cl_arg). */
 typedef struct dusk__task {
@@ -47,7 +66,7 @@ typedef struct dusk__task {
     struct starpu_task *stask;    /* valid until the completion callback returns */
     struct dusk__task *next_live; /* in the graph's table of unfinished tasks */
     int64_t id;                   /* in the graph, from 0 */
-    int64_t trace_id;             /* in the process, for traces */
+    int64_t trace_id;             /* in the process (the uid of events) */
     int nargs;
     unsigned flags;
     int status;
@@ -65,7 +84,16 @@ typedef struct dusk__task {
     dusk_data *data[DUSK_MAX_ARGS];
     dusk_access modes[DUSK_MAX_ARGS];
     int ndeps;
-    int64_t *deps; /* trace ids of the tasks it waits for, when tracing */
+    int64_t *deps; /* trace ids of the tasks it waits for, when observed */
+    /* items: nitems (the count of its stacks), named item_first + k * item_step when
+     * item_count > 0; each one's state while it runs (0, or why it is not computed) */
+    int64_t nitems, item_first, item_count, item_step;
+    int8_t *item_state; /* nitems entries (item_one when nitems is 1) */
+    int8_t item_one;
+    int64_t items_failed;    /* items not computed, after the run */
+    int from_items;          /* its status is that of its items, every one of which failed */
+    dusk__item_fail *ifails; /* items it failed, with reasons */
+    int64_t nifails, ifails_cap;
     size_t value_size;
     _Alignas(16) unsigned char value[];
 } dusk__task;
@@ -84,12 +112,27 @@ void dusk__cuda_entry(void *buffers[], void *cl_arg);
 /* graph.c: called by StarPU when a task has finished. */
 void dusk__task_done(void *arg);
 
+/* graph.c: observers. Whether any is registered (then tasks collect their dependencies),
+ * an event to every one, and the registry emptied at dusk_shutdown(). */
+int dusk__observing(void);
+void dusk__observe(const dusk_task_event *ev);
+void dusk__observers_clear(void);
+/* The event for task t at this step, filled from the task (kind, status fields as now). */
+void dusk__task_event(const dusk__task *t, dusk_event_kind kind, dusk_task_event *ev);
+
+/* graph.c: at dusk_shutdown(), every graph not yet freed waits for its work in flight, and
+ * is left for dusk_graph_free() to free. */
+void dusk__graphs_settle(void);
+
 /* graph.c: whether dusk_graph_cancel() was called on g (async-signal-safe). */
 int dusk__graph_cancelling(const dusk_graph *g);
 
 /* config.c: whether DUSK_FAIL_TASKS names this task key (a test aid: the task then fails as a
- * LAPACK error would, without running). */
+ * LAPACK error would, without running); with item >= 0, the key "KEY-ITEM" (an item of a
+ * task whose options name items fails alone). dusk__fail_active(): whether it names any. */
 int dusk__fail_injected(const char *key);
+int dusk__fail_injected_item(const char *key, int64_t item);
+int dusk__fail_active(void);
 
 /* progress.c: a tqdm-like bar on stderr. */
 typedef struct dusk__progress dusk__progress;

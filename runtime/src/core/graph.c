@@ -1,4 +1,5 @@
-/* Graphs: tasks handed to StarPU through a bounded window, their status, and data. */
+/* Graphs: tasks handed to StarPU through a bounded window, their status, data and reads,
+ * and the observers that see every task's life. */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
 #include <stdlib.h>
@@ -6,7 +7,6 @@
 #include <time.h>
 
 #include "dusk_internal.h"
-#include "trace.h"
 
 struct op;
 
@@ -16,15 +16,27 @@ typedef struct failure {
     char *reason;
 } failure;
 
+/* An item failure (dusk_item_failure), owned by the graph. */
+typedef struct item_failure {
+    int64_t item, task;
+    int status;
+    char *key, *reason;
+} item_failure;
+
+#define GRAPH_MAGIC 0x6475736b67726170ull /* "duskgrap" */
+
 struct dusk_graph {
+    uint64_t magic; /* GRAPH_MAGIC while alive: a freed graph reached again is refused */
     pthread_mutex_t lock;
     pthread_cond_t cond; /* signalled whenever something in flight finishes */
     int64_t window;
+    int local; /* dusk_graph_set_local(): no StarPU-MPI, everything on this rank */
+    int has_data;
     /* under lock: */
     int64_t in_flight, peak_in_flight;
     int64_t bytes_in_flight; /* data bytes the tasks and reads in flight use */
     int64_t window_bytes, window_floor;
-    int64_t submitted, finished, failed, counted, cancelled;
+    int64_t submitted, finished, failed, cancelled;
     /* Per task, 2 bits (see set_status): a batch of any length keeps a quarter of a byte per
      * task; what is not plain (failed, cancelled, retried) is in `odd`. */
     uint8_t *state;
@@ -33,19 +45,25 @@ struct dusk_graph {
     int64_t odd_cap, odd_count;
     failure *failures;
     int64_t failures_cap, nfailures; /* nfailures <= failed: recorded with details */
+    item_failure *ifailures;
+    int64_t ifailures_cap, nifailures;
     /* unfinished tasks by id, for explicit dependencies (under lock) */
     dusk__task **live;
     int64_t live_cap, live_count;
     int waiting_for_task; /* the submitter waits for one task: wake it at every completion */
     int draining;         /* the submitter waits for the window to drain */
-    int64_t *trace_ids;   /* per task, when tracing: for explicit dependencies in the trace */
+    int64_t *trace_ids;   /* per task, when observed: for explicit dependencies */
     atomic_int cancel;    /* dusk_graph_cancel() was called: set from signal handlers too */
+    const volatile int *cancel_flag; /* dusk_graph_watch_cancel() */
+    /* the progress bar, an observer of this graph's tasks: */
+    atomic_llong counted; /* tasks with DUSK_TASK_COUNTS done */
     /* touched by the submitting thread only: */
     dusk__progress *bar;
     int64_t bar_total; /* 0: every task counts */
     int held;          /* dusk_graph_hold(): operations wait in `ops` for compute */
     struct op *ops;
     int64_t nops, ops_cap;
+    struct dusk_graph *next_live; /* in the list of graphs not yet freed (config: shutdown) */
 };
 
 /* A task whose status is not one of the plain ones, or that ran other than once. */
@@ -68,12 +86,111 @@ static atomic_llong next_trace_id;
 
 static const double redraw_seconds = 0.1;
 
+/* ---- observers ------------------------------------------------------------------------------ */
+
+#define MAX_OBSERVERS 8
+static struct {
+    dusk_observer_fn fn;
+    void *user;
+} observers[MAX_OBSERVERS];
+static atomic_int nobservers; /* slots in use, for a quick test */
+
+int dusk__observing(void)
+{
+    return atomic_load(&nobservers) > 0;
+}
+
+void dusk__observe(const dusk_task_event *ev)
+{
+    for (int i = 0; i < MAX_OBSERVERS; i++)
+        if (observers[i].fn != NULL) observers[i].fn(observers[i].user, ev);
+}
+
+void dusk__observers_clear(void)
+{
+    memset(observers, 0, sizeof observers);
+    atomic_store(&nobservers, 0);
+}
+
+int dusk_observer_add(dusk_observer_fn fn, void *user, int *handle)
+{
+    if (handle) *handle = -1;
+    if (fn == NULL) return DUSK_EINVAL;
+    for (int i = 0; i < MAX_OBSERVERS; i++)
+        if (observers[i].fn == NULL) {
+            observers[i].user = user;
+            observers[i].fn = fn;
+            atomic_fetch_add(&nobservers, 1);
+            if (handle) *handle = i;
+            return 0;
+        }
+    return DUSK_ENOMEM;
+}
+
+int dusk_observer_remove(int handle)
+{
+    if (handle < 0 || handle >= MAX_OBSERVERS || observers[handle].fn == NULL) return DUSK_EINVAL;
+    observers[handle].fn = NULL;
+    observers[handle].user = NULL;
+    atomic_fetch_sub(&nobservers, 1);
+    return 0;
+}
+
+void dusk__task_event(const dusk__task *t, dusk_event_kind kind, dusk_task_event *ev)
+{
+    const dusk_data *d0 = t->nargs ? t->data[0] : NULL;
+    *ev = (dusk_task_event){
+        .kind = kind,
+        .graph = t->g,
+        .id = t->id,
+        .uid = t->trace_id,
+        .key = t->key ? t->key : t->k->name,
+        .kernel = t->k->name,
+        .flags = t->flags,
+        .item_first = t->item_first,
+        .item_count = t->item_count,
+        .item_step = t->item_step,
+        .items = t->nitems,
+        .rows = d0 ? d0->dims[0] : 0,
+        .cols = d0 ? d0->dims[1] : 0,
+        .bytes = t->bytes,
+        .ndeps = t->ndeps,
+        .deps = t->deps,
+        .worker = -1,
+    };
+    if (kind == DUSK_EVENT_SUBMIT) return;
+    ev->worker = t->worker;
+    ev->impl = t->worker >= 0 ? (t->impl ? t->impl : "CPU") : NULL;
+    if (kind == DUSK_EVENT_START) return;
+    int ran = t->worker >= 0 && t->start > 0 && t->end >= t->start;
+    ev->start = ran ? t->start : 0;
+    ev->end = ran ? t->end : 0;
+    ev->status = t->status;
+    ev->attempts = t->attempts;
+    ev->reason = t->status ? t->reason : NULL;
+    ev->items_failed = t->items_failed;
+    ev->elsewhere = t->elsewhere;
+}
+
+/* ---- graphs --------------------------------------------------------------------------------- */
+
+/* Graphs not yet freed, so that dusk_shutdown() can settle them (config.c). */
+static pthread_mutex_t graphs_lock = PTHREAD_MUTEX_INITIALIZER;
+static dusk_graph *live_graphs;
+
+static int graph_ok(const dusk_graph *g)
+{
+    return g != NULL && g->magic == GRAPH_MAGIC;
+}
+
 int dusk_graph_new(dusk_graph **out)
 {
+    if (out == NULL) return DUSK_EINVAL;
     *out = NULL;
     if (!dusk__started) return DUSK_ESTATE;
     dusk_graph *g = calloc(1, sizeof *g);
     if (g == NULL) return DUSK_ENOMEM;
+    g->magic = GRAPH_MAGIC;
     pthread_mutex_init(&g->lock, NULL);
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
@@ -89,17 +206,47 @@ int dusk_graph_new(dusk_graph **out)
     g->window = cfg->window ? cfg->window : 64 * workers;
     g->window_bytes = (int64_t)(cfg->window_mb ? cfg->window_mb : 32 * workers) << 20;
     g->window_floor = 2 * workers;
+    pthread_mutex_lock(&graphs_lock);
+    g->next_live = live_graphs;
+    live_graphs = g;
+    pthread_mutex_unlock(&graphs_lock);
     *out = g;
     return 0;
 }
 
+int dusk_graph_set_local(dusk_graph *g)
+{
+    if (!graph_ok(g) || g->has_data) return DUSK_EINVAL;
+    g->local = 1;
+    return 0;
+}
+
+int dusk_graph_watch_cancel(dusk_graph *g, const volatile int *flag)
+{
+    if (!graph_ok(g)) return DUSK_EINVAL;
+    g->cancel_flag = flag;
+    return 0;
+}
+
+/* Under several ranks and not local: StarPU-MPI builds the tasks (owner-computes). */
+static int mpi_graph(const dusk_graph *g)
+{
+    return dusk__mpi_active() && !g->local;
+}
+
 int dusk_graph_progress(dusk_graph *g, int64_t total, const char *label)
 {
-    if (total < 0 || label == NULL) return DUSK_EINVAL;
+    if (!graph_ok(g) || total < 0 || label == NULL) return DUSK_EINVAL;
     dusk__progress_free(&g->bar);
     g->bar = dusk__progress_new(label, total, dusk_current_config()->progress);
     g->bar_total = total;
     return 0;
+}
+
+/* Lock held: a cancel asked for through dusk_graph_watch_cancel()'s flag. */
+static void poll_cancel(dusk_graph *g)
+{
+    if (g->cancel_flag != NULL && *g->cancel_flag) atomic_store(&g->cancel, 1);
 }
 
 /* Wait on the graph's condition for at most redraw_seconds; lock held. */
@@ -113,13 +260,14 @@ static void wait_a_little(dusk_graph *g)
         ts.tv_nsec -= 1000000000L;
     }
     pthread_cond_timedwait(&g->cond, &g->lock, &ts);
+    poll_cancel(g);
 }
 
 /* Lock held: redraw the bar (it rate-limits itself). */
 static void redraw(dusk_graph *g, int final)
 {
     if (g->bar != NULL)
-        dusk__progress_draw(g->bar, g->bar_total ? g->counted : g->finished,
+        dusk__progress_draw(g->bar, g->bar_total ? atomic_load(&g->counted) : g->finished,
                             g->bar_total ? g->bar_total : g->submitted, final);
 }
 
@@ -159,32 +307,51 @@ static void leave_window(dusk_graph *g, int64_t bytes)
         pthread_cond_signal(&g->cond);
 }
 
+/* ---- data ----------------------------------------------------------------------------------- */
+
 static int64_t data_bytes(const dusk_data *d)
 {
-    return d->dims[0] * d->dims[1] * (int64_t)sizeof(double);
+    return dusk__data_values(d) * (int64_t)sizeof(double);
 }
 
 static void data_unref(dusk_data *d)
 {
-    if (atomic_fetch_sub(&d->refs, 1) == 1) free(d);
+    if (atomic_fetch_sub(&d->refs, 1) == 1) {
+        free(d->item_status);
+        free(d);
+    }
 }
 
-static int data_new(dusk_graph *g, int kind, int64_t rows, int64_t cols, dusk_data **out)
+static int data_new(dusk_graph *g, int kind, int64_t count, int64_t rows, int64_t cols,
+                    double *wrap, dusk_data **out)
 {
+    if (out == NULL) return DUSK_EINVAL;
     *out = NULL;
-    if (g == NULL || rows < 1 || cols < 1 || rows > INT32_MAX || cols > INT32_MAX ||
-        rows > INT64_MAX / 8 / cols)
+    if (!graph_ok(g)) return DUSK_EINVAL;
+    if (!dusk__started) return DUSK_ESTATE;
+    /* StarPU describes a matrix with 32-bit sizes; a stack is count * rows rows of it */
+    if (count < 1 || rows < 1 || cols < 1 || rows > INT32_MAX || cols > INT32_MAX ||
+        count > INT32_MAX / rows || rows * count > INT64_MAX / 8 / cols)
         return DUSK_EINVAL;
     dusk_data *d = calloc(1, sizeof *d);
     if (d == NULL) return DUSK_ENOMEM;
+    if (count > 1 && (d->item_status = calloc((size_t)count, 1)) == NULL) {
+        free(d);
+        return DUSK_ENOMEM;
+    }
     d->g = g;
     d->last_writer = -1;
     d->kind = kind;
+    d->count = count;
     d->dims[0] = rows;
     d->dims[1] = cols;
+    d->wrap = wrap;
+    d->written = wrap != NULL;
     atomic_init(&d->refs, 1);
     atomic_init(&d->holds, 1);
     atomic_init(&d->failed, 0);
+    if (g->local) d->owner = dusk_rank();
+    g->has_data = 1;
     /* Registered with StarPU only when first used (handed over): a StarPU handle costs about
      * 4.5 KB, which a held graph would otherwise pay for every data object it records. */
     *out = d;
@@ -196,30 +363,61 @@ static int data_new(dusk_graph *g, int kind, int64_t rows, int64_t cols, dusk_da
 static starpu_data_handle_t data_handle(dusk_data *d)
 {
     if (d->handle != NULL) return d->handle;
-    /* Home node -1: StarPU allocates the buffer where the first writer runs. C order is
-     * StarPU's column-major with the roles of nx and ny swapped. */
+    /* Home node -1: StarPU allocates the buffer where the first writer runs; a wrap lives in
+     * main memory. C order is StarPU's column-major with the roles of nx and ny swapped, and a
+     * stack is count * rows rows. */
+    int home = d->wrap ? STARPU_MAIN_RAM : -1;
+    uintptr_t ptr = (uintptr_t)d->wrap;
+    uint32_t rows = (uint32_t)(d->dims[0] * d->count), cols = (uint32_t)d->dims[1];
     if (d->kind == DUSK__MATRIX)
-        starpu_matrix_data_register(&d->handle, -1, 0, (uint32_t)d->dims[1], (uint32_t)d->dims[1],
-                                    (uint32_t)d->dims[0], sizeof(double));
+        starpu_matrix_data_register(&d->handle, home, ptr, cols, cols, rows, sizeof(double));
     else
-        starpu_vector_data_register(&d->handle, -1, 0, (uint32_t)d->dims[0], sizeof(double));
-    dusk__mpi_data_register(d); /* under several ranks: owned by rank 0 unless set */
+        starpu_vector_data_register(&d->handle, home, ptr, rows, sizeof(double));
+    if (mpi_graph(d->g)) dusk__mpi_data_register(d); /* owned by rank 0 unless set */
     return d->handle;
 }
 
 int dusk_matrix_new(dusk_graph *g, int64_t rows, int64_t cols, dusk_data **out)
 {
-    return data_new(g, DUSK__MATRIX, rows, cols, out);
+    return data_new(g, DUSK__MATRIX, 1, rows, cols, NULL, out);
 }
 
 int dusk_vector_new(dusk_graph *g, int64_t n, dusk_data **out)
 {
-    return data_new(g, DUSK__VECTOR, n, 1, out);
+    return data_new(g, DUSK__VECTOR, 1, n, 1, NULL, out);
+}
+
+int dusk_stack_new(dusk_graph *g, int64_t count, int64_t rows, int64_t cols, dusk_data **out)
+{
+    if (cols < 0) return out ? (*out = NULL, DUSK_EINVAL) : DUSK_EINVAL;
+    return data_new(g, cols ? DUSK__MATRIX : DUSK__VECTOR, count, rows, cols ? cols : 1, NULL, out);
+}
+
+int dusk_stack_wrap(dusk_graph *g, double *values, int64_t count, int64_t rows, int64_t cols,
+                    dusk_data **out)
+{
+    if (values == NULL || cols < 0) return out ? (*out = NULL, DUSK_EINVAL) : DUSK_EINVAL;
+    return data_new(g, cols ? DUSK__MATRIX : DUSK__VECTOR, count, rows, cols ? cols : 1, values,
+                    out);
+}
+
+int64_t dusk_data_count(const dusk_data *d)
+{
+    return d != NULL ? d->count : 0;
+}
+
+int dusk_data_item_status(const dusk_data *d, int64_t k)
+{
+    if (d == NULL || k < 0 || k >= d->count) return DUSK_EINVAL;
+    int whole = atomic_load(&((dusk_data *)d)->failed);
+    if (d->count == 1 || whole != 0) return whole;
+    return d->item_status[k];
 }
 
 int dusk_data_set_owner(dusk_data *d, int rank)
 {
     if (d == NULL || rank < 0 || rank >= dusk_rank_count() || d->used) return DUSK_EINVAL;
+    if (d->g->local) return rank == dusk_rank() ? 0 : DUSK_EINVAL;
     dusk__mpi_data_set_owner(d, rank);
     return 0;
 }
@@ -242,6 +440,21 @@ static int hold_op(dusk_graph *g, int kind, void *p)
     return 0;
 }
 
+/* A wrap's values are the caller's: before StarPU forgets the handle, the last valid copy is
+ * brought home (from a GPU), which unregister_submit would not do. Counted in flight, so that
+ * dusk_graph_wait() returns once the caller's memory holds the results. */
+static void wrap_home(void *arg)
+{
+    dusk_data *d = arg;
+    dusk_graph *g = d->g;
+    starpu_data_release_on_node(d->handle, STARPU_MAIN_RAM);
+    starpu_data_unregister_submit(d->handle);
+    pthread_mutex_lock(&g->lock);
+    leave_window(g, 0);
+    pthread_mutex_unlock(&g->lock);
+    data_unref(d);
+}
+
 /* Drop one hold on d's handle (the owner's, or a finished read's); the last unregisters it.
  * Unregistering while a read (starpu_data_acquire_cb) is still queued on the handle works,
  * but StarPU 1.3 then keeps about 48 bytes per read until it shuts down: millions of reads
@@ -249,9 +462,25 @@ static int hold_op(dusk_graph *g, int kind, void *p)
  * of them, once released. */
 static void drop_hold(dusk_data *d)
 {
-    /* a handle never handed to StarPU was never registered (data_handle) */
-    if (atomic_fetch_sub(&d->holds, 1) == 1 && d->handle != NULL)
+    /* a handle never handed to StarPU was never registered (data_handle); after
+     * dusk_shutdown() StarPU has forgotten them all */
+    if (atomic_fetch_sub(&d->holds, 1) != 1 || d->handle == NULL || !dusk__started) return;
+    if (d->wrap == NULL) {
         starpu_data_unregister_submit(d->handle);
+        return;
+    }
+    dusk_graph *g = d->g;
+    pthread_mutex_lock(&g->lock);
+    g->in_flight++; /* not through the window: this may run on a StarPU thread */
+    pthread_mutex_unlock(&g->lock);
+    atomic_fetch_add(&d->refs, 1);
+    if (starpu_data_acquire_on_node_cb(d->handle, STARPU_MAIN_RAM, STARPU_R, wrap_home, d) != 0) {
+        starpu_data_unregister_submit(d->handle);
+        pthread_mutex_lock(&g->lock);
+        leave_window(g, 0);
+        pthread_mutex_unlock(&g->lock);
+        data_unref(d);
+    }
 }
 
 static void release_now(dusk_data *d)
@@ -263,23 +492,37 @@ static void release_now(dusk_data *d)
 void dusk_data_release(dusk_data **d)
 {
     if (d == NULL || *d == NULL) return;
-    if (!(*d)->g->held || hold_op((*d)->g, OP_RELEASE, *d) != 0) release_now(*d);
+    dusk_data *x = *d;
     *d = NULL;
+    if (!x->g->held) {
+        release_now(x);
+        return;
+    }
+    /* Held: released after the operations recorded before it. When even that cannot be
+     * recorded (out of memory), the data is never released rather than go ahead of the
+     * tasks that use it. */
+    (void)hold_op(x->g, OP_RELEASE, x); /* on failure it leaks, deliberately */
 }
 
-typedef struct read_req {
+/* ---- reads ---------------------------------------------------------------------------------- */
+
+/* A read (dusk_data_read, dusk_data_read_at, dusk_data_read_hold): also the ticket of a held
+ * read. */
+struct dusk_read {
     dusk_graph *g;
     dusk_data *d;
     dusk_read_fn fn;
+    dusk_read_hold_fn hold_fn;
     void *user;
-    int at; /* the rank fn runs on, or DUSK_OWNER */
-} read_req;
+    int at;       /* the rank fn runs on, or DUSK_OWNER */
+    int acquired; /* StarPU gave the data (read_finish gives it back) */
+    int status;   /* for a held read */
+    const double *values;
+};
 
-static void read_ready(void *arg)
+/* The data is fetched; give it back to StarPU and count the read done. */
+static void read_finish(dusk_read *r)
 {
-    read_req *r = arg;
-    const double *p = starpu_data_handle_to_pointer(r->d->handle, STARPU_MAIN_RAM);
-    r->fn(r->user, atomic_load(&r->d->failed), p, r->d->dims);
     starpu_data_release(r->d->handle);
     drop_hold(r->d);
     pthread_mutex_lock(&r->g->lock);
@@ -289,11 +532,40 @@ static void read_ready(void *arg)
     free(r);
 }
 
-static int read_now(read_req *r)
+static void read_ready(void *arg)
+{
+    dusk_read *r = arg;
+    const double *p = starpu_data_handle_to_pointer(r->d->handle, STARPU_MAIN_RAM);
+    r->acquired = 1;
+    r->status = atomic_load(&r->d->failed);
+    r->values = r->status == 0 ? p : NULL;
+    if (r->hold_fn != NULL) {
+        r->hold_fn(r->user, r); /* finished by dusk_read_done() */
+        return;
+    }
+    int64_t dims[2] = {r->d->dims[0] * r->d->count, r->d->dims[1]};
+    r->fn(r->user, r->status, p, dims);
+    read_finish(r);
+}
+
+/* The read's callback, told that the read could not be made. */
+static void read_refused(dusk_read *r, int status)
+{
+    int64_t dims[2] = {r->d->dims[0] * r->d->count, r->d->dims[1]};
+    r->status = status;
+    r->values = NULL;
+    if (r->hold_fn != NULL) {
+        r->hold_fn(r->user, r); /* the caller's dusk_read_done() frees it */
+        return;
+    }
+    r->fn(r->user, status, NULL, dims);
+}
+
+static int read_now(dusk_read *r)
 {
     dusk_graph *g = r->g;
     (void)data_handle(r->d); /* on every rank, so that StarPU-MPI's tags agree */
-    if (dusk__mpi_active()) {
+    if (mpi_graph(g)) {
         /* Several ranks: the owner sends d to the reading rank (StarPU-MPI orders the send
          * after the last write, and the acquire below after the receive); ranks that
          * neither own nor read it have nothing to do. */
@@ -315,20 +587,35 @@ static int read_now(read_req *r)
         pthread_mutex_lock(&g->lock);
         leave_window(g, data_bytes(r->d));
         pthread_mutex_unlock(&g->lock);
-        data_unref(r->d);
-        free(r);
         return DUSK_ESTARPU;
     }
     return 0;
 }
 
-int dusk_data_read_at(dusk_data *d, int rank, dusk_read_fn fn, void *user)
+/* A read that failed to start, after read_now(): the caller's callback hears of it, so that
+ * what waits for it (a count, a file's row) does not wait forever. */
+static void read_failed(dusk_read *r, int status)
 {
-    if (d == NULL || fn == NULL || rank < DUSK_OWNER || rank >= dusk_rank_count())
+    int held = r->hold_fn != NULL;
+    dusk_data *d = r->d;
+    read_refused(r, status);
+    if (held) return; /* dusk_read_done() ends it */
+    free(r);
+    data_unref(d);
+}
+
+static int read_start(dusk_data *d, int rank, dusk_read_fn fn, dusk_read_hold_fn hold_fn,
+                      void *user)
+{
+    if (d == NULL || !graph_ok(d->g) || (fn == NULL && hold_fn == NULL) || rank < DUSK_OWNER ||
+        rank >= dusk_rank_count())
         return DUSK_EINVAL;
-    read_req *r = malloc(sizeof *r);
+    if (!dusk__started) return DUSK_ESTATE;
+    /* StarPU asserts on a handle that no task ever initialised */
+    if (!d->written) return DUSK_EINVAL;
+    dusk_read *r = calloc(1, sizeof *r);
     if (r == NULL) return DUSK_ENOMEM;
-    *r = (read_req){d->g, d, fn, user, rank};
+    *r = (dusk_read){.g = d->g, .d = d, .fn = fn, .hold_fn = hold_fn, .user = user, .at = rank};
     d->used = 1;
     atomic_fetch_add(&d->refs, 1);
     if (d->g->held) {
@@ -337,7 +624,18 @@ int dusk_data_read_at(dusk_data *d, int rank, dusk_read_fn fn, void *user)
         free(r);
         return DUSK_ENOMEM;
     }
-    return read_now(r);
+    int ret = read_now(r);
+    if (ret != 0) { /* refused at the call: fn is never called */
+        data_unref(d);
+        free(r);
+    }
+    return ret;
+}
+
+int dusk_data_read_at(dusk_data *d, int rank, dusk_read_fn fn, void *user)
+{
+    if (fn == NULL) return DUSK_EINVAL;
+    return read_start(d, rank, fn, NULL, user);
 }
 
 int dusk_data_read(dusk_data *d, dusk_read_fn fn, void *user)
@@ -345,9 +643,54 @@ int dusk_data_read(dusk_data *d, dusk_read_fn fn, void *user)
     return dusk_data_read_at(d, DUSK_OWNER, fn, user);
 }
 
-void dusk_task_opts_init(dusk_task_opts *opts)
+int dusk_data_read_hold(dusk_data *d, dusk_read_hold_fn fn, void *user)
 {
+    if (fn == NULL) return DUSK_EINVAL;
+    return read_start(d, DUSK_OWNER, NULL, fn, user);
+}
+
+int dusk_read_status(const dusk_read *r)
+{
+    return r != NULL ? r->status : DUSK_EINVAL;
+}
+
+const double *dusk_read_values(const dusk_read *r, int64_t *count, int64_t dims[2])
+{
+    if (count) *count = r ? r->d->count : 0;
+    if (dims) {
+        dims[0] = r ? r->d->dims[0] : 0;
+        dims[1] = r ? r->d->dims[1] : 0;
+    }
+    return r ? r->values : NULL;
+}
+
+int dusk_read_item_status(const dusk_read *r, int64_t k)
+{
+    if (r == NULL) return DUSK_EINVAL;
+    if (r->status != 0) return r->status;
+    return dusk_data_item_status(r->d, k);
+}
+
+void dusk_read_done(dusk_read **pr)
+{
+    if (pr == NULL || *pr == NULL) return;
+    dusk_read *r = *pr;
+    *pr = NULL;
+    if (!r->acquired) { /* it failed before StarPU gave the data */
+        data_unref(r->d);
+        free(r);
+        return;
+    }
+    read_finish(r);
+}
+
+/* ---- task status ---------------------------------------------------------------------------- */
+
+int dusk_task_opts_init(dusk_task_opts *opts)
+{
+    if (opts == NULL) return DUSK_EINVAL;
     memset(opts, 0, sizeof *opts);
+    return 0;
 }
 
 /* Lock held: the slot of task id in `odd`, or the empty slot where it would go. */
@@ -358,31 +701,40 @@ static odd *odd_slot(const dusk_graph *g, int64_t id)
         if (g->odd[i].id == id || g->odd[i].id == -1) return &g->odd[i];
 }
 
-/* Lock held: record an odd task, growing the table to stay at most half full. */
+/* Lock held: grow the odd table to hold `want` entries at most half full. */
+static int odd_reserve(dusk_graph *g, int64_t want)
+{
+    if (2 * want <= g->odd_cap) return 0;
+    int64_t cap = g->odd_cap ? 2 * g->odd_cap : 64;
+    while (2 * want > cap)
+        cap *= 2;
+    odd *old = g->odd, *t = malloc((size_t)cap * sizeof *t);
+    if (t == NULL) return DUSK_ENOMEM;
+    for (int64_t i = 0; i < cap; i++)
+        t[i].id = -1;
+    int64_t old_cap = g->odd_cap;
+    g->odd = t;
+    g->odd_cap = cap;
+    for (int64_t i = 0; i < old_cap; i++)
+        if (old[i].id != -1) *odd_slot(g, old[i].id) = old[i];
+    free(old);
+    return 0;
+}
+
+/* Lock held: record an odd task. Room was reserved at submission (see dusk_task_submit), so
+ * a task that finishes can always record its status. */
 static int odd_put(dusk_graph *g, int64_t id, int status, int attempts)
 {
-    if (2 * (g->odd_count + 1) > g->odd_cap) {
-        int64_t cap = g->odd_cap ? 2 * g->odd_cap : 64;
-        odd *old = g->odd, *t = malloc((size_t)cap * sizeof *t);
-        if (t == NULL) return DUSK_ENOMEM;
-        for (int64_t i = 0; i < cap; i++)
-            t[i].id = -1;
-        int64_t old_cap = g->odd_cap;
-        g->odd = t;
-        g->odd_cap = cap;
-        for (int64_t i = 0; i < old_cap; i++)
-            if (old[i].id != -1) *odd_slot(g, old[i].id) = old[i];
-        free(old);
-    }
+    if (odd_reserve(g, g->odd_count + 1) != 0) return DUSK_ENOMEM;
     odd *o = odd_slot(g, id);
     if (o->id == -1) g->odd_count++;
     *o = (odd){id, (int8_t)status, (uint8_t)(attempts > 255 ? 255 : attempts)};
     return 0;
 }
 
-/* Lock held: record task id's status (1 pending, 0 done, DUSK_TASK_ELSEWHERE, or a DUSK_E*
- * code) and attempts, growing the tables as ids come. */
-static int set_status(dusk_graph *g, int64_t id, int status, int attempts)
+/* Lock held: make the tables cover task id (pending), and leave room in `odd` for every
+ * unfinished task to finish oddly. */
+static int grow_tables(dusk_graph *g, int64_t id)
 {
     if (id >= g->state_cap) {
         int64_t cap = g->state_cap ? 2 * g->state_cap : 4096;
@@ -392,13 +744,20 @@ static int set_status(dusk_graph *g, int64_t id, int status, int attempts)
         if (s == NULL) return DUSK_ENOMEM;
         memset(s + g->state_cap / 4, 0, (size_t)(cap - g->state_cap) / 4);
         g->state = s;
-        if (dusk__current_trace() != NULL) {
+        if (dusk__observing() || g->trace_ids != NULL) {
             int64_t *ids = realloc(g->trace_ids, (size_t)cap * sizeof *ids);
             if (ids == NULL) return DUSK_ENOMEM;
             g->trace_ids = ids;
         }
         g->state_cap = cap;
     }
+    return odd_reserve(g, g->odd_count + g->live_count + 1);
+}
+
+/* Lock held: record task id's status (1 pending, 0 done, DUSK_TASK_ELSEWHERE, or a DUSK_E*
+ * code) and attempts. The tables cover it (grow_tables). */
+static int set_status(dusk_graph *g, int64_t id, int status, int attempts)
+{
     int st = status == 1                     ? ST_PENDING
              : status == DUSK_TASK_ELSEWHERE ? ST_ELSEWHERE
              : status == 0 && attempts == 1  ? ST_DONE
@@ -479,44 +838,69 @@ static void record_failure(dusk_graph *g, dusk__task *t)
     }
     failure *f = &g->failures[g->nfailures++];
     f->id = t->id;
-    f->key = t->key ? t->key : dusk__strdup(t->k->name);
-    if (t->reason)
-        f->reason = t->reason;
-    else
-        f->reason = dusk__strdup(dusk_strerror(t->status));
-    t->key = t->reason = NULL;
+    f->key = dusk__strdup(t->key ? t->key : t->k->name);
+    f->reason = dusk__strdup(t->reason ? t->reason : dusk_strerror(t->status));
+}
+
+/* Lock held: one item failure of task t. */
+static void record_item(dusk_graph *g, const dusk__task *t, int64_t k, int status,
+                        const char *reason)
+{
+    if (g->nifailures >= g->ifailures_cap) {
+        int64_t cap = g->ifailures_cap ? 2 * g->ifailures_cap : 16;
+        item_failure *f = realloc(g->ifailures, (size_t)cap * sizeof *f);
+        if (f == NULL) return;
+        g->ifailures = f;
+        g->ifailures_cap = cap;
+    }
+    item_failure *f = &g->ifailures[g->nifailures++];
+    f->item = t->item_count > 0 ? t->item_first + k * (t->item_step ? t->item_step : 1) : k;
+    f->task = t->id;
+    f->status = status;
+    f->key = dusk__strdup(t->key ? t->key : t->k->name);
+    f->reason = dusk__strdup(reason ? reason : dusk_strerror(status));
+}
+
+/* Lock held: the items task t failed. Tasks over named items or stacks record theirs: a
+ * task that failed as a whole (its kernel, or before it ran) fails every item it had; one
+ * whose items failed (every one, or some) records those that failed, with their reasons.
+ * Items skipped because an item they depend on failed (DUSK_EDEP), and cancellations, are
+ * not failures. */
+static void record_items(dusk_graph *g, dusk__task *t)
+{
+    if (t->item_count == 0 && t->nitems <= 1) return;
+    if (t->status != 0 && !t->from_items) {
+        if (t->status == DUSK_EDEP || t->status == DUSK_ECANCELED) return;
+        for (int64_t k = 0; k < t->nitems; k++)
+            record_item(g, t, k, t->status, t->reason);
+        return;
+    }
+    for (int64_t i = 0; i < t->nifails; i++)
+        record_item(g, t, t->ifails[i].k, t->ifails[i].status, t->ifails[i].reason);
+}
+
+static void task_free(dusk__task *t)
+{
+    for (int i = 0; i < t->nargs; i++)
+        data_unref(t->data[i]);
+    for (int64_t i = 0; i < t->nifails; i++)
+        free(t->ifails[i].reason);
+    free(t->ifails);
+    if (t->item_state != &t->item_one) free(t->item_state);
+    free(t->deps);
+    free(t->key);
+    free(t->reason);
+    free(t);
 }
 
 void dusk__task_done(void *arg)
 {
     dusk__task *t = arg;
     dusk_graph *g = t->g;
-    struct dusk__trace *trace = t->elsewhere ? NULL : dusk__current_trace();
-    if (trace != NULL && t->status != DUSK_ECANCELED) { /* a cancelled task never ran */
-        const int64_t none[2] = {0, 0}, *dims = t->nargs ? t->data[0]->dims : none;
-        dusk__trace_task ev = {
-            .id = t->trace_id,
-            .key = t->key ? t->key : t->k->name,
-            .codelet = t->k->name,
-            .impl = t->impl ? t->impl : "CPU",
-            .worker = t->worker,
-            .start = t->start,
-            .end = t->end,
-            .rows = dims[0],
-            .cols = dims[1],
-            .bytes = t->bytes,
-            .status = t->status,
-            .attempts = t->attempts,
-            .reason = t->status ? t->reason : NULL,
-            .ndeps = t->ndeps,
-            .deps = t->deps,
-        };
-        dusk__trace_finished(trace, &ev);
-    }
     if (t->on_done && !t->elsewhere) t->on_done(t->user, t->id, t->status);
     pthread_mutex_lock(&g->lock);
     live_remove(g, t);
-    set_status(g, t->id, t->elsewhere ? DUSK_TASK_ELSEWHERE : t->status, t->attempts);
+    (void)set_status(g, t->id, t->elsewhere ? DUSK_TASK_ELSEWHERE : t->status, t->attempts);
     g->finished++;
     if (t->status == DUSK_ECANCELED) {
         g->cancelled++;
@@ -524,15 +908,25 @@ void dusk__task_done(void *arg)
         record_failure(g, t);
         g->failed++;
     }
-    if ((t->flags & DUSK_TASK_COUNTS) && !t->elsewhere) g->counted++;
-    if (t->handed) leave_window(g, t->bytes);
+    if (!t->elsewhere) record_items(g, t);
+    if ((t->flags & DUSK_TASK_COUNTS) && !t->elsewhere) atomic_fetch_add(&g->counted, 1);
+    int handed = t->handed;
     pthread_mutex_unlock(&g->lock);
-    for (int i = 0; i < t->nargs; i++)
-        data_unref(t->data[i]);
-    free(t->deps);
-    free(t->key);
-    free(t->reason);
-    free(t);
+    /* after its status is recorded; a cancelled task never ran, and one that another rank runs
+     * is observed there */
+    if (dusk__observing() && !t->elsewhere) {
+        dusk_task_event ev;
+        dusk__task_event(t, DUSK_EVENT_FINISH, &ev);
+        dusk__observe(&ev);
+    }
+    int64_t bytes = t->bytes;
+    task_free(t);
+    /* last: once the window counts it out, dusk_graph_wait() may return and free the graph */
+    if (handed) {
+        pthread_mutex_lock(&g->lock);
+        leave_window(g, bytes);
+        pthread_mutex_unlock(&g->lock);
+    }
 }
 
 static enum starpu_data_access_mode starpu_mode(dusk_access m)
@@ -548,6 +942,13 @@ static enum starpu_data_access_mode starpu_mode(dusk_access m)
         return STARPU_SCRATCH;
     }
     return STARPU_NONE;
+}
+
+/* A task that will not run (refused at submission): what it writes is not produced. */
+static void fail_outputs(dusk__task *t, int status)
+{
+    for (int i = 0; i < t->nargs; i++)
+        if (t->modes[i] & DUSK_W) atomic_store(&t->data[i]->failed, status);
 }
 
 /* Several ranks: build the task with StarPU-MPI, which posts the sends and receives its
@@ -595,6 +996,7 @@ static int submit_mpi(dusk_graph *g, dusk__task *t)
     starpu_task_destroy(task);
     t->status = ret;
     t->flags &= ~(unsigned)DUSK_TASK_COUNTS;
+    fail_outputs(t, ret); /* readers then get DUSK_EDEP, not garbage */
     dusk__task_done(t);
     return ret;
 }
@@ -602,7 +1004,7 @@ static int submit_mpi(dusk_graph *g, dusk__task *t)
 /* Hand a task to StarPU; on refusal, account for it as a failed task that never ran. */
 static int submit_now(dusk_graph *g, dusk__task *t)
 {
-    if (dusk__mpi_active()) return submit_mpi(g, t);
+    if (mpi_graph(g)) return submit_mpi(g, t);
     for (int i = 0; i < t->nargs; i++)
         t->stask->handles[i] = data_handle(t->data[i]);
     pthread_mutex_lock(&g->lock);
@@ -616,8 +1018,7 @@ static int submit_now(dusk_graph *g, dusk__task *t)
     starpu_task_destroy(t->stask);
     t->status = ret;
     t->flags &= ~(unsigned)DUSK_TASK_COUNTS;
-    for (int i = 0; i < t->nargs; i++)
-        if (t->modes[i] & DUSK_W) atomic_store(&t->data[i]->failed, ret);
+    fail_outputs(t, ret);
     dusk__task_done(t);
     return ret;
 }
@@ -637,18 +1038,66 @@ static int collect_deps(dusk__task *t, const dusk_arg *args, int nargs, const in
         if (!seen) t->deps[t->ndeps++] = w;
     }
     for (int i = 0; i < nafter; i++)
-        t->deps[t->ndeps++] = g->trace_ids[after[i]];
+        if (g->trace_ids != NULL) t->deps[t->ndeps++] = g->trace_ids[after[i]];
     return 0;
 }
 
 /* Whether this rank runs a task on args: StarPU-MPI runs it on the owner of the data it
- * writes (for the trace only: a task on another rank is traced there). */
-static int runs_here(const dusk_arg *args, int nargs)
+ * writes (for observers only: a task on another rank is observed there). */
+static int runs_here(const dusk_graph *g, const dusk_arg *args, int nargs)
 {
-    if (!dusk__mpi_active()) return 1;
+    if (!mpi_graph(g)) return 1;
     for (int i = 0; i < nargs; i++)
         if (args[i].mode & DUSK_W) return args[i].data->owner == dusk_rank();
     return 1;
+}
+
+/* The arguments and options of a task, checked; its number of items into *nitems. */
+static int check_task(const dusk_graph *g, const dusk_kernel *k, const dusk_arg *args, int nargs,
+                      const void *value, size_t value_size, const dusk_task_opts *opts,
+                      int64_t *nitems)
+{
+    if (!graph_ok(g) || k == NULL || nargs < 0 || nargs > DUSK_MAX_ARGS ||
+        (nargs > 0 && args == NULL) || (value_size > 0 && value == NULL) ||
+        value_size > (1u << 20) || opts->retries < 0 || opts->retries > 100 || opts->nafter < 0 ||
+        (opts->nafter > 0 && opts->after == NULL) || opts->where < DUSK_WHERE_ANY ||
+        opts->where > DUSK_WHERE_GPU || opts->item_count < 0)
+        return DUSK_EINVAL;
+    *nitems = 1;
+    for (int i = 0; i < nargs; i++) {
+        const dusk_data *d = args[i].data;
+        if (d == NULL || d->g != g || starpu_mode(args[i].mode) == STARPU_NONE) return DUSK_EINVAL;
+        /* StarPU asserts on reading a handle that nothing initialised */
+        if ((args[i].mode & DUSK_R) && !d->written) return DUSK_EINVAL;
+        if (d->count > 1) {
+            if (*nitems > 1 && d->count != *nitems) return DUSK_EINVAL;
+            *nitems = d->count;
+        }
+    }
+    if (opts->item_count > 0 && opts->item_count != *nitems) return DUSK_EINVAL;
+    /* Explicit dependencies on tasks of a held graph are declared to StarPU before either
+     * runs; StarPU-MPI builds tasks only at hand-over, so under several ranks they are
+     * refused in held graphs (data dependencies work across ranks). */
+    if (opts->nafter > 0 && g->held && mpi_graph(g)) return DUSK_EINVAL;
+    for (int i = 0; i < opts->nafter; i++)
+        if (opts->after[i] < 0 || opts->after[i] >= g->submitted) return DUSK_EINVAL;
+    return 0;
+}
+
+/* Data this large are checked against the memory that can still be had before a task is
+ * made to allocate them: StarPU would otherwise wait forever for room that never comes. */
+#define BIG_DATA ((int64_t)256 << 20)
+
+static int check_memory(const dusk_arg *args, int nargs)
+{
+    int64_t need = 0;
+    for (int i = 0; i < nargs; i++)
+        if (args[i].data->wrap == NULL && args[i].data->handle == NULL)
+            need += data_bytes(args[i].data);
+    if (need < BIG_DATA) return 0;
+    dusk_memory m;
+    if (dusk_memory_query(&m) != 0 || m.available < 0 || need <= m.available) return 0;
+    return DUSK_ENOMEM;
 }
 
 int dusk_task_submit(dusk_graph *g, const dusk_kernel *k, const dusk_arg *args, int nargs,
@@ -657,25 +1106,14 @@ int dusk_task_submit(dusk_graph *g, const dusk_kernel *k, const dusk_arg *args, 
     dusk_task_opts defaults;
     if (id) *id = -1;
     if (opts == NULL) {
-        dusk_task_opts_init(&defaults);
+        (void)dusk_task_opts_init(&defaults);
         opts = &defaults;
     }
-    if (g == NULL || k == NULL || nargs < 0 || nargs > DUSK_MAX_ARGS ||
-        (nargs > 0 && args == NULL) || (value_size > 0 && value == NULL) ||
-        value_size > (1u << 20) || opts->retries < 0 || opts->retries > 100 || opts->nafter < 0 ||
-        (opts->nafter > 0 && opts->after == NULL) || opts->where < DUSK_WHERE_ANY ||
-        opts->where > DUSK_WHERE_GPU)
-        return DUSK_EINVAL;
-    for (int i = 0; i < nargs; i++)
-        if (args[i].data == NULL || args[i].data->g != g ||
-            starpu_mode(args[i].mode) == STARPU_NONE)
-            return DUSK_EINVAL;
-    /* Explicit dependencies on tasks of a held graph are declared to StarPU before either
-     * runs; StarPU-MPI builds tasks only at hand-over, so under several ranks they are
-     * refused in held graphs (data dependencies work across ranks). */
-    if (opts->nafter > 0 && g->held && dusk__mpi_active()) return DUSK_EINVAL;
-    for (int i = 0; i < opts->nafter; i++)
-        if (opts->after[i] < 0 || opts->after[i] >= g->submitted) return DUSK_EINVAL;
+    int64_t nitems;
+    int ret = check_task(g, k, args, nargs, value, value_size, opts, &nitems);
+    if (ret != 0) return ret;
+    if (!dusk__started) return DUSK_ESTATE;
+    if (g->cancel_flag != NULL && *g->cancel_flag) atomic_store(&g->cancel, 1);
     if (atomic_load(&g->cancel)) return DUSK_ECANCELED;
 
     dusk__task *t = calloc(1, sizeof *t + value_size);
@@ -688,8 +1126,16 @@ int dusk_task_submit(dusk_graph *g, const dusk_kernel *k, const dusk_arg *args, 
     t->on_done = opts->on_done;
     t->user = opts->user;
     t->worker = -1;
+    t->nitems = nitems;
+    t->item_first = opts->item_count > 0 ? opts->item_first : 0;
+    t->item_count = opts->item_count;
+    t->item_step = opts->item_count > 0 ? (opts->item_step ? opts->item_step : 1) : 0;
+    t->item_state = &t->item_one;
     t->trace_id = atomic_fetch_add(&next_trace_id, 1);
-    if (opts->key && (t->key = dusk__strdup(opts->key)) == NULL) {
+    if ((opts->key && (t->key = dusk__strdup(opts->key)) == NULL) ||
+        (nitems > 1 && (t->item_state = calloc((size_t)nitems, 1)) == NULL)) {
+        t->item_state = t->item_state ? t->item_state : &t->item_one;
+        free(t->key);
         free(t);
         return DUSK_ENOMEM;
     }
@@ -717,6 +1163,7 @@ int dusk_task_submit(dusk_graph *g, const dusk_kernel *k, const dusk_arg *args, 
         task->modes[i] = starpu_mode(args[i].mode);
         t->bytes += data_bytes(args[i].data);
     }
+    int nomem = check_memory(args, nargs);
 
     /* Explicit dependencies. StarPU (1.3) takes them only between tasks not yet handed to
      * it: for those (a held graph), declare them; for a predecessor already running, wait
@@ -733,65 +1180,80 @@ int dusk_task_submit(dusk_graph *g, const dusk_kernel *k, const dusk_arg *args, 
         }
         g->waiting_for_task = 0;
     }
+    ret = grow_tables(g, g->submitted);
+    if (ret != 0) { /* not even counted: nothing to settle */
+        pthread_mutex_unlock(&g->lock);
+        task->destroy = 0;
+        starpu_task_destroy(task);
+        task_free(t);
+        return ret;
+    }
     t->id = g->submitted++;
-    int ret = set_status(g, t->id, 1, 0);
-    if (ret == 0 && dusk__current_trace() != NULL) {
-        g->trace_ids[t->id] = t->trace_id;
+    if (id) *id = t->id;
+    ret = set_status(g, t->id, 1, 0);
+    int observed = dusk__observing();
+    if (ret == 0 && observed) {
+        if (g->trace_ids != NULL) g->trace_ids[t->id] = t->trace_id;
         ret = collect_deps(t, args, nargs, opts->after, opts->nafter, g);
     }
     for (int i = 0; i < nargs; i++)
-        if (args[i].mode & DUSK_W) args[i].data->last_writer = t->trace_id;
+        if (args[i].mode & DUSK_W) {
+            args[i].data->last_writer = t->trace_id;
+            args[i].data->written = 1;
+        }
     if (ret == 0) ret = live_add(g, t);
     for (int i = 0; i < opts->nafter && ret == 0; i++) {
         dusk__task *p = live_find(g, opts->after[i]);
         if (p != NULL) starpu_task_declare_deps_array(task, 1, &p->stask);
     }
     pthread_mutex_unlock(&g->lock);
-    if (dusk__current_trace() != NULL && runs_here(args, nargs))
-        dusk__trace_submitted(dusk__current_trace(), t->trace_id, t->key ? t->key : k->name,
-                              k->name, t->ndeps, t->deps);
+    if (observed && runs_here(g, args, nargs)) {
+        dusk_task_event ev;
+        dusk__task_event(t, DUSK_EVENT_SUBMIT, &ev);
+        dusk__observe(&ev);
+    }
+    if (ret == 0 && nomem) {
+        char why[160];
+        snprintf(why, sizeof why,
+                 "its data need %.1f GB of memory, more than this process can still allocate",
+                 (double)t->bytes / 1e9);
+        t->reason = dusk__strdup(why);
+        ret = DUSK_ENOMEM;
+    }
     if (ret != 0) {
-        /* out of memory for the tables: fail it without running it */
+        /* out of memory for the tables, or for its data: fail it without running it */
         task->destroy = 0;
         starpu_task_destroy(task);
         t->status = ret;
+        fail_outputs(t, ret);
         dusk__task_done(t);
         return ret;
     }
-    if (id) *id = t->id;
-    if (g->held && hold_op(g, OP_TASK, t) == 0) return 0;
+    if (g->held) {
+        if (hold_op(g, OP_TASK, t) == 0) return 0;
+        /* It cannot be recorded: handing it over now would put it ahead of the operations
+         * recorded before it. It fails instead, and what it writes is not produced. */
+        task->destroy = 0;
+        starpu_task_destroy(task);
+        t->status = DUSK_ENOMEM;
+        fail_outputs(t, DUSK_ENOMEM);
+        dusk__task_done(t);
+        return DUSK_ENOMEM;
+    }
     return submit_now(g, t);
 }
 
+/* ---- running and waiting -------------------------------------------------------------------- */
+
 int dusk_graph_hold(dusk_graph *g)
 {
-    if (g == NULL) return DUSK_EINVAL;
+    if (!graph_ok(g)) return DUSK_EINVAL;
     g->held = 1;
     return 0;
 }
 
-int dusk_graph_compute(dusk_graph *g)
+static int wait_all(dusk_graph *g)
 {
-    if (g == NULL) return DUSK_EINVAL;
-    g->held = 0;
-    for (int64_t i = 0; i < g->nops; i++) {
-        op *o = &g->ops[i];
-        if (o->kind == OP_TASK)
-            (void)submit_now(g, o->p); /* a refusal is recorded as the task's status */
-        else if (o->kind == OP_READ)
-            (void)read_now(o->p);
-        else
-            release_now(o->p);
-    }
-    free(g->ops);
-    g->ops = NULL;
-    g->nops = g->ops_cap = 0;
-    return dusk_graph_wait(g);
-}
-
-int dusk_graph_wait(dusk_graph *g)
-{
-    if (g == NULL) return DUSK_EINVAL;
     pthread_mutex_lock(&g->lock);
     while (g->in_flight > 0) {
         wait_a_little(g);
@@ -801,6 +1263,41 @@ int dusk_graph_wait(dusk_graph *g)
     int ret = g->failed ? DUSK_ETASK : g->cancelled ? DUSK_ECANCELED : 0;
     pthread_mutex_unlock(&g->lock);
     return ret;
+}
+
+int dusk_graph_compute(dusk_graph *g)
+{
+    if (!graph_ok(g)) return DUSK_EINVAL;
+    if (!dusk__started) return DUSK_ESTATE;
+    g->held = 0;
+    int lost_read = 0;
+    for (int64_t i = 0; i < g->nops; i++) {
+        op *o = &g->ops[i];
+        if (o->kind == OP_TASK) {
+            (void)submit_now(g, o->p); /* a refusal is recorded as the task's status */
+        } else if (o->kind == OP_READ) {
+            int ret = read_now(o->p);
+            if (ret != 0) {
+                read_failed(o->p, ret); /* its callback hears of it */
+                lost_read = 1;
+            }
+        } else {
+            release_now(o->p);
+        }
+    }
+    free(g->ops);
+    g->ops = NULL;
+    g->nops = g->ops_cap = 0;
+    int ret = wait_all(g);
+    return ret == 0 && lost_read ? DUSK_ESTARPU : ret;
+}
+
+int dusk_graph_wait(dusk_graph *g)
+{
+    if (!graph_ok(g)) return DUSK_EINVAL;
+    /* a held graph has run nothing yet: waiting would return at once with reads never made */
+    if (g->held && g->nops > 0) return DUSK_ESTATE;
+    return wait_all(g);
 }
 
 void dusk_graph_cancel(dusk_graph *g)
@@ -815,6 +1312,7 @@ int dusk__graph_cancelling(const dusk_graph *g)
 
 int64_t dusk_graph_cancelled(const dusk_graph *g)
 {
+    if (!graph_ok(g)) return DUSK_EINVAL;
     dusk_graph *mg = (dusk_graph *)g;
     pthread_mutex_lock(&mg->lock);
     int64_t n = g->cancelled;
@@ -824,6 +1322,10 @@ int64_t dusk_graph_cancelled(const dusk_graph *g)
 
 void dusk_graph_counts(const dusk_graph *g, int64_t *submitted, int64_t *finished, int64_t *failed)
 {
+    if (submitted) *submitted = 0;
+    if (finished) *finished = 0;
+    if (failed) *failed = 0;
+    if (!graph_ok(g)) return;
     dusk_graph *mg = (dusk_graph *)g; /* the lock is not part of the value */
     pthread_mutex_lock(&mg->lock);
     if (submitted) *submitted = g->submitted;
@@ -834,6 +1336,7 @@ void dusk_graph_counts(const dusk_graph *g, int64_t *submitted, int64_t *finishe
 
 int dusk_task_status(const dusk_graph *g, int64_t id)
 {
+    if (!graph_ok(g)) return DUSK_EINVAL;
     dusk_graph *mg = (dusk_graph *)g;
     pthread_mutex_lock(&mg->lock);
     int s = DUSK_EINVAL, a;
@@ -845,13 +1348,15 @@ int dusk_task_status(const dusk_graph *g, int64_t id)
 int dusk_graph_failure(const dusk_graph *g, int64_t i, int64_t *id, const char **key,
                        const char **reason)
 {
+    if (id) *id = -1;
+    if (key) *key = NULL;
+    if (reason) *reason = NULL;
+    if (!graph_ok(g) || id == NULL || key == NULL || reason == NULL) return DUSK_EINVAL;
     dusk_graph *mg = (dusk_graph *)g;
     int ret = 0;
     pthread_mutex_lock(&mg->lock);
     if (i < 0 || i >= g->nfailures) {
         ret = DUSK_EINVAL;
-        *id = -1;
-        *key = *reason = NULL;
     } else {
         *id = g->failures[i].id;
         *key = g->failures[i].key;
@@ -861,8 +1366,38 @@ int dusk_graph_failure(const dusk_graph *g, int64_t i, int64_t *id, const char *
     return ret;
 }
 
+int64_t dusk_graph_item_failure_count(const dusk_graph *g)
+{
+    if (!graph_ok(g)) return 0;
+    dusk_graph *mg = (dusk_graph *)g;
+    pthread_mutex_lock(&mg->lock);
+    int64_t n = g->nifailures;
+    pthread_mutex_unlock(&mg->lock);
+    return n;
+}
+
+int dusk_graph_item_failure(const dusk_graph *g, int64_t i, dusk_item_failure *out)
+{
+    if (out == NULL) return DUSK_EINVAL;
+    memset(out, 0, sizeof *out);
+    if (!graph_ok(g)) return DUSK_EINVAL;
+    dusk_graph *mg = (dusk_graph *)g;
+    int ret = 0;
+    pthread_mutex_lock(&mg->lock);
+    if (i < 0 || i >= g->nifailures) {
+        ret = DUSK_EINVAL;
+    } else {
+        const item_failure *f = &g->ifailures[i];
+        *out = (dusk_item_failure){f->item, f->task, f->status, f->key ? f->key : "",
+                                   f->reason ? f->reason : ""};
+    }
+    pthread_mutex_unlock(&mg->lock);
+    return ret;
+}
+
 int dusk_task_attempts(const dusk_graph *g, int64_t id)
 {
+    if (!graph_ok(g)) return DUSK_EINVAL;
     dusk_graph *mg = (dusk_graph *)g;
     pthread_mutex_lock(&mg->lock);
     int s, a = 0;
@@ -873,31 +1408,63 @@ int dusk_task_attempts(const dusk_graph *g, int64_t id)
 
 int64_t dusk_graph_peak_in_flight(const dusk_graph *g)
 {
-    return g->peak_in_flight;
+    if (!graph_ok(g)) return DUSK_EINVAL;
+    dusk_graph *mg = (dusk_graph *)g;
+    pthread_mutex_lock(&mg->lock);
+    int64_t n = g->peak_in_flight;
+    pthread_mutex_unlock(&mg->lock);
+    return n;
+}
+
+/* Every graph not yet freed waits for its work in flight: dusk_shutdown() calls it before
+ * StarPU stops. Their operations still held are dropped (nothing of them ever ran) and they
+ * are marked so that dusk_graph_free() frees only memory. */
+void dusk__graphs_settle(void)
+{
+    pthread_mutex_lock(&graphs_lock);
+    for (dusk_graph *g = live_graphs; g != NULL; g = g->next_live) {
+        if (g->nops > 0 && dusk_graph_compute(g) != 0) g->held = 0; /* failures stay per task */
+        (void)wait_all(g);
+    }
+    pthread_mutex_unlock(&graphs_lock);
 }
 
 void dusk_graph_free(dusk_graph **gp)
 {
-    if (gp == NULL || *gp == NULL) return;
+    if (gp == NULL || !graph_ok(*gp)) return;
     dusk_graph *g = *gp;
     /* Held and never computed: run it so that nothing leaks; failures stay per task. */
-    if (g->nops > 0 && dusk_graph_compute(g) != 0) g->held = 0;
+    if (g->nops > 0 && dusk__started && dusk_graph_compute(g) != 0) g->held = 0;
     pthread_mutex_lock(&g->lock);
     while (g->in_flight > 0)
         wait_a_little(g);
     pthread_mutex_unlock(&g->lock);
+    pthread_mutex_lock(&graphs_lock);
+    for (dusk_graph **p = &live_graphs; *p != NULL; p = &(*p)->next_live)
+        if (*p == g) {
+            *p = g->next_live;
+            break;
+        }
+    pthread_mutex_unlock(&graphs_lock);
     for (int64_t i = 0; i < g->nfailures; i++) {
         free(g->failures[i].key);
         free(g->failures[i].reason);
     }
+    for (int64_t i = 0; i < g->nifailures; i++) {
+        free(g->ifailures[i].key);
+        free(g->ifailures[i].reason);
+    }
+    free(g->ifailures);
     free(g->failures);
     free(g->state);
     free(g->odd);
     free(g->trace_ids);
     free(g->live);
+    free(g->ops);
     dusk__progress_free(&g->bar);
     pthread_cond_destroy(&g->cond);
     pthread_mutex_destroy(&g->lock);
+    g->magic = 0;
     free(g);
     *gp = NULL;
 }

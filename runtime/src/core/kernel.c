@@ -77,6 +77,15 @@ int dusk_call_nargs(const dusk_call *call)
     return call->task->nargs;
 }
 
+/* The values of argument i, where the kernel runs. */
+static double *arg_values(const dusk_call *call, int i)
+{
+    const dusk_data *d = call->task->data[i];
+    if (call->host != NULL) return call->host[i];
+    if (d->kind == DUSK__MATRIX) return (double *)STARPU_MATRIX_GET_PTR(call->buffers[i]);
+    return (double *)STARPU_VECTOR_GET_PTR(call->buffers[i]);
+}
+
 double *dusk_call_data(const dusk_call *call, int i, int64_t dims[2])
 {
     if (i < 0 || i >= call->task->nargs) {
@@ -84,11 +93,71 @@ double *dusk_call_data(const dusk_call *call, int i, int64_t dims[2])
         return NULL;
     }
     const dusk_data *d = call->task->data[i];
-    dims[0] = d->dims[0];
+    dims[0] = d->dims[0] * d->count; /* a stack, seen as one matrix */
     dims[1] = d->dims[1];
-    if (call->host != NULL) return call->host[i];
-    if (d->kind == DUSK__MATRIX) return (double *)STARPU_MATRIX_GET_PTR(call->buffers[i]);
-    return (double *)STARPU_VECTOR_GET_PTR(call->buffers[i]);
+    return arg_values(call, i);
+}
+
+double *dusk_call_stack(const dusk_call *call, int i, int64_t *count, int64_t dims[2])
+{
+    if (i < 0 || i >= call->task->nargs) {
+        if (count) *count = 0;
+        if (dims) dims[0] = dims[1] = 0;
+        return NULL;
+    }
+    const dusk_data *d = call->task->data[i];
+    if (count) *count = d->count;
+    if (dims) {
+        dims[0] = d->dims[0];
+        dims[1] = d->dims[1];
+    }
+    return arg_values(call, i);
+}
+
+int64_t dusk_call_items(const dusk_call *call)
+{
+    return call->task->nitems;
+}
+
+int dusk_call_item_status(const dusk_call *call, int64_t k)
+{
+    const dusk__task *t = call->task;
+    if (k < 0 || k >= t->nitems) return DUSK_EINVAL;
+    return t->item_state[k];
+}
+
+int64_t dusk_call_item_id(const dusk_call *call, int64_t k)
+{
+    const dusk__task *t = call->task;
+    return t->item_count > 0 ? t->item_first + k * t->item_step : k;
+}
+
+/* Record item k's failure with its reason (NULL: the code's text). */
+static void fail_item(dusk__task *t, int64_t k, int code, const char *reason)
+{
+    if (t->item_state[k] != 0) return; /* the first reason stands */
+    t->item_state[k] = (int8_t)code;
+    if (t->nifails == t->ifails_cap) {
+        int64_t cap = t->ifails_cap ? 2 * t->ifails_cap : 4;
+        dusk__item_fail *f = realloc(t->ifails, (size_t)cap * sizeof *f);
+        if (f == NULL) return; /* failed all the same, without its reason */
+        t->ifails = f;
+        t->ifails_cap = cap;
+    }
+    t->ifails[t->nifails++] =
+        (dusk__item_fail){k, code, dusk__strdup(reason ? reason : dusk_strerror(code))};
+}
+
+void dusk_call_fail_item(dusk_call *call, int64_t k, int code, const char *fmt, ...)
+{
+    dusk__task *t = call->task;
+    if (k < 0 || k >= t->nitems || code >= 0) return;
+    char buf[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    fail_item(t, k, code, buf);
 }
 
 const void *dusk_call_value(const dusk_call *call, size_t *size)
@@ -111,6 +180,52 @@ void dusk_call_fail(dusk_call *call, const char *fmt, ...)
     va_end(ap);
     free(call->task->reason);
     call->task->reason = dusk__strdup(buf);
+}
+
+static void items_settle(dusk__task *t);
+
+/* Each item's state before the kernel runs: skipped (DUSK_EDEP) when a stack it reads failed
+ * at that item, failed when DUSK_FAIL_TASKS names it ("KEY-ITEM"). A task none of whose items
+ * is left does not run: it fails with the first item's error. */
+static void items_begin(dusk__task *t)
+{
+    memset(t->item_state, 0, (size_t)t->nitems);
+    for (int i = 0; i < t->nargs; i++) {
+        const dusk_data *d = t->data[i];
+        if (!(t->modes[i] & DUSK_R) || d->count != t->nitems || d->count == 1) continue;
+        for (int64_t k = 0; k < t->nitems; k++)
+            if (d->item_status[k] != 0) t->item_state[k] = DUSK_EDEP;
+    }
+    if (t->item_count > 0 && dusk__fail_active())
+        for (int64_t k = 0; k < t->nitems; k++)
+            if (t->item_state[k] == 0 && dusk__fail_injected_item(t->key ? t->key : t->k->name,
+                                                                  t->item_first + k * t->item_step))
+                fail_item(t, k, DUSK_ENUMERIC, "injected failure (DUSK_FAIL_TASKS)");
+    int64_t left = 0;
+    for (int64_t k = 0; k < t->nitems; k++)
+        left += t->item_state[k] == 0;
+    if (left == 0) items_settle(t);
+}
+
+/* After the run: how many items were not computed; when none was, the task has failed with
+ * the first item's error and reason. */
+static void items_settle(dusk__task *t)
+{
+    int64_t bad = 0;
+    for (int64_t k = 0; k < t->nitems; k++)
+        bad += t->item_state[k] != 0;
+    t->items_failed = t->status != 0 ? t->nitems : bad;
+    if (t->status != 0 || bad < t->nitems) return;
+    t->status = t->item_state[0];
+    t->from_items = 1;
+    free(t->reason);
+    t->reason = NULL;
+    for (int64_t i = 0; i < t->nifails; i++)
+        if (t->ifails[i].k == 0 && t->ifails[i].reason) {
+            t->reason = dusk__strdup(t->ifails[i].reason);
+            break;
+        }
+    if (t->attempts == 0 && t->status != DUSK_EDEP) t->attempts = 1;
 }
 
 /* Before a kernel runs: a cancelled graph runs nothing more; a task whose input was not
@@ -136,27 +251,48 @@ static void task_begin(dusk__task *t, dusk_call *call)
                 t->status = DUSK_EINVAL;
             }
     }
-    if (t->status == 0 && dusk__fail_injected(t->key ? t->key : t->k->name)) {
+    if (t->status == 0 && t->item_count == 0 && dusk__fail_injected(t->key ? t->key : t->k->name)) {
         dusk_call_fail(call, "injected failure (DUSK_FAIL_TASKS)");
         t->status = DUSK_ENUMERIC;
         t->attempts = 1;
     }
+    if (t->status == 0) items_begin(t);
 }
 
+static void observe_start(const dusk__task *t)
+{
+    if (!dusk__observing()) return;
+    dusk_task_event ev;
+    dusk__task_event(t, DUSK_EVENT_START, &ev);
+    dusk__observe(&ev);
+}
+
+/* What the task writes: failed as a whole, or item by item. */
 static void task_end(dusk__task *t)
 {
     if (t->status == 0) {
-        free(t->reason);
-        t->reason = NULL;
+        items_settle(t);
+        if (t->status == 0) {
+            free(t->reason);
+            t->reason = NULL;
+        }
+    } else {
+        t->items_failed = t->nitems;
     }
-    for (int i = 0; i < t->nargs; i++)
-        if (t->modes[i] & DUSK_W) atomic_store(&t->data[i]->failed, t->status);
+    for (int i = 0; i < t->nargs; i++) {
+        dusk_data *d = t->data[i];
+        if (!(t->modes[i] & DUSK_W)) continue;
+        atomic_store(&d->failed, t->status);
+        if (d->count > 1 && d->count == t->nitems)
+            for (int64_t k = 0; k < t->nitems; k++)
+                d->item_status[k] = (int8_t)(t->status ? t->status : t->item_state[k]);
+    }
     t->end = dusk_now();
 }
 
 static size_t arg_bytes(const dusk_data *d)
 {
-    return (size_t)(d->dims[0] * d->dims[1]) * sizeof(double);
+    return (size_t)dusk__data_values(d) * sizeof(double);
 }
 
 /* A task that may be retried keeps a copy of what it reads and updates (DUSK_RW): a failed
@@ -207,6 +343,7 @@ void dusk__cpu_entry(void *buffers[], void *cl_arg)
     saved_args sv = {{NULL}};
     task_begin(t, &call);
     t->impl = "CPU";
+    if (t->status == 0) observe_start(t);
     if (t->status == 0) t->status = save_rw_args(t, &call, &sv);
     /* Retries run on the same worker, at once, from the saved inputs. */
     if (t->status == 0) {
@@ -279,6 +416,7 @@ void dusk__cuda_entry(void *buffers[], void *cl_arg)
     saved_args sv = {{NULL}};
     task_begin(t, &call);
     t->impl = "CUDA";
+    if (t->status == 0) observe_start(t);
     if (t->status == 0) t->status = save_rw_args(t, &call, &sv);
     if (t->status == 0) {
         /* An error left by earlier work on this thread (StarPU does not clear a failed

@@ -48,6 +48,7 @@ struct dusk__trace {
     int64_t (*rest_edges)[DOT_MAX_CODELETS + 2];
     int64_t *cache_id;
     unsigned char *cache_cl;
+    int observer; /* dusk_observer_add's handle, or -1 */
 };
 
 static FILE *open_in(const char *dir, const char *name, char *why, size_t whylen)
@@ -95,9 +96,62 @@ static void trace_free(dusk__trace *t)
     free(t->cache_id);
     free(t->cache_cl);
     free(t->dir);
+    if (t->observer >= 0) (void)dusk_observer_remove(t->observer);
     pthread_mutex_destroy(&t->json_lock);
     pthread_mutex_destroy(&t->dot_lock);
     free(t);
+}
+
+/* A task's name in the trace: its key, and the items it computed ("eigh-17" for one,
+ * "eigh-0..6" for a run of them, "eigh-1..13/2" for every second one). */
+static void display_key(const dusk_task_event *ev, char *buf, size_t len)
+{
+    if (ev->item_count <= 0)
+        snprintf(buf, len, "%s", ev->key);
+    else if (ev->item_count == 1)
+        snprintf(buf, len, "%s-%lld", ev->key, (long long)ev->item_first);
+    else if (ev->item_step == 1)
+        snprintf(buf, len, "%s-%lld..%lld", ev->key, (long long)ev->item_first,
+                 (long long)(ev->item_first + ev->item_count - 1));
+    else
+        snprintf(buf, len, "%s-%lld..%lld/%lld", ev->key, (long long)ev->item_first,
+                 (long long)(ev->item_first + (ev->item_count - 1) * ev->item_step),
+                 (long long)ev->item_step);
+}
+
+static void observe(void *user, const dusk_task_event *ev)
+{
+    dusk__trace *t = user;
+    char key[256];
+    if (ev->elsewhere) return; /* traced on the rank that ran it */
+    display_key(ev, key, sizeof key);
+    if (ev->kind == DUSK_EVENT_SUBMIT) {
+        dusk__trace_submitted(t, ev->uid, key, ev->kernel, ev->ndeps, ev->deps);
+    } else if (ev->kind == DUSK_EVENT_FINISH && ev->status != DUSK_ECANCELED) {
+        /* a cancelled task never ran */
+        dusk__trace_task task = {
+            .id = ev->uid,
+            .key = key,
+            .codelet = ev->kernel,
+            .impl = ev->impl ? ev->impl : "CPU",
+            .worker = ev->worker,
+            .start = ev->start,
+            .end = ev->end,
+            .rows = ev->rows,
+            .cols = ev->cols,
+            .bytes = ev->bytes,
+            .status = ev->status,
+            .attempts = ev->attempts,
+            .reason = ev->reason,
+            .ndeps = ev->ndeps,
+            .deps = ev->deps,
+            .item_first = ev->item_first,
+            .item_count = ev->item_count,
+            .item_step = ev->item_step,
+            .items_failed = ev->items_failed,
+        };
+        dusk__trace_finished(t, &task);
+    }
 }
 
 int dusk__trace_open(const char *dir, int rank, int nranks, dusk__trace **out, char *why,
@@ -116,6 +170,7 @@ int dusk__trace_open(const char *dir, int rank, int nranks, dusk__trace **out, c
     if (t == NULL) return DUSK_ENOMEM;
     pthread_mutex_init(&t->json_lock, NULL);
     pthread_mutex_init(&t->dot_lock, NULL);
+    t->observer = -1;
     t->rank = rank;
     t->nranks = nranks;
     t->dir = dusk__strdup(dir);
@@ -162,6 +217,11 @@ int dusk__trace_open(const char *dir, int rank, int nranks, dusk__trace **out, c
         dusk__set_why(why, whylen, "trace: cannot write in %s: %s", dir, strerror(errno));
         trace_free(t);
         return DUSK_EIO;
+    }
+    if (dusk_observer_add(observe, t, &t->observer) != 0) {
+        dusk__set_why(why, whylen, "trace: no room for one more observer");
+        trace_free(t);
+        return DUSK_ENOMEM;
     }
     *out = t;
     return 0;
@@ -256,6 +316,13 @@ void dusk__trace_finished(dusk__trace *t, const dusk__trace_task *task)
         dusk__sb_json(&b, task->reason);
         dusk__sb_puts(&b, ",");
     }
+    if (task->item_count > 0)
+        dusk__sb_printf(&b,
+                        "\"items\":{\"first\":%lld,\"count\":%lld,\"step\":%lld},"
+                        "\"failed_items\":%lld,",
+                        (long long)task->item_first, (long long)task->item_count,
+                        (long long)(task->item_step ? task->item_step : 1),
+                        (long long)task->items_failed);
     dusk__sb_puts(&b, "\"deps\":[");
     for (int i = 0; i < task->ndeps; i++)
         dusk__sb_printf(&b, i ? ",%lld" : "%lld", (long long)task->deps[i]);
@@ -305,6 +372,8 @@ int dusk__trace_close(dusk__trace **tp, const char *params)
     if (t == NULL) return 0;
     *tp = NULL;
     int rc = 0;
+    if (t->observer >= 0) (void)dusk_observer_remove(t->observer);
+    t->observer = -1;
     if (atomic_load(&t->unrun)) thread_name(t, -1, "not run");
     char buf[1024];
     dusk__sb b;

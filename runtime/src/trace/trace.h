@@ -1,6 +1,8 @@
-/* Traces: what runtime/src/graph.c tells the tracer, and nothing else.
- * The tracer writes DIR/trace.json (Chrome trace events), DIR/dag.dot and, on close,
- * DIR/report.html. All functions are thread-safe unless said otherwise. */
+/* The tracer: an observer of every task (dusk.h, dusk_observer_add) that writes
+ * DIR/trace.json (Chrome trace events), DIR/dag.dot and, on close, DIR/report.html.
+ * dusk__trace_open() attaches it, dusk__trace_close() detaches it; the two functions it feeds
+ * from the events are here too, for its tests. All functions are thread-safe unless said
+ * otherwise. */
 #ifndef DUSK_TRACE_INTERNAL_H
 #define DUSK_TRACE_INTERNAL_H
 
@@ -24,10 +26,13 @@ typedef struct dusk__trace_task {
     const char *reason; /* why it failed (one line), or NULL */
     int ndeps;
     const int64_t *deps; /* ids of the tasks it waited for */
+    /* the items it computed (item_count 0: it names none), and how many of them failed */
+    int64_t item_first, item_count, item_step, items_failed;
 } dusk__trace_task;
 
-/* Start a trace in dir (created if missing) for this process, rank `rank` of `nranks`.
- * Writes the worker names (StarPU must be started). Returns 0 or DUSK_EIO with `why`. */
+/* Start a trace in dir (created if missing) for this process, rank `rank` of `nranks`, and
+ * observe every task from now on. Writes the worker names (StarPU must be started). Returns
+ * 0, DUSK_ENOMEM (no room for one more observer) or DUSK_EIO with `why`. */
 int dusk__trace_open(const char *dir, int rank, int nranks, dusk__trace **out, char *why,
                      size_t whylen);
 
@@ -39,8 +44,8 @@ void dusk__trace_submitted(dusk__trace *t, int64_t id, const char *key, const ch
 /* A task finished: its complete event in trace.json. */
 void dusk__trace_finished(dusk__trace *t, const dusk__trace_task *task);
 
-/* Close the files and write report.html from trace.json. `params` is one line describing the
- * run (program, flags, workers, scheduler) shown in the report. Sets *t to NULL. */
+/* Stop observing, close the files and write report.html from trace.json. `params` is one line
+ * describing the run (program, flags, workers, scheduler) shown in the report. Sets *t to NULL. */
 int dusk__trace_close(dusk__trace **t, const char *params);
 
 #endif
