@@ -477,6 +477,11 @@ DUSK_NODISCARD int dusk_observer_add(dusk_observer_fn fn, void *user, int *handl
 /* 0, or DUSK_EINVAL for a handle that names no observer. The same threading rules. */
 int dusk_observer_remove(int handle);
 
+/* Observe the tasks of g alone (one observer per graph; NULL fn: none), besides those of every
+ * graph. Before g's first task. Unlike dusk_observer_add(), safe while other graphs run on
+ * other threads. 0, or DUSK_EINVAL (NULL g, or g has tasks already). */
+DUSK_NODISCARD int dusk_graph_observe(dusk_graph *g, dusk_observer_fn fn, void *user);
+
 /* ---- Small utilities the apps share ------------------------------------------------------ */
 
 /* Seconds on a monotonic clock. */

@@ -112,9 +112,10 @@ void dusk__cuda_entry(void *buffers[], void *cl_arg);
 /* graph.c: called by StarPU when a task has finished. */
 void dusk__task_done(void *arg);
 
-/* graph.c: observers. Whether any is registered (then tasks collect their dependencies),
- * an event to every one, and the registry emptied at dusk_shutdown(). */
-int dusk__observing(void);
+/* graph.c: observers. Whether any is registered, for all graphs or g's own (then tasks
+ * collect their dependencies), an event to every one, and the registry emptied at
+ * dusk_shutdown(). */
+int dusk__observing(const dusk_graph *g);
 void dusk__observe(const dusk_task_event *ev);
 void dusk__observers_clear(void);
 /* The event for task t at this step, filled from the task (kind, status fields as now). */

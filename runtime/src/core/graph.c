@@ -55,6 +55,8 @@ struct dusk_graph {
     int64_t *trace_ids;   /* per task, when observed: for explicit dependencies */
     atomic_int cancel;    /* dusk_graph_cancel() was called: set from signal handlers too */
     const volatile int *cancel_flag; /* dusk_graph_watch_cancel() */
+    dusk_observer_fn obs_fn; /* dusk_graph_observe() */
+    void *obs_user;
     /* the progress bar, an observer of this graph's tasks: */
     atomic_llong counted; /* tasks with DUSK_TASK_COUNTS done */
     /* touched by the submitting thread only: */
@@ -86,6 +88,11 @@ static atomic_llong next_trace_id;
 
 static const double redraw_seconds = 0.1;
 
+static int graph_ok(const dusk_graph *g)
+{
+    return g != NULL && g->magic == GRAPH_MAGIC;
+}
+
 /* ---- observers ------------------------------------------------------------------------------ */
 
 #define MAX_OBSERVERS 8
@@ -95,15 +102,25 @@ static struct {
 } observers[MAX_OBSERVERS];
 static atomic_int nobservers; /* slots in use, for a quick test */
 
-int dusk__observing(void)
+int dusk__observing(const dusk_graph *g)
 {
-    return atomic_load(&nobservers) > 0;
+    return atomic_load(&nobservers) > 0 || (g != NULL && g->obs_fn != NULL);
 }
 
 void dusk__observe(const dusk_task_event *ev)
 {
     for (int i = 0; i < MAX_OBSERVERS; i++)
         if (observers[i].fn != NULL) observers[i].fn(observers[i].user, ev);
+    const dusk_graph *g = ev->graph;
+    if (g->obs_fn != NULL) g->obs_fn(g->obs_user, ev);
+}
+
+int dusk_graph_observe(dusk_graph *g, dusk_observer_fn fn, void *user)
+{
+    if (!graph_ok(g) || g->submitted > 0) return DUSK_EINVAL;
+    g->obs_user = user;
+    g->obs_fn = fn;
+    return 0;
 }
 
 void dusk__observers_clear(void)
@@ -177,11 +194,6 @@ void dusk__task_event(const dusk__task *t, dusk_event_kind kind, dusk_task_event
 /* Graphs not yet freed, so that dusk_shutdown() can settle them (config.c). */
 static pthread_mutex_t graphs_lock = PTHREAD_MUTEX_INITIALIZER;
 static dusk_graph *live_graphs;
-
-static int graph_ok(const dusk_graph *g)
-{
-    return g != NULL && g->magic == GRAPH_MAGIC;
-}
 
 int dusk_graph_new(dusk_graph **out)
 {
@@ -744,7 +756,7 @@ static int grow_tables(dusk_graph *g, int64_t id)
         if (s == NULL) return DUSK_ENOMEM;
         memset(s + g->state_cap / 4, 0, (size_t)(cap - g->state_cap) / 4);
         g->state = s;
-        if (dusk__observing() || g->trace_ids != NULL) {
+        if (dusk__observing(g) || g->trace_ids != NULL) {
             int64_t *ids = realloc(g->trace_ids, (size_t)cap * sizeof *ids);
             if (ids == NULL) return DUSK_ENOMEM;
             g->trace_ids = ids;
@@ -914,7 +926,7 @@ void dusk__task_done(void *arg)
     pthread_mutex_unlock(&g->lock);
     /* after its status is recorded; a cancelled task never ran, and one that another rank runs
      * is observed there */
-    if (dusk__observing() && !t->elsewhere) {
+    if (dusk__observing(g) && !t->elsewhere) {
         dusk_task_event ev;
         dusk__task_event(t, DUSK_EVENT_FINISH, &ev);
         dusk__observe(&ev);
@@ -1191,7 +1203,7 @@ int dusk_task_submit(dusk_graph *g, const dusk_kernel *k, const dusk_arg *args, 
     t->id = g->submitted++;
     if (id) *id = t->id;
     ret = set_status(g, t->id, 1, 0);
-    int observed = dusk__observing();
+    int observed = dusk__observing(g);
     if (ret == 0 && observed) {
         if (g->trace_ids != NULL) g->trace_ids[t->id] = t->trace_id;
         ret = collect_deps(t, args, nargs, opts->after, opts->nafter, g);

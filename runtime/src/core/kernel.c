@@ -261,7 +261,7 @@ static void task_begin(dusk__task *t, dusk_call *call)
 
 static void observe_start(const dusk__task *t)
 {
-    if (!dusk__observing()) return;
+    if (!dusk__observing(t->g)) return;
     dusk_task_event ev;
     dusk__task_event(t, DUSK_EVENT_START, &ev);
     dusk__observe(&ev);
