@@ -179,7 +179,7 @@ with tempfile.TemporaryDirectory() as tmp:
     refused("float32", sym.astype(np.float32), "'<f4'")
     refused("int64", np.zeros((3, 3), dtype=np.int64), "'<i8'")
     refused("big-endian", sym.astype(">f8"), "big-endian")
-    refused("rank 1", np.zeros(5), "1 dimensions")
+    refused("rank 1", np.zeros(5), "has 1 dimension;")
     refused("rank 4", np.zeros((2, 2, 3, 3)), "4 dimensions")
     refused("non-square", np.zeros((2, 3, 4)), "non-square")
     # ---- bad matrices inside a good file: that task fails, the others complete (exit 3)

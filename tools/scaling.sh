@@ -130,7 +130,7 @@ run_batch() {
         [ -n "$t" ] || die "'$*' did not report $ntasks processed tasks: $(cat "$tmp/out")"
         times+=("$t")
     done
-    got_workers=$(sed -n 's/.*, \([0-9][0-9]*\) CPU workers,.*/\1/p' "$tmp/out" | head -n 1)
+    got_workers=$(sed -n 's/.*, \([0-9][0-9]*\) CPU workers\{0,1\},.*/\1/p' "$tmp/out" | head -n 1)
     batch_time=$(median "${times[@]}")
 }
 

@@ -245,6 +245,10 @@ DUSK_NODISCARD int dusk_stack_wrap(dusk_graph *g, double *values, int64_t count,
 int64_t dusk_data_count(const dusk_data *d);
 int dusk_data_item_status(const dusk_data *d, int64_t k);
 
+/* The dims of one item of d (rows, cols; cols is 1 for a vector). 0, or DUSK_EINVAL (then
+ * both are 0). */
+int dusk_data_dims(const dusk_data *d, int64_t dims[2]);
+
 /* Make g a graph of this rank alone, before any data is made for it: its data live on this
  * rank, its tasks run here, and the other ranks neither build it nor know of it (each may
  * build its own). This is how a batch gives each rank its own items with no data moving and

@@ -74,8 +74,9 @@ void dusk_batch_free(dusk_batch **b);
 /* ---- what it produces ------------------------------------------------------------------ */
 
 /* Declare an output: `name` (copied; letters, digits and _: the file is DIR/name.npy, or the
- * HDF5 dataset /name) of shape (nitems, dims...), float64, C order; ndim 0 to 3 row
- * dimensions. *index (may be NULL) receives its number, in order from 0. At most 8. */
+ * HDF5 dataset /name) of shape (nitems, dims...), float64, C order; ndim 0 to 2 row
+ * dimensions (a value, a vector, a matrix per item). *index (may be NULL) receives its
+ * number, in order from 0. At most 8. */
 DUSK_NODISCARD int dusk_batch_add_output(dusk_batch *b, const char *name, int ndim,
                                          const int64_t *dims, int *index);
 
@@ -108,12 +109,15 @@ DUSK_NODISCARD int dusk_batch_set_params(dusk_batch *b, const char *params);
  * the program's version, n, the seed or the input file. Copied. At most 32. */
 DUSK_NODISCARD int dusk_batch_set_attr(dusk_batch *b, const char *name, const char *value);
 
-/* The program's command line, for the resume hint (printed with absolute paths) and the
- * manifest (a resume may then be given the directory alone: dusk_batch_resume_args). The
- * flags naming the output directory are `dir_flags` (e.g. {"--output", "--resume", NULL}),
- * which the hint replaces with the resume flag given as resume_flag ("--resume"). */
+/* The program's command line, for the resume hint and the manifest (a resume may then be given
+ * the directory alone: dusk_batch_resume_args). The flags naming the output directory are
+ * `dir_flags` (e.g. {"--output", "--resume", NULL}: the first names it in messages), which the
+ * hint replaces with `resume_flag` ("--resume"); the values of `path_flags` (e.g. {"--input",
+ * NULL}) are recorded as absolute paths, and so is the program, so that the hint works pasted
+ * from any directory. Abbreviations getopt_long accepts ("--out") are recognised. Copied. */
 DUSK_NODISCARD int dusk_batch_set_args(dusk_batch *b, int argc, char *const *argv,
-                                       const char *const *dir_flags, const char *resume_flag);
+                                       const char *const *dir_flags, const char *const *path_flags,
+                                       const char *resume_flag);
 
 /* The command-line arguments recorded by the run that wrote `dir` (without the program name
  * and the directory flags), as a NULL-terminated array the caller frees with free() (one
@@ -131,10 +135,11 @@ typedef enum dusk_distribution {
 
 DUSK_NODISCARD int dusk_batch_set_distribution(dusk_batch *b, dusk_distribution d);
 
-/* Items per task: k > 0 exactly (the last chunks of a rank may be smaller), or 0 (the
- * default): automatic, from the time the first tasks take (see dusk_chunker). `item_bytes`
- * is the most memory one item's tasks hold at once (0: unknown), which bounds k so that the
- * tasks in flight stay within the configured window. */
+/* Items per task: k > 0 exactly (the last chunks of a rank may be smaller), 0: automatic,
+ * from the time the first tasks take (see dusk_chunker), or -1: as the environment says
+ * (DUSK_CHUNK=K or auto; automatic when unset, the default). `item_bytes` is the most memory
+ * one item's tasks hold at once (0: unknown), which bounds k so that the tasks in flight stay
+ * within the configured window. */
 DUSK_NODISCARD int dusk_batch_set_chunk(dusk_batch *b, int64_t k, int64_t item_bytes);
 
 /* The progress bar's label ("items" by default; copied). */
@@ -166,6 +171,11 @@ int dusk_batch_run(dusk_batch *b, dusk_batch_submit_fn submit, void *user);
 /* The word the summary counts in ("items" by default; dusk-eigh says "tasks"). Copied. */
 DUSK_NODISCARD int dusk_batch_set_noun(dusk_batch *b, const char *singular, const char *plural);
 
+/* Failures of `step` (a task key, such as "load") are reported as being about `subject` (such
+ * as the input file): "PROG: SUBJECT: reason" rather than "PROG: task STEP-ITEM failed:
+ * reason". Copied. At most 8. */
+DUSK_NODISCARD int dusk_batch_set_subject(dusk_batch *b, const char *step, const char *subject);
+
 /* ---- a chunk, inside the submit function ------------------------------------------------- */
 
 /* Its number of items, and the id of its k-th (0 <= k < count): ids run first, first + step,
@@ -194,6 +204,7 @@ typedef struct dusk_batch_summary {
     int64_t items, done, done_before, failed;
     int64_t largest_chunk;
     double seconds; /* of computing, from the first submission to the last row written */
+    int finished;   /* the batch ran to its end (exit 0 or 3), rather than stopped */
 } dusk_batch_summary;
 
 DUSK_NODISCARD int dusk_batch_get_summary(const dusk_batch *b, dusk_batch_summary *out);
@@ -203,9 +214,10 @@ DUSK_NODISCARD int dusk_batch_get_summary(const dusk_batch *b, dusk_batch_summar
 /* How many items each task should compute: a fixed k, or, automatically, enough that a task
  * lasts about DUSK_CHUNK_SECONDS (so that the runtime's cost per task, a few microseconds,
  * vanishes) from the time items have taken so far; one item per task until something is
- * known, so that large items (n = 1000) stay one per task; at most max_k (memory); and at the
- * end of the batch no more than a share of what is left per worker, so that no worker
- * starves. dusk_chunker_add() may be called from any thread (an observer). */
+ * known, so that large items (n = 1000) stay one per task; at most max_k (memory); and no
+ * more than a sixteenth per worker of what is left, so that no worker starves at the end (and
+ * a short batch is one item per task). dusk_chunker_add() may be called from any thread (an
+ * observer). */
 #define DUSK_CHUNK_SECONDS 0.002
 
 typedef struct dusk_chunker dusk_chunker;

@@ -48,6 +48,18 @@ DUSK_NODISCARD int dusk_manifest_open(const char *dir, const char *program, cons
  * or "" for a new run. Owned by m. */
 const char *dusk_manifest_prior_state(const dusk_manifest *m);
 
+/* Extra "key value" lines the manifest carries after its params (the batch layer records the
+ * output format and the command line there): set one (key: lowercase letters and _, not one of
+ * the manifest's own; value: one line; copied; saved from the next save on), or read one
+ * that a resumed manifest holds (NULL when absent; owned by m). At most 16 keys.
+ * dusk_manifest_set_field: 0, DUSK_EINVAL, DUSK_ENOMEM. */
+DUSK_NODISCARD int dusk_manifest_set_field(dusk_manifest *m, const char *key, const char *value);
+const char *dusk_manifest_field(const dusk_manifest *m, const char *key);
+
+/* How many tasks the manifest on disk lists: as of the last dusk_manifest_save() that
+ * succeeded (or that a resume loaded), which is what a stopped run can truly claim. */
+int64_t dusk_manifest_saved_count(const dusk_manifest *m);
+
 /* Whether task id is done, and how many are. Thread-safe. */
 int dusk_manifest_is_done(const dusk_manifest *m, int64_t id);
 int64_t dusk_manifest_done_count(const dusk_manifest *m);

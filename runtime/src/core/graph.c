@@ -55,7 +55,7 @@ struct dusk_graph {
     int64_t *trace_ids;   /* per task, when observed: for explicit dependencies */
     atomic_int cancel;    /* dusk_graph_cancel() was called: set from signal handlers too */
     const volatile int *cancel_flag; /* dusk_graph_watch_cancel() */
-    dusk_observer_fn obs_fn; /* dusk_graph_observe() */
+    dusk_observer_fn obs_fn;         /* dusk_graph_observe() */
     void *obs_user;
     /* the progress bar, an observer of this graph's tasks: */
     atomic_llong counted; /* tasks with DUSK_TASK_COUNTS done */
@@ -416,6 +416,14 @@ int dusk_stack_wrap(dusk_graph *g, double *values, int64_t count, int64_t rows, 
 int64_t dusk_data_count(const dusk_data *d)
 {
     return d != NULL ? d->count : 0;
+}
+
+int dusk_data_dims(const dusk_data *d, int64_t dims[2])
+{
+    if (dims == NULL) return DUSK_EINVAL;
+    dims[0] = d ? d->dims[0] : 0;
+    dims[1] = d ? d->dims[1] : 0;
+    return d ? 0 : DUSK_EINVAL;
 }
 
 int dusk_data_item_status(const dusk_data *d, int64_t k)

@@ -22,6 +22,10 @@ struct dusk_manifest {
     char *program, *params;
     char prior_state[32];
     int64_t ntasks;
+    char *keys[16], *values[16]; /* extra fields: set ones, or those a resume read */
+    int nfields;
+    atomic_llong saved; /* tasks the manifest on disk lists */
+    char *text;         /* a resumed manifest's text, for its fields */
     atomic_uchar *bits; /* one bit per task */
     atomic_llong ndone;
     dusk_manifest_sync_fn sync;
@@ -64,6 +68,44 @@ void dusk_manifest_mark_done(dusk_manifest *m, int64_t id)
 const char *dusk_manifest_prior_state(const dusk_manifest *m)
 {
     return m->prior_state;
+}
+
+int64_t dusk_manifest_saved_count(const dusk_manifest *m)
+{
+    return m ? atomic_load(&((dusk_manifest *)m)->saved) : 0;
+}
+
+static const char *const own_keys[] = {"program", "params", "tasks", "state", "done", "ids"};
+
+int dusk_manifest_set_field(dusk_manifest *m, const char *key, const char *value)
+{
+    if (m == NULL || key == NULL || value == NULL || *key == '\0' || strchr(value, '\n'))
+        return DUSK_EINVAL;
+    for (const char *c = key; *c; c++)
+        if (!((*c >= 'a' && *c <= 'z') || *c == '_')) return DUSK_EINVAL;
+    for (size_t i = 0; i < sizeof own_keys / sizeof own_keys[0]; i++)
+        if (strcmp(key, own_keys[i]) == 0) return DUSK_EINVAL;
+    char *v = dusk__strdup(value);
+    if (v == NULL) return DUSK_ENOMEM;
+    pthread_mutex_lock(&m->save_lock);
+    int i = 0;
+    while (i < m->nfields && strcmp(m->keys[i], key) != 0)
+        i++;
+    int ret = 0;
+    if (i == m->nfields) {
+        if (i == 16 || (m->keys[i] = dusk__strdup(key)) == NULL) {
+            ret = i == 16 ? DUSK_EINVAL : DUSK_ENOMEM;
+            free(v);
+        } else {
+            m->values[i] = v;
+            m->nfields++;
+        }
+    } else {
+        free(m->values[i]);
+        m->values[i] = v;
+    }
+    pthread_mutex_unlock(&m->save_lock);
+    return ret;
 }
 
 /* ---- reading ----------------------------------------------------------------------------- */
@@ -176,8 +218,30 @@ static int load(dusk_manifest *m, char *why, size_t whylen)
     free(state);
     free(ids);
     free(done);
-    free(text);
+    if (ret == 0) {
+        atomic_store(&m->saved, dusk_manifest_done_count(m));
+        m->text = text;
+    } else {
+        free(text);
+    }
     return ret;
+}
+
+const char *dusk_manifest_field(const dusk_manifest *m, const char *key)
+{
+    if (m == NULL || key == NULL) return NULL;
+    for (int i = 0; i < m->nfields; i++)
+        if (strcmp(m->keys[i], key) == 0) return m->values[i];
+    if (m->text == NULL) return NULL;
+    /* from the manifest read by a resume: kept in the fields, so the pointer stays valid */
+    char *v = field(m->text, key);
+    if (v == NULL) return NULL;
+    if (dusk_manifest_set_field((dusk_manifest *)m, key, v) != 0) {
+        free(v);
+        return NULL;
+    }
+    free(v);
+    return dusk_manifest_field(m, key);
 }
 
 /* ---- writing ----------------------------------------------------------------------------- */
@@ -225,14 +289,15 @@ static int save_locked(dusk_manifest *m, const char *state)
         free(snap);
         return DUSK_EIO;
     }
-    fprintf(f,
-            MANIFEST_MAGIC "\nprogram %s\nparams %s\ntasks %" PRId64 "\nstate %s\ndone %" PRId64
-                           "\nids ",
-            m->program, m->params, m->ntasks, state, count);
+    fprintf(f, MANIFEST_MAGIC "\nprogram %s\nparams %s\n", m->program, m->params);
+    for (int i = 0; i < m->nfields; i++)
+        fprintf(f, "%s %s\n", m->keys[i], m->values[i]);
+    fprintf(f, "tasks %" PRId64 "\nstate %s\ndone %" PRId64 "\nids ", m->ntasks, state, count);
     write_ids(f, snap, m->ntasks);
     fputc('\n', f);
     free(snap);
     if (dusk__atomic_commit(&a) != 0) return DUSK_EIO;
+    atomic_store(&m->saved, count);
     return 0;
 }
 
@@ -300,6 +365,11 @@ void dusk_manifest_close(dusk_manifest **pm)
     pthread_cond_destroy(&m->cond);
     pthread_mutex_destroy(&m->lock);
     pthread_mutex_destroy(&m->save_lock);
+    for (int i = 0; i < m->nfields; i++) {
+        free(m->keys[i]);
+        free(m->values[i]);
+    }
+    free(m->text);
     free(m->bits);
     free(m->dir);
     free(m->path);

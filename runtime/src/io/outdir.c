@@ -50,6 +50,26 @@ static int made_by(const char *dir, const char *program)
     return ok && strcmp(line[0], "dusk-manifest 1\n") == 0 && strcmp(line[1], want) == 0;
 }
 
+int dusk__outdir_run_field(const char *dir, const char *program, const char *key, char *value,
+                           size_t len)
+{
+    char path[4200], line[16384];
+    size_t klen = strlen(key);
+    if (!made_by(dir, program)) return -1;
+    snprintf(path, sizeof path, "%s/manifest.txt", dir);
+    FILE *f = fopen(path, "r");
+    if (f == NULL) return -1;
+    int found = 0;
+    while (!found && fgets(line, sizeof line, f) != NULL)
+        if (strncmp(line, key, klen) == 0 && line[klen] == ' ') {
+            line[strcspn(line, "\n")] = '\0';
+            snprintf(value, len, "%s", line + klen + 1);
+            found = 1;
+        }
+    fclose(f);
+    return found ? 0 : -1;
+}
+
 int dusk__outdir_check_foreign(const char *prog, const char *dir, const char *program,
                                const char *const *names, int count)
 {

@@ -6,6 +6,7 @@
 #ifndef DUSK_OUTDIR_H
 #define DUSK_OUTDIR_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 /* One run at a time per directory: an exclusive flock on DIR/.dusk.lock, held until the
@@ -18,6 +19,13 @@ int dusk__outdir_lock(const char *prog, const char *dir);
  * user's). 0 when DIR holds none or they are `program`'s, -1 after naming the first one. */
 int dusk__outdir_check_foreign(const char *prog, const char *dir, const char *program,
                                const char *const *names, int count);
+
+/* The value of line `key` of DIR/manifest.txt when it is `program`'s (key "state": "running"
+ * for a run that was killed or is going on, "interrupted", "finished"; "outputs", "format")
+ * into value[len]; 0, or -1 when DIR holds no manifest of `program` or it has no such line
+ * (nothing printed). */
+int dusk__outdir_run_field(const char *dir, const char *program, const char *key, char *value,
+                           size_t len);
 
 /* Remove DIR/NAME for each of the `count` names that exist, then sync the directory: a new
  * run must not leave an earlier run's results under their final names. Their .partial forms
