@@ -431,7 +431,8 @@ static int open_input(batch *b, dusk_npy **in)
     const int64_t *sh = dusk_npy_shape(*in);
     const char *problem = NULL;
     if (nd != 2 && nd != 3)
-        problem = "has %d dimensions; dusk-eigh reads (T, n, n) or (n, n)";
+        problem = nd == 1 ? "has %d dimension; dusk-eigh reads (T, n, n) or (n, n)"
+                          : "has %d dimensions; dusk-eigh reads (T, n, n) or (n, n)";
     else if (sh[nd - 1] != sh[nd - 2])
         problem = "holds non-square matrices (%d-d shape ending in %lld x %lld)";
     else if (sh[nd - 1] < 1 || (nd == 3 && sh[0] < 1))
