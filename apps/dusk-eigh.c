@@ -23,6 +23,7 @@
 #include "dusk_kernel.h"
 #include "dusk_linalg.h"
 #include "dusk_manifest.h"
+#include "dusk_input.h"
 #include "dusk_npy.h"
 #include "io.h"
 #include "outdir.h"
@@ -135,7 +136,7 @@ static int handle(void *ctx, int opt, const char *arg)
 static cli_app app = {
     .name = "dusk-eigh",
     .synopsis = "[-n N] [--ntasks T] [--seed S] [--rng numpy|philox] [--values-only]\n"
-                "                 [--input FILE.npy] [--output DIR] [--vectors] [--verify]\n"
+                "                 [--input FILE[:DATASET]] [--output DIR] [--vectors] [--verify]\n"
                 "                 [--resume DIR] [--distribution cyclic|block] [runtime options]",
     .description =
         "Eigendecompose a batch of symmetric matrices on StarPU. By default task i draws\n"
@@ -149,8 +150,10 @@ static cli_app app = {
         "      --rng numpy|philox  numpy (default): NumPy's MT19937, bit for bit, on CPUs;\n"
         "                        philox: Philox4x32-10, the same numbers on CPUs and GPUs\n"
         "      --values-only     eigenvalues only (much cheaper)\n"
-        "      --input FILE.npy  decompose the matrices of FILE: float64, shape (T, n, n) or\n"
-        "                        (n, n), symmetric, C or Fortran order\n"
+        "      --input FILE      decompose the matrices of FILE: a .npy file, or an HDF5\n"
+        "                        file's only 2-D or 3-D float dataset (FILE.h5:DATASET names\n"
+        "                        one); float64 or float32 (-v says what is converted), shape\n"
+        "                        (T, n, n) or (n, n), symmetric\n"
         "      --output DIR      write DIR/eigenvalues.npy, shape (T, n), ascending rows\n"
         "      --vectors         also write DIR/eigenvectors.npy, shape (T, n, n), vectors in\n"
         "                        columns as numpy.linalg.eigh returns them\n"
@@ -187,6 +190,7 @@ typedef struct batch {
     dusk_manifest *manifest, *prior;
     int64_t run_token; /* several ranks: names this run's output directory (rank 0) */
     char params[4600]; /* params_line(), taken once: every manifest of the run names it */
+    char fingerprint[DUSK_INPUT_FINGERPRINT_MAX]; /* --input's content, for params */
     atomic_int io_error;
     pthread_mutex_t lock; /* guards the verification results below */
     double worst[2];
@@ -328,7 +332,7 @@ static int new_data(dusk_graph *g, int64_t rows, int64_t cols, int owner, dusk_d
     return ret;
 }
 
-static int submit_matrix(dusk_graph *g, batch *b, const dusk_npy *input, int64_t i)
+static int submit_matrix(dusk_graph *g, batch *b, const dusk_input *input, int64_t i)
 {
     int64_t n = b->n;
     int owner = owner_of(b, i);
@@ -414,21 +418,28 @@ out:
 
 /* ---- set-up ------------------------------------------------------------------------------ */
 
-/* Open --input and take n and T from its shape. Exit code, or -1 to go on. */
-static int open_input(batch *b, dusk_npy **in)
+/* Open --input (FILE.npy, FILE.h5 or FILE.h5:DATASET) and take n and T from its shape. Exit
+ * code, or -1 to go on. */
+static int open_input(batch *b, dusk_input **in)
 {
-    char why[256];
-    int ret = dusk_npy_open(b->opt.input, in, why, sizeof why);
-    if (ret == DUSK_EIO) {
-        fprintf(stderr, "%s: %s: %s\n", prog, b->opt.input, why);
-        return CLI_EXIT_USAGE;
-    }
+    char why[512];
+    int ret = dusk_input_open(b->opt.input, in, why, sizeof why);
     if (ret != 0) {
-        fprintf(stderr, "%s: %s: %s\n", prog, b->opt.input, why);
+        /* `why` names the file (and dataset): a missing file or dataset, or a dataset to
+         * choose, is the user's to fix (2); data dusk does not read is a failure (1) */
+        fprintf(stderr, "%s: %s\n", prog, why);
+        return ret == DUSK_EIO || ret == DUSK_EINVAL ? CLI_EXIT_USAGE : CLI_EXIT_FAILURE;
+    }
+    if (dusk_input_fingerprint(*in, b->fingerprint, sizeof b->fingerprint) != 0) {
+        fprintf(stderr, "%s: %s: cannot read it: %s\n", prog, b->opt.input, strerror(errno));
+        dusk_input_close(in);
         return CLI_EXIT_FAILURE;
     }
-    int nd = dusk_npy_ndim(*in);
-    const int64_t *sh = dusk_npy_shape(*in);
+    const char *conversion = dusk_input_conversion(*in);
+    if (conversion && b->opt.verbose > 0 && dusk_rank() == 0)
+        fprintf(stderr, "%s: %s: %s\n", prog, b->opt.input, conversion);
+    int nd = dusk_input_ndim(*in);
+    const int64_t *sh = dusk_input_shape(*in);
     const char *problem = NULL;
     if (nd != 2 && nd != 3)
         problem = nd == 1 ? "has %d dimension; dusk-eigh reads (T, n, n) or (n, n)"
@@ -444,14 +455,14 @@ static int open_input(batch *b, dusk_npy **in)
         fprintf(stderr, problem, nd, (long long)(nd >= 2 ? sh[nd - 2] : 0),
                 (long long)(nd >= 1 ? sh[nd - 1] : 0));
         fprintf(stderr, "\n");
-        dusk_npy_close(in);
+        dusk_input_close(in);
         return CLI_EXIT_FAILURE;
     }
     int64_t n = sh[nd - 1], t = nd == 3 ? sh[0] : 1;
     if ((b->opt.n_set && b->opt.n != n) || (b->opt.ntasks_set && b->opt.ntasks != t)) {
         fprintf(stderr, "%s: %s holds %lld matrices of size %lld, not what -n/--ntasks say\n", prog,
                 b->opt.input, (long long)t, (long long)n);
-        dusk_npy_close(in);
+        dusk_input_close(in);
         return CLI_EXIT_USAGE;
     }
     b->n = n;
@@ -463,11 +474,10 @@ static int open_input(batch *b, dusk_npy **in)
 static void params_line(const batch *b, char *buf, size_t len)
 {
     char source[4200];
-    struct stat st;
-    /* the input by its size and time, not its name: a resume may spell or reach it otherwise */
-    if (b->opt.input && stat(b->opt.input, &st) == 0)
-        snprintf(source, sizeof source, "input size=%lld mtime=%lld.%09ld", (long long)st.st_size,
-                 (long long)st.st_mtim.tv_sec, st.st_mtim.tv_nsec);
+    /* the input by its content (size, shape, dtype, dataset, sampled blocks), not its name:
+     * a resume may spell or reach it otherwise */
+    if (b->opt.input)
+        snprintf(source, sizeof source, "input fingerprint=%s", b->fingerprint);
     else
         snprintf(source, sizeof source, "seed:%lld%s", b->opt.seed,
                  b->opt.philox ? " rng:philox" : "");
@@ -1148,7 +1158,7 @@ int main(int argc, char **argv)
 
     /* Every rank reads the input's header; each reads only its own matrices later. Rank 0
      * alone makes the output files (a rank that exits here ends the whole job). */
-    dusk_npy *input = NULL;
+    dusk_input *input = NULL;
     if (b.opt.input && (ret = open_input(&b, &input)) >= 0) return ret;
     params_line(&b, b.params, sizeof b.params);
     /* Caught from here on, so that a signal during start-up is a clean stop too (under
@@ -1156,11 +1166,11 @@ int main(int argc, char **argv)
      * StarPU's own SIGINT handler, installed by dusk_init(), passes it on to ours. */
     catch_signals();
     if ((ret = check_resources(&b, &cfg)) >= 0) {
-        dusk_npy_close(&input);
+        dusk_input_close(&input);
         return ret;
     }
     if (dusk_rank() == 0 && (ret = open_outputs(&b)) >= 0) {
-        dusk_npy_close(&input);
+        dusk_input_close(&input);
         return ret;
     }
 
@@ -1170,7 +1180,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "%s: %s\n", prog, why);
         (void)finish_outputs(&b, 0, b.opt.resume ? "interrupted" : "running");
         dusk_manifest_close(&b.manifest);
-        dusk_npy_close(&input);
+        dusk_input_close(&input);
         return ret == DUSK_EINVAL ? CLI_EXIT_USAGE : CLI_EXIT_FAILURE;
     }
     double t_init = dusk_now() - t0;
@@ -1180,7 +1190,7 @@ int main(int argc, char **argv)
         (void)!finish_outputs(&b, 0, "interrupted");
         dusk_shutdown();
         dusk_manifest_close(&b.manifest);
-        dusk_npy_close(&input);
+        dusk_input_close(&input);
         return ret;
     }
     /* what was done before: rank 0 has it in its manifest, the other ranks read it */
@@ -1270,7 +1280,7 @@ int main(int argc, char **argv)
     dusk_shutdown();
     dusk_manifest_close(&b.manifest);
     dusk_manifest_close(&b.prior);
-    dusk_npy_close(&input);
+    dusk_input_close(&input);
     pthread_mutex_destroy(&b.lock);
     return status;
 }

@@ -13,7 +13,13 @@ int dusk__load_cpu(dusk_call *call)
         return DUSK_EINVAL;
     }
     int64_t n = ad[0];
-    int ret = dusk_npy_read_matrix(args->file, args->index, a);
+    if (dusk_input_n(args->input) != n) {
+        dusk_call_fail(call, "matrix %lld: the input's matrices are %lld x %lld, not %lld x %lld",
+                       (long long)args->index, (long long)dusk_input_n(args->input),
+                       (long long)dusk_input_n(args->input), (long long)n, (long long)n);
+        return DUSK_EINVAL;
+    }
+    int ret = dusk_input_read_matrix(args->input, args->index, a);
     if (ret != 0) {
         dusk_call_fail(call, "cannot read matrix %lld: %s", (long long)args->index,
                        dusk_strerror(ret));

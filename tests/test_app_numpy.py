@@ -176,6 +176,10 @@ with tempfile.TemporaryDirectory() as tmp:
         label = "conv_" + dtype.replace("<", "le").replace(">", "be")
         r, out = converted_run(label, np.asfortranarray(arr) if dtype == ">f4" else arr)
         check(r.returncode == 0, f"--input {dtype}: exit 0 ({r.stderr.strip()})")
+        said = ("widened to float64" if dtype[2] == "4" else "") + \
+               ("big-endian" if dtype[0] == ">" else "")
+        check(all(w in r.stderr for w in ("widened to float64", "big-endian") if w in said) and
+              label + ".npy: " in r.stderr, f"--input {dtype}: -v says what is converted")
         if r.returncode != 0:
             continue
         w = np.load(os.path.join(out, "eigenvalues.npy"))
@@ -188,6 +192,41 @@ with tempfile.TemporaryDirectory() as tmp:
                        open(os.path.join(wide_out, f), "rb").read()
                        for f in ("eigenvalues.npy", "eigenvectors.npy"))
             check(same, f"--input {dtype}: byte-identical to the run on astype('<f8')")
+
+    # ---- HDF5 inputs (issue 14): the same results as the .npy file of the same values
+    try:
+        import h5py
+    except ImportError:
+        h5py = None
+    if h5py is None:
+        print("h5py is missing: HDF5 inputs not checked")
+    else:
+        h5 = os.path.join(tmp, "mats.h5")
+        with h5py.File(h5, "w") as f:
+            f.create_dataset("group/mats", data=stack.astype("<f4"), chunks=(1, 40, 40),
+                             compression="gzip", shuffle=True)
+        for spec in (h5, h5 + ":/group/mats", h5 + ":group/mats"):
+            out = os.path.join(tmp, "h5_out")
+            r = run(["--input", spec, "--output", out, "--vectors", "-v"])
+            same = r.returncode == 0 and all(
+                open(os.path.join(out, f), "rb").read() ==
+                open(os.path.join(wide_out, f), "rb").read()
+                for f in ("eigenvalues.npy", "eigenvectors.npy"))
+            check(same and "float32 widened to float64" in r.stderr,
+                  f"--input {spec}: byte-identical to the .npy run ({r.stderr.strip()})")
+        with h5py.File(h5, "a") as f:
+            f["other"] = stack[:2]
+            f["ints"] = np.zeros((3, 3), dtype=np.int64)
+        for spec, code, words in ((h5, 2, "name one"), (h5 + ":/nope", 2, "no such dataset"),
+                                  (h5 + ":/group", 2, "is a group"),
+                                  (h5 + ":/ints", 1, "holds int64"),
+                                  (os.path.join(tmp, "missing.h5") + ":/m", 2,
+                                   "No such file")):
+            r = run(["--input", spec])
+            lines = r.stderr.strip().splitlines()
+            check(r.returncode == code and len(lines) == 1 and words in lines[0] and
+                  "HDF5-DIAG" not in r.stderr, f"--input {spec}: exit {code}, one line "
+                  f"with '{words}' ({r.returncode}: {r.stderr.strip()})")
 
     # ---- refusals: one line naming the file, exit 1, no output left behind
     def refused(label, arr_or_bytes, words, code=1):
@@ -206,7 +245,7 @@ with tempfile.TemporaryDirectory() as tmp:
 
     refused("int64", np.zeros((3, 3), dtype=np.int64), "'<i8'")
     refused("float16", stack[0].astype(np.float16), "'<f2'")
-    refused("rank 1", np.zeros(5), "1 dimension;")
+    refused("rank 1", np.zeros(5), "has 1 dimension (")
     refused("rank 4", np.zeros((2, 2, 3, 3)), "4 dimensions")
     refused("non-square", np.zeros((2, 3, 4)), "non-square")
     # ---- bad matrices inside a good file: that task fails, the others complete (exit 3)
