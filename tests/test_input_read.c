@@ -7,6 +7,9 @@
  * Prints nothing on stderr unless a check fails: tests/test_input_hdf5.py runs it with
  * stderr captured, so that an HDF5-DIAG report would fail the test.
  *
+ * In a build without HDF5, every HDF5 file must be refused (EINVAL, "built without HDF5") and
+ * the other cases hold as they are.
+ *
  * Usage: test_input_read DIR   (DIR holds the files and cases.txt)
  */
 #define _POSIX_C_SOURCE 200809L
@@ -283,6 +286,29 @@ static void check_fingerprints(const char *a, const char *b, int same)
     dusk_input_close(&y);
 }
 
+/* ---- a build without HDF5 ------------------------------------------------------------------ */
+
+/* The spec's file starts with HDF5's signature (the whole spec, or what comes before its last
+ * ':', as dusk_input_open takes it when the whole is not a file). */
+static int is_hdf5(const char *spec)
+{
+    char *p = join(spec);
+    int fd = open(p, O_RDONLY);
+    char *colon = strrchr(p, ':');
+    if (fd < 0 && colon != NULL) {
+        *colon = '\0';
+        fd = open(p, O_RDONLY);
+    }
+    free(p);
+    if (fd < 0) return 0;
+    unsigned char sig[8];
+    int yes = 0;
+    for (off_t off = 0; off <= 512 && !yes; off += 512)
+        yes = pread(fd, sig, 8, off) == 8 && memcmp(sig, "\x89HDF\r\n\x1a\n", 8) == 0;
+    close(fd);
+    return yes;
+}
+
 /* ---- a sparse 1 TiB .npy file: the fingerprint samples it -------------------------------- */
 
 static void fingerprint_of(const char *path, char *fp)
@@ -383,10 +409,8 @@ int main(int argc, char **argv)
         return 2;
     }
     dir = argv[1];
-    if (!dusk_have_hdf5()) {
-        printf("this dusk was built without HDF5: skipped\n");
-        return TEST_SKIP;
-    }
+    int hdf5 = dusk_have_hdf5();
+    if (!hdf5) printf("this dusk was built without HDF5: HDF5 files must be refused\n");
     check_arguments();
     char *manifest = join("cases.txt");
     FILE *fp = fopen(manifest, "r");
@@ -404,6 +428,15 @@ int main(int argc, char **argv)
             TEST_FAIL_("%s:%d: expected SPEC<TAB>EXPECT<TAB>DETAIL", manifest, lineno);
         *kind++ = '\0';
         *detail++ = '\0';
+        /* (an empty dataset name is refused before the file is read) */
+        if (!hdf5 && is_hdf5(spec) && spec[strlen(spec) - 1] != ':') {
+            if (strcmp(kind, "SAMEFP") != 0 && strcmp(kind, "DIFFFP") != 0) {
+                check_refused(spec, DUSK_EINVAL,
+                              "an HDF5 file, and this dusk was built without HDF5");
+                counts[4]++;
+            }
+            continue;
+        }
         if (strcmp(kind, "OK") == 0) {
             check_accepted(spec, detail);
             counts[0]++;
@@ -423,9 +456,10 @@ int main(int argc, char **argv)
     CHECK_GT(counts[0], 0);
     CHECK_GT(counts[1], 0);
     CHECK_GT(counts[3], 0);
+    CHECK(hdf5 || counts[4] > 0);
     check_huge_file();
     printf("%d inputs read as NumPy wrote them, %d refused as expected, %d bad reads, %d "
-           "fingerprint pairs\n",
-           counts[0], counts[1], counts[2], counts[3]);
+           "fingerprint pairs; %d HDF5 files refused by a build without HDF5\n",
+           counts[0], counts[1], counts[2], counts[3], counts[4]);
     return 0;
 }
