@@ -298,6 +298,17 @@ with tempfile.TemporaryDirectory() as tmp:
     check(r.returncode == 0 and "Nothing to do" in r.stdout,
           f"--resume with the input spelled otherwise: exit 0, nothing to do "
           f"({r.returncode}: {r.stderr.strip()} {r.stdout.strip()})")
+    # another file of the same size and time (issue 17: it was taken, and rows mixed): its
+    # content differs, so its fingerprint does
+    other = os.path.join(tmp, "other.npy")
+    np.save(other, stack[::-1].copy())
+    st = os.stat(os.path.join(tmp, "one_bad.npy"))
+    os.utime(other, ns=(st.st_atime_ns, st.st_mtime_ns))
+    check(os.path.getsize(other) == st.st_size, "the other input has the same size")
+    r = run(["--input", other, "--resume", out, "--vectors"])
+    check(r.returncode == 2 and "Nothing to do" not in r.stdout,
+          f"--resume with another file of the same size and time: refused, exit 2 "
+          f"({r.returncode}: {r.stderr.strip()})")
 
 if failures:
     print(f"{len(failures)} failed")
