@@ -57,7 +57,7 @@ int dusk_have_hdf5(void);
  *                 can read and none is named (`why` lists them), or the file is HDF5 and
  *                 this dusk was built without HDF5;
  *   DUSK_EIO      the file cannot be opened or read (missing, a directory, no permission:
- *                 errno is kept);
+ *                 errno is kept), or an HDF5 file is locked by a program writing it;
  *   DUSK_EFORMAT  the file holds data dusk does not read: neither .npy nor HDF5, truncated
  *                 or corrupt, an integer, complex, string, float16 or other type, a rank
  *                 other than 2 or 3, non-square matrices, an HDF5 file with no dataset
