@@ -86,7 +86,7 @@ typedef struct dusk__h5_dataset {
 /* An attribute of the file's root group: a string (UTF-8, variable length: h5py reads it as
  * str) when text is not NULL, else a 64-bit integer. */
 typedef struct dusk__h5_attr {
-    const char *key;  /* 1 to 255 characters, no '/' */
+    const char *key;  /* 1 to 255 printable ASCII characters */
     const char *text; /* NULL: an integer attribute holding `value` */
     int64_t value;
 } dusk__h5_attr;
