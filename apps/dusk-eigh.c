@@ -5,12 +5,12 @@
  * (dusk_batch.h); this file holds eigh's own logic: its flags, the tasks per chunk, and the
  * verification. Uses only dusk's public API. */
 #define _POSIX_C_SOURCE 200809L
+#include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -18,7 +18,7 @@
 #include "dusk_batch.h"
 #include "dusk_kernel.h"
 #include "dusk_linalg.h"
-#include "dusk_npy.h"
+#include "dusk_input.h"
 
 #define MAX_N 100000
 #define SYMTOL 1e-10
@@ -191,8 +191,9 @@ typedef struct eigh_ctx {
     int argc; /* the command line as parsed: with --resume, the recorded flags first */
     char **argv;
     int64_t n;
-    dusk_npy *input;
-    pthread_mutex_t lock; /* guards the verification results below */
+    dusk_input *input;
+    char fingerprint[DUSK_INPUT_FINGERPRINT_MAX]; /* --input's content, for params */
+    pthread_mutex_t lock;                         /* guards the verification results below */
     double worst[2];
     int64_t nchecked, nbad, bad_ids[8]; /* checked: tasks whose verification ran */
 } eigh_ctx;
@@ -329,41 +330,46 @@ out:
 
 /* ---- set-up ------------------------------------------------------------------------------ */
 
-/* Open --input and take n and T from its shape. Exit code, or -1 to go on. */
-static int open_input(eigh_ctx *x)
+/* Open --input (a .npy file, or an HDF5 file and dataset) and take n and T from its shape.
+ * Exit code, or -1 to go on. */
+static int open_input(eigh_ctx *x, int verbose)
 {
-    char why[256];
+    char why[512];
     const char *path = x->opt.input;
-    int ret = dusk_npy_open(path, &x->input, why, sizeof why);
+    int ret = dusk_input_open(path, &x->input, why, sizeof why);
     if (ret != 0) {
-        fprintf(stderr, "%s: %s: %s\n", prog, path, why);
-        return ret == DUSK_EIO ? CLI_EXIT_USAGE : CLI_EXIT_FAILURE;
+        /* `why` names the file (and dataset): a missing file or dataset, or a dataset to
+         * choose, is the user's to fix (2); data dusk does not read is a failure (1) */
+        fprintf(stderr, "%s: %s\n", prog, why);
+        return ret == DUSK_EIO || ret == DUSK_EINVAL ? CLI_EXIT_USAGE : CLI_EXIT_FAILURE;
     }
-    int nd = dusk_npy_ndim(x->input);
-    const int64_t *sh = dusk_npy_shape(x->input);
+    if (dusk_input_fingerprint(x->input, x->fingerprint, sizeof x->fingerprint) != 0) {
+        fprintf(stderr, "%s: %s: cannot read it: %s\n", prog, path, strerror(errno));
+        dusk_input_close(&x->input);
+        return CLI_EXIT_FAILURE;
+    }
+    const char *conversion = dusk_input_conversion(x->input);
+    if (conversion && verbose > 0 && dusk_rank() == 0)
+        fprintf(stderr, "%s: %s: %s\n", prog, path, conversion);
+    int nd = dusk_input_ndim(x->input);
+    const int64_t *sh = dusk_input_shape(x->input);
+    int64_t n = sh[nd - 1], t = nd == 3 ? sh[0] : 1;
     const char *problem = NULL;
-    if (nd != 2 && nd != 3)
-        problem = nd == 1 ? "has 1 dimension; dusk-eigh reads (T, n, n) or (n, n)"
-                          : "has %d dimensions; dusk-eigh reads (T, n, n) or (n, n)";
-    else if (sh[nd - 1] != sh[nd - 2])
-        problem = "holds non-square matrices (%d-d shape ending in %lld x %lld)";
-    else if (sh[nd - 1] < 1 || (nd == 3 && sh[0] < 1))
+    if (n < 1 || t < 1)
         problem = "holds no matrices (%d-d, matrices of %lld x %lld)";
-    else if (sh[nd - 1] > MAX_N || (nd == 3 && sh[0] > INT32_MAX))
+    else if (n > MAX_N || t > INT32_MAX)
         problem = "has a size dusk-eigh does not take (%d-d, %lld x %lld)";
     if (problem) {
         fprintf(stderr, "%s: %s: ", prog, path);
-        fprintf(stderr, problem, nd, (long long)(nd >= 2 ? sh[nd - 2] : 0),
-                (long long)(nd >= 1 ? sh[nd - 1] : 0));
+        fprintf(stderr, problem, nd, (long long)n, (long long)n);
         fprintf(stderr, "\n");
-        dusk_npy_close(&x->input);
+        dusk_input_close(&x->input);
         return CLI_EXIT_FAILURE;
     }
-    int64_t n = sh[nd - 1], t = nd == 3 ? sh[0] : 1;
     if ((x->opt.n_set && x->opt.n != n) || (x->opt.ntasks_set && x->opt.ntasks != t)) {
         fprintf(stderr, "%s: %s holds %lld matrices of size %lld, not what -n/--ntasks say\n", prog,
                 path, (long long)t, (long long)n);
-        dusk_npy_close(&x->input);
+        dusk_input_close(&x->input);
         return CLI_EXIT_USAGE;
     }
     x->n = n;
@@ -375,11 +381,10 @@ static int open_input(eigh_ctx *x)
 static void params_line(const eigh_ctx *x, char *buf, size_t len)
 {
     char source[4200];
-    struct stat st;
-    /* the input by its size and time, not its name: a resume may spell or reach it otherwise */
-    if (x->opt.input && stat(x->opt.input, &st) == 0)
-        snprintf(source, sizeof source, "input size=%lld mtime=%lld.%09ld", (long long)st.st_size,
-                 (long long)st.st_mtim.tv_sec, st.st_mtim.tv_nsec);
+    /* the input by its content (size, shape, dtype, dataset, sampled blocks), not its name:
+     * a resume may spell or reach it otherwise */
+    if (x->opt.input)
+        snprintf(source, sizeof source, "input fingerprint=%s", x->fingerprint);
     else
         snprintf(source, sizeof source, "seed:%lld%s", x->opt.seed,
                  x->opt.philox ? " rng:philox" : "");
@@ -544,10 +549,10 @@ int main(int argc, char **argv)
                                o->seed, o->ntasks);
     x.n = o->n;
     /* Every rank reads the input's header; each reads only its own matrices later. */
-    if (o->input && (ret = open_input(&x)) >= 0) return ret;
+    if (o->input && (ret = open_input(&x, cfg.verbose)) >= 0) return ret;
     int64_t item_bytes;
     if ((ret = check_resources(&x, &cfg, &item_bytes)) >= 0) {
-        dusk_npy_close(&x.input);
+        dusk_input_close(&x.input);
         return ret;
     }
 
@@ -579,7 +584,7 @@ int main(int argc, char **argv)
     free(args);
     if ((ret = dusk_batch_open(b)) != 0) {
         dusk_batch_free(&b);
-        dusk_npy_close(&x.input);
+        dusk_input_close(&x.input);
         return ret;
     }
 
@@ -588,7 +593,7 @@ int main(int argc, char **argv)
     if ((ret = dusk_init(&cfg, why, sizeof why)) != 0) {
         fprintf(stderr, "%s: %s\n", prog, why);
         dusk_batch_free(&b); /* the files stay as they are, for another try */
-        dusk_npy_close(&x.input);
+        dusk_input_close(&x.input);
         return ret == DUSK_EINVAL ? CLI_EXIT_USAGE : CLI_EXIT_FAILURE;
     }
     double t_init = dusk_now() - t0;
@@ -634,7 +639,7 @@ int main(int argc, char **argv)
                 (double)dusk_peak_rss() / 1e6);
     dusk_batch_free(&b);
     dusk_shutdown();
-    dusk_npy_close(&x.input);
+    dusk_input_close(&x.input);
     pthread_mutex_destroy(&x.lock);
     return status;
 }

@@ -7,7 +7,7 @@
 static int load_one(const dusk_load_args *args, int64_t index, double *a, int64_t n, char *why,
                     size_t len)
 {
-    int ret = dusk_npy_read_matrix(args->file, index, a);
+    int ret = dusk_input_read_matrix(args->input, index, a);
     if (ret != 0) {
         snprintf(why, len, "cannot read matrix %lld: %s", (long long)index, dusk_strerror(ret));
         return ret;
@@ -54,6 +54,13 @@ int dusk__load_cpu(dusk_call *call)
         return DUSK_EINVAL;
     }
     int64_t n = ad[0], step = args->step ? args->step : 1;
+    if (args->input == NULL || dusk_input_n(args->input) != n) {
+        dusk_call_fail(call, "load: the input's matrices are %lld x %lld, not %lld x %lld",
+                       (long long)(args->input ? dusk_input_n(args->input) : 0),
+                       (long long)(args->input ? dusk_input_n(args->input) : 0), (long long)n,
+                       (long long)n);
+        return DUSK_EINVAL;
+    }
     for (int64_t k = 0; k < count; k++) {
         char why[256];
         if (dusk_call_item_status(call, k) != 0) continue;

@@ -160,6 +160,78 @@ with tempfile.TemporaryDirectory() as tmp:
         for i in range(batch.shape[0]):
             check_decomposition(np.ascontiguousarray(batch[i]), w[i], v[i], f"--input {label} {i}")
 
+    # ---- float32 and big-endian inputs (issue 17): read as NumPy's astype('<f8') makes
+    # them, so the results are byte-identical to a run on that float64 file
+    def converted_run(label, arr):
+        path = os.path.join(tmp, label + ".npy")
+        np.save(path, arr)
+        out = os.path.join(tmp, label + "_out")
+        r = run(["--input", path, "--output", out, "--vectors", "-v"])
+        return r, out
+
+    r, wide_out = converted_run("wide", np.asfortranarray(stack.astype("<f4").astype("<f8")))
+    check(r.returncode == 0, f"--input float32 values as float64: exit 0 ({r.stderr.strip()})")
+    for dtype in ("<f4", ">f4", ">f8"):
+        arr = stack.astype(dtype)
+        label = "conv_" + dtype.replace("<", "le").replace(">", "be")
+        r, out = converted_run(label, np.asfortranarray(arr) if dtype == ">f4" else arr)
+        check(r.returncode == 0, f"--input {dtype}: exit 0 ({r.stderr.strip()})")
+        said = ("widened to float64" if dtype[2] == "4" else "") + \
+               ("big-endian" if dtype[0] == ">" else "")
+        check(all(w in r.stderr for w in ("widened to float64", "big-endian") if w in said) and
+              label + ".npy: " in r.stderr, f"--input {dtype}: -v says what is converted")
+        if r.returncode != 0:
+            continue
+        w = np.load(os.path.join(out, "eigenvalues.npy"))
+        v = np.load(os.path.join(out, "eigenvectors.npy"))
+        wide = arr.astype("<f8")
+        for i in range(wide.shape[0]):
+            check_decomposition(wide[i], w[i], v[i], f"--input {dtype} {i}")
+        if dtype[2] == "4":
+            same = all(open(os.path.join(out, f), "rb").read() ==
+                       open(os.path.join(wide_out, f), "rb").read()
+                       for f in ("eigenvalues.npy", "eigenvectors.npy"))
+            check(same, f"--input {dtype}: byte-identical to the run on astype('<f8')")
+
+    # ---- HDF5 inputs (issue 14): the same results as the .npy file of the same values
+    try:
+        import h5py
+    except ImportError:
+        h5py = None
+    if h5py is None:
+        print("h5py is missing: HDF5 inputs not checked")
+    else:
+        h5 = os.path.join(tmp, "mats.h5")
+        with h5py.File(h5, "w") as f:
+            f.create_dataset("group/mats", data=stack.astype("<f4"), chunks=(1, 40, 40),
+                             compression="gzip", shuffle=True)
+        r = run(["--input", h5])
+        without = "built without HDF5" in r.stderr
+        if without:
+            check(r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1,
+                  f"a dusk-eigh built without HDF5 says so ({r.stderr.strip()})")
+        for spec in [] if without else [h5, h5 + ":/group/mats", h5 + ":group/mats"]:
+            out = os.path.join(tmp, "h5_out")
+            r = run(["--input", spec, "--output", out, "--vectors", "-v"])
+            same = r.returncode == 0 and all(
+                open(os.path.join(out, f), "rb").read() ==
+                open(os.path.join(wide_out, f), "rb").read()
+                for f in ("eigenvalues.npy", "eigenvectors.npy"))
+            check(same and "float32 widened to float64" in r.stderr,
+                  f"--input {spec}: byte-identical to the .npy run ({r.stderr.strip()})")
+        with h5py.File(h5, "a") as f:
+            f["other"] = stack[:2]
+            f["ints"] = np.zeros((3, 3), dtype=np.int64)
+        h5_refusals = [(h5, 2, "name one"), (h5 + ":/nope", 2, "no such dataset"),
+                       (h5 + ":/group", 2, "is a group"), (h5 + ":/ints", 1, "holds int64"),
+                       (os.path.join(tmp, "missing.h5") + ":/m", 2, "No such file")]
+        for spec, code, words in [] if without else h5_refusals:
+            r = run(["--input", spec])
+            lines = r.stderr.strip().splitlines()
+            check(r.returncode == code and len(lines) == 1 and words in lines[0] and
+                  "HDF5-DIAG" not in r.stderr, f"--input {spec}: exit {code}, one line "
+                  f"with '{words}' ({r.returncode}: {r.stderr.strip()})")
+
     # ---- refusals: one line naming the file, exit 1, no output left behind
     def refused(label, arr_or_bytes, words, code=1):
         path = os.path.join(tmp, "bad.npy")
@@ -175,11 +247,9 @@ with tempfile.TemporaryDirectory() as tmp:
         left = os.listdir(out) if os.path.isdir(out) else []
         check(ok and not left, f"refused {label}: exit {r.returncode}, {lines}, left {left}")
 
-    sym = stack[0]
-    refused("float32", sym.astype(np.float32), "'<f4'")
     refused("int64", np.zeros((3, 3), dtype=np.int64), "'<i8'")
-    refused("big-endian", sym.astype(">f8"), "big-endian")
-    refused("rank 1", np.zeros(5), "has 1 dimension;")
+    refused("float16", stack[0].astype(np.float16), "'<f2'")
+    refused("rank 1", np.zeros(5), "has 1 dimension (")
     refused("rank 4", np.zeros((2, 2, 3, 3)), "4 dimensions")
     refused("non-square", np.zeros((2, 3, 4)), "non-square")
     # ---- bad matrices inside a good file: that task fails, the others complete (exit 3)
@@ -228,6 +298,17 @@ with tempfile.TemporaryDirectory() as tmp:
     check(r.returncode == 0 and "Nothing to do" in r.stdout,
           f"--resume with the input spelled otherwise: exit 0, nothing to do "
           f"({r.returncode}: {r.stderr.strip()} {r.stdout.strip()})")
+    # another file of the same size and time (issue 17: it was taken, and rows mixed): its
+    # content differs, so its fingerprint does
+    other = os.path.join(tmp, "other.npy")
+    np.save(other, stack[::-1].copy())
+    st = os.stat(os.path.join(tmp, "one_bad.npy"))
+    os.utime(other, ns=(st.st_atime_ns, st.st_mtime_ns))
+    check(os.path.getsize(other) == st.st_size, "the other input has the same size")
+    r = run(["--input", other, "--resume", out, "--vectors"])
+    check(r.returncode == 2 and "Nothing to do" not in r.stdout,
+          f"--resume with another file of the same size and time: refused, exit 2 "
+          f"({r.returncode}: {r.stderr.strip()})")
 
 if failures:
     print(f"{len(failures)} failed")

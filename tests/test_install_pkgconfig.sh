@@ -79,6 +79,40 @@ for module in dusk dusk-static; do
     build_and_run "installed-$module" "$tmp/prefix/lib/pkgconfig" "$module"
     build_and_run "build-tree-$module" "$build/pkgconfig" "$module"
 done
+# a program that reads an input (dusk_input.h) links too: with libdusk.a that needs HDF5's
+# libraries (when the build has HDF5), which dusk-static.pc must name
+cat >"$tmp/peek.c" <<'EOF'
+#include <dusk_input.h>
+#include <stdio.h>
+
+int main(int argc, char **argv)
+{
+    dusk_input *in;
+    char why[512];
+    if (argc != 2 || dusk_input_open(argv[1], &in, why, sizeof why) != 0) {
+        fprintf(stderr, "peek: %s\n", argc == 2 ? why : "usage: peek FILE");
+        return 1;
+    }
+    printf("%lld matrices of %lld x %lld\n", (long long)dusk_input_count(in),
+           (long long)dusk_input_n(in), (long long)dusk_input_n(in));
+    dusk_input_close(&in);
+    return 0;
+}
+EOF
+"$python" -c "import numpy as np, sys; np.save(sys.argv[1], np.eye(4)[None].repeat(3, 0))" \
+    "$tmp/three.npy"
+for module in dusk dusk-static; do
+    flags=$(PKG_CONFIG_PATH=$tmp/prefix/lib/pkgconfig pkg-config --cflags --libs "$module")
+    if cc -std=c11 -Wall -Wextra -Werror "$tmp/peek.c" -o "$tmp/peek-$module" $flags \
+        >"$tmp/cc.log" 2>&1 &&
+        [ "$("$tmp/peek-$module" "$tmp/three.npy" 2>&1)" = "3 matrices of 4 x 4" ]; then
+        echo "ok: a program reading an input links with $module and runs"
+    else
+        sed 's/^/    /' "$tmp/cc.log"
+        fail "a program reading an input, with $module: $flags"
+    fi
+done
+
 # the shared build links libdusk.so, the static one does not
 if ldd "$tmp/sumsq-installed-dusk" | grep -q "libdusk.so.0 => $tmp/prefix/lib/" &&
     ! ldd "$tmp/sumsq-installed-dusk-static" | grep -q libdusk.so; then

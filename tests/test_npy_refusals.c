@@ -80,7 +80,7 @@ static void check_refused(const char *dir, const char *name, int code, const cha
     free(path);
 }
 
-/* detail: "shape=D0,D1,... fortran=0|1 values=NAME.f64" */
+/* detail: "shape=D0,D1,... fortran=0|1 values=NAME.f64 [dtype=DESCR]" */
 static void check_accepted(const char *dir, const char *name, const char *detail)
 {
     int64_t shape[DUSK_NPY_MAX_DIMS];
@@ -99,6 +99,9 @@ static void check_accepted(const char *dir, const char *name, const char *detail
     CHECK(q != NULL && sscanf(q, "fortran=%d", &fortran) == 1);
     q = strstr(detail, "values=");
     CHECK(q != NULL && sscanf(q, "values=%255s", values_name) == 1);
+    char dtype[8] = "<f8";
+    q = strstr(detail, "dtype=");
+    CHECK(q == NULL || sscanf(q, "dtype=%7s", dtype) == 1);
 
     char *path = join(dir, name);
     char why[256];
@@ -111,6 +114,17 @@ static void check_accepted(const char *dir, const char *name, const char *detail
     for (int i = 0; i < ndim; i++)
         CHECK_EQ(dusk_npy_shape(f)[i], shape[i]);
     CHECK_EQ(dusk_npy_fortran_order(f), fortran);
+    if (strcmp(dusk_npy_dtype(f), dtype) != 0)
+        TEST_FAIL_("%s: dtype %s, expected %s", name, dusk_npy_dtype(f), dtype);
+    /* a conversion is named exactly when there is one, and says which */
+    const char *conv = dusk_npy_conversion(f);
+    if (strcmp(dtype, "<f8") == 0) {
+        CHECK(conv == NULL);
+    } else {
+        CHECK(conv != NULL);
+        if (dtype[2] == '4') CHECK_STR_CONTAINS(conv, "widened to float64");
+        if (dtype[0] == '>') CHECK_STR_CONTAINS(conv, "big-endian");
+    }
 
     int64_t rows = ndim >= 2 ? shape[ndim - 2] : 1, cols = ndim >= 1 ? shape[ndim - 1] : 1;
     int64_t nmat = 1;

@@ -24,11 +24,12 @@ esac
 
 # ---- packages ---------------------------------------------------------------------------
 packages=(build-essential cmake pkg-config libstarpu-dev libopenblas-dev liblapacke-dev
-    libopenmpi-dev openmpi-bin libhwloc-dev)
+    libopenmpi-dev openmpi-bin libhwloc-dev libhdf5-dev)
 # clang and libclang-rt-14-dev: libFuzzer for the fuzz target (gcc's TSan runtime, libtsan2,
 # comes with build-essential).
-[ "$mode" = test ] && packages+=(python3 python3-numpy graphviz chromium fonts-dejavu-core clang-format git
-    iproute2 clang libclang-rt-14-dev gnuplot-nox)
+# python3-h5py and hdf5-tools (h5dump): the HDF5 tests read what dusk writes with them.
+[ "$mode" = test ] && packages+=(python3 python3-numpy python3-h5py hdf5-tools graphviz chromium
+    fonts-dejavu-core clang-format git iproute2 clang libclang-rt-14-dev gnuplot-nox)
 
 missing=()
 for p in "${packages[@]}"; do

@@ -11,7 +11,7 @@
 #define DUSK_LINALG_H
 
 #include "dusk.h"
-#include "dusk_npy.h"
+#include "dusk_input.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -86,12 +86,13 @@ const dusk_kernel *dusk_kernel_eigh(void);
  *                                        ||Vᵀ V - I||_F } */
 const dusk_kernel *dusk_kernel_verify(void);
 
-/* load: A (W, K x n x n): item k = matrix index + k * step of an open .npy file (step 0
- * counts as 1); an item fails with DUSK_EDATA when its matrix is not symmetric within
- * `symtol` * max|A| or holds a value that is not finite, with DUSK_EIO when it cannot be read.
- * value: dusk_load_args (the file must stay open until the graph is waited for). */
+/* load: A (W, K x n x n): item k = matrix index + k * step of an open input (dusk_input.h: a
+ * .npy file or an HDF5 dataset, read as float64; step 0 counts as 1); an item fails with
+ * DUSK_EDATA when its matrix is not symmetric within `symtol` * max|A| or holds a value that
+ * is not finite, with DUSK_EIO when it cannot be read. The input's n must be A's.
+ * value: dusk_load_args (the input must stay open until the graph is waited for). */
 typedef struct dusk_load_args {
-    const dusk_npy *file;
+    const dusk_input *input;
     int64_t index;
     double symtol;
     int64_t step;

@@ -1,9 +1,11 @@
 /* dusk_npy: NumPy .npy files of float64, read and written in place.
  *
  * Readers read one slice at a time with pread(), so a file of any size is read in bounded
- * memory. Writers size the whole file up front and take slices at their offsets from any
- * thread, under a temporary name (PATH.partial) that only dusk_npy_commit() renames to
- * PATH: a run that fails never leaves a file that looks complete.
+ * memory, and take float32 and big-endian files too, converted to float64 as they are read.
+ * (dusk_input.h reads .npy and HDF5 files alike, on top of this.) Writers size the whole file up
+ * front and take slices at their offsets from any thread, under a temporary name (PATH.partial)
+ * that only dusk_npy_commit() renames to PATH: a run that fails never leaves a file that looks
+ * complete.
  */
 #ifndef DUSK_NPY_H
 #define DUSK_NPY_H
@@ -20,9 +22,11 @@ extern "C" {
 
 typedef struct dusk_npy dusk_npy; /* an open .npy file; opaque */
 
-/* Open an existing .npy file for reading. It must hold little-endian float64 ('<f8') in C or
+/* Open an existing .npy file for reading. It must hold float64 or float32 of either byte
+ * order ('<f8', '>f8', '<f4', '>f4': what NumPy writes for np.float64 and np.float32) in C or
  * Fortran order, with a well-formed header (format 1.0, 2.0 or 3.0) and at least as many
- * data bytes as its shape needs. On failure returns DUSK_EIO (cannot open or read: errno is
+ * data bytes as its shape needs. Other dtypes (integers, complex, '=f8', float16, ...) are
+ * refused. On failure returns DUSK_EIO (cannot open or read: errno is
  * kept), or DUSK_EFORMAT, and `why` receives one line naming the problem (without the
  * path). The caller owns *out; close it with dusk_npy_close(). */
 DUSK_NODISCARD int dusk_npy_open(const char *path, dusk_npy **out, char *why, size_t whylen);
@@ -32,10 +36,19 @@ int dusk_npy_ndim(const dusk_npy *f);
 const int64_t *dusk_npy_shape(const dusk_npy *f);
 int dusk_npy_fortran_order(const dusk_npy *f);
 
+/* Its dtype as the header spells it: "<f8", ">f8", "<f4" or ">f4" (a static string; NULL
+ * for NULL). Files made by dusk_npy_create() are "<f8". */
+const char *dusk_npy_dtype(const dusk_npy *f);
+
+/* What reading converts, as a phrase for a verbose message: NULL for '<f8' (read as it is),
+ * "big-endian float64 byte-swapped", "float32 widened to float64" or "big-endian float32
+ * byte-swapped and widened to float64" (static strings). float32 is widened exactly. */
+const char *dusk_npy_conversion(const dusk_npy *f);
+
 /* Read the index-th matrix of a file shaped (..., rows, cols), counting over the leading
  * dimensions in C order (the only one for a 2-d file is 0), into out (rows*cols values,
- * C order) whatever the file's order. Thread-safe. Returns DUSK_EINVAL for a bad index,
- * DUSK_EIO when the read fails or comes up short. */
+ * C order, float64, whatever the file's order and dtype). Thread-safe. Returns DUSK_EINVAL for a
+ * bad index, DUSK_EIO when the read fails or comes up short. */
 DUSK_NODISCARD int dusk_npy_read_matrix(const dusk_npy *f, int64_t index, double *out);
 
 /* Create PATH.partial holding a C-order float64 array of the given shape (1 to
@@ -58,7 +71,8 @@ DUSK_NODISCARD int dusk_npy_join(const char *path, int ndim, const int64_t *shap
  * shape: PATH.partial when it exists (an interrupted run), else PATH (a finished run), which
  * is first renamed back to PATH.partial so that it no longer looks complete. Its values are
  * kept. DUSK_EIO (errno kept), DUSK_EFORMAT when the file is not such a file or its shape
- * differs, with `why`; the file is left as it was. End it like a created one. */
+ * (or dtype: '<f8' only) differs, with `why`; the file is left as it was. End it like a created
+ * one. */
 DUSK_NODISCARD int dusk_npy_reopen(const char *path, int ndim, const int64_t *shape, dusk_npy **out,
                                    char *why, size_t whylen);
 

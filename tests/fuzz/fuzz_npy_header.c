@@ -5,9 +5,10 @@
  * Besides crashes and sanitizer reports, it checks what the parser promises:
  *   - a refusal has a one-line reason and leaves the result zeroed;
  *   - an accepted header fits the input: at most DUSK_NPY_MAX_DIMS dimensions, none negative,
- *     and data_offset + 8 * count <= size;
+ *     a dtype of 8 or 4 bytes, and data_offset + itemsize * count <= size;
  *   - the file reader agrees with the buffer parser, and every matrix it reads holds the
- *     bytes the shape and order say, found here by an independent index computation.
+ *     values the shape, order and dtype say (byte-swapped and widened here on their own),
+ *     found by an independent index computation.
  * Any failed check aborts, which libFuzzer reports as a crash with the input saved.
  *
  * Built two ways (tests/CMakeLists.txt): with clang's -fsanitize=fuzzer (DUSK_FUZZ=ON), and
@@ -42,6 +43,22 @@ static int all_zero(const void *p, size_t n)
     return 1;
 }
 
+/* The value at p as the header's dtype says, as a double. */
+static double expected_value(const uint8_t *p, const dusk__npy_header *h)
+{
+    uint8_t b[8];
+    for (int i = 0; i < h->itemsize; i++)
+        b[i] = h->big_endian ? p[h->itemsize - 1 - i] : p[i];
+    if (h->itemsize == 8) {
+        double d;
+        memcpy(&d, b, 8);
+        return d;
+    }
+    float x;
+    memcpy(&x, b, 4);
+    return (double)x;
+}
+
 /* Check every matrix dusk_npy_read_matrix returns against the bytes of the input. */
 static void check_matrices(const dusk_npy *f, const dusk__npy_header *h, const uint8_t *data)
 {
@@ -74,7 +91,8 @@ static void check_matrices(const dusk_npy *f, const dusk__npy_header *h, const u
                     for (int d = 0; d < nd; d++)
                         lin = lin * h->shape[d] + idx[d];
                 }
-                FUZZ_CHECK(memcmp(&got[r * cols + c], data + h->data_offset + 8 * lin, 8) == 0);
+                double want = expected_value(data + h->data_offset + h->itemsize * lin, h);
+                FUZZ_CHECK(memcmp(&got[r * cols + c], &want, 8) == 0);
             }
     }
     FUZZ_CHECK(dusk_npy_read_matrix(f, nmat, got) == DUSK_EINVAL);
@@ -97,6 +115,10 @@ static void check_file(const uint8_t *data, size_t size, const dusk__npy_header 
         FUZZ_CHECK(rc == 0 && f != NULL);
         FUZZ_CHECK(dusk_npy_ndim(f) == h->ndim);
         FUZZ_CHECK(dusk_npy_fortran_order(f) == h->fortran);
+        const char *dtype = dusk_npy_dtype(f);
+        FUZZ_CHECK(dtype[0] == (h->big_endian ? '>' : '<'));
+        FUZZ_CHECK(dtype[2] - '0' == h->itemsize);
+        FUZZ_CHECK((dusk_npy_conversion(f) == NULL) == (h->itemsize == 8 && !h->big_endian));
         FUZZ_CHECK(memcmp(dusk_npy_shape(f), h->shape, (size_t)h->ndim * sizeof(int64_t)) == 0);
         check_matrices(f, h, data);
         dusk_npy_close(&f);
@@ -131,7 +153,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     FUZZ_CHECK(count == h.count);
     FUZZ_CHECK(h.data_offset >= 10 && (uint64_t)h.data_offset <= size);
-    FUZZ_CHECK(h.count <= ((int64_t)size - h.data_offset) / 8);
+    FUZZ_CHECK(h.itemsize == 8 || h.itemsize == 4);
+    FUZZ_CHECK(h.big_endian == 0 || h.big_endian == 1);
+    FUZZ_CHECK(h.count <= ((int64_t)size - h.data_offset) / h.itemsize);
     check_file(data, size, &h);
     return 0;
 }

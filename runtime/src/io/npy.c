@@ -1,4 +1,5 @@
-/* dusk_npy: NumPy .npy files of float64 (see dusk_npy.h and NumPy's format.py).
+/* dusk_npy: NumPy .npy files of float64 (see dusk_npy.h and NumPy's format.py); readers also
+ * take big-endian float64 and float32 of either byte order, converted as they are read.
  *
  * A file is a preamble (magic, version, header length), a header that is a Python dict
  * literal, then the data. Readers never trust the header: every length is checked against
@@ -38,6 +39,7 @@ _Static_assert(SIZE_MAX >= INT64_MAX, "dusk_npy needs a 64-bit size_t");
 #define NPY_ALIGN 64               /* the data starts on this boundary, as NumPy does */
 #define NPY_GATHER_BYTES (1 << 20) /* buffer for reading Fortran-order matrices */
 #define NPY_QUOTE_MAX 40           /* longest piece of a header quoted in a message */
+#define NPY_DTYPES_READ "dusk reads float64 and float32 ('<f8', '>f8', '<f4', '>f4')"
 
 struct dusk_npy {
     int fd;
@@ -47,6 +49,8 @@ struct dusk_npy {
     int64_t shape[DUSK_NPY_MAX_DIMS];
     int64_t count;       /* number of values */
     int64_t data_offset; /* bytes before the data */
+    int itemsize;        /* 8 (float64) or 4 (float32); writers: 8 */
+    int big_endian;      /* the data is big-endian ('>f8', '>f4'); writers: 0 */
     char *path;          /* writers: the name dusk_npy_commit() gives the file */
     char *partial;       /* writers: PATH.partial */
     int joined;          /* made by dusk_npy_join(): another process creates and renames it */
@@ -117,7 +121,8 @@ typedef struct npy_header {
     int fortran;
     int ndim; /* may exceed DUSK_NPY_MAX_DIMS; only the first dimensions are kept */
     int64_t shape[DUSK_NPY_MAX_DIMS];
-    int negative, too_large; /* a dimension is < 0, or beyond int64 */
+    int negative, too_large;  /* a dimension is < 0, or beyond int64 */
+    int itemsize, big_endian; /* of a dtype dusk reads, set by check_header() */
 } npy_header;
 
 typedef struct cursor {
@@ -166,11 +171,11 @@ static int parse_string(cursor *c, const char **s, size_t *len, char *why, size_
 static int parse_descr(cursor *c, npy_header *h, char *why, size_t whylen)
 {
     if (at(c, '[')) {
-        dusk__set_why(why, whylen, "dtype is a structured type, dusk reads float64 ('<f8')");
+        dusk__set_why(why, whylen, "dtype is a structured type, " NPY_DTYPES_READ);
         return DUSK_EFORMAT;
     }
     if (!at(c, '\'') && !at(c, '"')) {
-        dusk__set_why(why, whylen, "dtype is not a type string, dusk reads float64 ('<f8')");
+        dusk__set_why(why, whylen, "dtype is not a type string, " NPY_DTYPES_READ);
         return DUSK_EFORMAT;
     }
     const char *s;
@@ -325,7 +330,7 @@ static int parse_header(cursor *c, npy_header *h, char *why, size_t whylen)
 }
 
 /* Everything the header says that dusk cannot read. */
-static int check_header(const npy_header *h, char *why, size_t whylen)
+static int check_header(npy_header *h, char *why, size_t whylen)
 {
     if (!h->have_descr || !h->have_fortran || !h->have_shape) {
         dusk__set_why(why, whylen, "header is missing the '%s' key",
@@ -334,11 +339,15 @@ static int check_header(const npy_header *h, char *why, size_t whylen)
                                          : "shape");
         return DUSK_EFORMAT;
     }
-    if (strcmp(h->descr, "<f8") != 0) {
-        if (strcmp(h->descr, ">f8") == 0)
-            dusk__set_why(why, whylen, "big-endian data ('>f8') is not supported");
-        else
-            dusk__set_why(why, whylen, "dtype is '%s', dusk reads float64 ('<f8')", h->descr);
+    /* NumPy writes float64 and float32 as '<f8' and '<f4' on little-endian hosts, and as
+     * '>f8' and '>f4' on big-endian ones or when asked (astype('>f8')). */
+    if (h->descr[0] == '<' || h->descr[0] == '>') {
+        h->big_endian = h->descr[0] == '>';
+        if (strcmp(h->descr + 1, "f8") == 0) h->itemsize = 8;
+        if (strcmp(h->descr + 1, "f4") == 0) h->itemsize = 4;
+    }
+    if (h->itemsize == 0) {
+        dusk__set_why(why, whylen, "dtype is '%s', " NPY_DTYPES_READ, h->descr);
         return DUSK_EFORMAT;
     }
     if (h->ndim > DUSK_NPY_MAX_DIMS) {
@@ -445,7 +454,7 @@ int dusk__npy_parse_dict(const char *text, const dusk__npy_preamble *pre, int64_
                       shape);
         return DUSK_EFORMAT;
     }
-    int64_t need = count * (int64_t)sizeof(double);
+    int64_t need = count * h.itemsize;
     if (need > size - data_offset) {
         dusk__set_why(why, whylen,
                       "file is truncated: shape %s needs %" PRId64 " data bytes, file has %" PRId64,
@@ -457,6 +466,8 @@ int dusk__npy_parse_dict(const char *text, const dusk__npy_preamble *pre, int64_
     memcpy(out->shape, h.shape, sizeof h.shape);
     out->count = count;
     out->data_offset = data_offset;
+    out->itemsize = h.itemsize;
+    out->big_endian = h.big_endian;
     return 0;
 }
 
@@ -531,6 +542,8 @@ static int open_checked(dusk_npy *f, char *why, size_t whylen)
     memcpy(f->shape, h.shape, sizeof h.shape);
     f->count = h.count;
     f->data_offset = h.data_offset;
+    f->itemsize = h.itemsize;
+    f->big_endian = h.big_endian;
     return 0;
 }
 
@@ -580,6 +593,44 @@ int dusk_npy_fortran_order(const dusk_npy *f)
     return f != NULL ? f->fortran : 0;
 }
 
+const char *dusk_npy_dtype(const dusk_npy *f)
+{
+    if (f == NULL) return NULL;
+    return f->itemsize == 4 ? (f->big_endian ? ">f4" : "<f4") : (f->big_endian ? ">f8" : "<f8");
+}
+
+const char *dusk_npy_conversion(const dusk_npy *f)
+{
+    if (f == NULL || (f->itemsize == 8 && !f->big_endian)) return NULL;
+    if (f->itemsize == 8) return "big-endian float64 byte-swapped";
+    return f->big_endian ? "big-endian float32 byte-swapped and widened to float64"
+                         : "float32 widened to float64";
+}
+
+int dusk__npy_fd(const dusk_npy *f)
+{
+    return f != NULL ? f->fd : -1;
+}
+
+/* One value of the file's dtype at p, as a double: float32 is widened exactly. */
+static double file_value(const unsigned char *p, int itemsize, int big_endian)
+{
+    unsigned char b[8];
+    if (big_endian)
+        for (int i = 0; i < itemsize; i++)
+            b[i] = p[itemsize - 1 - i];
+    else
+        memcpy(b, p, (size_t)itemsize);
+    if (itemsize == 4) {
+        float x;
+        memcpy(&x, b, sizeof x);
+        return (double)x;
+    }
+    double x;
+    memcpy(&x, b, sizeof x);
+    return x;
+}
+
 /* Fortran order: element (i0, ..., r, c) of shape (d0, ..., R, C) is at linear index
  * lead + P * (r + R * c), where lead = i0 + d0 * (i1 + ...) and P = d0 * d1 * ... (the
  * leading dimensions). Walk the matrix in file order, reading spans of up to
@@ -599,18 +650,19 @@ static int read_fortran(const dusk_npy *f, int64_t index, int64_t rows, int64_t 
         for (int d = 0; d < f->ndim - 2; d++)
             stride *= f->shape[d];
     }
+    const int64_t item = f->itemsize;
     const int64_t total = rows * cols;
-    const int64_t cap = NPY_GATHER_BYTES / (int64_t)sizeof(double);
+    const int64_t cap = NPY_GATHER_BYTES / item;
     const int64_t per_read = stride >= cap ? 1 : (cap - 1) / stride + 1;
     const int64_t first_span = (per_read < total ? per_read - 1 : total - 1) * stride + 1;
-    double *buf = malloc((size_t)first_span * sizeof(double));
+    unsigned char *buf = malloc((size_t)(first_span * item));
     if (buf == NULL) return DUSK_ENOMEM;
     int rc = 0;
     for (int64_t j0 = 0; j0 < total && rc == 0; j0 += per_read) {
         int64_t m = total - j0 < per_read ? total - j0 : per_read;
         int64_t span = (m - 1) * stride + 1;
-        int64_t off = f->data_offset + (lead + stride * j0) * (int64_t)sizeof(double);
-        int got = dusk__pread_full(f->fd, buf, (size_t)span * sizeof(double), off);
+        int64_t off = f->data_offset + (lead + stride * j0) * item;
+        int got = dusk__pread_full(f->fd, buf, (size_t)(span * item), off);
         if (got != 0) {
             if (got > 0) errno = EIO;
             rc = DUSK_EIO;
@@ -618,7 +670,8 @@ static int read_fortran(const dusk_npy *f, int64_t index, int64_t rows, int64_t 
         }
         for (int64_t t = 0; t < m; t++) {
             int64_t j = j0 + t; /* j = r + rows * c */
-            out[(j % rows) * cols + j / rows] = buf[t * stride];
+            out[(j % rows) * cols + j / rows] =
+                file_value(buf + t * stride * item, f->itemsize, f->big_endian);
         }
     }
     free(buf);
@@ -635,10 +688,20 @@ int dusk_npy_read_matrix(const dusk_npy *f, int64_t index, double *out)
     if (total == 0) return 0;
     if (out == NULL) return DUSK_EINVAL;
     if (f->fortran && f->ndim >= 2) return read_fortran(f, index, rows, cols, out);
-    int64_t off = f->data_offset + index * total * (int64_t)sizeof(double);
-    int got = dusk__pread_full(f->fd, out, (size_t)total * sizeof(double), off);
+    /* C order: the matrix's bytes are read into the end of `out` (all of it for float64, its
+     * second half for float32), then converted forwards in place. Value i is read before
+     * out[i] is written, and out[i] ends where value i + 1 starts at the earliest, so no
+     * value is overwritten before it is read and no second buffer is needed. */
+    int64_t bytes = total * f->itemsize;
+    unsigned char *raw = (unsigned char *)out + (total * (int64_t)sizeof(double) - bytes);
+    int64_t off = f->data_offset + index * bytes;
+    int got = dusk__pread_full(f->fd, raw, (size_t)bytes, off);
     if (got > 0) errno = EIO; /* the file was cut short after it was opened */
-    return got != 0 ? DUSK_EIO : 0;
+    if (got != 0) return DUSK_EIO;
+    if (f->itemsize != 8 || f->big_endian)
+        for (int64_t i = 0; i < total; i++)
+            out[i] = file_value(raw + i * f->itemsize, f->itemsize, f->big_endian);
+    return 0;
 }
 
 void dusk_npy_close(dusk_npy **f)
@@ -722,6 +785,7 @@ static int create_or_join(const char *path, int ndim, const int64_t *shape, dusk
     memcpy(f->shape, shape, (size_t)ndim * sizeof *shape);
     f->count = count;
     f->data_offset = (int64_t)header_len;
+    f->itemsize = 8;
 
     if (join) {
         /* the creator sized it before the writers open it: check that it is the same file */
@@ -826,7 +890,11 @@ int dusk_npy_reopen(const char *path, int ndim, const int64_t *shape, dusk_npy *
     int rc = open_checked(f, why, whylen);
     int same = rc == 0 && !f->fortran && f->ndim == ndim &&
                memcmp(f->shape, shape, (size_t)ndim * sizeof *shape) == 0;
-    if (rc == 0 && !same) {
+    if (rc == 0 && (f->itemsize != 8 || f->big_endian)) {
+        /* not one of dusk's outputs: it writes '<f8' only */
+        dusk__set_why(why, whylen, "holds '%s' data, not '<f8'", dusk_npy_dtype(f));
+        rc = DUSK_EFORMAT;
+    } else if (rc == 0 && !same) {
         char want[DUSK_NPY_MAX_DIMS * 22 + 4], have[DUSK_NPY_MAX_DIMS * 22 + 4];
         format_shape(want, sizeof want, ndim, shape);
         format_shape(have, sizeof have, f->ndim, f->shape);
