@@ -44,11 +44,12 @@ static void html(FILE *f, const char *s)
 /* a duration in a readable unit */
 static const char *dur_str(char *buf, size_t len, double s)
 {
-    if (s >= 1)
+    /* the thresholds are where the rounded figure reaches the next unit: 1 ms, not 1000.0 µs */
+    if (s >= 0.9995)
         snprintf(buf, len, "%.3f s", s);
-    else if (s >= 1e-2)
+    else if (s >= 9.995e-3)
         snprintf(buf, len, "%.1f ms", s * 1e3);
-    else if (s >= 1e-3)
+    else if (s >= 0.99995e-3)
         snprintf(buf, len, "%.2f ms", s * 1e3);
     else
         snprintf(buf, len, "%.1f µs", s * 1e6);
@@ -82,7 +83,8 @@ static const char CSS[] =
     "th,td{padding:4px 12px;text-align:right;border-bottom:1px solid #edf0f3;white-space:nowrap}"
     "th{color:#66727f;font-weight:600;border-bottom:1px solid #d5dbe1}"
     "td.l,th.l{text-align:left}"
-    "td.w{white-space:normal;overflow-wrap:anywhere;min-width:9em}"
+    "td.w{white-space:normal;overflow-wrap:break-word}td.r{min-width:10em}"
+    "td small{display:block;color:#66727f;font-size:11.5px}"
     ".bar{display:inline-block;background:#e8ecf0;border-radius:3px;width:200px;height:11px;"
     "vertical-align:-1px}"
     ".bar i{display:block;height:100%;background:#3b82c4;border-radius:3px}"
@@ -103,7 +105,8 @@ static const char CSS[] =
     "footer{color:#8a96a3;font-size:12px;padding:0 28px 20px}"
     /* narrow windows: tighter margins and cells, headers that wrap, shorter bars */
     "@media (max-width:760px){header{padding:14px 14px}main{padding:12px 10px}"
-    "section{padding:10px 10px}footer{padding:0 10px 16px}th,td{padding:3px 5px}"
+    "section{padding:10px 10px}footer{padding:0 10px 16px}table{font-size:12px}"
+    "th,td{padding:3px 4px}"
     "th{white-space:normal}.bar{width:50px}.card{min-width:0;padding:7px 12px}"
     ".card .v{font-size:17px}.legend span{margin-right:10px}}";
 
@@ -124,7 +127,7 @@ static const char JS[] =
     "'items '+f+'–'+l+' ('+n+')':'items '+f+', '+(f+st)+', … '+l+' ('+n+', every '+st+')';}\n"
     "let W=0,LW=170;\n"
     "function draw(){\n"
-    " const dpr=window.devicePixelRatio||1,w=c.parentNode.clientWidth-2,h=AX+R*RH+6;\n"
+    " const dpr=window.devicePixelRatio||1,w=c.clientWidth,h=AX+R*RH+6;\n"
     " c.width=w*dpr;c.height=h*dpr;c.style.height=h+'px';x.setTransform(dpr,0,0,dpr,0,0);\n"
     " LW=Math.round(Math.min(170,Math.max(80,w*.2)));W=Math.max(w-LW-10,10);\n"
     " const sx=W/Math.max(D.t1,1e-9);\n"
@@ -613,10 +616,9 @@ int dusk_trace_write_report(const dusk_trace_set *set, const char *path, const c
         fputs("<p>None: every task succeeded.</p>", f);
     } else {
         table_open(f);
-        fputs("<tr><th class=\"l\">rank</th><th>id</th><th class=\"l\">key</th>"
-              "<th class=\"l\">codelet</th>",
-              f);
-        if (st->nitems) fputs("<th class=\"l\">items</th><th>without a result</th>", f);
+        /* few columns, long texts wrapping: it reads at 600 px */
+        fputs("<tr><th class=\"l\">task</th><th class=\"l\">codelet</th>", f);
+        if (st->nitems) fputs("<th class=\"l\">items</th>", f);
         fputs("<th class=\"l\">status</th><th>attempts</th><th class=\"l\">worker</th>"
               "<th class=\"l\">reason</th></tr>\n",
               f);
@@ -625,21 +627,24 @@ int dusk_trace_write_report(const dusk_trace_set *set, const char *path, const c
             const dusk_trace_task *t = &set->tasks[i];
             if (t->status == 0) continue;
             char text[64], range[96];
-            fprintf(f, "<tr><td class=\"l\">%d</td><td>%lld</td><td class=\"l w\">", t->rank,
-                    (long long)t->id);
+            fputs("<tr><td class=\"l\">", f);
             html(f, t->key);
+            if (set->nranks > 1)
+                fprintf(f, "<small>rank %d, id %lld</small>", t->rank, (long long)t->id);
+            else
+                fprintf(f, "<small>id %lld</small>", (long long)t->id);
             fputs("</td><td class=\"l\">", f);
             html(f, t->codelet);
             fputs("</td>", f);
             if (st->nitems)
-                fprintf(f, "<td class=\"l\">%s</td><td>%lld</td>",
+                fprintf(f, "<td class=\"l w\">%s<small>%lld without a result</small></td>",
                         items_str(range, sizeof range, t), (long long)t->items_failed);
             fputs("<td class=\"l w fail\">", f);
             html(f, dusk__trace_status_text(t->status, text, sizeof text));
             fprintf(f, "</td><td>%d</td><td class=\"l\">", t->attempts);
             int w = t->worker >= 0 ? dusk__trace_worker_index(set, t->rank, t->worker) : -1;
             html(f, w >= 0 ? set->workers[w].name : "never ran");
-            fputs("</td><td class=\"l w\">", f);
+            fputs("</td><td class=\"l w r\">", f);
             html(f, t->reason ? t->reason : "");
             fputs("</td></tr>\n", f);
             shown++;
