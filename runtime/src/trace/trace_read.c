@@ -796,7 +796,8 @@ static int finish_load(dusk_trace_set *s, const char *const *paths, char *why, s
             }
     }
     qsort(s->ranks, (size_t)s->nranks, sizeof *s->ranks, cmp_rank);
-    qsort(s->workers, (size_t)s->nworkers, sizeof *s->workers, cmp_worker);
+    if (s->nworkers) /* none in a trace cut before its first worker: s->workers is NULL */
+        qsort(s->workers, (size_t)s->nworkers, sizeof *s->workers, cmp_worker);
 
     s->byid = malloc((size_t)(s->ntasks ? s->ntasks : 1) * sizeof *s->byid);
     if (s->byid == NULL) return DUSK_ENOMEM;
