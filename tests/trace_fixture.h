@@ -17,7 +17,7 @@ typedef struct fx_text {
     size_t len, cap;
 } fx_text;
 
-static void fx_printf(fx_text *t, const char *fmt, ...)
+static inline void fx_printf(fx_text *t, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -36,7 +36,7 @@ static void fx_printf(fx_text *t, const char *fmt, ...)
 }
 
 /* The opening lines of rank `rank`'s trace with `nworkers` workers. */
-static void fx_head(fx_text *t, int rank, int nworkers)
+static inline void fx_head(fx_text *t, int rank, int nworkers)
 {
     fx_printf(t, "{\"traceEvents\":[\n");
     fx_printf(t,
@@ -51,9 +51,9 @@ static void fx_head(fx_text *t, int rank, int nworkers)
 }
 
 /* One task event: times in ms; `extra` is more args (may be ""), each followed by ','. */
-static void fx_task(fx_text *t, int rank, int worker, long long id, const char *key,
-                    const char *codelet, double start_ms, double dur_ms, int status,
-                    const char *extra)
+static inline void fx_task(fx_text *t, int rank, int worker, long long id, const char *key,
+                           const char *codelet, double start_ms, double dur_ms, int status,
+                           const char *extra)
 {
     fx_printf(t,
               "{\"ph\":\"X\",\"pid\":%d,\"tid\":%d,\"ts\":%.3f,\"dur\":%.3f,\"name\":\"%s\","
@@ -63,8 +63,8 @@ static void fx_task(fx_text *t, int rank, int worker, long long id, const char *
 }
 
 /* The closing lines: the run record (epoch in s, t1 in ms) and the end. */
-static void fx_tail(fx_text *t, int rank, int nranks, double epoch, double t1_ms,
-                    const char *params)
+static inline void fx_tail(fx_text *t, int rank, int nranks, double epoch, double t1_ms,
+                           const char *params)
 {
     fx_printf(t,
               "{\"ph\":\"M\",\"pid\":%d,\"tid\":0,\"name\":\"dusk_run\",\"args\":{\"rank\":%d,"
@@ -74,7 +74,7 @@ static void fx_tail(fx_text *t, int rank, int nranks, double epoch, double t1_ms
 }
 
 /* Write len bytes of text to path. */
-static void fx_save(const char *path, const char *text, size_t len)
+static inline void fx_save(const char *path, const char *text, size_t len)
 {
     FILE *f = fopen(path, "w");
     if (f == NULL) TEST_FAIL_("cannot write %s", path);
@@ -83,7 +83,7 @@ static void fx_save(const char *path, const char *text, size_t len)
 }
 
 /* dusk_trace_summary() as a string (the caller frees it). */
-static char *fx_summary(const dusk_trace_set *set)
+static inline char *fx_summary(const dusk_trace_set *set)
 {
     char *text = NULL;
     size_t len = 0;
@@ -95,7 +95,7 @@ static char *fx_summary(const dusk_trace_set *set)
 }
 
 /* The whole of a small file, NUL-terminated (the caller frees it). */
-static char *fx_slurp(const char *path)
+static inline char *fx_slurp(const char *path)
 {
     FILE *f = fopen(path, "r");
     if (f == NULL) TEST_FAIL_("cannot read %s", path);

@@ -39,7 +39,8 @@ typedef struct dusk_trace_set dusk_trace_set; /* one or more ranks' traces; opaq
  * rank's (see dusk_trace_truncated()). A task's status may be any int (a kernel's own code,
  * or a code newer than this reader): a non-zero one is a failure.
  * Returns 0, DUSK_EINVAL (no paths, two files hold the same rank, or the files are of
- * different runs: ranks that disagree on how many they are, or never ran at the same time),
+ * different runs: ranks whose records name different runs ("run" in their process_name or
+ * dusk_run args), disagree on how many ranks there are, or ran more than 10 s apart),
  * DUSK_EIO (a file cannot be read), DUSK_EFORMAT (a file is empty, not a dusk trace, or
  * malformed before its last line; or no file holds any event) or DUSK_ENOMEM; then *out is
  * NULL and `why` (when not NULL) receives one line naming the file (both, for files that do

@@ -87,7 +87,7 @@ typedef struct ev {
     double pid, tid, ts, dur;
     int has_pid, has_tid, has_ts, has_dur;
     struct {
-        const char *codelet, *impl, *name, *params, *version, *reason, *program;
+        const char *codelet, *impl, *name, *params, *version, *reason, *program, *run;
         double id, rows, cols, bytes, status, attempts, rank, nranks, epoch, t1;
         int has_id, has_rank, has_nranks, has_epoch, has_t1;
         int ndeps;
@@ -364,6 +364,7 @@ static int args_field(parser *ps, ev *e, const char *k)
     NUMF_HAS("t1", e->a.t1, e->a.has_t1)
     STRF("params", e->a.params)
     STRF("program", e->a.program)
+    STRF("run", e->a.run)
     STRF("version", e->a.version)
     STRF("reason", e->a.reason)
     if (strcmp(k, "deps") == 0) return deps_array(ps, e);
@@ -443,6 +444,7 @@ static int rank_meta(dusk_trace_set *s, dusk__rank *r, const ev *e)
     }
     if (e->a.has_nranks && is_int(e->a.nranks, 1, 1 << 24)) r->nranks = (int)e->a.nranks;
     if (e->a.program && (r->program = arena_strdup(s, e->a.program)) == NULL) return DUSK_ENOMEM;
+    if (e->a.run && (r->run = arena_strdup(s, e->a.run)) == NULL) return DUSK_ENOMEM;
     return 0;
 }
 
@@ -711,6 +713,8 @@ int dusk__trace_worker_index(const dusk_trace_set *s, int rank, int tid)
     return -1;
 }
 
+#define RUN_SLACK 10.0 /* s */
+
 static void clock_text(char *buf, size_t len, double epoch)
 {
     time_t t = (time_t)epoch;
@@ -740,14 +744,26 @@ static int check_one_run(const dusk_trace_set *s, const char *const *paths, char
                               b->rank, paths[b->file], b->nranks);
                 return DUSK_EINVAL;
             }
+            if (a->run && b->run) { /* the writer names the run: that settles it */
+                if (strcmp(a->run, b->run) == 0) continue;
+                dusk__set_why(why, whylen,
+                              "%s and %s are traces of different runs: rank %d is of run '%s', "
+                              "rank %d of run '%s'",
+                              paths[a->file], paths[b->file], a->rank, a->run, b->rank, b->run);
+                return DUSK_EINVAL;
+            }
+            /* Otherwise by time, with some slack: a rank may open its trace after another
+             * has closed its own when the program makes no collective call in between (the
+             * ranks' start-up differs by up to a second or so, their clocks by much less). */
             if (a->has_epoch && b->has_epoch &&
-                (a->epoch + a->t1 < b->epoch || b->epoch + b->t1 < a->epoch)) {
+                (a->epoch + a->t1 + RUN_SLACK < b->epoch ||
+                 b->epoch + b->t1 + RUN_SLACK < a->epoch)) {
                 char a0[64], b0[64];
                 clock_text(a0, sizeof a0, a->epoch);
                 clock_text(b0, sizeof b0, b->epoch);
                 dusk__set_why(why, whylen,
                               "%s and %s are traces of different runs: rank %d ran from %s for "
-                              "%.3f s, rank %d from %s for %.3f s, never at the same time",
+                              "%.3f s, rank %d from %s for %.3f s: not at the same time",
                               paths[a->file], paths[b->file], a->rank, a0, a->t1, b->rank, b0,
                               b->t1);
                 return DUSK_EINVAL;

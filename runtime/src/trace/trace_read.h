@@ -26,6 +26,7 @@ typedef struct dusk__rank {
     double t1;        /* when it closed its trace (its last task's end if it did not), own times */
     const char *params;  /* "" when not recorded */
     const char *program; /* NULL when not recorded */
+    const char *run;     /* the run's name when the writer records one ("run"), else NULL */
 } dusk__rank;
 
 typedef struct dusk__worker {
