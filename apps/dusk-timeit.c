@@ -24,22 +24,54 @@ typedef struct options {
     int values_only;
 } options;
 
-enum { OPT_SEED = 1, OPT_REPEAT, OPT_NUMBER, OPT_VALUES_ONLY };
+enum {
+    OPT_SEED = 1,
+    OPT_REPEAT,
+    OPT_NUMBER,
+    OPT_VALUES_ONLY,
+    OPT_NO_NCPU,
+    OPT_NO_SCHED,
+    OPT_NO_WINDOW,
+    OPT_NO_WINDOW_MB
+};
 
+/* The runtime's flags that set up StarPU workers are listed here too, ahead of the shared
+ * ones (getopt takes the first entry of a name), so that they are refused rather than
+ * accepted and ignored: no StarPU worker runs here. */
 static const struct option longopts[] = {
     {"seed", required_argument, NULL, OPT_SEED},
     {"repeat", required_argument, NULL, OPT_REPEAT},
     {"number", required_argument, NULL, OPT_NUMBER},
     {"values-only", no_argument, NULL, OPT_VALUES_ONLY},
+    {"ncpu", required_argument, NULL, OPT_NO_NCPU},
+    {"sched", required_argument, NULL, OPT_NO_SCHED},
+    {"window", required_argument, NULL, OPT_NO_WINDOW},
+    {"window-mb", required_argument, NULL, OPT_NO_WINDOW_MB},
     {NULL, 0, NULL, 0},
 };
 
 static cli_app app;
 
+/* One line, as for --trace: the flag would be accepted and change nothing. */
+static int not_here(const char *flag)
+{
+    fprintf(stderr, "%s: %s does not apply: %s runs no tasks on StarPU\n", app.name, flag,
+            app.name);
+    return CLI_EXIT_USAGE;
+}
+
 static int handle(void *ctx, int opt, const char *arg)
 {
     options *o = ctx;
     switch (opt) {
+    case OPT_NO_NCPU:
+        return not_here("--ncpu");
+    case OPT_NO_SCHED:
+        return not_here("--sched");
+    case OPT_NO_WINDOW:
+        return not_here("--window");
+    case OPT_NO_WINDOW_MB:
+        return not_here("--window-mb");
     case 'n':
         return cli_int(&app, "-n", arg, 1, 20000, &o->n);
     case OPT_SEED:
@@ -73,7 +105,8 @@ static cli_app app = {
         "                        20, 50, ... whose loop takes 0.2 s or more (default 0)\n"
         "      --values-only     eigenvalues only (dsyevd 'N')\n"
         "Of the runtime options below only --blas-threads, --progress, --no-progress, -q and\n"
-        "-v apply: no StarPU worker is started.\n",
+        "-v apply: no StarPU worker is started, and --ncpu, --sched, --window, --window-mb\n"
+        "and --trace are refused.\n",
     .shortopts = "n:",
     .longopts = longopts,
     .handle = handle,

@@ -1,6 +1,7 @@
 #!/bin/bash
 # dusk-eigh's command line: every bad flag and bad value is answered with exactly one line
 # on stderr naming it, nothing on stdout, and exit code 2; --help and --version exit 0.
+# Some cases for dusk-reduce and dusk-timeit (the flags they refuse or add) too.
 # Usage: test_app_cli.sh PATH/TO/dusk-eigh [PATH/TO/dusk-reduce]
 set -u
 app=$1
@@ -53,15 +54,15 @@ expect 2 "$sched_end" --sched nonsense
 grep -qF "$sched_line" "$tmp/err" || { echo "FAIL: --sched nonsense: $(cat "$tmp/err")"; fails=$((fails + 1)); }
 STARPU_SCHED=nonsense expect 2 "$sched_end" -n 4 --ntasks 1
 timeit=$(dirname "$app")/dusk-timeit
-for other in "$reduce" "$timeit"; do
-    [ -n "$other" ] && [ -x "$other" ] || continue
+if [ -n "$reduce" ] && [ -x "$reduce" ]; then
     (
-        app=$other fails=0
-        expect 2 "$(basename "$other"): $sched_line" --sched nonsense
+        app=$reduce fails=0
+        expect 2 "$(basename "$reduce"): $sched_line" --sched nonsense
         exit $fails
     ) || fails=$((fails + 1))
-done
-# dusk-timeit runs no graph: a trace it would not write is refused
+fi
+# dusk-timeit runs no graph: a trace it would not write is refused, and so are the flags
+# that set up StarPU's workers (they were accepted and changed nothing)
 if [ -x "$timeit" ]; then
     (
         app=$timeit fails=0
@@ -69,8 +70,35 @@ if [ -x "$timeit" ]; then
         expect 2 "dusk-timeit: --trace does not apply: dusk-timeit runs no tasks on StarPU" --trace tt
         DUSK_TRACE=tt expect 2 "DUSK_TRACE does not apply" -n 10
         [ ! -e tt ] || { echo "FAIL: dusk-timeit made tt"; fails=$((fails + 1)); }
+        for flag in --ncpu --sched --window --window-mb; do
+            value=2
+            [ "$flag" = --sched ] && value=lws
+            expect 2 "dusk-timeit: $flag does not apply: dusk-timeit runs no tasks on StarPU" \
+                "$flag" "$value" -n 10 --repeat 1 --number 1
+            expect 2 "dusk-timeit: $flag does not apply" "$flag=$value" -n 10
+        done
+        expect 2 "dusk-timeit: --sched does not apply" --sched nonsense
+        "$timeit" --help | grep -q -- "--ncpu, --sched, --window, --window-mb" ||
+            { echo "FAIL: dusk-timeit --help does not say which flags it refuses"; fails=$((fails + 1)); }
         exit $fails
     ) || fails=$((fails + 1))
+fi
+# dusk-reduce: "1 CPU worker", and --no-check skips the serial loop: the same sum, not checked
+if [ -n "$reduce" ] && [ -x "$reduce" ]; then
+    if "$reduce" --ncpu 1 --chunks 3 --size 1000 >"$tmp/out" 2>"$tmp/err" &&
+        [ "$(head -1 "$tmp/out")" = "dusk-reduce chunks=3 size=1000 seed=0, 1 CPU worker" ] &&
+        "$reduce" --ncpu 2 --chunks 3 --size 1000 --no-check >"$tmp/out2" 2>>"$tmp/err" &&
+        [ "$(head -1 "$tmp/out2")" = "dusk-reduce chunks=3 size=1000 seed=0, 2 CPU workers, no check" ] &&
+        sum=$(sed -n 's/^Sum of squares: \([0-9.e+]*\) (serial loop: .*/\1/p' "$tmp/out") && [ -n "$sum" ] &&
+        grep -qxF "Sum of squares: $sum (not checked: --no-check; expected about 1000)" "$tmp/out2" &&
+        ! grep -q "serial loop" "$tmp/out2" && [ ! -s "$tmp/err" ]; then
+        echo "ok: dusk-reduce: 1 CPU worker; --no-check: $(sed -n 2p "$tmp/out2")"
+    else
+        echo "FAIL: dusk-reduce plural or --no-check:"; cat "$tmp/out" "$tmp/out2" "$tmp/err"
+        fails=$((fails + 1))
+    fi
+    "$reduce" --help | grep -q -- "--no-check  " ||
+        { echo "FAIL: dusk-reduce --help lacks --no-check"; fails=$((fails + 1)); }
 fi
 # worker counts: the messages speak of what was asked for, not of cores or one variable
 expect 1 "StarPU found no worker to run tasks: 0 CPU workers asked for (--ncpu or STARPU_NCPU)" \

@@ -58,14 +58,21 @@ static void sleep_until(double when)
     }
 }
 
-static void trace_small(const char *dir, int rank, int nranks)
+/* The synthetic run on ranks 0..nranks-1 of one run, each traced to its own dirs[r]: the
+ * ranks' traces are open at the same time, as a run's are (the reader refuses ranks that
+ * never ran at the same time as traces of different runs). */
+static void trace_small_ranks(const char *const *dirs, int nranks)
 {
-    char why[256] = "";
-    dusk__trace *t;
-    int rc = dusk__trace_open(dir, rank, nranks, &t, why, sizeof why);
-    if (rc != 0) TEST_FAIL_("dusk__trace_open(%s): %s", dir, why);
-    for (int i = 0; i < NSPECS; i++)
-        dusk__trace_submitted(t, i, SPECS[i].key, SPECS[i].codelet, SPECS[i].ndeps, SPECS[i].deps);
+    dusk__trace *t[2];
+    CHECK(nranks >= 1 && nranks <= 2);
+    for (int r = 0; r < nranks; r++) {
+        char why[256] = "";
+        int rc = dusk__trace_open(dirs[r], r, nranks, &t[r], why, sizeof why);
+        if (rc != 0) TEST_FAIL_("dusk__trace_open(%s): %s", dirs[r], why);
+        for (int i = 0; i < NSPECS; i++)
+            dusk__trace_submitted(t[r], i, SPECS[i].key, SPECS[i].codelet, SPECS[i].ndeps,
+                                  SPECS[i].deps);
+    }
     double base = dusk_now();
     /* finish in an order other than submission's, as workers would */
     for (int k = 0; k < NSPECS; k++) {
@@ -88,11 +95,19 @@ static void trace_small(const char *dir, int rank, int nranks)
             .ndeps = s->ndeps,
             .deps = s->deps,
         };
-        dusk__trace_finished(t, &task);
+        for (int r = 0; r < nranks; r++)
+            dusk__trace_finished(t[r], &task);
     }
     sleep_until(base + 45 * MS); /* the run ends after its tasks */
-    CHECK_OK(dusk__trace_close(&t, "test_trace_writer --synthetic \"quoted\" <html>"));
-    CHECK(t == NULL);
+    for (int r = 0; r < nranks; r++) {
+        CHECK_OK(dusk__trace_close(&t[r], "test_trace_writer --synthetic \"quoted\" <html>"));
+        CHECK(t[r] == NULL);
+    }
+}
+
+static void trace_small(const char *dir)
+{
+    trace_small_ranks(&dir, 1);
 }
 
 /* gen-i -> gram-i -> eigh-i for n triplets, on 2 workers, 9 us each, 1 us apart */
@@ -310,12 +325,13 @@ int main(int argc, char **argv)
 
     char sub[2048];
     path_in(sub, sizeof sub, dir, "small");
-    trace_small(sub, 0, 1);
+    trace_small(sub);
     check_small(sub, nworkers);
+    char sub1[2048];
     path_in(sub, sizeof sub, dir, "r0");
-    trace_small(sub, 0, 2);
-    path_in(sub, sizeof sub, dir, "r1");
-    trace_small(sub, 1, 2);
+    path_in(sub1, sizeof sub1, dir, "r1");
+    const char *ranks[] = {sub, sub1};
+    trace_small_ranks(ranks, 2);
     check_merge(dir);
     path_in(sub, sizeof sub, dir, "big");
     trace_big(sub, 10000);

@@ -32,14 +32,20 @@ static const char HELP[] =
     "efficiency; or merge them into one trace (one pid per rank) that Perfetto and\n"
     "chrome://tracing open; or write a self-contained HTML report.\n"
     "\n"
+    "The files must be of one run: files of different runs (ranks that ran more than 10 s\n"
+    "apart, or disagree on how many they are) are refused, as is one rank given twice.\n"
+    "A trace cut short (its process was killed) is read up to its last whole event, with a\n"
+    "warning on stderr naming the file and the line it stops after.\n"
+    "\n"
     "Options:\n"
     "  -o, --output FILE   where merge and report write (required for them)\n"
     "      --params TEXT   the run's description shown by report (default: the recorded one)\n"
-    "  -q, --quiet         print nothing but errors\n"
+    "  -q, --quiet         print nothing but errors (no warnings either)\n"
     "  -h, --help          print this help and exit\n"
     "      --version       print the version and exit\n"
     "\n"
-    "Exit codes: 0 success, 1 a trace could not be read or an output written, 2 bad usage.\n";
+    "Exit codes: 0 success (truncated traces included), 1 a trace could not be read or an\n"
+    "output written, 2 bad usage (files of different runs, or one rank twice, included).\n";
 
 static int usage_error(const char *fmt, const char *arg)
 {
@@ -125,7 +131,18 @@ int main(int argc, char **argv)
     dusk_trace_set *set;
     if ((rc = dusk_trace_load(o.paths, o.npaths, &set, why, sizeof why)) != 0) {
         fprintf(stderr, "dusk-trace: %s\n", why);
-        return EXIT_FAIL;
+        /* files that do not go together: a mistake in the command, not in the files */
+        return rc == DUSK_EINVAL ? EXIT_USAGE : EXIT_FAIL;
+    }
+    for (int i = 0; i < o.npaths && !o.quiet; i++) {
+        int64_t line, ntasks;
+        int cut = dusk_trace_truncated(set, i, &line, &ntasks);
+        if (cut > 0)
+            fprintf(stderr,
+                    "dusk-trace: warning: %s: truncated after line %lld: %s; %lld task%s read\n",
+                    o.paths[i], (long long)line,
+                    cut == 1 ? "the run did not finish" : "its closing line is missing",
+                    (long long)ntasks, ntasks == 1 ? "" : "s");
     }
     switch (o.cmd) {
     case CMD_SUMMARY:

@@ -1,39 +1,18 @@
-/* Reading trace.json files back (dusk_trace.h): loading, figures, the critical path, the
- * text summary and the merged trace. The HTML report is in trace_report.c. */
+/* Reading trace.json files back (dusk_trace.h): the set's storage, parsing one event line,
+ * and loading files into a set, whole or truncated. What is worked out from a set is in
+ * trace_analysis.c, the merged trace in trace_json.c, the HTML report in trace_report.c. */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "dusk_trace.h"
+#include "io.h"
 #include "trace_read.h"
-#include "trace_util.h"
-
-/* ---- strings and colours ---------------------------------------------------------------- */
-
-const char *dusk__codelet_color(const char *codelet)
-{
-    static const struct {
-        const char *name, *color;
-    } known[] = {{"dusk_gen", "#9ecae1"},
-                 {"dusk_gram", "#fdae6b"},
-                 {"dusk_eigh", "#a1d99b"},
-                 {"dusk_verify", "#bcbddc"},
-                 {"dusk_load", "#fdd0a2"}};
-    static const char *palette[] = {"#8dd3c7", "#ffffb3", "#bebada", "#fb8072",
-                                    "#80b1d3", "#fdb462", "#b3de69", "#fccde5",
-                                    "#d9d9d9", "#bc80bd", "#ccebc5", "#ffed6f"};
-    if (codelet == NULL) return palette[8];
-    for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
-        if (strcmp(codelet, known[i].name) == 0) return known[i].color;
-    uint32_t h = 2166136261u; /* FNV-1a */
-    for (const char *c = codelet; *c; c++)
-        h = (h ^ (unsigned char)*c) * 16777619u;
-    return palette[h % (sizeof palette / sizeof palette[0])];
-}
 
 /* ---- the set's storage --------------------------------------------------------------------- */
 
@@ -94,6 +73,7 @@ void dusk_trace_set_free(dusk_trace_set **sp)
     free(s->workers);
     free(s->names);
     free(s->byid);
+    free(s->files);
     free(s);
     *sp = NULL;
 }
@@ -107,14 +87,16 @@ typedef struct ev {
     double pid, tid, ts, dur;
     int has_pid, has_tid, has_ts, has_dur;
     struct {
-        const char *codelet, *impl, *name, *params, *version, *reason;
+        const char *codelet, *impl, *name, *params, *version, *reason, *program, *run;
         double id, rows, cols, bytes, status, attempts, rank, nranks, epoch, t1;
-        int has_id, has_rank, has_epoch, has_t1;
+        int has_id, has_rank, has_nranks, has_epoch, has_t1;
         int ndeps;
         int64_t *deps;
+        /* "items":{"first":F,"count":C,"step":S} and "failed_items":N */
+        double first, count, step, failed_items, truncated;
+        int has_items, has_first, has_count, has_step, has_failed_items, has_truncated;
     } a;
 } ev;
-
 typedef struct parser {
     char *p;
     const char *err;
@@ -357,6 +339,14 @@ static int object(parser *ps, ev *e, int (*field)(parser *, ev *, const char *))
 #define STRF(key, dst)                                                                             \
     if (strcmp(k, key) == 0) return str(ps, &(dst));
 
+static int items_field(parser *ps, ev *e, const char *k)
+{
+    NUMF_HAS("first", e->a.first, e->a.has_first)
+    NUMF_HAS("count", e->a.count, e->a.has_count)
+    NUMF_HAS("step", e->a.step, e->a.has_step)
+    return skip_value(ps, 2);
+}
+
 static int args_field(parser *ps, ev *e, const char *k)
 {
     NUMF_HAS("id", e->a.id, e->a.has_id)
@@ -369,13 +359,18 @@ static int args_field(parser *ps, ev *e, const char *k)
     NUMF("attempts", e->a.attempts)
     STRF("name", e->a.name)
     NUMF_HAS("rank", e->a.rank, e->a.has_rank)
-    NUMF("nranks", e->a.nranks)
+    NUMF_HAS("nranks", e->a.nranks, e->a.has_nranks)
     NUMF_HAS("epoch", e->a.epoch, e->a.has_epoch)
     NUMF_HAS("t1", e->a.t1, e->a.has_t1)
     STRF("params", e->a.params)
+    STRF("program", e->a.program)
+    STRF("run", e->a.run)
     STRF("version", e->a.version)
     STRF("reason", e->a.reason)
     if (strcmp(k, "deps") == 0) return deps_array(ps, e);
+    if (strcmp(k, "items") == 0) return e->a.has_items = 1, object(ps, e, items_field);
+    NUMF_HAS("failed_items", e->a.failed_items, e->a.has_failed_items)
+    NUMF_HAS("truncated", e->a.truncated, e->a.has_truncated)
     return skip_value(ps, 1);
 }
 
@@ -410,6 +405,7 @@ static dusk__rank *rank_get(dusk_trace_set *s, int rank)
     memset(r, 0, sizeof *r);
     r->rank = rank;
     r->file = -1;
+    r->params = "";
     return r;
 }
 
@@ -437,6 +433,21 @@ static int worker_add(dusk_trace_set *s, int rank, int tid, const char *name)
     return 0;
 }
 
+/* The run-level fields that a rank's metadata records carry: the dusk_run record at the end
+ * always, and the process_name record at the start may too (so that a trace cut before its
+ * end still says when it started, and what ran). */
+static int rank_meta(dusk_trace_set *s, dusk__rank *r, const ev *e)
+{
+    if (e->a.has_epoch) {
+        r->epoch = e->a.epoch;
+        r->has_epoch = 1;
+    }
+    if (e->a.has_nranks && is_int(e->a.nranks, 1, 1 << 24)) r->nranks = (int)e->a.nranks;
+    if (e->a.program && (r->program = arena_strdup(s, e->a.program)) == NULL) return DUSK_ENOMEM;
+    if (e->a.run && (r->run = arena_strdup(s, e->a.run)) == NULL) return DUSK_ENOMEM;
+    return 0;
+}
+
 /* One event line of file `fi`; returns 0 or a DUSK_E* code with `err` set. */
 static int load_event(dusk_trace_set *s, parser *ps, int fi, const char **err)
 {
@@ -461,26 +472,42 @@ static int load_event(dusk_trace_set *s, parser *ps, int fi, const char **err)
             if (!e.has_tid || !is_int(e.tid, -1, 1 << 24) || e.a.name == NULL)
                 return *err = "thread_name without tid or name", DUSK_EFORMAT;
             if (e.tid >= 0) return worker_add(s, pid, (int)e.tid, e.a.name);
+        } else if (strcmp(e.name, "process_name") == 0) {
+            return rank_meta(s, r, &e);
         } else if (strcmp(e.name, "dusk_run") == 0) {
             if (!e.a.has_epoch || !e.a.has_t1 || e.a.t1 < 0)
                 return *err = "dusk_run without epoch or t1", DUSK_EFORMAT;
             r->has_run = 1;
-            r->nranks = is_int(e.a.nranks, 1, 1 << 24) ? (int)e.a.nranks : 1;
-            r->epoch = e.a.epoch;
+            r->nranks = 1;
             r->t1 = e.a.t1 * 1e-6;
             if ((r->params = arena_strdup(s, e.a.params ? e.a.params : "")) == NULL)
                 return DUSK_ENOMEM;
+            /* a merged trace says which of its ranks were cut short */
+            if (e.a.has_truncated && e.a.truncated != 0) r->truncated = 1;
+            return rank_meta(s, r, &e);
         }
-        return 0; /* process_name and others: nothing to keep */
+        return 0; /* others: nothing to keep */
     }
     if (strcmp(e.ph, "X") != 0)
         return *err = "an event of a kind dusk does not write", DUSK_EFORMAT;
     if (!e.has_tid || !e.has_ts || !e.has_dur || !e.a.has_id || e.a.codelet == NULL)
         return *err = "task event without tid, ts, dur, id or codelet", DUSK_EFORMAT;
+    /* any int status: a kernel may return 1, and a newer dusk may have more codes */
     if (!is_int(e.tid, -1, 1 << 24) || e.dur < 0 || !is_int(e.a.id, 0, 9e15) ||
-        !is_int(e.a.status, -1000, 0) || !is_int(e.a.attempts, 0, 1 << 30) ||
+        !is_int(e.a.status, INT_MIN, INT_MAX) || !is_int(e.a.attempts, 0, 1 << 30) ||
         !is_int(e.a.rows, 0, 9e15) || !is_int(e.a.cols, 0, 9e15) || !is_int(e.a.bytes, 0, 9e15))
         return *err = "task event with a field out of range", DUSK_EFORMAT;
+    if (e.a.has_items) {
+        if (!e.a.has_first || !e.a.has_count)
+            return *err = "items without first or count", DUSK_EFORMAT;
+        if (!e.a.has_step) e.a.step = 1;
+        if (!is_int(e.a.first, 0, 9e15) || !is_int(e.a.count, 0, 9e15) ||
+            !is_int(e.a.step, 1, 9e15) ||
+            (e.a.count > 0 && e.a.first + (e.a.count - 1) * e.a.step > 9e15))
+            return *err = "items with a field out of range", DUSK_EFORMAT;
+    }
+    if (e.a.has_failed_items && (!e.a.has_items || !is_int(e.a.failed_items, 0, e.a.count)))
+        return *err = "failed_items without items, or more than their count", DUSK_EFORMAT;
     if (s->ntasks == s->tasks_cap) {
         int64_t cap = s->tasks_cap ? 2 * s->tasks_cap : 1024;
         dusk_trace_task *t = realloc(s->tasks, (size_t)cap * sizeof *t);
@@ -503,6 +530,15 @@ static int load_event(dusk_trace_set *s, parser *ps, int fi, const char **err)
     t->bytes = (int64_t)e.a.bytes;
     t->status = (int)e.a.status;
     t->attempts = (int)e.a.attempts;
+    if (e.a.has_items && e.a.count > 0) {
+        t->item_first = (int64_t)e.a.first;
+        t->item_count = (int64_t)e.a.count;
+        t->item_step = (int64_t)e.a.step;
+        /* without a count of its own, a failed task's items all failed */
+        t->items_failed = e.a.has_failed_items ? (int64_t)e.a.failed_items
+                          : t->status != 0     ? t->item_count
+                                               : 0;
+    }
     if (e.a.reason && (t->reason = arena_strdup(s, e.a.reason)) == NULL) return DUSK_ENOMEM;
     t->ndeps = e.a.ndeps;
     if (e.a.ndeps) {
@@ -513,6 +549,7 @@ static int load_event(dusk_trace_set *s, parser *ps, int fi, const char **err)
     }
     if (!t->key || !t->codelet || !t->impl) return DUSK_ENOMEM;
     s->ntasks++;
+    s->files[fi].ntasks++;
     if (t->worker >= 0) return worker_add(s, pid, t->worker, NULL);
     return 0;
 }
@@ -520,21 +557,42 @@ static int load_event(dusk_trace_set *s, parser *ps, int fi, const char **err)
 static const char HEAD[] = "{\"traceEvents\":[";
 static const char TAIL[] = "],\"displayTimeUnit\":\"ms\"}";
 
+/* The last line of a file, without its newline: is it cut short (the writer stopped in the
+ * middle of it) rather than whole? A line is whole when it parses as a JSON value; the
+ * closing line is cut when it is a proper prefix of TAIL. */
+static int cut_short(const char *line)
+{
+    size_t n = strlen(line);
+    if (line[0] == ']') return n < sizeof TAIL - 1 && strncmp(line, TAIL, n) == 0;
+    char *copy = dusk__strdup(line); /* str() decodes in place */
+    if (copy == NULL) return 0;
+    parser p = {.p = copy};
+    int cut = skip_value(&p, 0) != 0;
+    free(copy);
+    return cut;
+}
+
 static int load_file(dusk_trace_set *s, const char *path, int fi, parser *ps, char *why,
                      size_t whylen)
 {
     FILE *f = fopen(path, "r");
     if (f == NULL) {
-        snprintf(why, whylen, "%s: %s", path, strerror(errno));
+        int err = errno;
+        char text[128];
+        dusk__errno_text(err, text, sizeof text);
+        dusk__set_why(why, whylen, "%s: %s", path, text);
         return DUSK_EIO;
     }
+    dusk__file *file = &s->files[fi];
     char *line = NULL;
     size_t cap = 0;
     ssize_t n;
-    long lineno = 0;
-    int rc = 0, state = 0; /* 0: before HEAD, 1: events, 2: after an event without ',', 3: done */
+    long long lineno = 0;
+    /* state 0: before HEAD, 1: events, 2: after an event without ',' (the last), 3: done */
+    int rc = 0, state = 0;
     const char *err = NULL;
     while (rc == 0 && (n = getline(&line, &cap, f)) != -1) {
+        int whole = n > 0 && line[n - 1] == '\n'; /* only the file's last line may lack it */
         lineno++;
         while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r' || line[n - 1] == ' '))
             line[--n] = '\0';
@@ -547,6 +605,9 @@ static int load_file(dusk_trace_set *s, const char *path, int fi, parser *ps, ch
             state = 1;
         } else if (state == 3) {
             if (n != 0) rc = DUSK_EFORMAT, err = "text after the end of the trace";
+        } else if (!whole && n > 0 && cut_short(line)) {
+            lineno--; /* not read: the trace is truncated after the line before */
+            break;
         } else if (line[0] == ']') {
             if (strcmp(line, TAIL) != 0)
                 rc = DUSK_EFORMAT, err = "bad closing line";
@@ -570,27 +631,36 @@ static int load_file(dusk_trace_set *s, const char *path, int fi, parser *ps, ch
             }
         }
     }
-    if (rc == 0 && ferror(f)) {
-        snprintf(why, whylen, "%s: %s", path, strerror(errno));
-        rc = DUSK_EIO;
-    } else if (rc == 0 && state != 3) {
-        snprintf(why, whylen, "%s: %s", path,
-                 lineno == 0 ? "empty file, not a dusk trace"
-                             : "truncated: no closing line (was the run interrupted?)");
-        rc = DUSK_EFORMAT;
-    } else if (rc != 0) {
-        snprintf(why, whylen, "%s:%ld: %s", path, lineno, err ? err : dusk_strerror(rc));
-    }
+    int read_err = ferror(f) ? errno : 0;
     free(line);
     fclose(f);
-    if (rc == 0) {
-        for (int i = 0; i < s->nranks; i++)
-            if (s->ranks[i].file == fi && !s->ranks[i].has_run) {
-                snprintf(why, whylen, "%s: rank %d has no dusk_run record", path, s->ranks[i].rank);
-                return DUSK_EFORMAT;
-            }
+    file->lines = lineno;
+    if (rc == 0 && read_err) {
+        char text[128];
+        dusk__errno_text(read_err, text, sizeof text);
+        dusk__set_why(why, whylen, "%s: %s", path, text);
+        return DUSK_EIO;
     }
-    return rc;
+    if (rc != 0) {
+        dusk__set_why(why, whylen, "%s:%lld: %s", path, lineno, err ? err : dusk_strerror(rc));
+        return rc;
+    }
+    if (state == 0) {
+        dusk__set_why(why, whylen, "%s: empty file, not a dusk trace", path);
+        return DUSK_EFORMAT;
+    }
+    file->truncated = state != 3;
+    for (int i = 0; i < s->nranks; i++) {
+        dusk__rank *r = &s->ranks[i];
+        if (r->file != fi) continue;
+        if (!r->has_run && file->truncated) {
+            r->truncated = 1;
+        } else if (!r->has_run) {
+            dusk__set_why(why, whylen, "%s: rank %d has no dusk_run record", path, r->rank);
+            return DUSK_EFORMAT;
+        }
+    }
+    return 0;
 }
 
 static int cmp_key(const void *a, const void *b)
@@ -613,7 +683,6 @@ static int cmp_worker(const void *a, const void *b)
     return x->tid < y->tid ? -1 : x->tid > y->tid;
 }
 
-/* Index of task (rank, id), or -1. */
 int64_t dusk__trace_find(const dusk_trace_set *s, int rank, int64_t id)
 {
     int64_t lo = 0, hi = s->ntasks - 1;
@@ -644,14 +713,96 @@ int dusk__trace_worker_index(const dusk_trace_set *s, int rank, int tid)
     return -1;
 }
 
+#define RUN_SLACK 10.0 /* s */
+
+static void clock_text(char *buf, size_t len, double epoch)
+{
+    time_t t = (time_t)epoch;
+    struct tm tm;
+    if (localtime_r(&t, &tm) == NULL || strftime(buf, len, "%Y-%m-%d %H:%M:%S", &tm) == 0)
+        snprintf(buf, len, "%.0f s after 1970", epoch);
+}
+
+/* Files of two runs do not go together: the ranks of one run all run at the same time, and
+ * agree on how many they are. Ranks read from one file (a merged trace) are not compared. */
+static int check_one_run(const dusk_trace_set *s, const char *const *paths, char *why,
+                         size_t whylen)
+{
+    for (int i = 0; i < s->nranks; i++)
+        for (int j = i + 1; j < s->nranks; j++) {
+            const dusk__rank *a = &s->ranks[i], *b = &s->ranks[j];
+            if (a->file == b->file) continue;
+            if (a->file > b->file) {
+                const dusk__rank *c = a;
+                a = b, b = c;
+            }
+            if (a->nranks && b->nranks && a->nranks != b->nranks) {
+                dusk__set_why(why, whylen,
+                              "%s and %s are traces of different runs: rank %d of %s is one of "
+                              "%d ranks, rank %d of %s one of %d",
+                              paths[a->file], paths[b->file], a->rank, paths[a->file], a->nranks,
+                              b->rank, paths[b->file], b->nranks);
+                return DUSK_EINVAL;
+            }
+            if (a->run && b->run) { /* the writer names the run: that settles it */
+                if (strcmp(a->run, b->run) == 0) continue;
+                dusk__set_why(why, whylen,
+                              "%s and %s are traces of different runs: rank %d is of run '%s', "
+                              "rank %d of run '%s'",
+                              paths[a->file], paths[b->file], a->rank, a->run, b->rank, b->run);
+                return DUSK_EINVAL;
+            }
+            /* Otherwise by time, with some slack: a rank may open its trace after another
+             * has closed its own when the program makes no collective call in between (the
+             * ranks' start-up differs by up to a second or so, their clocks by much less). */
+            if (a->has_epoch && b->has_epoch &&
+                (a->epoch + a->t1 + RUN_SLACK < b->epoch ||
+                 b->epoch + b->t1 + RUN_SLACK < a->epoch)) {
+                char a0[64], b0[64];
+                clock_text(a0, sizeof a0, a->epoch);
+                clock_text(b0, sizeof b0, b->epoch);
+                dusk__set_why(why, whylen,
+                              "%s and %s are traces of different runs: rank %d ran from %s for "
+                              "%.3f s, rank %d from %s for %.3f s: not at the same time",
+                              paths[a->file], paths[b->file], a->rank, a0, a->t1, b->rank, b0,
+                              b->t1);
+                return DUSK_EINVAL;
+            }
+        }
+    return 0;
+}
+
 static int finish_load(dusk_trace_set *s, const char *const *paths, char *why, size_t whylen)
 {
-    /* line the ranks up on the earliest one's wall clock */
+    /* a rank cut short did not record when it ended: its last task's end stands in */
+    for (int i = 0; i < s->nranks; i++)
+        if (!s->ranks[i].has_run) s->ranks[i].t1 = 0;
+    for (int64_t i = 0; i < s->ntasks; i++) {
+        const dusk_trace_task *t = &s->tasks[i];
+        for (int r = 0; r < s->nranks; r++)
+            if (s->ranks[r].rank == t->rank && !s->ranks[r].has_run &&
+                t->start + t->dur > s->ranks[r].t1)
+                s->ranks[r].t1 = t->start + t->dur;
+    }
+    int rc = check_one_run(s, paths, why, whylen);
+    if (rc != 0) return rc;
+    /* and its rank count is the others' */
+    int nranks = 0;
+    for (int i = 0; i < s->nranks; i++)
+        if (s->ranks[i].nranks > nranks) nranks = s->ranks[i].nranks;
+    for (int i = 0; i < s->nranks; i++)
+        if (s->ranks[i].nranks == 0) s->ranks[i].nranks = nranks ? nranks : s->nranks;
+
+    /* line the ranks up on the earliest one's wall clock; a rank whose start is not known
+     * is taken to have started with it */
     s->base_epoch = INFINITY;
     for (int i = 0; i < s->nranks; i++)
-        if (s->ranks[i].epoch < s->base_epoch) s->base_epoch = s->ranks[i].epoch;
+        if (s->ranks[i].has_epoch && s->ranks[i].epoch < s->base_epoch)
+            s->base_epoch = s->ranks[i].epoch;
+    s->has_epoch = isfinite(s->base_epoch);
+    if (!s->has_epoch) s->base_epoch = 0;
     for (int i = 0; i < s->nranks; i++)
-        s->ranks[i].shift = s->ranks[i].epoch - s->base_epoch;
+        s->ranks[i].shift = s->ranks[i].has_epoch ? s->ranks[i].epoch - s->base_epoch : 0;
     for (int64_t i = 0; i < s->ntasks; i++) {
         dusk_trace_task *t = &s->tasks[i];
         for (int r = 0; r < s->nranks; r++)
@@ -661,7 +812,8 @@ static int finish_load(dusk_trace_set *s, const char *const *paths, char *why, s
             }
     }
     qsort(s->ranks, (size_t)s->nranks, sizeof *s->ranks, cmp_rank);
-    qsort(s->workers, (size_t)s->nworkers, sizeof *s->workers, cmp_worker);
+    if (s->nworkers) /* none in a trace cut before its first worker: s->workers is NULL */
+        qsort(s->workers, (size_t)s->nworkers, sizeof *s->workers, cmp_worker);
 
     s->byid = malloc((size_t)(s->ntasks ? s->ntasks : 1) * sizeof *s->byid);
     if (s->byid == NULL) return DUSK_ENOMEM;
@@ -673,8 +825,8 @@ static int finish_load(dusk_trace_set *s, const char *const *paths, char *why, s
             int r = s->byid[i].rank, fi = 0;
             for (int k = 0; k < s->nranks; k++)
                 if (s->ranks[k].rank == r) fi = s->ranks[k].file;
-            snprintf(why, whylen, "%s: task id %lld of rank %d appears twice", paths[fi],
-                     (long long)s->byid[i].id, r);
+            dusk__set_why(why, whylen, "%s: task id %lld of rank %d appears twice", paths[fi],
+                          (long long)s->byid[i].id, r);
             return DUSK_EFORMAT;
         }
     return 0;
@@ -688,19 +840,36 @@ int dusk_trace_load(const char *const *paths, int npaths, dusk_trace_set **out, 
     why[0] = '\0';
     if (out) *out = NULL;
     if (out == NULL || paths == NULL || npaths < 1) {
-        snprintf(why, whylen, "no trace file given");
+        dusk__set_why(why, whylen, "no trace file given");
         return DUSK_EINVAL;
     }
     dusk_trace_set *s = calloc(1, sizeof *s);
-    if (s == NULL) return DUSK_ENOMEM;
+    if (s == NULL || (s->files = calloc((size_t)npaths, sizeof *s->files)) == NULL) {
+        free(s);
+        dusk__set_why(why, whylen, "out of memory loading traces");
+        return DUSK_ENOMEM;
+    }
+    s->nfiles = npaths;
     parser ps = {0};
     int rc = 0;
-    for (int i = 0; rc == 0 && i < npaths; i++)
-        rc = load_file(s, paths[i], i, &ps, why, whylen);
+    for (int i = 0; rc == 0 && i < npaths; i++) {
+        if (paths[i] == NULL) {
+            dusk__set_why(why, whylen, "trace file %d of %d is NULL", i + 1, npaths);
+            rc = DUSK_EINVAL;
+        } else {
+            rc = load_file(s, paths[i], i, &ps, why, whylen);
+        }
+    }
     free(ps.deps);
+    if (rc == 0 && s->nranks == 0) {
+        /* every file was cut before its first event: nothing to show */
+        dusk__set_why(why, whylen, "%s: truncated after line %lld: no event to read", paths[0],
+                      (long long)s->files[0].lines);
+        rc = DUSK_EFORMAT;
+    }
     if (rc == 0) rc = finish_load(s, paths, why, whylen);
     if (rc != 0) {
-        if (rc == DUSK_ENOMEM) snprintf(why, whylen, "out of memory loading traces");
+        if (rc == DUSK_ENOMEM) dusk__set_why(why, whylen, "out of memory loading traces");
         dusk_trace_set_free(&s);
         return rc;
     }
@@ -708,7 +877,7 @@ int dusk_trace_load(const char *const *paths, int npaths, dusk_trace_set **out, 
     return 0;
 }
 
-/* ---- figures ------------------------------------------------------------------------------- */
+/* ---- what a set holds ------------------------------------------------------------------------ */
 
 int64_t dusk_trace_task_count(const dusk_trace_set *set)
 {
@@ -725,382 +894,39 @@ int dusk_trace_task_at(const dusk_trace_set *set, int64_t i, dusk_trace_task *ou
     return 0;
 }
 
-static int cmp_double(const void *a, const void *b)
+int dusk_trace_truncated(const dusk_trace_set *set, int file_index, int64_t *line, int64_t *ntasks)
 {
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
+    if (line) *line = 0;
+    if (ntasks) *ntasks = 0;
+    if (set == NULL || file_index < 0 || file_index >= set->nfiles) return DUSK_EINVAL;
+    const dusk__file *f = &set->files[file_index];
+    if (line) *line = f->lines;
+    if (ntasks) *ntasks = f->ntasks;
+    if (!f->truncated) return 0;
+    /* 2: it was cut after its dusk_run record, in the closing line */
+    for (int i = 0; i < set->nranks; i++)
+        if (set->ranks[i].file == file_index && !set->ranks[i].has_run) return 1;
+    return 2;
 }
 
-static int cmp_cstats(const void *a, const void *b)
+const char *dusk__trace_program(const dusk_trace_set *s, char *buf, size_t len)
 {
-    const dusk__cstats *x = a, *y = b;
-    if (x->total != y->total) return x->total > y->total ? -1 : 1;
-    return strcmp(x->codelet, y->codelet);
-}
-
-/* nearest-rank percentile of sorted v[0..n) */
-static double percentile(const double *v, int64_t n, double p)
-{
-    if (n == 0) return 0;
-    int64_t k = (int64_t)ceil(p / 100.0 * (double)n) - 1;
-    return v[k < 0 ? 0 : k >= n ? n - 1 : k];
-}
-
-/* Critical path: tasks in (rank, id) order, which is submission order, so a task's deps come
- * before it; a dep that does not (or is missing) is ignored. Tasks that never ran are not on
- * it. */
-static int critical_path(const dusk_trace_set *s, dusk__analysis *a)
-{
-    int64_t n = s->ntasks;
-    double *best = malloc((size_t)(n ? n : 1) * sizeof *best);
-    int64_t *pred = malloc((size_t)(n ? n : 1) * sizeof *pred);
-    if (!best || !pred) {
-        free(best);
-        free(pred);
-        return DUSK_ENOMEM;
-    }
-    int64_t end = -1;
-    for (int64_t k = 0; k < n; k++) {
-        int64_t i = s->byid[k].index;
-        const dusk_trace_task *t = &s->tasks[i];
-        best[i] = -1;
-        pred[i] = -1;
-        if (t->worker < 0) continue;
-        double b = 0;
-        for (int d = 0; d < t->ndeps; d++) {
-            if (t->deps[d] >= t->id) continue;
-            int64_t j = dusk__trace_find(s, t->rank, t->deps[d]);
-            if (j >= 0 && best[j] >= 0 && (pred[i] < 0 || best[j] > b)) b = best[j], pred[i] = j;
+    for (int i = 0; i < s->nranks; i++)
+        if (s->ranks[i].program && *s->ranks[i].program) {
+            snprintf(buf, len, "%s", s->ranks[i].program);
+            return buf;
         }
-        best[i] = b + t->dur;
-        if (end < 0 || best[i] > best[end]) end = i;
+    /* apps put their name first in their run description; "n=300 ..." names none */
+    for (int i = 0; i < s->nranks; i++) {
+        const char *p = s->ranks[i].params;
+        size_t n = strcspn(p, " ");
+        if (n == 0 || n >= len || p[0] == '-' || memchr(p, '=', n) || memchr(p, '(', n)) continue;
+        const char *base = p;
+        for (const char *c = p; c < p + n; c++)
+            if (*c == '/') base = c + 1;
+        if (base == p + n) continue;
+        snprintf(buf, len, "%.*s", (int)(p + n - base), base);
+        return buf;
     }
-    a->npath = 0;
-    for (int64_t i = end; i >= 0; i = pred[i])
-        a->npath++;
-    a->path = malloc((size_t)(a->npath ? a->npath : 1) * sizeof *a->path);
-    if (a->path == NULL) {
-        free(best);
-        free(pred);
-        return DUSK_ENOMEM;
-    }
-    int64_t k = a->npath;
-    for (int64_t i = end; i >= 0; i = pred[i])
-        a->path[--k] = i;
-    a->st.critical_path = end >= 0 ? best[end] : 0;
-    a->st.critical_path_tasks = a->npath;
-    free(best);
-    free(pred);
-    return 0;
-}
-
-void dusk__trace_analysis_free(dusk__analysis *a)
-{
-    free(a->workers);
-    free(a->codelets);
-    free(a->path);
-    memset(a, 0, sizeof *a);
-}
-
-int dusk__trace_analyse(const dusk_trace_set *s, dusk__analysis *a)
-{
-    memset(a, 0, sizeof *a);
-    a->st.nranks = s->nranks;
-    a->st.nworkers = s->nworkers;
-    a->st.ntasks = s->ntasks;
-    double t0 = INFINITY, t1 = -INFINITY;
-    for (int64_t i = 0; i < s->ntasks; i++) {
-        const dusk_trace_task *t = &s->tasks[i];
-        if (t->status == DUSK_EDEP)
-            a->st.nskipped++;
-        else if (t->status != 0)
-            a->st.nfailed++;
-        if (t->worker < 0) continue;
-        a->st.task_time += t->dur;
-        if (t->start < t0) t0 = t->start;
-        if (t->start + t->dur > t1) t1 = t->start + t->dur;
-    }
-    a->t0 = isfinite(t0) ? t0 : 0;
-    a->st.makespan = isfinite(t0) ? t1 - t0 : 0;
-    if (a->st.makespan > 0) {
-        a->st.throughput = (double)s->ntasks / a->st.makespan;
-        if (s->nworkers) a->st.efficiency = a->st.task_time / (s->nworkers * a->st.makespan);
-    }
-
-    /* per worker: sort the ran tasks by (worker, start) to find the gaps */
-    int64_t nran = 0;
-    for (int64_t i = 0; i < s->ntasks; i++)
-        nran += s->tasks[i].worker >= 0;
-    a->workers = calloc((size_t)(s->nworkers ? s->nworkers : 1), sizeof *a->workers);
-    double *times = malloc((size_t)(2 * nran + 1) * sizeof *times);
-    int *wi = malloc((size_t)(nran + 1) * sizeof *wi);
-    int64_t *count = calloc((size_t)(s->nworkers + 1), sizeof *count);
-    int rc = DUSK_ENOMEM;
-    if (!a->workers || !times || !wi || !count) goto out;
-    for (int64_t i = 0, k = 0; i < s->ntasks; i++)
-        if (s->tasks[i].worker >= 0)
-            wi[k++] = dusk__trace_worker_index(s, s->tasks[i].rank, s->tasks[i].worker);
-    for (int64_t k = 0; k < nran; k++)
-        count[wi[k] + 1]++;
-    for (int w = 0; w < s->nworkers; w++)
-        count[w + 1] += count[w];
-    for (int64_t i = 0, k = 0; i < s->ntasks; i++) {
-        const dusk_trace_task *t = &s->tasks[i];
-        if (t->worker < 0) continue;
-        int64_t at = count[wi[k++]]++;
-        times[2 * at] = t->start;
-        times[2 * at + 1] = t->dur;
-    }
-    /* count[w] is now the end of worker w's block */
-    for (int w = 0; w < s->nworkers; w++) {
-        int64_t from = w ? count[w - 1] : 0, to = count[w];
-        dusk__wstats *ws_ = &a->workers[w];
-        qsort(times + 2 * from, (size_t)(to - from), 2 * sizeof *times, cmp_double);
-        double end = -INFINITY;
-        for (int64_t k = from; k < to; k++) {
-            double st = times[2 * k], du = times[2 * k + 1];
-            ws_->tasks++;
-            ws_->busy += du;
-            /* times are written to the nanosecond: shorter "gaps" are rounding */
-            if (k > from && st > end + 1e-8) {
-                ws_->gaps++;
-                ws_->gaps_total += st - end;
-                if (st - end > ws_->gaps_longest) ws_->gaps_longest = st - end;
-            }
-            if (st + du > end) end = st + du;
-        }
-    }
-
-    /* per codelet: names are interned, so pointers compare */
-    a->codelets = calloc((size_t)(s->nnames ? s->nnames : 1), sizeof *a->codelets);
-    if (a->codelets == NULL) goto out;
-    for (int64_t i = 0; i < s->ntasks; i++) {
-        const dusk_trace_task *t = &s->tasks[i];
-        int c = 0;
-        while (c < a->ncodelets && a->codelets[c].codelet != t->codelet)
-            c++;
-        if (c == a->ncodelets) a->codelets[a->ncodelets++].codelet = t->codelet;
-        a->codelets[c].count++;
-        a->codelets[c].failed += t->status != 0 && t->status != DUSK_EDEP;
-    }
-    for (int c = 0; c < a->ncodelets; c++) {
-        dusk__cstats *cs = &a->codelets[c];
-        int64_t k = 0;
-        for (int64_t i = 0; i < s->ntasks; i++)
-            if (s->tasks[i].codelet == cs->codelet && s->tasks[i].worker >= 0)
-                times[k++] = s->tasks[i].dur;
-        qsort(times, (size_t)k, sizeof *times, cmp_double);
-        for (int64_t j = 0; j < k; j++)
-            cs->total += times[j];
-        cs->mean = k ? cs->total / (double)k : 0;
-        cs->p50 = percentile(times, k, 50);
-        cs->p95 = percentile(times, k, 95);
-    }
-    qsort(a->codelets, (size_t)a->ncodelets, sizeof *a->codelets, cmp_cstats);
-    rc = critical_path(s, a);
-out:
-    free(times);
-    free(wi);
-    free(count);
-    if (rc != 0) dusk__trace_analysis_free(a);
-    return rc;
-}
-
-int dusk_trace_stats_get(const dusk_trace_set *set, dusk_trace_stats *out)
-{
-    memset(out, 0, sizeof *out);
-    dusk__analysis a;
-    int rc = dusk__trace_analyse(set, &a);
-    if (rc == 0) {
-        *out = a.st;
-        dusk__trace_analysis_free(&a);
-    }
-    return rc;
-}
-
-int dusk_trace_critical_path(const dusk_trace_set *set, int64_t **idx, int64_t *n)
-{
-    *idx = NULL;
-    *n = 0;
-    dusk__analysis a;
-    int rc = dusk__trace_analyse(set, &a);
-    if (rc != 0) return rc;
-    if (a.npath) {
-        *idx = a.path;
-        *n = a.npath;
-        a.path = NULL;
-    }
-    dusk__trace_analysis_free(&a);
-    return 0;
-}
-
-/* ---- the text summary --------------------------------------------------------------------- */
-
-#define MS(x) ((x)*1e3)
-
-int dusk_trace_summary(const dusk_trace_set *set, FILE *out)
-{
-    dusk__analysis a;
-    int rc = dusk__trace_analyse(set, &a);
-    if (rc != 0) return rc;
-    const dusk_trace_stats *st = &a.st;
-    /* as dusk-eigh counts them: the tasks that failed, then those skipped because of them */
-    fprintf(out, "trace: %d rank%s, %d worker%s, %lld tasks (%lld failed", st->nranks,
-            st->nranks == 1 ? "" : "s", st->nworkers, st->nworkers == 1 ? "" : "s",
-            (long long)st->ntasks, (long long)st->nfailed);
-    if (st->nskipped) fprintf(out, ", %lld not run because of them", (long long)st->nskipped);
-    fputs(")\n", out);
-    for (int r = 0; r < set->nranks; r++)
-        if (set->ranks[r].params && *set->ranks[r].params)
-            fprintf(out, "params (rank %d): %s\n", set->ranks[r].rank, set->ranks[r].params);
-    fprintf(out, "makespan: %.3f ms, throughput: %.1f tasks/s\n", MS(st->makespan), st->throughput);
-    fprintf(out, "parallel efficiency: %.1f%% (task time %.3f ms / (%d workers x %.3f ms))\n",
-            100 * st->efficiency, MS(st->task_time), st->nworkers, MS(st->makespan));
-
-    fprintf(out, "\nworkers:\n  %-4s %-24s %8s %12s %7s %6s %12s %12s\n", "rank", "worker", "tasks",
-            "busy ms", "busy%", "gaps", "idle ms", "longest ms");
-    for (int w = 0; w < set->nworkers; w++) {
-        const dusk__wstats *x = &a.workers[w];
-        fprintf(out, "  %-4d %-24.24s %8lld %12.3f %6.1f%% %6lld %12.3f %12.3f\n",
-                set->workers[w].rank, set->workers[w].name, (long long)x->tasks, MS(x->busy),
-                st->makespan > 0 ? 100 * x->busy / st->makespan : 0.0, (long long)x->gaps,
-                MS(x->gaps_total), MS(x->gaps_longest));
-    }
-
-    fprintf(out, "\ncodelets:\n  %-20s %8s %7s %12s %12s %12s %12s\n", "codelet", "count", "failed",
-            "mean ms", "p50 ms", "p95 ms", "total ms");
-    for (int c = 0; c < a.ncodelets; c++) {
-        const dusk__cstats *x = &a.codelets[c];
-        fprintf(out, "  %-20.20s %8lld %7lld %12.3f %12.3f %12.3f %12.3f\n", x->codelet,
-                (long long)x->count, (long long)x->failed, MS(x->mean), MS(x->p50), MS(x->p95),
-                MS(x->total));
-    }
-
-    fprintf(out, "\ncritical path: %lld tasks, %.3f ms:", (long long)a.npath,
-            MS(st->critical_path));
-    for (int64_t k = 0; k < a.npath; k++) {
-        if (a.npath > 40 && k == 20) {
-            fprintf(out, " -> ... (%lld more) ...", (long long)(a.npath - 40));
-            k = a.npath - 20;
-        }
-        fprintf(out, "%s%s", k ? " -> " : " ", set->tasks[a.path[k]].key);
-    }
-    fputc('\n', out);
-
-    if (st->nfailed + st->nskipped) {
-        fprintf(out, st->nskipped ? "\nfailed tasks, and tasks not run because of them:\n"
-                                  : "\nfailed tasks:\n");
-        int64_t shown = 0;
-        for (int64_t i = 0; i < set->ntasks && shown < 50; i++) {
-            const dusk_trace_task *t = &set->tasks[i];
-            if (t->status == 0) continue;
-            fprintf(out, "  rank %d id %lld %s (%s): %s%s\n", t->rank, (long long)t->id, t->key,
-                    t->codelet, dusk_strerror(t->status), t->worker < 0 ? ", never ran" : "");
-            shown++;
-        }
-        if (st->nfailed + st->nskipped > shown)
-            fprintf(out, "  ... and %lld more\n", (long long)(st->nfailed + st->nskipped - shown));
-    }
-    dusk__trace_analysis_free(&a);
-    return ferror(out) ? DUSK_EIO : 0;
-}
-
-/* ---- the merged trace ------------------------------------------------------------------------ */
-
-static int write_line(FILE *f, dusk__sb *b)
-{
-    int rc = b->oom ? DUSK_ENOMEM : fwrite(b->p, 1, b->len, f) == b->len ? 0 : DUSK_EIO;
-    b->len = 0;
-    if (b->cap) b->p[0] = '\0';
-    return rc;
-}
-
-int dusk_trace_write_json(const dusk_trace_set *set, const char *path)
-{
-    char tmp[4096];
-    if (set == NULL || path == NULL ||
-        (size_t)snprintf(tmp, sizeof tmp, "%s.partial", path) >= sizeof tmp)
-        return DUSK_EINVAL;
-    FILE *f = fopen(tmp, "w");
-    if (f == NULL) return DUSK_EIO;
-    char buf[1024];
-    dusk__sb b;
-    dusk__sb_init(&b, buf, sizeof buf);
-    int rc = fputs("{\"traceEvents\":[\n", f) < 0 ? DUSK_EIO : 0;
-    for (int r = 0; rc == 0 && r < set->nranks; r++) {
-        dusk__sb_printf(&b,
-                        "{\"ph\":\"M\",\"pid\":%d,\"tid\":0,\"name\":\"process_name\","
-                        "\"args\":{\"name\":\"rank %d\"}},\n",
-                        set->ranks[r].rank, set->ranks[r].rank);
-        rc = write_line(f, &b);
-    }
-    int unrun = 0;
-    for (int w = 0; rc == 0 && w < set->nworkers; w++) {
-        dusk__sb_printf(&b,
-                        "{\"ph\":\"M\",\"pid\":%d,\"tid\":%d,\"name\":\"thread_name\","
-                        "\"args\":{\"name\":",
-                        set->workers[w].rank, set->workers[w].tid);
-        dusk__sb_json(&b, set->workers[w].name);
-        dusk__sb_puts(&b, "}},\n");
-        rc = write_line(f, &b);
-    }
-    for (int64_t i = 0; rc == 0 && i < set->ntasks; i++) {
-        const dusk_trace_task *t = &set->tasks[i];
-        unrun |= t->worker < 0;
-        dusk__sb_printf(
-            &b, "{\"ph\":\"X\",\"pid\":%d,\"tid\":%d,\"ts\":%.3f,\"dur\":%.3f,\"name\":", t->rank,
-            t->worker, t->start * 1e6, t->dur * 1e6);
-        dusk__sb_json(&b, t->key);
-        dusk__sb_puts(&b, ",\"cat\":");
-        dusk__sb_json(&b, t->codelet);
-        dusk__sb_printf(&b, ",\"args\":{\"id\":%lld,\"codelet\":", (long long)t->id);
-        dusk__sb_json(&b, t->codelet);
-        dusk__sb_puts(&b, ",\"impl\":");
-        dusk__sb_json(&b, t->impl);
-        dusk__sb_printf(&b,
-                        ",\"rows\":%lld,\"cols\":%lld,\"bytes\":%lld,\"status\":%d,"
-                        "\"attempts\":%d,",
-                        (long long)t->rows, (long long)t->cols, (long long)t->bytes, t->status,
-                        t->attempts);
-        if (t->reason) {
-            dusk__sb_puts(&b, "\"reason\":");
-            dusk__sb_json(&b, t->reason);
-            dusk__sb_puts(&b, ",");
-        }
-        dusk__sb_puts(&b, "\"deps\":[");
-        for (int d = 0; d < t->ndeps; d++)
-            dusk__sb_printf(&b, d ? ",%lld" : "%lld", (long long)t->deps[d]);
-        dusk__sb_puts(&b, "]}},\n");
-        rc = write_line(f, &b);
-    }
-    for (int r = 0; rc == 0 && unrun && r < set->nranks; r++) {
-        dusk__sb_printf(&b,
-                        "{\"ph\":\"M\",\"pid\":%d,\"tid\":-1,\"name\":\"thread_name\","
-                        "\"args\":{\"name\":\"not run\"}},\n",
-                        set->ranks[r].rank);
-        rc = write_line(f, &b);
-    }
-    /* times are now on the common timeline: every rank's epoch is the base */
-    for (int r = 0; rc == 0 && r < set->nranks; r++) {
-        const dusk__rank *k = &set->ranks[r];
-        dusk__sb_printf(&b,
-                        "{\"ph\":\"M\",\"pid\":%d,\"tid\":0,\"name\":\"dusk_run\",\"args\":{"
-                        "\"rank\":%d,\"nranks\":%d,\"epoch\":%.6f,\"t1\":%.3f,\"version\":\"%s\","
-                        "\"params\":",
-                        k->rank, k->rank, k->nranks, set->base_epoch, (k->t1 + k->shift) * 1e6,
-                        DUSK_VERSION_STRING);
-        dusk__sb_json(&b, k->params);
-        dusk__sb_puts(&b, r + 1 < set->nranks ? "}},\n" : "}}\n");
-        rc = write_line(f, &b);
-    }
-    if (rc == 0 && fputs("],\"displayTimeUnit\":\"ms\"}\n", f) < 0) rc = DUSK_EIO;
-    dusk__sb_free(&b);
-    if (fclose(f) != 0 && rc == 0) rc = DUSK_EIO;
-    if (rc == 0 && rename(tmp, path) != 0) rc = DUSK_EIO;
-    if (rc != 0) {
-        int err = errno; /* the failure's, which callers print: not remove()'s */
-        remove(tmp);
-        errno = err;
-    }
-    return rc;
+    return NULL;
 }

@@ -3,13 +3,15 @@
  * of boxes embedded in the page. Past MAX_BOXES tasks, the boxes are time bins instead: per
  * worker and bin, the busy fraction and the codelet that took most of it. */
 #define _POSIX_C_SOURCE 200809L
-#include <math.h>
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "dusk_trace.h"
+#include "io.h"
 #include "trace_read.h"
 #include "trace_util.h"
 
@@ -42,11 +44,12 @@ static void html(FILE *f, const char *s)
 /* a duration in a readable unit */
 static const char *dur_str(char *buf, size_t len, double s)
 {
-    if (s >= 1)
+    /* the thresholds are where the rounded figure reaches the next unit: 1 ms, not 1000.0 µs */
+    if (s >= 0.9995)
         snprintf(buf, len, "%.3f s", s);
-    else if (s >= 1e-2)
+    else if (s >= 9.995e-3)
         snprintf(buf, len, "%.1f ms", s * 1e3);
-    else if (s >= 1e-3)
+    else if (s >= 0.99995e-3)
         snprintf(buf, len, "%.2f ms", s * 1e3);
     else
         snprintf(buf, len, "%.1f µs", s * 1e6);
@@ -58,9 +61,12 @@ static const char CSS[] =
     "body{font:14px/1.45 system-ui,-apple-system,'Segoe UI',Roboto,Helvetica,Arial,sans-serif;"
     "margin:0;background:#f4f6f8;color:#1d232b}"
     "header{background:#1f2d3d;color:#fff;padding:18px 28px}"
-    "header h1{margin:0;font-size:21px;font-weight:600;letter-spacing:.01em}"
+    "header h1{margin:0;font-size:21px;font-weight:600;letter-spacing:.01em;"
+    "overflow-wrap:anywhere}"
+    "header .meta{font-size:13px;color:#dbe5ef;margin-top:4px}"
     "header .params{font-family:ui-monospace,'DejaVu Sans Mono',Menlo,Consolas,monospace;"
     "font-size:12.5px;color:#c4d3e2;margin-top:6px;word-break:break-all}"
+    "header .params.none{font-family:inherit;font-style:italic;word-break:normal}"
     "main{padding:18px 28px}"
     ".cards{display:flex;flex-wrap:wrap;gap:12px;margin-bottom:16px}"
     ".card{background:#fff;border:1px solid #dfe4ea;border-radius:8px;padding:9px 16px;"
@@ -71,10 +77,14 @@ static const char CSS[] =
     "section{background:#fff;border:1px solid #dfe4ea;border-radius:8px;padding:14px 18px;"
     "margin-bottom:16px}"
     "h2{font-size:15.5px;margin:0 0 10px;font-weight:600}"
+    /* a table wider than its section scrolls inside it, never the page */
+    ".tw{overflow-x:auto;max-width:100%}"
     "table{border-collapse:collapse;font-size:13px;font-variant-numeric:tabular-nums}"
     "th,td{padding:4px 12px;text-align:right;border-bottom:1px solid #edf0f3;white-space:nowrap}"
     "th{color:#66727f;font-weight:600;border-bottom:1px solid #d5dbe1}"
     "td.l,th.l{text-align:left}"
+    "td.w{white-space:normal;overflow-wrap:break-word}td.r{min-width:10em}"
+    "td small{display:block;color:#66727f;font-size:11.5px}"
     ".bar{display:inline-block;background:#e8ecf0;border-radius:3px;width:200px;height:11px;"
     "vertical-align:-1px}"
     ".bar i{display:block;height:100%;background:#3b82c4;border-radius:3px}"
@@ -84,6 +94,7 @@ static const char CSS[] =
     ".legend span{display:inline-block;margin-right:16px}"
     ".legend b{display:inline-block;width:12px;height:12px;border-radius:2px;"
     "vertical-align:-2px;margin-right:5px;border:1px solid rgba(0,0,0,.2)}"
+    ".legend b.failed{background:#fff;border:3px solid #d92d20}"
     "#gantt{display:block;width:100%}"
     "#tip{position:fixed;pointer-events:none;background:#1f2d3d;color:#fff;padding:6px 9px;"
     "border-radius:5px;font-size:12px;display:none;white-space:pre;z-index:9}"
@@ -91,65 +102,87 @@ static const char CSS[] =
     "font-size:12.5px;word-break:break-word;line-height:1.7}"
     ".chain i{color:#8a96a3;font-style:normal}"
     ".fail{color:#b42318}"
-    "footer{color:#8a96a3;font-size:12px;padding:0 28px 20px}";
+    "footer{color:#8a96a3;font-size:12px;padding:0 28px 20px}"
+    /* narrow windows: tighter margins and cells, headers that wrap, shorter bars */
+    "@media (max-width:760px){header{padding:14px 14px}main{padding:12px 10px}"
+    "section{padding:10px 10px}footer{padding:0 10px 16px}table{font-size:12px}"
+    "th,td{padding:3px 4px}"
+    "th{white-space:normal}.bar{width:50px}.card{min-width:0;padding:7px 12px}"
+    ".card .v{font-size:17px}.legend span{margin-right:10px}}";
 
-/* Draws D (see write_boxes) on the canvas; tooltips by binary search in the hovered row. */
+/* Draws D (see write_boxes) on the canvas; tooltips by binary search in the hovered row.
+ * The time axis has as many labels as fit the width; failed tasks are drawn last, at least
+ * 6 px wide, with a 3 px red outline, so that none hides in a narrow chart. */
 static const char JS[] =
     "(function(){\n"
-    "const "
-    "c=document.getElementById('gantt'),x=c.getContext('2d'),tip=document.getElementById('tip');\n"
-    "const R=D.rows.length,LW=170,AX=26,RH=R>40?Math.max(6,Math.floor(640/R)):24;\n"
+    "const c=document.getElementById('gantt'),x=c.getContext('2d'),"
+    "tip=document.getElementById('tip');\n"
+    "const R=D.rows.length,AX=26,RH=R>40?Math.max(6,Math.floor(640/R)):24;\n"
     "const rowStart=new Int32Array(R+1);\n"
     "for(let i=0;i<D.b.length;i+=5)rowStart[D.b[i]+1]++;\n"
     "for(let r=0;r<R;r++)rowStart[r+1]+=rowStart[r];\n"
-    "function fmt(us){return us===0?'0':us>=1e6?(us/1e6).toFixed(3)+' "
-    "s':us>=1e3?(us/1e3).toFixed(2)+' ms':us.toFixed(1)+' µs';}\n"
-    "let W=0;\n"
+    "function fmt(us){return us===0?'0':us>=1e6?(us/1e6).toFixed(3)+' s':"
+    "us>=1e3?(us/1e3).toFixed(2)+' ms':us.toFixed(1)+' µs';}\n"
+    "function items(f,n,st){const l=f+(n-1)*st;return n===1?'item '+f:st===1?"
+    "'items '+f+'–'+l+' ('+n+')':'items '+f+', '+(f+st)+', … '+l+' ('+n+', every '+st+')';}\n"
+    "let W=0,LW=170;\n"
     "function draw(){\n"
-    " const dpr=window.devicePixelRatio||1,w=c.parentNode.clientWidth-2,h=AX+R*RH+6;\n"
+    " const dpr=window.devicePixelRatio||1,w=c.clientWidth,h=AX+R*RH+6;\n"
     " c.width=w*dpr;c.height=h*dpr;c.style.height=h+'px';x.setTransform(dpr,0,0,dpr,0,0);\n"
-    " W=w-LW-10;const sx=W/Math.max(D.t1,1e-9);\n"
+    " LW=Math.round(Math.min(170,Math.max(80,w*.2)));W=Math.max(w-LW-10,10);\n"
+    " const sx=W/Math.max(D.t1,1e-9);\n"
     " x.fillStyle='#fff';x.fillRect(0,0,w,h);\n"
     " x.font='12px system-ui,sans-serif';x.textBaseline='middle';\n"
     " for(let r=0;r<R;r++){const y=AX+r*RH;if(r%2){x.fillStyle='#f6f8fa';x.fillRect(0,y,w,RH);}\n"
     "  "
     "if(RH>=10){x.fillStyle='#333';x.textAlign='right';x.fillText(D.rows[r],LW-8,y+RH/2,LW-12);}}\n"
-    " const step=Math.pow(10,Math.floor(Math.log10(D.t1/6||1)));let tk=step;\n"
-    " for(const m of [1,2,5,10]){if(D.t1/(step*m)<=8){tk=step*m;break;}}\n"
-    " x.textAlign='center';x.strokeStyle='#e3e7eb';x.fillStyle='#66727f';\n"
-    " for(let t=0;t<=D.t1+1e-9;t+=tk){const px=LW+t*sx;x.beginPath();x.moveTo(px+.5,AX-4);\n"
-    "  x.lineTo(px+.5,AX+R*RH);x.stroke();x.fillText(fmt(t),Math.min(px,w-30),AX-13);}\n"
+    /* ticks: 1, 2 or 5 times a power of ten, as many as labels of the widest kind fit */
+    " const lw=Math.max(x.measureText(fmt(D.t1)).width,x.measureText(fmt(D.t1*.99)).width)+16;\n"
+    " const most=Math.max(1,Math.floor(W/lw));\n"
+    " const step=Math.pow(10,Math.floor(Math.log10(D.t1/most||1)));let tk=step*10;\n"
+    " for(const m of [1,2,5,10]){if(D.t1/(step*m)<=most){tk=step*m;break;}}\n"
+    " x.textAlign='center';x.strokeStyle='#e3e7eb';x.fillStyle='#66727f';let right=-1e9;\n"
+    " for(let k=0;k*tk<=D.t1+1e-9;k++){const t=k*tk,px=LW+t*sx;x.beginPath();\n"
+    "  x.moveTo(px+.5,AX-4);x.lineTo(px+.5,AX+R*RH);x.stroke();\n"
+    "  const s=fmt(t),tw=x.measureText(s).width,cx=Math.min(px,w-tw/2-2);\n"
+    "  if(cx-tw/2<right+8)continue;x.fillText(s,cx,AX-13);right=cx+tw/2;}\n"
+    " const failed=[];\n"
     " for(let i=0;i<D.b.length;i+=5){\n"
     "  const r=D.b[i],t=D.b[i+1],d=D.b[i+2],k=D.b[i+3],fl=D.b[i+4];\n"
     "  const px=LW+t*sx,pw=Math.max(d*sx,1),y=AX+r*RH+2,ph=RH-4;\n"
+    "  if(!D.agg&&fl){failed.push(i);continue;}\n"
     "  x.globalAlpha=D.agg?Math.max(.15,fl/100):1;x.fillStyle=D.col[k];x.fillRect(px,y,pw,ph);\n"
     "  x.globalAlpha=1;\n"
-    "  "
-    "if(!D.agg&&fl){x.strokeStyle='#d92d20';x.lineWidth=2;x.strokeRect(px+1,y+1,Math.max(pw-2,1),"
-    "ph-2);x.lineWidth=1;}\n"
-    "  else "
-    "if(!D.agg&&pw>=4&&ph>=8){x.strokeStyle='rgba(0,0,0,.25)';x.strokeRect(px+.5,y+.5,pw-1,ph-1);}"
-    "\n"
+    "  if(!D.agg&&pw>=4&&ph>=8){x.strokeStyle='rgba(0,0,0,.25)';"
+    "x.strokeRect(px+.5,y+.5,pw-1,ph-1);}\n"
     " }\n"
-    " x.strokeStyle='#c9d0d7';x.beginPath();x.moveTo(LW+.5,AX-4);x.lineTo(LW+.5,AX+R*RH);x.stroke()"
-    ";\n"
+    " for(const i of failed){\n"
+    "  const r=D.b[i],t=D.b[i+1],d=D.b[i+2],k=D.b[i+3];\n"
+    "  const pw=Math.max(d*sx,6),px=LW+t*sx+Math.min(d*sx-pw,0)/2,y=AX+r*RH+2,ph=RH-4;\n"
+    "  x.fillStyle=D.col[k];x.fillRect(px,y,pw,ph);\n"
+    "  x.strokeStyle='#d92d20';x.lineWidth=3;x.strokeRect(px-.5,y-.5,pw+1,ph+1);x.lineWidth=1;\n"
+    " }\n"
+    " x.strokeStyle='#c9d0d7';x.beginPath();x.moveTo(LW+.5,AX-4);x.lineTo(LW+.5,AX+R*RH);"
+    "x.stroke();\n"
     "}\n"
     "function hit(ev){\n"
     " const b=c.getBoundingClientRect(),mx=ev.clientX-b.left,my=ev.clientY-b.top;\n"
     " const r=Math.floor((my-AX)/RH);if(r<0||r>=R||mx<LW)return -1;\n"
-    " const t=(mx-LW)/W*D.t1,tol=2/W*D.t1;let lo=rowStart[r],hi=rowStart[r+1]-1,best=-1;\n"
+    " const t=(mx-LW)/W*D.t1,tol=3/W*D.t1;let lo=rowStart[r],hi=rowStart[r+1]-1,best=-1;\n"
     " while(lo<=hi){const m=(lo+hi)>>1;if(D.b[m*5+1]<=t+tol){best=m;lo=m+1;}else hi=m-1;}\n"
     " for(let m=best;m>=rowStart[r]&&m>best-50;m--){if(D.b[m*5+1]+D.b[m*5+2]>=t-tol)return m;}\n"
     " return -1;}\n"
-    "c.addEventListener('mousemove',function(ev){const "
-    "m=hit(ev);if(m<0){tip.style.display='none';return;}\n"
+    "c.addEventListener('mousemove',function(ev){const m=hit(ev);"
+    "if(m<0){tip.style.display='none';return;}\n"
     " const i=m*5,k=D.b[i+3];let s;\n"
-    " if(D.agg)s=D.rows[D.b[i]]+'\\n'+fmt(D.b[i+1])+' … '+fmt(D.b[i+1]+D.b[i+2])+'\\n'+D.b[i+4]+'% "
-    "busy, mostly '+D.cl[k];\n"
-    " else s=D.k[m]+'  ('+D.cl[k]+')\\n'+D.rows[D.b[i]]+'\\nstart '+fmt(D.b[i+1])+', "
-    "'+fmt(D.b[i+2])+(D.b[i+4]?'\\nFAILED':'');\n"
-    " tip.textContent=s;tip.style.display='block';tip.style.left=(ev.clientX+14)+'px';tip.style."
-    "top=(ev.clientY+12)+'px';});\n"
+    " if(D.agg)s=D.rows[D.b[i]]+'\\n'+fmt(D.b[i+1])+' … '+fmt(D.b[i+1]+D.b[i+2])+'\\n'+"
+    "D.b[i+4]+'% busy, mostly '+D.cl[k];\n"
+    " else{s=D.k[m]+'  ('+D.cl[k]+')\\n'+D.rows[D.b[i]]+'\\nstart '+fmt(D.b[i+1])+', '+"
+    "fmt(D.b[i+2]);\n"
+    "  if(D.it&&D.it[m*3+1])s+='\\n'+items(D.it[m*3],D.it[m*3+1],D.it[m*3+2]);\n"
+    "  if(D.b[i+4])s+='\\nFAILED: '+D.st[m];}\n"
+    " tip.textContent=s;tip.style.display='block';tip.style.left=Math.min(ev.clientX+14,"
+    "window.innerWidth-tip.offsetWidth-4)+'px';tip.style.top=(ev.clientY+12)+'px';});\n"
     "c.addEventListener('mouseleave',function(){tip.style.display='none';});\n"
     "window.addEventListener('resize',draw);draw();\n"
     "})();\n";
@@ -243,7 +276,29 @@ static int write_boxes(FILE *f, const dusk_trace_set *s, const dusk__analysis *a
             dusk__sb_json(&b, s->tasks[items[k].i].key);
             fprintf(f, "%s%s", k ? "," : "", b.p);
         }
-        fputs("]};\n", f);
+        /* st: the failed boxes' status; it: 3 numbers per box (first, count, step), only
+         * when some task carries items */
+        fputs("],st:{", f);
+        for (int64_t k = 0, first = 1; k < n; k++) {
+            const dusk_trace_task *t = &s->tasks[items[k].i];
+            if (t->status == 0) continue;
+            char text[64];
+            b.len = 0;
+            dusk__sb_json(&b, dusk__trace_status_text(t->status, text, sizeof text));
+            fprintf(f, "%s\"%lld\":%s", first ? "" : ",", (long long)k, b.p);
+            first = 0;
+        }
+        fputs("}", f);
+        if (a->st.nitems) {
+            fputs(",it:[", f);
+            for (int64_t k = 0; k < n; k++) {
+                const dusk_trace_task *t = &s->tasks[items[k].i];
+                fprintf(f, "%s%lld,%lld,%lld", k ? "," : "", (long long)t->item_first,
+                        (long long)t->item_count, (long long)t->item_step);
+            }
+            fputs("]", f);
+        }
+        fputs("};\n", f);
         free(items);
     } else {
         int nbins = MAX_BOXES / (R ? R : 1);
@@ -293,58 +348,160 @@ static void card(FILE *f, const char *label, const char *value, int bad)
 {
     fprintf(f, "<div class=\"card%s\"><div class=\"v\">", bad ? " bad" : "");
     html(f, value);
-    fprintf(f, "</div><div class=\"l\">%s</div></div>\n", label);
+    fputs("</div><div class=\"l\">", f);
+    html(f, label);
+    fputs("</div></div>\n", f);
+}
+
+/* "items 3-9", "items 0, 4, ... 36": a task's items, for the failed tasks' table */
+static const char *items_str(char *buf, size_t len, const dusk_trace_task *t)
+{
+    long long first = t->item_first, n = t->item_count, step = t->item_step;
+    long long last = first + (n - 1) * step;
+    if (n == 0)
+        snprintf(buf, len, "%s", "");
+    else if (n == 1)
+        snprintf(buf, len, "%lld", first);
+    else if (step == 1)
+        snprintf(buf, len, "%lld–%lld", first, last);
+    else
+        snprintf(buf, len, "%lld, %lld, … %lld", first, first + step, last);
+    return buf;
+}
+
+/* The header: the program (when the trace says which), the date of the run, what it ran on
+ * and its description; a trace without a description says so rather than show nothing. */
+static void header(FILE *f, const dusk_trace_set *set, const dusk_trace_stats *st,
+                   const char *params)
+{
+    char program[256], date[64] = "", iso[64] = "";
+    const char *prog = dusk__trace_program(set, program, sizeof program);
+    if (set->has_epoch) {
+        time_t t = (time_t)set->base_epoch;
+        struct tm tm;
+        if (localtime_r(&t, &tm) != NULL) {
+            strftime(date, sizeof date, "%Y-%m-%d %H:%M:%S %z", &tm);
+            strftime(iso, sizeof iso, "%Y-%m-%dT%H:%M:%S%z", &tm);
+        }
+    }
+    fputs("<title>", f);
+    if (prog) {
+        html(f, prog);
+        fputs(" · ", f);
+    }
+    fprintf(f, "dusk trace report</title>\n<style>%s</style></head><body>\n<header><h1>", CSS);
+    html(f, prog ? prog : "dusk trace report");
+    fputs("</h1>\n<div class=\"meta\">", f);
+    if (prog) fputs("dusk trace report · ", f);
+    if (*date) {
+        fprintf(f, "<time datetime=\"%s\">%s</time> · ", iso, date);
+    }
+    fprintf(f, "%d rank%s · %d worker%s · %lld task%s", st->nranks, st->nranks == 1 ? "" : "s",
+            st->nworkers, st->nworkers == 1 ? "" : "s", (long long)st->ntasks,
+            st->ntasks == 1 ? "" : "s");
+    if (st->nitems) fprintf(f, " (%lld items)", (long long)st->nitems);
+    fputs("</div>\n", f);
+    int shown = 0;
+    if (params && *params) {
+        fputs("<div class=\"params\">", f);
+        html(f, params);
+        fputs("</div>", f);
+        shown = 1;
+    } else {
+        for (int r = 0; r < set->nranks; r++) {
+            if (!set->ranks[r].params || !*set->ranks[r].params) continue;
+            /* ranks of one run usually say the same: once is enough */
+            int dup = 0;
+            for (int q = 0; q < r && !dup; q++)
+                dup =
+                    set->ranks[q].params && strcmp(set->ranks[q].params, set->ranks[r].params) == 0;
+            if (dup) continue;
+            fputs("<div class=\"params\">", f);
+            if (set->nranks > 1) fprintf(f, "rank %d: ", set->ranks[r].rank);
+            html(f, set->ranks[r].params);
+            fputs("</div>", f);
+            shown = 1;
+        }
+    }
+    int cut = 0;
+    for (int r = 0; r < set->nranks; r++)
+        cut |= set->ranks[r].truncated;
+    if (!shown && cut)
+        fputs("<div class=\"params none\">No description of the run: it is recorded when the run "
+              "ends, and this trace was cut short.</div>",
+              f);
+    else if (!shown)
+        fputs("<div class=\"params none\">The run recorded no description of itself (a program "
+              "gives one with dusk_set_run_info()).</div>",
+              f);
+    fputs("</header>\n", f);
+}
+
+static void table_open(FILE *f)
+{
+    fputs("<div class=\"tw\"><table>", f);
+}
+
+static void table_close(FILE *f)
+{
+    fputs("</table></div>", f);
 }
 
 int dusk_trace_write_report(const dusk_trace_set *set, const char *path, const char *params)
 {
-    char tmp[4096];
-    if (set == NULL || path == NULL ||
-        (size_t)snprintf(tmp, sizeof tmp, "%s.partial", path) >= sizeof tmp)
-        return DUSK_EINVAL;
+    if (set == NULL || path == NULL) return DUSK_EINVAL;
     dusk__analysis a;
     int rc = dusk__trace_analyse(set, &a);
     if (rc != 0) return rc;
-    FILE *f = fopen(tmp, "w");
+    dusk__atomic at;
+    FILE *f = dusk__atomic_open(&at, path);
     if (f == NULL) {
+        int err = errno;
         dusk__trace_analysis_free(&a);
+        errno = err;
         return DUSK_EIO;
     }
     const dusk_trace_stats *st = &a.st;
     char v[128], d1[32], d2[32], d3[32], d4[32];
 
-    fprintf(f,
-            "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n"
-            "<meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">\n"
-            "<title>dusk trace report</title>\n<style>%s</style></head><body>\n"
-            "<header><h1>dusk trace report</h1>",
-            CSS);
-    if (params && *params) {
-        fputs("<div class=\"params\">", f);
-        html(f, params);
-        fputs("</div>", f);
-    } else {
-        for (int r = 0; r < set->nranks; r++) {
-            if (!set->ranks[r].params || !*set->ranks[r].params) continue;
-            fputs("<div class=\"params\">", f);
-            if (set->nranks > 1) fprintf(f, "rank %d: ", set->ranks[r].rank);
-            html(f, set->ranks[r].params);
-            fputs("</div>", f);
-        }
+    fputs("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n"
+          "<meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">\n",
+          f);
+    header(f, set, st, params);
+    fputs("<main>\n", f);
+    for (int r = 0; r < set->nranks; r++) {
+        const dusk__rank *k = &set->ranks[r];
+        if (!k->truncated) continue;
+        fprintf(f,
+                "<p class=\"note\">The trace of rank %d is truncated: the run did not finish "
+                "(it was killed, or its disk filled). This report shows what it recorded up to "
+                "then%s.</p>\n",
+                k->rank,
+                k->has_epoch || set->nranks == 1
+                    ? ""
+                    : "; the rank's start was not recorded, so it is drawn as if it started "
+                      "with the earliest rank");
     }
-    fputs("</header>\n<main>\n<div class=\"cards\">\n", f);
+    fputs("<div class=\"cards\">\n", f);
     snprintf(v, sizeof v, "%lld", (long long)st->ntasks);
-    card(f, "tasks", v, 0);
+    if (st->nitems)
+        snprintf(d1, sizeof d1, "tasks (%lld items)", (long long)st->nitems);
+    else
+        snprintf(d1, sizeof d1, "tasks");
+    card(f, d1, v, 0);
     snprintf(v, sizeof v, "%lld", (long long)st->nfailed);
     card(f, "failed", v, st->nfailed > 0);
     if (st->nskipped) {
         snprintf(v, sizeof v, "%lld", (long long)st->nskipped);
         card(f, "not run (a task they need failed)", v, 1);
     }
+    if (st->nitems_failed) {
+        snprintf(v, sizeof v, "%lld", (long long)st->nitems_failed);
+        card(f, "items without a result", v, 1);
+    }
     card(f, "makespan", dur_str(d1, sizeof d1, st->makespan), 0);
     snprintf(v, sizeof v, "%.1f /s", st->throughput);
     card(f, "throughput", v, 0);
-    snprintf(v, sizeof v, "%d × %d", st->nranks, st->nworkers / (st->nranks ? st->nranks : 1));
     snprintf(v, sizeof v, "%d", st->nworkers);
     card(f, st->nranks > 1 ? "workers (all ranks)" : "workers", v, 0);
     snprintf(v, sizeof v, "%.1f %%", 100 * st->efficiency);
@@ -362,8 +519,7 @@ int dusk_trace_write_report(const dusk_trace_set *set, const char *path, const c
         html(f, name);
         fputs("</span>", f);
     }
-    if (st->nfailed)
-        fputs("<span><b style=\"background:#fff;border:2px solid #d92d20\"></b>failed</span>", f);
+    if (st->nfailed) fputs("<span><b class=\"failed\"></b>failed</span>", f);
     fputs("</div>\n", f);
     int64_t nran = 0;
     for (int64_t i = 0; i < set->ntasks; i++)
@@ -376,13 +532,17 @@ int dusk_trace_write_report(const dusk_trace_set *set, const char *path, const c
                 (long long)nran);
     if (nran < set->ntasks)
         fprintf(f,
-                "<p class=\"note\">%lld task(s) never ran (a task they depend on failed) "
-                "and are not drawn.</p>\n",
-                (long long)(set->ntasks - nran));
+                "<p class=\"note\">%lld task%s never ran (a task %s depend%s on failed, or the "
+                "run was cancelled) and %s not drawn.</p>\n",
+                (long long)(set->ntasks - nran), set->ntasks - nran == 1 ? "" : "s",
+                set->ntasks - nran == 1 ? "it" : "they", set->ntasks - nran == 1 ? "s" : "",
+                set->ntasks - nran == 1 ? "is" : "are");
     fputs("<canvas id=\"gantt\"></canvas></section>\n", f);
 
     /* utilisation */
-    fputs("<section><h2>Worker utilisation</h2><table><tr>", f);
+    fputs("<section><h2>Worker utilisation</h2>", f);
+    table_open(f);
+    fputs("<tr>", f);
     if (set->nranks > 1) fputs("<th class=\"l\">rank</th>", f);
     fputs("<th class=\"l\">worker</th><th>tasks</th><th>busy</th><th class=\"l\">busy %</th>"
           "<th>idle gaps</th><th>idle total</th><th>longest gap</th></tr>\n",
@@ -402,11 +562,15 @@ int dusk_trace_write_report(const dusk_trace_set *set, const char *path, const c
                 (long long)x->gaps, dur_str(d2, sizeof d2, x->gaps_total),
                 dur_str(d3, sizeof d3, x->gaps_longest));
     }
-    fputs("</table></section>\n", f);
+    table_close(f);
+    fputs("</section>\n", f);
 
     /* codelets */
-    fputs("<section><h2>Codelets</h2><table><tr><th class=\"l\">codelet</th><th>count</th>"
-          "<th>failed</th><th>mean</th><th>p50</th><th>p95</th><th>total</th>"
+    fputs("<section><h2>Codelets</h2>", f);
+    table_open(f);
+    fputs("<tr><th class=\"l\">codelet</th><th>count</th>", f);
+    if (st->nitems) fputs("<th>items</th>", f);
+    fputs("<th>failed</th><th>mean</th><th>p50</th><th>p95</th><th>total</th>"
           "<th>share of task time</th></tr>\n",
           f);
     for (int c = 0; c < a.ncodelets; c++) {
@@ -416,15 +580,18 @@ int dusk_trace_write_report(const dusk_trace_set *set, const char *path, const c
                 "</b></span>",
                 dusk__codelet_color(x->codelet));
         html(f, x->codelet);
+        fprintf(f, "</td><td>%lld</td>", (long long)x->count);
+        if (st->nitems) fprintf(f, "<td>%lld</td>", (long long)x->items);
         fprintf(f,
-                "</td><td>%lld</td><td%s>%lld</td><td>%s</td><td>%s</td><td>%s</td>"
+                "<td%s>%lld</td><td>%s</td><td>%s</td><td>%s</td>"
                 "<td>%s</td><td>%.1f %%</td></tr>\n",
-                (long long)x->count, x->failed ? " class=\"fail\"" : "", (long long)x->failed,
+                x->failed ? " class=\"fail\"" : "", (long long)x->failed,
                 dur_str(d1, sizeof d1, x->mean), dur_str(d2, sizeof d2, x->p50),
                 dur_str(d3, sizeof d3, x->p95), dur_str(d4, sizeof d4, x->total),
                 st->task_time > 0 ? 100 * x->total / st->task_time : 0.0);
     }
-    fputs("</table></section>\n", f);
+    table_close(f);
+    fputs("</section>\n", f);
 
     /* critical path */
     fprintf(f,
@@ -448,48 +615,58 @@ int dusk_trace_write_report(const dusk_trace_set *set, const char *path, const c
     if (st->nfailed + st->nskipped == 0) {
         fputs("<p>None: every task succeeded.</p>", f);
     } else {
-        fputs("<table><tr><th class=\"l\">rank</th><th>id</th><th class=\"l\">key</th>"
-              "<th class=\"l\">codelet</th><th class=\"l\">status</th><th>attempts</th>"
-              "<th class=\"l\">worker</th><th class=\"l\">reason</th></tr>\n",
+        table_open(f);
+        /* few columns, long texts wrapping: it reads at 600 px */
+        fputs("<tr><th class=\"l\">task</th><th class=\"l\">codelet</th>", f);
+        if (st->nitems) fputs("<th class=\"l\">items</th>", f);
+        fputs("<th class=\"l\">status</th><th>attempts</th><th class=\"l\">worker</th>"
+              "<th class=\"l\">reason</th></tr>\n",
               f);
         int64_t shown = 0;
         for (int64_t i = 0; i < set->ntasks && shown < MAX_FAILED_ROWS; i++) {
             const dusk_trace_task *t = &set->tasks[i];
             if (t->status == 0) continue;
-            fprintf(f, "<tr><td class=\"l\">%d</td><td>%lld</td><td class=\"l\">", t->rank,
-                    (long long)t->id);
+            char text[64], range[96];
+            fputs("<tr><td class=\"l\">", f);
             html(f, t->key);
+            if (set->nranks > 1)
+                fprintf(f, "<small>rank %d, id %lld</small>", t->rank, (long long)t->id);
+            else
+                fprintf(f, "<small>id %lld</small>", (long long)t->id);
             fputs("</td><td class=\"l\">", f);
             html(f, t->codelet);
-            fprintf(f, "</td><td class=\"l fail\">%s</td><td>%d</td><td class=\"l\">",
-                    dusk_strerror(t->status), t->attempts);
+            fputs("</td>", f);
+            if (st->nitems)
+                fprintf(f, "<td class=\"l w\">%s<small>%lld without a result</small></td>",
+                        items_str(range, sizeof range, t), (long long)t->items_failed);
+            fputs("<td class=\"l w fail\">", f);
+            html(f, dusk__trace_status_text(t->status, text, sizeof text));
+            fprintf(f, "</td><td>%d</td><td class=\"l\">", t->attempts);
             int w = t->worker >= 0 ? dusk__trace_worker_index(set, t->rank, t->worker) : -1;
             html(f, w >= 0 ? set->workers[w].name : "never ran");
-            fputs("</td><td class=\"l\">", f);
+            fputs("</td><td class=\"l w r\">", f);
             html(f, t->reason ? t->reason : "");
             fputs("</td></tr>\n", f);
             shown++;
         }
-        fputs("</table>", f);
+        table_close(f);
         if (st->nfailed + st->nskipped > shown)
             fprintf(f, "<p>… and %lld more.</p>", (long long)(st->nfailed + st->nskipped - shown));
     }
     fputs("</section>\n</main>\n", f);
+    fprintf(f, "<footer>dusk %s · %lld tasks", DUSK_VERSION_STRING, (long long)st->ntasks);
+    if (st->nitems) fprintf(f, " (%lld items)", (long long)st->nitems);
     fprintf(f,
-            "<footer>dusk %s · %lld tasks on %d rank%s · times from the first task's start"
-            "</footer>\n<div id=\"tip\"></div>\n<script>\n",
-            DUSK_VERSION_STRING, (long long)st->ntasks, st->nranks, st->nranks == 1 ? "" : "s");
+            " on %d rank%s · times from the first task's start</footer>\n<div id=\"tip\"></div>\n"
+            "<script>\n",
+            st->nranks, st->nranks == 1 ? "" : "s");
     int agg;
     rc = write_boxes(f, set, &a, &agg);
     fprintf(f, "%s</script>\n</body></html>\n", JS);
     dusk__trace_analysis_free(&a);
-    if (ferror(f) && rc == 0) rc = DUSK_EIO;
-    if (fclose(f) != 0 && rc == 0) rc = DUSK_EIO;
-    if (rc == 0 && rename(tmp, path) != 0) rc = DUSK_EIO;
     if (rc != 0) {
-        int err = errno; /* the failure's, which callers print: not remove()'s */
-        remove(tmp);
-        errno = err;
+        dusk__atomic_abort(&at);
+        return rc;
     }
-    return rc;
+    return dusk__atomic_commit(&at) == 0 ? 0 : DUSK_EIO;
 }

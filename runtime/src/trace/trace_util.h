@@ -1,5 +1,5 @@
-/* What the trace writer (trace.c) and reader (trace_read.c) share besides the I/O layer's
- * string builder: the codelet colour palette. Private. */
+/* What the trace writer (trace.c) and the report (trace_report.c) share besides the I/O
+ * layer's string builder: the codelet colour palette (trace_palette.c). Private. */
 #ifndef DUSK_TRACE_UTIL_H
 #define DUSK_TRACE_UTIL_H
 
@@ -9,7 +9,8 @@
 #include "dusk.h"
 #include "io.h" /* dusk__sb */
 
-/* The fill colour of a codelet ("#rrggbb", static), the same in dag.dot and report.html. */
+/* The fill colour of a codelet ("#rrggbb", static), from its name alone, so that dag.dot
+ * and report.html agree. NULL and "other" are grey. Thread-safe. */
 const char *dusk__codelet_color(const char *codelet);
 
 #endif
