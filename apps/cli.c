@@ -118,10 +118,16 @@ int cli_check_memory(const cli_app *app, int64_t needed, const char *what)
 {
     dusk_memory m;
     if (dusk_memory_query(&m) != 0 || m.available < 0 || needed <= m.available) return -1;
-    char need[32], have[32], source[96];
+    char need[32], have[32], source[128];
     cli_bytes(need, sizeof need, needed);
     cli_bytes(have, sizeof have, m.available);
-    if (m.cgroup >= 0 && m.cgroup == m.available) {
+    if (m.rlimit >= 0 && m.rlimit == m.available) {
+        char mi[32];
+        cli_bytes(mi, sizeof mi, m.meminfo);
+        snprintf(source, sizeof source,
+                 "this process's limits, ulimit -v or -d, less what it uses; MemAvailable is %s",
+                 mi);
+    } else if (m.cgroup >= 0 && m.cgroup == m.available) {
         char mi[32];
         cli_bytes(mi, sizeof mi, m.meminfo);
         snprintf(source, sizeof source, "the cgroup's memory limit; MemAvailable is %s", mi);

@@ -352,16 +352,19 @@ int64_t dusk_peak_rss(void);
 
 /* Memory this process can still allocate, in bytes; -1 where unknown. */
 typedef struct dusk_memory {
-    int64_t available; /* the lower of the two below that is known */
+    int64_t available; /* the lowest of the three below that is known */
     int64_t meminfo;   /* MemAvailable in /proc/meminfo */
     int64_t cgroup;    /* room left under the memory limits of this process's cgroup and its
                           ancestors (v2 memory.max, or v1 memory.limit_in_bytes, minus the
                           usage that is not reclaimable page cache); -1 when none is set */
+    int64_t rlimit;    /* room left under this process's own limits (ulimit -v, -d): RLIMIT_AS
+                          minus VmSize and RLIMIT_DATA minus VmData (/proc/self/status), the
+                          lower; -1 when neither is set */
 } dusk_memory;
 
-/* Fill *out from /proc and /sys/fs/cgroup. Returns 0, DUSK_EINVAL when out is NULL, or
- * DUSK_EIO when neither /proc/meminfo nor a cgroup limit could be read (then every field is
- * -1). Reads small files only; thread-safe; needs no dusk_init(). */
+/* Fill *out from /proc, /sys/fs/cgroup and getrlimit(). Returns 0, DUSK_EINVAL when out is
+ * NULL, or DUSK_EIO when none of the three could be read (then every field is -1). Reads
+ * small files only; thread-safe; needs no dusk_init(). */
 DUSK_NODISCARD int dusk_memory_query(dusk_memory *out);
 
 /* Bytes an unprivileged writer can still put on the file system holding `path` (statvfs's
