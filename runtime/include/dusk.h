@@ -62,6 +62,10 @@ enum {
     DUSK_ESTATE = -10,    /* the call is not allowed now (dusk not initialised, ...) */
     DUSK_ETASK = -11,     /* the graph finished but some of its tasks failed */
     DUSK_ECANCELED = -12, /* the task did not run: its graph was cancelled */
+    DUSK_EEXIST = -13,    /* the name is already taken (a kernel, an extension) */
+    DUSK_EKERNEL = -14,   /* a kernel returned something that is not 0 or a DUSK_E* code (C's
+                             `return 1`): the task failed, with the reason "kernel returned N"
+                             unless the kernel gave one */
 };
 
 /* The text of an error code: a static string, never NULL. Thread-safe. */
@@ -214,7 +218,9 @@ DUSK_NODISCARD int dusk_graph_compute(dusk_graph *g);
 
 /* A new matrix of rows x cols float64 values (C order) or vector of n values. Its memory is
  * allocated by StarPU where and when the first task that writes it runs, and freed after
- * dusk_data_release() once the tasks that use it are done. The caller owns one reference. */
+ * dusk_data_release() once the tasks that use it are done. The caller owns one reference.
+ * Limits: each dimension is 1 to 2^31 - 1 (StarPU's interfaces hold 32-bit sizes), and
+ * rows x cols x 8 bytes fits in an int64_t; DUSK_EINVAL otherwise. */
 DUSK_NODISCARD int dusk_matrix_new(dusk_graph *g, int64_t rows, int64_t cols, dusk_data **out);
 DUSK_NODISCARD int dusk_vector_new(dusk_graph *g, int64_t n, dusk_data **out);
 
@@ -267,6 +273,9 @@ typedef struct dusk_arg {
 /* The most data arguments a task may have (dusk_task_submit() refuses more: DUSK_EINVAL). */
 #define DUSK_MAX_ARGS 8
 
+/* The largest by-value argument a task may have, in bytes (1 MiB; more: DUSK_EINVAL). */
+#define DUSK_MAX_VALUE_SIZE (1u << 20)
+
 /* Task options. Start from dusk_task_opts_init(), which zeroes them. */
 enum {
     DUSK_TASK_COUNTS = 1 /* its completion advances the graph's progress bar */
@@ -294,13 +303,14 @@ typedef struct dusk_task_opts {
     void *user;
 } dusk_task_opts;
 
-void dusk_task_opts_init(dusk_task_opts *opts);
+/* Zero *opts (every option at its default). 0, or DUSK_EINVAL for a NULL opts. */
+int dusk_task_opts_init(dusk_task_opts *opts);
 
 /* Add a task running kernel k on args (at most DUSK_MAX_ARGS), with `value` (value_size
- * bytes, copied; may be NULL) passed by value to the kernel. It is handed to StarPU at once,
- * after waiting for room in the graph's window. *id (may be NULL) receives its index in the
- * graph, counted from 0. Returns DUSK_EINVAL for bad arguments, DUSK_ENODEV when no worker
- * can run k, DUSK_ESTARPU when StarPU refuses it. */
+ * bytes, at most DUSK_MAX_VALUE_SIZE, copied; may be NULL) passed by value to the kernel. It is
+ * handed to StarPU at once, after waiting for room in the graph's window. *id (may be NULL)
+ * receives its index in the graph, counted from 0. Returns DUSK_EINVAL for bad arguments,
+ * DUSK_ENODEV when no worker can run k, DUSK_ESTARPU when StarPU refuses it. */
 DUSK_NODISCARD int dusk_task_submit(dusk_graph *g, const dusk_kernel *k, const dusk_arg *args,
                                     int nargs, const void *value, size_t value_size,
                                     const dusk_task_opts *opts, int64_t *id);

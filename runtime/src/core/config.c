@@ -270,6 +270,10 @@ static int fail_tasks_check(char *why, size_t whylen)
 int dusk_config_init(dusk_config *cfg, char *why, size_t whylen)
 {
     int rc;
+    if (cfg == NULL) {
+        dusk__set_why(why, whylen, "no configuration to fill (NULL)");
+        return DUSK_EINVAL;
+    }
     memset(cfg, 0, sizeof *cfg);
     cfg->ncpu = -1;
     cfg->ncuda = -1;
@@ -417,6 +421,10 @@ int dusk_init(const dusk_config *cfg, char *why, size_t whylen)
     if (dusk__started) {
         dusk__set_why(why, whylen, "dusk is already started");
         return DUSK_ESTATE;
+    }
+    if (cfg == NULL) {
+        dusk__set_why(why, whylen, "no configuration (NULL)");
+        return DUSK_EINVAL;
     }
     if (cfg->ncpu < -1 || cfg->ncuda < -1 || cfg->blas_threads < 1 || cfg->window < 0 ||
         cfg->window_mb < 0 || cfg->mpi_core < -1 || cfg->mpi_core > 1) {

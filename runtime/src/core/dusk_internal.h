@@ -13,9 +13,11 @@
 #include "io.h" /* strings, files: the layer below */
 
 struct dusk_kernel {
-    char name[48];
+    char name[DUSK_KERNEL_NAME_MAX + 1];
     dusk_kernel_fn cpu;
-    dusk_kernel_fn cuda; /* NULL: CPU only */
+    dusk_kernel_fn cuda;            /* NULL: CPU only */
+    dusk_footprint_fn footprint;    /* NULL: StarPU's data footprint alone */
+    struct dusk_kernel *next_named; /* in kernel.c's table of the names in use */
     struct starpu_perfmodel model;
     struct starpu_codelet cl;
     struct dusk_kernel *next_doomed; /* freed by dusk_shutdown() when freed while running */
@@ -90,6 +92,9 @@ int dusk__graph_cancelling(const dusk_graph *g);
 /* config.c: whether DUSK_FAIL_TASKS names this task key (a test aid: the task then fails as a
  * LAPACK error would, without running). */
 int dusk__fail_injected(const char *key);
+
+/* kernel.c: dusk_kernel_new() for the built-in kernels, whose names start with "dusk_". */
+int dusk__kernel_new_builtin(const char *name, dusk_kernel_fn cpu, dusk_kernel **out);
 
 /* progress.c: a tqdm-like bar on stderr. */
 typedef struct dusk__progress dusk__progress;

@@ -345,9 +345,11 @@ int dusk_data_read(dusk_data *d, dusk_read_fn fn, void *user)
     return dusk_data_read_at(d, DUSK_OWNER, fn, user);
 }
 
-void dusk_task_opts_init(dusk_task_opts *opts)
+int dusk_task_opts_init(dusk_task_opts *opts)
 {
+    if (opts == NULL) return DUSK_EINVAL;
     memset(opts, 0, sizeof *opts);
+    return 0;
 }
 
 /* Lock held: the slot of task id in `odd`, or the empty slot where it would go. */

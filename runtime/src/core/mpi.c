@@ -185,6 +185,7 @@ int dusk_barrier(void)
 
 int dusk_ranks_max(int64_t value, int64_t *out)
 {
+    if (out == NULL) return DUSK_EINVAL;
     *out = value;
     if (!dusk__started) return DUSK_ESTATE;
 #if DUSK_HAVE_MPI
@@ -200,8 +201,9 @@ int dusk_ranks_max(int64_t value, int64_t *out)
 
 int dusk_ranks_gather(const char *text, size_t len, char **out, size_t *outlen)
 {
-    *out = NULL;
-    *outlen = 0;
+    if (out != NULL) *out = NULL;
+    if (outlen != NULL) *outlen = 0;
+    if (out == NULL || outlen == NULL || (text == NULL && len > 0)) return DUSK_EINVAL;
     if (!dusk__started) return DUSK_ESTATE;
     if (len > INT32_MAX) return DUSK_EINVAL;
     int n = 1;
