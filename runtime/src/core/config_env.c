@@ -1,36 +1,17 @@
-/* Configuration, start-up and shut-down of StarPU. */
+/* Configuration: dusk_config's defaults, the environment variables (dusk's and the StarPU
+ * ones StarPU would answer with an abort), and the one table of bounds of the numeric
+ * settings that the environment, the command line (apps/cli.c) and dusk_init() share.
+ * Starting and stopping are in init.c. */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
 #include <limits.h>
 #include <math.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
-#include "dusk_features.h"
 #include "dusk_internal.h"
-#include "dusk_trace.h"
-#include "trace.h"
-
-int dusk__started = 0;
-static dusk_config current;
-static dusk_kernel *doomed; /* kernels freed while StarPU still held their codelets */
-static dusk__trace *trace;  /* when DUSK_TRACE or --trace asked for one */
-static char *run_info;
-static char *fail_tasks; /* ",key,key," from DUSK_FAIL_TASKS, or NULL */
-
-struct dusk__trace *dusk__current_trace(void)
-{
-    return trace;
-}
-
-void dusk_set_run_info(const char *line)
-{
-    if (trace == NULL || line == NULL) return;
-    free(run_info);
-    run_info = dusk__strdup(line);
-}
 
 /* Read an integer environment variable into *field when it is set. An empty value counts as
  * unset for dusk's own variables, but not for StarPU's: StarPU reads "" as 0. */
@@ -50,6 +31,110 @@ static int env_int(const char *name, long long lo, long long hi, int *field, cha
         return DUSK_EINVAL;
     }
     *field = (int)v;
+    return 0;
+}
+
+/* The numeric settings of dusk_config (dusk_setting): the field, its environment variable
+ * and flag, the range they take, and the field's "decide for me" value, which only the
+ * struct takes (where it is outside the range). */
+static const struct setting {
+    const char *field, *env, *flag;
+    size_t offset;
+    long long lo, hi, unset;
+    const char *unset_means;
+} settings[DUSK_SETTING_COUNT] = {
+    [DUSK_SETTING_NCPU] = {"ncpu", "STARPU_NCPU", "--ncpu", offsetof(dusk_config, ncpu), 0, 4096,
+                           -1, "StarPU's default"},
+    [DUSK_SETTING_NCUDA] = {"ncuda", "STARPU_NCUDA", NULL, offsetof(dusk_config, ncuda), 0, 64, -1,
+                            "StarPU's default"},
+    [DUSK_SETTING_BLAS_THREADS] = {"blas_threads", "DUSK_BLAS_THREADS", "--blas-threads",
+                                   offsetof(dusk_config, blas_threads), 1, 4096, 1, NULL},
+    [DUSK_SETTING_WINDOW] = {"window", "DUSK_WINDOW", "--window", offsetof(dusk_config, window), 1,
+                             1 << 20, 0, "64 per worker"},
+    [DUSK_SETTING_WINDOW_MB] = {"window_mb", "DUSK_WINDOW_MB", "--window-mb",
+                                offsetof(dusk_config, window_mb), 1, 1 << 24, 0, "32 per worker"},
+    [DUSK_SETTING_MPI_CORE] = {"mpi_core", "DUSK_MPI_CORE", NULL, offsetof(dusk_config, mpi_core),
+                               -1, 1, -1, NULL},
+    [DUSK_SETTING_PROGRESS] = {"progress", NULL, NULL, offsetof(dusk_config, progress), -1, 1, -1,
+                               NULL},
+    [DUSK_SETTING_VERBOSE] = {"verbose", NULL, NULL, offsetof(dusk_config, verbose), -1, 1, 0,
+                              NULL},
+};
+
+static int setting_ok(const struct setting *st, long long v)
+{
+    return (v >= st->lo && v <= st->hi) || v == st->unset;
+}
+
+static void setting_refused(const struct setting *st, long long v, char *why, size_t whylen)
+{
+    if (st->unset_means != NULL)
+        dusk__set_why(why, whylen,
+                      "invalid configuration value: %s = %lld is out of range (%lld to %lld, or "
+                      "%lld for %s)",
+                      st->field, v, st->lo, st->hi, st->unset, st->unset_means);
+    else
+        dusk__set_why(why, whylen,
+                      "invalid configuration value: %s = %lld is out of range (%lld to %lld)",
+                      st->field, v, st->lo, st->hi);
+}
+
+static int *setting_field(dusk_config *cfg, dusk_setting s)
+{
+    return (int *)(void *)((char *)cfg + settings[s].offset);
+}
+
+int dusk_config_bounds(dusk_setting s, long long *lo, long long *hi, long long *unset,
+                       const char **field, const char **env, const char **flag)
+{
+    int known = (int)s >= 0 && s < DUSK_SETTING_COUNT;
+    const struct setting *st = known ? &settings[s] : NULL;
+    if (lo != NULL) *lo = known ? st->lo : 0;
+    if (hi != NULL) *hi = known ? st->hi : 0;
+    if (unset != NULL) *unset = known ? st->unset : 0;
+    if (field != NULL) *field = known ? st->field : NULL;
+    if (env != NULL) *env = known ? st->env : NULL;
+    if (flag != NULL) *flag = known ? st->flag : NULL;
+    return known ? 0 : DUSK_EINVAL;
+}
+
+int dusk_config_set(dusk_config *cfg, dusk_setting s, long long value, char *why, size_t whylen)
+{
+    dusk__set_why(why, whylen, "%s", "");
+    if (cfg == NULL || (int)s < 0 || s >= DUSK_SETTING_COUNT) {
+        dusk__set_why(why, whylen, "%s", cfg == NULL ? "no configuration" : "unknown setting");
+        return DUSK_EINVAL;
+    }
+    if (!setting_ok(&settings[s], value)) {
+        setting_refused(&settings[s], value, why, whylen);
+        return DUSK_EINVAL;
+    }
+    *setting_field(cfg, s) = (int)value;
+    return 0;
+}
+
+int dusk_config_get(const dusk_config *cfg, dusk_setting s, long long *value)
+{
+    if (value != NULL) *value = 0;
+    if (cfg == NULL || value == NULL || (int)s < 0 || s >= DUSK_SETTING_COUNT) return DUSK_EINVAL;
+    *value = *setting_field((dusk_config *)cfg, s);
+    return 0;
+}
+
+int dusk__config_check(const dusk_config *cfg, char *why, size_t whylen)
+{
+    for (int s = 0; s < DUSK_SETTING_COUNT; s++) {
+        long long v = *setting_field((dusk_config *)cfg, (dusk_setting)s);
+        if (!setting_ok(&settings[s], v)) {
+            setting_refused(&settings[s], v, why, whylen);
+            return DUSK_EINVAL;
+        }
+    }
+    if (memchr(cfg->sched, '\0', sizeof cfg->sched) == NULL ||
+        memchr(cfg->trace, '\0', sizeof cfg->trace) == NULL) {
+        dusk__set_why(why, whylen, "invalid configuration value: sched or trace is not a string");
+        return DUSK_EINVAL;
+    }
     return 0;
 }
 
@@ -233,7 +318,7 @@ static int check_starpu_env(char *why, size_t whylen)
 
 /* DUSK_FAIL_TASKS (a test aid): task keys as the apps make them, NAME-ID ("eigh-5",
  * "add-2-7"), separated by commas. Anything else would silently inject nothing. */
-static int fail_tasks_check(char *why, size_t whylen)
+int dusk__fail_tasks_check(char *why, size_t whylen)
 {
     const char *s = getenv("DUSK_FAIL_TASKS");
     if (s == NULL || *s == '\0') return 0;
@@ -270,26 +355,21 @@ static int fail_tasks_check(char *why, size_t whylen)
 int dusk_config_init(dusk_config *cfg, char *why, size_t whylen)
 {
     int rc;
+    dusk__set_why(why, whylen, "%s", "");
     if (cfg == NULL) {
         dusk__set_why(why, whylen, "no configuration to fill (NULL)");
         return DUSK_EINVAL;
     }
     memset(cfg, 0, sizeof *cfg);
-    cfg->ncpu = -1;
-    cfg->ncuda = -1;
-    cfg->blas_threads = 1;
-    cfg->window = 0;
-    cfg->progress = DUSK_PROGRESS_AUTO;
-    cfg->mpi_core = -1;
-    dusk__set_why(why, whylen, "%s", "");
+    for (int s = 0; s < DUSK_SETTING_COUNT; s++) /* each field's "decide for me" value */
+        *setting_field(cfg, (dusk_setting)s) = (int)settings[s].unset;
 
-    if ((rc = env_int("STARPU_NCPU", 0, 4096, &cfg->ncpu, why, whylen)) ||
-        (rc = env_int("STARPU_NCUDA", 0, 64, &cfg->ncuda, why, whylen)) ||
-        (rc = env_int("DUSK_BLAS_THREADS", 1, 4096, &cfg->blas_threads, why, whylen)) ||
-        (rc = env_int("DUSK_WINDOW", 1, 1 << 20, &cfg->window, why, whylen)) ||
-        (rc = env_int("DUSK_WINDOW_MB", 1, 1 << 24, &cfg->window_mb, why, whylen)) ||
-        (rc = env_int("DUSK_MPI_CORE", -1, 1, &cfg->mpi_core, why, whylen)) ||
-        (rc = check_starpu_env(why, whylen)) || (rc = fail_tasks_check(why, whylen)))
+    for (int s = 0; s < DUSK_SETTING_COUNT; s++)
+        if (settings[s].env != NULL &&
+            (rc = env_int(settings[s].env, settings[s].lo, settings[s].hi,
+                          setting_field(cfg, (dusk_setting)s), why, whylen)))
+            return rc;
+    if ((rc = check_starpu_env(why, whylen)) || (rc = dusk__fail_tasks_check(why, whylen)))
         return rc;
     const char *dir = getenv("DUSK_TRACE");
     if (dir != NULL && *dir != '\0') {
@@ -347,292 +427,4 @@ int dusk_sched_check(const char *name, char *why, size_t whylen)
                   "unknown scheduler '%s' (try %s; all: STARPU_SCHED=help or --sched help)",
                   name ? name : "", try);
     return DUSK_EINVAL;
-}
-
-/* The directory StarPU 1.3 keeps its performance models and bus calibration in, by its own
- * rules (_starpu_set_perf_model_dirs in perfmodel.c, _starpu_get_home_path in utils.c):
- * STARPU_PERF_MODEL_DIR; else the one StarPU was configured with; else HOME/.starpu/sampling
- * where HOME is the first of XDG_CACHE_HOME, STARPU_HOME, HOME, TMPDIR, TEMP, TMP that is set,
- * or /tmp. *from names where it came from. */
-static void starpu_model_dir(char *dir, size_t len, const char **from)
-{
-    const char *v = getenv("STARPU_PERF_MODEL_DIR");
-    if (v != NULL) {
-        snprintf(dir, len, "%s", v);
-        *from = "STARPU_PERF_MODEL_DIR";
-        return;
-    }
-#ifdef STARPU_PERF_MODEL_DIR
-    snprintf(dir, len, "%s", STARPU_PERF_MODEL_DIR);
-    *from = "StarPU's --with-perf-model-dir";
-#else
-    static const char *const homes[] = {"XDG_CACHE_HOME", "STARPU_HOME", "HOME",
-                                        "TMPDIR",         "TEMP",        "TMP"};
-    *from = "StarPU's default";
-    v = "/tmp";
-    for (size_t i = 0; i < sizeof homes / sizeof homes[0]; i++)
-        if (getenv(homes[i]) != NULL) {
-            v = getenv(homes[i]);
-            *from = homes[i];
-            break;
-        }
-    snprintf(dir, len, "%s/.starpu/sampling", v);
-#endif
-}
-
-/* StarPU creates its performance-model directory at start-up and aborts the process (core
- * dump) when it cannot, or fails later when it cannot write there: check first, and say
- * which directory and what to set. Its paths live in 256-byte buffers: a longer one would be
- * cut silently, so it is refused too. */
-static int check_starpu_dir(char *why, size_t whylen)
-{
-    char dir[PATH_MAX];
-    const char *from;
-    starpu_model_dir(dir, sizeof dir, &from);
-    const char *fix = strcmp(from, "STARPU_PERF_MODEL_DIR") == 0
-                          ? "set STARPU_PERF_MODEL_DIR to a writable directory, or unset it"
-                      : strcmp(from, "XDG_CACHE_HOME") == 0
-                          ? "set XDG_CACHE_HOME (which StarPU reads before STARPU_HOME) to a "
-                            "writable directory"
-                          : "set STARPU_HOME to a writable directory";
-    /* room for "/codelets/45/" and a model's file name in StarPU's 256 bytes */
-    if (strlen(dir) > 180) {
-        dusk__set_why(why, whylen,
-                      "StarPU's directory %.60s... (from %s) is longer than the 180 bytes "
-                      "StarPU can use; %s",
-                      dir, from, fix);
-        return DUSK_EINVAL;
-    }
-    const char *what = "cannot create";
-    int rc =
-        dir[0] == '\0' ? (errno = ENOENT, -1) : dusk__mkdir_p(dir, 0700); /* as StarPU makes it */
-    if (rc == 0 && access(dir, W_OK | X_OK) != 0) what = "cannot write to", rc = -1;
-    if (rc != 0) {
-        dusk__set_why(why, whylen, "StarPU %s its directory %s (from %s): %s; %s", what, dir, from,
-                      strerror(errno), fix);
-        return DUSK_EIO;
-    }
-    return 0;
-}
-
-int dusk_init(const dusk_config *cfg, char *why, size_t whylen)
-{
-    dusk__set_why(why, whylen, "%s", "");
-    if (dusk__started) {
-        dusk__set_why(why, whylen, "dusk is already started");
-        return DUSK_ESTATE;
-    }
-    if (cfg == NULL) {
-        dusk__set_why(why, whylen, "no configuration (NULL)");
-        return DUSK_EINVAL;
-    }
-    if (cfg->ncpu < -1 || cfg->ncuda < -1 || cfg->blas_threads < 1 || cfg->window < 0 ||
-        cfg->window_mb < 0 || cfg->mpi_core < -1 || cfg->mpi_core > 1) {
-        dusk__set_why(why, whylen, "invalid configuration value");
-        return DUSK_EINVAL;
-    }
-    if (cfg->sched[0] != '\0' && dusk_sched_check(cfg->sched, why, whylen) != 0) return DUSK_EINVAL;
-
-    int rc = fail_tasks_check(why, whylen);
-    if (rc == 0) rc = check_starpu_dir(why, whylen);
-    if (rc != 0) return rc;
-
-    /* StarPU talks a lot on start-up; keep it quiet unless asked. */
-    if (cfg->verbose <= 0) setenv("STARPU_SILENT", "1", 0);
-
-#if DUSK_HAVE_FXT
-    /* A StarPU with FxT writes its own trace too (prof_file_*), next to dusk's, for
-     * starpu_fxt_tool (Paje/ViTE, StarPU's dag.dot): see the README. */
-    if (cfg->trace[0] != '\0' && getenv("STARPU_FXT_PREFIX") == NULL) {
-        char prefix[sizeof cfg->trace + 1];
-        snprintf(prefix, sizeof prefix, "%s/", cfg->trace);
-        (void)mkdir(cfg->trace, 0777);
-        setenv("STARPU_FXT_PREFIX", prefix, 1);
-    }
-#endif
-
-    struct starpu_conf conf;
-    starpu_conf_init(&conf);
-    conf.precedence_over_environment_variables = 1;
-    if (cfg->ncpu >= 0) conf.ncpus = cfg->ncpu;
-    if (cfg->ncuda >= 0) conf.ncuda = cfg->ncuda;
-    if (cfg->sched[0] != '\0') conf.sched_policy_name = cfg->sched;
-
-#ifdef STARPU_MAXCPUS
-    /* Debian's StarPU is built for at most 4 CPU workers: say so once, then ask for what it
-     * can give rather than let StarPU refuse or warn on its own. */
-    long cores = sysconf(_SC_NPROCESSORS_ONLN);
-    if (cfg->ncpu > STARPU_MAXCPUS || (cfg->ncpu < 0 && cores > STARPU_MAXCPUS)) {
-        if (cfg->verbose >= 0)
-            fprintf(stderr,
-                    "dusk: warning: %ld %s but this StarPU runs at most %d CPU workers "
-                    "(STARPU_MAXCPUS); a StarPU built with --enable-maxcpus lifts the limit\n",
-                    cfg->ncpu > STARPU_MAXCPUS ? (long)cfg->ncpu : cores,
-                    cfg->ncpu > STARPU_MAXCPUS ? "CPU workers asked for (--ncpu or STARPU_NCPU)"
-                                               : "cores",
-                    STARPU_MAXCPUS);
-        conf.ncpus = STARPU_MAXCPUS;
-    }
-#endif
-
-    int ret = dusk__mpi_start(&conf, cfg, why, whylen);
-    if (ret == -EPROTONOSUPPORT) return DUSK_ENODEV; /* several ranks, no StarPU-MPI: `why` says */
-    if (ret == -EIO) return DUSK_ESTARPU;
-    if (ret == -ENODEV) {
-        if (cfg->ncpu >= 0)
-            dusk__set_why(why, whylen,
-                          "StarPU found no worker to run tasks: %d CPU workers asked for "
-                          "(--ncpu or STARPU_NCPU)",
-                          cfg->ncpu);
-        else
-            dusk__set_why(why, whylen, "StarPU found no worker to run tasks");
-        return DUSK_ENODEV;
-    }
-    if (ret != 0) {
-        dusk__set_why(why, whylen, "starpu_init failed: %s", strerror(-ret));
-        return DUSK_ESTARPU;
-    }
-    current = *cfg;
-    dusk__started = 1;
-    const char *inject = getenv("DUSK_FAIL_TASKS");
-    if (inject != NULL && *inject != '\0') {
-        size_t len = strlen(inject);
-        fail_tasks = malloc(len + 3);
-        if (fail_tasks != NULL) snprintf(fail_tasks, len + 3, ",%s,", inject);
-    }
-    if (cfg->trace[0] != '\0') {
-        char twhy[200], dir[sizeof cfg->trace + 32];
-        /* several ranks: each its own directory, merged by rank 0 at dusk_shutdown() */
-        if (dusk_rank_count() > 1)
-            snprintf(dir, sizeof dir, "%s/rank-%d", cfg->trace, dusk_rank());
-        else
-            snprintf(dir, sizeof dir, "%s", cfg->trace);
-        if ((ret = dusk__trace_open(dir, dusk_rank(), dusk_rank_count(), &trace, twhy,
-                                    sizeof twhy)) != 0) {
-            dusk__set_why(why, whylen, "cannot write the trace to %s: %s", dir, twhy);
-            dusk_shutdown();
-            return ret;
-        }
-    }
-    if ((ret = dusk__linalg_init(cfg)) != 0) {
-        dusk__set_why(why, whylen, "cannot create the built-in kernels: %s", dusk_strerror(ret));
-        dusk_shutdown();
-        return ret;
-    }
-    return 0;
-}
-
-/* Several ranks: once every rank has closed its trace, rank 0 merges DIR/rank-K/trace.json
- * into DIR/trace.json (one process per rank) and writes DIR/report.html for all ranks. */
-static void merge_rank_traces(void)
-{
-    int n = dusk_rank_count();
-    if (dusk_barrier() != 0 || dusk_rank() != 0) return;
-    char **paths = calloc((size_t)n, sizeof *paths);
-    size_t len = strlen(current.trace) + 40;
-    int ok = paths != NULL;
-    for (int r = 0; ok && r < n; r++) {
-        paths[r] = malloc(len);
-        ok = paths[r] != NULL;
-        if (ok) snprintf(paths[r], len, "%s/rank-%d/trace.json", current.trace, r);
-    }
-    dusk_trace_set *set = NULL;
-    char why[256] = "out of memory", out[sizeof current.trace + 32];
-    if (ok && dusk_trace_load((const char *const *)paths, n, &set, why, sizeof why) == 0) {
-        snprintf(out, sizeof out, "%s/trace.json", current.trace);
-        ok = dusk_trace_write_json(set, out) == 0;
-        snprintf(out, sizeof out, "%s/report.html", current.trace);
-        ok = ok && dusk_trace_write_report(set, out, run_info ? run_info : "") == 0;
-        snprintf(why, sizeof why, "cannot write trace.json or report.html");
-    } else {
-        ok = 0;
-    }
-    if (!ok && current.verbose >= 0)
-        fprintf(stderr, "dusk: warning: could not merge the ranks' traces in %s: %s\n",
-                current.trace, why);
-    else if (current.verbose >= 0)
-        fprintf(stderr, "dusk: traces of %d ranks merged into %s (report.html, trace.json)\n", n,
-                current.trace);
-    dusk_trace_set_free(&set);
-    for (int r = 0; paths != NULL && r < n; r++)
-        free(paths[r]);
-    free(paths);
-}
-
-void dusk_shutdown(void)
-{
-    if (!dusk__started) return;
-    starpu_task_wait_for_all();
-    if (trace != NULL) {
-        if (dusk__trace_close(&trace, run_info ? run_info : "") != 0 && current.verbose >= 0)
-            fprintf(stderr, "dusk: warning: could not finish the trace in %s\n", current.trace);
-        else if (current.verbose >= 0 && dusk_rank_count() == 1)
-            fprintf(stderr, "dusk: trace written to %s (report.html, trace.json, dag.dot)\n",
-                    current.trace);
-    }
-    if (current.trace[0] != '\0' && dusk_rank_count() > 1) merge_rank_traces();
-    free(run_info);
-    run_info = NULL;
-    dusk__linalg_stop();
-    dusk__mpi_stop();
-    free(fail_tasks);
-    fail_tasks = NULL;
-    dusk__started = 0;
-    dusk__linalg_fini();
-    while (doomed != NULL) {
-        dusk_kernel *k = doomed;
-        doomed = k->next_doomed;
-        dusk_kernel_free(&k);
-    }
-}
-
-int dusk__fail_injected(const char *key)
-{
-    if (fail_tasks == NULL || key[0] == '\0' || strchr(key, ',') != NULL) return 0;
-    size_t len = strlen(key);
-    for (const char *p = strstr(fail_tasks, key); p != NULL; p = strstr(p + 1, key))
-        if (p[-1] == ',' && p[len] == ',') return 1;
-    return 0;
-}
-
-void dusk__kernel_doom(dusk_kernel *k)
-{
-    k->next_doomed = doomed;
-    doomed = k;
-}
-
-int dusk_worker_count(void)
-{
-    return dusk__started ? (int)starpu_worker_get_count() : 0;
-}
-
-int dusk_cpu_worker_count(void)
-{
-    return dusk__started ? (int)starpu_cpu_worker_get_count() : 0;
-}
-
-int dusk_cuda_worker_count(void)
-{
-#if DUSK_HAVE_CUDA
-    return dusk__started ? (int)starpu_cuda_worker_get_count() : 0;
-#else
-    return 0;
-#endif
-}
-
-int dusk_have_cuda(void)
-{
-    return DUSK_HAVE_CUDA;
-}
-
-const char *dusk_sched_name(void)
-{
-    if (!dusk__started) return "";
-    struct starpu_sched_policy *p = starpu_sched_ctx_get_sched_policy(0);
-    return p != NULL && p->policy_name != NULL ? p->policy_name : "";
-}
-
-const dusk_config *dusk_current_config(void)
-{
-    return dusk__started ? &current : NULL;
 }
