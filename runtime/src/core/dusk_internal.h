@@ -122,6 +122,9 @@ void dusk__kernel_doom(dusk_kernel *k);
  * returns starpu_init()'s code, or a negative errno with `why` set; dusk__mpi_stop() stops
  * both. The rest is graph.c's owner-computes path, used only when dusk__mpi_active(). */
 int dusk__launched_size(void);
+/* The CPU workers of a rank given `allowed` cores, one of them reserved for StarPU-MPI's
+ * thread or not, and a core left to each GPU's driver thread: at least 1. */
+int dusk__rank_cpu_workers(int allowed, int reserve_mpi, int cuda_workers);
 int dusk__mpi_start(struct starpu_conf *conf, const dusk_config *cfg, char *why, size_t whylen);
 void dusk__mpi_stop(void);
 int dusk__mpi_active(void);
