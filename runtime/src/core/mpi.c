@@ -132,8 +132,8 @@ static void place_workers(struct starpu_conf *conf, const dusk_config *cfg)
      * keeps its one worker either way (bench/RESULTS.md: the two within noise) */
     int reserve = cfg->mpi_core >= 0 ? cfg->mpi_core : allowed > 4;
     conf->ncpus = dusk__rank_cpu_workers(allowed, reserve, cuda_workers_expected(cfg));
-    if (!reserve) /* the communication thread shares the cores: StarPU-MPI reads no field */
-        if (getenv("STARPU_MPI_NOBIND") == NULL) dusk__env_scope("STARPU_MPI_NOBIND", "1");
+    /* the communication thread shares the cores: StarPU-MPI has no field for it */
+    if (!reserve && getenv("STARPU_MPI_NOBIND") == NULL) dusk__env_scope("STARPU_MPI_NOBIND", "1");
 #ifdef STARPU_MAXCPUS
     if (conf->ncpus > STARPU_MAXCPUS) conf->ncpus = STARPU_MAXCPUS;
 #endif
