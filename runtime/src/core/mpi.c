@@ -140,26 +140,26 @@ static void place_workers(struct starpu_conf *conf, const dusk_config *cfg)
 }
 
 /* Warn once per node (from its first rank, unless quiet) when its ranks start more workers
- * than it has cores: `mpirun -np 4` on 2 cores runs 8 workers that compete for 2 cores. */
+ * than it has cores: `mpirun -np 4` on 2 cores runs 8 workers that compete for 2 cores. The
+ * ranks on the node and this rank's place among them come from the launcher (Open MPI,
+ * MPICH's Hydra; Slurm's local id), and every rank is taken to start as many workers as this
+ * one. No MPI call: a collective here, beside StarPU-MPI's own thread, hung ranks talking
+ * TCP across network namespaces (tests/test_mpi_netns.sh). */
 static void warn_oversubscribed(const dusk_config *cfg)
 {
-    MPI_Comm node;
-    if (MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &node) !=
-        MPI_SUCCESS)
-        return;
-    int local_rank = 0, local_size = 1;
-    long long mine = (long long)starpu_worker_get_count(), total = 0;
+    static const char *const local_size_vars[] = {"OMPI_COMM_WORLD_LOCAL_SIZE", "MPI_LOCALNRANKS",
+                                                  NULL};
+    static const char *const local_rank_vars[] = {"OMPI_COMM_WORLD_LOCAL_RANK", "MPI_LOCALRANKID",
+                                                  "SLURM_LOCALID", NULL};
+    int local_size = env_first(local_size_vars), local_rank = env_first(local_rank_vars);
+    long long workers = (long long)starpu_worker_get_count() * local_size;
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
-    MPI_Comm_rank(node, &local_rank);
-    MPI_Comm_size(node, &local_size);
-    if (MPI_Allreduce(&mine, &total, 1, MPI_LONG_LONG, MPI_SUM, node) == MPI_SUCCESS &&
-        local_rank == 0 && cfg->verbose >= 0 && cores > 0 && total > cores)
+    if (cfg->verbose >= 0 && local_size > 1 && local_rank == 0 && cores > 0 && workers > cores)
         fprintf(stderr,
                 "dusk: warning: the %d ranks on this node start %lld workers in all, on %ld "
                 "cores: they compete for them (start fewer ranks per node, or fewer workers "
                 "each with --ncpu)\n",
-                local_size, total, cores);
-    MPI_Comm_free(&node);
+                local_size, workers, cores);
 }
 #endif
 
