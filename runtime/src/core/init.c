@@ -116,7 +116,7 @@ void dusk__env_scope(const char *name, const char *value)
 {
     if (nenv_saved == (int)(sizeof env_saved / sizeof env_saved[0])) return;
     for (int i = 0; i < nenv_saved; i++)
-        if (strcmp(env_saved[i].name, name) == 0) { /* saved already: keep the first value */
+        if (strcmp(env_saved[i].name, name) == 0) { /* saved already: that value comes back */
             if (value != NULL)
                 (void)setenv(name, value, 1);
             else
@@ -191,7 +191,7 @@ static int start_extensions(char *why, size_t whylen)
         char ewhy[256] = "";
         int ret = e->start(&current, ewhy, sizeof ewhy);
         if (ret != 0) {
-            if (ret > 0) ret = DUSK_ESTARPU; /* not a dusk code: a failure all the same */
+            if (ret > 0) ret = DUSK_ESTARPU; /* not a dusk code: a failed start all the same */
             dusk__set_why(why, whylen, "cannot start %s: %s", e->name,
                           ewhy[0] != '\0' ? ewhy : dusk_strerror(ret));
             return ret;
