@@ -9,23 +9,18 @@
 #include <string.h>
 
 enum {
-    OPT_NCPU = 1000,
-    OPT_SCHED,
-    OPT_WINDOW,
-    OPT_WINDOW_MB,
-    OPT_BLAS_THREADS,
+    OPT_SCHED = 1000,
     OPT_PROGRESS,
     OPT_NO_PROGRESS,
     OPT_VERSION,
     OPT_TRACE,
+    /* the numeric settings that have a flag (--ncpu, --window, ...): OPT_SETTING + the
+     * dusk_setting, their names and ranges from dusk_config_bounds() */
+    OPT_SETTING = 1100,
 };
 
 static const struct option common[] = {
-    {"ncpu", required_argument, NULL, OPT_NCPU},
     {"sched", required_argument, NULL, OPT_SCHED},
-    {"window", required_argument, NULL, OPT_WINDOW},
-    {"window-mb", required_argument, NULL, OPT_WINDOW_MB},
-    {"blas-threads", required_argument, NULL, OPT_BLAS_THREADS},
     {"progress", no_argument, NULL, OPT_PROGRESS},
     {"no-progress", no_argument, NULL, OPT_NO_PROGRESS},
     {"quiet", no_argument, NULL, 'q'},
@@ -118,10 +113,16 @@ int cli_check_memory(const cli_app *app, int64_t needed, const char *what)
 {
     dusk_memory m;
     if (dusk_memory_query(&m) != 0 || m.available < 0 || needed <= m.available) return -1;
-    char need[32], have[32], source[96];
+    char need[32], have[32], source[128];
     cli_bytes(need, sizeof need, needed);
     cli_bytes(have, sizeof have, m.available);
-    if (m.cgroup >= 0 && m.cgroup == m.available) {
+    if (m.rlimit >= 0 && m.rlimit == m.available) {
+        char mi[32];
+        cli_bytes(mi, sizeof mi, m.meminfo);
+        snprintf(source, sizeof source,
+                 "this process's limits, ulimit -v or -d, less what it uses; MemAvailable is %s",
+                 mi);
+    } else if (m.cgroup >= 0 && m.cgroup == m.available) {
         char mi[32];
         cli_bytes(mi, sizeof mi, m.meminfo);
         snprintf(source, sizeof source, "the cgroup's memory limit; MemAvailable is %s", mi);
@@ -170,11 +171,18 @@ int cli_parse(const cli_app *app, int argc, char **argv, dusk_config *cfg)
     while (app->longopts[napp].name != NULL)
         napp++;
     size_t ncommon = sizeof common / sizeof common[0];
-    struct option *all = calloc(napp + ncommon + 1, sizeof *all);
+    struct option *all = calloc(napp + ncommon + DUSK_SETTING_COUNT + 1, sizeof *all);
     char shortopts[64];
     if (all == NULL) return CLI_EXIT_FAILURE;
     memcpy(all, app->longopts, napp * sizeof *all);
     memcpy(all + napp, common, ncommon * sizeof *all);
+    size_t nall = napp + ncommon;
+    for (int s = 0; s < DUSK_SETTING_COUNT; s++) {
+        const char *flag;
+        if (dusk_config_bounds((dusk_setting)s, NULL, NULL, NULL, NULL, NULL, &flag) == 0 &&
+            flag != NULL && strncmp(flag, "--", 2) == 0)
+            all[nall++] = (struct option){flag + 2, required_argument, NULL, OPT_SETTING + s};
+    }
     snprintf(shortopts, sizeof shortopts, ":%sqvh", app->shortopts);
 
     int ret = -1, opt;
@@ -193,27 +201,11 @@ int cli_parse(const cli_app *app, int argc, char **argv, dusk_config *cfg)
         case ':':
             ret = cli_usage_error(app, "option '%s' needs a value", bad);
             break;
-        case OPT_NCPU:
-            if ((ret = cli_int(app, "--ncpu", optarg, 0, 4096, &v)) == 0)
-                cfg->ncpu = (int)v, ret = -1;
-            break;
         case OPT_SCHED:
             if (strlen(optarg) == 0 || strlen(optarg) >= sizeof cfg->sched)
                 ret = cli_usage_error(app, "--sched: '%s' is not a scheduler name", optarg);
             else
                 strcpy(cfg->sched, optarg);
-            break;
-        case OPT_WINDOW:
-            if ((ret = cli_int(app, "--window", optarg, 1, 1 << 20, &v)) == 0)
-                cfg->window = (int)v, ret = -1;
-            break;
-        case OPT_WINDOW_MB:
-            if ((ret = cli_int(app, "--window-mb", optarg, 1, 1 << 24, &v)) == 0)
-                cfg->window_mb = (int)v, ret = -1;
-            break;
-        case OPT_BLAS_THREADS:
-            if ((ret = cli_int(app, "--blas-threads", optarg, 1, 4096, &v)) == 0)
-                cfg->blas_threads = (int)v, ret = -1;
             break;
         case OPT_TRACE:
             if (*optarg == '\0' || strlen(optarg) >= sizeof cfg->trace)
@@ -242,6 +234,19 @@ int cli_parse(const cli_app *app, int argc, char **argv, dusk_config *cfg)
             ret = CLI_EXIT_OK;
             break;
         default:
+            if (opt >= OPT_SETTING && opt < OPT_SETTING + DUSK_SETTING_COUNT) {
+                dusk_setting s = (dusk_setting)(opt - OPT_SETTING);
+                long long lo, hi;
+                const char *flag;
+                if (dusk_config_bounds(s, &lo, &hi, NULL, NULL, NULL, &flag) != 0)
+                    ret = cli_usage_error(app, "unknown setting");
+                else if ((ret = cli_int(app, flag, optarg, lo, hi, &v)) == 0 &&
+                         (ret = dusk_config_set(cfg, s, v, why, sizeof why)) != 0)
+                    ret = cli_usage_error(app, "%s: %s", flag, why);
+                else if (ret == 0)
+                    ret = -1;
+                break;
+            }
             if ((ret = app->handle(app->ctx, opt, optarg)) == 0) ret = -1;
             break;
         }

@@ -1,4 +1,6 @@
-/* The built-in kernels: created by dusk_init(), freed by dusk_shutdown(). */
+/* The built-in kernels: an extension of the core (dusk_extension), registered before main()
+ * runs by any program that links this file (every program that calls dusk_kernel_eigh() and
+ * the others), so that dusk_init() creates them and dusk_shutdown() frees them. */
 #include <cblas.h>
 
 #include "codelets.h"
@@ -7,39 +9,7 @@
 
 static dusk_kernel *gen, *gen_philox, *gram, *eigh, *verify, *load;
 
-int dusk__linalg_init(const dusk_config *cfg)
-{
-    /* One BLAS thread per worker by default: StarPU already runs one worker per core, and
-     * more threads would fight over the same cores. */
-    openblas_set_num_threads(cfg->blas_threads);
-    int ret;
-    if ((ret = dusk_kernel_new("dusk_gen", dusk__gen_cpu, &gen)) ||
-        (ret = dusk_kernel_new("dusk_gen_philox", dusk__gen_philox_cpu, &gen_philox)) ||
-        (ret = dusk_kernel_new("dusk_gram", dusk__gram_cpu, &gram)) ||
-        (ret = dusk_kernel_new("dusk_eigh", dusk__eigh_cpu, &eigh)) ||
-        (ret = dusk_kernel_new("dusk_verify", dusk__verify_cpu, &verify)) ||
-        (ret = dusk_kernel_new("dusk_load", dusk__load_cpu, &load)))
-        return ret;
-#if DUSK_HAVE_CUDA
-    /* The NumPy-compatible generator, verify and load stay on the CPU: MT19937 is
-     * sequential, and the other two are cheap or read files. */
-    if ((ret = dusk_kernel_set_cuda(gen_philox, dusk__gen_philox_cuda_call)) ||
-        (ret = dusk_kernel_set_cuda(gram, dusk__gram_cuda_call)) ||
-        (ret = dusk_kernel_set_cuda(eigh, dusk__eigh_cuda_call)) ||
-        (ret = dusk__cuda_workers_init()))
-        return ret;
-#endif
-    return 0;
-}
-
-void dusk__linalg_stop(void)
-{
-#if DUSK_HAVE_CUDA
-    dusk__cuda_workers_fini();
-#endif
-}
-
-void dusk__linalg_fini(void)
+static void linalg_fini(void)
 {
     dusk_kernel_free(&gen);
     dusk_kernel_free(&gen_philox);
@@ -47,6 +17,77 @@ void dusk__linalg_fini(void)
     dusk_kernel_free(&eigh);
     dusk_kernel_free(&verify);
     dusk_kernel_free(&load);
+}
+
+/* eigh's cost depends on whether it computes eigenvectors (about 2 to 4 times as long at
+ * n = 1000): each setting keeps its own entries in the performance model's history. */
+static uint32_t eigh_footprint(const void *value, size_t size)
+{
+    if (value == NULL || size != sizeof(dusk_eigh_args)) return 0;
+    return ((const dusk_eigh_args *)value)->vectors != 0 ? 2 : 1;
+}
+
+static int linalg_start(const dusk_config *cfg, char *why, size_t whylen)
+{
+    (void)cfg;
+    int ret;
+    if ((ret = dusk__kernel_new_builtin("dusk_gen", dusk__gen_cpu, &gen)) ||
+        (ret = dusk__kernel_new_builtin("dusk_gen_philox", dusk__gen_philox_cpu, &gen_philox)) ||
+        (ret = dusk__kernel_new_builtin("dusk_gram", dusk__gram_cpu, &gram)) ||
+        (ret = dusk__kernel_new_builtin("dusk_eigh", dusk__eigh_cpu, &eigh)) ||
+        (ret = dusk__kernel_new_builtin("dusk_verify", dusk__verify_cpu, &verify)) ||
+        (ret = dusk__kernel_new_builtin("dusk_load", dusk__load_cpu, &load)) ||
+        (ret = dusk_kernel_set_footprint(eigh, eigh_footprint))) {
+        dusk__set_why(why, whylen, "the built-in kernels: %s", dusk_strerror(ret));
+        linalg_fini();
+        return ret;
+    }
+#if DUSK_HAVE_CUDA
+    /* The NumPy-compatible generator, verify and load stay on the CPU: MT19937 is
+     * sequential, and the other two are cheap or read files. */
+    if ((ret = dusk_kernel_set_cuda(gen_philox, dusk__gen_philox_cuda_call)) ||
+        (ret = dusk_kernel_set_cuda(gram, dusk__gram_cuda_call)) ||
+        (ret = dusk_kernel_set_cuda(eigh, dusk__eigh_cuda_call)) ||
+        (ret = dusk__cuda_workers_init())) {
+        dusk__set_why(why, whylen, "the GPU workers: %s", dusk_strerror(ret));
+        dusk__cuda_workers_fini();
+        linalg_fini();
+        return ret;
+    }
+#endif
+    return 0;
+}
+
+/* One BLAS thread per worker by default: StarPU already runs one worker per core, and more
+ * threads would fight over the same cores. Set on each worker's thread, where the kernels
+ * call BLAS (OpenBLAS's OpenMP flavour keeps the count per thread). */
+static void linalg_worker_start(int worker, int is_cuda, const dusk_config *cfg)
+{
+    (void)worker;
+    (void)is_cuda;
+    openblas_set_num_threads(cfg->blas_threads);
+}
+
+static void linalg_stop(void)
+{
+#if DUSK_HAVE_CUDA
+    dusk__cuda_workers_fini();
+#endif
+}
+
+static const dusk_extension linalg = {
+    .name = "linalg",
+    .start = linalg_start,
+    .worker_start = linalg_worker_start,
+    .stop = linalg_stop,
+    .fini = linalg_fini,
+};
+
+__attribute__((constructor)) static void linalg_register(void)
+{
+    /* It fails only past DUSK_MAX_EXTENSIONS: the kernels then stay NULL, and tasks on them
+     * are refused (DUSK_EINVAL) */
+    if (dusk_extension_register(&linalg) != 0) return;
 }
 
 const dusk_kernel *dusk_kernel_gen(void)

@@ -62,6 +62,10 @@ enum {
     DUSK_ESTATE = -10,    /* the call is not allowed now (dusk not initialised, ...) */
     DUSK_ETASK = -11,     /* the graph finished but some of its tasks failed */
     DUSK_ECANCELED = -12, /* the task did not run: its graph was cancelled */
+    DUSK_EEXIST = -13,    /* the name is already taken (a kernel, an extension) */
+    DUSK_EKERNEL = -14,   /* a kernel returned something that is not 0 or a DUSK_E* code (C's
+                             `return 1`): the task failed, with the reason "kernel returned N"
+                             unless the kernel gave one */
 };
 
 /* The text of an error code: a static string, never NULL. Thread-safe. */
@@ -94,21 +98,79 @@ typedef struct dusk_config {
 } dusk_config;
 
 /* Fill cfg with defaults, then with the environment variables named above.
- * Returns 0, or DUSK_EINVAL when one of them is malformed or out of range; then `why`
- * (when not NULL) receives one line naming the variable and the problem. */
+ * Returns 0, or DUSK_EINVAL when one of them is malformed or out of range (or cfg is NULL);
+ * then `why` (when not NULL) receives one line naming the variable and the problem. Besides
+ * dusk's own variables it checks StarPU's numeric ones and CPU lists (STARPU_CALIBRATE,
+ * STARPU_WORKERS_CPUID, ...), which StarPU 1.3 would answer with an abort or a crash. */
 DUSK_NODISCARD int dusk_config_init(dusk_config *cfg, char *why, size_t whylen);
 
-/* Start StarPU and dusk with cfg (copied). Returns 0, DUSK_ESTATE when already started,
- * DUSK_EINVAL for a bad field (unknown scheduler, ...; `why` says which),
+/* The numeric settings of dusk_config, one at a time with queryable bounds (as zstd's
+ * parameters): what a command line, a configuration file or a binding handles alike. One
+ * table holds them; dusk_config_init() reads the environment with it, apps/cli.c the flags,
+ * and dusk_init() checks the struct against it. */
+typedef enum dusk_setting {
+    DUSK_SETTING_NCPU = 0,     /* ncpu: STARPU_NCPU, --ncpu; 0..4096, or -1 */
+    DUSK_SETTING_NCUDA,        /* ncuda: STARPU_NCUDA; 0..64, or -1 */
+    DUSK_SETTING_BLAS_THREADS, /* blas_threads: DUSK_BLAS_THREADS, --blas-threads; 1..4096 */
+    DUSK_SETTING_WINDOW,       /* window: DUSK_WINDOW, --window; 1..2^20, or 0 */
+    DUSK_SETTING_WINDOW_MB,    /* window_mb: DUSK_WINDOW_MB, --window-mb; 1..2^24, or 0 */
+    DUSK_SETTING_MPI_CORE,     /* mpi_core: DUSK_MPI_CORE; -1..1 */
+    DUSK_SETTING_PROGRESS,     /* progress: DUSK_PROGRESS_*, -1..1 (--progress, --no-progress) */
+    DUSK_SETTING_VERBOSE,      /* verbose: -1..1 (-q, -v) */
+    DUSK_SETTING_COUNT         /* not a setting: how many there are */
+} dusk_setting;
+
+/* Setting s: the values its environment variable and its flag take (*lo..*hi); the name of
+ * its dusk_config field, its environment variable and its flag ("--ncpu"), as static strings,
+ * NULL where it has none; and *unset, the value of the field that leaves the choice to dusk
+ * or StarPU (-1 or 0, which the variable and the flag do not take; equal to *lo where the
+ * range holds it, as for mpi_core), which dusk_init() accepts too. Every pointer may be NULL.
+ * Returns 0, or DUSK_EINVAL for an s that is not a setting (then the numbers are 0 and the
+ * names NULL). Thread-safe; needs no dusk_init(). */
+DUSK_NODISCARD int dusk_config_bounds(dusk_setting s, long long *lo, long long *hi,
+                                      long long *unset, const char **field, const char **env,
+                                      const char **flag);
+
+/* Set setting s of cfg to value: 0, or DUSK_EINVAL (cfg NULL, s not a setting, or value
+ * outside *lo..*hi and not *unset; then cfg is unchanged and `why`, when not NULL, names the
+ * field and its range). */
+DUSK_NODISCARD int dusk_config_set(dusk_config *cfg, dusk_setting s, long long value, char *why,
+                                   size_t whylen);
+
+/* *value receives setting s of cfg: 0, or DUSK_EINVAL (then *value is 0). */
+DUSK_NODISCARD int dusk_config_get(const dusk_config *cfg, dusk_setting s, long long *value);
+
+/* Start StarPU and dusk with cfg (copied), then the registered extensions (below).
+ * Returns 0, DUSK_ESTATE when already started,
+ * DUSK_EINVAL for a NULL cfg or a bad field (`why` names it: a numeric field outside its
+ * bounds, see dusk_config_bounds(), with its range; an unknown scheduler; ...),
  * DUSK_ENODEV when StarPU finds no worker, DUSK_EIO when StarPU's performance-model
  * directory (STARPU_PERF_MODEL_DIR, or STARPU_HOME/.starpu/sampling, or HOME/...) cannot be
- * created or written (`why` names it), DUSK_ESTARPU for other StarPU failures.
+ * created or written (`why` names it), DUSK_ESTARPU for other StarPU failures, or the code of
+ * an extension's start (`why` names the extension).
  * Warns once on stderr (unless quiet) when the machine has more cores, or the configuration
- * asks for more CPU workers, than the StarPU found can use. */
+ * asks for more CPU workers, than the StarPU found can use; under several ranks, when the
+ * ranks on a node start more workers than it has cores.
+ *
+ * StarPU is given its settings through struct starpu_conf; StarPU installs no signal handler
+ * (catch_signals = 0: a program's own SIGINT handler stays in place). What StarPU reads only
+ * from the environment is set for its start-up alone, then put back as it was (set to its
+ * old value, or unset), so nothing persists in the environment across dusk_init() calls:
+ *   - STARPU_SILENT=1, unless verbose > 0 or it is set already (StarPU's start-up messages);
+ *   - STARPU_SCHED, unset while StarPU starts when cfg->sched names a policy (StarPU would
+ *     otherwise prefer the variable to the field);
+ *   - STARPU_MPI_NOBIND=1 under several ranks when StarPU-MPI's thread shares the workers'
+ *     cores (mpi_core), unless set already;
+ *   - STARPU_FXT_PREFIX=TRACE/ in a StarPU with FxT when a trace is asked for, unless set.
+ * Under a launcher the workers are bound to the cores the rank was given through
+ * starpu_conf's workers_bindid (unless STARPU_WORKERS_CPUID, STARPU_WORKERS_COREID or
+ * STARPU_WORKERS_NOBIND say otherwise). The environment is process-global: call dusk_init()
+ * while no other thread reads or changes it. */
 DUSK_NODISCARD int dusk_init(const dusk_config *cfg, char *why, size_t whylen);
 
-/* Stop StarPU, and finish the trace when one was asked for (report.html is written then).
- * Every graph must have been waited for and freed. Safe to call twice. */
+/* Stop the extensions (in reverse order), StarPU, and finish the trace when one was asked
+ * for (report.html is written then). Every graph must have been waited for and freed. Safe
+ * to call twice. */
 void dusk_shutdown(void);
 
 /* One line describing the run (program, sizes, flags), shown in the trace report. Copied.
@@ -140,6 +202,39 @@ const char *dusk_sched_name(void);
 
 /* The configuration dusk_init() was given (read-only), or NULL before it. */
 const dusk_config *dusk_current_config(void);
+
+/* ---- Extensions: what starts and stops with dusk ------------------------------------------
+ *
+ * An extension is a small table of hooks that dusk_init() and dusk_shutdown() call, as
+ * SQLite's VFSes register with it: the core names none of them. dusk's built-in kernels
+ * (dusk_linalg.h) are one, registered by codelets/ itself before main() runs, so that any
+ * program that uses them has them with no call. Every hook may be NULL. */
+typedef struct dusk_extension {
+    const char *name; /* for messages: "linalg" */
+    /* After StarPU has started (and the trace is open), in the order of registration: make
+     * kernels, per-device state. 0, or a negative DUSK_E* code that fails dusk_init() (`why`
+     * may say why: dusk_init() prefixes the name); a failed start cleans up after itself,
+     * and its own stop and fini are not called. */
+    int (*start)(const dusk_config *cfg, char *why, size_t whylen);
+    /* Then once on every worker, on that worker's own thread (worker: its StarPU id from 0;
+     * is_cuda: 1 for a worker that drives a GPU): per-thread settings such as the BLAS
+     * thread count. Calls to it are never run two at once. */
+    void (*worker_start)(int worker, int is_cuda, const dusk_config *cfg);
+    /* At dusk_shutdown(), in the reverse order: stop before StarPU stops (what lives on the
+     * workers), fini after it (free what the kernels used). */
+    void (*stop)(void);
+    void (*fini)(void);
+} dusk_extension;
+
+/* The most extensions that can be registered. */
+#define DUSK_MAX_EXTENSIONS 16
+
+/* Register ext (kept by pointer: it must stay valid, a static table usually) for every later
+ * dusk_init(). Call it before dusk_init(), from one thread (or from a constructor function:
+ * the built-in kernels do). Registering the same table again does nothing and returns 0.
+ * Returns DUSK_EINVAL (NULL ext, NULL or empty name, or DUSK_MAX_EXTENSIONS already),
+ * DUSK_EEXIST (another extension of the same name), DUSK_ESTATE (dusk is started). */
+DUSK_NODISCARD int dusk_extension_register(const dusk_extension *ext);
 
 /* ---- Ranks (StarPU-MPI) -------------------------------------------------------------------
  *
@@ -214,7 +309,9 @@ DUSK_NODISCARD int dusk_graph_compute(dusk_graph *g);
 
 /* A new matrix of rows x cols float64 values (C order) or vector of n values. Its memory is
  * allocated by StarPU where and when the first task that writes it runs, and freed after
- * dusk_data_release() once the tasks that use it are done. The caller owns one reference. */
+ * dusk_data_release() once the tasks that use it are done. The caller owns one reference.
+ * Limits: each dimension is 1 to 2^31 - 1 (StarPU's interfaces hold 32-bit sizes), and
+ * rows x cols x 8 bytes fits in an int64_t; DUSK_EINVAL otherwise. */
 DUSK_NODISCARD int dusk_matrix_new(dusk_graph *g, int64_t rows, int64_t cols, dusk_data **out);
 DUSK_NODISCARD int dusk_vector_new(dusk_graph *g, int64_t n, dusk_data **out);
 
@@ -332,6 +429,9 @@ typedef struct dusk_arg {
 /* The most data arguments a task may have (dusk_task_submit() refuses more: DUSK_EINVAL). */
 #define DUSK_MAX_ARGS 8
 
+/* The largest by-value argument a task may have, in bytes (1 MiB; more: DUSK_EINVAL). */
+#define DUSK_MAX_VALUE_SIZE (1u << 20)
+
 /* Task options. Start from dusk_task_opts_init(), which zeroes them. */
 enum {
     DUSK_TASK_COUNTS = 1 /* its completion advances the graph's progress bar */
@@ -364,14 +464,14 @@ typedef struct dusk_task_opts {
     int64_t item_first, item_count, item_step;
 } dusk_task_opts;
 
-/* 0, or DUSK_EINVAL for a NULL opts. */
+/* Zero *opts (every option at its default). 0, or DUSK_EINVAL for a NULL opts. */
 int dusk_task_opts_init(dusk_task_opts *opts);
 
 /* Add a task running kernel k on args (at most DUSK_MAX_ARGS), with `value` (value_size
- * bytes, copied; may be NULL) passed by value to the kernel. It is handed to StarPU at once,
- * after waiting for room in the graph's window. *id (may be NULL) receives its index in the
- * graph, counted from 0. Returns DUSK_EINVAL for bad arguments, DUSK_ENODEV when no worker
- * can run k, DUSK_ESTARPU when StarPU refuses it. */
+ * bytes, at most DUSK_MAX_VALUE_SIZE, copied; may be NULL) passed by value to the kernel. It is
+ * handed to StarPU at once, after waiting for room in the graph's window. *id (may be NULL)
+ * receives its index in the graph, counted from 0. Returns DUSK_EINVAL for bad arguments,
+ * DUSK_ENODEV when no worker can run k, DUSK_ESTARPU when StarPU refuses it. */
 DUSK_NODISCARD int dusk_task_submit(dusk_graph *g, const dusk_kernel *k, const dusk_arg *args,
                                     int nargs, const void *value, size_t value_size,
                                     const dusk_task_opts *opts, int64_t *id);
@@ -498,16 +598,19 @@ int64_t dusk_peak_rss(void);
 
 /* Memory this process can still allocate, in bytes; -1 where unknown. */
 typedef struct dusk_memory {
-    int64_t available; /* the lower of the two below that is known */
+    int64_t available; /* the lowest of the three below that is known */
     int64_t meminfo;   /* MemAvailable in /proc/meminfo */
     int64_t cgroup;    /* room left under the memory limits of this process's cgroup and its
                           ancestors (v2 memory.max, or v1 memory.limit_in_bytes, minus the
                           usage that is not reclaimable page cache); -1 when none is set */
+    int64_t rlimit;    /* room left under this process's own limits (ulimit -v, -d): RLIMIT_AS
+                          minus VmSize and RLIMIT_DATA minus VmData (/proc/self/status), the
+                          lower; -1 when neither is set */
 } dusk_memory;
 
-/* Fill *out from /proc and /sys/fs/cgroup. Returns 0, DUSK_EINVAL when out is NULL, or
- * DUSK_EIO when neither /proc/meminfo nor a cgroup limit could be read (then every field is
- * -1). Reads small files only; thread-safe; needs no dusk_init(). */
+/* Fill *out from /proc, /sys/fs/cgroup and getrlimit(). Returns 0, DUSK_EINVAL when out is
+ * NULL, or DUSK_EIO when none of the three could be read (then every field is -1). Reads
+ * small files only; thread-safe; needs no dusk_init(). */
 DUSK_NODISCARD int dusk_memory_query(dusk_memory *out);
 
 /* Bytes an unprivileged writer can still put on the file system holding `path` (statvfs's

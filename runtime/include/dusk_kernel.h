@@ -4,7 +4,9 @@
  * CPU function (and, in CUDA builds, a CUDA one). Each function gets a dusk_call that gives
  * its data arguments and by-value argument, and returns 0 or a negative DUSK_E* code; a
  * failure is recorded as the task's status, tasks that read what it writes are marked
- * DUSK_EDEP without running, and the rest of the graph goes on.
+ * DUSK_EDEP without running, and the rest of the graph goes on. Any other return value (C's
+ * `return 1`, a negative number that is no DUSK_E* code) is a failure too, DUSK_EKERNEL, with
+ * the reason "kernel returned N" unless the function gave one with dusk_call_fail().
  */
 #ifndef DUSK_KERNEL_H
 #define DUSK_KERNEL_H
@@ -19,9 +21,22 @@ typedef struct dusk_call dusk_call; /* one execution of a task; valid during the
 
 typedef int (*dusk_kernel_fn)(dusk_call *call);
 
-/* A kernel named `name` (copied; also the name of its StarPU performance model) that runs
- * `cpu` on CPU workers. The caller owns *out; free it with dusk_kernel_free() after the
- * graphs using it are freed. */
+/* The longest kernel name, in bytes. */
+#define DUSK_KERNEL_NAME_MAX 47
+
+/* Whether `name` can name a new kernel: 0; DUSK_EINVAL when it is NULL, empty, longer than
+ * DUSK_KERNEL_NAME_MAX, holds a byte outside [A-Za-z0-9_.-], or starts with "dusk_"
+ * (reserved for the built-in kernels); DUSK_EEXIST when a kernel of that name exists (made
+ * by dusk_kernel_new() and not freed yet). Then `why` (when not NULL) receives one line
+ * naming the name and the rule. Thread-safe; needs no dusk_init(). */
+DUSK_NODISCARD int dusk_kernel_name_check(const char *name, char *why, size_t whylen);
+
+/* A kernel named `name` (copied; also the name of its StarPU performance model, which is why
+ * two live kernels cannot share a name) that runs `cpu` on CPU workers. The caller owns
+ * *out; free it with dusk_kernel_free() after the graphs using it are freed, which frees the
+ * name for another kernel. Returns 0, DUSK_EINVAL (NULL cpu or out, or a name
+ * dusk_kernel_name_check() refuses), DUSK_EEXIST (the name is taken: dusk_kernel_name_check()
+ * says so in words) or DUSK_ENOMEM; *out is NULL on failure. Thread-safe. */
 DUSK_NODISCARD int dusk_kernel_new(const char *name, dusk_kernel_fn cpu, dusk_kernel **out);
 void dusk_kernel_free(dusk_kernel **k);
 
@@ -34,10 +49,25 @@ void dusk_kernel_free(dusk_kernel **k);
  * NULL arguments. */
 DUSK_NODISCARD int dusk_kernel_set_cuda(dusk_kernel *k, dusk_kernel_fn cuda);
 
-/* The kernel's name, as given to dusk_kernel_new() (owned by k, valid until it is freed). */
+/* Give k's performance model a footprint that depends on the task's by-value argument too
+ * (before the first task using k is submitted). StarPU's history-based models keep one
+ * entry per footprint, by default a hash of the data sizes alone: a kernel whose cost
+ * depends on its by-value argument (dusk_eigh with or without eigenvectors) would mix tasks
+ * of different costs in one entry. fn(value, size) receives the argument given to
+ * dusk_task_submit() (NULL and 0 when none) and returns a number that differs where the
+ * cost differs; it is combined with StarPU's data footprint (starpu_task_data_footprint).
+ * It is called on StarPU's threads, several at once: it must be a pure function of its
+ * arguments. NULL: the data footprint alone again. 0, or DUSK_EINVAL for a NULL k. */
+typedef uint32_t (*dusk_footprint_fn)(const void *value, size_t size);
+DUSK_NODISCARD int dusk_kernel_set_footprint(dusk_kernel *k, dusk_footprint_fn fn);
+
+/* The kernel's name, as given to dusk_kernel_new() (owned by k, valid until it is freed);
+ * "" for a NULL k. */
 const char *dusk_kernel_name(const dusk_kernel *k);
 
 /* Inside a kernel function: */
+
+/* (Each of these does nothing, or returns 0 or NULL, for a NULL call.) */
 
 /* The number of data arguments of the task. */
 int dusk_call_nargs(const dusk_call *call);

@@ -13,9 +13,11 @@
 #include "io.h" /* strings, files: the layer below */
 
 struct dusk_kernel {
-    char name[48];
+    char name[DUSK_KERNEL_NAME_MAX + 1];
     dusk_kernel_fn cpu;
-    dusk_kernel_fn cuda; /* NULL: CPU only */
+    dusk_kernel_fn cuda;            /* NULL: CPU only */
+    dusk_footprint_fn footprint;    /* NULL: StarPU's data footprint alone */
+    struct dusk_kernel *next_named; /* in kernel.c's table of the names in use */
     struct starpu_perfmodel model;
     struct starpu_codelet cl;
     struct dusk_kernel *next_doomed; /* freed by dusk_shutdown() when freed while running */
@@ -128,12 +130,26 @@ void dusk__graphs_settle(void);
 /* graph.c: whether dusk_graph_cancel() was called on g (async-signal-safe). */
 int dusk__graph_cancelling(const dusk_graph *g);
 
-/* config.c: whether DUSK_FAIL_TASKS names this task key (a test aid: the task then fails as a
- * LAPACK error would, without running); with item >= 0, the key "KEY-ITEM" (an item of a
- * task whose options name items fails alone). dusk__fail_active(): whether it names any. */
+/* init.c: whether DUSK_FAIL_TASKS names this task key (a test aid: the task then fails as a
+ * LAPACK error would, without running); with an item, the key "KEY-ITEM" (an item of a task
+ * whose options name items fails alone). dusk__fail_active(): whether it names any. */
 int dusk__fail_injected(const char *key);
 int dusk__fail_injected_item(const char *key, int64_t item);
 int dusk__fail_active(void);
+
+/* config_env.c: DUSK_FAIL_TASKS's syntax, and cfg's fields against the bounds of the
+ * settings (dusk_config_bounds): 0, or DUSK_EINVAL with `why` naming the field and range. */
+int dusk__fail_tasks_check(char *why, size_t whylen);
+int dusk__config_check(const dusk_config *cfg, char *why, size_t whylen);
+
+/* init.c: set (value) or unset (NULL) an environment variable that StarPU reads only while it
+ * starts, until dusk__env_restore() puts back what was there; dusk_init() restores once
+ * StarPU has started, so nothing stays in the environment. */
+void dusk__env_scope(const char *name, const char *value);
+void dusk__env_restore(void);
+
+/* kernel.c: dusk_kernel_new() for the built-in kernels, whose names start with "dusk_". */
+int dusk__kernel_new_builtin(const char *name, dusk_kernel_fn cpu, dusk_kernel **out);
 
 /* progress.c: a tqdm-like bar on stderr. */
 typedef struct dusk__progress dusk__progress;
@@ -141,20 +157,18 @@ dusk__progress *dusk__progress_new(const char *label, int64_t total, int mode);
 void dusk__progress_draw(dusk__progress *p, int64_t done, int64_t total, int final);
 void dusk__progress_free(dusk__progress **p);
 
-/* config.c: the running configuration and kernels freed while running. */
+/* init.c: the running configuration and kernels freed while running. */
 extern int dusk__started;
 struct dusk__trace *dusk__current_trace(void); /* NULL when not tracing */
 void dusk__kernel_doom(dusk_kernel *k);
-
-/* codelets/kernels.c: the built-in kernels. */
-int dusk__linalg_init(const dusk_config *cfg);
-void dusk__linalg_stop(void); /* before starpu_shutdown(): what lives on the workers */
-void dusk__linalg_fini(void); /* after it */
 
 /* mpi.c: ranks. dusk__mpi_start() starts StarPU (with StarPU-MPI under a launcher) and
  * returns starpu_init()'s code, or a negative errno with `why` set; dusk__mpi_stop() stops
  * both. The rest is graph.c's owner-computes path, used only when dusk__mpi_active(). */
 int dusk__launched_size(void);
+/* The CPU workers of a rank given `allowed` cores, one of them reserved for StarPU-MPI's
+ * thread or not, and a core left to each GPU's driver thread: at least 1. */
+int dusk__rank_cpu_workers(int allowed, int reserve_mpi, int cuda_workers);
 int dusk__mpi_start(struct starpu_conf *conf, const dusk_config *cfg, char *why, size_t whylen);
 void dusk__mpi_stop(void);
 int dusk__mpi_active(void);

@@ -1,5 +1,7 @@
 /* Kernels: dusk functions wrapped as StarPU codelets, and what a running task sees. */
 #define _POSIX_C_SOURCE 200809L
+#include <limits.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,27 +12,94 @@
 #include <cuda_runtime_api.h>
 #endif
 
-static int valid_name(const char *name)
+/* The kernels whose names are in use (made and not freed yet): StarPU keys performance
+ * models by name, so two kernels of one name would share (and corrupt) one history. */
+static pthread_mutex_t names_lock = PTHREAD_MUTEX_INITIALIZER;
+static dusk_kernel *named;
+
+static const char reserved[] = "dusk_"; /* the built-in kernels' prefix */
+
+/* Lock held (or not, for a syntax check alone). `builtin`: the reserved prefix is allowed. */
+static int name_check(const char *name, int builtin, char *why, size_t whylen)
 {
+    dusk__set_why(why, whylen, "%s", "");
+    if (name == NULL || name[0] == '\0') {
+        dusk__set_why(why, whylen, "a kernel needs a name");
+        return DUSK_EINVAL;
+    }
     size_t n = strlen(name);
-    if (n == 0 || n >= sizeof(((dusk_kernel *)0)->name)) return 0;
+    if (n > DUSK_KERNEL_NAME_MAX) {
+        dusk__set_why(why, whylen, "kernel name '%.20s...' is %zu bytes long; at most %d", name, n,
+                      DUSK_KERNEL_NAME_MAX);
+        return DUSK_EINVAL;
+    }
     for (const char *c = name; *c; c++)
         if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') ||
-              *c == '_' || *c == '-' || *c == '.'))
-            return 0;
-    return 1;
+              *c == '_' || *c == '-' || *c == '.')) {
+            dusk__set_why(why, whylen,
+                          "kernel name '%s' holds '%c' (byte %d): names take [A-Za-z0-9_.-]", name,
+                          *c >= 0x20 && *c < 0x7f ? *c : '?', (int)(c - name));
+            return DUSK_EINVAL;
+        }
+    if (!builtin && strncmp(name, reserved, sizeof reserved - 1) == 0) {
+        dusk__set_why(why, whylen,
+                      "kernel name '%s': names starting with '%s' are reserved for dusk's "
+                      "built-in kernels",
+                      name, reserved);
+        return DUSK_EINVAL;
+    }
+    for (const dusk_kernel *k = named; k != NULL; k = k->next_named)
+        if (strcmp(k->name, name) == 0) {
+            dusk__set_why(why, whylen,
+                          "a kernel named '%s' exists already (its performance model has that "
+                          "name): free it first, or choose another name",
+                          name);
+            return DUSK_EEXIST;
+        }
+    return 0;
 }
 
-int dusk_kernel_new(const char *name, dusk_kernel_fn cpu, dusk_kernel **out)
+int dusk_kernel_name_check(const char *name, char *why, size_t whylen)
 {
-    *out = NULL;
-    if (name == NULL || cpu == NULL || !valid_name(name)) return DUSK_EINVAL;
+    pthread_mutex_lock(&names_lock);
+    int ret = name_check(name, 0, why, whylen);
+    pthread_mutex_unlock(&names_lock);
+    return ret;
+}
+
+/* The task's footprint for StarPU's history: the data sizes, and what k's footprint function
+ * makes of the by-value argument. */
+static uint32_t task_footprint(struct starpu_task *task)
+{
+    uint32_t data = starpu_task_data_footprint(task);
+    const dusk__task *t = task->cl_arg;
+    if (t == NULL || t->k->footprint == NULL) return data;
+    uint32_t value = t->k->footprint(t->value_size ? t->value : NULL, t->value_size);
+    return starpu_hash_crc32c_be(value, data);
+}
+
+static int kernel_new(const char *name, dusk_kernel_fn cpu, dusk_kernel **out, int builtin)
+{
+    if (out != NULL) *out = NULL;
+    if (cpu == NULL || out == NULL) return DUSK_EINVAL;
     dusk_kernel *k = calloc(1, sizeof *k);
     if (k == NULL) return DUSK_ENOMEM;
-    strcpy(k->name, name);
+    pthread_mutex_lock(&names_lock);
+    int ret = name_check(name, builtin, NULL, 0);
+    if (ret == 0) {
+        strcpy(k->name, name);
+        k->next_named = named;
+        named = k;
+    }
+    pthread_mutex_unlock(&names_lock);
+    if (ret != 0) {
+        free(k);
+        return ret;
+    }
     k->cpu = cpu;
-    /* History-based: StarPU records each kernel's time per data size, so model-based
-     * schedulers (dmda, ...) learn where a task finishes first. */
+    /* History-based: StarPU records each kernel's time per data size (and per footprint of
+     * its by-value argument, when it has a footprint function), so model-based schedulers
+     * (dmda, ...) learn where a task finishes first. */
     k->model.type = STARPU_HISTORY_BASED;
     k->model.symbol = k->name;
     k->cl.where = STARPU_CPU;
@@ -41,6 +110,16 @@ int dusk_kernel_new(const char *name, dusk_kernel_fn cpu, dusk_kernel **out)
     k->cl.name = k->name;
     *out = k;
     return 0;
+}
+
+int dusk_kernel_new(const char *name, dusk_kernel_fn cpu, dusk_kernel **out)
+{
+    return kernel_new(name, cpu, out, 0);
+}
+
+int dusk__kernel_new_builtin(const char *name, dusk_kernel_fn cpu, dusk_kernel **out)
+{
+    return kernel_new(name, cpu, out, 1);
 }
 
 int dusk_kernel_set_cuda(dusk_kernel *k, dusk_kernel_fn cuda)
@@ -56,9 +135,24 @@ int dusk_kernel_set_cuda(dusk_kernel *k, dusk_kernel_fn cuda)
 #endif
 }
 
+int dusk_kernel_set_footprint(dusk_kernel *k, dusk_footprint_fn fn)
+{
+    if (k == NULL) return DUSK_EINVAL;
+    k->footprint = fn;
+    k->model.footprint = fn != NULL ? task_footprint : NULL;
+    return 0;
+}
+
 void dusk_kernel_free(dusk_kernel **k)
 {
     if (k == NULL || *k == NULL) return;
+    pthread_mutex_lock(&names_lock);
+    for (dusk_kernel **p = &named; *p != NULL; p = &(*p)->next_named)
+        if (*p == *k) {
+            *p = (*k)->next_named;
+            break;
+        }
+    pthread_mutex_unlock(&names_lock);
     /* StarPU keeps a pointer to the performance model until it shuts down. */
     if (dusk__started)
         dusk__kernel_doom(*k);
@@ -69,12 +163,12 @@ void dusk_kernel_free(dusk_kernel **k)
 
 const char *dusk_kernel_name(const dusk_kernel *k)
 {
-    return k->name;
+    return k != NULL ? k->name : "";
 }
 
 int dusk_call_nargs(const dusk_call *call)
 {
-    return call->task->nargs;
+    return call != NULL ? call->task->nargs : 0;
 }
 
 /* The values of argument i, where the kernel runs. */
@@ -88,19 +182,21 @@ static double *arg_values(const dusk_call *call, int i)
 
 double *dusk_call_data(const dusk_call *call, int i, int64_t dims[2])
 {
-    if (i < 0 || i >= call->task->nargs) {
-        dims[0] = dims[1] = 0;
+    if (call == NULL || i < 0 || i >= call->task->nargs) {
+        if (dims != NULL) dims[0] = dims[1] = 0;
         return NULL;
     }
     const dusk_data *d = call->task->data[i];
-    dims[0] = d->dims[0] * d->count; /* a stack, seen as one matrix */
-    dims[1] = d->dims[1];
+    if (dims != NULL) {
+        dims[0] = d->dims[0] * d->count; /* a stack, seen as one matrix */
+        dims[1] = d->dims[1];
+    }
     return arg_values(call, i);
 }
 
 double *dusk_call_stack(const dusk_call *call, int i, int64_t *count, int64_t dims[2])
 {
-    if (i < 0 || i >= call->task->nargs) {
+    if (call == NULL || i < 0 || i >= call->task->nargs) {
         if (count) *count = 0;
         if (dims) dims[0] = dims[1] = 0;
         return NULL;
@@ -116,18 +212,18 @@ double *dusk_call_stack(const dusk_call *call, int i, int64_t *count, int64_t di
 
 int64_t dusk_call_items(const dusk_call *call)
 {
-    return call->task->nitems;
+    return call != NULL ? call->task->nitems : 0;
 }
 
 int dusk_call_item_status(const dusk_call *call, int64_t k)
 {
-    const dusk__task *t = call->task;
-    if (k < 0 || k >= t->nitems) return DUSK_EINVAL;
-    return t->item_state[k];
+    if (call == NULL || k < 0 || k >= call->task->nitems) return DUSK_EINVAL;
+    return call->task->item_state[k];
 }
 
 int64_t dusk_call_item_id(const dusk_call *call, int64_t k)
 {
+    if (call == NULL) return -1;
     const dusk__task *t = call->task;
     return t->item_count > 0 ? t->item_first + k * t->item_step : k;
 }
@@ -150,8 +246,10 @@ static void fail_item(dusk__task *t, int64_t k, int code, const char *reason)
 
 void dusk_call_fail_item(dusk_call *call, int64_t k, int code, const char *fmt, ...)
 {
+    if (call == NULL || k < 0 || k >= call->task->nitems || code >= 0) return;
+    /* a code dusk does not know is the kernel's own failure (and must fit item statuses) */
+    if (strcmp(dusk_strerror(code), dusk_strerror(INT_MIN)) == 0) code = DUSK_EKERNEL;
     dusk__task *t = call->task;
-    if (k < 0 || k >= t->nitems || code >= 0) return;
     char buf[512];
     va_list ap;
     va_start(ap, fmt);
@@ -162,17 +260,18 @@ void dusk_call_fail_item(dusk_call *call, int64_t k, int code, const char *fmt, 
 
 const void *dusk_call_value(const dusk_call *call, size_t *size)
 {
-    if (size) *size = call->task->value_size;
-    return call->task->value_size ? call->task->value : NULL;
+    if (size) *size = call != NULL ? call->task->value_size : 0;
+    return call != NULL && call->task->value_size ? call->task->value : NULL;
 }
 
 void *dusk_call_cuda_stream(const dusk_call *call)
 {
-    return call->stream;
+    return call != NULL ? call->stream : NULL;
 }
 
 void dusk_call_fail(dusk_call *call, const char *fmt, ...)
 {
+    if (call == NULL || fmt == NULL) return;
     char buf[512];
     va_list ap;
     va_start(ap, fmt);
@@ -268,6 +367,18 @@ static void observe_start(const dusk__task *t)
 }
 
 /* What the task writes: failed as a whole, or item by item. */
+/* What a kernel function returned, as the task's status: 0 and dusk's codes as they are;
+ * anything else (C's `return 1`, a negative number that is no DUSK_E* code, which
+ * dusk_strerror() does not know) is DUSK_EKERNEL, with the number as the reason unless the
+ * function gave one. A status of 1 would read as "pending", 2 as "on another rank". */
+static int kernel_status(dusk_call *call, int ret)
+{
+    if (ret == 0) return 0;
+    if (ret < 0 && strcmp(dusk_strerror(ret), dusk_strerror(INT_MIN)) != 0) return ret;
+    if (call->task->reason == NULL) dusk_call_fail(call, "kernel returned %d", ret);
+    return DUSK_EKERNEL;
+}
+
 static void task_end(dusk__task *t)
 {
     if (t->status == 0) {
@@ -349,7 +460,7 @@ void dusk__cpu_entry(void *buffers[], void *cl_arg)
     if (t->status == 0) {
         for (;;) {
             t->attempts++;
-            t->status = t->k->cpu(&call);
+            t->status = kernel_status(&call, t->k->cpu(&call));
             if (t->status == 0 || t->attempts > t->retries) break;
             for (int i = 0; i < t->nargs; i++) {
                 int64_t dims[2];
@@ -395,7 +506,7 @@ static int run_on_host(dusk__task *t, dusk_call *call, const saved_args *sv)
     }
     if (ret == 0) {
         dusk_call hcall = {t, call->buffers, host, NULL};
-        ret = t->k->cpu(&hcall);
+        ret = kernel_status(&hcall, t->k->cpu(&hcall));
     }
     for (int i = 0; i < t->nargs && ret == 0; i++)
         if ((t->modes[i] & DUSK_W) && cudaMemcpyAsync(dev[i], host[i], arg_bytes(t->data[i]),
@@ -423,7 +534,7 @@ void dusk__cuda_entry(void *buffers[], void *cl_arg)
          * cudaMalloc of its own) must not be taken for this kernel's. */
         (void)cudaGetLastError();
         t->attempts++;
-        t->status = t->k->cuda(&call);
+        t->status = kernel_status(&call, t->k->cuda(&call));
         /* A kernel that failed may have left work queued on the stream; StarPU asserts that
          * the stream is idle when a synchronous codelet returns. */
         if (t->status != 0) {

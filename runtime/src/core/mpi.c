@@ -16,6 +16,9 @@
 #include <mpi.h>
 #include <starpu_mpi.h>
 #endif
+#if DUSK_HAVE_CUDA
+#include <cuda_runtime_api.h>
+#endif
 
 static int mpi_on;   /* StarPU-MPI was started (under a launcher) */
 static int we_init;  /* dusk called MPI_Init_thread, so dusk calls MPI_Finalize */
@@ -69,11 +72,40 @@ int dusk__mpi_active(void)
     return mpi_on && nranks > 1;
 }
 
+int dusk__rank_cpu_workers(int allowed, int reserve_mpi, int cuda_workers)
+{
+    int n = allowed - (reserve_mpi ? 1 : 0) - (cuda_workers > 0 ? cuda_workers : 0);
+    return n > 1 ? n : 1; /* at least one: gen, verify and load run only on CPUs */
+}
+
+#if DUSK_HAVE_MPI
+/* CUDA workers this rank will start: one per visible GPU, or fewer when cfg->ncuda says so
+ * (0 in a build without CUDA). Each is driven by a thread of its own, which wants a core. */
+static int cuda_workers_expected(const dusk_config *cfg)
+{
+#if DUSK_HAVE_CUDA
+    int n = 0;
+    if (cfg->ncuda == 0) return 0;
+    if (cudaGetDeviceCount(&n) != cudaSuccess) {
+        (void)cudaGetLastError(); /* no driver or no device: StarPU will find none either */
+        return 0;
+    }
+    if (cfg->ncuda > 0 && cfg->ncuda < n) n = cfg->ncuda;
+    return n;
+#else
+    (void)cfg;
+    return 0;
+#endif
+}
+
 /* How many CPU workers a rank runs, and where. Under a launcher each rank uses the cores it
  * was given (Open MPI binds each of 2 ranks to its own core), not every core of the node:
- * StarPU looks at the whole machine and would put every rank's first worker on core 0.
- * StarPU-MPI reserves one of them for its communication thread unless the workers are
- * counted explicitly; cfg->mpi_core decides (see dusk_config). */
+ * StarPU looks at the whole machine and would put every rank's first worker on core 0, so
+ * the workers are bound to the rank's cores through starpu_conf (workers_bindid, which
+ * StarPU reads as STARPU_WORKERS_CPUID's list). StarPU-MPI reserves one of them for its
+ * communication thread unless the workers are counted explicitly; cfg->mpi_core decides
+ * (see dusk_config). A GPU's driver thread gets a core of its own too: StarPU leaves one per
+ * GPU when it counts the CPU workers itself, but here dusk counts them. */
 static void place_workers(struct starpu_conf *conf, const dusk_config *cfg)
 {
     cpu_set_t set;
@@ -83,14 +115,15 @@ static void place_workers(struct starpu_conf *conf, const dusk_config *cfg)
         allowed = CPU_COUNT(&set);
         if (allowed < online && getenv("STARPU_WORKERS_CPUID") == NULL &&
             getenv("STARPU_WORKERS_COREID") == NULL && getenv("STARPU_WORKERS_NOBIND") == NULL) {
-            char list[1024];
-            size_t used = 0;
-            list[0] = '\0';
-            for (int c = 0; c < CPU_SETSIZE && used + 16 < sizeof list; c++)
-                if (CPU_ISSET(c, &set))
-                    used += (size_t)snprintf(list + used, sizeof list - used, "%s%d",
-                                             used ? " " : "", c);
-            setenv("STARPU_WORKERS_CPUID", list, 1);
+            unsigned cpus[STARPU_NMAXWORKERS];
+            int n = 0;
+            for (int c = 0; c < CPU_SETSIZE && n < STARPU_NMAXWORKERS; c++)
+                if (CPU_ISSET(c, &set)) cpus[n++] = (unsigned)c;
+            /* StarPU takes the whole table (it wraps a shorter STARPU_WORKERS_CPUID list the
+             * same way): worker i runs on the rank's (i mod n)-th core */
+            conf->use_explicit_workers_bindid = 1;
+            for (int i = 0; i < STARPU_NMAXWORKERS; i++)
+                conf->workers_bindid[i] = cpus[i % n];
         }
     }
     if (cfg->ncpu >= 0) return; /* counted by the user: StarPU-MPI reserves nothing */
@@ -98,16 +131,37 @@ static void place_workers(struct starpu_conf *conf, const dusk_config *cfg)
      * reserved core would cost a third to a half of the workers; with 1 core per rank it
      * keeps its one worker either way (bench/RESULTS.md: the two within noise) */
     int reserve = cfg->mpi_core >= 0 ? cfg->mpi_core : allowed > 4;
-    if (reserve) {
-        conf->ncpus = allowed > 1 ? allowed - 1 : 1;
-    } else {
-        conf->ncpus = allowed;
-        setenv("STARPU_MPI_NOBIND", "1", 0); /* the communication thread shares the cores */
-    }
+    conf->ncpus = dusk__rank_cpu_workers(allowed, reserve, cuda_workers_expected(cfg));
+    /* the communication thread shares the cores: StarPU-MPI has no field for it */
+    if (!reserve && getenv("STARPU_MPI_NOBIND") == NULL) dusk__env_scope("STARPU_MPI_NOBIND", "1");
 #ifdef STARPU_MAXCPUS
     if (conf->ncpus > STARPU_MAXCPUS) conf->ncpus = STARPU_MAXCPUS;
 #endif
 }
+
+/* Warn once per node (from its first rank, unless quiet) when its ranks start more workers
+ * than it has cores: `mpirun -np 4` on 2 cores runs 8 workers that compete for 2 cores. The
+ * ranks on the node and this rank's place among them come from the launcher (Open MPI,
+ * MPICH's Hydra; Slurm's local id), and every rank is taken to start as many workers as this
+ * one. No MPI call: a collective here, beside StarPU-MPI's own thread, hung ranks talking
+ * TCP across network namespaces (tests/test_mpi_netns.sh). */
+static void warn_oversubscribed(const dusk_config *cfg)
+{
+    static const char *const local_size_vars[] = {"OMPI_COMM_WORLD_LOCAL_SIZE", "MPI_LOCALNRANKS",
+                                                  NULL};
+    static const char *const local_rank_vars[] = {"OMPI_COMM_WORLD_LOCAL_RANK", "MPI_LOCALRANKID",
+                                                  "SLURM_LOCALID", NULL};
+    int local_size = env_first(local_size_vars), local_rank = env_first(local_rank_vars);
+    long long workers = (long long)starpu_worker_get_count() * local_size;
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    if (cfg->verbose >= 0 && local_size > 1 && local_rank == 0 && cores > 0 && workers > cores)
+        fprintf(stderr,
+                "dusk: warning: the %d ranks on this node start %lld workers in all, on %ld "
+                "cores: they compete for them (start fewer ranks per node, or fewer workers "
+                "each with --ncpu)\n",
+                local_size, workers, cores);
+}
+#endif
 
 int dusk__mpi_start(struct starpu_conf *conf, const dusk_config *cfg, char *why, size_t whylen)
 {
@@ -156,6 +210,7 @@ int dusk__mpi_start(struct starpu_conf *conf, const dusk_config *cfg, char *why,
     mpi_on = 1;
     starpu_mpi_comm_rank(MPI_COMM_WORLD, &rank);
     starpu_mpi_comm_size(MPI_COMM_WORLD, &nranks);
+    if (nranks > 1) warn_oversubscribed(cfg);
     return 0;
 #endif
 }
@@ -185,6 +240,7 @@ int dusk_barrier(void)
 
 int dusk_ranks_max(int64_t value, int64_t *out)
 {
+    if (out == NULL) return DUSK_EINVAL;
     *out = value;
     if (!dusk__started) return DUSK_ESTATE;
 #if DUSK_HAVE_MPI
@@ -200,8 +256,9 @@ int dusk_ranks_max(int64_t value, int64_t *out)
 
 int dusk_ranks_gather(const char *text, size_t len, char **out, size_t *outlen)
 {
-    *out = NULL;
-    *outlen = 0;
+    if (out != NULL) *out = NULL;
+    if (outlen != NULL) *outlen = 0;
+    if (out == NULL || outlen == NULL || (text == NULL && len > 0)) return DUSK_EINVAL;
     if (!dusk__started) return DUSK_ESTATE;
     if (len > INT32_MAX) return DUSK_EINVAL;
     int n = 1;

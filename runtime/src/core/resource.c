@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
 
@@ -106,12 +107,36 @@ static int64_t cgroup_walk(const char *root, const char *rel, int v2)
     return least;
 }
 
+/* Room left under a process limit of `limit` bytes (-1: none) for a use of `key` in
+ * PROC/self/status (VmSize, VmData), or -1 when there is no limit. */
+static int64_t rlimit_room(const char *proc, int64_t limit, const char *key)
+{
+    if (limit < 0) return -1;
+    char path[PATH_MAX];
+    int64_t used = 0;
+    snprintf(path, sizeof path, "%s/self/status", proc);
+    if (read_keyed(path, key, 1024, &used) != 0) used = 0; /* the limit alone, then */
+    return used >= limit ? 0 : limit - used;
+}
+
 int dusk__memory_query_at(const char *proc, const char *sys_cgroup, dusk_memory *out)
+{
+    return dusk__memory_query_lim(proc, sys_cgroup, -1, -1, out);
+}
+
+int dusk__memory_query_lim(const char *proc, const char *sys_cgroup, int64_t as_limit,
+                           int64_t data_limit, dusk_memory *out)
 {
     char path[PATH_MAX], root[PATH_MAX];
     out->available = -1;
     out->meminfo = -1;
     out->cgroup = -1;
+    out->rlimit = -1;
+    /* ulimit -v bounds the address space (what is mapped, VmSize), ulimit -d the data
+     * (VmData): a run past either fails in malloc, or in StarPU's assertions */
+    int64_t as_room = rlimit_room(proc, as_limit, "VmSize");
+    int64_t data_room = rlimit_room(proc, data_limit, "VmData");
+    out->rlimit = as_room < 0 || (data_room >= 0 && data_room < as_room) ? data_room : as_room;
     snprintf(path, sizeof path, "%s/meminfo", proc);
     int64_t v;
     if (read_keyed(path, "MemAvailable", 1024, &v) == 0) out->meminfo = v;
@@ -144,18 +169,26 @@ int dusk__memory_query_at(const char *proc, const char *sys_cgroup, dusk_memory 
     }
     if (fp != NULL) fclose(fp);
 
-    if (out->meminfo < 0 && out->cgroup < 0) return DUSK_EIO;
-    if (out->meminfo < 0 || (out->cgroup >= 0 && out->cgroup < out->meminfo))
-        out->available = out->cgroup;
-    else
-        out->available = out->meminfo;
-    return 0;
+    const int64_t known[] = {out->meminfo, out->cgroup, out->rlimit};
+    for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
+        if (known[i] >= 0 && (out->available < 0 || known[i] < out->available))
+            out->available = known[i];
+    return out->available < 0 ? DUSK_EIO : 0;
+}
+
+/* A process limit in bytes, or -1 when there is none. */
+static int64_t limit_of(int resource)
+{
+    struct rlimit rl;
+    if (getrlimit(resource, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY) return -1;
+    return rl.rlim_cur > (rlim_t)INT64_MAX ? INT64_MAX : (int64_t)rl.rlim_cur;
 }
 
 int dusk_memory_query(dusk_memory *out)
 {
     if (out == NULL) return DUSK_EINVAL;
-    return dusk__memory_query_at("/proc", "/sys/fs/cgroup", out);
+    return dusk__memory_query_lim("/proc", "/sys/fs/cgroup", limit_of(RLIMIT_AS),
+                                  limit_of(RLIMIT_DATA), out);
 }
 
 int dusk_disk_available(const char *path, int64_t *bytes)

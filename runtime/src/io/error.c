@@ -29,6 +29,10 @@ const char *dusk_strerror(int err)
         return "some tasks failed";
     case DUSK_ECANCELED:
         return "not run: cancelled";
+    case DUSK_EEXIST:
+        return "the name is already taken";
+    case DUSK_EKERNEL:
+        return "the kernel reported a failure";
     default:
         return "unknown error";
     }
