@@ -54,7 +54,7 @@ static void reference(dusk_graph *g, uint32_t seed, double *w, double *v)
     dusk_arg gen[] = {{b, DUSK_W}}, gram[] = {{b, DUSK_R}, {a, DUSK_W}};
     dusk_arg eigh[] = {{a, DUSK_RW}, {wd, DUSK_W}};
     dusk_arg cw[] = {{wd, DUSK_R}, {ww, DUSK_W}}, cv[] = {{a, DUSK_R}, {wv, DUSK_W}};
-    dusk_eigh_args ea = {1};
+    dusk_eigh_args ea = {.vectors = 1};
     CHECK_OK(dusk_task_submit(g, dusk_kernel_gen(), gen, 1, &seed, sizeof seed, NULL, NULL));
     CHECK_OK(dusk_task_submit(g, dusk_kernel_gram(), gram, 2, NULL, 0, NULL, NULL));
     CHECK_OK(dusk_task_submit(g, dusk_kernel_eigh(), eigh, 2, &ea, sizeof ea, NULL, NULL));
@@ -90,7 +90,7 @@ static void stacked(dusk_graph *g, int64_t bad, double *w, double *v, int *statu
     dusk_arg poison[] = {{a, DUSK_RW}};
     dusk_arg eigh[] = {{a, DUSK_R}, {x, DUSK_W}, {wd, DUSK_W}};
     dusk_arg copy[] = {{x, DUSK_R}, {vd, DUSK_W}};
-    dusk_eigh_args ea = {1};
+    dusk_eigh_args ea = {.vectors = 1};
     o.key = "gen";
     CHECK_OK(dusk_task_submit(g, dusk_kernel_gen(), gen, 1, seeds, sizeof seeds, &o, NULL));
     o.key = "gram";
