@@ -226,7 +226,7 @@ static int run(job *j, const dusk_eigh_opts *o, char *why, size_t whylen)
     } else {
         memset(j->status, 0, (size_t)count * sizeof *j->status);
     }
-    j->ea = (dusk_eigh_args){.vectors = j->v != NULL, .upper = o->uplo == 'U'};
+    j->ea = (dusk_eigh_args){.vectors = j->v != NULL || o->vectors, .upper = o->uplo == 'U'};
     j->eigh = dusk_kernel_eigh();
     j->where = DUSK_WHERE_ANY;
     /* The CUDA eigh reads the lower triangle only; and a GPU that fails a task (its memory,
@@ -301,7 +301,7 @@ int dusk_eigh_stack(const double *a, int64_t count, int64_t n, double *w, double
         (void)dusk_eigh_opts_init(&defaults);
         opts = &defaults;
     }
-    int ret = check_args(count, n, w, v != NULL, opts, why, whylen);
+    int ret = check_args(count, n, w, v != NULL || opts->vectors, opts, why, whylen);
     if (ret != 0 || count == 0 || n == 0) return ret;
     if (a == NULL) {
         set_why(why, whylen, "no matrices given (a is NULL)");
@@ -320,7 +320,7 @@ int dusk_eigh_generated(int64_t n, int64_t count, uint32_t seed, double *w, doub
         (void)dusk_eigh_opts_init(&defaults);
         opts = &defaults;
     }
-    int ret = check_args(count, n, w, v != NULL, opts, why, whylen);
+    int ret = check_args(count, n, w, v != NULL || opts->vectors, opts, why, whylen);
     if (ret != 0 || count == 0 || n == 0) return ret;
     if ((uint64_t)seed + (uint64_t)(count - 1) > UINT32_MAX) {
         set_why(why, whylen, "seed + count - 1 is over 2^32 - 1, the largest seed NumPy takes");

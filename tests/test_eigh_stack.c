@@ -190,6 +190,14 @@ int main(void)
     }
     for (int k = 0; k < T; k++)
         check_decomposition(a + k * N * N, N, 0, w + k * N, v + k * N * N);
+    /* vectors computed and dropped: the eigenvalues of the run that keeps them */
+    {
+        dusk_eigh_opts o;
+        CHECK_OK(dusk_eigh_opts_init(&o));
+        o.vectors = 1;
+        CHECK_OK(dusk_eigh_stack(a, T, N, w2, NULL, status, &o, why, sizeof why));
+        CHECK(memcmp(w, w2, sizeof w) == 0);
+    }
 
     /* a NaN in the middle: that matrix fails alone, NaN results, named in `why` */
     for (int64_t chunk = 0; chunk <= 7; chunk += 7) {
@@ -270,6 +278,13 @@ int main(void)
     CHECK_OK(dusk_eigh_generated(N, T, 7, w, NULL, status, NULL, why, sizeof why));
     for (int k = 0; k < T; k++)
         check_decomposition(a + k * N * N, N, 0, w + k * N, NULL);
+    {
+        dusk_eigh_opts o;
+        CHECK_OK(dusk_eigh_opts_init(&o));
+        o.vectors = 1;
+        CHECK_OK(dusk_eigh_generated(N, T, 7, w, NULL, status, &o, why, sizeof why));
+        CHECK(memcmp(w, w2, sizeof w) == 0);
+    }
     /* item i is seed + i: the batch from seed 9 is this one shifted by two */
     CHECK_OK(dusk_eigh_generated(N, T - 2, 9, w, v, status, NULL, why, sizeof why));
     CHECK(memcmp(w, w2 + 2 * N, sizeof(double) * (T - 2) * N) == 0);

@@ -120,6 +120,10 @@ const dusk_kernel *dusk_kernel_load(void);
 typedef struct dusk_eigh_opts {
     /* The triangle read: 'L' (the default, as numpy.linalg.eigh) or 'U'. */
     char uplo;
+    /* With v NULL: non-zero computes the eigenvectors all the same, into workspace, and drops
+     * them (the tutorial's work, w, v = eigh(a), for like-for-like timings); 0 (the default)
+     * computes eigenvalues only, which is faster. Without effect when v is given. */
+    int vectors;
     /* Matrices per task: k > 0 exactly (the last chunks may be smaller), or 0 (the default):
      * automatic, from the time the first tasks take, bounded by the window's memory (see
      * dusk_chunker in dusk_batch.h). */
@@ -135,7 +139,8 @@ typedef struct dusk_eigh_opts {
     const char *progress;
 } dusk_eigh_opts;
 
-/* Defaults: uplo 'L', chunk 0, no cancel flag, no bar. 0, or DUSK_EINVAL for a NULL opts. */
+/* Defaults: uplo 'L', vectors 0, chunk 0, no cancel flag, no bar. 0, or DUSK_EINVAL for a NULL
+ * opts. */
 int dusk_eigh_opts_init(dusk_eigh_opts *opts);
 
 /* Eigenvalues (ascending) and, when v is not NULL, eigenvectors (in columns, as
@@ -145,7 +150,8 @@ int dusk_eigh_opts_init(dusk_eigh_opts *opts);
  *           an array of shape (count, n, n). Only the triangle opts->uplo names is read; a is
  *           never written (CPU workers read it in place, with no copy).
  *   w       receives count x n eigenvalues (shape (count, n)).
- *   v       NULL (eigenvalues only, which is faster), or receives count x n x n values.
+ *   v       NULL (eigenvalues only, which is faster, unless opts->vectors), or receives
+ *           count x n x n values.
  *   status  NULL, or receives count ints: 0 for each matrix computed, else why not: DUSK_EDATA
  *           (a value that is not finite), DUSK_ENUMERIC (LAPACK did not converge),
  *           DUSK_ECANCELED (not computed: cancelled), or the error that stopped the call.
@@ -163,8 +169,8 @@ int dusk_eigh_opts_init(dusk_eigh_opts *opts);
  * DUSK_ECANCELED (*opts->cancel became non-zero: the matrices computed before are valid, the
  * others have status DUSK_ECANCELED), DUSK_EINVAL (a NULL pointer with count > 0, count or n
  * negative, uplo neither 'L' nor 'U', chunk negative, n * n over 2^31 values, or n over
- * DUSK_EIGH_MAX_N with vectors: then nothing is written), DUSK_ESTATE (before dusk_init()),
- * DUSK_ENOMEM, or a submission's error (DUSK_ENODEV, DUSK_ESTARPU: the matrices not
+ * DUSK_EIGH_MAX_N with vectors (v or opts->vectors): then nothing is written), DUSK_ESTATE (before
+ * dusk_init()), DUSK_ENOMEM, or a submission's error (DUSK_ENODEV, DUSK_ESTARPU: the matrices not
  * submitted have that status). Thread-safe (see above). */
 DUSK_NODISCARD int dusk_eigh_stack(const double *a, int64_t count, int64_t n, double *w, double *v,
                                    int *status, const dusk_eigh_opts *opts, char *why,
