@@ -251,7 +251,7 @@ static int run(job *j, const dusk_eigh_opts *o, char *why, size_t whylen)
         goto out;
     }
     while (first < count && ret == 0) {
-        if (o->cancel != NULL && *o->cancel) {
+        if (o->cancel != NULL && __atomic_load_n(o->cancel, __ATOMIC_RELAXED)) {
             ret = DUSK_ECANCELED;
             break;
         }

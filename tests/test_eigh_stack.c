@@ -138,7 +138,7 @@ static void *canceller(void *arg)
     (void)arg;
     struct timespec ts = {0, 50 * 1000 * 1000};
     nanosleep(&ts, NULL);
-    cancel_flag = 1;
+    __atomic_store_n(&cancel_flag, 1, __ATOMIC_RELAXED); /* as the flag is read (see dusk.h) */
     return NULL;
 }
 
