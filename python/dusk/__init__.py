@@ -122,10 +122,10 @@ def _label(name):
     return name.encode() if _lib._settings.get("progress") in (True, "always") else None
 
 
-def _run(fn, args, opts):
+def _run(fn, args, opts, keep):
     _lib.ensure_started()
     interruptible = threading.current_thread() is threading.main_thread()
-    return _lib.call(fn, args, opts, interruptible)
+    return _lib.call(fn, args, opts, interruptible, keep)
 
 
 def _opts(uplo, vectors, label):
@@ -216,7 +216,7 @@ def _decompose(fname, a, UPLO, vectors, errors, failed):
         opts = _opts(UPLO, False, _label(fname))
         rc, why = _run(_lib.eigh_stack, (x.ctypes.data, count, n, w.ctypes.data,
                                          None if v is None else v.ctypes.data,
-                                         status.ctypes.data), opts)
+                                         status.ctypes.data), opts, (x, w, v, status))
         entries = _settle(fname, rc, why, status, lead, errors, failed)
     w = w.reshape(lead + (n,)).astype(out, copy=False)
     if v is None:
@@ -279,6 +279,6 @@ def batch_eigh(n, ntasks, seed=0, values_only=False, vectors=False, *, errors="r
         opts = _opts("L", not values_only, _label(fname))
         rc, why = _run(_lib.eigh_generated, (n, ntasks, seed, w.ctypes.data,
                                              None if v is None else v.ctypes.data,
-                                             status.ctypes.data), opts)
+                                             status.ctypes.data), opts, (w, v, status))
         entries = _settle(fname, rc, why, status, (ntasks,), errors, failed)
     return EighResult(w, v, entries) if vectors else w

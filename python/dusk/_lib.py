@@ -218,44 +218,54 @@ def _stop():
     _state["started"] = False
 
 
-def call(fn, args, opts, interruptible):
+def call(fn, args, opts, interruptible, keep):
     """Run fn(*args, opts, why, len) (a dusk_eigh_* entry point) with the GIL released; return
-    (rc, why). From the main thread the call runs in a helper thread while this one waits in
-    short timeouts, so that Ctrl-C is seen at once: then the call is cancelled (its flag), waited
-    for (its memory must outlive it), and KeyboardInterrupt raised."""
+    (rc, why). `keep` holds the arrays whose memory args point into: whoever runs the call holds
+    them until it returns. From the main thread the call runs in a helper thread while this one
+    waits in short timeouts, so that Ctrl-C is seen at once: then the call is cancelled (its
+    flag), waited for, and KeyboardInterrupt raised. Should the interrupt come at a moment
+    when this thread cannot wait (inside Thread.start), the call is cancelled all the same and
+    the helper, which holds the memory, lets go of it once the call has returned."""
     cancel = ctypes.c_int(0)
     opts.cancel = ctypes.pointer(cancel)
     why = ctypes.create_string_buffer(1024)
-    with _calls_cond:
-        _calls[id(cancel)] = cancel
-    try:
-        if not interruptible:
-            rc = fn(*args, ctypes.byref(opts), why, len(why))
-            return rc, why.value.decode("utf-8", "replace")
-        result = []
-        done = threading.Event()
 
-        def run():
-            try:
-                result.append(fn(*args, ctypes.byref(opts), why, len(why)))
-            finally:
-                done.set()
-
-        helper = threading.Thread(target=run, name="dusk-call", daemon=True)
-        helper.start()
-        interrupted = None
-        while not done.is_set():
-            try:
-                done.wait(0.05)
-            except BaseException as e:  # KeyboardInterrupt, or SystemExit from a handler
-                cancel.value = 1
-                if interrupted is None:
-                    interrupted = e
-        helper.join()
-        if interrupted is not None:
-            raise interrupted
-        return result[0], why.value.decode("utf-8", "replace")
-    finally:
+    def run():
         with _calls_cond:
-            del _calls[id(cancel)]
-            _calls_cond.notify_all()
+            _calls[id(cancel)] = cancel
+        try:
+            return fn(*args, ctypes.byref(opts), why, len(why)), keep
+        finally:
+            with _calls_cond:
+                del _calls[id(cancel)]
+                _calls_cond.notify_all()
+
+    if not interruptible:
+        rc, _ = run()
+        return rc, why.value.decode("utf-8", "replace")
+    result = []
+    done = threading.Event()
+
+    def helper_main():
+        try:
+            result.append(run()[0])
+        finally:
+            done.set()
+
+    helper = threading.Thread(target=helper_main, name="dusk-call", daemon=True)
+    try:
+        helper.start()
+    except BaseException:
+        cancel.value = 1
+        raise
+    interrupted = None
+    while not done.is_set():
+        try:
+            done.wait(0.05)
+        except BaseException as e:  # KeyboardInterrupt, or SystemExit from a handler
+            cancel.value = 1
+            if interrupted is None:
+                interrupted = e
+    if interrupted is not None:
+        raise interrupted
+    return result[0], why.value.decode("utf-8", "replace")
