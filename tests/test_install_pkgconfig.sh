@@ -101,9 +101,13 @@ fi
 # the installed Python package (DUSK_PYTHON_DIR, under the prefix by default) finds the
 # installed library by itself, from any directory
 pkg=$(find "$tmp/prefix" -path '*/dusk/__init__.py' -print -quit)
+# an AddressSanitizer build: the uninstrumented interpreter needs the ASan runtime first
+preload=()
+asan=$(ldd "$tmp/prefix/lib/libdusk.so.0" | awk '/libasan/ { print $3 }')
+[ -z "$asan" ] || preload=(LD_PRELOAD="$asan" ASAN_OPTIONS=detect_leaks=0)
 if [ -z "$pkg" ]; then
     echo "skip: the Python package is not installed (DUSK_PYTHON_DIR empty or outside the prefix)"
-elif (cd "$tmp" && env -u DUSK_LIBRARY PYTHONPATH="$(dirname "$(dirname "$pkg")")" \
+elif (cd "$tmp" && env -u DUSK_LIBRARY "${preload[@]}" PYTHONPATH="$(dirname "$(dirname "$pkg")")" \
     STARPU_NCPU=2 timeout 120 "$python" -c '
 import sys, numpy as np, dusk
 assert dusk.library == sys.argv[1], dusk.library
