@@ -295,15 +295,15 @@ int main(void)
     /* refusals */
     CHECK_OK(dusk_graph_new(&g));
     {
-        dusk_data *s7, *s5, *m, *fresh;
+        dusk_data *s7, *s5, *m, *fresh, *refused = (dusk_data *)&g;
         CHECK_OK(dusk_stack_new(g, 7, 3, 3, &s7));
-        CHECK_OK(dusk_stack_new(g, 5, 3, 3, &s5));
-        CHECK_OK(dusk_matrix_new(g, 3, 3, &m));
         CHECK_OK(dusk_vector_new(g, 3, &fresh));
-        CHECK_EQ(dusk_stack_new(g, 0, 3, 3, &m), DUSK_EINVAL);
-        CHECK(m == NULL);
+        CHECK_EQ(dusk_stack_new(g, 0, 3, 3, &refused), DUSK_EINVAL);
+        CHECK(refused == NULL); /* out-parameters are reset on failure */
         CHECK_OK(dusk_matrix_new(g, 3, 3, &m));
-        CHECK_EQ(dusk_stack_new(g, (int64_t)1 << 40, 1 << 20, 4, &s5), DUSK_EINVAL);
+        refused = (dusk_data *)&g;
+        CHECK_EQ(dusk_stack_new(g, (int64_t)1 << 40, 1 << 20, 4, &refused), DUSK_EINVAL);
+        CHECK(refused == NULL);
         CHECK_OK(dusk_stack_new(g, 5, 3, 3, &s5));
         uint32_t seeds[7] = {0};
         dusk_arg w7[] = {{s7, DUSK_W}}, w5[] = {{s5, DUSK_W}};
