@@ -281,7 +281,7 @@ static int submit_chunk(void *user, dusk_graph *g, dusk_chunk *c)
             goto out;
         dusk_data_release(&bm); /* freed as soon as gram is done */
     }
-    dusk_eigh_args ea = {vectors};
+    dusk_eigh_args ea = {.vectors = vectors};
     if (keep_a) {
         if ((ret = dusk_stack_new(g, kk, n, n, &v)) != 0) goto out;
         dusk_arg args[] = {{a, DUSK_R}, {v, vectors ? DUSK_W : DUSK_SCRATCH}, {w, DUSK_W}};

@@ -1,25 +1,33 @@
 #!/usr/bin/env bash
 # dusk-eigh against the NERSC tutorial's own Python versions of the batch (bench/python/):
 # the serial NumPy loop, the same loop with OpenBLAS threads = cores, multiprocessing.Pool,
-# mpi4py under mpirun, Dask's processes scheduler and a Dask distributed LocalCluster; and
+# mpi4py under mpirun, Dask's processes scheduler and a Dask distributed LocalCluster; NumPy's
+# numpy.linalg.eigh(stack) on the whole stack at once (NumPy's default BLAS threads, and one);
+# dusk from Python, dusk.eigh(stack) on the same stack and dusk.batch_eigh(n, T); and
 # dusk-eigh on the whole machine and under mpirun -np CORES, on the same n, T and machine.
 #
-#   bench/python.sh [-n N] [-t T] [-r REPS] [--steps LIST] [--no-write] [--no-install] [BUILD_DIR]
+#   bench/python.sh [-n N] [-t T] [--sizes NxT,...] [-r REPS] [--steps LIST] [--no-write]
+#                   [--no-install] [BUILD_DIR]
 #
 # Defaults: n = 1000, T = 128, REPS = 1 (each method runs REPS times, the order rotating from
-# one round to the next; the median counts). LIST is a comma-separated subset of: serial,
-# serial-blas, multiprocessing, mpi4py, dask-processes, dask-distributed, dusk, dusk-mpi
-# (serial is always run: the speed-ups are over it). Missing Debian packages (python3-numpy,
-# python3-dask, python3-distributed, python3-mpi4py, openmpi-bin) are installed with apt-get,
-# never pip. BUILD_DIR (default ../build) must hold apps/dusk-eigh. Before timing, the largest
-# eigenvalue of three task ids from the serial step is compared with dusk-eigh's --output.
+# one round to the next; the median counts). --sizes runs the whole comparison at each size in
+# turn (issue 15's: --sizes 1000x64,400x64,100x2000). LIST is a comma-separated subset of:
+# serial, serial-blas, multiprocessing, mpi4py, dask-processes, dask-distributed, numpy-stack,
+# numpy-stack-1, dusk-python, dusk-python-batch, dusk, dusk-mpi (serial is always run: the
+# speed-ups are over it). NumPy's stack is compared with dusk.eigh(stack) (the same stack made
+# the same way in the parent), the rest with dusk-eigh. Missing Debian packages
+# (python3-numpy, python3-dask, python3-distributed, python3-mpi4py, openmpi-bin) are
+# installed with apt-get, never pip. BUILD_DIR (default ../build) must hold apps/dusk-eigh and python/dusk (the
+# package, found with PYTHONPATH=BUILD_DIR/python). Before timing, the largest eigenvalue of
+# three task ids from the serial step is compared with dusk-eigh's --output, and those of the
+# first tasks with dusk.eigh's and dusk.batch_eigh's.
 # Prints the table, writes bench/python/results/nN_tT.{csv,md} and the entry in
 # bench/RESULTS.md (with --no-write or --steps: the two files in $TMPDIR/dusk-python-bench only). Exit: 0 done, 1 a step or check failed, 2 bad usage.
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 prog=python.sh
-usage="python.sh [-n N] [-t T] [-r REPS] [--steps LIST] [--no-write] [--no-install] [BUILD_DIR]"
+usage="python.sh [-n N] [-t T] [--sizes NxT,...] [-r REPS] [--steps LIST] [--no-write] [--no-install] [BUILD_DIR]"
 # shellcheck source=bench/common.sh
 . "$here/common.sh"
 n=1000
@@ -28,17 +36,21 @@ reps=1
 write=1
 install=1
 build=""
-all_steps=(serial serial-blas multiprocessing mpi4py dask-processes dask-distributed dusk dusk-mpi)
+all_steps=(serial serial-blas multiprocessing mpi4py dask-processes dask-distributed numpy-stack
+    numpy-stack-1 dusk-python dusk-python-batch dusk dusk-mpi)
+sizes=""
+args=("$@")
 steps=("${all_steps[@]}")
 py=/usr/bin/python3
 
 while [ $# -gt 0 ]; do
     case "$1" in
-    -n | -t | --ntasks | -r | --reps | --steps)
+    -n | -t | --ntasks | -r | --reps | --steps | --sizes)
         [ $# -ge 2 ] || usage_error "$1 needs a value"
         case "$1" in
         -n) n=$2 ;;
         -t | --ntasks) t=$2 ;;
+        --sizes) sizes=$2 ;;
         -r | --reps) reps=$2 ;;
         --steps)
             IFS=, read -r -a steps <<<"serial,$2"
@@ -56,7 +68,7 @@ while [ $# -gt 0 ]; do
         shift
         ;;
     -h | --help)
-        print_header 2 17
+        print_header 2 28
         ;;
     -*) usage_error "unknown option '$1'" ;;
     *)
@@ -68,6 +80,34 @@ done
 require_positive -n "$n"
 require_positive -t "$t"
 require_positive -r "$reps"
+
+# --sizes: this script again at each size, with the other arguments as given.
+if [ -n "$sizes" ]; then
+    rest=()
+    skip=0
+    for a in "${args[@]}"; do
+        if [ $skip = 1 ]; then
+            skip=0
+            continue
+        fi
+        case "$a" in
+        --sizes | -n | -t | --ntasks) skip=1 ;;
+        *) rest+=("$a") ;;
+        esac
+    done
+    IFS=, read -r -a size_list <<<"$sizes"
+    for size in "${size_list[@]}"; do
+        [[ "$size" =~ ^([1-9][0-9]*)x([1-9][0-9]*)$ ]] ||
+            usage_error "--sizes: '$size' is not NxT (e.g. 400x64)"
+    done
+    status=0
+    for size in "${size_list[@]}"; do
+        [[ "$size" =~ ^([0-9]+)x([0-9]+)$ ]]
+        echo "$prog: n = ${BASH_REMATCH[1]}, T = ${BASH_REMATCH[2]}" >&2
+        bash "$here/python.sh" -n "${BASH_REMATCH[1]}" -t "${BASH_REMATCH[2]}" "${rest[@]}" || status=1
+    done
+    exit $status
+fi
 declare -A wanted=()
 for s in "${steps[@]}"; do
     [[ " ${all_steps[*]} " == *" $s "* ]] || usage_error "--steps: unknown step '$s'"
@@ -111,6 +151,9 @@ command -v mpirun >/dev/null || die "mpirun is missing (Debian: openmpi-bin)"
 resolve_build
 dusk=$build/apps/dusk-eigh
 [ -x "$dusk" ] || die "missing $dusk: build it first (cmake -S . -B build && cmake --build build)"
+[ -f "$build/python/dusk/__init__.py" ] ||
+    die "missing $build/python/dusk: build it first (cmake --build $build)"
+export PYTHONPATH="$build/python${PYTHONPATH:+:$PYTHONPATH}"
 
 make_tmp
 load_start
@@ -132,13 +175,24 @@ label() {
     mpi4py) echo "mpi4py, mpirun -np $cores" ;;
     dask-processes) echo "Dask delayed, processes scheduler, $cores workers" ;;
     dask-distributed) echo "Dask distributed LocalCluster, $cores workers × 1 thread" ;;
+    numpy-stack) echo "numpy.linalg.eigh(stack), NumPy's default BLAS threads" ;;
+    numpy-stack-1) echo "numpy.linalg.eigh(stack), 1 BLAS thread" ;;
+    dusk-python) echo "**dusk.eigh(stack)** from Python, $dusk_workers workers" ;;
+    dusk-python-batch) echo "**dusk.batch_eigh(n, T)** from Python, $dusk_workers workers" ;;
     dusk) echo "**dusk-eigh**, $dusk_workers workers" ;;
     dusk-mpi) echo "**dusk-eigh**, mpirun -np $cores" ;;
     esac
 }
 
-# The dusk row each method is compared with: ranks with ranks, the rest with one process.
-counterpart() { if [ "$1" = mpi4py ]; then echo dusk-mpi; else echo dusk; fi; }
+# The dusk row each method is compared with: ranks with ranks, NumPy's stack with dusk.eigh on
+# the same stack, the rest with one process.
+counterpart() {
+    case "$1" in
+    mpi4py) echo dusk-mpi ;;
+    numpy-stack | numpy-stack-1) echo dusk-python ;;
+    *) echo dusk ;;
+    esac
+}
 
 # Run step $1 once (with extra python args after it); set $secs (the batch, as the program
 # itself reports it), $gen (the data creation within it, Python only) and $wall (the whole
@@ -154,12 +208,18 @@ run_step() {
     mpi4py) script=2-mpi4py.py ;;
     dask-processes) script=3-dask.py ;;
     dask-distributed) script=3-dask-distributed.py ;;
+    numpy-stack | numpy-stack-1) script=4-numpy-stack.py ;;
+    dusk-python) script=5-dusk.py ;;
+    dusk-python-batch) script=5-dusk-batch.py ;;
     esac
     case "$step" in
     mpi4py) cmd=("${mpirun[@]}" "$py" "$here/python/$script" -n "$n" --ntasks "$t" "$@") ;;
     dusk) cmd=("$dusk" -n "$n" --ntasks "$t" --ncpu "$dusk_workers" --no-progress -q) ;;
     dusk-mpi) cmd=("${mpirun[@]}" "$dusk" -n "$n" --ntasks "$t" --no-progress -q) ;;
-    serial | serial-blas) cmd=("$py" "$here/python/$script" -n "$n" --ntasks "$t" "$@") ;;
+    serial | serial-blas | numpy-stack | dusk-python | dusk-python-batch)
+        cmd=("$py" "$here/python/$script" -n "$n" --ntasks "$t" "$@")
+        ;;
+    numpy-stack-1) cmd=("$py" "$here/python/$script" -n "$n" --ntasks "$t" --blas-threads 1 "$@") ;;
     *) cmd=("$py" "$here/python/$script" -n "$n" --ntasks "$t" --workers "$cores" "$@") ;;
     esac
     local t0 t1
@@ -172,7 +232,7 @@ run_step() {
     fi
     t1=$(date +%s.%N)
     wall=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }')
-    if [[ "$step" == dusk* ]]; then
+    if [ "$step" = dusk ] || [ "$step" = dusk-mpi ]; then
         secs=$(summary_seconds "$tmp/out")
         gen=""
         [ -n "$secs" ] || die "step $step: no 'Processed' line in: $(head -c 300 "$tmp/out")"
@@ -207,9 +267,18 @@ for id in "${check_ids[@]}"; do
     awk -v a="$want" -v b="$have" 'BEGIN { d = (a - b) / a; if (d < 0) d = -d; exit !(d <= 1e-10) }' ||
         die "CROSS-CHECK FAILED: task $id's largest eigenvalue is $want in NumPy, $have in dusk-eigh"
 done
+# and dusk from Python: every task of the quick run, through dusk.eigh and dusk.batch_eigh
+for s in dusk-python dusk-python-batch; do
+    run_step "$s" --ntasks "$check_t" --eig-out "$tmp/eig-$s.txt"
+    awk 'NR == FNR { want[$1] = $2; next }
+         { d = (want[$1] - $2) / want[$1]; if (d < 0) d = -d; if (!($1 in want) || d > 1e-10) bad++; seen++ }
+         END { exit !(seen == length(want) && bad == 0) }' "$tmp/eig.txt" "$tmp/eig-$s.txt" ||
+        die "CROSS-CHECK FAILED: $s's largest eigenvalues differ from NumPy's: $(paste "$tmp/eig.txt" "$tmp/eig-$s.txt" | head -n 4)"
+done
 ids=${check_ids[*]}
 check="the largest eigenvalue of tasks ${ids// /, } at n=$n"
-check+=" is the same in NumPy and dusk-eigh to 1e-10 (relative)"
+check+=" is the same in NumPy and dusk-eigh to 1e-10 (relative), and of tasks 0 to $((check_t - 1))"
+check+=" in NumPy, dusk.eigh and dusk.batch_eigh"
 echo "check: $check"
 
 # ---- the timings: each round runs every step, starting one further along the list ----------
@@ -262,7 +331,8 @@ for s in "${steps[@]}"; do
         dr="—"
     elif [ -n "${med[$c]:-}" ]; then
         dr="$(ratio "${med[$s]}" "${med[$c]}")×"
-        [ "$c" = dusk ] || dr+=" (dusk-eigh under mpirun)"
+        [ "$c" != dusk-mpi ] || dr+=" (dusk-eigh under mpirun)"
+        [ "$c" != dusk-python ] || dr+=" (dusk.eigh(stack))"
     else
         dr="(not run)"
     fi
@@ -320,10 +390,16 @@ runs \`np.linalg.eigh(a)\` on each and checks that every task id came back), aga
 \`dusk-eigh\`, which does all three steps of every task in its workers. **batch** is the time
 each program reports for the work itself: for Python from the first matrix created to the
 last id checked (the pool or cluster is started before, outside it, as StarPU is for dusk);
-for dusk-eigh its \`Processed T tasks in X s\` line. **whole process** is the command from
+for dusk-eigh its \`Processed T tasks in X s\` line. NumPy's own batch,
+\`numpy.linalg.eigh(stack)\` on the whole stack \`(T, n, n)\`, is timed the same way (the stack
+made in place in the parent, the matrices above), and so is dusk from Python:
+\`dusk.eigh(stack)\` on that same stack (\`bench/python/5-dusk.py\`: the one name changed), and
+\`dusk.batch_eigh(n, T)\`, which makes the matrices inside dusk as dusk-eigh does (StarPU's
+start-up outside the batch, as the pools' are). **whole process** is the command from
 start to exit, start-up and shutdown included. **dusk-eigh faster by** is the method's batch
-time over dusk-eigh's (mpi4py is compared with dusk-eigh under \`mpirun\`, the others with one
-dusk-eigh process using every core); above 1, dusk-eigh is faster. Before timing, the script
+time over dusk's (mpi4py is compared with dusk-eigh under \`mpirun\`, NumPy's stack with
+\`dusk.eigh(stack)\`, the others with one dusk-eigh process using every core); above 1, dusk
+is faster. Before timing, the script
 checks that the largest eigenvalue of a few tasks agrees between NumPy and dusk-eigh to 1e-10.
 
 EOF

@@ -33,6 +33,11 @@ int dusk__eigh_args(dusk_call *call, const dusk_eigh_args **args, double **a, do
     *x = nargs == 3 ? dusk_call_data(call, 1, xd) : *a;
     *w = dusk_call_data(call, nargs - 1, wd);
     *n = ad[0];
+    /* The CUDA implementation reads the C-order lower triangle only. */
+    if ((*args)->upper) {
+        dusk_call_fail(call, "eigh: this implementation reads the lower triangle only (upper)");
+        return DUSK_EINVAL;
+    }
     if (ad[1] != *n || wd[0] != *n || (nargs == 3 && (xd[0] != *n || xd[1] != *n))) {
         dusk_call_fail(call, "eigh: A must be square, X and w of its size");
         return DUSK_EINVAL;
@@ -41,10 +46,10 @@ int dusk__eigh_args(dusk_call *call, const dusk_eigh_args **args, double **a, do
 }
 
 /* The eigendecomposition of one matrix a (n x n, C order, symmetric: its C-order lower
- * triangle is read) into w and, with vectors, x (which may be a); 0 or the error, with the
- * reason in why. */
-static int eigh_one(const double *a, double *x, double *w, int64_t n, int vectors, char *why,
-                    size_t len)
+ * triangle is read, or the upper one with `upper`) into w and, with vectors, x (which may be
+ * a); 0 or the error, with the reason in why. */
+static int eigh_one(const double *a, double *x, double *w, int64_t n, int vectors, int upper,
+                    char *why, size_t len)
 {
     for (int64_t i = 0; i < n * n; i++)
         if (!isfinite(a[i])) {
@@ -54,9 +59,10 @@ static int eigh_one(const double *a, double *x, double *w, int64_t n, int vector
         }
     if (x != a) memcpy(x, a, (size_t)(n * n) * sizeof *x);
     /* Column-major 'U' is the C-order lower triangle: the one numpy.linalg.eigh reads by
-     * default, so nearly-symmetric inputs give NumPy's answer. */
-    lapack_int info = LAPACKE_dsyevd(LAPACK_COL_MAJOR, vectors ? 'V' : 'N', 'U', (lapack_int)n, x,
-                                     (lapack_int)n, w);
+     * default (UPLO='L'), so nearly-symmetric inputs give NumPy's answer; 'L' is the C-order
+     * upper one (UPLO='U'). */
+    lapack_int info = LAPACKE_dsyevd(LAPACK_COL_MAJOR, vectors ? 'V' : 'N', upper ? 'L' : 'U',
+                                     (lapack_int)n, x, (lapack_int)n, w);
     if (info != 0) {
         snprintf(why, len, "dsyevd failed (info = %d)", (int)info);
         if (info == LAPACK_WORK_MEMORY_ERROR || info == LAPACK_TRANSPOSE_MEMORY_ERROR)
@@ -98,8 +104,8 @@ int dusk__eigh_cpu(dusk_call *call)
     for (int64_t k = 0; k < ka; k++) {
         char why[200];
         if (dusk_call_item_status(call, k) != 0) continue;
-        int ret =
-            eigh_one(a + k * n * n, x + k * n * n, w + k * n, n, args->vectors, why, sizeof why);
+        int ret = eigh_one(a + k * n * n, x + k * n * n, w + k * n, n, args->vectors, args->upper,
+                           why, sizeof why);
         if (ret != 0) dusk_call_fail_item(call, k, ret, "%s", why);
     }
     return 0;

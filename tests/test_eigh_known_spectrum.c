@@ -118,7 +118,7 @@ int main(void)
             CHECK_OK(dusk_vector_new(g, 2, &r));
             dusk_arg ka[] = {{a, DUSK_W}};
             CHECK_OK(dusk_task_submit(g, known, ka, 1, &s, sizeof s, NULL, NULL));
-            dusk_eigh_args ea = {vectors};
+            dusk_eigh_args ea = {.vectors = vectors};
             if (keep) {
                 CHECK_OK(dusk_matrix_new(g, n, n, &x));
                 dusk_arg ea3[] = {{a, DUSK_R}, {x, vectors ? DUSK_W : DUSK_SCRATCH}, {wd, DUSK_W}};
@@ -194,7 +194,7 @@ int main(void)
         CHECK_OK(dusk_vector_new(g, 2, &r));
         dusk_arg ka[] = {{a, DUSK_W}};
         CHECK_OK(dusk_task_submit(g, known, ka, 1, &s, sizeof s, NULL, NULL));
-        dusk_eigh_args ea = {1};
+        dusk_eigh_args ea = {.vectors = 1};
         dusk_arg e3[] = {{a, DUSK_R}, {x, DUSK_W}, {wd, DUSK_W}};
         CHECK_OK(dusk_task_submit(g, dusk_kernel_eigh(), e3, 3, &ea, sizeof ea, NULL, NULL));
         spec s2 = {n, 8}; /* A now differs from the matrix x and wd decompose */

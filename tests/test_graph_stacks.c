@@ -54,7 +54,7 @@ static void reference(dusk_graph *g, uint32_t seed, double *w, double *v)
     dusk_arg gen[] = {{b, DUSK_W}}, gram[] = {{b, DUSK_R}, {a, DUSK_W}};
     dusk_arg eigh[] = {{a, DUSK_RW}, {wd, DUSK_W}};
     dusk_arg cw[] = {{wd, DUSK_R}, {ww, DUSK_W}}, cv[] = {{a, DUSK_R}, {wv, DUSK_W}};
-    dusk_eigh_args ea = {1};
+    dusk_eigh_args ea = {.vectors = 1};
     CHECK_OK(dusk_task_submit(g, dusk_kernel_gen(), gen, 1, &seed, sizeof seed, NULL, NULL));
     CHECK_OK(dusk_task_submit(g, dusk_kernel_gram(), gram, 2, NULL, 0, NULL, NULL));
     CHECK_OK(dusk_task_submit(g, dusk_kernel_eigh(), eigh, 2, &ea, sizeof ea, NULL, NULL));
@@ -90,7 +90,7 @@ static void stacked(dusk_graph *g, int64_t bad, double *w, double *v, int *statu
     dusk_arg poison[] = {{a, DUSK_RW}};
     dusk_arg eigh[] = {{a, DUSK_R}, {x, DUSK_W}, {wd, DUSK_W}};
     dusk_arg copy[] = {{x, DUSK_R}, {vd, DUSK_W}};
-    dusk_eigh_args ea = {1};
+    dusk_eigh_args ea = {.vectors = 1};
     o.key = "gen";
     CHECK_OK(dusk_task_submit(g, dusk_kernel_gen(), gen, 1, seeds, sizeof seeds, &o, NULL));
     o.key = "gram";
@@ -295,15 +295,15 @@ int main(void)
     /* refusals */
     CHECK_OK(dusk_graph_new(&g));
     {
-        dusk_data *s7, *s5, *m, *fresh;
+        dusk_data *s7, *s5, *m, *fresh, *refused = (dusk_data *)&g;
         CHECK_OK(dusk_stack_new(g, 7, 3, 3, &s7));
-        CHECK_OK(dusk_stack_new(g, 5, 3, 3, &s5));
-        CHECK_OK(dusk_matrix_new(g, 3, 3, &m));
         CHECK_OK(dusk_vector_new(g, 3, &fresh));
-        CHECK_EQ(dusk_stack_new(g, 0, 3, 3, &m), DUSK_EINVAL);
-        CHECK(m == NULL);
+        CHECK_EQ(dusk_stack_new(g, 0, 3, 3, &refused), DUSK_EINVAL);
+        CHECK(refused == NULL); /* out-parameters are reset on failure */
         CHECK_OK(dusk_matrix_new(g, 3, 3, &m));
-        CHECK_EQ(dusk_stack_new(g, (int64_t)1 << 40, 1 << 20, 4, &s5), DUSK_EINVAL);
+        refused = (dusk_data *)&g;
+        CHECK_EQ(dusk_stack_new(g, (int64_t)1 << 40, 1 << 20, 4, &refused), DUSK_EINVAL);
+        CHECK(refused == NULL);
         CHECK_OK(dusk_stack_new(g, 5, 3, 3, &s5));
         uint32_t seeds[7] = {0};
         dusk_arg w7[] = {{s7, DUSK_W}}, w5[] = {{s5, DUSK_W}};

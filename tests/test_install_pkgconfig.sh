@@ -3,7 +3,8 @@
 # README's example program (extracted from README.md, so the two cannot drift) with
 # `pkg-config --cflags --libs dusk` (libdusk.so) and `dusk-static` (libdusk.a) and -Wall
 # -Wextra -Werror, from the prefix and from the build tree (build/pkgconfig/*-uninstalled.pc),
-# run it, and check its answer against NumPy; the installed dusk-eigh and dusk-trace run too.
+# run it, and check its answer against NumPy; the installed dusk-eigh and dusk-trace run too, and
+# the installed Python package computes with the installed library.
 # Usage: test_install_pkgconfig.sh SOURCE_DIR BUILD_DIR PYTHON
 set -u
 src=$1
@@ -129,6 +130,30 @@ if "$tmp/prefix/bin/dusk-eigh" -n 20 --ntasks 3 -q --trace "$tmp/tr" >"$tmp/out"
 else
     cat "$tmp/out"
     fail "installed dusk-eigh or dusk-trace"
+fi
+
+# the installed Python package (DUSK_PYTHON_DIR, under the prefix by default) finds the
+# installed library by itself, from any directory
+pkg=$(find "$tmp/prefix" -path '*/dusk/__init__.py' -print -quit)
+# an AddressSanitizer build: the uninstrumented interpreter needs the ASan runtime first
+preload=()
+asan=$(ldd "$tmp/prefix/lib/libdusk.so.0" | awk '/libasan/ { print $3 }')
+[ -z "$asan" ] || preload=(LD_PRELOAD="$asan" ASAN_OPTIONS=detect_leaks=0)
+if [ -z "$pkg" ]; then
+    echo "skip: the Python package is not installed (DUSK_PYTHON_DIR empty or outside the prefix)"
+elif (cd "$tmp" && env -u DUSK_LIBRARY "${preload[@]}" PYTHONPATH="$(dirname "$(dirname "$pkg")")" \
+    STARPU_NCPU=2 timeout 120 "$python" -c '
+import sys, numpy as np, dusk
+assert dusk.library == sys.argv[1], dusk.library
+w = dusk.batch_eigh(20, 3)
+np.random.seed(2); b = np.random.rand(20, 20)
+ref = np.linalg.eigvalsh(b.T @ b)
+assert abs(w[2] - ref).max() <= 1e-10 * ref.max(), (w[2], ref)
+' "$tmp/prefix/lib/libdusk.so.0") >"$tmp/out" 2>&1; then
+    echo "ok: the installed Python package ($pkg) uses the installed libdusk.so"
+else
+    cat "$tmp/out"
+    fail "the installed Python package"
 fi
 
 echo "$fails failed"

@@ -108,7 +108,7 @@ int main(void)
             CHECK_OK(dusk_vector_new(g, 8, &w));
             dusk_arg fa[] = {{a, DUSK_W}}, ea[] = {{a, DUSK_RW}, {w, DUSK_W}};
             CHECK_OK(dusk_task_submit(g, fill, fa, 1, NULL, 0, NULL, NULL));
-            dusk_eigh_args e = {value};
+            dusk_eigh_args e = {.vectors = value};
             CHECK_OK(dusk_task_submit(g, dusk_kernel_eigh(), ea, 2, &e, sizeof e, NULL, NULL));
             dusk_data_release(&x);
             dusk_data_release(&a);

@@ -1,9 +1,9 @@
 #!/bin/bash
 # A small batch under ThreadSanitizer: dusk-eigh in the configurations that exercise dusk's
 # threads (results written and verified from StarPU's threads, traces, the progress bar,
-# several schedulers, a tiny window, two BLAS threads), dusk-reduce's held graph, and the
-# graph tests, on 1 and 2 workers. Any report not covered by tests/tsan.supp (StarPU's and
-# OpenBLAS's own, explained there) fails it. Bounded: about a minute on 2 cores.
+# several schedulers, a tiny window, two BLAS threads), dusk-reduce's held graph, the graph
+# tests and dusk_eigh_stack's (four threads at once, cancellation), on 1 and 2 workers. Any
+# report not covered by tests/tsan.supp (StarPU's and OpenBLAS's own, explained there) fails it. Bounded: about a minute on 2 cores.
 # Usage: tsan_batch.sh BUILD_DIR   (a build configured with -DDUSK_SANITIZE=thread)
 set -u
 build=$1
@@ -40,7 +40,8 @@ for ncpu in 1 2; do
     run $ncpu "$eigh" -n 20 --ntasks 200 --values-only --verify --window 4 --sched prio -q
     run $ncpu "$eigh" -n 16 --ntasks 100 --trace "$tmp/t$ncpu" --progress --sched dmda -q
     run $ncpu "$build/apps/dusk-reduce" --chunks 64 --size 1000 -q
-    for t in test_graph_dependencies test_graph_failure test_graph_window test_graph_retry; do
+    for t in test_graph_dependencies test_graph_failure test_graph_window test_graph_retry \
+        test_eigh_stack; do
         run $ncpu "$build/tests/$t"
     done
 done

@@ -28,7 +28,7 @@ packages=(build-essential cmake pkg-config libstarpu-dev libopenblas-dev liblapa
 # clang and libclang-rt-14-dev: libFuzzer for the fuzz target (gcc's TSan runtime, libtsan2,
 # comes with build-essential).
 # python3-h5py and hdf5-tools (h5dump): the HDF5 tests read what dusk writes with them.
-[ "$mode" = test ] && packages+=(python3 python3-numpy python3-h5py hdf5-tools graphviz chromium
+[ "$mode" = test ] && packages+=(python3 python3-numpy python3-pytest python3-h5py hdf5-tools graphviz chromium
     fonts-dejavu-core clang-format git iproute2 clang libclang-rt-14-dev gnuplot-nox)
 
 missing=()
@@ -90,7 +90,7 @@ echo "== ThreadSanitizer: a small batch (tests/tsan_batch.sh) ==" >&2
 cmake -S "$here" -B "$here/build-tsan" -DCMAKE_BUILD_TYPE=Debug -DDUSK_WERROR=ON \
     -DDUSK_SANITIZE=thread -DDUSK_BUILD_BENCH=OFF >/dev/null
 cmake --build "$here/build-tsan" -j "$jobs" --target dusk-eigh dusk-reduce \
-    test_graph_dependencies test_graph_failure test_graph_window test_graph_retry
+    test_graph_dependencies test_graph_failure test_graph_window test_graph_retry test_eigh_stack
 bash "$here/tests/tsan_batch.sh" "$here/build-tsan" || status=1
 
 if [ $status -eq 0 ]; then echo "quickstart: all tests passed (two builds, fuzzing, ThreadSanitizer)" >&2; fi

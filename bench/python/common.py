@@ -20,7 +20,9 @@ def cores():
 
 
 def setup(step, blas_threads=1, workers=True, argv=None):
-    """Parse -n, --ntasks (and --workers), set OpenBLAS/OpenMP threads, return the options."""
+    """Parse -n, --ntasks (and --workers), set OpenBLAS/OpenMP threads (None: leave NumPy's
+    default; "option": a --blas-threads flag says, NumPy's default without it), return the
+    options."""
     parser = argparse.ArgumentParser(prog=step, description=__doc__.splitlines()[0])
     parser.add_argument("-n", type=int, default=1000, help="matrix size (default 1000)")
     parser.add_argument("--ntasks", type=int, default=128, help="number of tasks (default 128)")
@@ -29,14 +31,28 @@ def setup(step, blas_threads=1, workers=True, argv=None):
                             help="worker processes (default: one per core, %(default)s)")
     parser.add_argument("--eig-out", metavar="FILE",
                         help="write 'id largest-eigenvalue' lines to FILE (for cross-checks)")
+    if blas_threads == "option":
+        parser.add_argument("--blas-threads", type=int, default=None, metavar="K",
+                            help="OpenBLAS threads (default: NumPy's, one per core)")
     args = parser.parse_args(argv)
+    if blas_threads == "option":
+        blas_threads = args.blas_threads
+        if blas_threads is not None and blas_threads < 1:
+            parser.error("--blas-threads must be positive")
+        if blas_threads is not None:
+            step = f"{step}-{blas_threads}"
     if args.n < 1 or args.ntasks < 1 or (workers and args.workers < 1):
         parser.error("-n, --ntasks and --workers must be positive")
     if not workers:
         args.workers = 1
-    blas = cores() if blas_threads == "cores" else blas_threads
-    for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ[var] = str(blas)
+    if blas_threads is None:  # NumPy's default: OpenBLAS's own choice, one thread per core
+        for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+            os.environ.pop(var, None)
+        blas = "default"
+    else:
+        blas = cores() if blas_threads == "cores" else blas_threads
+        for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+            os.environ[var] = str(blas)
     if "numpy" in sys.modules:
         sys.exit(f"{step}: numpy was imported before the BLAS threads were set")
     args.step = step
@@ -55,6 +71,24 @@ def make_data(n, ntasks):
         a = b.T @ b
         data.append(a)
     return data
+
+
+def make_stack(n, ntasks):
+    """The same matrices as make_data, as one array (ntasks, n, n): what numpy.linalg.eigh and
+    dusk.eigh take whole. Filled in place, so no second copy is made."""
+    import numpy as np
+
+    stack = np.empty((ntasks, n, n))
+    for i in range(ntasks):
+        np.random.seed(i)
+        b = np.random.rand(n, n)
+        np.matmul(b.T, b, out=stack[i])
+    return stack
+
+
+def stack_results(w):
+    """(id, largest eigenvalue) of each task, from the eigenvalues of a whole stack (T, n)."""
+    return [(i, float(w[i, -1])) for i in range(w.shape[0])]
 
 
 def process_data(id, a):

@@ -356,7 +356,9 @@ DUSK_NODISCARD int dusk_graph_set_local(dusk_graph *g);
 /* The graph cancels itself (dusk_graph_cancel) as soon as *flag becomes non-zero, checked
  * while it waits or submits (every 0.1 s at most): for a caller that cannot call
  * dusk_graph_cancel() itself, such as another language's interrupt handler that can only set
- * a variable. NULL stops watching. 0, or DUSK_EINVAL for a NULL graph. */
+ * a variable. The flag is read as a relaxed atomic (__atomic_load_n): a writer on another
+ * thread that stores it atomically does so without a data race. NULL stops watching. 0, or
+ * DUSK_EINVAL for a NULL graph. */
 DUSK_NODISCARD int dusk_graph_watch_cancel(dusk_graph *g, const volatile int *flag);
 
 /* Make `rank` the owner of d: tasks that write d run there, and d's values live there

@@ -70,12 +70,16 @@ const dusk_kernel *dusk_kernel_gram(void);
  *           destroyed).
  *   3 args: A (R), X (W or SCRATCH, K x n x n), w (W, K x n): A is kept; X receives the
  *           eigenvectors (or serves as workspace).
- * Eigenvectors are the columns of the C-order matrix, as numpy.linalg.eigh returns them; A's
- * C-order lower triangle is read, as numpy.linalg.eigh does by default. An item fails with
- * DUSK_EDATA when its matrix holds a value that is not finite, DUSK_ENUMERIC when dsyevd does
- * not converge. value: dusk_eigh_args. */
+ * Eigenvectors are the columns of the C-order matrix, as numpy.linalg.eigh returns them. One
+ * triangle of A is read, the other ignored: the C-order lower one by default, as
+ * numpy.linalg.eigh does (UPLO='L'), the upper one with `upper` (UPLO='U'). An item fails with
+ * DUSK_EDATA when its matrix holds a value that is not finite (in either triangle),
+ * DUSK_ENUMERIC when dsyevd does not converge. value: dusk_eigh_args. The CUDA implementation
+ * reads the lower triangle only: it refuses `upper` (DUSK_EINVAL; with retries the CPU
+ * implementation then runs the task), so run such tasks with DUSK_WHERE_CPU. */
 typedef struct dusk_eigh_args {
     int vectors; /* nonzero: compute eigenvectors too */
+    int upper;   /* nonzero: read the C-order upper triangle (UPLO='U'); 0: the lower one */
 } dusk_eigh_args;
 const dusk_kernel *dusk_kernel_eigh(void);
 
@@ -98,6 +102,93 @@ typedef struct dusk_load_args {
     int64_t step;
 } dusk_load_args;
 const dusk_kernel *dusk_kernel_load(void);
+
+/* ---- Whole stacks in one call: numpy.linalg.eigh over caller memory ------------------------
+ *
+ * dusk_eigh_stack() is numpy.linalg.eigh for a stack of matrices held by the caller, computed
+ * by every worker at once; dusk_eigh_generated() is the tutorial's batch with its matrices
+ * made inside dusk. Both are what the Python package (python/dusk) calls, and are as usable
+ * from C. The matrices are split into chunks of several items (one task each: gen, gram and
+ * eigh over stacks, see above), so the results are the same bit for bit whatever the chunk
+ * size, the number of workers or the scheduler.
+ *
+ * Each call builds and runs a graph of its own (of this rank alone: dusk_graph_set_local), so
+ * calls from several threads at once are independent and may overlap; each must come after
+ * dusk_init() has returned and end before dusk_shutdown(). The calling thread submits and
+ * waits; it may be interrupted only through opts->cancel. */
+
+/* How a stack call runs. Fill it with dusk_eigh_opts_init(), then change fields. */
+typedef struct dusk_eigh_opts {
+    /* The triangle read: 'L' (the default, as numpy.linalg.eigh) or 'U'. */
+    char uplo;
+    /* With v NULL: non-zero computes the eigenvectors all the same, into workspace, and drops
+     * them (the tutorial's work, w, v = eigh(a), for like-for-like timings); 0 (the default)
+     * computes eigenvalues only, which is faster. Without effect when v is given. */
+    int vectors;
+    /* Matrices per task: k > 0 exactly (the last chunks may be smaller), or 0 (the default):
+     * automatic, from the time the first tasks take, bounded by the window's memory (see
+     * dusk_chunker in dusk_batch.h). */
+    int64_t chunk;
+    /* When not NULL: the call stops as soon as *cancel becomes non-zero (checked every 0.1 s
+     * at most, see dusk_graph_watch_cancel): nothing more starts, running tasks finish, and it
+     * returns DUSK_ECANCELED. For callers that cannot call into dusk from where they learn of
+     * the interrupt (a signal handler, another language's). */
+    const volatile int *cancel;
+    /* When not NULL: the label of a progress bar of the matrices done, on stderr, drawn per
+     * the configuration's `progress` (AUTO: when stderr is a terminal). NULL (the default): no
+     * bar. */
+    const char *progress;
+} dusk_eigh_opts;
+
+/* Defaults: uplo 'L', vectors 0, chunk 0, no cancel flag, no bar. 0, or DUSK_EINVAL for a NULL
+ * opts. */
+int dusk_eigh_opts_init(dusk_eigh_opts *opts);
+
+/* Eigenvalues (ascending) and, when v is not NULL, eigenvectors (in columns, as
+ * numpy.linalg.eigh returns them) of `count` symmetric n x n float64 matrices.
+ *
+ *   a       count x n x n values, C order, contiguous: matrix k at a + k n n, as NumPy lays out
+ *           an array of shape (count, n, n). Only the triangle opts->uplo names is read; a is
+ *           never written (CPU workers read it in place, with no copy).
+ *   w       receives count x n eigenvalues (shape (count, n)).
+ *   v       NULL (eigenvalues only, which is faster, unless opts->vectors), or receives
+ *           count x n x n values.
+ *   status  NULL, or receives count ints: 0 for each matrix computed, else why not: DUSK_EDATA
+ *           (a value that is not finite), DUSK_ENUMERIC (LAPACK did not converge),
+ *           DUSK_ECANCELED (not computed: cancelled), or the error that stopped the call.
+ *   opts    NULL for the defaults.
+ *   why     when not NULL, receives one line: after DUSK_ETASK the first failed matrix (the
+ *           lowest index) and its reason, "matrix K: reason"; after another error what was
+ *           refused; "" after 0.
+ *
+ * A matrix that fails costs only itself: the others are computed. Every matrix whose status is
+ * not 0 has its eigenvalues (and eigenvectors) filled with NaN. The memory must stay valid and
+ * untouched until the call returns, which it does only once every task is done (even when it
+ * fails or is cancelled). count or n 0: nothing to do (0).
+ *
+ * Returns 0 (every matrix computed), DUSK_ETASK (some matrices failed: status says which),
+ * DUSK_ECANCELED (*opts->cancel became non-zero: the matrices computed before are valid, the
+ * others have status DUSK_ECANCELED), DUSK_EINVAL (a NULL pointer with count > 0, count or n
+ * negative, uplo neither 'L' nor 'U', chunk negative, n * n over 2^31 values, or n over
+ * DUSK_EIGH_MAX_N with vectors (v or opts->vectors): then nothing is written), DUSK_ESTATE (before
+ * dusk_init()), DUSK_ENOMEM, or a submission's error (DUSK_ENODEV, DUSK_ESTARPU: the matrices not
+ * submitted have that status). Thread-safe (see above). */
+DUSK_NODISCARD int dusk_eigh_stack(const double *a, int64_t count, int64_t n, double *w, double *v,
+                                   int *status, const dusk_eigh_opts *opts, char *why,
+                                   size_t whylen);
+
+/* The tutorial's batch, made inside dusk: for matrix i (0 <= i < count),
+ * np.random.seed(seed + i); b = np.random.rand(n, n); a = b.T @ b, then its eigenvalues into
+ * w (count x n) and, when v is not NULL, its eigenvectors into v (count x n x n), with the
+ * built-in gen, gram and eigh kernels: NumPy's matrices bit for bit (MT19937, as
+ * dusk_mt19937_fill), and the same eigenvalues as numpy.linalg.eigh to rounding. No stack of
+ * every matrix is ever held: only the chunks in flight, which the window bounds (see
+ * dusk_config::window_mb). status, opts (a is symmetric to the last bit, so uplo changes only
+ * rounding), why and the returns are as for dusk_eigh_stack(); seed + count - 1 must stay
+ * below 2^32, as np.random.seed requires (DUSK_EINVAL). Thread-safe. */
+DUSK_NODISCARD int dusk_eigh_generated(int64_t n, int64_t count, uint32_t seed, double *w,
+                                       double *v, int *status, const dusk_eigh_opts *opts,
+                                       char *why, size_t whylen);
 
 #ifdef __cplusplus
 }

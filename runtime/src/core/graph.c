@@ -255,10 +255,19 @@ int dusk_graph_progress(dusk_graph *g, int64_t total, const char *label)
     return 0;
 }
 
+/* Whether dusk_graph_watch_cancel()'s flag is set. Another thread writes it while this one
+ * reads (a waiting language's main thread, dusk_eigh_stack's callers): read as an atomic
+ * (relaxed: it orders nothing else), so that a writer storing atomically is race-free (and
+ * ThreadSanitizer agrees). */
+static int cancel_flagged(const dusk_graph *g)
+{
+    return g->cancel_flag != NULL && __atomic_load_n(g->cancel_flag, __ATOMIC_RELAXED) != 0;
+}
+
 /* Lock held: a cancel asked for through dusk_graph_watch_cancel()'s flag. */
 static void poll_cancel(dusk_graph *g)
 {
-    if (g->cancel_flag != NULL && *g->cancel_flag) atomic_store(&g->cancel, 1);
+    if (cancel_flagged(g)) atomic_store(&g->cancel, 1);
 }
 
 /* Wait on the graph's condition for at most redraw_seconds; lock held. */
@@ -1133,7 +1142,7 @@ int dusk_task_submit(dusk_graph *g, const dusk_kernel *k, const dusk_arg *args, 
     int ret = check_task(g, k, args, nargs, value, value_size, opts, &nitems);
     if (ret != 0) return ret;
     if (!dusk__started) return DUSK_ESTATE;
-    if (g->cancel_flag != NULL && *g->cancel_flag) atomic_store(&g->cancel, 1);
+    if (cancel_flagged(g)) atomic_store(&g->cancel, 1);
     if (atomic_load(&g->cancel)) return DUSK_ECANCELED;
 
     dusk__task *t = calloc(1, sizeof *t + value_size);

@@ -1,0 +1,77 @@
+"""Ctrl-C during a long call: SIGINT sent to a process computing a batch that would take many
+minutes raises KeyboardInterrupt there within seconds (the call is cancelled: what runs
+finishes, nothing more starts), and the process computes again afterwards."""
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+
+CHILD = textwrap.dedent("""
+    import sys, time
+    import numpy as np
+    import dusk
+
+    dusk.eigvalsh(np.eye(3))  # dusk started: the signal comes during the long call only
+    print("ready", flush=True)
+    t0 = time.monotonic()
+    try:
+        # about 20000 x 40 ms of work: many minutes on any machine this runs on
+        dusk.batch_eigh(600, 20000, values_only=True)
+        print("not interrupted", flush=True)
+    except KeyboardInterrupt:
+        print(f"KeyboardInterrupt after {time.monotonic() - t0:.1f} s", flush=True)
+    # usable afterwards, from the main thread and from another
+    rng = np.random.default_rng(1)
+    b = rng.random((5, 40, 40))
+    a = b.swapaxes(1, 2) @ b
+    w = dusk.eigvalsh(a)
+    ref = np.linalg.eigvalsh(a)
+    ok = np.abs(w - ref).max() <= 1e-10 * np.abs(ref).max()
+    import threading
+    out = []
+    th = threading.Thread(target=lambda: out.append(dusk.batch_eigh(30, 4)))
+    th.start(); th.join()
+    print("computes again" if ok and out[0].shape == (4, 30) else "WRONG", flush=True)
+""")
+
+
+def test_ctrl_c_interrupts_a_long_call_and_leaves_dusk_usable():
+    p = subprocess.Popen([sys.executable, "-c", CHILD], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True, env=dict(os.environ))
+    try:
+        assert p.stdout.readline().strip() == "ready", p.stderr.read()
+        # let the batch get going (its first tasks submitted and running), then Ctrl-C
+        import time
+        time.sleep(1.0)
+        p.send_signal(signal.SIGINT)
+        # far less than the batch would take: a KeyboardInterrupt that waited for it fails
+        out, err = p.communicate(timeout=120)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    assert p.returncode == 0, err
+    assert "KeyboardInterrupt after" in out, out + err
+    assert "computes again" in out, out + err
+
+
+def test_second_ctrl_c_still_waits_for_the_call():
+    """Two signals in a row: the call's memory must outlive it, so the second one does not
+    make the first return early; the exception comes once the call has stopped."""
+    p = subprocess.Popen([sys.executable, "-c", CHILD], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True, env=dict(os.environ))
+    try:
+        assert p.stdout.readline().strip() == "ready", p.stderr.read()
+        import time
+        time.sleep(1.0)
+        p.send_signal(signal.SIGINT)
+        time.sleep(0.01)
+        p.send_signal(signal.SIGINT)
+        out, err = p.communicate(timeout=120)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    assert p.returncode == 0, err
+    assert "KeyboardInterrupt after" in out and "computes again" in out, out + err
