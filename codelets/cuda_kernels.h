@@ -27,18 +27,87 @@ int dusk__philox_fill_cuda(uint64_t seed, double *out, int64_t count, cudaStream
 int dusk__gram_cuda(cublasHandle_t handle, cudaStream_t stream, const double *b, double *a,
                     int64_t m, int64_t n, char *why, size_t whylen);
 
-/* A cuSOLVER handle and a workspace kept between calls: one per GPU worker (not
- * thread-safe), grown when a larger matrix needs more. */
+/* Where a workspace takes its device memory: alloc returns NULL when it cannot, free gets the
+ * size given to alloc. The default (a NULL allocator) is cudaMalloc and cudaFree; cuda_glue.c
+ * gives StarPU's allocator on the worker's memory node (starpu_malloc_on_node), so that the
+ * workspace counts against StarPU's memory limits and small blocks come from its chunks. */
+typedef struct dusk__cuda_allocator {
+    void *(*alloc)(void *ctx, size_t size);
+    void (*free)(void *ctx, void *p, size_t size);
+    void *ctx;
+} dusk__cuda_allocator;
+
+/* A cuSOLVER handle and the workspaces kept between calls: one per GPU worker (not
+ * thread-safe), made on the thread and device that use it. Workspaces (device and host, and
+ * one info per matrix) are sized by cuSOLVER's _bufferSize calls and grow when a call needs
+ * more: to twice their size at least, and the device blocks they outgrow are kept until
+ * dusk__eigh_cuda_ws_free, because freeing device memory (cudaFree, which StarPU's allocator
+ * calls for large blocks) waits for the whole device, every other worker's stream included.
+ * Doubling bounds what is kept to less than the block in use. `alloc` is copied; NULL means
+ * cudaMalloc. */
 typedef struct dusk__eigh_cuda_ws dusk__eigh_cuda_ws;
-int dusk__eigh_cuda_ws_new(dusk__eigh_cuda_ws **out, char *why, size_t whylen);
+int dusk__eigh_cuda_ws_new(dusk__eigh_cuda_ws **out, const dusk__cuda_allocator *alloc, char *why,
+                           size_t whylen);
 void dusk__eigh_cuda_ws_free(dusk__eigh_cuda_ws **ws);
+/* Device bytes the workspace holds now (in use and outgrown), for tests and reports. */
+size_t dusk__eigh_cuda_ws_device_bytes(const dusk__eigh_cuda_ws *ws);
+/* For tests and benchmarks: at most `max_batch` matrices per cusolverDnXsyevBatched call
+ * (0: the most cuSOLVER takes, n * n * batch <= INT32_MAX). */
+void dusk__eigh_cuda_ws_set_max_batch(dusk__eigh_cuda_ws *ws, int64_t max_batch);
 
 /* Eigenvalues w (ascending) and, when `vectors`, eigenvectors into x (n x n, the columns of
  * the C-order matrix, as numpy.linalg.eigh and dusk__eigh_cpu give them) of the symmetric
  * C-order a; x == a works in place, else a is kept. Without vectors x is workspace. Uses the
- * lower triangle (C order) of a, as NumPy and the CPU kernel do. */
+ * lower triangle (C order) of a, as NumPy and the CPU kernel do. cusolverDnXsyevd. */
 int dusk__eigh_cuda(dusk__eigh_cuda_ws *ws, cudaStream_t stream, const double *a, double *x,
                     double *w, int64_t n, int vectors, char *why, size_t whylen);
+
+/* How dusk__eigh_stack_cuda decomposes a stack. */
+typedef enum dusk__eigh_method {
+    /* BATCHED when k > 1 and cuSOLVER's batched call takes n, else LOOP. Provisional until
+     * bench/gpu/eigh_stack measures where each is faster (published: batched at every
+     * n >= 32 on an A100). */
+    DUSK__EIGH_AUTO = 0,
+    /* cusolverDnXsyevBatched, as many matrices per call as n * n * batch <= INT32_MAX (and
+     * the device memory for its workspace) allow; DUSK_EINVAL when n * n alone is past it. */
+    DUSK__EIGH_BATCHED,
+    /* cusolverDnXsyevd on each matrix in turn, all queued on the stream before one wait. */
+    DUSK__EIGH_LOOP,
+} dusk__eigh_method;
+
+/* dusk__eigh_cuda on each of the k matrices of a stack: a holds k symmetric n x n float64
+ * matrices, C order, contiguous (matrix m at a + m*n*n, as NumPy lays out shape (k, n, n));
+ * w gets k*n eigenvalues (row m ascending, at w + m*n: shape (k, n)); x gets the eigenvectors
+ * in the same layout as a, each matrix's in its columns (with `vectors`; else x is workspace
+ * of the same size). x == a works in place, else a is kept. All three are device pointers.
+ *
+ * *failed (when not NULL) is set to -1, or to the first matrix that failed; `info` (when not
+ * NULL, k ints on the host) gets each matrix's status: 0, or cuSOLVER's info for it (> 0: did
+ * not converge). A stack with a non-finite value is refused whole before cuSOLVER runs
+ * (DUSK_EDATA; *failed names the first matrix that has one, `why` its row and column; info
+ * is then left as it was). A matrix that does not converge gives DUSK_ENUMERIC, the others'
+ * results being valid (their info 0). Returns after its work on `stream` has finished. */
+int dusk__eigh_stack_cuda(dusk__eigh_cuda_ws *ws, cudaStream_t stream, const double *a, double *x,
+                          double *w, int64_t k, int64_t n, int vectors, dusk__eigh_method method,
+                          int64_t *failed, int *info, char *why, size_t whylen);
+
+/* A GPU worker's first calls, made at start-up so that they fall outside any timed window:
+ * on `stream`, a small gram (cuBLAS dsyrk with `blas`), eigh (syevd, with and without vectors)
+ * and a small batched eigh, in buffers from the workspace's allocator, freed after; loads
+ * cuBLAS's and cuSOLVER's libraries and first kernels, and gives `ws` its first workspaces.
+ * Kernels that only larger sizes use may still load at their first use (CUDA's lazy loading,
+ * CUDA_MODULE_LOADING=EAGER loads all at start-up). */
+int dusk__cuda_warm_up(dusk__eigh_cuda_ws *ws, cublasHandle_t blas, cudaStream_t stream, char *why,
+                       size_t whylen);
+
+/* cuda_glue.c, only in builds whose StarPU has CUDA, from a task running on a GPU worker:
+ * dusk__eigh_stack_cuda with that worker's workspace and StarPU's stream for it (the pointers
+ * are the task's buffers on the worker's device). DUSK_ENODEV (and *failed = -1) when not
+ * called from a GPU worker. For a kernel that wants the batched call on a task's stack (the
+ * built-in eigh's CUDA implementation, dusk__eigh_cuda_call, loops over syevd: see there). */
+int dusk__eigh_stack_cuda_worker(const double *a, double *x, double *w, int64_t k, int64_t n,
+                                 int vectors, dusk__eigh_method method, int64_t *failed, int *info,
+                                 char *why, size_t whylen);
 
 #ifdef __cplusplus
 }

@@ -1,22 +1,58 @@
-/* eigh on a GPU: cuSOLVER's 64-bit syevd (cusolverDnXsyevd) with a handle and a workspace
- * kept per worker, then the same layout as the CPU kernel (eigh_cpu.c). */
+/* eigh on a GPU: cuSOLVER's 64-bit syevd (cusolverDnXsyevd), one matrix at a time or in a loop
+ * over a stack, and its batched syev (cusolverDnXsyevBatched) on a whole stack; a handle and
+ * workspaces kept per worker; the same layout as the CPU kernel (eigh_cpu.c). */
+#include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include <cusolverDn.h>
 
 #include "cuda_kernels.h"
 #include "cuda_util.h"
 
+/* a device block from the workspace's allocator */
+struct block {
+    void *p;
+    size_t size;
+};
+
+/* Outgrown blocks kept until the workspace is freed; doubling makes more than a few dozen
+ * impossible before the device is full, and past this many the oldest is freed. */
+#define RETIRED_MAX 48
+
 struct dusk__eigh_cuda_ws {
     cusolverDnHandle_t handle;
     cusolverDnParams_t params;
-    void *dwork; /* device workspace, dsize bytes */
-    size_t dsize;
+    dusk__cuda_allocator alloc;
+    struct block dwork; /* device workspace of syevd and syevBatched */
+    struct block dinfo; /* device: one int per matrix */
+    struct block dbad;  /* device: first non-finite index, or ~0 */
+    struct block retired[RETIRED_MAX];
+    int nretired;
     void *hwork; /* host workspace, hsize bytes */
     size_t hsize;
-    int *dinfo;               /* device: syevd's info */
-    unsigned long long *dbad; /* device: first non-finite index, or ~0 */
+    int *hinfo; /* host copy of dinfo, hinfo_size bytes */
+    size_t hinfo_size;
+    int64_t max_batch; /* 0: as many as cuSOLVER takes */
 };
+
+static void *cuda_alloc(void *ctx, size_t size)
+{
+    (void)ctx;
+    void *p = NULL;
+    if (cudaMalloc(&p, size) != cudaSuccess) {
+        (void)cudaGetLastError(); /* clear it: the device is still usable */
+        return NULL;
+    }
+    return p;
+}
+
+static void cuda_free(void *ctx, void *p, size_t size)
+{
+    (void)ctx;
+    (void)size;
+    cudaFree(p);
+}
 
 static int solver_fail(cusolverStatus_t st, const char *what, char *why, size_t whylen)
 {
@@ -24,7 +60,60 @@ static int solver_fail(cusolverStatus_t st, const char *what, char *why, size_t 
     return st == CUSOLVER_STATUS_ALLOC_FAILED ? DUSK_ENOMEM : DUSK_ENUMERIC;
 }
 
-extern "C" int dusk__eigh_cuda_ws_new(dusk__eigh_cuda_ws **out, char *why, size_t whylen)
+static void block_free(dusk__eigh_cuda_ws *ws, struct block *b)
+{
+    if (b->p != NULL) ws->alloc.free(ws->alloc.ctx, b->p, b->size);
+    b->p = NULL;
+    b->size = 0;
+}
+
+/* Make *b at least `need` bytes: a new block of twice the old size or a quarter more than the
+ * need (the need alone when that fails), the old block kept aside (see cuda_kernels.h). Only
+ * called with nothing of this workspace queued on any stream. */
+static int grow(dusk__eigh_cuda_ws *ws, struct block *b, size_t need, const char *what, char *why,
+                size_t whylen)
+{
+    if (need <= b->size) return 0;
+    size_t want = need + need / 4;
+    if (want < 2 * b->size) want = 2 * b->size;
+    void *p = ws->alloc.alloc(ws->alloc.ctx, want);
+    if (p == NULL) {
+        want = need;
+        p = ws->alloc.alloc(ws->alloc.ctx, want);
+    }
+    if (p == NULL) {
+        if (why != NULL) snprintf(why, whylen, "no device memory for %s (%zu bytes)", what, need);
+        return DUSK_ENOMEM;
+    }
+    if (b->p != NULL) {
+        if (ws->nretired == RETIRED_MAX) {
+            block_free(ws, &ws->retired[0]);
+            memmove(ws->retired, ws->retired + 1, (RETIRED_MAX - 1) * sizeof ws->retired[0]);
+            ws->nretired--;
+        }
+        ws->retired[ws->nretired++] = *b;
+    }
+    b->p = p;
+    b->size = want;
+    return 0;
+}
+
+static int grow_host(void **p, size_t *size, size_t need, char *why, size_t whylen)
+{
+    if (need <= *size) return 0;
+    size_t want = need + need / 4;
+    void *h = realloc(*p, want);
+    if (h == NULL) {
+        if (why != NULL) snprintf(why, whylen, "no host memory for cuSOLVER (%zu bytes)", need);
+        return DUSK_ENOMEM;
+    }
+    *p = h;
+    *size = want;
+    return 0;
+}
+
+extern "C" int dusk__eigh_cuda_ws_new(dusk__eigh_cuda_ws **out, const dusk__cuda_allocator *alloc,
+                                      char *why, size_t whylen)
 {
     *out = NULL;
     if (why != NULL && whylen > 0) why[0] = '\0';
@@ -32,6 +121,13 @@ extern "C" int dusk__eigh_cuda_ws_new(dusk__eigh_cuda_ws **out, char *why, size_
     if (ws == NULL) {
         if (why != NULL) snprintf(why, whylen, "no host memory for the cuSOLVER workspace");
         return DUSK_ENOMEM;
+    }
+    if (alloc != NULL && alloc->alloc != NULL && alloc->free != NULL) {
+        ws->alloc = *alloc;
+    } else {
+        ws->alloc.alloc = cuda_alloc;
+        ws->alloc.free = cuda_free;
+        ws->alloc.ctx = NULL;
     }
     cusolverStatus_t st = cusolverDnCreate(&ws->handle);
     if (st != CUSOLVER_STATUS_SUCCESS) {
@@ -42,11 +138,11 @@ extern "C" int dusk__eigh_cuda_ws_new(dusk__eigh_cuda_ws **out, char *why, size_
         dusk__eigh_cuda_ws_free(&ws);
         return solver_fail(st, "cusolverDnCreateParams", why, whylen);
     }
-    cudaError_t e = cudaMalloc((void **)&ws->dinfo, sizeof *ws->dinfo);
-    if (e == cudaSuccess) e = cudaMalloc((void **)&ws->dbad, sizeof *ws->dbad);
-    if (e != cudaSuccess) {
+    int ret = grow(ws, &ws->dbad, sizeof(unsigned long long), "the input check", why, whylen);
+    if (ret == 0) ret = grow(ws, &ws->dinfo, sizeof(int), "cuSOLVER's info", why, whylen);
+    if (ret != 0) {
         dusk__eigh_cuda_ws_free(&ws);
-        return dusk__cuda_fail(e, "cudaMalloc for cuSOLVER's info", why, whylen);
+        return ret;
     }
     *out = ws;
     return 0;
@@ -58,169 +154,318 @@ extern "C" void dusk__eigh_cuda_ws_free(dusk__eigh_cuda_ws **wsp)
     dusk__eigh_cuda_ws *ws = *wsp;
     if (ws->params) cusolverDnDestroyParams(ws->params);
     if (ws->handle) cusolverDnDestroy(ws->handle);
-    cudaFree(ws->dwork);
-    cudaFree(ws->dinfo);
-    cudaFree(ws->dbad);
+    block_free(ws, &ws->dwork);
+    block_free(ws, &ws->dinfo);
+    block_free(ws, &ws->dbad);
+    for (int i = 0; i < ws->nretired; i++)
+        block_free(ws, &ws->retired[i]);
     free(ws->hwork);
+    free(ws->hinfo);
     free(ws);
     *wsp = NULL;
+}
+
+extern "C" size_t dusk__eigh_cuda_ws_device_bytes(const dusk__eigh_cuda_ws *ws)
+{
+    size_t total = ws->dwork.size + ws->dinfo.size + ws->dbad.size;
+    for (int i = 0; i < ws->nretired; i++)
+        total += ws->retired[i].size;
+    return total;
+}
+
+extern "C" void dusk__eigh_cuda_ws_set_max_batch(dusk__eigh_cuda_ws *ws, int64_t max_batch)
+{
+    ws->max_batch = max_batch > 0 ? max_batch : 0;
 }
 
 /* The first index of a non-finite value, into *bad (which starts at ~0). */
 __global__ static void find_non_finite(const double *a, int64_t count, unsigned long long *bad)
 {
-    int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
-    if (i < count && !isfinite(a[i])) atomicMin(bad, (unsigned long long)i);
+    int64_t stride = (int64_t)gridDim.x * blockDim.x;
+    for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < count; i += stride)
+        if (!isfinite(a[i])) {
+            atomicMin(bad, (unsigned long long)i);
+            return; /* later ones of this thread are larger */
+        }
 }
 
-/* In place: a = aᵀ (n x n). One thread per pair above the diagonal; small beside syevd. */
-__global__ static void transpose_square(double *a, int64_t n)
+/* In place: each of the k matrices (n x n, contiguous) transposed. One thread per pair above
+ * the diagonal, the grid's z going over the matrices; small beside the eigensolver. */
+__global__ static void transpose_stack(double *a, int64_t n, int64_t k)
 {
     int64_t j = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
     int64_t i = (int64_t)blockIdx.y * blockDim.y + threadIdx.y;
-    if (i < n && j < n && j > i) {
-        double t = a[i * n + j];
-        a[i * n + j] = a[j * n + i];
-        a[j * n + i] = t;
+    if (i >= n || j >= n || j <= i) return;
+    for (int64_t m = blockIdx.z; m < k; m += gridDim.z) {
+        double *p = a + m * n * n;
+        double t = p[i * n + j];
+        p[i * n + j] = p[j * n + i];
+        p[j * n + i] = t;
     }
 }
 
-/* Make the workspaces at least as large as this call needs; keep them for the next. A device
- * workspace grows to 5/4 of the request: cudaFree waits for the whole device, so it should
- * happen rarely, not at each slightly larger matrix. */
-static int reserve(dusk__eigh_cuda_ws *ws, size_t dsize, size_t hsize, char *why, size_t whylen)
+/* Wait for the stream; the first reason is the one kept. */
+static int finish(cudaStream_t stream, int ret, char *why, size_t whylen)
 {
-    if (dsize > ws->dsize) {
-        size_t want = dsize + dsize / 4;
-        cudaFree(ws->dwork);
-        ws->dwork = NULL;
-        ws->dsize = 0;
-        cudaError_t e = cudaMalloc(&ws->dwork, want);
-        if (e != cudaSuccess) {
-            (void)cudaGetLastError(); /* clear it, then try without the slack */
-            want = dsize;
-            e = cudaMalloc(&ws->dwork, want);
-        }
-        if (e != cudaSuccess) {
-            (void)cudaGetLastError(); /* clear it: the fallback still uses this device */
-            char what[96];
-            snprintf(what, sizeof what, "cudaMalloc of %zu bytes for the cuSOLVER workspace",
-                     dsize);
-            return dusk__cuda_fail(e, what, why, whylen);
-        }
-        ws->dsize = want;
+    cudaError_t e = cudaStreamSynchronize(stream);
+    if (e != cudaSuccess && ret == 0) ret = dusk__cuda_fail(e, "eigh", why, whylen);
+    return ret;
+}
+
+/* The CPU kernel refuses non-finite input before LAPACK sees it: so does this one, for the
+ * whole stack. Returns with nothing queued. */
+static int check_finite(dusk__eigh_cuda_ws *ws, cudaStream_t stream, const double *a, int64_t k,
+                        int64_t n, int64_t *failed, char *why, size_t whylen)
+{
+    const int64_t count = k * n * n;
+    unsigned long long *dbad = (unsigned long long *)ws->dbad.p, bad = 0;
+    int64_t blocks = (count + 255) / 256;
+    if (blocks > 65536) blocks = 65536; /* each thread then goes over several */
+    cudaError_t e = cudaMemsetAsync(dbad, 0xff, sizeof *dbad, stream);
+    if (e == cudaSuccess) {
+        find_non_finite<<<(unsigned)blocks, 256, 0, stream>>>(a, count, dbad);
+        e = cudaGetLastError();
     }
-    if (hsize > ws->hsize) {
-        size_t want = hsize + hsize / 4;
-        void *h = realloc(ws->hwork, want);
-        if (h == NULL) {
-            if (why != NULL)
-                snprintf(why, whylen, "no host memory for cuSOLVER (%zu bytes)", hsize);
-            return DUSK_ENOMEM;
+    if (e == cudaSuccess)
+        e = cudaMemcpyAsync(&bad, dbad, sizeof bad, cudaMemcpyDeviceToHost, stream);
+    cudaError_t s = cudaStreamSynchronize(stream);
+    if (e == cudaSuccess) e = s;
+    if (e != cudaSuccess) return dusk__cuda_fail(e, "eigh: checking the input", why, whylen);
+    if (bad == ~0ull) return 0;
+    double v = 0;
+    if (cudaMemcpy(&v, a + bad, sizeof v, cudaMemcpyDeviceToHost) != cudaSuccess) v = NAN;
+    const unsigned long long nn = (unsigned long long)n * (unsigned long long)n;
+    long long m = (long long)(bad / nn), i = (long long)(bad % nn / (unsigned long long)n),
+              j = (long long)(bad % (unsigned long long)n);
+    if (failed != NULL) *failed = m;
+    if (why != NULL) {
+        if (k == 1)
+            snprintf(why, whylen, "matrix has a non-finite value (%g) at [%lld, %lld]", v, i, j);
+        else
+            snprintf(why, whylen,
+                     "matrix %lld of the stack has a non-finite value (%g) at [%lld, %lld]", m, v,
+                     i, j);
+    }
+    return DUSK_EDATA;
+}
+
+/* Queue cusolverDnXsyevd on each matrix of x (in place), eigenvalues into w, infos into dinfo. */
+static int queue_loop(dusk__eigh_cuda_ws *ws, cudaStream_t stream, double *x, double *w, int64_t k,
+                      int64_t n, cusolverEigMode_t jobz, char *why, size_t whylen)
+{
+    /* Column-major upper is the C-order lower triangle, the one NumPy and the CPU read. */
+    const cublasFillMode_t uplo = CUBLAS_FILL_MODE_UPPER;
+    size_t dsize = 0, hsize = 0;
+    cusolverStatus_t st =
+        cusolverDnXsyevd_bufferSize(ws->handle, ws->params, jobz, uplo, n, CUDA_R_64F, x, n,
+                                    CUDA_R_64F, w, CUDA_R_64F, &dsize, &hsize);
+    if (st != CUSOLVER_STATUS_SUCCESS)
+        return solver_fail(st, "cusolverDnXsyevd_bufferSize", why, whylen);
+    int ret = grow(ws, &ws->dwork, dsize, "the cuSOLVER workspace", why, whylen);
+    if (ret == 0) ret = grow_host(&ws->hwork, &ws->hsize, hsize, why, whylen);
+    if (ret != 0) return ret;
+    int *dinfo = (int *)ws->dinfo.p;
+    for (int64_t m = 0; m < k; m++) {
+        st = cusolverDnXsyevd(ws->handle, ws->params, jobz, uplo, n, CUDA_R_64F, x + m * n * n, n,
+                              CUDA_R_64F, w + m * n, CUDA_R_64F, ws->dwork.p, dsize, ws->hwork,
+                              hsize, dinfo + m);
+        if (st != CUSOLVER_STATUS_SUCCESS) return solver_fail(st, "cusolverDnXsyevd", why, whylen);
+        /* A host workspace is not the stream's: the next call may reuse it only after. */
+        if (hsize > 0 && m + 1 < k) {
+            cudaError_t e = cudaStreamSynchronize(stream);
+            if (e != cudaSuccess) return dusk__cuda_fail(e, "eigh", why, whylen);
         }
-        ws->hwork = h;
-        ws->hsize = want;
     }
     return 0;
 }
 
-/* Every exit after the first call on `stream` goes through `out`, which waits for the stream:
- * nothing of this call is left running (nor writing into `bad` or `info`) when it returns. */
+/* Queue cusolverDnXsyevBatched over x in as few calls as its size limit and the device memory
+ * for its workspace allow. */
+static int queue_batched(dusk__eigh_cuda_ws *ws, cudaStream_t stream, double *x, double *w,
+                         int64_t k, int64_t n, cusolverEigMode_t jobz, char *why, size_t whylen)
+{
+    const cublasFillMode_t uplo = CUBLAS_FILL_MODE_UPPER;
+    /* cuSOLVER: n * lda * batchSize <= INT32_MAX (lda = n here). */
+    int64_t chunk = INT32_MAX / (n * n);
+    if (chunk > k) chunk = k;
+    if (ws->max_batch > 0 && chunk > ws->max_batch) chunk = ws->max_batch;
+    size_t dsize = 0, hsize = 0;
+    int *dinfo = (int *)ws->dinfo.p;
+    int ret;
+    for (;;) { /* the workspace for `chunk` matrices, halving it when the device is full */
+        cusolverStatus_t st =
+            cusolverDnXsyevBatched_bufferSize(ws->handle, ws->params, jobz, uplo, n, CUDA_R_64F, x,
+                                              n, CUDA_R_64F, w, CUDA_R_64F, &dsize, &hsize, chunk);
+        if (st != CUSOLVER_STATUS_SUCCESS)
+            return solver_fail(st, "cusolverDnXsyevBatched_bufferSize", why, whylen);
+        ret = grow(ws, &ws->dwork, dsize, "the cuSOLVER batched workspace", why, whylen);
+        if (ret != DUSK_ENOMEM || chunk == 1) break;
+        chunk = (chunk + 1) / 2;
+    }
+    if (ret == 0 && why != NULL && whylen > 0) why[0] = '\0'; /* a halving's reason, if any */
+    if (ret == 0) ret = grow_host(&ws->hwork, &ws->hsize, hsize, why, whylen);
+    if (ret != 0) return ret;
+    for (int64_t m = 0; m < k; m += chunk) {
+        int64_t c = k - m < chunk ? k - m : chunk;
+        size_t ds = dsize, hs = hsize;
+        if (c != chunk) { /* the last, smaller call: its own sizes, within what is there */
+            cusolverStatus_t st =
+                cusolverDnXsyevBatched_bufferSize(ws->handle, ws->params, jobz, uplo, n, CUDA_R_64F,
+                                                  x, n, CUDA_R_64F, w, CUDA_R_64F, &ds, &hs, c);
+            if (st != CUSOLVER_STATUS_SUCCESS)
+                return solver_fail(st, "cusolverDnXsyevBatched_bufferSize", why, whylen);
+            if (ds > ws->dwork.size || hs > ws->hsize) {
+                /* more for fewer matrices: wait for what is queued before growing */
+                cudaError_t e = cudaStreamSynchronize(stream);
+                if (e != cudaSuccess) return dusk__cuda_fail(e, "eigh", why, whylen);
+                if ((ret = grow(ws, &ws->dwork, ds, "the cuSOLVER batched workspace", why,
+                                whylen)) != 0 ||
+                    (ret = grow_host(&ws->hwork, &ws->hsize, hs, why, whylen)) != 0)
+                    return ret;
+            }
+        }
+        cusolverStatus_t st = cusolverDnXsyevBatched(
+            ws->handle, ws->params, jobz, uplo, n, CUDA_R_64F, x + m * n * n, n, CUDA_R_64F,
+            w + m * n, CUDA_R_64F, ws->dwork.p, ds, ws->hwork, hs, dinfo + m, c);
+        if (st != CUSOLVER_STATUS_SUCCESS)
+            return solver_fail(st, "cusolverDnXsyevBatched", why, whylen);
+        if (hs > 0 && m + c < k) {
+            cudaError_t e = cudaStreamSynchronize(stream);
+            if (e != cudaSuccess) return dusk__cuda_fail(e, "eigh", why, whylen);
+        }
+    }
+    return 0;
+}
+
+extern "C" int dusk__eigh_stack_cuda(dusk__eigh_cuda_ws *ws, cudaStream_t stream, const double *a,
+                                     double *x, double *w, int64_t k, int64_t n, int vectors,
+                                     dusk__eigh_method method, int64_t *failed, int *info,
+                                     char *why, size_t whylen)
+{
+    if (failed != NULL) *failed = -1;
+    if (why != NULL && whylen > 0) why[0] = '\0';
+    if (k < 0 || n < 0 || (n > 0 && k > INT64_MAX / n / n) ||
+        (method != DUSK__EIGH_AUTO && method != DUSK__EIGH_BATCHED && method != DUSK__EIGH_LOOP)) {
+        if (why != NULL)
+            snprintf(why, whylen, "eigh: bad stack (k = %lld, n = %lld, method %d)", (long long)k,
+                     (long long)n, (int)method);
+        return DUSK_EINVAL;
+    }
+    if (k == 0 || n == 0) return 0;
+    const int batchable = n <= INT32_MAX / n; /* one matrix per call at least */
+    if (method == DUSK__EIGH_AUTO)
+        method = k > 1 && batchable ? DUSK__EIGH_BATCHED : DUSK__EIGH_LOOP;
+    if (method == DUSK__EIGH_BATCHED && !batchable) {
+        if (why != NULL)
+            snprintf(why, whylen,
+                     "eigh: n = %lld is past cusolverDnXsyevBatched's limit (n * n <= INT32_MAX)",
+                     (long long)n);
+        return DUSK_EINVAL;
+    }
+    const int64_t count = k * n * n;
+    const cusolverEigMode_t jobz = vectors ? CUSOLVER_EIG_MODE_VECTOR : CUSOLVER_EIG_MODE_NOVECTOR;
+    const char *what = method == DUSK__EIGH_BATCHED ? "cusolverDnXsyevBatched" : "cusolverDnXsyevd";
+
+    int ret = check_finite(ws, stream, a, k, n, failed, why, whylen);
+    if (ret != 0) return ret;
+    /* Nothing is queued: the info arrays may grow. */
+    void *hinfo = ws->hinfo;
+    if ((ret = grow(ws, &ws->dinfo, (size_t)k * sizeof(int), "cuSOLVER's info", why, whylen)) ||
+        (ret = grow_host(&hinfo, &ws->hinfo_size, (size_t)k * sizeof(int), why, whylen)))
+        return ret;
+    ws->hinfo = (int *)hinfo;
+
+    cudaError_t e;
+    if (x != a && (e = cudaMemcpyAsync(x, a, (size_t)count * sizeof *x, cudaMemcpyDeviceToDevice,
+                                       stream)) != cudaSuccess)
+        return finish(stream, dusk__cuda_fail(e, "eigh: copying A", why, whylen), why, whylen);
+    cusolverStatus_t st = cusolverDnSetStream(ws->handle, stream);
+    if (st != CUSOLVER_STATUS_SUCCESS)
+        return finish(stream, solver_fail(st, "cusolverDnSetStream", why, whylen), why, whylen);
+    ret = method == DUSK__EIGH_BATCHED ? queue_batched(ws, stream, x, w, k, n, jobz, why, whylen)
+                                       : queue_loop(ws, stream, x, w, k, n, jobz, why, whylen);
+    if (ret != 0) return finish(stream, ret, why, whylen);
+    /* cuSOLVER leaves eigenvector j in column j, column-major; NumPy wants it in column j of
+     * a C-order matrix. */
+    if (vectors) {
+        dim3 threads(32, 8);
+        dim3 blocks(dusk__cuda_blocks(n, 32), dusk__cuda_blocks(n, 8),
+                    (unsigned)(k < 65535 ? k : 65535));
+        transpose_stack<<<blocks, threads, 0, stream>>>(x, n, k);
+        if ((e = cudaGetLastError()) != cudaSuccess)
+            return finish(stream,
+                          dusk__cuda_fail(e, "eigh: transposing the eigenvectors", why, whylen),
+                          why, whylen);
+    }
+    if ((e = cudaMemcpyAsync(ws->hinfo, ws->dinfo.p, (size_t)k * sizeof(int),
+                             cudaMemcpyDeviceToHost, stream)) != cudaSuccess)
+        return finish(stream, dusk__cuda_fail(e, "eigh", why, whylen), why, whylen);
+    if ((ret = finish(stream, 0, why, whylen)) != 0) return ret;
+
+    if (info != NULL) memcpy(info, ws->hinfo, (size_t)k * sizeof(int));
+    int64_t first = -1, nbad = 0;
+    for (int64_t m = 0; m < k; m++)
+        if (ws->hinfo[m] != 0) {
+            if (first < 0) first = m;
+            nbad++;
+        }
+    if (first < 0) return 0;
+    int i0 = ws->hinfo[first];
+    if (failed != NULL) *failed = first;
+    if (why != NULL) {
+        if (i0 < 0) /* a wrong argument, reported in the first matrix's info */
+            snprintf(why, whylen, "%s: argument %d is invalid (info = %d)", what, -i0, i0);
+        else if (k == 1)
+            snprintf(why, whylen, "%s failed (info = %d)", what, i0);
+        else
+            snprintf(why, whylen,
+                     "%s did not converge on matrix %lld of the stack (info = %d; %lld of %lld "
+                     "matrices failed)",
+                     what, (long long)first, i0, (long long)nbad, (long long)k);
+    }
+    return i0 < 0 ? DUSK_EINVAL : DUSK_ENUMERIC;
+}
+
 extern "C" int dusk__eigh_cuda(dusk__eigh_cuda_ws *ws, cudaStream_t stream, const double *a,
                                double *x, double *w, int64_t n, int vectors, char *why,
                                size_t whylen)
 {
-    const int64_t count = n * n;
-    unsigned long long bad = 0;
-    int info = 0, ret = 0, pending = 1;
+    return dusk__eigh_stack_cuda(ws, stream, a, x, w, 1, n, vectors, DUSK__EIGH_LOOP, NULL, NULL,
+                                 why, whylen);
+}
+
+/* What the warm-up decomposes: small, and two of them for the batched call. */
+#define WARM_N 32
+#define WARM_K 2
+
+extern "C" int dusk__cuda_warm_up(dusk__eigh_cuda_ws *ws, cublasHandle_t blas, cudaStream_t stream,
+                                  char *why, size_t whylen)
+{
+    const int64_t n = WARM_N, k = WARM_K, nn = n * n;
+    const size_t bytes = (size_t)(2 * k * nn + k * n) * sizeof(double);
+    double *buf = (double *)ws->alloc.alloc(ws->alloc.ctx, bytes);
+    if (buf == NULL) {
+        if (why != NULL) snprintf(why, whylen, "warm-up: no device memory (%zu bytes)", bytes);
+        return DUSK_ENOMEM;
+    }
+    double *a = buf, *x = buf + k * nn, *w = buf + 2 * k * nn;
+    int ret = dusk__philox_fill_cuda(1, x, nn, stream, why, whylen);
+    if (ret == 0) ret = dusk__gram_cuda(blas, stream, x, a, n, n, why, whylen);
     cudaError_t e;
-    cusolverEigMode_t jobz = vectors ? CUSOLVER_EIG_MODE_VECTOR : CUSOLVER_EIG_MODE_NOVECTOR;
-    /* Column-major upper is the C-order lower triangle, the one NumPy and the CPU read. */
-    cublasFillMode_t uplo = CUBLAS_FILL_MODE_UPPER;
-    size_t dsize = 0, hsize = 0;
-    cusolverStatus_t st;
-    dim3 threads(32, 8);
-    dim3 blocks(dusk__cuda_blocks(n, 32), dusk__cuda_blocks(n, 8));
-
-    /* The CPU kernel refuses non-finite input before LAPACK sees it: so does this one. */
-    if ((e = cudaMemsetAsync(ws->dbad, 0xff, sizeof *ws->dbad, stream)) != cudaSuccess) {
-        ret = dusk__cuda_fail(e, "eigh", why, whylen);
-        goto out;
-    }
-    find_non_finite<<<dusk__cuda_blocks(count, 256), 256, 0, stream>>>(a, count, ws->dbad);
-    if ((e = cudaGetLastError()) != cudaSuccess ||
-        (e = cudaMemcpyAsync(&bad, ws->dbad, sizeof bad, cudaMemcpyDeviceToHost, stream)) !=
-            cudaSuccess) {
-        ret = dusk__cuda_fail(e, "eigh: checking the input", why, whylen);
-        goto out;
-    }
-    e = cudaStreamSynchronize(stream);
-    pending = 0;
-    if (e != cudaSuccess) {
-        ret = dusk__cuda_fail(e, "eigh: checking the input", why, whylen);
-        goto out;
-    }
-    if (bad != ~0ull) {
-        double v = 0;
-        if (cudaMemcpy(&v, a + bad, sizeof v, cudaMemcpyDeviceToHost) != cudaSuccess) v = NAN;
-        if (why != NULL)
-            snprintf(why, whylen, "matrix has a non-finite value (%g) at [%lld, %lld]", v,
-                     (long long)(bad / (unsigned long long)n),
-                     (long long)(bad % (unsigned long long)n));
-        ret = DUSK_EDATA;
-        goto out;
-    }
-
-    pending = 1;
-    if (x != a && (e = cudaMemcpyAsync(x, a, (size_t)count * sizeof *x, cudaMemcpyDeviceToDevice,
-                                       stream)) != cudaSuccess) {
-        ret = dusk__cuda_fail(e, "eigh: copying A", why, whylen);
-        goto out;
-    }
-    st = cusolverDnSetStream(ws->handle, stream);
-    if (st == CUSOLVER_STATUS_SUCCESS)
-        st = cusolverDnXsyevd_bufferSize(ws->handle, ws->params, jobz, uplo, n, CUDA_R_64F, x, n,
-                                         CUDA_R_64F, w, CUDA_R_64F, &dsize, &hsize);
-    if (st != CUSOLVER_STATUS_SUCCESS) {
-        ret = solver_fail(st, "cusolverDnXsyevd_bufferSize", why, whylen);
-        goto out;
-    }
-    if ((ret = reserve(ws, dsize, hsize, why, whylen)) != 0) goto out;
-    st = cusolverDnXsyevd(ws->handle, ws->params, jobz, uplo, n, CUDA_R_64F, x, n, CUDA_R_64F, w,
-                          CUDA_R_64F, ws->dwork, dsize, ws->hwork, hsize, ws->dinfo);
-    if (st != CUSOLVER_STATUS_SUCCESS) {
-        ret = solver_fail(st, "cusolverDnXsyevd", why, whylen);
-        goto out;
-    }
-    /* syevd leaves eigenvector j in column j, column-major; NumPy wants it in column j of a
-     * C-order matrix. */
-    if (vectors) {
-        transpose_square<<<blocks, threads, 0, stream>>>(x, n);
-        if ((e = cudaGetLastError()) != cudaSuccess) {
-            ret = dusk__cuda_fail(e, "eigh: transposing the eigenvectors", why, whylen);
-            goto out;
-        }
-    }
-    if ((e = cudaMemcpyAsync(&info, ws->dinfo, sizeof info, cudaMemcpyDeviceToHost, stream)) !=
-        cudaSuccess) {
-        ret = dusk__cuda_fail(e, "eigh", why, whylen);
-        goto out;
-    }
-    e = cudaStreamSynchronize(stream);
-    pending = 0;
-    if (e != cudaSuccess) {
-        ret = dusk__cuda_fail(e, "eigh", why, whylen);
-        goto out;
-    }
-    if (info != 0) {
-        if (why != NULL) snprintf(why, whylen, "cusolverDnXsyevd failed (info = %d)", info);
-        ret = info < 0 ? DUSK_EINVAL : DUSK_ENUMERIC;
-    }
-out:
-    if (pending) {
-        /* a failure with work queued: wait for it; the first reason is the one kept */
-        e = cudaStreamSynchronize(stream);
-        if (e != cudaSuccess && ret == 0) ret = dusk__cuda_fail(e, "eigh", why, whylen);
+    if (ret == 0 && (e = cudaMemcpyAsync(a + nn, a, (size_t)nn * sizeof *a,
+                                         cudaMemcpyDeviceToDevice, stream)) != cudaSuccess)
+        ret = dusk__cuda_fail(e, "copying", why, whylen);
+    for (int vectors = 1; ret == 0 && vectors >= 0; vectors--)
+        ret = dusk__eigh_cuda(ws, stream, a, x, w, n, vectors, why, whylen);
+    for (int vectors = 1; ret == 0 && vectors >= 0; vectors--)
+        ret = dusk__eigh_stack_cuda(ws, stream, a, x, w, k, n, vectors, DUSK__EIGH_BATCHED, NULL,
+                                    NULL, why, whylen);
+    (void)cudaStreamSynchronize(stream); /* each call waited already; this is for the free */
+    ws->alloc.free(ws->alloc.ctx, buf, bytes);
+    if (ret != 0 && why != NULL) {
+        char inner[200];
+        snprintf(inner, sizeof inner, "%s", why);
+        snprintf(why, whylen, "warm-up: %s", inner);
     }
     return ret;
 }

@@ -6,9 +6,14 @@
 #   3. the build, the sources the tests read, the StarPU prefix and every shared library the
 #      programs need (from ldd) except the C library's own and CUDA's (the node has those),
 #      into dusk-gpu-<commit>.tar.xz (at most 64 MiB, else it fails),
-#   4. --check: unpack it in a temporary directory and run dusk-eigh from it on the CPU, with
-#      only its own directories for libraries, and check that every library resolves there.
-# On the GPU node:   tar xf dusk-gpu-*.tar.xz && cd dusk-gpu && ./run-tests.sh && bench/gpu/run.sh
+#   4. --check: unpack it in a temporary directory, check that every library resolves there
+#      and run dusk-eigh from it on the CPU, with only its own directories for libraries;
+#      then run bench/gpu/session.sh --cpu-standin from it (run-tests.sh's two parts,
+#      bench/gpu/run.sh's whole flow with CPU workers in place of the GPU's and a NumPy
+#      stand-in for CuPy, bench/gpu/fake_cupy, on PYTHONPATH), which must pass.
+# On the GPU node:   tar xf dusk-gpu-*.tar.xz && dusk-gpu/bench/gpu/session.sh --out results
+#   (or step by step: cd dusk-gpu; ./run-tests.sh; bench/gpu/run.sh --out results; a failed
+#   test part does not stop the benchmark)
 # Exit: 0 done, 1 failure, 2 bad usage.
 set -euo pipefail
 
@@ -22,7 +27,8 @@ usage: $0 [--starpu DIR] [--build DIR] [-o FILE] [--check]
   --starpu DIR   StarPU prefix with CUDA (default /opt/starpu-cuda; built when missing)
   --build DIR    dusk build directory (default build-gpu/)
   -o FILE        the tarball (default dusk-gpu-COMMIT.tar.xz in the current directory)
-  --check        unpack it in a temporary directory and run dusk-eigh from it on the CPU
+  --check        unpack it in a temporary directory, run dusk-eigh from it on the CPU,
+                 then bench/gpu/session.sh --cpu-standin from it
 EOF
 }
 die() {
@@ -58,6 +64,8 @@ cmake -S "$here" -B "$build" -DCMAKE_BUILD_TYPE=Release -DSTARPU_DIR="$starpu" -
 cmake --build "$build" -j "$(nproc 2>/dev/null || echo 2)"
 grep -q 'define DUSK_HAVE_CUDA 1' "$build/generated/dusk_features.h" ||
     die "$build was not configured with CUDA"
+build=$(cd "$build" && pwd)
+built_python=$(sed -n 's/^DUSK_PYTHON:FILEPATH=//p' "$build/CMakeCache.txt")
 
 # ---- 3: stage ------------------------------------------------------------------------------
 stage=$(mktemp -d)
@@ -103,25 +111,10 @@ export LD_LIBRARY_PATH=$dusk_root/lib:$dusk_root/starpu/lib$dusk_cuda_libs${LD_L
 export PATH=$dusk_root/build/apps:$dusk_root/build/tools:$dusk_root/starpu/bin:$PATH
 unset dusk_d dusk_cuda_libs
 EOF
-cat >"$root/run-tests.sh" <<EOF
-#!/bin/bash
-# Run dusk's test suite from this directory (the CUDA tests run when a GPU is visible).
-# The build's test files name the paths of the machine that built it: point them here.
-set -euo pipefail
-cd "\$(dirname "\$0")"
-source ./env.sh
-# a Python with NumPy (CuPy's nodes have one), else the tests that need it skip
-py=/usr/bin/python3
-for p in python3 /usr/bin/python3; do
-    if command -v "\$p" >/dev/null && "\$p" -c "import numpy" 2>/dev/null; then
-        py=\$(command -v "\$p")
-        break
-    fi
-done
-find build -name CTestTestfile.cmake -print0 | xargs -0 sed -i \\
-    -e "s#$build#\$PWD/build#g" -e "s#$here#\$PWD/src#g" -e "s#/usr/bin/python3#\$py#g"
-cd build && ctest --output-on-failure "\$@"
-EOF
+# The tests in two parts (GPU, CPU subset), and the paths the build's test files name.
+cp "$here/tools/pack-gpu-run-tests.sh" "$root/run-tests.sh"
+printf 'build=%s\nsrc=%s\npython=%s\n' "$build" "$here" "${built_python:-/usr/bin/python3}" \
+    >"$root/BUILT_PATHS"
 chmod +x "$root/run-tests.sh"
 ln -s src/bench "$root/bench"
 {
@@ -165,4 +158,15 @@ if [ $check -eq 1 ]; then
     STARPU_HOME=$t/home LD_LIBRARY_PATH=$libpath "$d/starpu/bin/starpu_machine_display" >/dev/null ||
         die "starpu_machine_display from the unpacked tarball failed"
     echo "pack-gpu: checked: dusk-eigh runs from the unpacked tarball (CPU), all libraries resolve there" >&2
+    # The node's script, its CPU side: every step, the benchmark with CPU workers for the GPU's
+    # and NumPy for CuPy. Its GPU steps skip here; the rest must pass.
+    if ! PYTHONPATH=$d/src/bench/gpu/fake_cupy${PYTHONPATH:+:$PYTHONPATH} LD_LIBRARY_PATH=$libpath \
+        "$d/bench/gpu/session.sh" --cpu-standin --budget 900 --out "$t/session" >"$t/session.out" 2>&1; then
+        cat "$t/session.out" >&2
+        die "bench/gpu/session.sh --cpu-standin from the unpacked tarball failed"
+    fi
+    grep -q '^| bench | passed' "$t/session/SUMMARY.md" || die "session.sh ran no benchmark"
+    grep -q 'CPU stand-in' "$t/session/bench/results.md" || die "the benchmark did not say it was a stand-in"
+    echo "pack-gpu: checked: bench/gpu/session.sh --cpu-standin runs from the unpacked tarball:" >&2
+    sed -n '/^| step/,/^$/p' "$t/session/SUMMARY.md" >&2
 fi
