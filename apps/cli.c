@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dusk_batch.h"
+
 enum {
     OPT_SCHED = 1000,
     OPT_PROGRESS,
@@ -268,4 +270,29 @@ int cli_parse(const cli_app *app, int argc, char **argv, dusk_config *cfg)
         cfg->progress = DUSK_PROGRESS_OFF;
     free(all);
     return ret;
+}
+
+int cli_resume_argv(const cli_app *app, const char *dir, int argc, char **argv, int *out_argc,
+                    char ***out_argv)
+{
+    char **recorded, why[512];
+    int nrec;
+    *out_argc = argc;
+    *out_argv = argv;
+    if (dusk_batch_resume_args(dir, &recorded, &nrec, why, sizeof why) != 0) {
+        fprintf(stderr, "%s: --resume %s\n", app->name, why);
+        return CLI_EXIT_USAGE;
+    }
+    if (nrec == 0) {
+        free(recorded);
+        return -1;
+    }
+    char **all = malloc((size_t)(argc + nrec + 1) * sizeof *all);
+    if (all == NULL) return CLI_EXIT_FAILURE;
+    all[0] = argv[0];
+    memcpy(all + 1, recorded, (size_t)nrec * sizeof *all);
+    memcpy(all + 1 + nrec, argv + 1, (size_t)argc * sizeof *all); /* with its NULL */
+    *out_argc = argc + nrec;
+    *out_argv = all; /* with `recorded`, which its words point into: kept until exit */
+    return -1;
 }

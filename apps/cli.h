@@ -35,6 +35,14 @@ typedef struct cli_app {
  * printing one line naming the bad flag or value. Positional arguments are refused. */
 int cli_parse(const cli_app *app, int argc, char **argv, dusk_config *cfg);
 
+/* For a program whose --resume DIR takes the rest of its flags from DIR (dusk_batch.h,
+ * dusk_batch_resume_args): *out_argv becomes argv with the flags DIR's run recorded put
+ * first (argv[0] stays first), so that parsing it again gives the run's flags, overridden
+ * by those typed. The array lives until the program ends. Returns -1 to go on (*out_argc and
+ * *out_argv set; argv itself when DIR recorded none), or an exit code after one line. */
+int cli_resume_argv(const cli_app *app, const char *dir, int argc, char **argv, int *out_argc,
+                    char ***out_argv);
+
 /* Print "NAME: message" on stderr (one line) and return CLI_EXIT_USAGE. */
 int cli_usage_error(const cli_app *app, const char *fmt, ...) DUSK_PRINTF(2, 3);
 

@@ -6,12 +6,10 @@
  * verification. Uses only dusk's public API. */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
-#include <inttypes.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "cli.h"
 #include "dusk.h"
@@ -31,105 +29,85 @@ typedef struct options {
     int n_set, ntasks_set, seed_set;
     int philox; /* --rng philox */
     int values_only, vectors, verify, overwrite;
-    const char *input, *output, *resume;
+    const char *input, *output, *resume, *format;
     int block; /* --distribution block: contiguous runs of tasks per rank */
 } options;
 
-enum {
-    OPT_NTASKS = 1,
-    OPT_SEED,
-    OPT_VALUES_ONLY,
-    OPT_INPUT,
-    OPT_OUTPUT,
-    OPT_VECTORS,
-    OPT_VERIFY,
-    OPT_RESUME,
-    OPT_DISTRIBUTION,
-    OPT_RNG,
-    OPT_CHUNK,
-    OPT_OVERWRITE
-};
+static options opt; /* getopt_long sets the flags without a value itself */
 
+/* The long flags with a value are named by a letter of their own (they have no short form). */
 static const struct option longopts[] = {
-    {"ntasks", required_argument, NULL, OPT_NTASKS},
-    {"seed", required_argument, NULL, OPT_SEED},
-    {"values-only", no_argument, NULL, OPT_VALUES_ONLY},
-    {"input", required_argument, NULL, OPT_INPUT},
-    {"output", required_argument, NULL, OPT_OUTPUT},
-    {"vectors", no_argument, NULL, OPT_VECTORS},
-    {"verify", no_argument, NULL, OPT_VERIFY},
-    {"resume", required_argument, NULL, OPT_RESUME},
-    {"distribution", required_argument, NULL, OPT_DISTRIBUTION},
-    {"rng", required_argument, NULL, OPT_RNG},
-    {"chunk", required_argument, NULL, OPT_CHUNK},
-    {"overwrite", no_argument, NULL, OPT_OVERWRITE},
+    {"ntasks", required_argument, NULL, 'T'},
+    {"seed", required_argument, NULL, 'S'},
+    {"values-only", no_argument, &opt.values_only, 1},
+    {"input", required_argument, NULL, 'I'},
+    {"output", required_argument, NULL, 'O'},
+    {"vectors", no_argument, &opt.vectors, 1},
+    {"verify", no_argument, &opt.verify, 1},
+    {"resume", required_argument, NULL, 'R'},
+    {"distribution", required_argument, NULL, 'D'},
+    {"rng", required_argument, NULL, 'G'},
+    {"chunk", required_argument, NULL, 'K'},
+    {"overwrite", no_argument, &opt.overwrite, 1},
+    {"format", required_argument, NULL, 'F'},
     {NULL, 0, NULL, 0},
 };
 
 static cli_app app;
 
-/* "dusk-eigh", or "dusk-eigh: rank K" under several ranks: every line on stderr names the
- * rank it comes from. */
+/* "dusk-eigh", or "dusk-eigh: rank K" under several ranks: each line on stderr names its rank */
 static char prog[48] = "dusk-eigh";
 
-static int handle(void *ctx, int opt, const char *arg)
+/* 0 or 1 for arg naming the first or the second word, else a usage error (-2 - that). */
+static int pick(const char *flag, const char *arg, const char *w0, const char *w1)
+{
+    if (strcmp(arg, w0) == 0 || strcmp(arg, w1) == 0) return strcmp(arg, w1) == 0;
+    return -2 - cli_usage_error(&app, "%s '%s': expected %s or %s", flag, arg, w0, w1);
+}
+
+static int handle(void *ctx, int opt_id, const char *arg)
 {
     options *o = ctx;
-    switch (opt) {
+    int w;
+    switch (opt_id) {
+    case 0: /* a flag getopt_long has set */
+        return 0;
     case 'n':
         o->n_set = 1;
         return cli_int(&app, "-n", arg, 1, MAX_N, &o->n);
-    case OPT_NTASKS:
+    case 'T':
         o->ntasks_set = 1;
         return cli_int(&app, "--ntasks", arg, 1, INT32_MAX, &o->ntasks);
-    case OPT_SEED:
+    case 'S':
         o->seed_set = 1;
         return cli_int(&app, "--seed", arg, 0, UINT32_MAX, &o->seed);
-    case OPT_VALUES_ONLY:
-        o->values_only = 1;
-        return 0;
-    case OPT_INPUT:
-        if (*arg == '\0') return cli_usage_error(&app, "--input: the file name is empty");
-        o->input = arg;
-        return 0;
-    case OPT_OUTPUT:
+    case 'I':
+        return *arg ? (o->input = arg, 0)
+                    : cli_usage_error(&app, "--input: the file name is empty");
+    case 'O':
         /* room for "/eigenvectors.npy.partial" in a 4096-byte path */
         if (*arg == '\0' || strlen(arg) > 4000)
             return cli_usage_error(&app, "--output: '%.40s' is not a usable directory name", arg);
         o->output = arg;
         return 0;
-    case OPT_VECTORS:
-        o->vectors = 1;
+    case 'R':
+        return o->resume = arg, 0;
+    case 'F':
+        if ((w = pick("--format", arg, "npy", "h5")) < 0) return -2 - w;
+        if (w == 1 && !dusk_have_hdf5())
+            return cli_usage_error(&app, "--format h5: this dusk was built without HDF5 "
+                                         "(install libhdf5-dev and rebuild)");
+        o->format = arg;
         return 0;
-    case OPT_VERIFY:
-        o->verify = 1;
-        return 0;
-    case OPT_RESUME:
-        o->resume = arg;
-        return 0;
-    case OPT_OVERWRITE:
-        o->overwrite = 1;
-        return 0;
-    case OPT_CHUNK:
-        if (strcmp(arg, "auto") == 0) {
-            o->chunk = 0;
-            return 0;
-        }
-        return cli_int(&app, "--chunk", arg, 1, INT32_MAX, &o->chunk);
-    case OPT_RNG:
-        if (strcmp(arg, "numpy") == 0)
-            o->philox = 0;
-        else if (strcmp(arg, "philox") == 0)
-            o->philox = 1;
-        else
-            return cli_usage_error(&app, "--rng '%s': expected numpy or philox", arg);
-        return 0;
-    case OPT_DISTRIBUTION:
-        if (strcmp(arg, "cyclic") == 0 || strcmp(arg, "block") == 0) {
-            o->block = arg[0] == 'b';
-            return 0;
-        }
-        return cli_usage_error(&app, "--distribution: '%s' is not cyclic or block", arg);
+    case 'K':
+        o->chunk = 0;
+        return strcmp(arg, "auto") == 0 ? 0
+                                        : cli_int(&app, "--chunk", arg, 1, INT32_MAX, &o->chunk);
+    case 'G':
+        return (w = pick("--rng", arg, "numpy", "philox")) < 0 ? -2 - w : (o->philox = w, 0);
+    case 'D':
+        return (w = pick("--distribution", arg, "cyclic", "block")) < 0 ? -2 - w
+                                                                        : (o->block = w, 0);
     }
     return cli_usage_error(&app, "unhandled option");
 }
@@ -137,9 +115,10 @@ static int handle(void *ctx, int opt, const char *arg)
 static cli_app app = {
     .name = "dusk-eigh",
     .synopsis = "[-n N] [--ntasks T] [--seed S] [--rng numpy|philox] [--values-only]\n"
-                "                 [--input FILE.npy] [--output DIR] [--vectors] [--verify]\n"
-                "                 [--resume DIR] [--overwrite] [--distribution cyclic|block]\n"
-                "                 [--chunk K|auto] [runtime options]",
+                "                 [--input FILE.npy|FILE.h5[:DATASET]] [--output DIR]\n"
+                "                 [--format npy|h5] [--vectors] [--verify] [--resume DIR]\n"
+                "                 [--overwrite] [--distribution cyclic|block] [--chunk K|auto]\n"
+                "                 [runtime options]",
     .description =
         "Eigendecompose a batch of symmetric matrices on StarPU. By default task i draws\n"
         "b = rand(n, n) exactly as NumPy does after np.random.seed(S + i), forms a = bᵀb and\n"
@@ -149,29 +128,29 @@ static cli_app app = {
         "  -n N                  matrix size (default 1000)\n"
         "      --ntasks T        number of matrices (default 128)\n"
         "      --seed S          seed of task 0; task i uses S + i (default 0)\n"
-        "      --rng numpy|philox  numpy (default): NumPy's MT19937, bit for bit, on CPUs;\n"
+        "      --rng numpy|philox  numpy (default): NumPy's MT19937 bit for bit, on CPUs;\n"
         "                        philox: Philox4x32-10, the same numbers on CPUs and GPUs\n"
         "      --values-only     eigenvalues only (much cheaper)\n"
-        "      --input FILE.npy  decompose the matrices of FILE: float64, shape (T, n, n) or\n"
-        "                        (n, n), symmetric, C or Fortran order\n"
+        "      --input SPEC      the matrices of FILE.npy or FILE.h5:DATASET (FILE.h5 alone:\n"
+        "                        its only one), float64/32, (T, n, n) or (n, n), symmetric\n"
         "      --output DIR      write DIR/eigenvalues.npy, shape (T, n), ascending rows\n"
-        "      --vectors         also write DIR/eigenvectors.npy, shape (T, n, n), vectors in\n"
-        "                        columns as numpy.linalg.eigh returns them\n"
+        "      --format npy|h5   npy (default), or h5: DIR/results.h5, datasets /eigenvalues\n"
+        "                        and /eigenvectors, the run's parameters as attributes\n"
+        "      --vectors         also the eigenvectors, (T, n, n), in columns as numpy.linalg\n"
+        "                        .eigh returns them (DIR/eigenvectors.npy)\n"
         "      --verify          check every result: residual ||AV - VΛ|| / (n||A||) <= 1e-12\n"
         "                        and ||VᵀV - I|| <= n * 1e-13 (with --values-only: the trace\n"
         "                        and Frobenius norm identities, <= 1e-12)\n"
-        "      --chunk K|auto    matrices per task (DUSK_CHUNK): auto (default) makes tasks\n"
-        "                        long enough for the runtime's cost to vanish (one matrix\n"
-        "                        per task at n = 1000, many at n = 10); the results are the\n"
-        "                        same bit for bit whatever K\n"
+        "      --chunk K|auto    matrices per task (DUSK_CHUNK): auto (default) sizes tasks so\n"
+        "                        that the runtime's cost vanishes (1 at n = 1000, many at n =\n"
+        "                        10); the results are the same bit for bit whatever K\n"
         "      --distribution D  under mpirun, which rank owns task i: cyclic (default,\n"
         "                        i mod K) or block (contiguous runs of T/K tasks)\n"
-        "      --resume DIR      go on with the run that wrote DIR (stopped, killed or with\n"
-        "                        failed tasks), computing only the tasks not done; the flags\n"
-        "                        of that run are taken from DIR (flags given must match), under\n"
-        "                        mpirun with any number of ranks\n"
-        "      --overwrite       start a new run in an --output DIR that holds a stopped run,\n"
-        "                        discarding what it saved (without it, that is refused)\n"
+        "      --resume DIR      go on with the run that wrote DIR (stopped, killed, or with\n"
+        "                        failed tasks), computing only the tasks not done, with its\n"
+        "                        flags (flags given must match); under mpirun, any ranks\n"
+        "      --overwrite       start anew in an --output DIR holding a stopped run (its\n"
+        "                        saved work is lost; refused without it)\n"
         "\n"
         "Exit status: 0 all tasks done; 1 the run failed (an input file refused, an output\n"
         "not written, not enough memory or disk, the verification failed); 2 bad usage (a\n"
@@ -193,6 +172,7 @@ typedef struct eigh_ctx {
     int64_t n;
     dusk_input *input;
     char fingerprint[DUSK_INPUT_FINGERPRINT_MAX]; /* --input's content, for params */
+    double tol[2];                                /* of the verification's two figures */
     pthread_mutex_t lock;                         /* guards the verification results below */
     double worst[2];
     int64_t nchecked, nbad, bad_ids[8]; /* checked: tasks whose verification ran */
@@ -210,8 +190,6 @@ static void on_checks(void *user, dusk_read *r)
     eigh_ctx *x = cr->x;
     int64_t count, dims[2];
     const double *v = dusk_read_values(r, &count, dims);
-    double tol0 = x->opt.values_only ? TOL_VALUES_ONLY : TOL_RESIDUAL;
-    double tol1 = x->opt.values_only ? TOL_VALUES_ONLY : TOL_ORTH_PER_N * (double)x->n;
     pthread_mutex_lock(&x->lock);
     for (int64_t k = 0; v != NULL && k < count; k++) {
         if (dusk_read_item_status(r, k) != 0) continue;
@@ -219,8 +197,11 @@ static void on_checks(void *user, dusk_read *r)
         x->nchecked++;
         for (int j = 0; j < 2; j++)
             if (!(c[j] <= x->worst[j])) x->worst[j] = c[j];
-        if (!(c[0] <= tol0 && c[1] <= tol1)) {
-            if (x->nbad < 8) x->bad_ids[x->nbad] = cr->first + k * cr->step;
+        if (!(c[0] <= x->tol[0] && c[1] <= x->tol[1])) { /* keep the 8 smallest ids, in order */
+            int64_t id = cr->first + k * cr->step, j = x->nbad < 8 ? x->nbad : 8;
+            for (; j > 0 && x->bad_ids[j - 1] > id; j--)
+                if (j < 8) x->bad_ids[j] = x->bad_ids[j - 1];
+            if (j < 8) x->bad_ids[j] = id;
             x->nbad++;
         }
     }
@@ -253,65 +234,49 @@ static int submit_chunk(void *user, dusk_graph *g, dusk_chunk *c)
     if ((ret = dusk_stack_new(g, kk, n, n, &a)) != 0 || (ret = dusk_stack_new(g, kk, n, 0, &w)))
         goto out;
     if (x->input != NULL) {
-        dusk_load_args la = {x->input, dusk_chunk_item(c, 0), SYMTOL,
-                             kk > 1 ? dusk_chunk_item(c, 1) - dusk_chunk_item(c, 0) : 1};
+        dusk_load_args la = {x->input, dusk_chunk_item(c, 0), SYMTOL, dusk_chunk_step(c)};
         dusk_arg args[] = {{a, DUSK_W}};
         if ((ret = submit(g, c, dusk_kernel_load(), "load", 1, 0, args, 1, &la, sizeof la)))
             goto out;
     } else {
         /* item i draws after seed S + i: K seeds, 32 bits for NumPy's, 64 for Philox */
         size_t each = x->opt.philox ? sizeof(uint64_t) : sizeof(uint32_t);
-        if ((seeds = malloc((size_t)kk * each)) == NULL) {
-            ret = DUSK_ENOMEM;
-            goto out;
-        }
-        for (int64_t j = 0; j < kk; j++) {
+        uint64_t *s64 = seeds = malloc((size_t)kk * each);
+        uint32_t *s32 = seeds;
+        for (int64_t j = 0; seeds && j < kk; j++) {
             uint64_t s = (uint64_t)x->opt.seed + (uint64_t)dusk_chunk_item(c, j);
-            if (x->opt.philox)
-                ((uint64_t *)seeds)[j] = s;
-            else
-                ((uint32_t *)seeds)[j] = (uint32_t)s;
+            x->opt.philox ? (void)(s64[j] = s) : (void)(s32[j] = (uint32_t)s);
         }
-        if ((ret = dusk_stack_new(g, kk, n, n, &bm)) != 0) goto out;
-        dusk_arg gen_args[] = {{bm, DUSK_W}};
-        dusk_arg gram_args[] = {{bm, DUSK_R}, {a, DUSK_W}};
         const dusk_kernel *gen = x->opt.philox ? dusk_kernel_gen_philox() : dusk_kernel_gen();
+        dusk_arg gen_args[] = {{NULL, DUSK_W}}, gram_args[] = {{NULL, DUSK_R}, {a, DUSK_W}};
+        if ((ret = seeds ? dusk_stack_new(g, kk, n, n, &bm) : DUSK_ENOMEM) != 0) goto out;
+        gen_args[0].data = gram_args[0].data = bm;
         if ((ret = submit(g, c, gen, "gen", 0, 0, gen_args, 1, seeds, (size_t)kk * each)) ||
             (ret = submit(g, c, dusk_kernel_gram(), "gram", 1, 0, gram_args, 2, NULL, 0)))
             goto out;
         dusk_data_release(&bm); /* freed as soon as gram is done */
     }
     dusk_eigh_args ea = {.vectors = vectors};
-    if (keep_a) {
-        if ((ret = dusk_stack_new(g, kk, n, n, &v)) != 0) goto out;
-        dusk_arg args[] = {{a, DUSK_R}, {v, vectors ? DUSK_W : DUSK_SCRATCH}, {w, DUSK_W}};
-        ret =
-            submit(g, c, dusk_kernel_eigh(), "eigh", 2, DUSK_TASK_COUNTS, args, 3, &ea, sizeof ea);
-    } else {
-        dusk_arg args[] = {{a, DUSK_RW}, {w, DUSK_W}};
-        ret =
-            submit(g, c, dusk_kernel_eigh(), "eigh", 2, DUSK_TASK_COUNTS, args, 2, &ea, sizeof ea);
-        v = a;
-        a = NULL;
-    }
-    if (ret != 0) goto out;
+    if (keep_a && (ret = dusk_stack_new(g, kk, n, n, &v)) != 0) goto out;
+    dusk_arg kept[] = {{a, DUSK_R}, {v, vectors ? DUSK_W : DUSK_SCRATCH}, {w, DUSK_W}};
+    dusk_arg inplace[] = {{a, DUSK_RW}, {w, DUSK_W}}; /* A becomes the eigenvectors */
+    if ((ret = submit(g, c, dusk_kernel_eigh(), "eigh", 2, DUSK_TASK_COUNTS,
+                      keep_a ? kept : inplace, keep_a ? 3 : 2, &ea, sizeof ea)))
+        goto out;
+    if (!keep_a) v = a, a = NULL;
     if (x->opt.verify) {
-        if ((ret = dusk_stack_new(g, kk, 2, 0, &r)) != 0) goto out;
-        dusk_data *ak = keep_a ? a : v;
-        dusk_arg with_v[] = {{ak, DUSK_R}, {w, DUSK_R}, {v, DUSK_R}, {r, DUSK_W}};
-        dusk_arg without_v[] = {{ak, DUSK_R}, {w, DUSK_R}, {r, DUSK_W}};
-        if ((ret = vectors
-                       ? submit(g, c, dusk_kernel_verify(), "verify", 3, 0, with_v, 4, NULL, 0)
-                       : submit(g, c, dusk_kernel_verify(), "verify", 3, 0, without_v, 3, NULL, 0)))
-            goto out;
         check_read *cr = malloc(sizeof *cr);
-        if (cr == NULL) {
-            ret = DUSK_ENOMEM;
+        if (cr == NULL || (ret = dusk_stack_new(g, kk, 2, 0, &r)) != 0) {
+            free(cr);
+            ret = ret ? ret : DUSK_ENOMEM;
             goto out;
         }
-        *cr = (check_read){x, dusk_chunk_item(c, 0),
-                           kk > 1 ? dusk_chunk_item(c, 1) - dusk_chunk_item(c, 0) : 1};
-        if ((ret = dusk_data_read_hold(r, on_checks, cr)) != 0) {
+        dusk_arg args[] = {{a, DUSK_R}, {w, DUSK_R}, {v, DUSK_R}, {r, DUSK_W}};
+        if (!vectors) args[2] = args[3]; /* the identities need no vectors */
+        *cr = (check_read){x, dusk_chunk_item(c, 0), dusk_chunk_step(c)};
+        if ((ret = submit(g, c, dusk_kernel_verify(), "verify", 3, 0, args, vectors ? 4 : 3, NULL,
+                          0)) ||
+            (ret = dusk_data_read_hold(r, on_checks, cr)) != 0) {
             free(cr);
             goto out;
         }
@@ -337,16 +302,16 @@ static int open_input(eigh_ctx *x, int verbose)
     char why[512];
     const char *path = x->opt.input;
     int ret = dusk_input_open(path, &x->input, why, sizeof why);
+    if (ret == 0 && dusk_input_fingerprint(x->input, x->fingerprint, sizeof x->fingerprint) != 0) {
+        snprintf(why, sizeof why, "%s: cannot read it: %s", path, strerror(errno));
+        dusk_input_close(&x->input);
+        ret = DUSK_EFORMAT;
+    }
     if (ret != 0) {
         /* `why` names the file (and dataset): a missing file or dataset, or a dataset to
          * choose, is the user's to fix (2); data dusk does not read is a failure (1) */
         fprintf(stderr, "%s: %s\n", prog, why);
         return ret == DUSK_EIO || ret == DUSK_EINVAL ? CLI_EXIT_USAGE : CLI_EXIT_FAILURE;
-    }
-    if (dusk_input_fingerprint(x->input, x->fingerprint, sizeof x->fingerprint) != 0) {
-        fprintf(stderr, "%s: %s: cannot read it: %s\n", prog, path, strerror(errno));
-        dusk_input_close(&x->input);
-        return CLI_EXIT_FAILURE;
     }
     const char *conversion = dusk_input_conversion(x->input);
     if (conversion && verbose > 0 && dusk_rank() == 0)
@@ -354,15 +319,10 @@ static int open_input(eigh_ctx *x, int verbose)
     int nd = dusk_input_ndim(x->input);
     const int64_t *sh = dusk_input_shape(x->input);
     int64_t n = sh[nd - 1], t = nd == 3 ? sh[0] : 1;
-    const char *problem = NULL;
-    if (n < 1 || t < 1)
-        problem = "holds no matrices (%d-d, matrices of %lld x %lld)";
-    else if (n > MAX_N || t > INT32_MAX)
-        problem = "has a size dusk-eigh does not take (%d-d, %lld x %lld)";
-    if (problem) {
-        fprintf(stderr, "%s: %s: ", prog, path);
-        fprintf(stderr, problem, nd, (long long)n, (long long)n);
-        fprintf(stderr, "\n");
+    if (n < 1 || n > MAX_N || t > INT32_MAX) { /* T = 0 is an empty batch, as for NumPy */
+        fprintf(stderr, "%s: %s: %s (%d-d, matrices of %lld x %lld)\n", prog, path,
+                n < 1 ? "holds matrices of no size" : "has a size dusk-eigh does not take", nd,
+                (long long)n, (long long)n);
         dusk_input_close(&x->input);
         return CLI_EXIT_FAILURE;
     }
@@ -380,16 +340,16 @@ static int open_input(eigh_ctx *x, int verbose)
 /* Everything that decides the results, for the manifest: a resume must match it. */
 static void params_line(const eigh_ctx *x, char *buf, size_t len)
 {
-    char source[4200];
     /* the input by its content (size, shape, dtype, dataset, sampled blocks), not its name:
      * a resume may spell or reach it otherwise */
+    int at =
+        snprintf(buf, len, "n=%lld ntasks=%lld values_only=%d vectors=%d source=", (long long)x->n,
+                 x->opt.ntasks, x->opt.values_only, x->opt.vectors);
     if (x->opt.input)
-        snprintf(source, sizeof source, "input fingerprint=%s", x->fingerprint);
+        snprintf(buf + at, len - (size_t)at, "input fingerprint=%s", x->fingerprint);
     else
-        snprintf(source, sizeof source, "seed:%lld%s", x->opt.seed,
+        snprintf(buf + at, len - (size_t)at, "seed:%lld%s", x->opt.seed,
                  x->opt.philox ? " rng:philox" : "");
-    snprintf(buf, len, "n=%lld ntasks=%lld values_only=%d vectors=%d source=%s", (long long)x->n,
-             (long long)x->opt.ntasks, x->opt.values_only, x->opt.vectors, source);
 }
 
 /* Refuse, before anything is created or allocated, a batch that cannot run here: sizes past
@@ -404,10 +364,8 @@ static int check_resources(const eigh_ctx *x, const dusk_config *cfg, int64_t *i
                 prog, x->opt.input ? x->opt.input : "-n", (long long)x->n, DUSK_EIGH_MAX_N);
         return x->opt.input ? CLI_EXIT_FAILURE : CLI_EXIT_USAGE;
     }
-    /* Each worker holds one matrix pipeline at a time (the window keeps two tasks per worker
-     * in flight): with eigenvectors, A and dsyevd's 2n² workspace, plus A's copy to verify;
-     * eigenvalues only, B and A while A = BᵀB is formed (A alone, or A and a scratch copy to
-     * verify, when A is read from a file). */
+    /* Matrices a worker holds for one item: with eigenvectors, A and dsyevd's 2n² workspace
+     * (and A's copy to verify); eigenvalues only, B and A (A, and its copy to verify, read). */
     int64_t matrices = !x->opt.values_only ? 3 + x->opt.verify
                        : x->opt.input      ? 1 + x->opt.verify
                                            : 2;
@@ -423,116 +381,105 @@ static int check_resources(const eigh_ctx *x, const dusk_config *cfg, int64_t *i
     return cli_check_memory(&app, need, what);
 }
 
+/* The run's parameters, recorded with the outputs (attributes of results.h5). */
+static int set_attrs(dusk_batch *b, const eigh_ctx *x)
+{
+    char n[24], t[24], seed[24];
+    const char *dataset = x->input ? dusk_input_dataset(x->input) : NULL;
+    snprintf(n, sizeof n, "%lld", (long long)x->n);
+    snprintf(t, sizeof t, "%lld", x->opt.ntasks);
+    snprintf(seed, sizeof seed, "%lld", x->opt.seed);
+    int ret = dusk_batch_set_attr(b, "n", n) || dusk_batch_set_attr(b, "ntasks", t) ||
+              dusk_batch_set_attr(b, "values_only", x->opt.values_only ? "1" : "0");
+    if (x->input)
+        return ret || dusk_batch_set_attr(b, "input", dusk_input_path(x->input)) ||
+               (dataset && dusk_batch_set_attr(b, "dataset", dataset));
+    return ret || dusk_batch_set_attr(b, "seed", seed) ||
+           dusk_batch_set_attr(b, "generator",
+                               x->opt.philox ? "philox4x32-10" : "numpy-legacy-mt19937");
+}
+
 /* ---- the end ----------------------------------------------------------------------------- */
 
-/* Every rank's verification figures combined on rank 0 ("checked bad worst0 worst1 ids...",
- * a line per rank), and printed there. A collective. */
+static int by_id(const void *p, const void *q)
+{
+    int64_t a = *(const int64_t *)p, b = *(const int64_t *)q;
+    return (a > b) - (a < b);
+}
+
+/* Every rank's verification figures combined (the worst of non-negative doubles is the
+ * largest of their bit patterns), printed on rank 0. A collective. */
 static void report_verification(eigh_ctx *x, int64_t ran, int *status)
 {
-    char line[512], *all = NULL;
-    size_t all_len;
-    int at = snprintf(line, sizeof line, "%lld %lld %.17g %.17g", (long long)x->nchecked,
-                      (long long)x->nbad, x->worst[0], x->worst[1]);
-    for (int64_t k = 0; k < x->nbad && k < 8; k++)
-        at += snprintf(line + at, sizeof line - (size_t)at, " %lld", (long long)x->bad_ids[k]);
-    snprintf(line + at, sizeof line - (size_t)at, "\n");
-    if (dusk_ranks_gather(line, strlen(line), &all, &all_len) != 0) dusk_abort(CLI_EXIT_FAILURE);
+    int64_t checked, bad, worst[2], mine[8], *ids = NULL;
+    size_t len;
+    for (int j = 0; j < 8; j++)
+        mine[j] = j < x->nbad ? x->bad_ids[j] : INT64_MAX;
+    memcpy(worst, x->worst, sizeof worst);
+    if (dusk_ranks_sum(x->nchecked, &checked) != 0 || dusk_ranks_sum(x->nbad, &bad) != 0 ||
+        dusk_ranks_max(worst[0], &worst[0]) != 0 || dusk_ranks_max(worst[1], &worst[1]) != 0 ||
+        dusk_ranks_gather((const char *)mine, sizeof mine, (char **)&ids, &len) != 0)
+        dusk_abort(CLI_EXIT_FAILURE);
     if (dusk_rank() != 0 || ran == 0) {
-        free(all);
+        free(ids);
         return;
     }
-    int64_t checked = 0, bad = 0, ids[64], nids = 0;
-    double worst[2] = {0, 0};
-    for (const char *l = all; l && *l;) {
-        long long c, b;
-        double w0, w1;
-        int used = 0;
-        if (sscanf(l, "%lld %lld %lg %lg%n", &c, &b, &w0, &w1, &used) != 4) break;
-        checked += c, bad += b;
-        if (!(w0 <= worst[0])) worst[0] = w0;
-        if (!(w1 <= worst[1])) worst[1] = w1;
-        char *end;
-        for (const char *p = l + used; nids < 64; p = end) {
-            long long id = strtoll(p, &end, 10);
-            if (end == p) break;
-            ids[nids++] = id;
-        }
-        const char *nl = strchr(l, '\n');
-        l = nl ? nl + 1 : NULL;
-    }
-    free(all);
-    for (int64_t i = 1; i < nids; i++) /* in order of task id, whatever the ranks */
-        for (int64_t j = i; j > 0 && ids[j - 1] > ids[j]; j--) {
-            int64_t t = ids[j];
-            ids[j] = ids[j - 1];
-            ids[j - 1] = t;
-        }
+    double w[2];
+    memcpy(w, worst, sizeof w); /* back from their bits */
+    size_t nids = len / sizeof *ids;
+    qsort(ids, nids, sizeof *ids, by_id); /* in order of task id, whatever the ranks */
     const char *what0 = x->opt.values_only ? "trace error" : "residual";
     const char *what1 = x->opt.values_only ? "norm error" : "orthogonality";
-    double tol0 = x->opt.values_only ? TOL_VALUES_ONLY : TOL_RESIDUAL;
-    double tol1 = x->opt.values_only ? TOL_VALUES_ONLY : TOL_ORTH_PER_N * (double)x->n;
-    if (bad == 0 && checked == ran) {
-        printf("Verified: all %lld tasks passed (max %s %.2e <= %.0e, max %s %.2e <= %.1e)\n",
-               (long long)ran, what0, worst[0], tol0, what1, worst[1], tol1);
-    } else if (bad == 0) { /* the others failed before they could be verified: exit 3 says so */
-        printf("Verified: %lld of %lld tasks passed (max %s %.2e <= %.0e, max %s %.2e <= %.1e); "
-               "%lld failed before they could be verified\n",
-               (long long)checked, (long long)ran, what0, worst[0], tol0, what1, worst[1], tol1,
-               (long long)(ran - checked));
+    double tol0 = x->tol[0], tol1 = x->tol[1];
+    if (bad == 0) { /* those not checked failed before they could be: exit 3 says so */
+        if (checked == ran)
+            printf("Verified: all %lld", (long long)ran);
+        else
+            printf("Verified: %lld of %lld", (long long)checked, (long long)ran);
+        printf(" tasks passed (max %s %.2e <= %.0e, max %s %.2e <= %.1e)", what0, w[0], tol0, what1,
+               w[1], tol1);
+        if (checked != ran)
+            printf("; %lld failed before they could be verified", (long long)(ran - checked));
+        printf("\n");
     } else {
-        printf("Verified: %lld of %lld tasks FAILED (max %s %.2e, tolerance %.0e; max %s "
-               "%.2e, tolerance %.1e); first failing tasks:",
-               (long long)bad, (long long)ran, what0, worst[0], tol0, what1, worst[1], tol1);
-        for (int64_t k = 0; k < nids && k < 8; k++)
+        printf("Verified: %lld of %lld tasks FAILED (max %s %.2e, tolerance %.0e; max %s %.2e, "
+               "tolerance %.1e); first failing tasks:",
+               (long long)bad, (long long)ran, what0, w[0], tol0, what1, w[1], tol1);
+        for (size_t k = 0; k < nids && k < 8 && ids[k] != INT64_MAX; k++)
             printf(" %lld", (long long)ids[k]);
         printf("\n");
         *status = CLI_EXIT_FAILURE;
     }
+    free(ids);
 }
 
 /* Parse the command line; with --resume DIR, the flags the run that wrote DIR was given come
  * first, so that the directory alone resumes it and the flags given must agree with them. */
 static int parse(int argc, char **argv, eigh_ctx *x, dusk_config *cfg)
 {
-    x->opt = (options){.n = 1000, .ntasks = 128, .chunk = -1};
+    opt = (options){.n = 1000, .ntasks = 128, .chunk = -1};
     x->argc = argc;
     x->argv = argv;
-    app.ctx = &x->opt;
+    app.ctx = &opt;
     int ret = cli_parse(&app, argc, argv, cfg);
-    if (ret >= 0 || x->opt.resume == NULL) return ret;
-    if (x->opt.output && strcmp(x->opt.output, x->opt.resume) != 0)
+    if (ret >= 0 || opt.resume == NULL) return ret;
+    if (opt.output && strcmp(opt.output, opt.resume) != 0)
         return cli_usage_error(&app, "--output %s and --resume %s name different directories",
-                               x->opt.output, x->opt.resume);
-    char **recorded, why[512];
-    int nrec;
-    if (dusk_batch_resume_args(x->opt.resume, &recorded, &nrec, why, sizeof why) != 0) {
-        fprintf(stderr, "%s: --resume %s\n", prog, why);
-        return CLI_EXIT_USAGE;
-    }
-    if (nrec == 0) {
-        free(recorded);
-        return ret;
-    }
-    char **all = malloc((size_t)(argc + nrec + 1) * sizeof *all);
-    if (all == NULL) return CLI_EXIT_FAILURE;
-    all[0] = argv[0];
-    memcpy(all + 1, recorded, (size_t)nrec * sizeof *all);
-    memcpy(all + 1 + nrec, argv + 1, (size_t)argc * sizeof *all); /* with its NULL */
-    x->opt = (options){.n = 1000, .ntasks = 128, .chunk = -1};
-    ret = cli_parse(&app, argc + nrec, all, cfg);
-    x->argc = argc + nrec;
-    x->argv = all; /* kept, with what it points to, until the program ends */
-    return ret;
+                               opt.output, opt.resume);
+    if ((ret = cli_resume_argv(&app, opt.resume, argc, argv, &x->argc, &x->argv)) >= 0) return ret;
+    opt = (options){.n = 1000, .ntasks = 128, .chunk = -1};
+    return cli_parse(&app, x->argc, x->argv, cfg);
 }
 
 int main(int argc, char **argv)
 {
-    static eigh_ctx x;
+    static eigh_ctx x = {.lock = PTHREAD_MUTEX_INITIALIZER};
     if (dusk_rank_count() > 1) snprintf(prog, sizeof prog, "dusk-eigh: rank %d", dusk_rank());
     app.name = prog;
     dusk_config cfg;
     int ret = parse(argc, argv, &x, &cfg);
     if (ret >= 0) return ret;
+    x.opt = opt;
     options *o = &x.opt;
     if (o->resume) o->output = NULL;
     if (o->vectors && o->values_only)
@@ -544,12 +491,14 @@ int main(int argc, char **argv)
                                o->philox ? "rng" : "seed");
     if (!o->input && !o->philox && o->seed + o->ntasks - 1 > (long long)UINT32_MAX)
         return cli_usage_error(&app,
-                               "--seed %lld + --ntasks %lld goes past NumPy's largest "
-                               "seed (2**32 - 1)",
+                               "--seed %lld + --ntasks %lld goes past NumPy's largest seed "
+                               "(2**32 - 1)",
                                o->seed, o->ntasks);
     x.n = o->n;
     /* Every rank reads the input's header; each reads only its own matrices later. */
     if (o->input && (ret = open_input(&x, cfg.verbose)) >= 0) return ret;
+    x.tol[0] = o->values_only ? TOL_VALUES_ONLY : TOL_RESIDUAL;
+    x.tol[1] = o->values_only ? TOL_VALUES_ONLY : TOL_ORTH_PER_N * (double)x.n;
     int64_t item_bytes;
     if ((ret = check_resources(&x, &cfg, &item_bytes)) >= 0) {
         dusk_input_close(&x.input);
@@ -559,20 +508,18 @@ int main(int argc, char **argv)
     char params[4600];
     params_line(&x, params, sizeof params);
     static const char *const dir_flags[] = {"--output", "--resume", NULL};
+    static const char *const drop_flags[] = {"--overwrite", NULL};
     static const char *const path_flags[] = {"--input", "--trace", NULL};
     const int64_t vec[1] = {x.n}, mat[2] = {x.n, x.n};
-    char **args = malloc((size_t)(x.argc + 1) * sizeof *args); /* recorded: not --overwrite */
-    int nargs = 0;
-    for (int i = 0; args && i < x.argc; i++)
-        if (i == 0 || strcmp(x.argv[i], "--overwrite") != 0) args[nargs++] = x.argv[i];
     dusk_batch *b = NULL;
-    if (args == NULL || dusk_batch_new("dusk-eigh", o->ntasks, &b) != 0 ||
+    if (dusk_batch_new("dusk-eigh", o->ntasks, &b) != 0 ||
         dusk_batch_add_output(b, "eigenvalues", 1, vec, NULL) != 0 ||
         (o->vectors && dusk_batch_add_output(b, "eigenvectors", 2, mat, NULL) != 0) ||
-        (o->output && dusk_batch_set_output(b, o->output, NULL) != 0) ||
-        (o->resume && dusk_batch_resume(b, o->resume) != 0) ||
+        ((o->output || o->format) &&
+         dusk_batch_set_output(b, o->output ? o->output : o->resume, o->format) != 0) ||
+        (o->resume && dusk_batch_resume(b, o->resume) != 0) || set_attrs(b, &x) != 0 ||
         dusk_batch_set_params(b, params) != 0 ||
-        dusk_batch_set_args(b, nargs, args, dir_flags, path_flags, "--resume") != 0 ||
+        dusk_batch_set_args(b, x.argc, x.argv, dir_flags, drop_flags, path_flags, "--resume") ||
         dusk_batch_set_distribution(b, o->block ? DUSK_BLOCK : DUSK_CYCLIC) != 0 ||
         dusk_batch_set_chunk(b, o->chunk, item_bytes) != 0 ||
         dusk_batch_set_overwrite(b, o->overwrite) != 0 || dusk_batch_set_label(b, "eigh") != 0 ||
@@ -581,7 +528,6 @@ int main(int argc, char **argv)
         fprintf(stderr, "%s: cannot set up the batch\n", prog);
         return CLI_EXIT_FAILURE;
     }
-    free(args);
     if ((ret = dusk_batch_open(b)) != 0) {
         dusk_batch_free(&b);
         dusk_input_close(&x.input);
@@ -598,28 +544,37 @@ int main(int argc, char **argv)
     }
     double t_init = dusk_now() - t0;
     int nranks = dusk_rank_count();
-    pthread_mutex_init(&x.lock, NULL);
-    char source[4200], settings[4800], ranks[64] = "", gpus[48] = "";
-    if (o->input)
-        snprintf(source, sizeof source, "input=%s", o->input);
-    else
-        snprintf(source, sizeof source, "seed=%lld%s", o->seed, o->philox ? " rng=philox" : "");
+    /* GPU workers alone: what runs only on CPUs cannot run (a StarPU error otherwise) */
+    if (dusk_cpu_worker_count() == 0 && (o->input || !o->philox || o->verify)) {
+        fprintf(stderr,
+                "%s: %s needs a CPU worker, and this run has none (--ncpu 0 or "
+                "STARPU_NCPU=0); --rng philox generates on the GPU\n",
+                prog,
+                o->input     ? "--input"
+                : !o->philox ? "NumPy's generator (--rng numpy)"
+                             : "--verify");
+        dusk_batch_free(&b);
+        dusk_shutdown();
+        return CLI_EXIT_USAGE;
+    }
+    char settings[4800], gpus[48] = "", ranks[64] = "", seed[24];
+    snprintf(seed, sizeof seed, "%lld", o->seed);
     int ncpu = dusk_cpu_worker_count(), ngpu = dusk_cuda_worker_count();
     if (ngpu > 0) snprintf(gpus, sizeof gpus, ", %d GPU worker%s", ngpu, ngpu == 1 ? "" : "s");
     if (nranks > 1)
         snprintf(ranks, sizeof ranks, " on each of %d ranks (%s)", nranks,
                  o->block ? "block" : "cyclic");
     snprintf(settings, sizeof settings,
-             "n=%lld ntasks=%lld %s (%s), %d CPU worker%s%s%s, sched=%s, %d BLAS thread%s per "
+             "n=%lld ntasks=%lld %s%s%s (%s), %d CPU worker%s%s%s, sched=%s, %d BLAS thread%s per "
              "worker",
-             (long long)x.n, (long long)o->ntasks, source,
+             (long long)x.n, (long long)o->ntasks,
+             o->input ? "input=" : "seed=", o->input ? o->input : seed,
+             o->philox ? " rng=philox" : "",
              o->values_only ? "eigenvalues only" : "eigenvalues and eigenvectors", ncpu,
              ncpu == 1 ? "" : "s", gpus, ranks, dusk_sched_name(), cfg.blas_threads,
              cfg.blas_threads == 1 ? "" : "s");
-    if (cfg.verbose >= 0 && dusk_rank() == 0) {
-        printf("dusk-eigh: %s\n", settings);
-        fflush(stdout);
-    }
+    if (cfg.verbose >= 0 && dusk_rank() == 0) printf("dusk-eigh: %s\n", settings);
+    fflush(stdout);
     dusk_set_run_info(settings);
 
     int status = dusk_batch_run(b, submit_chunk, &x);
@@ -640,6 +595,5 @@ int main(int argc, char **argv)
     dusk_batch_free(&b);
     dusk_shutdown();
     dusk_input_close(&x.input);
-    pthread_mutex_destroy(&x.lock);
     return status;
 }

@@ -284,7 +284,17 @@ with tempfile.TemporaryDirectory() as tmp:
     refused("truncated", raw[:-100], "truncated")
     refused("bad header", b"\x93NUMPY\x01\x00\x10\x00{'descr': '<f8',\n", "")
     refused("not npy", b"hello world, not an array", "")
-    refused("no matrices", np.zeros((0, 5, 5)), "holds no matrices")
+    # T = 0: an empty batch gives empty results, as numpy.linalg.eigh does
+    empty = os.path.join(tmp, "empty.npy")
+    np.save(empty, np.zeros((0, 5, 5)))
+    out = os.path.join(tmp, "empty_out")
+    r = run(["--input", empty, "--output", out, "--vectors", "-q"])
+    ok = r.returncode == 0 and os.path.exists(os.path.join(out, "eigenvalues.npy"))
+    if ok:
+        w, v = np.load(os.path.join(out, "eigenvalues.npy")), np.load(os.path.join(out, "eigenvectors.npy"))
+        ok = w.shape == (0, 5) and v.shape == (0, 5, 5)
+    check(ok, f"an input of 0 matrices: exit {r.returncode}, empty results ({r.stdout.strip()!r} {r.stderr.strip()!r})")
+    refused("no size", np.zeros((3, 0, 0)), "holds matrices of no size")
     r = run(["--seed", "3", "--input", good])
     check(r.returncode == 2 and "--seed" in r.stderr, "--seed with --input refused")
 

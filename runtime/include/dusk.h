@@ -262,6 +262,9 @@ DUSK_NODISCARD int dusk_barrier(void);
  * ranks agree on a status. 0, DUSK_ESTATE or DUSK_EIO (then *out is the local value). */
 DUSK_NODISCARD int dusk_ranks_max(int64_t value, int64_t *out);
 
+/* The same with the sum of every rank's value. */
+DUSK_NODISCARD int dusk_ranks_sum(int64_t value, int64_t *out);
+
 /* Rank 0 receives in *out the texts of every rank (`len` bytes each, in rank order) joined
  * into one NUL-terminated buffer of *outlen bytes, which it frees with free(); the other
  * ranks get NULL and 0. A collective, like dusk_ranks_max. 0, DUSK_ESTATE, DUSK_EINVAL

@@ -105,19 +105,24 @@ DUSK_NODISCARD int dusk_batch_set_overwrite(dusk_batch *b, int overwrite);
  * input's fingerprint): a resume must have the same. */
 DUSK_NODISCARD int dusk_batch_set_params(dusk_batch *b, const char *params);
 
-/* A name = value pair recorded with the outputs (HDF5 attributes, and the manifest), such as
- * the program's version, n, the seed or the input file. Copied. At most 32. */
+/* A name = value pair recorded with the outputs (attributes of results.h5; a value that is a
+ * whole number is recorded as one), such as n, the seed or the input file. Copied. At most
+ * 30. The program's name and dusk's version are recorded without being asked ("program",
+ * "version"). */
 DUSK_NODISCARD int dusk_batch_set_attr(dusk_batch *b, const char *name, const char *value);
 
 /* The program's command line, for the resume hint and the manifest (a resume may then be given
  * the directory alone: dusk_batch_resume_args). The flags naming the output directory are
  * `dir_flags` (e.g. {"--output", "--resume", NULL}: the first names it in messages), which the
- * hint replaces with `resume_flag` ("--resume"); the values of `path_flags` (e.g. {"--input",
- * NULL}) are recorded as absolute paths, and so is the program, so that the hint works pasted
- * from any directory. Abbreviations getopt_long accepts ("--out") are recognised. Copied. */
+ * hint replaces with `resume_flag` ("--resume"); flags without a value that only matter to a
+ * new run (`drop_flags`, e.g. {"--overwrite", NULL}) are left out; the values of `path_flags`
+ * (e.g. {"--input", NULL}) are recorded as absolute paths, and so is the program, so that the
+ * hint works pasted from any directory. Abbreviations getopt_long accepts ("--out") are
+ * recognised. Any list may be NULL. Copied. */
 DUSK_NODISCARD int dusk_batch_set_args(dusk_batch *b, int argc, char *const *argv,
-                                       const char *const *dir_flags, const char *const *path_flags,
-                                       const char *resume_flag);
+                                       const char *const *dir_flags,
+                                       const char *const *drop_flags,
+                                       const char *const *path_flags, const char *resume_flag);
 
 /* The command-line arguments recorded by the run that wrote `dir` (without the program name
  * and the directory flags), as a NULL-terminated array the caller frees with free() (one
@@ -178,10 +183,11 @@ DUSK_NODISCARD int dusk_batch_set_subject(dusk_batch *b, const char *step, const
 
 /* ---- a chunk, inside the submit function ------------------------------------------------- */
 
-/* Its number of items, and the id of its k-th (0 <= k < count): ids run first, first + step,
- * ... (step 1 with one rank or block distribution, R with cyclic). */
+/* Its number of items, the id of its k-th (0 <= k < count), and the step between them: ids
+ * run first, first + step, ... (step 1 with one rank or block distribution, R with cyclic). */
 int64_t dusk_chunk_count(const dusk_chunk *c);
 int64_t dusk_chunk_item(const dusk_chunk *c, int64_t k);
+int64_t dusk_chunk_step(const dusk_chunk *c);
 
 /* Options for the chunk's tasks naming its items (item_first, item_count, item_step), so
  * that failures and traces say which items a task computed; key, priority and flags are the

@@ -249,7 +249,7 @@ int dusk_batch_set_params(dusk_batch *b, const char *params)
 int dusk_batch_set_attr(dusk_batch *b, const char *name, const char *value)
 {
     if (b == NULL || b->opened || !valid_word(name, "_", 64) || value == NULL ||
-        strchr(value, '\n') || b->nattrs == DUSK__MAX_ATTRS)
+        strchr(value, '\n') || b->nattrs == DUSK__MAX_ATTRS - 2)
         return DUSK_EINVAL;
     char *n = dusk__strdup(name), *v = dusk__strdup(value);
     if (n == NULL || v == NULL) {
@@ -381,7 +381,8 @@ static void percent_word(dusk__sb *sb, const char *a)
 }
 
 int dusk_batch_set_args(dusk_batch *b, int argc, char *const *argv, const char *const *dir_flags,
-                        const char *const *path_flags, const char *resume_flag)
+                        const char *const *drop_flags, const char *const *path_flags,
+                        const char *resume_flag)
 {
     if (b == NULL || b->opened || argc < 1 || argv == NULL || resume_flag == NULL ||
         strlen(resume_flag) >= sizeof b->resume_flag)
@@ -399,6 +400,7 @@ int dusk_batch_set_args(dusk_batch *b, int argc, char *const *argv, const char *
             i += kind == 2; /* the directory is the next argument */
             continue;
         }
+        if (in_list(a, drop_flags, &kind)) continue;
         if (in_list(a, path_flags, &kind)) {
             const char *value = kind == 1 ? strchr(a, '=') + 1 : i + 1 < argc ? argv[i + 1] : NULL;
             char *abs = value ? absolute(value) : NULL;
@@ -731,11 +733,12 @@ static int open_outputs(dusk_batch *b)
         dusk_manifest_close(&b->manifest);
         return DUSK_EXIT_FAILURE;
     }
-    dusk__attr attrs[DUSK__MAX_ATTRS];
-    attrs_of(b, attrs);
+    /* the program and dusk's version first, then the program's own */
+    dusk__attr attrs[DUSK__MAX_ATTRS] = {{"program", b->program}, {"version", DUSK_VERSION_STRING}};
+    attrs_of(b, attrs + 2);
     ret = b->resume ? b->fmt->reopen(dir, b->outs, b->nouts, b->nitems, &b->files, why, sizeof why)
-                    : b->fmt->create(dir, b->outs, b->nouts, b->nitems, attrs, b->nattrs, &b->files,
-                                     why, sizeof why);
+                    : b->fmt->create(dir, b->outs, b->nouts, b->nitems, attrs, b->nattrs + 2,
+                                     &b->files, why, sizeof why);
     if (ret != 0) {
         fprintf(stderr, "%s: %s/%s\n", b->prog, dir, why);
         dusk_manifest_close(&b->manifest);
@@ -761,7 +764,7 @@ int dusk_batch_open(dusk_batch *b)
     if (b->exe == NULL) {
         char *argv[] = {b->program, NULL};
         b->opened = 0;
-        (void)!dusk_batch_set_args(b, 1, argv, NULL, NULL, b->resume_flag);
+        (void)!dusk_batch_set_args(b, 1, argv, NULL, NULL, NULL, b->resume_flag);
         b->opened = 1;
     }
     make_hint(b);
@@ -898,6 +901,11 @@ int64_t dusk_chunk_count(const dusk_chunk *c)
 int64_t dusk_chunk_item(const dusk_chunk *c, int64_t k)
 {
     return c && k >= 0 && k < c->count ? item_id(c, k) : -1;
+}
+
+int64_t dusk_chunk_step(const dusk_chunk *c)
+{
+    return c ? c->step : 0;
 }
 
 void dusk_chunk_task_opts(const dusk_chunk *c, dusk_task_opts *opts)
@@ -1097,6 +1105,10 @@ static void print_summary(const dusk_batch *b, int64_t ran, int64_t already, int
                           double elapsed)
 {
     if (dusk_rank() != 0) return;
+    if (b->nitems == 0) {
+        printf("Processed 0 %s: the batch is empty\n", b->noun2);
+        return;
+    }
     if (ran == 0) {
         printf("Nothing to do: all %lld %s were done before\n", (long long)b->nitems, b->noun2);
         return;

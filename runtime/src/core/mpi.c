@@ -238,7 +238,8 @@ int dusk_barrier(void)
     return 0;
 }
 
-int dusk_ranks_max(int64_t value, int64_t *out)
+/* value combined over the ranks: the largest (sum == 0) or the sum */
+static int ranks_reduce(int64_t value, int64_t *out, int sum)
 {
     if (out == NULL) return DUSK_EINVAL;
     *out = value;
@@ -246,12 +247,25 @@ int dusk_ranks_max(int64_t value, int64_t *out)
 #if DUSK_HAVE_MPI
     if (mpi_on) {
         long long in = value, res = value;
-        if (MPI_Allreduce(&in, &res, 1, MPI_LONG_LONG, MPI_MAX, MPI_COMM_WORLD) != MPI_SUCCESS)
+        if (MPI_Allreduce(&in, &res, 1, MPI_LONG_LONG, sum ? MPI_SUM : MPI_MAX, MPI_COMM_WORLD) !=
+            MPI_SUCCESS)
             return DUSK_EIO;
         *out = res;
     }
+#else
+    (void)sum;
 #endif
     return 0;
+}
+
+int dusk_ranks_max(int64_t value, int64_t *out)
+{
+    return ranks_reduce(value, out, 0);
+}
+
+int dusk_ranks_sum(int64_t value, int64_t *out)
+{
+    return ranks_reduce(value, out, 1);
 }
 
 int dusk_ranks_gather(const char *text, size_t len, char **out, size_t *outlen)
