@@ -102,17 +102,32 @@ static struct {
 } observers[MAX_OBSERVERS];
 static atomic_int nobservers; /* slots in use, for a quick test */
 
+/* The progress bar of dusk_graph_progress(), an observer of its graph like any other: it
+ * counts the tasks that advance it (the thread that waits on the graph draws it). */
+static void bar_observe(dusk_graph *g, const dusk_task_event *ev)
+{
+    if (ev->kind == DUSK_EVENT_FINISH && (ev->flags & DUSK_TASK_COUNTS))
+        atomic_fetch_add(&g->counted, 1);
+}
+
 int dusk__observing(const dusk_graph *g)
 {
-    return atomic_load(&nobservers) > 0 || (g != NULL && g->obs_fn != NULL);
+    return atomic_load(&nobservers) > 0 || (g != NULL && (g->obs_fn != NULL || g->bar != NULL));
+}
+
+/* Whether what observes g wants each task's dependencies (the bar does not). */
+static int observing_deps(const dusk_graph *g)
+{
+    return atomic_load(&nobservers) > 0 || g->obs_fn != NULL;
 }
 
 void dusk__observe(const dusk_task_event *ev)
 {
     for (int i = 0; i < MAX_OBSERVERS; i++)
         if (observers[i].fn != NULL) observers[i].fn(observers[i].user, ev);
-    const dusk_graph *g = ev->graph;
+    dusk_graph *g = (dusk_graph *)ev->graph;
     if (g->obs_fn != NULL) g->obs_fn(g->obs_user, ev);
+    if (g->bar != NULL) bar_observe(g, ev);
 }
 
 int dusk_graph_observe(dusk_graph *g, dusk_observer_fn fn, void *user)
@@ -773,7 +788,7 @@ static int grow_tables(dusk_graph *g, int64_t id)
         if (s == NULL) return DUSK_ENOMEM;
         memset(s + g->state_cap / 4, 0, (size_t)(cap - g->state_cap) / 4);
         g->state = s;
-        if (dusk__observing(g) || g->trace_ids != NULL) {
+        if (observing_deps(g) || g->trace_ids != NULL) {
             int64_t *ids = realloc(g->trace_ids, (size_t)cap * sizeof *ids);
             if (ids == NULL) return DUSK_ENOMEM;
             g->trace_ids = ids;
@@ -938,7 +953,6 @@ void dusk__task_done(void *arg)
         g->failed++;
     }
     if (!t->elsewhere) record_items(g, t);
-    if ((t->flags & DUSK_TASK_COUNTS) && !t->elsewhere) atomic_fetch_add(&g->counted, 1);
     int handed = t->handed;
     pthread_mutex_unlock(&g->lock);
     /* after its status is recorded; a cancelled task never ran, and one that another rank runs
@@ -1221,7 +1235,7 @@ int dusk_task_submit(dusk_graph *g, const dusk_kernel *k, const dusk_arg *args, 
     if (id) *id = t->id;
     ret = set_status(g, t->id, 1, 0);
     int observed = dusk__observing(g);
-    if (ret == 0 && observed) {
+    if (ret == 0 && observing_deps(g)) {
         if (g->trace_ids != NULL) g->trace_ids[t->id] = t->trace_id;
         ret = collect_deps(t, args, nargs, opts->after, opts->nafter, g);
     }
