@@ -98,9 +98,10 @@ probe_dusk() { # dusk-eigh args...
     [ -n "$probed" ] || die "cannot read the worker count from dusk-eigh's output: $(cat "$tmp/probe")"
 }
 
-# Print the seconds X of a "Processed T tasks in X s (...)" line of FILE (nothing if none).
+# Print the seconds X of a "Processed T tasks in X s (...)" line of FILE ("1 task" when T is 1;
+# nothing if none).
 summary_seconds() { # file
-    sed -n 's/^Processed [0-9]* tasks in \([0-9.]*\) s .*/\1/p' "$1"
+    sed -n 's/^Processed [0-9]* tasks\{0,1\} in \([0-9.]*\) s .*/\1/p' "$1"
 }
 
 # Print the median of the numbers given (the mean of the middle two, to 3 decimals, if even).
