@@ -137,9 +137,11 @@ other_entries() { # tag file
     ' "$2"
 }
 
-# Write SRC to $results with runs of blank lines squeezed to one, and say so.
+# Write SRC to $results with runs of blank lines squeezed to one and none at either end, and
+# say so.
 write_results() { # src
-    awk 'NR > 1 && prev == "" && $0 == "" { next } { print; prev = $0 }' "$1" >"$results"
+    awk '$0 == "" { blank = 1; next } { if (blank && out) print ""; blank = 0; print; out = 1 }' \
+        "$1" >"$results"
     echo
     echo "updated $results"
 }
