@@ -402,8 +402,8 @@ awk -v h="$heading" -v dir="$tmp" '
     cat <<EOF
 $heading
 
-Written by \`bench/python.sh\` (about 4 minutes at n = 1000, T = 128 on 2 cores; run nothing
-else heavy meanwhile), which rewrites only this section. What is measured: the tutorial's
+Written by \`bench/python.sh\` (about 6 minutes per round at n = 1000, T = 128 on 2 cores;
+run nothing else heavy meanwhile), which rewrites only this section. What is measured: the tutorial's
 Python versions of the batch (\`bench/python/\`, written the way NERSC's *Intro to Parallel
 Python* writes them: the parent process creates every matrix, task i after
 \`np.random.seed(i)\`, \`b = np.random.rand(n, n)\`, \`a = b.T @ b\`; then the step's machinery
