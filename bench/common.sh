@@ -98,9 +98,10 @@ probe_dusk() { # dusk-eigh args...
     [ -n "$probed" ] || die "cannot read the worker count from dusk-eigh's output: $(cat "$tmp/probe")"
 }
 
-# Print the seconds X of a "Processed T tasks in X s (...)" line of FILE (nothing if none).
+# Print the seconds X of a "Processed T tasks in X s (...)" line of FILE ("1 task" when T is 1;
+# nothing if none).
 summary_seconds() { # file
-    sed -n 's/^Processed [0-9]* tasks in \([0-9.]*\) s .*/\1/p' "$1"
+    sed -n 's/^Processed [0-9]* tasks\{0,1\} in \([0-9.]*\) s .*/\1/p' "$1"
 }
 
 # Print the median of the numbers given (the mean of the middle two, to 3 decimals, if even).
@@ -136,9 +137,11 @@ other_entries() { # tag file
     ' "$2"
 }
 
-# Write SRC to $results with runs of blank lines squeezed to one, and say so.
+# Write SRC to $results with runs of blank lines squeezed to one and none at either end, and
+# say so.
 write_results() { # src
-    awk 'NR > 1 && prev == "" && $0 == "" { next } { print; prev = $0 }' "$1" >"$results"
+    awk '$0 == "" { blank = 1; next } { if (blank && out) print ""; blank = 0; print; out = 1 }' \
+        "$1" >"$results"
     echo
     echo "updated $results"
 }

@@ -2,15 +2,19 @@
 # The runtime's own overhead: what tracing costs dusk-eigh, and how many empty tasks per second
 # the runtime runs; records the figures under "## Runtime overhead" in bench/RESULTS.md.
 #
-#   bench/graph.sh [-r REPS] [-N TASKS] [--no-write] [BUILD_DIR]
+#   bench/graph.sh [-r REPS] [-N TASKS] [--scale F] [--no-write] [BUILD_DIR]
 #
 # BUILD_DIR defaults to ../build next to this script; it must already hold apps/dusk-eigh and
 # bench/dusk-bench-tiny (this script builds nothing). Tracing: dusk-eigh runs with and without
-# `--trace DIR` on run.sh's two cases, in REPS rounds (default 9) after one uncounted warm-up;
-# each round runs both, alternating which goes first. Medians count; the cost of tracing is
-# the median of the rounds' ratios (traced / plain), which the machine's drift between rounds
-# does not move. Tiny tasks: dusk-bench-tiny runs TASKS empty tasks (default 200000) with
-# STARPU_NCPU=1 and 2, with and without DUSK_TRACE, likewise.
+# `--trace DIR` on n = 1000, T = 32 and n = 100, T = 2000, in REPS rounds (default 9) after
+# one uncounted warm-up; each round runs both, alternating which goes first. Medians count;
+# the cost of tracing is the median of the rounds' ratios (traced / plain), which the
+# machine's drift between rounds does not move. The tasks a run makes (several matrices per
+# task with dusk-eigh's default --chunk auto) are counted in its trace.json, and the chunk
+# sizes read from dusk-eigh -v. Tiny tasks: dusk-bench-tiny runs TASKS empty tasks (default
+# 200000) with STARPU_NCPU=1 and 2, with and without DUSK_TRACE, likewise. --scale multiplies
+# the T of the tracing cases by F (a trial run); with it or --no-write, RESULTS.md is left
+# alone. About 2 minutes at the defaults on the 2-core build machine.
 #
 # Exit status: 0 when tracing costs under 3% of the batch time in both cases, 3 when it does
 # not, 1 on error, 2 on bad usage.
@@ -18,15 +22,16 @@ set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 prog=graph.sh
-usage="graph.sh [-r REPS] [-N TASKS] [--no-write] [BUILD_DIR]"
+usage="graph.sh [-r REPS] [-N TASKS] [--scale F] [--no-write] [BUILD_DIR]"
 # shellcheck source=bench/common.sh
 . "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 reps=9
 ntiny=200000
+scale=1
 write=1
 build=""
 
-# "N T" cases (as in run.sh), the most tracing may cost (percent of the batch time), and the
+# "N T" cases (run.sh's until its sweep; kept so that the entries compare), the most tracing may cost (percent of the batch time), and the
 # worker counts of the tiny-task runs.
 cases=("1000 32" "100 2000")
 trace_max_pct=3
@@ -44,12 +49,17 @@ while [ $# -gt 0 ]; do
         ntiny=$2
         shift 2
         ;;
+    --scale)
+        [ $# -ge 2 ] || usage_error "$1 needs a value"
+        scale=$2
+        shift 2
+        ;;
     --no-write)
         write=0
         shift
         ;;
     -h | --help)
-        print_header 2 17
+        print_header 2 21
         ;;
     -*) usage_error "unknown option '$1'" ;;
     *)
@@ -60,6 +70,10 @@ while [ $# -gt 0 ]; do
 done
 require_positive -r "$reps"
 require_positive -N "$ntiny"
+if ! [[ "$scale" =~ ^([0-9]+\.?[0-9]*|\.[0-9]+)$ ]] || ! awk -v s="$scale" 'BEGIN { exit !(s > 0) }'; then
+    usage_error "--scale: '$scale' is not a positive number"
+fi
+awk -v s="$scale" 'BEGIN { exit !(s == 1) }' || write=0
 
 resolve_build
 dusk=$build/apps/dusk-eigh
@@ -81,7 +95,8 @@ sub() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", a - b }'; }
 signed_sub() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%+.3f", a - b }'; }
 
 # ---- tracing: dusk-eigh with and without --trace -----------------------------------------
-# One run; sets $batch (from "Processed T tasks in X s") and $wall (the whole process).
+# One run; sets $batch (from "Processed T tasks in X s"), $wall (the whole process) and
+# $chunk (the largest chunk, from -v: "largest chunk K tasks per task ...").
 run_eigh() { # n t [trace-dir]
     local n=$1 t=$2 args=()
     if [ $# -ge 3 ]; then
@@ -90,28 +105,39 @@ run_eigh() { # n t [trace-dir]
     fi
     local t0 t1
     t0=$(now)
-    "$dusk" -n "$n" --ntasks "$t" --no-progress -q "${args[@]}" >"$tmp/out" 2>"$tmp/err" ||
+    "$dusk" -n "$n" --ntasks "$t" --no-progress -v "${args[@]}" >"$tmp/out" 2>"$tmp/err" ||
         die "dusk-eigh -n $n --ntasks $t ${args[*]} failed: $(cat "$tmp/err")"
     t1=$(now)
     batch=$(summary_seconds "$tmp/out")
     [ -n "$batch" ] || die "no summary line in dusk-eigh's output: $(cat "$tmp/out")"
     wall=$(sub "$t1" "$t0")
+    chunk=$(sed -n 's/.*: largest chunk \([0-9][0-9]*\) .*/\1/p' "$tmp/err")
+    [ -n "$chunk" ] || die "no 'largest chunk' line in dusk-eigh -v's output: $(cat "$tmp/err")"
+}
+
+# "K" when every run chose K, "K1-K2" when they differed.
+chunk_range() {
+    local lo hi
+    lo=$(printf '%s\n' "$@" | sort -n | head -n 1)
+    hi=$(printf '%s\n' "$@" | sort -n | tail -n 1)
+    [ "$lo" = "$hi" ] && echo "$lo" || echo "$lo–$hi"
 }
 
 trace_rows=()
 misses=0
 for c in "${cases[@]}"; do
     read -r n t <<<"$c"
-    pb=() pw=() tb=() tw=()
+    t=$(awk -v t="$t" -v s="$scale" 'BEGIN { x = int(t * s + 0.5); print x < 1 ? 1 : x }')
+    pb=() pw=() tb=() tw=() pk=() tk=()
     run_eigh "$n" "$t" "$tmp/trace" # warm-up (page cache, performance models), not counted
     for ((r = 1; r <= reps; r++)); do
         for which in $( ((r % 2)) && echo "plain traced" || echo "traced plain"); do
             if [ "$which" = plain ]; then
                 run_eigh "$n" "$t"
-                pb+=("$batch") pw+=("$wall")
+                pb+=("$batch") pw+=("$wall") pk+=("$chunk")
             else
                 run_eigh "$n" "$t" "$tmp/trace"
-                tb+=("$batch") tw+=("$wall")
+                tb+=("$batch") tw+=("$wall") tk+=("$chunk")
             fi
         done
         echo "n=$n T=$t rep $r: batch ${pb[-1]} s / traced ${tb[-1]} s;" \
@@ -134,6 +160,12 @@ for c in "${cases[@]}"; do
     mpo=$(median "${po[@]}") mto=$(median "${to[@]}")
     extra=$(signed_sub "$mto" "$mpo")
     size=$(($(stat -c %s "$tmp/trace/trace.json") / 1024))
+    # the tasks of the last traced run: one complete ("X") event each
+    ntasks=$(grep -c '"ph":"X"' "$tmp/trace/trace.json" || true)
+    [ "$ntasks" -gt 0 ] || die "no task events in dusk-eigh's trace.json (n=$n, T=$t)"
+    kp=$(chunk_range "${pk[@]}") kt=$(chunk_range "${tk[@]}")
+    chunks="chunks of $kp"
+    [ "$kp" = "$kt" ] || chunks="chunks of $kp, traced $kt"
     html=$(($(stat -c %s "$tmp/trace/report.html") / 1024))
     if awk -v p="$pct" -v m="$trace_max_pct" 'BEGIN { exit !(p < m) }'; then
         verdict=PASS
@@ -141,7 +173,7 @@ for c in "${cases[@]}"; do
         verdict=MISS
         misses=$((misses + 1))
     fi
-    trace_rows+=("| n=$n, T=$t ($((3 * t)) tasks) | $mpb | $mtb | $pct% | < $trace_max_pct% | $verdict | $mpw / $mtw | $mpo / $mto ($extra) | $size / $html | ${pb[*]} / ${tb[*]} |")
+    trace_rows+=("| n=$n, T=$t ($ntasks tasks, $chunks) | $mpb | $mtb | $pct% | < $trace_max_pct% | $verdict | $mpw / $mtw | $mpo / $mto ($extra) | $size / $html | ${pb[*]} / ${tb[*]} |")
 done
 
 # ---- tiny tasks: the runtime's own cost per task ------------------------------------------
@@ -199,7 +231,9 @@ entry=$(
     echo "<!-- overhead-entry machine=\"$machine\" date=\"$date\" -->"
     echo "### $date: $machine"
     echo
-    echo "StarPU $starpu (scheduler $sched); median of $reps runs, alternating."
+    trial=""
+    [ "$scale" = 1 ] || trial=" Trial run: the tracing cases' T times $scale."
+    echo "StarPU $starpu (scheduler $sched); median of $reps runs, alternating.$trial"
     echo "Machine load: $quiet."
     echo
     echo "Tracing, dusk-eigh with $workers workers (batch: its \`Processed\` line; process: the whole"
@@ -234,18 +268,22 @@ if [ "$write" = 1 ]; then
         cat <<'EOF'
 ## Runtime overhead
 
-Written by `bench/graph.sh` (a few minutes; run nothing else heavy meanwhile), which keeps
-run.sh's part of this file as it is; run.sh keeps this section. Two measurements:
+Written by `bench/graph.sh` (about 2 minutes; run nothing else heavy meanwhile), which keeps
+run.sh's part of this file and the sections after its own as they are; run.sh keeps this
+section. Two measurements:
 
 - **Tracing** (`--trace DIR` / `DUSK_TRACE`: trace.json streamed as tasks finish, dag.dot,
-  report.html at shutdown). dusk-eigh runs with and without `--trace` on run.sh's two cases,
-  alternately in each round; the cost is the median over the rounds of the change of the
-  batch time (from its own `Processed T tasks in X s` line, which ends before the shutdown),
-  so that the machine's drift between rounds cancels. Target: under 3%. The whole process's
-  wall time is given too, so that what happens outside the batch (writing report.html at
-  shutdown, read back from trace.json) shows separately. On a shared 2-core machine one run
-  of the n = 100 case varies by several percent, more than the target: read its cost
-  together with the tiny tasks' traced figure, which shows the tracer's own cost per task.
+  report.html at shutdown). dusk-eigh runs with and without `--trace` on n = 1000, T = 32
+  and n = 100, T = 2000 (run.sh's two cases before its sweep), alternately in each round,
+  with its default `--chunk auto` (the tasks counted in the trace, the chunk sizes from
+  `-v`: since chunks, n = 100 makes fewer than 3 tasks per matrix); the cost is the median
+  over the rounds of the change of the batch time (from its own `Processed T tasks in X s`
+  line, which ends before the shutdown), so that the machine's drift between rounds cancels.
+  Target: under 3%. The whole process's wall time is given too, so that what happens
+  outside the batch (writing report.html at shutdown, read back from trace.json) shows
+  separately. On a shared 2-core machine one run of the n = 100 case varies by several
+  percent, more than the target: read its cost together with the tiny tasks' traced
+  figure, which shows the tracer's own cost per task.
 - **Tiny tasks**: `dusk-bench-tiny` (bench/tiny_tasks.c, public API only) submits N tasks of a
   kernel that does nothing and has no data through one graph's window and waits; the time per
   task is the whole runtime's cost (dusk's bookkeeping, StarPU's task life cycle, the

@@ -117,7 +117,24 @@ steps=()
 for s in "${all_steps[@]}"; do [ -z "${wanted[$s]:-}" ] || steps+=("$s"); done
 
 # ---- packages: Debian's, with apt-get, as tools/quickstart.sh installs its own -------------
-packages=(python3 python3-numpy python3-dask python3-distributed python3-mpi4py openmpi-bin)
+# Only what the steps asked for need: NumPy always; Dask, distributed, mpi4py and mpirun for
+# theirs (so that --steps numpy-stack,dusk-python runs where Dask is not installed).
+packages=(python3 python3-numpy)
+modules=(numpy)
+has_step() { [[ " ${steps[*]} " == *" $1 "* ]]; }
+if has_step dask-processes || has_step dask-distributed; then
+    packages+=(python3-dask)
+    modules+=(dask)
+fi
+if has_step dask-distributed; then
+    packages+=(python3-distributed)
+    modules+=(distributed)
+fi
+if has_step mpi4py; then
+    packages+=(python3-mpi4py)
+    modules+=(mpi4py)
+fi
+if has_step mpi4py || has_step dusk-mpi; then packages+=(openmpi-bin); fi
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -143,10 +160,12 @@ if [ ${#missing[@]} -gt 0 ]; then
     rm -f "$log"
 fi
 [ -x "$py" ] || die "no $py (Debian's python3)"
-"$py" -c 'import numpy, dask, distributed, mpi4py' 2>/dev/null ||
-    die "$py cannot import numpy, dask, distributed and mpi4py: $("$py" -c \
-        'import numpy, dask, distributed, mpi4py' 2>&1 | tail -n 1)"
-command -v mpirun >/dev/null || die "mpirun is missing (Debian: openmpi-bin)"
+imports="import $(IFS=,; echo "${modules[*]}")"
+"$py" -c "$imports" 2>/dev/null ||
+    die "$py cannot import ${modules[*]}: $("$py" -c "$imports" 2>&1 | tail -n 1)"
+if has_step mpi4py || has_step dusk-mpi; then
+    command -v mpirun >/dev/null || die "mpirun is missing (Debian: openmpi-bin)"
+fi
 
 resolve_build
 dusk=$build/apps/dusk-eigh
@@ -338,10 +357,12 @@ for s in "${steps[@]}"; do
     fi
     rows+=("| $(label "$s") | ${med[$s]} | $(rate "$t" "${med[$s]}") | $(ratio "${med[serial]}" "${med[$s]}")× | $dr | ${medwall[$s]} | ${medgen[$s]:-—} |")
 done
-numpy_v=$("$py" -c 'import numpy; print(numpy.__version__)')
-dask_v=$("$py" -c 'import dask; print(dask.__version__)')
-distributed_v=$("$py" -c 'import distributed; print(distributed.__version__)')
-mpi4py_v=$("$py" -c 'import mpi4py; print(mpi4py.__version__)')
+# a module's version, or "not installed" (the steps that need it were not asked for)
+version_of() { "$py" -c "import $1; print($1.__version__)" 2>/dev/null || echo "not installed"; }
+numpy_v=$(version_of numpy)
+dask_v=$(version_of dask)
+distributed_v=$(version_of distributed)
+mpi4py_v=$(version_of mpi4py)
 python_v=$("$py" -c 'import platform; print(platform.python_version())')
 openblas=$(dpkg-query -W -f='${Version}' libopenblas0 2>/dev/null || echo unknown)
 openmpi=$(dpkg-query -W -f='${Version}' openmpi-bin 2>/dev/null || echo unknown)
@@ -381,8 +402,8 @@ awk -v h="$heading" -v dir="$tmp" '
     cat <<EOF
 $heading
 
-Written by \`bench/python.sh\` (about 4 minutes at n = 1000, T = 128 on 2 cores; run nothing
-else heavy meanwhile), which rewrites only this section. What is measured: the tutorial's
+Written by \`bench/python.sh\` (about 6 minutes per round at n = 1000, T = 128 on 2 cores;
+run nothing else heavy meanwhile), which rewrites only this section. What is measured: the tutorial's
 Python versions of the batch (\`bench/python/\`, written the way NERSC's *Intro to Parallel
 Python* writes them: the parent process creates every matrix, task i after
 \`np.random.seed(i)\`, \`b = np.random.rand(n, n)\`, \`a = b.T @ b\`; then the step's machinery

@@ -1,45 +1,57 @@
 #!/usr/bin/env bash
-# Compare dusk-eigh with the plain OpenMP reference (dusk-ref-loop) on the issue's cases and
-# record the result in bench/RESULTS.md.
+# Compare dusk-eigh with the plain OpenMP reference (dusk-ref-loop) over a sweep of matrix
+# sizes, and record the result in bench/RESULTS.md.
 #
-#   bench/run.sh [-r REPS] [-w WORKERS] [--no-write] [BUILD_DIR] [-- DUSK_EIGH_ARGS...]
+#   bench/run.sh [-r REPS] [-w WORKERS] [--sizes N,...] [--scale F] [--no-write] [BUILD_DIR]
+#                [-- DUSK_EIGH_ARGS...]
 #
 # BUILD_DIR defaults to ../build next to this script; it must already hold apps/dusk-eigh and
-# bench/dusk-ref-loop (this script builds nothing). Each case runs REPS times (default 3),
-# alternating the two programs and which goes first; the median time counts. Arguments after
-# `--` go to dusk-eigh only (e.g. `-- --sched eager --window 16`); with them, or with
-# --no-write, RESULTS.md is left alone.
+# bench/dusk-ref-loop (this script builds nothing). The sweep: n = 10, 30, 100, 300, 1000 and
+# 2000, each with a T that makes the loop last about 2 to 4 s on 2 threads; dusk-eigh runs with
+# its default --chunk auto. Each case runs REPS times (default 3), alternating the two programs
+# and which goes first; the median time counts, the peak memory is the largest of the runs (both
+# from the programs' -v lines), and the chunk size auto chose is read from dusk-eigh -v. Then
+# the memory cases, one run each: n = 10, T = 1,000,000 and n = 1000, T = 128. WORKERS defaults
+# to the number of cores (the targets are for 2). --sizes keeps only the sweep and memory
+# cases of those n; --scale multiplies every T by F (e.g. 0.01 for a trial run; T >= 1).
+# Arguments after `--` go to dusk-eigh only (e.g. `-- --chunk 1` or `-- --sched eager`). With
+# --sizes, --scale other than 1, arguments after `--` or --no-write, RESULTS.md is left alone.
+# About 3 minutes at -r 3 on the 2-core build machine (-r 5: about 5).
 #
 # Exit status: 0 when every target is met, 3 when one is missed, 1 on error, 2 on bad usage.
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 prog=run.sh
-usage="run.sh [-r REPS] [-w WORKERS] [--no-write] [BUILD_DIR] [-- ARGS]"
+usage="run.sh [-r REPS] [-w WORKERS] [--sizes N,...] [--scale F] [--no-write] [BUILD_DIR] [-- ARGS]"
 # shellcheck source=bench/common.sh
 . "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 reps=3
 workers=""
 write=1
 build=""
+sizes=""
+scale=1
 extra=()
 
-# The cases and targets of the issue: "N T MAX_RATIO" (ratio = dusk time / reference time).
-cases=("1000 32 1.05" "100 2000 1.2")
-mem_n=1000
-mem_t=128
-mem_max_mb=150
+# The sweep (issue 13): "N T MAX_RATIO" (ratio = dusk time / reference time). T makes the
+# loop last about 2 to 4 s with 2 threads on the build machine (from the tutorial's time per
+# eigh and the earlier entries: n = 10, T = 200,000 took 1.7 s).
+cases=("10 400000 1.15" "30 60000 1.15" "100 6000 1.15" "300 600 1.15" "1000 32 1.05"
+    "2000 6 1.15")
+# The memory cases: "N T MAX_MB" (peak resident memory of dusk-eigh): bounded whatever T.
+mem_cases=("10 1000000 100" "1000 128 150")
 
 while [ $# -gt 0 ]; do
     case "$1" in
-    -r | --reps)
+    -r | --reps | -w | --workers | --sizes | --scale)
         [ $# -ge 2 ] || usage_error "$1 needs a value"
-        reps=$2
-        shift 2
-        ;;
-    -w | --workers)
-        [ $# -ge 2 ] || usage_error "$1 needs a value"
-        workers=$2
+        case "$1" in
+        -r | --reps) reps=$2 ;;
+        -w | --workers) workers=$2 ;;
+        --sizes) sizes=$2 ;;
+        --scale) scale=$2 ;;
+        esac
         shift 2
         ;;
     --no-write)
@@ -47,7 +59,7 @@ while [ $# -gt 0 ]; do
         shift
         ;;
     -h | --help)
-        print_header 2 13
+        print_header 2 21
         ;;
     --)
         shift
@@ -63,7 +75,33 @@ while [ $# -gt 0 ]; do
 done
 require_positive -r "$reps"
 [ -z "$workers" ] || require_positive -w "$workers"
+if ! [[ "$scale" =~ ^([0-9]+\.?[0-9]*|\.[0-9]+)$ ]] || ! awk -v s="$scale" 'BEGIN { exit !(s > 0) }'; then
+    usage_error "--scale: '$scale' is not a positive number"
+fi
 [ ${#extra[@]} -eq 0 ] || write=0
+awk -v s="$scale" 'BEGIN { exit !(s == 1) }' || write=0
+
+# --sizes: the cases of those n only (each must be one of the sweep's).
+if [ -n "$sizes" ]; then
+    write=0
+    IFS=, read -r -a size_list <<<"$sizes"
+    [ ${#size_list[@]} -gt 0 ] || usage_error "--sizes: no size given"
+    keep=() keep_mem=()
+    for s in "${size_list[@]}"; do
+        found=0
+        for c in "${cases[@]}"; do
+            [ "${c%% *}" != "$s" ] || { keep+=("$c") && found=1; }
+        done
+        for c in "${mem_cases[@]}"; do [ "${c%% *}" != "$s" ] || keep_mem+=("$c"); done
+        [ "$found" = 1 ] || usage_error "--sizes: '$s' is not one of the sweep's n" \
+            "($(for c in "${cases[@]}"; do printf '%s ' "${c%% *}"; done | sed 's/ $//'))"
+    done
+    cases=("${keep[@]}")
+    mem_cases=("${keep_mem[@]}")
+fi
+
+# T times the scale, at least 1.
+scaled() { awk -v t="$1" -v s="$scale" 'BEGIN { x = int(t * s + 0.5); print x < 1 ? 1 : x }'; }
 
 resolve_build
 dusk=$build/apps/dusk-eigh
@@ -95,26 +133,60 @@ seconds_of() {
     echo "$s"
 }
 
-run_dusk() { # n t -> seconds
-    "$dusk" -n "$1" --ntasks "$2" --ncpu "$workers" --no-progress -q "${extra[@]}" \
+# The MB of a "peak memory X MB" line of file $1 (both programs print one with -v).
+peak_mb_of() {
+    local m
+    m=$(sed -n 's/.*peak memory \([0-9.]*\) MB.*/\1/p' "$1")
+    [ -n "$m" ] || die "no 'peak memory' line in the -v output: $(cat "$1")"
+    echo "$m"
+}
+
+# One run each; they set $secs, $mb and (dusk) $chunk, from the -v lines.
+run_dusk() { # n t
+    "$dusk" -n "$1" --ntasks "$2" --ncpu "$workers" --no-progress -v "${extra[@]}" \
         >"$tmp/out" 2>"$tmp/err" || die "dusk-eigh -n $1 --ntasks $2 failed: $(cat "$tmp/err")"
-    seconds_of "$tmp/out"
+    secs=$(seconds_of "$tmp/out")
+    mb=$(peak_mb_of "$tmp/err")
+    # "dusk-eigh: largest chunk K tasks per task (chosen automatically), peak ..." (batch.c)
+    chunk=$(sed -n 's/.*: largest chunk \([0-9][0-9]*\) .*/\1/p' "$tmp/err")
+    [ -n "$chunk" ] || die "no 'largest chunk' line in dusk-eigh -v's output: $(cat "$tmp/err")"
+    grep -q ': largest chunk .*(chosen automatically)' "$tmp/err" || chunk="$chunk (set)"
 }
 
-run_ref() { # n t -> seconds
-    "$ref" -n "$1" --ntasks "$2" --threads "$workers" -q >"$tmp/out" 2>"$tmp/err" ||
+run_ref() { # n t
+    "$ref" -n "$1" --ntasks "$2" --threads "$workers" -q -v >"$tmp/out" 2>"$tmp/err" ||
         die "dusk-ref-loop -n $1 --ntasks $2 failed: $(cat "$tmp/err")"
-    seconds_of "$tmp/out"
+    secs=$(seconds_of "$tmp/out")
+    mb=$(peak_mb_of "$tmp/err")
 }
 
-# ---- correctness: both must compute the same eigenvalues (needs python3 to read .npy) ---------
+# The largest of the numbers given.
+largest() { printf '%s\n' "$@" | sort -g | tail -n 1; }
+
+# "K" when every run chose K, "K1-K2" when they differed.
+chunk_range() {
+    local lo hi
+    lo=$(printf '%s\n' "$@" | sort -n | head -n 1)
+    hi=$(printf '%s\n' "$@" | sort -n | tail -n 1)
+    [ "$lo" = "$hi" ] && echo "$lo" || echo "$lo–$hi"
+}
+
+# ---- correctness: both must compute the same eigenvalues (needs python3 to read .npy), at a
+# size where auto makes chunks of one matrix (n = 200, T = 16) and at one where it makes
+# chunks of many (n = 10, T = 4000) --------------------------------------------------------
 check="skipped (no python3)"
 if command -v python3 >/dev/null 2>&1; then
-    "$dusk" -n 200 --ntasks 16 --ncpu "$workers" --no-progress -q --values-only \
-        --output "$tmp/values" >/dev/null 2>"$tmp/err" || die "dusk-eigh --output failed: $(cat "$tmp/err")"
-    want=$("$ref" -n 200 --ntasks 16 --threads "$workers" -q --values-only |
-        sed -n 's/^Checksum[^:]*: //p')
-    have=$(python3 - "$tmp/values/eigenvalues.npy" <<'EOF'
+    checked=()
+    for c in "200 16" "10 4000"; do
+        read -r n t <<<"$c"
+        rm -rf "$tmp/values"
+        "$dusk" -n "$n" --ntasks "$t" --ncpu "$workers" --no-progress -v --values-only \
+            --output "$tmp/values" "${extra[@]}" >/dev/null 2>"$tmp/err" ||
+            die "dusk-eigh --output failed: $(cat "$tmp/err")"
+        k=$(sed -n 's/.*: largest chunk \([0-9][0-9]*\) .*/\1/p' "$tmp/err")
+        want=$("$ref" -n "$n" --ntasks "$t" --threads "$workers" -q --values-only |
+            sed -n 's/^Checksum[^:]*: //p')
+        have=$(python3 - "$tmp/values/eigenvalues.npy" <<'EOF'
 import ast, struct, sys
 data = open(sys.argv[1], "rb").read()
 assert data[:6] == b"\x93NUMPY", "not a .npy file"
@@ -125,30 +197,32 @@ values = struct.unpack("<%dd" % (t * n), data[off + size:off + size + 8 * t * n]
 print(repr(sum(values[i * n + n - 1] for i in range(t))))
 EOF
 )
-    if awk -v a="$want" -v b="$have" 'BEGIN { d = a - b; if (d < 0) d = -d; exit !(d <= 1e-12 * a) }'; then
-        check="same eigenvalues (checksum $want at n=200, T=16)"
-    else
-        die "dusk-eigh and dusk-ref-loop disagree: checksums $have and $want"
-    fi
+        awk -v a="$want" -v b="$have" 'BEGIN { d = a - b; if (d < 0) d = -d; exit !(d <= 1e-12 * a) }' ||
+            die "dusk-eigh and dusk-ref-loop disagree at n=$n, T=$t: checksums $have and $want"
+        checked+=("checksum $want at n=$n, T=$t, chunks of up to ${k:-?}")
+    done
+    check="same eigenvalues ($(printf '%s; ' "${checked[@]}" | sed 's/; $//'))"
 fi
 echo "check: $check"
 
-# ---- the timings ----------------------------------------------------------------------------
+# ---- the sweep ------------------------------------------------------------------------------
 rows=()
 misses=0
 for c in "${cases[@]}"; do
     read -r n t target <<<"$c"
-    dts=()
-    rts=()
+    t=$(scaled "$t")
+    dts=() rts=() dms=() rms=() ks=()
     for ((r = 1; r <= reps; r++)); do
-        if ((r % 2)); then
-            dts+=("$(run_dusk "$n" "$t")")
-            rts+=("$(run_ref "$n" "$t")")
-        else
-            rts+=("$(run_ref "$n" "$t")")
-            dts+=("$(run_dusk "$n" "$t")")
-        fi
-        echo "n=$n T=$t rep $r: dusk ${dts[-1]} s, ref ${rts[-1]} s" >&2
+        for which in $( ((r % 2)) && echo "dusk ref" || echo "ref dusk"); do
+            if [ "$which" = dusk ]; then
+                run_dusk "$n" "$t"
+                dts+=("$secs") dms+=("$mb") ks+=("$chunk")
+            else
+                run_ref "$n" "$t"
+                rts+=("$secs") rms+=("$mb")
+            fi
+        done
+        echo "n=$n T=$t rep $r: dusk ${dts[-1]} s (chunks of ${ks[-1]}), ref ${rts[-1]} s" >&2
     done
     dm=$(median "${dts[@]}")
     rm_=$(median "${rts[@]}")
@@ -159,47 +233,60 @@ for c in "${cases[@]}"; do
         verdict=MISS
         misses=$((misses + 1))
     fi
-    rows+=("| n=$n, T=$t | $dm | $rm_ | $ratio | ≤ $target | $verdict | ${dts[*]} / ${rts[*]} |")
+    if [[ "${ks[0]}" == *"(set)" ]]; then
+        k="${ks[0]}"
+    else
+        k=$(chunk_range "${ks[@]}")
+    fi
+    rows+=("| $n | $t | $dm | $rm_ | $ratio | ≤ $target | $verdict | $k | $(largest "${dms[@]}") / $(largest "${rms[@]}") | ${dts[*]} / ${rts[*]} |")
 done
 
-# ---- peak memory, from dusk-eigh's own -v line ------------------------------------------------
-"$dusk" -n "$mem_n" --ntasks "$mem_t" --ncpu "$workers" --no-progress -v "${extra[@]}" \
-    >"$tmp/out" 2>"$tmp/err" || die "dusk-eigh -v failed: $(cat "$tmp/err")"
-mem=$(sed -n 's/.*peak memory \([0-9.]*\) MB.*/\1/p' "$tmp/err")
-[ -n "$mem" ] || die "no 'peak memory' line in dusk-eigh -v's output: $(cat "$tmp/err")"
-mem_time=$(seconds_of "$tmp/out")
-"$ref" -n "$mem_n" --ntasks "$mem_t" --threads "$workers" -q -v >"$tmp/out" 2>"$tmp/err" ||
-    die "dusk-ref-loop -v failed: $(cat "$tmp/err")"
-ref_mem=$(sed -n 's/.*peak memory \([0-9.]*\) MB.*/\1/p' "$tmp/err")
-ref_mem_time=$(seconds_of "$tmp/out")
-if awk -v x="$mem" -v m="$mem_max_mb" 'BEGIN { exit !(x <= m) }'; then
-    mem_verdict=PASS
-else
-    mem_verdict=MISS
-    misses=$((misses + 1))
-fi
+# ---- peak memory whatever T: one run each -----------------------------------------------------
+mem_rows=()
+for c in "${mem_cases[@]}"; do
+    read -r n t max_mb <<<"$c"
+    t=$(scaled "$t")
+    run_dusk "$n" "$t"
+    dsecs=$secs dmb=$mb dk=$chunk
+    run_ref "$n" "$t"
+    echo "memory n=$n T=$t: dusk $dmb MB in $dsecs s (chunks of $dk), ref $mb MB in $secs s" >&2
+    if awk -v x="$dmb" -v m="$max_mb" 'BEGIN { exit !(x <= m) }'; then
+        verdict=PASS
+    else
+        verdict=MISS
+        misses=$((misses + 1))
+    fi
+    mem_rows+=("| n=$n, T=$t | $dmb (in $dsecs s) | $mb (in $secs s) | ≤ $max_mb | $verdict | $dk |")
+done
 
 # ---- the report -------------------------------------------------------------------------------
 load_report
 describe_machine
 openblas=$(dpkg-query -W -f='${Version}' libopenblas0 2>/dev/null || echo unknown)
 dusk_args="--ncpu $workers${extra[*]:+ ${extra[*]}}"
+trial=""
+[ "$scale" = 1 ] || trial=" Trial run: every T times $scale."
 
 entry=$(
     echo "<!-- bench-entry machine=\"$machine\" date=\"$date\" -->"
     echo "### $date: $machine"
     echo
     echo "StarPU $starpu (scheduler $sched), OpenBLAS $openblas; $workers workers / OpenMP"
-    echo "threads, one BLAS thread each; dusk-eigh $dusk_args; median of $reps runs. Check: $check."
+    echo "threads, one BLAS thread each; dusk-eigh $dusk_args (chunks: auto unless set there);"
+    echo "median of $reps runs, alternating.$trial Check: $check."
     echo "Machine load: $quiet."
     echo
-    echo "| case | dusk-eigh (s) | reference (s) | dusk / ref | target | | all runs, dusk / ref (s) |"
-    echo "| --- | --- | --- | --- | --- | --- | --- |"
-    printf '%s\n' "${rows[@]}"
-    echo
-    echo "| peak memory, n=$mem_n, T=$mem_t | dusk-eigh | reference | target | |"
-    echo "| --- | --- | --- | --- | --- |"
-    echo "| resident set (MB) | $mem (in $mem_time s) | $ref_mem (in $ref_mem_time s) | ≤ $mem_max_mb | $mem_verdict |"
+    if [ ${#rows[@]} -gt 0 ]; then
+        echo "| n | T | dusk-eigh (s) | reference (s) | dusk / ref | target | | chunk (matrices per task) | peak memory (MB), dusk / ref | all runs, dusk / ref (s) |"
+        echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
+        printf '%s\n' "${rows[@]}"
+    fi
+    if [ ${#mem_rows[@]} -gt 0 ]; then
+        echo
+        echo "| peak memory (MB), one run | dusk-eigh | reference | target (dusk-eigh) | | chunk |"
+        echo "| --- | --- | --- | --- | --- | --- |"
+        printf '%s\n' "${mem_rows[@]}"
+    fi
     echo "<!-- /bench-entry -->"
 )
 print_entry "$entry"
@@ -216,22 +303,30 @@ seeded with i, a = bᵀb, eigh(a) with eigenvectors) run by `dusk-eigh` on StarP
 time) that makes exactly the same OpenBLAS and LAPACKE calls as dusk's three codelets, with
 the same number of threads as dusk has workers and one BLAS thread each. Both time only the
 batch (not StarPU's start-up) and print `Processed T tasks in X s`; the reference's
-buffers are allocated once per thread, dusk's by StarPU per task. Before timing, the script
-checks that both give the same eigenvalues.
+buffers are allocated once per thread, dusk's by StarPU per task. dusk-eigh runs with its
+default `--chunk auto`: several matrices per task where one is too little work (the "chunk"
+column: the largest chunk of each run, from `dusk-eigh -v`). Peak memory is each program's
+resident set (`-v`). Before timing, the script checks that both give the same eigenvalues,
+at a size where chunks hold one matrix and at one where they hold many.
 
-Targets (from the issue): dusk / reference ≤ 1.05 at n = 1000, T = 32 (large tasks: the
-runtime's overhead must vanish) and ≤ 1.2 at n = 100, T = 2000 (6000 small tasks: the
-overhead per task shows); peak resident memory of dusk-eigh ≤ 150 MB at n = 1000, T = 128
-(the submission window bounds what is allocated; all at once would need about 1 GB).
+Targets (issue 13 for the sweep): dusk / reference ≤ 1.15 at every n of the sweep (n = 10
+to 2000, T chosen so that the loop lasts about 2 to 4 s on 2 threads: 400,000 matrices at
+n = 10, 6 at n = 2000), and ≤ 1.05 at n = 1000, T = 32 (large tasks: the runtime's overhead
+must vanish); peak resident memory of dusk-eigh bounded whatever T: ≤ 100 MB at n = 10,
+T = 1,000,000 and ≤ 150 MB at n = 1000, T = 128 (the submission window bounds what is
+allocated; all at once would need about 1 GB). The sweep replaced the two cases of the
+entries up to 2026-11-25: n = 1000, T = 32 is kept as it was; n = 100, T = 2000 (target 1.2)
+became n = 100, T = 6000 (target 1.15).
 
-Rerun (takes a few minutes; run nothing else heavy meanwhile):
+Rerun (about 3 minutes at -r 3; run nothing else heavy meanwhile):
 
     cmake -S . -B build && cmake --build build -j
     bench/run.sh            # or: bench/run.sh -r 5 path/to/build
 
 Each run appends an entry below, or replaces the one for the same machine and date. Run
-`bench/run.sh -- --sched eager` (any dusk-eigh flags after `--`) to try variants without
-recording them. This header is rewritten by run.sh: edit it there.
+`bench/run.sh -- --chunk 1` (any dusk-eigh flags after `--`), `--sizes 10,30` or
+`--scale 0.1` to try variants without recording them. This header is rewritten by run.sh:
+edit it there.
 
 The runtime's own overhead (what `--trace` costs, and empty tasks per second) is measured by
 `bench/graph.sh` and recorded in its own section, "Runtime overhead", after this one;
@@ -245,7 +340,7 @@ EOF
             other_entries bench "$results"
         fi
         echo "$entry"
-        # bench/graph.sh's section, as it is.
+        # bench/graph.sh's section and the others after it, as they are.
         if [ -f "$results" ] && grep -q '^## Runtime overhead$' "$results"; then
             echo
             sed -n '/^## Runtime overhead$/,$p' "$results"
