@@ -96,7 +96,7 @@ signed_sub() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%+.3f", a - b }'; }
 
 # ---- tracing: dusk-eigh with and without --trace -----------------------------------------
 # One run; sets $batch (from "Processed T tasks in X s"), $wall (the whole process) and
-# $chunk (the largest chunk, from -v: "largest chunk K tasks per task ...").
+# $chunk (the largest chunk, from -v: "largest chunk K tasks in one StarPU task ...").
 run_eigh() { # n t [trace-dir]
     local n=$1 t=$2 args=()
     if [ $# -ge 3 ]; then

@@ -147,7 +147,7 @@ run_dusk() { # n t
         >"$tmp/out" 2>"$tmp/err" || die "dusk-eigh -n $1 --ntasks $2 failed: $(cat "$tmp/err")"
     secs=$(seconds_of "$tmp/out")
     mb=$(peak_mb_of "$tmp/err")
-    # "dusk-eigh: largest chunk K tasks per task (chosen automatically), peak ..." (batch.c)
+    # "dusk-eigh: largest chunk K tasks in one StarPU task (chosen automatically), peak ..." (batch.c)
     chunk=$(sed -n 's/.*: largest chunk \([0-9][0-9]*\) .*/\1/p' "$tmp/err")
     [ -n "$chunk" ] || die "no 'largest chunk' line in dusk-eigh -v's output: $(cat "$tmp/err")"
     grep -q ': largest chunk .*(chosen automatically)' "$tmp/err" || chunk="$chunk (set)"

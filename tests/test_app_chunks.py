@@ -40,7 +40,7 @@ def outputs(d):
 
 
 def largest_chunk(stderr):
-    m = re.search(r"largest chunk (\d+) tasks per task", stderr)
+    m = re.search(r"largest chunk (\d+) ", stderr)
     return int(m.group(1)) if m else -1
 
 

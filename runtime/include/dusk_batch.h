@@ -120,8 +120,7 @@ DUSK_NODISCARD int dusk_batch_set_attr(dusk_batch *b, const char *name, const ch
  * hint works pasted from any directory. Abbreviations getopt_long accepts ("--out") are
  * recognised. Any list may be NULL. Copied. */
 DUSK_NODISCARD int dusk_batch_set_args(dusk_batch *b, int argc, char *const *argv,
-                                       const char *const *dir_flags,
-                                       const char *const *drop_flags,
+                                       const char *const *dir_flags, const char *const *drop_flags,
                                        const char *const *path_flags, const char *resume_flag);
 
 /* The command-line arguments recorded by the run that wrote `dir` (without the program name

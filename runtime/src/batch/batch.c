@@ -1429,7 +1429,8 @@ int dusk_batch_run(dusk_batch *b, dusk_batch_submit_fn submit, void *user)
         nranks > 1 ? end_of_ranks(b, already, submit_error) : end_of_run(b, already, submit_error);
     b->summary.finished = status == DUSK_EXIT_OK || status == DUSK_EXIT_ITEMS_FAILED;
     if (cfg->verbose > 0 && dusk_rank() == 0)
-        fprintf(stderr, "%s: largest chunk %lld %s per task%s, peak %lld tasks in flight\n",
+        fprintf(stderr,
+                "%s: largest chunk %lld %s in one StarPU task%s, peak %lld tasks in flight\n",
                 b->prog, (long long)b->summary.largest_chunk, b->noun2,
                 b->chunk_k ? "" : " (chosen automatically)",
                 (long long)dusk_graph_peak_in_flight(b->g));
