@@ -7,7 +7,9 @@
 # stopped once with SIGINT (exit 130) and resumed by the command it printed, run from another
 # directory; items failed on purpose (NaN rows, failures.json, exit 3) and resumed; and under
 # `mpirun -np 2`, byte-identical to one process (skipped with a message without mpirun).
-# The batch is sized from a short calibration run so that a whole run computes for about 3 s.
+# The batch is sized from a short calibration run, then from the reference run itself, so that
+# a whole run computes for about 4 s: enough for the kills to land mid-run (the manifest is
+# saved about once a second).
 # Usage: test_batch_example.sh SOURCE_DIR BUILD_DIR PYTHON
 set -u
 src=$1
@@ -44,7 +46,7 @@ if ! flags=$(PKG_CONFIG_PATH=$build/pkgconfig pkg-config --cflags --libs dusk-st
     exit 1
 fi
 # shellcheck disable=SC2086 # the flags are words
-if ! cc -std=c11 -Wall -Wextra -Werror "$tmp/moments.c" -o "$tmp/moments" $flags \
+if ! cc -std=c11 -O2 -Wall -Wextra -Werror "$tmp/moments.c" -o "$tmp/moments" $flags \
     >"$tmp/cc.log" 2>&1; then
     show "$tmp/cc.log"
     echo "FAIL: the README's moments.c does not compile with -Wall -Wextra -Werror: $flags"
@@ -140,7 +142,7 @@ check_py() { # what, then pycheck's arguments: its line joins the message
     check "$what: $said" [ $? -eq 0 ]
 }
 
-# ---- the size of the batch: about 3 s of computing ------------------------------------------------
+# ---- the size of the batch: about 4 s of computing ------------------------------------------------
 m=20000 s=1234 b=16
 "$exe" --items 400 --size $m --seed $s --bins $b --output "$tmp/cal" >"$tmp/cal.out" 2>&1
 rate=$(sed -n 's/^Processed 400 samples in .* (\([0-9.]*\) it\/s)$/\1/p' "$tmp/cal.out")
@@ -149,7 +151,7 @@ if [ -z "$rate" ]; then
     echo "FAIL: the calibration run"
     exit 1
 fi
-t=$("$python" -c "import sys; print(min(200000, max(2000, int(float(sys.argv[1]) * 3))))" "$rate")
+t=$("$python" -c "import sys; print(min(200000, max(500, int(float(sys.argv[1]) * 4))))" "$rate")
 # the reference: uninterrupted; a machine that became faster gets a larger batch
 for try in 1 2 3; do
     args=(--items "$t" --size $m --seed $s --bins $b)
@@ -162,9 +164,10 @@ for try in 1 2 3; do
         echo "FAIL: the reference run (exit $rc)"
         exit 1
     fi
-    more=$("$python" -c "import sys; print(0 if float(sys.argv[1]) >= 2 else 1)" "$secs")
+    more=$("$python" -c "import sys; print(0 if float(sys.argv[1]) >= 3.5 else 1)" "$secs")
     [ "$more" -eq 1 ] && [ $try -lt 3 ] || break
-    t=$("$python" -c "import sys; print(min(200000, int(sys.argv[1]) * 2))" "$t")
+    t=$("$python" -c "import sys; t, s = int(sys.argv[1]), float(sys.argv[2])
+print(min(200000, int(t * min(4, 4.5 / max(s, 0.01)))))" "$t" "$secs")
 done
 echo "batch: ${args[*]} (the reference run computed for $secs s)"
 check_py "the reference run's outputs against NumPy" numpy "$tmp/ref" "$t" $m $s $b
@@ -175,7 +178,7 @@ check "the reference run: state finished, $t done" \
 
 # ---- SIGKILL at random moments, resumed each time ------------------------------------------------
 # progress: once the manifest on disk lists more items than before the start (it is saved about
-# once a second), then 0-400 ms; early: 0-700 ms after the start (often during start-up)
+# once a second), then 0-300 ms; early: 0-700 ms after the start (often during start-up)
 kdir=$tmp/killed
 landed=0 landed_progress_resume=0 previous=0 monotonic=1 n=0
 kill_once() { # how, then the program's arguments
@@ -191,7 +194,7 @@ kill_once() { # how, then the program's arguments
             [ "$(done_count "$kdir")" -gt "$before" ] && break
             sleep 0.05
         done
-        ms=$((RANDOM % 400))
+        ms=$((RANDOM % 300))
     else
         ms=$((RANDOM % 700))
     fi
@@ -222,7 +225,7 @@ kill_once() { # how, then the program's arguments
 kill_once progress "${args[@]}" --output "$kdir"
 check "the first run was killed mid-run (not finished before it)" \
     [ "$(state_of "$kdir")" != finished -a "$(done_count "$kdir")" -gt 0 ]
-for how in early progress early progress; do
+for how in progress early early progress; do
     kill_once $how "${args[@]}" --resume "$kdir"
 done
 "$exe" "${args[@]}" --resume "$kdir" >"$tmp/final.out" 2>&1
