@@ -33,7 +33,8 @@
  *   dusk_batch_add_output(b, "values", 1, (int64_t[]){n}, &out);
  *   dusk_batch_set_output(b, "results", "npy");   (or dusk_batch_resume(b, dir))
  *   dusk_batch_set_params(b, "n=... seed=...");   (what decides the results)
- *   dusk_batch_set_args(b, argc, argv);           (for the resume hint)
+ *   dusk_batch_set_args(b, argc, argv, (const char *[]){"--output", "--resume", NULL},
+ *                       NULL, NULL, "--resume");  (for the resume hint)
  *   if ((status = dusk_batch_open(b)) != 0) return status;   before dusk_init()
  *   dusk_init(&cfg, ...);
  *   status = dusk_batch_run(b, submit_chunk, ctx); after dusk_init(), on every rank
@@ -169,7 +170,8 @@ typedef int (*dusk_batch_submit_fn)(void *user, dusk_graph *g, dusk_chunk *c);
  * they finish; then the outputs are named (finished) or kept for a resume (stopped). Prints
  * the progress bar (per the configuration), the failures and the summary ("Processed T items
  * in X s (Y it/s)"; with `noun` from dusk_batch_set_noun), or how to resume. Returns the exit
- * status, the same on every rank. */
+ * status, the same on every rank. After a dusk_batch_open() that did not return 0 it computes
+ * nothing and returns that status (under several ranks it ends the job with it: dusk_abort). */
 int dusk_batch_run(dusk_batch *b, dusk_batch_submit_fn submit, void *user);
 
 /* The word the summary counts in ("items" by default; dusk-eigh says "tasks"). Copied. */

@@ -51,6 +51,7 @@ struct dusk_batch {
 
     /* after dusk_batch_open() */
     int opened;
+    int open_status; /* what dusk_batch_open() returned: dusk_batch_run() refuses to go on */
     const dusk__format *fmt;
     dusk__outset *files;
     dusk_manifest *manifest, *prior; /* this rank's; what was done before (ranks > 0) */
@@ -387,7 +388,8 @@ int dusk_batch_set_args(dusk_batch *b, int argc, char *const *argv, const char *
     if (b == NULL || b->opened || argc < 1 || argv == NULL || resume_flag == NULL ||
         strlen(resume_flag) >= sizeof b->resume_flag)
         return DUSK_EINVAL;
-    snprintf(b->resume_flag, sizeof b->resume_flag, "%s", resume_flag);
+    if (resume_flag != b->resume_flag) /* dusk_batch_open() passes b's own: no overlap */
+        snprintf(b->resume_flag, sizeof b->resume_flag, "%s", resume_flag);
     if (dir_flags && dir_flags[0] && strlen(dir_flags[0]) < sizeof b->out_flag)
         snprintf(b->out_flag, sizeof b->out_flag, "%s", dir_flags[0]);
     char store[1024];
@@ -755,7 +757,7 @@ int dusk_batch_open(dusk_batch *b)
     b->opened = 1;
     if (b->chunk_error[0] != '\0') {
         fprintf(stderr, "%s: %s\n", b->prog, b->chunk_error);
-        return DUSK_EXIT_USAGE;
+        return b->open_status = DUSK_EXIT_USAGE;
     }
     /* caught from here on, so that a signal during start-up is a clean stop too (under
      * several ranks, every rank then stops at its first chunk and they agree at the end) */
@@ -769,7 +771,7 @@ int dusk_batch_open(dusk_batch *b)
     }
     make_hint(b);
     if (dusk_rank() != 0) return 0; /* the other ranks open the files once they are made */
-    return open_outputs(b);
+    return b->open_status = open_outputs(b);
 }
 
 /* ---- the writer thread: rows into the files, off StarPU's workers --------------------------- */
@@ -1298,6 +1300,10 @@ static int end_of_ranks(dusk_batch *b, int64_t already, int submit_error)
 int dusk_batch_run(dusk_batch *b, dusk_batch_submit_fn submit, void *user)
 {
     if (b == NULL || submit == NULL || !b->opened) return DUSK_EXIT_FAILURE;
+    if (b->open_status != 0) { /* refused by dusk_batch_open(), which said why */
+        if (dusk_rank_count() > 1) dusk_abort(b->open_status); /* the others would wait */
+        return b->open_status;
+    }
     const dusk_config *cfg = dusk_current_config();
     if (cfg == NULL) {
         fprintf(stderr, "%s: dusk_batch_run needs dusk_init() first\n", b->prog);
