@@ -253,6 +253,22 @@ with tempfile.TemporaryDirectory() as tmp:
     check(r.returncode == 0 and sorted(os.listdir(stale)) == [".dusk.lock", "eigenvalues.npy",
                                                                "manifest.txt"],
           f"a new run leaves no earlier .partial beside its results: {os.listdir(stale)}")
+    # a run that failed between making its files and computing (StarPU refused to start)
+    # saved nothing: running it again is not refused as a stopped run, and its resume, with
+    # its files gone (as a kill in that gap leaves it), makes them
+    early = os.path.join(tmp, "early")
+    r = run(ARGS + ["--output", early], env={"STARPU_HOME": "/proc/nope"})
+    check(r.returncode == 1 and os.path.exists(os.path.join(early, "manifest.txt")),
+          f"StarPU refused after the files were made: exit {r.returncode}")
+    r = run(["-n", "10", "--ntasks", "3", "--output", early])
+    check(r.returncode == 0, f"a new run where nothing was saved is not refused ({r.stderr.strip()})")
+    r = run(ARGS + ["--output", os.path.join(tmp, "early2")], env={"STARPU_HOME": "/proc/nope"})
+    for f in os.listdir(os.path.join(tmp, "early2")):
+        if f.endswith(".partial"):
+            os.unlink(os.path.join(tmp, "early2", f))
+    r = run(["--resume", os.path.join(tmp, "early2")])
+    check(r.returncode == 0, f"a resume with no files and nothing saved makes them ({r.stderr.strip()})")
+    same_as_reference(os.path.join(tmp, "early2"), "killed before its files, resumed")
     # the resume command names the directory once, however --output was spelled
     p = subprocess.Popen([exe] + ARGS + ["--out", os.path.join(tmp, "abbrev")],
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

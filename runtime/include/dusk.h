@@ -1,7 +1,9 @@
 /* dusk: a dataflow task-graph runtime on StarPU.
  *
- * This header, with dusk_kernel.h, dusk_linalg.h, dusk_npy.h, dusk_input.h, dusk_manifest.h,
- * dusk_trace.h and dusk_progress.h, is the whole public API.
+ * This header, with dusk_kernel.h (kernels), dusk_linalg.h (the built-in kernels and whole
+ * stacks in one call), dusk_batch.h (robust batches of items), dusk_input.h and dusk_npy.h
+ * (matrices from .npy and HDF5 files), dusk_manifest.h, dusk_trace.h and dusk_progress.h, is
+ * the whole public API.
  * Programs build a graph of tasks over data objects; dependencies follow from the data each
  * task reads and writes, as in Dask and StarPU. Tasks are handed to StarPU as they are added,
  * through a bounded submission window, so a graph run as it is submitted holds only the tasks

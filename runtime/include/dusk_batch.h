@@ -90,7 +90,8 @@ DUSK_NODISCARD int dusk_batch_set_output(dusk_batch *b, const char *dir, const c
 
 /* Rows of output `index` go to the caller's memory instead (nitems x row values, C order):
  * written there as items finish, NaN for items that failed. Only without an output
- * directory. */
+ * directory. Under several ranks each rank writes its own items' rows into its own memory;
+ * the others are left as they were (nothing gathers them). */
 DUSK_NODISCARD int dusk_batch_set_memory(dusk_batch *b, int index, double *values);
 
 /* Go on with the run that wrote `dir` (stopped, killed or with failed items): its manifest

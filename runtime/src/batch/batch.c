@@ -23,6 +23,7 @@
 #include "outputs.h"
 
 #define MAX_SUBJECTS 8
+#define DUSK_ENOENT_MARK 1 /* open_outputs: not a resume, the files are to be made */
 
 struct dusk_batch {
     char program[64];
@@ -40,7 +41,7 @@ struct dusk_batch {
     char *args; /* the command line as recorded in the manifest (percent-encoded words) */
     char *hint; /* the command that resumes, absolute paths */
     char *exe;  /* absolute path of the program */
-    char out_flag[32], resume_flag[32];
+    char out_flag[32], resume_flag[32], overwrite_flag[32];
     char *subject_step[MAX_SUBJECTS], *subject[MAX_SUBJECTS];
     int nsubjects;
     dusk_distribution dist;
@@ -146,6 +147,7 @@ void dusk_batch_free(dusk_batch **pb)
     dusk_manifest_close(&b->prior);
     dusk_chunker_free(&b->chunker);
     dusk_progress_free(&b->bar);
+    if (b->opened) dusk__batch_signals_restore();
     for (int i = 0; i < b->nattrs; i++) {
         free(b->attr_names[i]);
         free(b->attr_values[i]);
@@ -392,6 +394,8 @@ int dusk_batch_set_args(dusk_batch *b, int argc, char *const *argv, const char *
         snprintf(b->resume_flag, sizeof b->resume_flag, "%s", resume_flag);
     if (dir_flags && dir_flags[0] && strlen(dir_flags[0]) < sizeof b->out_flag)
         snprintf(b->out_flag, sizeof b->out_flag, "%s", dir_flags[0]);
+    if (drop_flags && drop_flags[0] && strlen(drop_flags[0]) < sizeof b->overwrite_flag)
+        snprintf(b->overwrite_flag, sizeof b->overwrite_flag, "%s", drop_flags[0]);
     char store[1024];
     dusk__sb words;
     dusk__sb_init(&words, store, sizeof store);
@@ -678,13 +682,26 @@ static int open_outputs(dusk_batch *b)
             list[i] = names[i];
         if (dusk__outdir_check_foreign(b->prog, dir, b->program, list, nnames) != 0)
             return DUSK_EXIT_USAGE;
+        /* a stopped run's saved work would be lost (one that saved nothing has none) */
+        char done[32] = "0", rank1[4200];
+        snprintf(rank1, sizeof rank1, "%s/.rank-1", dir);
         if (!b->overwrite &&
             dusk__outdir_run_field(dir, b->program, "state", state, sizeof state) == 0 &&
-            strcmp(state, "finished") != 0) {
-            fprintf(stderr,
-                    "%s: %s %s holds a stopped run (its manifest says %s): resume it with %s "
-                    "%s, or start again with --overwrite\n",
-                    b->prog, b->out_flag, dir, state, b->resume_flag, dir);
+            strcmp(state, "finished") != 0 &&
+            ((dusk__outdir_run_field(dir, b->program, "done", done, sizeof done) == 0 &&
+              strcmp(done, "0") != 0) ||
+             access(rank1, F_OK) == 0)) {
+            if (b->overwrite_flag[0])
+                fprintf(stderr,
+                        "%s: %s %s holds a stopped run (%s %s saved): resume it with %s %s, "
+                        "or start again with %s\n",
+                        b->prog, b->out_flag, dir, done, b->noun2, b->resume_flag, dir,
+                        b->overwrite_flag);
+            else
+                fprintf(stderr,
+                        "%s: %s %s holds a stopped run (%s %s saved): resume it with %s %s, "
+                        "or remove the directory to start again\n",
+                        b->prog, b->out_flag, dir, done, b->noun2, b->resume_flag, dir);
             return DUSK_EXIT_USAGE;
         }
         if (rank_manifests(b, 0, "running") != 0) return DUSK_EXIT_FAILURE;
@@ -739,8 +756,13 @@ static int open_outputs(dusk_batch *b)
     dusk__attr attrs[DUSK__MAX_ATTRS] = {{"program", b->program}, {"version", DUSK_VERSION_STRING}};
     attrs_of(b, attrs + 2);
     ret = b->resume ? b->fmt->reopen(dir, b->outs, b->nouts, b->nitems, &b->files, why, sizeof why)
-                    : b->fmt->create(dir, b->outs, b->nouts, b->nitems, attrs, b->nattrs + 2,
-                                     &b->files, why, sizeof why);
+                    : DUSK_ENOENT_MARK;
+    /* a new run; or a run killed between its first manifest and its files, which saved
+     * nothing: its files are made now */
+    if (ret == DUSK_ENOENT_MARK ||
+        (ret == DUSK_EIO && errno == ENOENT && dusk_manifest_done_count(b->manifest) == 0))
+        ret = b->fmt->create(dir, b->outs, b->nouts, b->nitems, attrs, b->nattrs + 2, &b->files,
+                             why, sizeof why);
     if (ret != 0) {
         fprintf(stderr, "%s: %s/%s\n", b->prog, dir, why);
         dusk_manifest_close(&b->manifest);
@@ -927,8 +949,15 @@ int dusk_chunk_output(dusk_chunk *c, int index, dusk_data *d)
     const dusk__output *o = &b->outs[index];
     if (dusk_data_count(d) != c->count || dusk_data_dims(d, dims) != 0 ||
         dims[0] * dims[1] != dusk__output_row_values(o) ||
-        (o->ndim == 2 && (dims[0] != o->dims[0] || dims[1] != o->dims[1])))
+        (o->ndim == 2 && (dims[0] != o->dims[0] || dims[1] != o->dims[1]))) {
+        /* a mistake of the program's: say which, once */
+        fprintf(stderr,
+                "%s: output %s: the data given holds %lld items of %lld x %lld, where %lld rows "
+                "of %lld values each were declared\n",
+                b->prog, o->name, (long long)dusk_data_count(d), (long long)dims[0],
+                (long long)dims[1], (long long)c->count, (long long)dusk__output_row_values(o));
         return DUSK_EINVAL;
+    }
     c->named |= 1u << index;
     if (b->files == NULL && b->memory[index] == NULL) return 0; /* nowhere to keep it */
     job *j = calloc(1, sizeof *j);
@@ -1038,33 +1067,47 @@ static int join_outputs(dusk_batch *b)
     return any ? DUSK_EXIT_FAILURE : 0;
 }
 
-/* This rank's item failures, one line each: "item<TAB>step<TAB>error<TAB>reason\n", an item
- * once (its first failure). A malloc'ed string (NULL when out of memory), *count lines. */
+/* Item failure records, by item and then by when they failed. */
+typedef struct failed_item {
+    dusk_item_failure f;
+    int64_t order;
+} failed_item;
+
+static int by_item(const void *p, const void *q)
+{
+    const failed_item *x = p, *y = q;
+    if (x->f.item != y->f.item) return (x->f.item > y->f.item) - (x->f.item < y->f.item);
+    return (x->order > y->order) - (x->order < y->order);
+}
+
+/* This rank's item failures, one line each: "item<TAB>step<TAB>error<TAB>reason\n", by item,
+ * an item once (its first failure: later ones, of other steps, add nothing). A malloc'ed
+ * string (NULL when out of memory), *count lines. */
 static char *failure_lines(const dusk_batch *b, size_t *len, int64_t *count)
 {
     char *buf = NULL;
     *count = 0;
-    FILE *f = open_memstream(&buf, len);
-    if (f == NULL) return NULL;
-    int64_t n = dusk_graph_item_failure_count(b->g), last = -1;
-    for (int64_t i = 0; i < n; i++) {
-        dusk_item_failure it;
-        if (dusk_graph_item_failure(b->g, i, &it) != 0) break;
-        if (it.item == last) continue;
-        /* an item fails once: later records of it (several steps) add nothing */
-        int seen = 0;
-        for (int64_t j = 0; j < i && !seen; j++) {
-            dusk_item_failure prev;
-            seen = dusk_graph_item_failure(b->g, j, &prev) == 0 && prev.item == it.item;
-        }
-        if (seen) continue;
-        last = it.item;
-        fprintf(f, "%lld\t%s\t%s\t", (long long)it.item, it.key, dusk_strerror(it.status));
-        for (const char *c = it.reason; *c; c++)
+    int64_t n = dusk_graph_item_failure_count(b->g);
+    failed_item *all = calloc((size_t)n + 1, sizeof *all);
+    FILE *f = all ? open_memstream(&buf, len) : NULL;
+    if (f == NULL) {
+        free(all);
+        return NULL;
+    }
+    int64_t got = 0;
+    for (int64_t i = 0; i < n; i++)
+        if (dusk_graph_item_failure(b->g, i, &all[got].f) == 0) all[got].order = i, got++;
+    qsort(all, (size_t)got, sizeof *all, by_item);
+    for (int64_t i = 0; i < got; i++) {
+        const dusk_item_failure *it = &all[i].f;
+        if (i > 0 && all[i - 1].f.item == it->item) continue;
+        fprintf(f, "%lld\t%s\t%s\t", (long long)it->item, it->key, dusk_strerror(it->status));
+        for (const char *c = it->reason; *c; c++)
             fputc(*c == '\t' || *c == '\n' ? ' ' : *c, f);
         fputc('\n', f);
         ++*count;
     }
+    free(all);
     if (fclose(f) != 0) {
         free(buf);
         return NULL;
@@ -1092,15 +1135,16 @@ static void print_failures(const dusk_batch *b, const char *lines)
                 if (subject)
                     fprintf(stderr, "%s: %s: %.*s\n", b->prog, subject, rlen, reason);
                 else
-                    fprintf(stderr, "%s: task %s-%lld failed: %.*s\n", b->prog, step, item, rlen,
-                            reason);
+                    fprintf(stderr, "%s: %s %s-%lld failed: %.*s\n", b->prog, b->noun1, step, item,
+                            rlen, reason);
             }
             printed++;
         }
         line = end + 1;
     }
     if (printed > 10)
-        fprintf(stderr, "%s: ... and %lld more failed tasks\n", b->prog, (long long)(printed - 10));
+        fprintf(stderr, "%s: ... and %lld more failed %s\n", b->prog, (long long)(printed - 10),
+                b->noun2);
 }
 
 static void print_summary(const dusk_batch *b, int64_t ran, int64_t already, int64_t causes,

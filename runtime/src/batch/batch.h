@@ -12,6 +12,8 @@ void dusk__batch_signals_ensure(void);
 void dusk__batch_signals_set_quit(const char *text);
 /* The graph the first signal cancels (NULL: none; waits until no handler holds the last). */
 void dusk__batch_signals_graph(dusk_graph *g);
+/* The handlers that were there before, back (the batch is over), and no signal seen. */
+void dusk__batch_signals_restore(void);
 /* The first signal that came, or 0. */
 int dusk__batch_stop_signal(void);
 

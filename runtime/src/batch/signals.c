@@ -63,6 +63,9 @@ static void on_signal(int sig)
     atomic_fetch_sub(&in_handler, 1);
 }
 
+static struct sigaction old_int, old_term; /* what was there before, for restore */
+static int installed;
+
 static void install(void)
 {
     struct sigaction sa;
@@ -70,8 +73,20 @@ static void install(void)
     sa.sa_handler = on_signal;
     sigemptyset(&sa.sa_mask);
     sa.sa_flags = SA_RESTART;
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, installed ? NULL : &old_int);
+    sigaction(SIGTERM, &sa, installed ? NULL : &old_term);
+    installed = 1;
+}
+
+void dusk__batch_signals_restore(void)
+{
+    if (!installed) return;
+    sigaction(SIGINT, &old_int, NULL);
+    sigaction(SIGTERM, &old_term, NULL);
+    installed = 0;
+    atomic_store(&stop_signal, 0); /* a next batch of the process starts afresh */
+    atomic_store(&first_ns, 0);
+    quit_len = 0;
 }
 
 void dusk__batch_signals_install(const char *prog, int is_quiet)
