@@ -43,6 +43,13 @@ if probe.returncode != 0 or "GPU workers" not in probe.stdout:
     print(f"FAIL: GPU probe run: exit {probe.returncode}: {probe.stderr.strip()} {probe.stdout.strip()}")
     sys.exit(1)
 
+# GPU workers alone: what needs a CPU says so (issue 16, item 5), instead of "no worker"
+for args, what in ((["-n", "50", "--ntasks", "2"], "NumPy's generator"),
+                   (["-n", "50", "--ntasks", "2", "--rng", "philox", "--verify"], "--verify")):
+    r = run(args, {"STARPU_NCPU": "0", "STARPU_NCUDA": "1"})
+    check(r.returncode == 2 and what in r.stderr and "needs a CPU worker" in r.stderr and
+          "--rng philox" in r.stderr, f"GPU workers alone, {what}: refused ({r.stderr.strip()})")
+
 with tempfile.TemporaryDirectory() as tmp:
     n, t = 300, 6
     gpu, cpu = os.path.join(tmp, "gpu"), os.path.join(tmp, "cpu")
