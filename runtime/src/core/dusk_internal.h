@@ -46,6 +46,9 @@ struct dusk_data {
     int owner;           /* rank that owns it (0 unless set) */
     int used;            /* a task or read has used it: the owner can no longer change */
     int written;         /* a task was submitted to write it (or it wraps the caller's values) */
+    /* A task that writes it was handed to StarPU (on another rank too): StarPU's handle then
+     * holds values. Set on the submitting thread, at hand-over, in order. */
+    int produced;
 };
 
 /* Values of all of d's items. */

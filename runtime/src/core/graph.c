@@ -264,6 +264,7 @@ static int mpi_graph(const dusk_graph *g)
 int dusk_graph_progress(dusk_graph *g, int64_t total, const char *label)
 {
     if (!graph_ok(g) || total < 0 || label == NULL) return DUSK_EINVAL;
+    if (!dusk__started) return DUSK_ESTATE; /* no configuration to draw by */
     dusk__progress_free(&g->bar);
     g->bar = dusk__progress_new(label, total, dusk_current_config()->progress);
     g->bar_total = total;
@@ -605,6 +606,18 @@ static void read_refused(dusk_read *r, int status)
     r->fn(r->user, status, NULL, dims);
 }
 
+static void read_failed(dusk_read *r, int status);
+
+/* Whether StarPU holds values for d: it wraps the caller's memory, or a task that writes it
+ * was handed over. When every task that was to write it was refused before it ran (out of
+ * memory, StarPU refusing it), its handle holds none, and StarPU asserts on reading it
+ * ("handle is not initialized"): what reads it is settled by dusk instead, as its failed
+ * writer's dependents would be. */
+static int produced(const dusk_data *d)
+{
+    return d->wrap != NULL || d->produced;
+}
+
 static int read_now(dusk_read *r)
 {
     dusk_graph *g = r->g;
@@ -620,6 +633,13 @@ static int read_now(dusk_read *r)
             free(r);
             return 0;
         }
+    }
+    if (!produced(r->d) && !mpi_graph(g)) {
+        /* every task that was to write it was refused before it ran: StarPU has no values to
+         * give (it would assert), and the read hears of the failure at once */
+        int failed = atomic_load(&r->d->failed);
+        read_failed(r, failed ? failed : DUSK_EDEP);
+        return 0;
     }
     pthread_mutex_lock(&g->lock);
     enter_window(g, data_bytes(r->d));
@@ -994,6 +1014,36 @@ static void fail_outputs(dusk__task *t, int status)
         if (t->modes[i] & DUSK_W) atomic_store(&t->data[i]->failed, status);
 }
 
+/* t is handed over: what it writes holds values from now on. Returns the arguments that did
+ * not before (a bit each), for a refusal to put back (unmark_produced). */
+static unsigned mark_produced(dusk__task *t)
+{
+    unsigned fresh = 0;
+    for (int i = 0; i < t->nargs; i++)
+        if ((t->modes[i] & DUSK_W) && !t->data[i]->produced) {
+            t->data[i]->produced = 1;
+            fresh |= 1u << i;
+        }
+    return fresh;
+}
+
+static void unmark_produced(dusk__task *t, unsigned fresh)
+{
+    for (int i = 0; i < t->nargs; i++)
+        if (fresh & (1u << i)) t->data[i]->produced = 0;
+}
+
+/* A task that is not handed to StarPU after all, settled with `status` (its outputs failed). */
+static void settle_unrun(dusk__task *t, int status)
+{
+    t->stask->destroy = 0;
+    starpu_task_destroy(t->stask);
+    t->stask = NULL;
+    t->status = status;
+    fail_outputs(t, status);
+    dusk__task_done(t);
+}
+
 /* Several ranks: build the task with StarPU-MPI, which posts the sends and receives its
  * data need and returns a task only on the rank that runs it (the owner of the first data it
  * writes). Elsewhere the task is finished here at once, as DUSK_TASK_ELSEWHERE. */
@@ -1011,6 +1061,7 @@ static int submit_mpi(dusk_graph *g, dusk__task *t)
         starpu_task_destroy(t->stask);
         t->stask = NULL;
         t->elsewhere = 1;
+        (void)mark_produced(t); /* by the rank that runs it */
         dusk__task_done(t);
         return 0;
     }
@@ -1031,9 +1082,11 @@ static int submit_mpi(dusk_graph *g, dusk__task *t)
     enter_window(g, t->bytes);
     t->handed = 1;
     pthread_mutex_unlock(&g->lock);
+    unsigned fresh = mark_produced(t); /* before: once submitted, t may be gone */
     int ret = starpu_task_submit(task);
     dusk__mpi_task_post_build(&t->k->cl, descrs, t->nargs);
     if (ret == 0) return 0;
+    unmark_produced(t, fresh);
     ret = ret == -ENODEV ? DUSK_ENODEV : DUSK_ESTARPU;
     task->destroy = 0;
     starpu_task_destroy(task);
@@ -1049,13 +1102,20 @@ static int submit_now(dusk_graph *g, dusk__task *t)
 {
     if (mpi_graph(g)) return submit_mpi(g, t);
     for (int i = 0; i < t->nargs; i++)
+        if ((t->modes[i] & DUSK_R) && !produced(t->data[i])) {
+            settle_unrun(t, DUSK_EDEP); /* see produced() */
+            return 0;
+        }
+    for (int i = 0; i < t->nargs; i++)
         t->stask->handles[i] = data_handle(t->data[i]);
     pthread_mutex_lock(&g->lock);
     enter_window(g, t->bytes);
     t->handed = 1;
     pthread_mutex_unlock(&g->lock);
+    unsigned fresh = mark_produced(t); /* before: once submitted, t may be gone */
     int ret = starpu_task_submit(t->stask);
     if (ret == 0) return 0;
+    unmark_produced(t, fresh);
     ret = ret == -ENODEV ? DUSK_ENODEV : DUSK_ESTARPU;
     t->stask->destroy = 0;
     starpu_task_destroy(t->stask);
@@ -1134,8 +1194,9 @@ static int check_task(const dusk_graph *g, const dusk_kernel *k, const dusk_arg 
 static int check_memory(const dusk_arg *args, int nargs)
 {
     int64_t need = 0;
+    /* what it reads was allocated (or refused) for the task that wrote it */
     for (int i = 0; i < nargs; i++)
-        if (args[i].data->wrap == NULL && args[i].data->handle == NULL)
+        if (!(args[i].mode & DUSK_R) && args[i].data->wrap == NULL && args[i].data->handle == NULL)
             need += data_bytes(args[i].data);
     if (need < BIG_DATA) return 0;
     dusk_memory m;
