@@ -43,6 +43,7 @@ struct dusk_data {
      * that wrote it, in the same order as `failed`. */
     int8_t *item_status;
     int64_t last_writer; /* uid of the last task submitted to write it, or -1 */
+    int64_t writer_id;   /* its id in the graph (for refusals: fail_outputs in graph.c) */
     int owner;           /* rank that owns it (0 unless set) */
     int used;            /* a task or read has used it: the owner can no longer change */
     int written;         /* a task was submitted to write it (or it wraps the caller's values) */
@@ -88,6 +89,14 @@ typedef struct dusk__task {
     const char *impl; /* what ran it, for traces: "CPU", "CUDA", "CUDA>host" (static) */
     dusk_data *data[DUSK_MAX_ARGS];
     dusk_access modes[DUSK_MAX_ARGS];
+    /* For each argument it writes, the id of the task submitted to write it before (-1:
+     * none). When the next writer of its argument i is refused before it runs, that refusal
+     * sets bit i of `poison` with its error (fail_outputs in graph.c), and the end of this
+     * task leaves the data failed rather than good; `ended`: that end has happened. */
+    int64_t prev_writer[DUSK_MAX_ARGS];
+    atomic_uint poison;
+    atomic_int poison_status;
+    atomic_int ended;
     int ndeps;
     int64_t *deps; /* trace ids of the tasks it waits for, when observed */
     /* items: nitems (the count of its stacks), named item_first + k * item_step when

@@ -387,6 +387,7 @@ static int data_new(dusk_graph *g, int kind, int64_t count, int64_t rows, int64_
     atomic_init(&d->refs, 1);
     atomic_init(&d->holds, 1);
     atomic_init(&d->failed, 0);
+    d->writer_id = -1;
     if (g->local) d->owner = dusk_rank();
     g->has_data = 1;
     /* Registered with StarPU only when first used (handed over): a StarPU handle costs about
@@ -1007,11 +1008,32 @@ static enum starpu_data_access_mode starpu_mode(dusk_access m)
     return STARPU_NONE;
 }
 
-/* A task that will not run (refused at submission): what it writes is not produced. */
+/* A task that will not run (refused at submission): what it writes is not produced. The task
+ * that was to write it before may not have ended yet (a held graph's, or one in flight): its
+ * end would mark the data good again after this refusal, and what comes after would read its
+ * values as if this task had run. So that task is told (`poison`), and its end leaves the data
+ * failed (task_end in kernel.c); a task that has ended already has left the data as it is now,
+ * and the failure is stored at once. A read submitted between that task and this one may
+ * then see the failure too: it errs on the safe side. */
 static void fail_outputs(dusk__task *t, int status)
 {
-    for (int i = 0; i < t->nargs; i++)
-        if (t->modes[i] & DUSK_W) atomic_store(&t->data[i]->failed, status);
+    dusk_graph *g = t->g;
+    pthread_mutex_lock(&g->lock); /* keeps the one before alive (dusk__task_done) */
+    for (int i = 0; i < t->nargs; i++) {
+        dusk_data *d = t->data[i];
+        if (!(t->modes[i] & DUSK_W)) continue;
+        dusk__task *p = t->prev_writer[i] >= 0 ? live_find(g, t->prev_writer[i]) : NULL;
+        if (p != NULL) {
+            unsigned bits = 0;
+            for (int j = 0; j < p->nargs; j++)
+                if (p->data[j] == d && (p->modes[j] & DUSK_W)) bits |= 1u << j;
+            atomic_store(&p->poison_status, status);
+            atomic_fetch_or(&p->poison, bits);
+            if (!atomic_load(&p->ended)) continue; /* its end fails d; else it has ended */
+        }
+        atomic_store(&d->failed, status);
+    }
+    pthread_mutex_unlock(&g->lock);
 }
 
 /* t is handed over: what it writes holds values from now on. Returns the arguments that did
@@ -1235,6 +1257,11 @@ int dusk_task_submit(dusk_graph *g, const dusk_kernel *k, const dusk_arg *args, 
     t->item_count = opts->item_count;
     t->item_step = opts->item_count > 0 ? (opts->item_step ? opts->item_step : 1) : 0;
     t->item_state = &t->item_one;
+    for (int i = 0; i < DUSK_MAX_ARGS; i++)
+        t->prev_writer[i] = -1;
+    atomic_init(&t->poison, 0);
+    atomic_init(&t->poison_status, 0);
+    atomic_init(&t->ended, 0);
     t->trace_id = atomic_fetch_add(&next_trace_id, 1);
     if ((opts->key && (t->key = dusk__strdup(opts->key)) == NULL) ||
         (nitems > 1 && (t->item_state = calloc((size_t)nitems, 1)) == NULL)) {
@@ -1304,6 +1331,8 @@ int dusk_task_submit(dusk_graph *g, const dusk_kernel *k, const dusk_arg *args, 
         if (args[i].mode & DUSK_W) {
             args[i].data->last_writer = t->trace_id;
             args[i].data->written = 1;
+            t->prev_writer[i] = args[i].data->writer_id;
+            args[i].data->writer_id = t->id;
         }
     if (ret == 0) ret = live_add(g, t);
     for (int i = 0; i < opts->nafter && ret == 0; i++) {

@@ -379,6 +379,13 @@ static int kernel_status(dusk_call *call, int ret)
     return DUSK_EKERNEL;
 }
 
+/* The state task t leaves its output i in: its status, or the error of a refusal of the next
+ * task to write it (bit i of `poison`). */
+static int output_status(dusk__task *t, int i, unsigned poison)
+{
+    return t->status == 0 && (poison & (1u << i)) ? atomic_load(&t->poison_status) : t->status;
+}
+
 static void task_end(dusk__task *t)
 {
     if (t->status == 0) {
@@ -390,14 +397,23 @@ static void task_end(dusk__task *t)
     } else {
         t->items_failed = t->nitems;
     }
+    /* What it wrote is failed after all when the next task to write it was refused before it
+     * ran (see fail_outputs in graph.c). That refusal may come meanwhile, on the submitting
+     * thread: it sets `poison`, then looks at `ended`; this stores `ended`, then looks at
+     * `poison` again (sequentially consistent: one of the two sees the other). */
+    unsigned poison = atomic_load(&t->poison);
     for (int i = 0; i < t->nargs; i++) {
         dusk_data *d = t->data[i];
         if (!(t->modes[i] & DUSK_W)) continue;
-        atomic_store(&d->failed, t->status);
+        atomic_store(&d->failed, output_status(t, i, poison));
         if (d->count > 1 && d->count == t->nitems)
             for (int64_t k = 0; k < t->nitems; k++)
                 d->item_status[k] = (int8_t)(t->status ? t->status : t->item_state[k]);
     }
+    atomic_store(&t->ended, 1);
+    unsigned late = atomic_load(&t->poison) & ~poison;
+    for (int i = 0; i < t->nargs; i++)
+        if (late & (1u << i)) atomic_store(&t->data[i]->failed, output_status(t, i, late));
     t->end = dusk_now();
 }
 
