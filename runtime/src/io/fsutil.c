@@ -247,9 +247,12 @@ int dusk__atomic_commit(dusk__atomic *a)
         errno = EINVAL;
         return -1;
     }
+    /* A write that failed on the way (a full disk, a file size limit) left the stream's error
+     * flag; flushing what is still buffered then fails the same way and says why in errno
+     * (ENOSPC, EFBIG), which the caller prints: EIO only when nothing says more. */
     int err = 0;
-    if (ferror(a->f)) err = EIO;
-    if (fflush(a->f) != 0 && err == 0) err = errno ? errno : EIO;
+    errno = 0;
+    if (fflush(a->f) != 0 || ferror(a->f)) err = errno ? errno : EIO;
     if (err == 0 && fsync(fileno(a->f)) != 0) err = errno;
     if (fclose(a->f) != 0 && err == 0) err = errno ? errno : EIO;
     a->f = NULL;
