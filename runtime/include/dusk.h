@@ -171,8 +171,15 @@ DUSK_NODISCARD int dusk_config_get(const dusk_config *cfg, dusk_setting s, long 
 DUSK_NODISCARD int dusk_init(const dusk_config *cfg, char *why, size_t whylen);
 
 /* Stop the extensions (in reverse order), StarPU, and finish the trace when one was asked
- * for (report.html is written then). Every graph must have been waited for and freed. Safe
- * to call twice. */
+ * for (report.html is written then). Work still in flight is finished first: every graph not
+ * yet freed is waited for (its running tasks run to the end, its read callbacks are called,
+ * and a held graph's recorded operations are run, as dusk_graph_compute() would), so that
+ * afterwards its values and task statuses are final. Graphs and data made before stay valid
+ * for the queries (dusk_task_status, dusk_graph_counts, dusk_graph_failure, ...),
+ * dusk_graph_wait() (its result at once), dusk_data_release() and dusk_graph_free(), which
+ * free them; calls that would need StarPU (dusk_graph_new, dusk_matrix_new and the other
+ * data makers, dusk_task_submit, the reads, dusk_graph_compute, dusk_graph_progress) return
+ * DUSK_ESTATE. Safe to call twice, and with no dusk_init(). */
 void dusk_shutdown(void);
 
 /* One line describing the run (program, sizes, flags), shown in the trace report. Copied.
@@ -285,10 +292,19 @@ typedef struct dusk_data dusk_data;     /* a matrix or vector the tasks share; o
 typedef struct dusk_kernel dusk_kernel; /* what a task runs (dusk_kernel.h); opaque */
 
 /* A new empty graph, with the window from the configuration. Needs dusk_init().
- * The caller owns *out and frees it with dusk_graph_free(). */
+ * The caller owns *out and frees it with dusk_graph_free(). 0, DUSK_EINVAL (NULL out),
+ * DUSK_ESTATE (before dusk_init() or after dusk_shutdown()) or DUSK_ENOMEM.
+ *
+ * Every call below that takes a graph refuses a NULL one with DUSK_EINVAL, or the value its
+ * declaration gives (0 for counts); so it does, where it is cheap, a pointer that holds no
+ * live graph (a graph's first field is a magic number, cleared when it is freed: a stale
+ * pointer to a freed graph is caught until its memory is reused, which is not to be relied
+ * on, and AddressSanitizer reports it). */
 DUSK_NODISCARD int dusk_graph_new(dusk_graph **out);
 
-/* Free a graph after dusk_graph_wait(); sets *g to NULL. Waits for what is still running. */
+/* Free a graph after dusk_graph_wait(); sets *g to NULL. Waits for what is still running
+ * (and runs a held graph's recorded operations first). Also after dusk_shutdown(). NULL, or
+ * *g NULL: nothing. */
 void dusk_graph_free(dusk_graph **g);
 
 /* Show a progress bar on stderr for this graph (per the configuration's `progress`), the
@@ -297,8 +313,9 @@ void dusk_graph_free(dusk_graph **g);
  * the number of tasks submitted so far. `label` (copied) is printed before the bar. Under
  * several ranks, a task with DUSK_TASK_COUNTS advances the bar of the rank that runs it. */
 int dusk_graph_progress(dusk_graph *g, int64_t total, const char *label);
-/* (Returns 0, or DUSK_EINVAL for total < 0 or a NULL label. Not DUSK_NODISCARD: it cannot
- * fail with valid arguments, and callers draw no bar rather than stop.) */
+/* (Returns 0, DUSK_EINVAL for a NULL graph, total < 0 or a NULL label, or DUSK_ESTATE after
+ * dusk_shutdown(). Not DUSK_NODISCARD: it cannot fail with valid arguments, and callers draw
+ * no bar rather than stop.) */
 
 /* Build first, run later (Dask's delayed + compute): after dusk_graph_hold(), tasks, reads
  * and releases are recorded instead of being handed to StarPU, until dusk_graph_compute()
@@ -308,7 +325,11 @@ int dusk_graph_progress(dusk_graph *g, int64_t total, const char *label);
  * by-value argument besides; data objects are registered with StarPU only when handed over),
  * so a held graph's size is bounded by memory, not by the window. */
 /* dusk_graph_hold: 0, or DUSK_EINVAL for a NULL graph. dusk_graph_compute: as
- * dusk_graph_wait() (0, DUSK_ETASK, DUSK_ECANCELED), or DUSK_EINVAL for a NULL graph. */
+ * dusk_graph_wait() (0, DUSK_ETASK, DUSK_ECANCELED), DUSK_EINVAL for a NULL graph,
+ * DUSK_ESTATE after dusk_shutdown(), or DUSK_ESTARPU when StarPU refused to start a recorded
+ * read and nothing else failed (that read's callback is called with DUSK_ESTARPU). A recorded
+ * task StarPU refuses fails with its error (DUSK_ENODEV, DUSK_ESTARPU) as its status, and
+ * what it writes is failed for what comes after it. */
 DUSK_NODISCARD int dusk_graph_hold(dusk_graph *g);
 DUSK_NODISCARD int dusk_graph_compute(dusk_graph *g);
 
@@ -385,7 +406,14 @@ typedef void (*dusk_read_fn)(void *user, int status, const double *values, const
 
 /* Fetch the data to host memory and hand it to fn (the equivalent of a future's result()).
  * Counts as work in flight for the window and for dusk_graph_wait(). Under several ranks
- * it is called on the data's owner only: the same as dusk_data_read_at(d, DUSK_OWNER, ...). */
+ * it is called on the data's owner only: the same as dusk_data_read_at(d, DUSK_OWNER, ...).
+ * Returns 0 (fn will be called exactly once), or: DUSK_EINVAL for a NULL d or fn, or for data
+ * that no task was submitted to write (there is nothing to read; a wrap counts as written);
+ * DUSK_ESTATE after dusk_shutdown(); DUSK_ENOMEM; DUSK_ESTARPU when StarPU refuses the read.
+ * On an error fn is never called. When every task that was to write d was refused before it
+ * ran (its data too large to allocate, StarPU refusing it), fn is called with that error and
+ * no values, possibly before this returns (with one rank, or in a local graph: under
+ * several ranks such data must not be read). */
 DUSK_NODISCARD int dusk_data_read(dusk_data *d, dusk_read_fn fn, void *user);
 
 #define DUSK_OWNER (-1)
@@ -477,15 +505,26 @@ int dusk_task_opts_init(dusk_task_opts *opts);
 /* Add a task running kernel k on args (at most DUSK_MAX_ARGS), with `value` (value_size
  * bytes, at most DUSK_MAX_VALUE_SIZE, copied; may be NULL) passed by value to the kernel. It is
  * handed to StarPU at once, after waiting for room in the graph's window. *id (may be NULL)
- * receives its index in the graph, counted from 0. Returns DUSK_EINVAL for bad arguments,
- * DUSK_ENODEV when no worker can run k, DUSK_ESTARPU when StarPU refuses it. */
+ * receives its index in the graph, counted from 0. Returns 0, or:
+ *   - refused before it is counted (*id is -1, no task): DUSK_EINVAL for bad arguments (a NULL
+ *     graph or kernel, an argument reading (DUSK_R, DUSK_RW) data that no task was submitted
+ *     to write, ...), DUSK_ESTATE after dusk_shutdown(), DUSK_ECANCELED when the graph was
+ *     cancelled, DUSK_ENOMEM when the graph's status tables cannot grow;
+ *   - counted, but failed without running (*id is its id, dusk_task_status() gives the error,
+ *     dusk_graph_failure() the reason, and what it writes is failed: tasks reading it after
+ *     get DUSK_EDEP, reads its error): DUSK_ENOMEM when the data it would allocate is more
+ *     than this process can still allocate (dusk_memory_query; the reason names the size in
+ *     GB), or when a held graph cannot record it; DUSK_ENODEV when no worker can run k;
+ *     DUSK_ESTARPU when StarPU refuses it. */
 DUSK_NODISCARD int dusk_task_submit(dusk_graph *g, const dusk_kernel *k, const dusk_arg *args,
                                     int nargs, const void *value, size_t value_size,
                                     const dusk_task_opts *opts, int64_t *id);
 
 /* Wait until every task and read of the graph has finished, drawing progress meanwhile.
  * Returns 0 when every task succeeded, DUSK_ETASK when some failed, else DUSK_ECANCELED when
- * the graph was cancelled before all its tasks ran. */
+ * the graph was cancelled before all its tasks ran; DUSK_EINVAL for a NULL graph, and
+ * DUSK_ESTATE for a held graph with operations recorded (nothing has run: call
+ * dusk_graph_compute(), which waits too). */
 DUSK_NODISCARD int dusk_graph_wait(dusk_graph *g);
 
 /* Stop the graph early (Ctrl-C): tasks that have not started yet finish at once without
@@ -496,22 +535,28 @@ DUSK_NODISCARD int dusk_graph_wait(dusk_graph *g);
  * any thread. dusk_graph_wait() still has to be called. */
 void dusk_graph_cancel(dusk_graph *g);
 
-/* The number of tasks that finished with DUSK_ECANCELED so far. */
+/* The number of tasks that finished with DUSK_ECANCELED so far; DUSK_EINVAL for a NULL graph.
+ * dusk_graph_cancel(NULL) does nothing. */
 int64_t dusk_graph_cancelled(const dusk_graph *g);
 
-/* Counts so far: tasks submitted, finished (successfully, failed or cancelled), and failed. */
+/* Counts so far: tasks submitted, finished (successfully, failed or cancelled), and failed.
+ * Each pointer may be NULL; all are 0 for a NULL graph. */
 void dusk_graph_counts(const dusk_graph *g, int64_t *submitted, int64_t *finished, int64_t *failed);
 
 /* The status of task `id`: 1 while pending, 0 when it succeeded, or its negative error;
- * DUSK_TASK_ELSEWHERE when another rank runs it (its status is known there). */
+ * DUSK_TASK_ELSEWHERE when another rank runs it (its status is known there); DUSK_EINVAL for
+ * a NULL graph or an id that names no task of it. */
 #define DUSK_TASK_ELSEWHERE 2
 int dusk_task_status(const dusk_graph *g, int64_t id);
 
-/* How many times task `id` ran (1 unless retried; 0 if it never ran), after it finished. */
+/* How many times task `id` ran (1 unless retried; 0 if it never ran, or for an id that names
+ * no task), after it finished; DUSK_EINVAL for a NULL graph. */
 int dusk_task_attempts(const dusk_graph *g, int64_t id);
 
 /* The i-th failed task (0 <= i < failed count, in order of failure), after
- * dusk_graph_wait(): its id, key and reason (owned by the graph, valid until it is freed). */
+ * dusk_graph_wait(): its id, key and reason (owned by the graph, valid until it is freed).
+ * 0, or DUSK_EINVAL (a NULL graph or pointer, i out of range; then *id is -1, the strings
+ * NULL). A failure whose details could not be recorded (out of memory) is counted only. */
 DUSK_NODISCARD int dusk_graph_failure(const dusk_graph *g, int64_t i, int64_t *id, const char **key,
                                       const char **reason);
 
@@ -533,7 +578,8 @@ typedef struct dusk_item_failure {
 int64_t dusk_graph_item_failure_count(const dusk_graph *g);
 DUSK_NODISCARD int dusk_graph_item_failure(const dusk_graph *g, int64_t i, dusk_item_failure *out);
 
-/* The largest number of tasks and reads that were in flight at once. */
+/* The largest number of tasks and reads that were in flight at once; DUSK_EINVAL for a NULL
+ * graph. */
 int64_t dusk_graph_peak_in_flight(const dusk_graph *g);
 
 /* ---- Observers: one hook on every task's life ---------------------------------------------

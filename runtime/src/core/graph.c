@@ -1550,8 +1550,9 @@ int64_t dusk_graph_peak_in_flight(const dusk_graph *g)
 }
 
 /* Every graph not yet freed waits for its work in flight: dusk_shutdown() calls it before
- * StarPU stops. Their operations still held are dropped (nothing of them ever ran) and they
- * are marked so that dusk_graph_free() frees only memory. */
+ * StarPU stops. A held graph's recorded operations are run first (as dusk_graph_compute()
+ * runs them: their reads' callbacks are called, nothing is left pending), so that
+ * dusk_graph_free() after the shutdown frees only memory. */
 void dusk__graphs_settle(void)
 {
     pthread_mutex_lock(&graphs_lock);
