@@ -93,11 +93,11 @@ with tempfile.TemporaryDirectory() as tmp:
     p.send_signal(signal.SIGINT)
     _, rest = p.communicate(timeout=240)
     err = first + rest
-    if p.returncode == 130:
+    if p.returncode == 130 and "stopped:" not in err:
         check("quit at once; to resume: " + exe in err and "--resume " + out in err,
               f"the second signal prints the resume command ({err.strip()!r})")
     else:
-        print(f"note: the run ended before the second signal ({p.returncode})")
+        print(f"note: the run had stopped before the second signal ({p.returncode})")
 
     # ---- timeout -s INT: two signals at once are one graceful stop
     if shutil.which("timeout"):
