@@ -9,6 +9,12 @@
 
 static dusk_kernel *gen, *gen_philox, *gram, *eigh, *verify, *load;
 
+/* OpenBLAS's pthreads build (Debian's default) keeps one thread count for the whole process:
+ * the workers' count would also be the caller's own (NumPy's matrix products in the same
+ * Python process would run on one thread). The caller's count is set back while the workers
+ * sleep, and after dusk_shutdown(). */
+static int caller_blas_threads;
+
 static void linalg_fini(void)
 {
     dusk_kernel_free(&gen);
@@ -31,6 +37,7 @@ static int linalg_start(const dusk_config *cfg, char *why, size_t whylen)
 {
     (void)cfg;
     int ret;
+    caller_blas_threads = openblas_get_num_threads(); /* before worker_start changes it */
     if ((ret = dusk__kernel_new_builtin("dusk_gen", dusk__gen_cpu, &gen)) ||
         (ret = dusk__kernel_new_builtin("dusk_gen_philox", dusk__gen_philox_cpu, &gen_philox)) ||
         (ret = dusk__kernel_new_builtin("dusk_gram", dusk__gram_cpu, &gram)) ||
@@ -68,6 +75,18 @@ static void linalg_worker_start(int worker, int is_cuda, const dusk_config *cfg)
     openblas_set_num_threads(cfg->blas_threads);
 }
 
+static void linalg_wake(void)
+{
+    caller_blas_threads = openblas_get_num_threads();
+    const dusk_config *cfg = dusk_current_config();
+    if (cfg != NULL) openblas_set_num_threads(cfg->blas_threads);
+}
+
+static void linalg_sleep(void)
+{
+    if (caller_blas_threads > 0) openblas_set_num_threads(caller_blas_threads);
+}
+
 static void linalg_stop(void)
 {
 #if DUSK_HAVE_CUDA
@@ -75,12 +94,21 @@ static void linalg_stop(void)
 #endif
 }
 
+/* after StarPU stops: the kernels freed, the caller's BLAS threads back */
+static void linalg_fini_all(void)
+{
+    linalg_fini();
+    linalg_sleep();
+}
+
 static const dusk_extension linalg = {
     .name = "linalg",
     .start = linalg_start,
     .worker_start = linalg_worker_start,
     .stop = linalg_stop,
-    .fini = linalg_fini,
+    .fini = linalg_fini_all,
+    .wake = linalg_wake,
+    .sleep = linalg_sleep,
 };
 
 __attribute__((constructor)) static void linalg_register(void)

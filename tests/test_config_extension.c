@@ -1,6 +1,7 @@
 /* Extensions: dusk_init() runs every registered start in order once StarPU has started, then
- * worker_start once on each worker's own thread (never two at once), and dusk_shutdown()
- * runs stop before StarPU stops and fini after it, in the reverse order. A start that fails
+ * worker_start once on each worker's own thread (never two at once), then sleep; the first
+ * graph made wakes them and freeing the last puts them to sleep; dusk_shutdown() wakes them,
+ * then runs stop before StarPU stops and fini after it, in the reverse order. A start that fails
  * fails dusk_init() with its code and reason, and only the extensions started before it are
  * stopped. Registration refuses what it should. This program never names the built-in
  * kernels: with libdusk.a it links none of them, and the core runs without them. */
@@ -99,11 +100,31 @@ static void fini_bad(void)
     event("fini", "bad");
 }
 
-static const dusk_extension ext_a = {"a", start_a, worker_a, stop_a, fini_a};
-static const dusk_extension ext_b = {"b", start_b, worker_b, stop_b, fini_b};
-static const dusk_extension ext_a_again = {"a", start_b, NULL, NULL, NULL};
-static const dusk_extension ext_bad = {"bad", start_bad, NULL, stop_bad, fini_bad};
-static const dusk_extension ext_nameless = {"", start_b, NULL, NULL, NULL};
+static void wake_a(void)
+{
+    CHECK(pthread_equal(pthread_self(), main_thread)); /* the thread making the graph */
+    event("wake", "a");
+}
+static void sleep_a(void)
+{
+    CHECK(pthread_equal(pthread_self(), main_thread));
+    event("sleep", "a");
+}
+static void wake_b(void)
+{
+    event("wake", "b");
+}
+static void sleep_b(void)
+{
+    event("sleep", "b");
+}
+
+static const dusk_extension ext_a = {"a", start_a, worker_a, stop_a, fini_a, wake_a, sleep_a};
+static const dusk_extension ext_b = {"b", start_b, worker_b, stop_b, fini_b, wake_b, sleep_b};
+static const dusk_extension ext_a_again = {.name = "a", .start = start_b};
+static const dusk_extension ext_bad = {
+    .name = "bad", .start = start_bad, .stop = stop_bad, .fini = fini_bad};
+static const dusk_extension ext_nameless = {.name = "", .start = start_b};
 
 static void check_events(const char *const *want, int n)
 {
@@ -153,11 +174,23 @@ int main(void)
                 }
             }
         CHECK(!overlap);
-        static const char *const started[] = {"start a", "start b"};
-        check_events(started, 2);
+        /* the workers sleep once started, wake for the first graph and sleep again when the
+         * last one is freed */
+        static const char *const started[] = {"start a", "start b", "sleep a", "sleep b"};
+        check_events(started, 4);
+        dusk_graph *g = NULL, *h = NULL;
+        CHECK_OK(dusk_graph_new(&g));
+        CHECK_OK(dusk_graph_new(&h));
+        dusk_graph_free(&g);
+        static const char *const woken[] = {"wake a", "wake b"};
+        check_events(woken, 2);
+        dusk_graph_free(&h);
+        static const char *const slept[] = {"sleep a", "sleep b"};
+        check_events(slept, 2);
         dusk_shutdown();
-        static const char *const stopped[] = {"stop b", "stop a", "fini b", "fini a"};
-        check_events(stopped, 4);
+        static const char *const stopped[] = {"wake a", "wake b", "stop b",
+                                              "stop a", "fini b", "fini a"};
+        check_events(stopped, 6);
         dusk_shutdown(); /* twice: nothing more */
         check_events(NULL, 0);
     }

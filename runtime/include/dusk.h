@@ -233,6 +233,14 @@ typedef struct dusk_extension {
      * workers), fini after it (free what the kernels used). */
     void (*stop)(void);
     void (*fini)(void);
+    /* The workers sleep while no graph exists (StarPU's would otherwise poll, burning their
+     * cores): wake is called when the first graph is made, before any of its tasks runs, and
+     * sleep when the last one is freed, once none runs; sleep first at the end of dusk_init(),
+     * wake last at the start of dusk_shutdown(). On the thread making or freeing the graph,
+     * never two at once. For what the workers need and the rest of the process should not
+     * keep while they sleep, such as a process-wide BLAS thread count. */
+    void (*wake)(void);
+    void (*sleep)(void);
 } dusk_extension;
 
 /* The most extensions that can be registered. */

@@ -139,6 +139,14 @@ void dusk__task_event(const dusk__task *t, dusk_event_kind kind, dusk_task_event
  * is left for dusk_graph_free() to free. */
 void dusk__graphs_settle(void);
 
+/* graph.c: StarPU's workers are paused while no graph exists (they would poll, burning their
+ * cores); dusk_init() calls the first once StarPU and the extensions are started, and
+ * dusk_shutdown() the second before it waits for StarPU's work, which resumes them for good. */
+void dusk__workers_started(void);
+void dusk__workers_stopping(void);
+/* init.c: every started extension's wake hook (awake != 0) or sleep hook, in order. */
+void dusk__extensions_wake(int awake);
+
 /* graph.c: whether dusk_graph_cancel() was called on g (async-signal-safe). */
 int dusk__graph_cancelling(const dusk_graph *g);
 

@@ -210,6 +210,42 @@ void dusk__task_event(const dusk__task *t, dusk_event_kind kind, dusk_task_event
 static pthread_mutex_t graphs_lock = PTHREAD_MUTEX_INITIALIZER;
 static dusk_graph *live_graphs;
 
+/* Idle workers. StarPU's workers poll for tasks in a tight loop, so between graphs (a Python
+ * session between two calls, a program doing its own work between batches) they would burn
+ * every core they own and slow the caller's own work on them. They are paused
+ * (starpu_pause) while no graph exists and resumed when the first one is made; under
+ * graphs_lock, since StarPU's pause depth is a plain counter. */
+static int workers_paused, workers_stopping;
+
+static void workers_update(void) /* with graphs_lock held */
+{
+    int want = live_graphs == NULL && !workers_stopping;
+    if (want && !workers_paused) {
+        starpu_pause();
+        dusk__extensions_wake(0);
+    } else if (!want && workers_paused) {
+        dusk__extensions_wake(1);
+        starpu_resume();
+    }
+    workers_paused = want;
+}
+
+void dusk__workers_started(void)
+{
+    pthread_mutex_lock(&graphs_lock);
+    workers_stopping = 0;
+    workers_update();
+    pthread_mutex_unlock(&graphs_lock);
+}
+
+void dusk__workers_stopping(void)
+{
+    pthread_mutex_lock(&graphs_lock);
+    workers_stopping = 1;
+    workers_update();
+    pthread_mutex_unlock(&graphs_lock);
+}
+
 int dusk_graph_new(dusk_graph **out)
 {
     if (out == NULL) return DUSK_EINVAL;
@@ -236,6 +272,7 @@ int dusk_graph_new(dusk_graph **out)
     pthread_mutex_lock(&graphs_lock);
     g->next_live = live_graphs;
     live_graphs = g;
+    if (dusk__started) workers_update();
     pthread_mutex_unlock(&graphs_lock);
     *out = g;
     return 0;
@@ -1579,6 +1616,7 @@ void dusk_graph_free(dusk_graph **gp)
             *p = g->next_live;
             break;
         }
+    if (dusk__started) workers_update();
     pthread_mutex_unlock(&graphs_lock);
     for (int64_t i = 0; i < g->nfailures; i++) {
         free(g->failures[i].key);

@@ -183,6 +183,14 @@ static void worker_hooks(void *arg)
     pthread_mutex_unlock(&worker_hook_lock);
 }
 
+void dusk__extensions_wake(int awake)
+{
+    for (int i = 0; i < nstarted; i++) {
+        void (*hook)(void) = awake ? extensions[i]->wake : extensions[i]->sleep;
+        if (hook != NULL) hook();
+    }
+}
+
 static int start_extensions(char *why, size_t whylen)
 {
     for (nstarted = 0; nstarted < nextensions; nstarted++) {
@@ -313,6 +321,7 @@ int dusk_init(const dusk_config *cfg, char *why, size_t whylen)
         dusk_shutdown(); /* stops the extensions that started */
         return ret;
     }
+    dusk__workers_started();
     return 0;
 }
 
@@ -356,6 +365,7 @@ static void merge_rank_traces(void)
 void dusk_shutdown(void)
 {
     if (!dusk__started) return;
+    dusk__workers_stopping();
     starpu_task_wait_for_all();
     dusk__graphs_settle(); /* graphs not freed yet: their reads and releases too */
     if (trace != NULL) {
