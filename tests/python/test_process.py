@@ -4,6 +4,8 @@ written at exit, the progress bar, a forked child refused, and the library found
 build tree, from DUSK_LIBRARY, or not at all (ImportError saying what was tried)."""
 import os
 
+import pytest
+
 import dusk
 
 
@@ -32,6 +34,38 @@ def test_configure_before_first_use(python):
     lines = p.stdout.splitlines()
     assert lines[0] == "2 eager", p.stdout
     assert lines[1].startswith("refused: dusk.configure(): dusk is already running"), p.stdout
+
+
+def test_numpy_keeps_its_threads_and_cores_between_calls(python):
+    # OpenBLAS's pthreads build keeps one thread count for the process: dusk's workers' (1)
+    # must not become NumPy's own, and idle workers must not poll. Found through the
+    # OpenBLAS that NumPy and dusk share (skipped when this NumPy uses another BLAS).
+    p = python("""
+        import ctypes, resource, time
+        import numpy as np, dusk
+        try:
+            blas = ctypes.CDLL("libopenblas.so.0")
+            blas.openblas_get_num_threads
+        except (OSError, AttributeError):
+            print("skip")
+            raise SystemExit(0)
+        blas.openblas_set_num_threads(3)
+        dusk.configure(ncpu=2, blas_threads=1)
+        a = np.random.default_rng(0).random((8, 30, 30))
+        w, v = dusk.eigh(a @ a.transpose(0, 2, 1))
+        print(blas.openblas_get_num_threads())
+        time.sleep(0.5)
+        r0 = resource.getrusage(resource.RUSAGE_SELF)
+        time.sleep(1)
+        r1 = resource.getrusage(resource.RUSAGE_SELF)
+        print(f"{r1.ru_utime - r0.ru_utime + r1.ru_stime - r0.ru_stime:.3f}")
+        """)
+    assert p.returncode == 0, p.stderr
+    out = p.stdout.split()
+    if out == ["skip"]:
+        pytest.skip("NumPy does not use libopenblas.so.0 here")
+    assert out[0] == "3", p.stdout  # NumPy's own count back after the call
+    assert float(out[1]) < 0.3, f"idle dusk used {out[1]} CPU-s in 1 s"
 
 
 def test_configure_refuses_bad_values(python):
