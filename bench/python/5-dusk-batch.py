@@ -6,7 +6,7 @@ eigenvalues; no matrix passes through Python. As dusk-eigh, with eigenvectors co
 import common
 
 if __name__ == "__main__":
-    args = common.setup("dusk-python-batch", blas_threads=1, workers=False)
+    args = common.setup("dusk-python-batch", blas_threads=None, workers=False)
     import dusk
 
     dusk.configure(blas_threads=1)

@@ -6,7 +6,7 @@ the package's tests find it: PYTHONPATH=BUILD/python (bench/python.sh sets it)."
 import common
 
 if __name__ == "__main__":
-    args = common.setup("dusk-python", blas_threads=1, workers=False)
+    args = common.setup("dusk-python", blas_threads=None, workers=False)
     import dusk
 
     dusk.configure(blas_threads=1)
