@@ -193,9 +193,8 @@ def ensure_started():
         progress = s.get("progress")
         if progress is not None:
             cfg.progress = {True: PROGRESS_AUTO, False: PROGRESS_OFF, "always": PROGRESS_ON}[progress]
-        # Python owns this process's signals: StarPU would otherwise put its own SIGINT and
-        # SIGSEGV handlers in front of Python's (and faulthandler's).
-        os.environ.setdefault("STARPU_CATCH_SIGNALS", "0")
+        # Python keeps this process's signals: dusk_init() asks StarPU for no handler of its
+        # own (starpu_conf.catch_signals = 0), so Python's SIGINT and faulthandler stay.
         rc = init(ctypes.byref(cfg), why, len(why))
         if rc != 0:
             raise DuskError(rc, "dusk: cannot start: " + why.value.decode("utf-8", "replace"))
