@@ -121,15 +121,18 @@ with tempfile.TemporaryDirectory() as tmp:
 set -e
 d={shlex.quote(tmp)}/disk
 mkdir -p "$d"
-mount -t tmpfs -o size=60m tmpfs "$d"
-{shlex.quote(exe)} -n 300 --ntasks 60 --vectors --seed 3 --no-progress --output "$d/out" >"$d/../full.out" 2>"$d/../full.err" &
+mount -t tmpfs -o size=200m tmpfs "$d"
+{shlex.quote(exe)} -n 300 --ntasks 240 --vectors --seed 3 --no-progress --output "$d/out" >"$d/../full.out" 2>"$d/../full.err" &
 pid=$!
-# once it has started, fill the disk
+# once the manifest lists some items (it is saved each second), leave room for
+# about 14 more of the 240 items (720 KB each; the outputs are sparse files):
+# the run meets the full disk mid-run however fast the machine is
 while [ ! -s "$d/out/manifest.txt" ] || ! grep -q '^done [1-9]' "$d/out/manifest.txt"; do
     kill -0 $pid 2>/dev/null || break
-    sleep 0.05
+    sleep 0.01
 done
-dd if=/dev/zero of="$d/filler" bs=1M 2>/dev/null || true
+avail=$(df -k --output=avail "$d" | tail -n 1)
+dd if=/dev/zero of="$d/filler" bs=1M count=$(( avail / 1024 - 10 )) 2>/dev/null || true
 set +e
 wait $pid
 echo "rc=$?" >"$d/../full.rc"
@@ -148,13 +151,13 @@ umount "$d"
             rc = open(os.path.join(tmp, "full.rc")).read().strip()
             err = open(os.path.join(tmp, "full.err")).read()
             m = dict(l.rstrip("\n").split(" ", 1) for l in open(os.path.join(tmp, "full.manifest")))
-            said = re.search(r"stopped: (\d+) of 60 tasks done and saved", err)
+            said = re.search(r"stopped: (\d+) of 240 tasks done and saved", err)
             check(rc == "rc=1" and "No space left" in err and said is not None and
                   said.group(1) == m["done"],
                   f"a full disk: exit 1, and the stop message claims what the manifest lists "
                   f"({rc}; said {said and said.group(1)}, manifest {m.get('done')}: {err.strip()!r})")
             rref = os.path.join(tmp, "ref3")
-            subprocess.run([exe, "-n", "300", "--ntasks", "60", "--vectors", "--seed", "3", "-q",
+            subprocess.run([exe, "-n", "300", "--ntasks", "240", "--vectors", "--seed", "3", "-q",
                             "--output", rref], check=True, timeout=300)
             check(open(os.path.join(tmp, "resume.rc")).read().strip() == "rc=0" and
                   all(read(os.path.join(tmp, f)) == read(os.path.join(rref, f))

@@ -41,7 +41,7 @@ static void write_trace(const char *path, const char *const *extra, int n)
     fx_text t = {0};
     fx_head(&t, 0, 2);
     for (int i = 0; i < n; i++) {
-        char key[16];
+        char key[24];
         snprintf(key, sizeof key, "chunk-%d", i);
         fx_task(&t, 0, i % 2, i, key, i < 3 ? "sum" : "eig", i, 0.5, SPECS[i].status, extra[i]);
     }
