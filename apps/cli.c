@@ -96,37 +96,22 @@ int64_t cli_mul_sat(int64_t a, int64_t b)
     return a > INT64_MAX / b ? INT64_MAX : a * b;
 }
 
-void cli_bytes(char *buf, size_t len, int64_t bytes)
-{
-    const char *units[] = {"bytes", "kB", "MB", "GB", "TB", "PB", "EB"};
-    double v = (double)bytes;
-    int u = 0;
-    while (v >= 1000 && u < 6) {
-        v /= 1000;
-        u++;
-    }
-    if (u == 0)
-        snprintf(buf, len, "%lld bytes", (long long)bytes);
-    else
-        snprintf(buf, len, "%.1f %s", v, units[u]);
-}
-
 int cli_check_memory(const cli_app *app, int64_t needed, const char *what)
 {
     dusk_memory m;
     if (dusk_memory_query(&m) != 0 || m.available < 0 || needed <= m.available) return -1;
     char need[32], have[32], source[128];
-    cli_bytes(need, sizeof need, needed);
-    cli_bytes(have, sizeof have, m.available);
+    dusk_bytes_text(need, sizeof need, needed);
+    dusk_bytes_text(have, sizeof have, m.available);
     if (m.rlimit >= 0 && m.rlimit == m.available) {
         char mi[32];
-        cli_bytes(mi, sizeof mi, m.meminfo);
+        dusk_bytes_text(mi, sizeof mi, m.meminfo);
         snprintf(source, sizeof source,
                  "this process's limits, ulimit -v or -d, less what it uses; MemAvailable is %s",
                  mi);
     } else if (m.cgroup >= 0 && m.cgroup == m.available) {
         char mi[32];
-        cli_bytes(mi, sizeof mi, m.meminfo);
+        dusk_bytes_text(mi, sizeof mi, m.meminfo);
         snprintf(source, sizeof source, "the cgroup's memory limit; MemAvailable is %s", mi);
     } else {
         snprintf(source, sizeof source, "MemAvailable in /proc/meminfo");
@@ -134,19 +119,6 @@ int cli_check_memory(const cli_app *app, int64_t needed, const char *what)
     fprintf(stderr,
             "%s: %s needs %lld bytes (%s) of memory, only %lld bytes (%s) are available (%s)\n",
             app->name, what, (long long)needed, need, (long long)m.available, have, source);
-    return CLI_EXIT_FAILURE;
-}
-
-int cli_check_disk(const cli_app *app, const char *dir, int64_t needed, const char *what)
-{
-    int64_t avail;
-    if (dusk_disk_available(dir, &avail) != 0 || needed <= avail) return -1;
-    char need[32], have[32];
-    cli_bytes(need, sizeof need, needed);
-    cli_bytes(have, sizeof have, avail);
-    fprintf(stderr,
-            "%s: %s needs %lld bytes (%s) of disk in %s, only %lld bytes (%s) are free there\n",
-            app->name, what, (long long)needed, need, dir, (long long)avail, have);
     return CLI_EXIT_FAILURE;
 }
 

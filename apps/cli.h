@@ -57,17 +57,10 @@ int cli_double(const cli_app *app, const char *flag, const char *arg, double *ou
 /* a * b, or INT64_MAX when it does not fit (a, b >= 0): sizes of runs that cannot fit. */
 int64_t cli_mul_sat(int64_t a, int64_t b);
 
-/* "80.0 GB" (decimal units, as disks and free(1) -h print), into buf. */
-void cli_bytes(char *buf, size_t len, int64_t bytes);
-
 /* Refuse a run that needs `needed` bytes of memory when dusk_memory_query() says less is
  * available: prints "NAME: WHAT needs N bytes (..) of memory, only M bytes (..) are
  * available (SOURCE)" on stderr and returns CLI_EXIT_FAILURE; returns -1 to go on (it fits,
  * or nothing is known). */
 int cli_check_memory(const cli_app *app, int64_t needed, const char *what);
-
-/* The same for `needed` bytes written under directory `dir` (which may not exist yet),
- * against dusk_disk_available(). */
-int cli_check_disk(const cli_app *app, const char *dir, int64_t needed, const char *what);
 
 #endif

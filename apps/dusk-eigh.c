@@ -374,7 +374,7 @@ static int check_resources(const eigh_ctx *x, const dusk_config *cfg, int64_t *i
     *item_bytes = cli_mul_sat(matrix, matrices);
     int64_t need = cli_mul_sat(*item_bytes, workers > 0 ? workers : 1);
     char what[160], size[32];
-    cli_bytes(size, sizeof size, matrix);
+    dusk_bytes_text(size, sizeof size, matrix);
     snprintf(what, sizeof what, "n = %lld (%lld matri%s of %s per worker, %d worker%s)",
              (long long)x->n, (long long)matrices, matrices == 1 ? "x" : "ces", size, workers,
              workers == 1 ? "" : "s");

@@ -1,5 +1,5 @@
-/* dusk_memory_query, dusk_disk_available and dusk_config_cpu_workers: the memory query on
- * made-up /proc and /sys/fs/cgroup trees (meminfo alone, cgroup v2 with a tighter parent,
+/* dusk_memory_query, dusk_disk_available, dusk_bytes_text and dusk_config_cpu_workers: the memory
+ * query on made-up /proc and /sys/fs/cgroup trees (meminfo alone, cgroup v2 with a tighter parent,
  * v1, v2 beside v1, unlimited, over the limit, nothing readable), then on this machine
  * against what /proc/meminfo and statvfs say. */
 #define _POSIX_C_SOURCE 200809L
@@ -191,6 +191,22 @@ int main(void)
     /* a file system with no size (procfs) says nothing, rather than "0 bytes free" */
     CHECK_EQ(dusk_disk_available("/proc/dusk-no-such-dir", &bytes), DUSK_ENODEV);
     CHECK_EQ(bytes, -1);
+
+    /* sizes as the refusals print them: decimal units, one decimal */
+    const struct {
+        int64_t bytes;
+        const char *text;
+    } sizes[] = {{0, "0 bytes"},
+                 {999, "999 bytes"},
+                 {1000, "1.0 kB"},
+                 {43352192, "43.4 MB"},
+                 {80LL * 1000000000, "80.0 GB"},
+                 {INT64_MAX, "9.2 EB"}};
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+        char text[32];
+        dusk_bytes_text(text, sizeof text, sizes[i].bytes);
+        CHECK_EQ(strcmp(text, sizes[i].text), 0);
+    }
 
     /* workers: what was asked for, at most what StarPU can run */
     dusk_config cfg;

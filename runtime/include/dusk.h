@@ -681,6 +681,10 @@ DUSK_NODISCARD int dusk_memory_query(dusk_memory *out);
  * system reports no size at all (such as /proc: nothing can be said). Thread-safe. */
 DUSK_NODISCARD int dusk_disk_available(const char *path, int64_t *bytes);
 
+/* A byte count as people read it, for messages about the two above: "512 bytes", "43.4 MB"
+ * (powers of 1000, kB to EB, one decimal), into buf of len bytes (32 is enough). */
+void dusk_bytes_text(char *buf, size_t len, int64_t bytes);
+
 /* The number of CPU workers dusk_init(cfg) will start: cfg->ncpu, or one per online core,
  * at most what the StarPU found can run. For sizing a run before starting it. */
 int dusk_config_cpu_workers(const dusk_config *cfg);

@@ -534,21 +534,6 @@ static int64_t sat_mul(int64_t a, int64_t c)
     return a > 0 && c > 0 && a > INT64_MAX / c ? INT64_MAX : a * c;
 }
 
-static void bytes_text(char *buf, size_t len, int64_t bytes)
-{
-    const char *units[] = {"bytes", "kB", "MB", "GB", "TB", "PB", "EB"};
-    double v = (double)bytes;
-    int u = 0;
-    while (v >= 1000 && u < 6) {
-        v /= 1000;
-        u++;
-    }
-    if (u == 0)
-        snprintf(buf, len, "%lld bytes", (long long)bytes);
-    else
-        snprintf(buf, len, "%.1f %s", v, units[u]);
-}
-
 /* The outputs of a new run need room on the disk: refused before anything is made. */
 static int check_disk(const dusk_batch *b)
 {
@@ -560,8 +545,8 @@ static int check_disk(const dusk_batch *b)
     int64_t avail;
     if (dusk_disk_available(b->dir, &avail) != 0 || need <= avail) return 0;
     char n[32], a[32];
-    bytes_text(n, sizeof n, need);
-    bytes_text(a, sizeof a, avail);
+    dusk_bytes_text(n, sizeof n, need);
+    dusk_bytes_text(a, sizeof a, avail);
     fprintf(stderr,
             "%s: writing %lld %s of results needs %lld bytes (%s) of disk in %s, only %lld bytes "
             "(%s) are free there\n",

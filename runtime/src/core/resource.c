@@ -220,6 +220,21 @@ int dusk_disk_available(const char *path, int64_t *bytes)
     return 0;
 }
 
+void dusk_bytes_text(char *buf, size_t len, int64_t bytes)
+{
+    const char *units[] = {"bytes", "kB", "MB", "GB", "TB", "PB", "EB"};
+    double v = (double)bytes;
+    int u = 0;
+    while (v >= 1000 && u < 6) {
+        v /= 1000;
+        u++;
+    }
+    if (u == 0)
+        snprintf(buf, len, "%lld bytes", (long long)bytes);
+    else
+        snprintf(buf, len, "%.1f %s", v, units[u]);
+}
+
 int dusk_config_cpu_workers(const dusk_config *cfg)
 {
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
