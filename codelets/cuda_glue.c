@@ -88,22 +88,18 @@ void dusk__cuda_workers_fini(void)
 
 int dusk__gen_philox_cuda_call(dusk_call *call)
 {
-    int64_t count, dims[2];
-    size_t size;
-    const void *value = dusk_call_value(call, &size);
-    double *b = dusk_call_stack(call, 0, &count, dims);
-    if (dusk_call_nargs(call) != 1 || value == NULL || size != (size_t)count * sizeof(uint64_t)) {
-        dusk_call_fail(call, "gen_philox takes one stack of K matrices and K uint64 seeds");
-        return DUSK_EINVAL;
-    }
-    const int64_t per = dims[0] * dims[1];
+    const unsigned char *seeds;
+    double *b;
+    int64_t count, per;
+    int ret = dusk__philox_args(call, &seeds, &b, &count, &per);
+    if (ret != 0) return ret;
     char why[256];
     for (int64_t k = 0; k < count; k++) {
         if (dusk_call_item_status(call, k) != 0) continue;
         uint64_t seed;
-        memcpy(&seed, (const unsigned char *)value + k * (int64_t)sizeof seed, sizeof seed);
-        int ret = dusk__philox_fill_cuda(seed, b + k * per, per, dusk_call_cuda_stream(call), why,
-                                         sizeof why);
+        memcpy(&seed, seeds + k * (int64_t)sizeof seed, sizeof seed);
+        ret = dusk__philox_fill_cuda(seed, b + k * per, per, dusk_call_cuda_stream(call), why,
+                                     sizeof why);
         if (ret != 0) {
             dusk_call_fail(call, "%s", why);
             return ret;
@@ -114,19 +110,16 @@ int dusk__gen_philox_cuda_call(dusk_call *call)
 
 int dusk__gram_cuda_call(dusk_call *call)
 {
-    int64_t kb, ka, bd[2], ad[2];
-    const double *b = dusk_call_stack(call, 0, &kb, bd);
-    double *a = dusk_call_stack(call, 1, &ka, ad);
-    int64_t m = bd[0], n = bd[1];
-    if (dusk_call_nargs(call) != 2 || kb != ka || ad[0] != n || ad[1] != n) {
-        dusk_call_fail(call, "gram takes B (K x m x n) and A (K x n x n)");
-        return DUSK_EINVAL;
-    }
+    const double *b;
+    double *a;
+    int64_t ka, m, n;
+    int ret = dusk__gram_args(call, &b, &a, &ka, &m, &n);
+    if (ret != 0) return ret;
     char why[256];
     for (int64_t k = 0; k < ka; k++) {
         if (dusk_call_item_status(call, k) != 0) continue;
-        int ret = dusk__gram_cuda(starpu_cublas_get_local_handle(), dusk_call_cuda_stream(call),
-                                  b + k * m * n, a + k * n * n, m, n, why, sizeof why);
+        ret = dusk__gram_cuda(starpu_cublas_get_local_handle(), dusk_call_cuda_stream(call),
+                              b + k * m * n, a + k * n * n, m, n, why, sizeof why);
         if (ret != 0) {
             dusk_call_fail(call, "%s", why);
             return ret;
@@ -143,23 +136,17 @@ static const dusk__eigh_method codelet_method = DUSK__EIGH_LOOP;
 
 int dusk__eigh_cuda_call(dusk_call *call)
 {
-    int nargs = dusk_call_nargs(call);
-    int64_t ka, kx, kw, ad[2], xd[2], wd[2];
-    size_t size;
-    const dusk_eigh_args *args = dusk_call_value(call, &size);
-    if ((nargs != 2 && nargs != 3) || args == NULL || size != sizeof *args) {
-        dusk_call_fail(call, "eigh takes A, [X,] w and dusk_eigh_args");
+    const dusk_eigh_args *args;
+    double *a, *x, *w;
+    int64_t ka, n;
+    int ret = dusk__eigh_args(call, &args, &a, &x, &w, &ka, &n);
+    if (ret != 0) return ret;
+    /* the kernels read the C-order lower triangle only (dusk_linalg.h) */
+    if (args->upper) {
+        dusk_call_fail(call, "eigh: this implementation reads the lower triangle only (upper)");
         return DUSK_EINVAL;
     }
-    double *a = dusk_call_stack(call, 0, &ka, ad);
-    double *x = nargs == 3 ? dusk_call_stack(call, 1, &kx, xd) : a;
-    double *w = dusk_call_stack(call, nargs - 1, &kw, wd);
-    const int64_t n = ad[0], nn = n * n;
-    if (ad[1] != n || wd[0] != n || kw != ka ||
-        (nargs == 3 && (xd[0] != n || xd[1] != n || kx != ka))) {
-        dusk_call_fail(call, "eigh: A must be square, X and w of its size, as many of each");
-        return DUSK_EINVAL;
-    }
+    const int64_t nn = n * n;
     dusk__eigh_cuda_ws *ws = eigh_ws[starpu_worker_get_id_check()];
     if (ws == NULL) {
         dusk_call_fail(call, "eigh: this GPU worker has no cuSOLVER handle");
@@ -172,7 +159,6 @@ int dusk__eigh_cuda_call(dusk_call *call)
         return DUSK_ENOMEM;
     }
     char why[256];
-    int ret = 0;
     /* Each run of items still to compute, in one call; a non-finite item fails alone and the
      * run is found again without it. */
     for (int64_t start = 0; start < ka && ret == 0;) {
@@ -208,20 +194,4 @@ int dusk__eigh_cuda_call(dusk_call *call)
     free(info);
     if (ret != 0) dusk_call_fail(call, "%s", why);
     return ret;
-}
-
-int dusk__eigh_stack_cuda_worker(const double *a, double *x, double *w, int64_t k, int64_t n,
-                                 int vectors, dusk__eigh_method method, int64_t *failed, int *info,
-                                 char *why, size_t whylen)
-{
-    int id = starpu_worker_get_id();
-    dusk__eigh_cuda_ws *ws =
-        id >= 0 && starpu_worker_get_type(id) == STARPU_CUDA_WORKER ? eigh_ws[id] : NULL;
-    if (ws == NULL) {
-        if (failed != NULL) *failed = -1;
-        if (why != NULL) snprintf(why, whylen, "eigh: not on a GPU worker with a cuSOLVER handle");
-        return DUSK_ENODEV;
-    }
-    return dusk__eigh_stack_cuda(ws, starpu_cuda_get_local_stream(), a, x, w, k, n, vectors, method,
-                                 failed, info, why, whylen);
 }

@@ -100,15 +100,6 @@ int dusk__eigh_stack_cuda(dusk__eigh_cuda_ws *ws, cudaStream_t stream, const dou
 int dusk__cuda_warm_up(dusk__eigh_cuda_ws *ws, cublasHandle_t blas, cudaStream_t stream, char *why,
                        size_t whylen);
 
-/* cuda_glue.c, only in builds whose StarPU has CUDA, from a task running on a GPU worker:
- * dusk__eigh_stack_cuda with that worker's workspace and StarPU's stream for it (the pointers
- * are the task's buffers on the worker's device). DUSK_ENODEV (and *failed = -1) when not
- * called from a GPU worker. For a kernel that wants the batched call on a task's stack (the
- * built-in eigh's CUDA implementation, dusk__eigh_cuda_call, loops over syevd: see there). */
-int dusk__eigh_stack_cuda_worker(const double *a, double *x, double *w, int64_t k, int64_t n,
-                                 int vectors, dusk__eigh_method method, int64_t *failed, int *info,
-                                 char *why, size_t whylen);
-
 #ifdef __cplusplus
 }
 #endif

@@ -19,27 +19,23 @@ void dusk_square_transpose(double *a, int64_t n)
 }
 
 int dusk__eigh_args(dusk_call *call, const dusk_eigh_args **args, double **a, double **x,
-                    double **w, int64_t *n)
+                    double **w, int64_t *count, int64_t *n)
 {
     int nargs = dusk_call_nargs(call);
-    int64_t ad[2], xd[2], wd[2];
+    int64_t kx, kw, ad[2], xd[2], wd[2];
     size_t size;
     *args = dusk_call_value(call, &size);
     if ((nargs != 2 && nargs != 3) || *args == NULL || size != sizeof **args) {
         dusk_call_fail(call, "eigh takes A, [X,] w and dusk_eigh_args");
         return DUSK_EINVAL;
     }
-    *a = dusk_call_data(call, 0, ad);
-    *x = nargs == 3 ? dusk_call_data(call, 1, xd) : *a;
-    *w = dusk_call_data(call, nargs - 1, wd);
+    *a = dusk_call_stack(call, 0, count, ad);
+    *x = nargs == 3 ? dusk_call_stack(call, 1, &kx, xd) : *a;
+    *w = dusk_call_stack(call, nargs - 1, &kw, wd);
     *n = ad[0];
-    /* The CUDA implementation reads the C-order lower triangle only. */
-    if ((*args)->upper) {
-        dusk_call_fail(call, "eigh: this implementation reads the lower triangle only (upper)");
-        return DUSK_EINVAL;
-    }
-    if (ad[1] != *n || wd[0] != *n || (nargs == 3 && (xd[0] != *n || xd[1] != *n))) {
-        dusk_call_fail(call, "eigh: A must be square, X and w of its size");
+    if (ad[1] != *n || wd[0] != *n || kw != *count ||
+        (nargs == 3 && (xd[0] != *n || xd[1] != *n || kx != *count))) {
+        dusk_call_fail(call, "eigh: A must be square, X and w of its size, as many of each");
         return DUSK_EINVAL;
     }
     return 0;
@@ -77,23 +73,11 @@ static int eigh_one(const double *a, double *x, double *w, int64_t n, int vector
 
 int dusk__eigh_cpu(dusk_call *call)
 {
-    int nargs = dusk_call_nargs(call);
-    int64_t ka, kx, kw, ad[2], xd[2], wd[2];
-    size_t size;
-    const dusk_eigh_args *args = dusk_call_value(call, &size);
-    if ((nargs != 2 && nargs != 3) || args == NULL || size != sizeof *args) {
-        dusk_call_fail(call, "eigh takes A, [X,] w and dusk_eigh_args");
-        return DUSK_EINVAL;
-    }
-    double *a = dusk_call_stack(call, 0, &ka, ad);
-    double *x = nargs == 3 ? dusk_call_stack(call, 1, &kx, xd) : a;
-    double *w = dusk_call_stack(call, nargs - 1, &kw, wd);
-    int64_t n = ad[0];
-    if (ad[1] != n || wd[0] != n || kw != ka ||
-        (nargs == 3 && (xd[0] != n || xd[1] != n || kx != ka))) {
-        dusk_call_fail(call, "eigh: A must be square, X and w of its size, as many of each");
-        return DUSK_EINVAL;
-    }
+    const dusk_eigh_args *args;
+    double *a, *x, *w;
+    int64_t ka, n;
+    int ret = dusk__eigh_args(call, &args, &a, &x, &w, &ka, &n);
+    if (ret != 0) return ret;
     if (args->vectors && n > DUSK_EIGH_MAX_N) {
         dusk_call_fail(call,
                        "n = %lld is over %d, the largest n whose eigenvectors LAPACK's 32-bit "
@@ -104,8 +88,8 @@ int dusk__eigh_cpu(dusk_call *call)
     for (int64_t k = 0; k < ka; k++) {
         char why[200];
         if (dusk_call_item_status(call, k) != 0) continue;
-        int ret = eigh_one(a + k * n * n, x + k * n * n, w + k * n, n, args->vectors, args->upper,
-                           why, sizeof why);
+        ret = eigh_one(a + k * n * n, x + k * n * n, w + k * n, n, args->vectors, args->upper, why,
+                       sizeof why);
         if (ret != 0) dusk_call_fail_item(call, k, ret, "%s", why);
     }
     return 0;

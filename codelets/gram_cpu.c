@@ -13,15 +13,16 @@ void dusk_square_mirror_lower(double *a, int64_t n)
                     a[j + i * n] = a[i + j * n];
 }
 
-int dusk__gram_args(dusk_call *call, const double **b, double **a, int64_t *m, int64_t *n)
+int dusk__gram_args(dusk_call *call, const double **b, double **a, int64_t *count, int64_t *m,
+                    int64_t *n)
 {
-    int64_t bd[2], ad[2];
-    *b = dusk_call_data(call, 0, bd);
-    *a = dusk_call_data(call, 1, ad);
+    int64_t kb, bd[2], ad[2];
+    *b = dusk_call_stack(call, 0, &kb, bd);
+    *a = dusk_call_stack(call, 1, count, ad);
     *m = bd[0];
     *n = bd[1];
-    if (dusk_call_nargs(call) != 2 || ad[0] != bd[1] || ad[1] != bd[1]) {
-        dusk_call_fail(call, "gram takes B (m x n) and A (n x n)");
+    if (dusk_call_nargs(call) != 2 || kb != *count || ad[0] != *n || ad[1] != *n) {
+        dusk_call_fail(call, "gram takes B (K x m x n) and A (K x n x n)");
         return DUSK_EINVAL;
     }
     return 0;
@@ -30,14 +31,11 @@ int dusk__gram_args(dusk_call *call, const double **b, double **a, int64_t *m, i
 /* A stack of K: A_k = B_kᵀ B_k, for the items still to compute. */
 int dusk__gram_cpu(dusk_call *call)
 {
-    int64_t kb, ka, bd[2], ad[2];
-    const double *b = dusk_call_stack(call, 0, &kb, bd);
-    double *a = dusk_call_stack(call, 1, &ka, ad);
-    int64_t m = bd[0], n = bd[1];
-    if (dusk_call_nargs(call) != 2 || kb != ka || ad[0] != n || ad[1] != n) {
-        dusk_call_fail(call, "gram takes B (K x m x n) and A (K x n x n)");
-        return DUSK_EINVAL;
-    }
+    const double *b;
+    double *a;
+    int64_t ka, m, n;
+    int ret = dusk__gram_args(call, &b, &a, &ka, &m, &n);
+    if (ret != 0) return ret;
     for (int64_t k = 0; k < ka; k++) {
         if (dusk_call_item_status(call, k) != 0) continue;
         /* B in C order is Bᵀ in column-major (n x m, leading dimension n), so Bᵀ B is

@@ -24,35 +24,31 @@ void dusk_philox4x32_10(const uint32_t ctr[4], const uint32_t key[2], uint32_t o
         out[i] = x.v[i];
 }
 
-int dusk__philox_args(dusk_call *call, uint64_t *seed, double **b, int64_t *count)
+int dusk__philox_args(dusk_call *call, const unsigned char **seeds, double **b, int64_t *count,
+                      int64_t *per)
 {
     int64_t dims[2];
     size_t size;
-    const uint64_t *s = dusk_call_value(call, &size);
-    *b = dusk_call_data(call, 0, dims);
-    *count = dims[0] * dims[1];
-    if (dusk_call_nargs(call) != 1 || s == NULL || size != sizeof *s) {
-        dusk_call_fail(call, "gen_philox takes one matrix and a uint64 seed");
+    *seeds = dusk_call_value(call, &size);
+    *b = dusk_call_stack(call, 0, count, dims);
+    *per = dims[0] * dims[1];
+    if (dusk_call_nargs(call) != 1 || *seeds == NULL || size != (size_t)*count * sizeof(uint64_t)) {
+        dusk_call_fail(call, "gen_philox takes one stack of K matrices and K uint64 seeds");
         return DUSK_EINVAL;
     }
-    *seed = *s;
     return 0;
 }
 
 int dusk__gen_philox_cpu(dusk_call *call)
 {
-    int64_t count, dims[2];
-    size_t size;
-    const void *value = dusk_call_value(call, &size);
-    double *b = dusk_call_stack(call, 0, &count, dims);
-    if (dusk_call_nargs(call) != 1 || value == NULL || size != (size_t)count * sizeof(uint64_t)) {
-        dusk_call_fail(call, "gen_philox takes one stack of K matrices and K uint64 seeds");
-        return DUSK_EINVAL;
-    }
-    const int64_t per = dims[0] * dims[1];
+    const unsigned char *seeds;
+    double *b;
+    int64_t count, per;
+    int ret = dusk__philox_args(call, &seeds, &b, &count, &per);
+    if (ret != 0) return ret;
     for (int64_t k = 0; k < count; k++) {
         uint64_t seed;
-        memcpy(&seed, (const unsigned char *)value + k * (int64_t)sizeof seed, sizeof seed);
+        memcpy(&seed, seeds + k * (int64_t)sizeof seed, sizeof seed);
         dusk_philox_fill(seed, b + k * per, per);
     }
     return 0;
