@@ -108,15 +108,6 @@ static void last_error(h5_error *r)
 
 /* ---- describing types and shapes --------------------------------------------------------- */
 
-/* A shape as Python writes a tuple: "()", "(5,)", "(2, 3)". */
-static void shape_text(char *buf, size_t len, int rank, const int64_t *shape)
-{
-    size_t used = (size_t)snprintf(buf, len, "(");
-    for (int i = 0; i < rank && used < len; i++)
-        used += (size_t)snprintf(buf + used, len - used, "%s%" PRId64, i > 0 ? ", " : "", shape[i]);
-    if (used < len) snprintf(buf + used, len - used, "%s", rank == 1 ? ",)" : ")");
-}
-
 /* 8 or 4 for IEEE float64 or float32 of either byte order (*big set for big-endian), else 0. */
 static int ieee_size(hid_t t, int *big)
 {
@@ -255,7 +246,7 @@ static herr_t visit_link(hid_t group, const char *name, const H5L_info_t *info, 
     int rank = space >= 0 ? space_shape(space, shape) : -1;
     char tt[64] = "an unknown type", st[DUSK__H5_MAX_RANK * 22 + 4] = "(null)";
     if (type >= 0) type_text(type, tt, sizeof tt);
-    if (rank >= 0) shape_text(st, sizeof st, rank, shape);
+    if (rank >= 0) dusk__shape_text(st, sizeof st, rank, shape);
     int candidate = type >= 0 && H5Tget_class(type) == H5T_FLOAT && (rank == 2 || rank == 3);
     close_id(&type);
     close_id(&space);
@@ -884,9 +875,9 @@ static int check_dataset(hid_t file, dusk__h5_dataset *s, int64_t file_size, cha
         dusk__set_why(why, whylen, "%s is not stored contiguously", name);
         rc = DUSK_EFORMAT;
     } else if (rank != s->ndim || memcmp(shape, s->shape, (size_t)rank * sizeof *shape) != 0) {
-        shape_text(want, sizeof want, s->ndim, s->shape);
+        dusk__shape_text(want, sizeof want, s->ndim, s->shape);
         if (rank >= 0)
-            shape_text(have, sizeof have, rank, shape);
+            dusk__shape_text(have, sizeof have, rank, shape);
         else
             snprintf(have, sizeof have, "none");
         dusk__set_why(why, whylen, "%s has shape %s, not %s", name, have, want);

@@ -52,15 +52,6 @@ int dusk_have_hdf5(void)
 
 /* ---- messages ---------------------------------------------------------------------------- */
 
-/* "(2, 3)", "(5,)" */
-static void shape_text(char *buf, size_t len, int ndim, const int64_t *shape)
-{
-    size_t used = (size_t)snprintf(buf, len, "(");
-    for (int i = 0; i < ndim && used < len; i++)
-        used += (size_t)snprintf(buf + used, len - used, "%s%" PRId64, i > 0 ? ", " : "", shape[i]);
-    if (used < len) snprintf(buf + used, len - used, "%s", ndim == 1 ? ",)" : ")");
-}
-
 /* why = "FILE: text" or "FILE:DATASET: text" */
 static void say(char *why, size_t whylen, const char *file, const char *dataset, const char *text)
 {
@@ -175,7 +166,7 @@ static int sniff(int fd, int64_t size, char *text, size_t len)
 static int check_shape(int ndim, const int64_t *shape, char *text, size_t len)
 {
     char st[MAX_RANK * 22 + 4];
-    shape_text(st, sizeof st, ndim, shape);
+    dusk__shape_text(st, sizeof st, ndim, shape);
     if (ndim != 2 && ndim != 3) {
         snprintf(text, len, "has %d dimension%s (shape %.200s); dusk reads (T, n, n) or (n, n)",
                  ndim, ndim == 1 ? "" : "s", st);
@@ -411,7 +402,7 @@ int dusk_input_fingerprint(const dusk_input *in, char *out, size_t len)
 
     /* what the input is: the same data under another dtype, order, shape or dataset differs */
     char desc[1400], st[3 * 22 + 4];
-    shape_text(st, sizeof st, in->ndim, in->shape);
+    dusk__shape_text(st, sizeof st, in->ndim, in->shape);
     if (in->kind == KIND_NPY)
         snprintf(desc, sizeof desc, "npy %s %s %s", dusk_npy_dtype(in->npy),
                  dusk_npy_fortran_order(in->npy) ? "F" : "C", st);

@@ -70,15 +70,6 @@ static void set_why_errno(char *why, size_t whylen, const char *what, int err)
     errno = err;
 }
 
-/* A shape as Python writes a tuple: "()", "(5,)", "(2, 3)". */
-static void format_shape(char *buf, size_t len, int ndim, const int64_t *shape)
-{
-    size_t used = (size_t)snprintf(buf, len, "(");
-    for (int i = 0; i < ndim && used < len; i++)
-        used += (size_t)snprintf(buf + used, len - used, "%s%" PRId64, i > 0 ? ", " : "", shape[i]);
-    if (used < len) snprintf(buf + used, len - used, "%s", ndim == 1 ? ",)" : ")");
-}
-
 /* ---- sizes ------------------------------------------------------------------------------ */
 
 /* The number of values of a shape whose dimensions are all >= 0, into *count. Returns -1
@@ -447,7 +438,7 @@ int dusk__npy_parse_dict(const char *text, const dusk__npy_preamble *pre, int64_
 
     int64_t data_offset = pre->header_start + pre->header_len;
     char shape[DUSK_NPY_MAX_DIMS * 22 + 4];
-    format_shape(shape, sizeof shape, h.ndim, h.shape);
+    dusk__shape_text(shape, sizeof shape, h.ndim, h.shape);
     int64_t count;
     if (shape_count(h.ndim, h.shape, data_offset, &count) != 0) {
         dusk__set_why(why, whylen, "shape %s overflows: its size in bytes does not fit in int64",
@@ -718,7 +709,7 @@ void dusk_npy_close(dusk_npy **f)
 static size_t make_header(char *buf, size_t len, int ndim, const int64_t *shape)
 {
     char tuple[DUSK_NPY_MAX_DIMS * 22 + 4];
-    format_shape(tuple, sizeof tuple, ndim, shape);
+    dusk__shape_text(tuple, sizeof tuple, ndim, shape);
     int n = snprintf(buf + 10, len - 10, "{'descr': '<f8', 'fortran_order': False, 'shape': %s, }",
                      tuple);
     size_t total = 10 + (size_t)n + 1;
@@ -756,7 +747,7 @@ static int create_or_join(const char *path, int ndim, const int64_t *shape, dusk
     int64_t count;
     if (shape_count(ndim, shape, (int64_t)header_len, &count) != 0) {
         char tuple[DUSK_NPY_MAX_DIMS * 22 + 4];
-        format_shape(tuple, sizeof tuple, ndim, shape);
+        dusk__shape_text(tuple, sizeof tuple, ndim, shape);
         dusk__set_why(why, whylen, "shape %s overflows: its size in bytes does not fit in int64",
                       tuple);
         return DUSK_EINVAL;
@@ -896,8 +887,8 @@ int dusk_npy_reopen(const char *path, int ndim, const int64_t *shape, dusk_npy *
         rc = DUSK_EFORMAT;
     } else if (rc == 0 && !same) {
         char want[DUSK_NPY_MAX_DIMS * 22 + 4], have[DUSK_NPY_MAX_DIMS * 22 + 4];
-        format_shape(want, sizeof want, ndim, shape);
-        format_shape(have, sizeof have, f->ndim, f->shape);
+        dusk__shape_text(want, sizeof want, ndim, shape);
+        dusk__shape_text(have, sizeof have, f->ndim, f->shape);
         dusk__set_why(why, whylen, "holds shape %s%s, not %s", have,
                       f->fortran ? " (Fortran order)" : "", want);
         rc = DUSK_EFORMAT;

@@ -64,6 +64,10 @@ const dusk__format *dusk__format_find(const char *name);
 /* Whether this build can write `name` at all (h5 needs HDF5); for messages. */
 int dusk__format_known(const char *name);
 
+/* A block of NaN values (*count of them, 1 MiB) for the rows of failed items, which every
+ * format writes as many times as the rows need. */
+const double *dusk__nan_values(int64_t *count);
+
 /* Values in one row of an output. */
 int64_t dusk__output_row_values(const dusk__output *o);
 

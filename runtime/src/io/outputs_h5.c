@@ -8,8 +8,6 @@
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
 #include <fcntl.h>
-#include <math.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -168,16 +166,6 @@ static int h5_reopen(const char *dir, const dusk__output *outs, int nouts, int64
     return 0;
 }
 
-enum { NAN_CHUNK = 1 << 17 };
-static double nan_chunk[NAN_CHUNK];
-static pthread_once_t nan_once = PTHREAD_ONCE_INIT;
-
-static void fill_nan(void)
-{
-    for (int k = 0; k < NAN_CHUNK; k++)
-        nan_chunk[k] = NAN;
-}
-
 static int h5_write(dusk__outset *s, int o, int64_t first, int64_t count, const double *values)
 {
     if (o < 0 || o >= s->nouts || first < 0 || count < 0) return DUSK_EINVAL;
@@ -185,10 +173,11 @@ static int h5_write(dusk__outset *s, int o, int64_t first, int64_t count, const 
     int64_t at = s->offset[o] + first * s->row[o] * 8, n = count * s->row[o];
     if (values != NULL)
         return dusk__pwrite_full(s->fd, values, (size_t)n * 8, at) == 0 ? 0 : DUSK_EIO;
-    (void)pthread_once(&nan_once, fill_nan);
-    for (int64_t done = 0; done < n; done += NAN_CHUNK) {
-        int64_t m = n - done < NAN_CHUNK ? n - done : NAN_CHUNK;
-        if (dusk__pwrite_full(s->fd, nan_chunk, (size_t)m * 8, at + done * 8) != 0) return DUSK_EIO;
+    int64_t chunk;
+    const double *nan = dusk__nan_values(&chunk);
+    for (int64_t done = 0; done < n; done += chunk) {
+        int64_t m = n - done < chunk ? n - done : chunk;
+        if (dusk__pwrite_full(s->fd, nan, (size_t)m * 8, at + done * 8) != 0) return DUSK_EIO;
     }
     return 0;
 }

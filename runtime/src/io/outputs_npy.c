@@ -112,15 +112,22 @@ static void fill_nan(void)
         nan_chunk[k] = NAN;
 }
 
+const double *dusk__nan_values(int64_t *count)
+{
+    (void)pthread_once(&nan_once, fill_nan);
+    *count = NAN_CHUNK;
+    return nan_chunk;
+}
+
 static int npy_write(dusk__outset *s, int o, int64_t first, int64_t count, const double *values)
 {
     if (o < 0 || o >= s->nouts) return DUSK_EINVAL;
     int64_t at = first * s->row[o], n = count * s->row[o];
     if (values != NULL) return dusk_npy_write(s->files[o], at, values, n);
-    (void)pthread_once(&nan_once, fill_nan);
-    for (int64_t done = 0; done < n; done += NAN_CHUNK) {
-        int ret = dusk_npy_write(s->files[o], at + done, nan_chunk,
-                                 n - done < NAN_CHUNK ? n - done : NAN_CHUNK);
+    int64_t chunk;
+    const double *nan = dusk__nan_values(&chunk);
+    for (int64_t done = 0; done < n; done += chunk) {
+        int ret = dusk_npy_write(s->files[o], at + done, nan, n - done < chunk ? n - done : chunk);
         if (ret != 0) return ret;
     }
     return 0;
