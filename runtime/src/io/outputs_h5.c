@@ -97,7 +97,8 @@ static int h5_create(const char *dir, const dusk__output *outs, int nouts, int64
     dusk__h5_dataset sets[DUSK__MAX_OUTPUTS];
     dusk__h5_attr a[DUSK__MAX_ATTRS];
     datasets(outs, nouts, nitems, sets);
-    for (int i = 0; i < nattrs && i < DUSK__MAX_ATTRS; i++) {
+    if (nattrs > DUSK__MAX_ATTRS) nattrs = DUSK__MAX_ATTRS;
+    for (int i = 0; i < nattrs; i++) {
         /* whole numbers as integer attributes (n = 1000), the rest as strings */
         long long v;
         int number = dusk__parse_int(attrs[i].value, INT64_MIN, INT64_MAX, &v) == 0;
