@@ -48,7 +48,6 @@ struct dusk_batch {
     int64_t chunk_k, item_bytes;
     char chunk_error[160]; /* DUSK_CHUNK was malformed: said by dusk_batch_open() */
     char label[48], noun1[32], noun2[32];
-    int verbose, progress_mode;
 
     /* after dusk_batch_open() */
     int opened;
@@ -120,7 +119,6 @@ int dusk_batch_new(const char *program, int64_t nitems, dusk_batch **out)
     snprintf(b->noun2, sizeof b->noun2, "items");
     snprintf(b->out_flag, sizeof b->out_flag, "--output");
     snprintf(b->resume_flag, sizeof b->resume_flag, "--resume");
-    b->progress_mode = DUSK_PROGRESS_AUTO;
     const char *env = getenv("DUSK_CHUNK");
     long long k;
     if (env != NULL && *env != '\0' && strcmp(env, "auto") != 0) {
@@ -759,8 +757,6 @@ static int open_outputs(dusk_batch *b)
 int dusk_batch_open(dusk_batch *b)
 {
     if (b == NULL || b->opened) return DUSK_EXIT_FAILURE;
-    const dusk_config *cfg = dusk_current_config();
-    if (cfg != NULL) b->verbose = cfg->verbose;
     b->opened = 1;
     if (b->chunk_error[0] != '\0') {
         fprintf(stderr, "%s: %s\n", b->prog, b->chunk_error);
@@ -1241,7 +1237,7 @@ static int end_of_run(dusk_batch *b, int64_t already, int submit_error)
  * for a resume, as with one process. Returns the job's status, the same on every rank. */
 static int end_of_ranks(dusk_batch *b, int64_t already, int submit_error)
 {
-    int64_t causes, sig, stopped, bad, total_causes = 0, done_all, already_all;
+    int64_t causes, sig, stopped, bad, total_causes = 0, done_all;
     size_t len, all_len;
     char *lines = failure_lines(b, &len, &causes), *all = NULL;
     if (causes) print_failures(b, lines);
@@ -1293,28 +1289,16 @@ static int end_of_ranks(dusk_batch *b, int64_t already, int submit_error)
     if (b->files) (void)!b->fmt->suspend(&b->files);
     stopped = stopped || any || flushed;
     if (dusk_ranks_max(stopped, &stopped) != 0) dusk_abort(DUSK_EXIT_FAILURE);
-    /* the whole job's counts, on rank 0: the sum of every rank's, through the gather */
-    char mine[64];
-    snprintf(mine, sizeof mine, "%lld %lld\n", (long long)b->summary.done, (long long)already);
-    char *counts = NULL;
-    size_t counts_len;
-    if (dusk_ranks_gather(mine, strlen(mine), &counts, &counts_len) != 0)
-        dusk_abort(DUSK_EXIT_FAILURE);
-    done_all = already_all = 0;
-    for (const char *c = counts; c && *c;) {
-        long long d, a;
-        if (sscanf(c, "%lld %lld", &d, &a) == 2) done_all += d, already_all = a; /* a: same */
-        const char *nl = strchr(c, '\n');
-        c = nl ? nl + 1 : NULL;
-    }
-    free(counts);
+    /* the whole job's count, on rank 0: the sum of every rank's (what was done before is
+     * rank 0's own: the other ranks read the same manifest) */
+    if (dusk_ranks_sum(b->summary.done, &done_all) != 0) dusk_abort(DUSK_EXIT_FAILURE);
     int status = DUSK_EXIT_OK;
     if (dusk_rank() == 0) {
         b->summary.done = done_all;
         b->summary.failed = total_causes;
     }
     if (dusk_rank() == 0 && !stopped) {
-        print_summary(b, done_all + total_causes, already_all, total_causes, b->summary.seconds);
+        print_summary(b, done_all + total_causes, already, total_causes, b->summary.seconds);
         if (total_causes) status = DUSK_EXIT_ITEMS_FAILED;
     } else if (dusk_rank() == 0) {
         status = sig ? DUSK_EXIT_SIGNAL + (int)sig : DUSK_EXIT_FAILURE;
@@ -1338,7 +1322,6 @@ int dusk_batch_run(dusk_batch *b, dusk_batch_submit_fn submit, void *user)
         fprintf(stderr, "%s: dusk_batch_run needs dusk_init() first\n", b->prog);
         return DUSK_EXIT_FAILURE;
     }
-    b->verbose = cfg->verbose;
     int nranks = dusk_rank_count(), ret;
     b->stored = b->dir != NULL;
     for (int i = 0; i < b->nouts; i++)
@@ -1351,7 +1334,7 @@ int dusk_batch_run(dusk_batch *b, dusk_batch_submit_fn submit, void *user)
     /* what was done before: rank 0 has it in its manifest, the other ranks read it */
     const dusk_manifest *before = b->prior ? b->prior : dusk_rank() == 0 ? b->manifest : NULL;
     int64_t already = dusk_manifest_done_count(before);
-    if (b->resume && dusk_rank() == 0 && b->verbose >= 0) {
+    if (b->resume && dusk_rank() == 0 && cfg->verbose >= 0) {
         printf("%s: resuming %s: %lld of %lld %s already done\n", b->program, b->dir,
                (long long)already, (long long)b->nitems, b->noun2);
         fflush(stdout);

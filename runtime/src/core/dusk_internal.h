@@ -179,7 +179,6 @@ void dusk__progress_free(dusk__progress **p);
 
 /* init.c: the running configuration and kernels freed while running. */
 extern int dusk__started;
-struct dusk__trace *dusk__current_trace(void); /* NULL when not tracing */
 void dusk__kernel_doom(dusk_kernel *k);
 
 /* mpi.c: ranks. dusk__mpi_start() starts StarPU (with StarPU-MPI under a launcher) and

@@ -26,11 +26,6 @@ static char *fail_tasks; /* ",key,key," from DUSK_FAIL_TASKS, or NULL */
 static const dusk_extension *extensions[DUSK_MAX_EXTENSIONS];
 static int nextensions, nstarted;
 
-struct dusk__trace *dusk__current_trace(void)
-{
-    return trace;
-}
-
 void dusk_set_run_info(const char *line)
 {
     if (trace == NULL || line == NULL) return;
