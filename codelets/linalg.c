@@ -180,8 +180,8 @@ static int64_t max_chunk(const job *j, int automatic)
 {
     const int64_t n = j->n;
     int64_t most = INT32_MAX / (n * n);
-    if (j->a == NULL && most > (1 << 20) / (int64_t)sizeof(uint32_t))
-        most = (1 << 20) / (int64_t)sizeof(uint32_t);
+    if (j->a == NULL && most > DUSK_MAX_VALUE_SIZE / (int64_t)sizeof(uint32_t))
+        most = DUSK_MAX_VALUE_SIZE / (int64_t)sizeof(uint32_t);
     if (automatic) {
         const dusk_config *cfg = dusk_current_config();
         int64_t workers = dusk_worker_count();

@@ -1221,9 +1221,9 @@ static int check_task(const dusk_graph *g, const dusk_kernel *k, const dusk_arg 
 {
     if (!graph_ok(g) || k == NULL || nargs < 0 || nargs > DUSK_MAX_ARGS ||
         (nargs > 0 && args == NULL) || (value_size > 0 && value == NULL) ||
-        value_size > (1u << 20) || opts->retries < 0 || opts->retries > 100 || opts->nafter < 0 ||
-        (opts->nafter > 0 && opts->after == NULL) || opts->where < DUSK_WHERE_ANY ||
-        opts->where > DUSK_WHERE_GPU || opts->item_count < 0)
+        value_size > DUSK_MAX_VALUE_SIZE || opts->retries < 0 || opts->retries > 100 ||
+        opts->nafter < 0 || (opts->nafter > 0 && opts->after == NULL) ||
+        opts->where < DUSK_WHERE_ANY || opts->where > DUSK_WHERE_GPU || opts->item_count < 0)
         return DUSK_EINVAL;
     *nitems = 1;
     for (int i = 0; i < nargs; i++) {
@@ -1276,7 +1276,7 @@ int dusk_task_submit(dusk_graph *g, const dusk_kernel *k, const dusk_arg *args, 
     int ret = check_task(g, k, args, nargs, value, value_size, opts, &nitems);
     if (ret != 0) return ret;
     if (!dusk__started) return DUSK_ESTATE;
-    if (cancel_flagged(g)) atomic_store(&g->cancel, 1);
+    poll_cancel(g);
     if (atomic_load(&g->cancel)) return DUSK_ECANCELED;
 
     dusk__task *t = calloc(1, sizeof *t + value_size);

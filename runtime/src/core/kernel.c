@@ -244,11 +244,17 @@ static void fail_item(dusk__task *t, int64_t k, int code, const char *reason)
         (dusk__item_fail){k, code, dusk__strdup(reason ? reason : dusk_strerror(code))};
 }
 
+/* Whether code is one of dusk's DUSK_E* codes (dusk_strerror() knows it). */
+static int known_code(int code)
+{
+    return strcmp(dusk_strerror(code), dusk_strerror(INT_MIN)) != 0;
+}
+
 void dusk_call_fail_item(dusk_call *call, int64_t k, int code, const char *fmt, ...)
 {
     if (call == NULL || k < 0 || k >= call->task->nitems || code >= 0) return;
     /* a code dusk does not know is the kernel's own failure (and must fit item statuses) */
-    if (strcmp(dusk_strerror(code), dusk_strerror(INT_MIN)) == 0) code = DUSK_EKERNEL;
+    if (!known_code(code)) code = DUSK_EKERNEL;
     dusk__task *t = call->task;
     char buf[512];
     va_list ap;
@@ -366,7 +372,6 @@ static void observe_start(const dusk__task *t)
     dusk__observe(&ev);
 }
 
-/* What the task writes: failed as a whole, or item by item. */
 /* What a kernel function returned, as the task's status: 0 and dusk's codes as they are;
  * anything else (C's `return 1`, a negative number that is no DUSK_E* code, which
  * dusk_strerror() does not know) is DUSK_EKERNEL, with the number as the reason unless the
@@ -374,7 +379,7 @@ static void observe_start(const dusk__task *t)
 static int kernel_status(dusk_call *call, int ret)
 {
     if (ret == 0) return 0;
-    if (ret < 0 && strcmp(dusk_strerror(ret), dusk_strerror(INT_MIN)) != 0) return ret;
+    if (ret < 0 && known_code(ret)) return ret;
     if (call->task->reason == NULL) dusk_call_fail(call, "kernel returned %d", ret);
     return DUSK_EKERNEL;
 }
