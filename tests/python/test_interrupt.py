@@ -36,22 +36,32 @@ CHILD = textwrap.dedent("""
 """)
 
 
-def test_ctrl_c_interrupts_a_long_call_and_leaves_dusk_usable():
+def interrupt_child(signals):
+    """Run CHILD and send it `signals` SIGINTs (10 ms apart) once its batch is going: its exit
+    status, stdout and stderr."""
+    import time
     p = subprocess.Popen([sys.executable, "-c", CHILD], stdout=subprocess.PIPE,
                          stderr=subprocess.PIPE, text=True, env=dict(os.environ))
     try:
         assert p.stdout.readline().strip() == "ready", p.stderr.read()
         # let the batch get going (its first tasks submitted and running), then Ctrl-C
-        import time
         time.sleep(1.0)
-        p.send_signal(signal.SIGINT)
+        for i in range(signals):
+            if i > 0:
+                time.sleep(0.01)
+            p.send_signal(signal.SIGINT)
         # far less than the batch would take: a KeyboardInterrupt that waited for it fails
         out, err = p.communicate(timeout=120)
     finally:
         if p.poll() is None:
             p.kill()
             p.wait()
-    assert p.returncode == 0, err
+    return p.returncode, out, err
+
+
+def test_ctrl_c_interrupts_a_long_call_and_leaves_dusk_usable():
+    rc, out, err = interrupt_child(1)
+    assert rc == 0, err
     assert "KeyboardInterrupt after" in out, out + err
     assert "computes again" in out, out + err
 
@@ -59,19 +69,6 @@ def test_ctrl_c_interrupts_a_long_call_and_leaves_dusk_usable():
 def test_second_ctrl_c_still_waits_for_the_call():
     """Two signals in a row: the call's memory must outlive it, so the second one does not
     make the first return early; the exception comes once the call has stopped."""
-    p = subprocess.Popen([sys.executable, "-c", CHILD], stdout=subprocess.PIPE,
-                         stderr=subprocess.PIPE, text=True, env=dict(os.environ))
-    try:
-        assert p.stdout.readline().strip() == "ready", p.stderr.read()
-        import time
-        time.sleep(1.0)
-        p.send_signal(signal.SIGINT)
-        time.sleep(0.01)
-        p.send_signal(signal.SIGINT)
-        out, err = p.communicate(timeout=120)
-    finally:
-        if p.poll() is None:
-            p.kill()
-            p.wait()
-    assert p.returncode == 0, err
+    rc, out, err = interrupt_child(2)
+    assert rc == 0, err
     assert "KeyboardInterrupt after" in out and "computes again" in out, out + err
