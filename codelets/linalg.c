@@ -183,11 +183,8 @@ static int64_t max_chunk(const job *j, int automatic)
     if (j->a == NULL && most > DUSK_MAX_VALUE_SIZE / (int64_t)sizeof(uint32_t))
         most = DUSK_MAX_VALUE_SIZE / (int64_t)sizeof(uint32_t);
     if (automatic) {
-        const dusk_config *cfg = dusk_current_config();
-        int64_t workers = dusk_worker_count();
-        int64_t window = (int64_t)(cfg->window_mb ? cfg->window_mb : 32 * workers) << 20;
         int64_t item = (2 * n * n + n) * (int64_t)sizeof(double);
-        int64_t fit = window / (2 * workers) / item;
+        int64_t fit = dusk_window_bytes() / (2 * dusk_worker_count()) / item;
         if (fit < most) most = fit;
     }
     return most < 1 ? 1 : most;

@@ -192,6 +192,11 @@ int dusk_worker_count(void);
 int dusk_cpu_worker_count(void);
 int dusk_cuda_worker_count(void);
 
+/* After dusk_init(): the bytes of data a graph's window lets its tasks in flight use once two
+ * per worker run (dusk_config.window_mb MiB, or 32 MiB per worker); 0 before. For sizing
+ * chunks of work so that they fit it. */
+int64_t dusk_window_bytes(void);
+
 /* 1 when this build of dusk has CUDA implementations (the StarPU it was built with has CUDA;
  * see tools/build-starpu.sh), else 0. Whether a GPU is there is dusk_cuda_worker_count(). */
 int dusk_have_cuda(void);

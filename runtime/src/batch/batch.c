@@ -1351,8 +1351,7 @@ int dusk_batch_run(dusk_batch *b, dusk_batch_submit_fn submit, void *user)
     }
     /* Items per task: within the window's memory, two tasks per worker in flight. */
     int workers = dusk_worker_count() > 0 ? dusk_worker_count() : 1;
-    int64_t window = (int64_t)(cfg->window_mb ? cfg->window_mb : 32 * workers) << 20;
-    int64_t max_k = b->item_bytes > 0 ? window / (2 * workers) / b->item_bytes : 0;
+    int64_t max_k = b->item_bytes > 0 ? dusk_window_bytes() / (2 * workers) / b->item_bytes : 0;
     if (b->item_bytes > 0 && max_k < 1) max_k = 1;
     if (dusk_chunker_new(b->chunk_k, max_k, workers, &b->chunker) != 0) {
         fprintf(stderr, "%s: out of memory\n", b->prog);

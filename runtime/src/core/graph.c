@@ -246,6 +246,13 @@ void dusk__workers_stopping(void)
     pthread_mutex_unlock(&graphs_lock);
 }
 
+int64_t dusk_window_bytes(void)
+{
+    const dusk_config *cfg = dusk_current_config();
+    if (!dusk__started || cfg == NULL) return 0;
+    return (int64_t)(cfg->window_mb ? cfg->window_mb : 32 * dusk_worker_count()) << 20;
+}
+
 int dusk_graph_new(dusk_graph **out)
 {
     if (out == NULL) return DUSK_EINVAL;
@@ -267,7 +274,7 @@ int dusk_graph_new(dusk_graph **out)
      * every worker still has work however large they are. */
     int64_t workers = dusk_worker_count();
     g->window = cfg->window ? cfg->window : 64 * workers;
-    g->window_bytes = (int64_t)(cfg->window_mb ? cfg->window_mb : 32 * workers) << 20;
+    g->window_bytes = dusk_window_bytes();
     g->window_floor = 2 * workers;
     pthread_mutex_lock(&graphs_lock);
     g->next_live = live_graphs;
