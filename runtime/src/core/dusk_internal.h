@@ -112,6 +112,17 @@ typedef struct dusk__task {
     _Alignas(16) unsigned char value[];
 } dusk__task;
 
+/* What names task t (its key, or its kernel's name), and the id of its item k. */
+static inline const char *dusk__task_key(const dusk__task *t)
+{
+    return t->key ? t->key : t->k->name;
+}
+
+static inline int64_t dusk__task_item(const dusk__task *t, int64_t k)
+{
+    return t->item_count > 0 ? t->item_first + k * t->item_step : k;
+}
+
 struct dusk_call {
     dusk__task *task;
     void **buffers;

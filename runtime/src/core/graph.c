@@ -176,7 +176,7 @@ void dusk__task_event(const dusk__task *t, dusk_event_kind kind, dusk_task_event
         .graph = t->g,
         .id = t->id,
         .uid = t->trace_id,
-        .key = t->key ? t->key : t->k->name,
+        .key = dusk__task_key(t),
         .kernel = t->k->name,
         .flags = t->flags,
         .item_first = t->item_first,
@@ -947,7 +947,7 @@ static void record_failure(dusk_graph *g, dusk__task *t)
     }
     failure *f = &g->failures[g->nfailures++];
     f->id = t->id;
-    f->key = dusk__strdup(t->key ? t->key : t->k->name);
+    f->key = dusk__strdup(dusk__task_key(t));
     f->reason = dusk__strdup(t->reason ? t->reason : dusk_strerror(t->status));
 }
 
@@ -963,10 +963,10 @@ static void record_item(dusk_graph *g, const dusk__task *t, int64_t k, int statu
         g->ifailures_cap = cap;
     }
     item_failure *f = &g->ifailures[g->nifailures++];
-    f->item = t->item_count > 0 ? t->item_first + k * (t->item_step ? t->item_step : 1) : k;
+    f->item = dusk__task_item(t, k);
     f->task = t->id;
     f->status = status;
-    f->key = dusk__strdup(t->key ? t->key : t->k->name);
+    f->key = dusk__strdup(dusk__task_key(t));
     f->reason = dusk__strdup(reason ? reason : dusk_strerror(status));
 }
 

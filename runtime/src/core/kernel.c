@@ -225,7 +225,7 @@ int64_t dusk_call_item_id(const dusk_call *call, int64_t k)
 {
     if (call == NULL) return -1;
     const dusk__task *t = call->task;
-    return t->item_count > 0 ? t->item_first + k * t->item_step : k;
+    return dusk__task_item(t, k);
 }
 
 /* Record item k's failure with its reason (NULL: the code's text). */
@@ -303,8 +303,8 @@ static void items_begin(dusk__task *t)
     }
     if (t->item_count > 0 && dusk__fail_active())
         for (int64_t k = 0; k < t->nitems; k++)
-            if (t->item_state[k] == 0 && dusk__fail_injected_item(t->key ? t->key : t->k->name,
-                                                                  t->item_first + k * t->item_step))
+            if (t->item_state[k] == 0 &&
+                dusk__fail_injected_item(dusk__task_key(t), dusk__task_item(t, k)))
                 fail_item(t, k, DUSK_ENUMERIC, "injected failure (DUSK_FAIL_TASKS)");
     int64_t left = 0;
     for (int64_t k = 0; k < t->nitems; k++)
@@ -356,7 +356,7 @@ static void task_begin(dusk__task *t, dusk_call *call)
                 t->status = DUSK_EINVAL;
             }
     }
-    if (t->status == 0 && t->item_count == 0 && dusk__fail_injected(t->key ? t->key : t->k->name)) {
+    if (t->status == 0 && t->item_count == 0 && dusk__fail_injected(dusk__task_key(t))) {
         dusk_call_fail(call, "injected failure (DUSK_FAIL_TASKS)");
         t->status = DUSK_ENUMERIC;
         t->attempts = 1;
