@@ -23,6 +23,17 @@ char *dusk__strdup(const char *s)
     return d;
 }
 
+void dusk__set_why_errno(char *why, size_t whylen, const char *what, int err)
+{
+    char text[128];
+    dusk__errno_text(err, text, sizeof text);
+    if (what != NULL)
+        dusk__set_why(why, whylen, "%s: %s", what, text);
+    else
+        dusk__set_why(why, whylen, "%s", text);
+    errno = err;
+}
+
 void dusk__shape_text(char *buf, size_t len, int ndim, const int64_t *shape)
 {
     size_t used = (size_t)snprintf(buf, len, "(");

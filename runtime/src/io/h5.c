@@ -781,8 +781,7 @@ int dusk__h5_create(const char *path, dusk__h5_dataset *sets, int nsets, const d
         err = errno;
         if (fd >= 0) close(fd);
         if (what != NULL) {
-            dusk__errno_text(err, text, sizeof text);
-            dusk__set_why(why, whylen, "%s: %s", what, text);
+            dusk__set_why_errno(why, whylen, what, err);
             rc = DUSK_EIO;
         }
     }
@@ -947,15 +946,12 @@ int dusk__h5_check(const char *path, dusk__h5_dataset *sets, int nsets, const du
     if (rc != 0) return rc;
     /* the signature first, with the C library: HDF5 is not asked about a file that is not
      * one (nor about a FIFO or a directory) */
-    char text[128];
     int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     struct stat st;
     if (fd < 0 || fstat(fd, &st) != 0) {
         int err = errno;
         if (fd >= 0) close(fd);
-        dusk__errno_text(err, text, sizeof text);
-        dusk__set_why(why, whylen, "%s", text);
-        errno = err;
+        dusk__set_why_errno(why, whylen, NULL, err);
         return DUSK_EIO;
     }
     unsigned char sig[8];
@@ -963,9 +959,7 @@ int dusk__h5_check(const char *path, dusk__h5_dataset *sets, int nsets, const du
     int err = errno;
     close(fd);
     if (got < 0) {
-        dusk__errno_text(err, text, sizeof text);
-        dusk__set_why(why, whylen, "%s", text);
-        errno = err;
+        dusk__set_why_errno(why, whylen, NULL, err);
         return DUSK_EIO;
     }
     if (got > 0 || memcmp(sig, H5_SIGNATURE, 8) != 0) {

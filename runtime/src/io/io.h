@@ -18,6 +18,9 @@ char *dusk__strdup(const char *s);
 /* One line of explanation into why[whylen] (nothing when why is NULL or whylen is 0). */
 void dusk__set_why(char *why, size_t whylen, const char *fmt, ...) DUSK_PRINTF(3, 4);
 
+/* `why` gets "what: strerror(err)", or just the text when what is NULL; errno is left as err. */
+void dusk__set_why_errno(char *why, size_t whylen, const char *what, int err);
+
 /* A shape as Python writes a tuple: "()", "(5,)", "(2, 3)". */
 void dusk__shape_text(char *buf, size_t len, int ndim, const int64_t *shape);
 

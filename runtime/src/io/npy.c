@@ -58,18 +58,6 @@ struct dusk_npy {
 
 /* ---- messages --------------------------------------------------------------------------- */
 
-/* `why` gets "what: strerror(err)", or just the text when what is NULL; errno is left as err. */
-static void set_why_errno(char *why, size_t whylen, const char *what, int err)
-{
-    char text[128];
-    dusk__errno_text(err, text, sizeof text);
-    if (what != NULL)
-        dusk__set_why(why, whylen, "%s: %s", what, text);
-    else
-        dusk__set_why(why, whylen, "%s", text);
-    errno = err;
-}
-
 /* ---- sizes ------------------------------------------------------------------------------ */
 
 /* The number of values of a shape whose dimensions are all >= 0, into *count. Returns -1
@@ -480,11 +468,11 @@ static int open_checked(dusk_npy *f, char *why, size_t whylen)
 {
     struct stat st;
     if (fstat(f->fd, &st) != 0) {
-        set_why_errno(why, whylen, NULL, errno);
+        dusk__set_why_errno(why, whylen, NULL, errno);
         return DUSK_EIO;
     }
     if (S_ISDIR(st.st_mode)) {
-        set_why_errno(why, whylen, NULL, EISDIR);
+        dusk__set_why_errno(why, whylen, NULL, EISDIR);
         return DUSK_EIO;
     }
     if (!S_ISREG(st.st_mode)) {
@@ -497,7 +485,7 @@ static int open_checked(dusk_npy *f, char *why, size_t whylen)
     size_t have = size < NPY_PREAMBLE_MAX ? (size_t)size : NPY_PREAMBLE_MAX;
     int got = dusk__pread_full(f->fd, bytes, have, 0);
     if (got < 0) {
-        set_why_errno(why, whylen, NULL, errno);
+        dusk__set_why_errno(why, whylen, NULL, errno);
         return DUSK_EIO;
     }
     if (got > 0) {
@@ -518,7 +506,7 @@ static int open_checked(dusk_npy *f, char *why, size_t whylen)
     if (got != 0) {
         free(text);
         if (got < 0) {
-            set_why_errno(why, whylen, NULL, errno);
+            dusk__set_why_errno(why, whylen, NULL, errno);
             return DUSK_EIO;
         }
         dusk__set_why(why, whylen, "file is truncated: it shrank while being read");
@@ -557,7 +545,7 @@ int dusk_npy_open(const char *path, dusk_npy **out, char *why, size_t whylen)
     if (f->fd < 0) {
         int err = errno;
         free(f);
-        set_why_errno(why, whylen, NULL, err);
+        dusk__set_why_errno(why, whylen, NULL, err);
         return DUSK_EIO;
     }
     int rc = open_checked(f, why, whylen);
@@ -783,7 +771,7 @@ static int create_or_join(const char *path, int ndim, const int64_t *shape, dusk
         struct stat st;
         f->fd = open(f->partial, O_WRONLY | O_CLOEXEC);
         if (f->fd < 0 || fstat(f->fd, &st) != 0) {
-            set_why_errno(why, whylen, NULL, errno);
+            dusk__set_why_errno(why, whylen, NULL, errno);
             npy_free(f);
             return DUSK_EIO;
         }
@@ -801,13 +789,13 @@ static int create_or_join(const char *path, int ndim, const int64_t *shape, dusk
     /* Replace, never truncate in place: an old PATH.partial may be a link to something else,
      * or still be open in a writer that is going away. */
     if (unlink(f->partial) != 0 && errno != ENOENT) {
-        set_why_errno(why, whylen, NULL, errno);
+        dusk__set_why_errno(why, whylen, NULL, errno);
         npy_free(f);
         return DUSK_EIO;
     }
     f->fd = open(f->partial, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
     if (f->fd < 0) {
-        set_why_errno(why, whylen, NULL, errno);
+        dusk__set_why_errno(why, whylen, NULL, errno);
         npy_free(f); /* not yet writable: leaves alone a file someone else made meanwhile */
         return DUSK_EIO;
     }
@@ -818,7 +806,7 @@ static int create_or_join(const char *path, int ndim, const int64_t *shape, dusk
     else if (ftruncate(f->fd, (off_t)(f->data_offset + count * (int64_t)sizeof(double))) != 0)
         what = "cannot size the file";
     if (what != NULL) {
-        set_why_errno(why, whylen, what, errno);
+        dusk__set_why_errno(why, whylen, what, errno);
         npy_free(f); /* removes PATH.partial, keeps errno */
         return DUSK_EIO;
     }
@@ -874,7 +862,7 @@ int dusk_npy_reopen(const char *path, int ndim, const int64_t *shape, dusk_npy *
         renamed = f->fd >= 0;
     }
     if (f->fd < 0) {
-        set_why_errno(why, whylen, NULL, errno);
+        dusk__set_why_errno(why, whylen, NULL, errno);
         npy_free(f); /* not writable yet: removes nothing */
         return DUSK_EIO;
     }
@@ -894,7 +882,7 @@ int dusk_npy_reopen(const char *path, int ndim, const int64_t *shape, dusk_npy *
         rc = DUSK_EFORMAT;
     }
     if (rc == 0 && renamed && rename(f->path, f->partial) != 0) {
-        set_why_errno(why, whylen, "cannot rename it to .partial", errno);
+        dusk__set_why_errno(why, whylen, "cannot rename it to .partial", errno);
         rc = DUSK_EIO;
     }
     if (rc != 0) {

@@ -78,10 +78,7 @@ static int open_checked(dusk__outset *s, const char *path, const dusk__output *o
         s->offset[i] = sets[i].offset;
     s->fd = open(path, O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
     if (s->fd < 0) {
-        int err = errno;
-        dusk__errno_text(err, one, sizeof one);
-        dusk__set_why(why, whylen, "results.h5: %s", one);
-        errno = err;
+        dusk__set_why_errno(why, whylen, "results.h5", errno);
         return DUSK_EIO;
     }
     return 0;
@@ -151,9 +148,7 @@ static int h5_reopen(const char *dir, const dusk__output *outs, int nouts, int64
     int ret = open_checked(s, finished ? s->path : s->partial, outs, nouts, nitems, why, whylen);
     if (ret == 0 && finished && rename(s->path, s->partial) != 0) {
         int err = errno;
-        char one[256];
-        dusk__errno_text(err, one, sizeof one);
-        dusk__set_why(why, whylen, "results.h5: cannot rename it to .partial: %s", one);
+        dusk__set_why_errno(why, whylen, "results.h5: cannot rename it to .partial", err);
         close(s->fd);
         errno = err;
         ret = DUSK_EIO;
