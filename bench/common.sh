@@ -104,6 +104,20 @@ summary_seconds() { # file
     sed -n 's/^Processed [0-9]* tasks\{0,1\} in \([0-9.]*\) s .*/\1/p' "$1"
 }
 
+# The time now, in seconds since the epoch (with nanoseconds).
+now() { date +%s.%N; }
+
+# The largest of the numbers given.
+largest() { printf '%s\n' "$@" | sort -g | tail -n 1; }
+
+# "K" when every run chose K, "K1-K2" when they differed.
+chunk_range() {
+    local lo hi
+    lo=$(printf '%s\n' "$@" | sort -n | head -n 1)
+    hi=$(printf '%s\n' "$@" | sort -n | tail -n 1)
+    [ "$lo" = "$hi" ] && echo "$lo" || echo "$lo–$hi"
+}
+
 # Print the median of the numbers given (the mean of the middle two, to 3 decimals, if even).
 median() {
     printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 }

@@ -90,7 +90,6 @@ cores=$(nproc)
 probe_dusk -n 8 --ntasks 1 --no-progress
 workers=$probed
 
-now() { date +%s.%N; }
 sub() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", a - b }'; }
 signed_sub() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%+.3f", a - b }'; }
 
@@ -116,13 +115,6 @@ run_eigh() { # n t [trace-dir]
 }
 
 # "K" when every run chose K, "K1-K2" when they differed.
-chunk_range() {
-    local lo hi
-    lo=$(printf '%s\n' "$@" | sort -n | head -n 1)
-    hi=$(printf '%s\n' "$@" | sort -n | tail -n 1)
-    [ "$lo" = "$hi" ] && echo "$lo" || echo "$lo–$hi"
-}
-
 trace_rows=()
 misses=0
 for c in "${cases[@]}"; do

@@ -127,8 +127,6 @@ cores=$(nproc)
 probe_dusk -n 8 --ntasks 1 --no-progress "${extra[@]}"
 workers=$probed
 
-now() { date +%s.%N; }
-
 # One run of dusk-eigh ARGS...; sets $wall (the whole process), $batch (its Processed line)
 # and $mb (its peak memory, from -v). sync first, outside the time.
 run_eigh() {
@@ -145,8 +143,6 @@ run_eigh() {
     [ -n "$mb" ] || die "no 'peak memory' line in dusk-eigh -v's output: $(cat "$tmp/err")"
 }
 
-# The largest of the numbers given.
-largest() { printf '%s\n' "$@" | sort -g | tail -n 1; }
 
 # REPS rounds of the two formats' commands, alternating; sets the rows' figures.
 # The commands are the functions run_npy and run_h5 (each writes into a fresh directory).

@@ -160,17 +160,6 @@ run_ref() { # n t
     mb=$(peak_mb_of "$tmp/err")
 }
 
-# The largest of the numbers given.
-largest() { printf '%s\n' "$@" | sort -g | tail -n 1; }
-
-# "K" when every run chose K, "K1-K2" when they differed.
-chunk_range() {
-    local lo hi
-    lo=$(printf '%s\n' "$@" | sort -n | head -n 1)
-    hi=$(printf '%s\n' "$@" | sort -n | tail -n 1)
-    [ "$lo" = "$hi" ] && echo "$lo" || echo "$lo–$hi"
-}
-
 # ---- correctness: both must compute the same eigenvalues (needs python3 to read .npy), at a
 # size where auto makes chunks of one matrix (n = 200, T = 16) and at one where it makes
 # chunks of many (n = 10, T = 4000) --------------------------------------------------------
