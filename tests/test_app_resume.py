@@ -152,13 +152,22 @@ with tempfile.TemporaryDirectory() as tmp:
     first = ""
     while p.poll() is None and "stopping:" not in first:
         first += p.stderr.readline()
-    time.sleep(0.2)
+    time.sleep(0.05)  # past the 20 ms in which two count as one, before the stop ends
     p.send_signal(signal.SIGINT)
     _, stderr = p.communicate(timeout=240)
     stderr = first + stderr
     rc = p.returncode
-    check(rc in (0, 130), f"two Ctrl-C: exit {rc}")
-    if rc == 130:
+    # The graceful stop may have ended before the second signal: then it exited 130 itself, or
+    # the signal came after dusk_batch_free() put the default handler back (killed by SIGINT).
+    # Either way it is the graceful stop's state that must be true.
+    check(rc in (0, 130, -signal.SIGINT), f"two Ctrl-C: exit {rc}")
+    if rc == -signal.SIGINT or (rc == 130 and "stopped:" in stderr):
+        print(f"note: the graceful stop had ended before the second signal ({rc})")
+        check("stopped:" in stderr and manifest(out)["state"] == "interrupted",
+              f"two Ctrl-C, stopped first: the stop is complete ({stderr.strip()!r})")
+        r = run(big[:-2] + ["--resume", out])
+        check(r.returncode == 0, f"two Ctrl-C + resume: exit {r.returncode} ({r.stderr.strip()})")
+    elif rc == 130:
         # at once: the graceful path's closing lines never came, the manifest stays true
         check("stopping:" in stderr and "stopped:" not in stderr,
               f"two Ctrl-C: quit at once ({stderr.strip()!r})")
