@@ -120,8 +120,13 @@ with tempfile.TemporaryDirectory() as tmp:
                     check(rows_ok, f"kill {k}: h5py opens the killed file; the {len(ids)} rows listed hold their results")
                 except OSError as e:
                     check(False, f"kill {k}: h5py cannot open the killed file: {e}")
-            check(not os.path.exists(os.path.join(out, "results.h5")) or rc == 0,
-                  f"kill {k}: results.h5 under its final name only when finished")
+            # a kill may land after the rename, while the process shuts down: the file under
+            # its final name must then be whole, and the manifest (saved first) say so
+            final = os.path.join(out, "results.h5")
+            if os.path.exists(final):
+                m = dict(l.rstrip("\n").split(" ", 1) for l in open(os.path.join(out, "manifest.txt")))
+                check(m["state"] == "finished" and same(datasets(final)[0], long_ref),
+                      f"kill {k}: results.h5 under its final name only when finished ({rc})")
             if rc == 0:
                 break
             if rc != -signal.SIGKILL:
