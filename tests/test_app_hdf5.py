@@ -39,6 +39,10 @@ def datasets(path):
         return {k: f[k][:] for k in f.keys()}, dict(f.attrs)
 
 
+def manifest(out):
+    return dict(l.rstrip("\n").split(" ", 1) for l in open(os.path.join(out, "manifest.txt")))
+
+
 def same(a, b):
     return a.keys() == b.keys() and all(np.array_equal(a[k], b[k], equal_nan=True) for k in a)
 
@@ -104,7 +108,7 @@ with tempfile.TemporaryDirectory() as tmp:
             if rc == -signal.SIGKILL and os.path.exists(partial):
                 try:
                     s, _ = datasets(partial)
-                    m = dict(l.rstrip("\n").split(" ", 1) for l in open(os.path.join(out, "manifest.txt")))
+                    m = manifest(out)
                     ids = set()
                     for part in filter(None, m["ids"].split(",")):
                         lo, _, hi = part.partition("-")
@@ -124,7 +128,7 @@ with tempfile.TemporaryDirectory() as tmp:
             # its final name must then be whole, and the manifest (saved first) say so
             final = os.path.join(out, "results.h5")
             if os.path.exists(final):
-                m = dict(l.rstrip("\n").split(" ", 1) for l in open(os.path.join(out, "manifest.txt")))
+                m = manifest(out)
                 check(m["state"] == "finished" and same(datasets(final)[0], long_ref),
                       f"kill {k}: results.h5 under its final name only when finished ({rc})")
             if rc == 0:
