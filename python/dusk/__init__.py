@@ -21,6 +21,7 @@ and the README ("From Python") for how it is found.
 """
 
 import collections
+import ctypes
 import math
 import operator
 import os
@@ -75,20 +76,39 @@ def configure(ncpu=None, ncuda=None, sched=None, blas_threads=None, trace=None, 
 
     Calls may be repeated (the last value of each argument counts)."""
     settings = {}
-    for name, value, least in (("ncpu", ncpu, 0), ("ncuda", ncuda, 0),
-                               ("blas_threads", blas_threads, 1)):
+    for name, value in (("ncpu", ncpu), ("ncuda", ncuda), ("blas_threads", blas_threads)):
         if value is None:
             continue
-        value = operator.index(value)
-        if value < least:
-            raise ValueError(f"dusk.configure(): {name} must be at least {least}, not {value}")
+        if isinstance(value, bool):
+            raise TypeError(f"dusk.configure(): {name} must be an integer, not {value!r}")
+        try:
+            value = operator.index(value)
+        except TypeError:
+            raise TypeError(f"dusk.configure(): {name} must be an integer, not "
+                            f"{type(value).__name__}") from None
+        # the C library's one table of bounds: what dusk_init() would refuse, refused here
+        lo, hi, _ = _lib.setting_bounds(name)
+        if not lo <= value <= hi:
+            raise ValueError(f"dusk.configure(): {name} must be from {lo} to {hi}, not {value}")
         settings[name] = value
     if sched is not None:
-        if not isinstance(sched, str) or not sched or len(sched.encode()) > 31:
-            raise ValueError(f"dusk.configure(): sched must be a policy name, not {sched!r}")
+        if not isinstance(sched, str):
+            raise TypeError(f"dusk.configure(): sched must be a str, not {type(sched).__name__}")
+        why = ctypes.create_string_buffer(512)
+        if not sched or len(sched.encode()) > 31 or "\0" in sched or \
+                _lib.sched_check(sched.encode(), why, len(why)) != 0:
+            detail = why.value.decode("utf-8", "replace") or f"not a policy name: {sched!r}"
+            raise ValueError(f"dusk.configure(): sched: {detail}")
         settings["sched"] = sched
     if trace is not None:
-        trace = os.path.abspath(os.fspath(trace))
+        if not isinstance(trace, (str, os.PathLike)) or isinstance(os.fspath(trace), bytes):
+            raise TypeError(f"dusk.configure(): trace must be a str or os.PathLike path, not "
+                            f"{type(trace).__name__}")
+        trace = os.fspath(trace)
+        if trace == "" or "\0" in trace:
+            raise ValueError("dusk.configure(): trace must name a directory, not "
+                             f"{trace!r} (leave it None for no trace)")
+        trace = os.path.abspath(trace)
         if len(trace.encode()) > 1023:
             raise ValueError("dusk.configure(): the trace directory's path is over 1023 bytes")
         settings["trace"] = trace
@@ -180,16 +200,20 @@ def _real_type(dtype, fname):
     if np.issubdtype(dtype, np.complexfloating):
         raise TypeError(f"{fname}: complex input ({dtype}) is not supported: dusk decomposes real "
                         "symmetric matrices (numpy.linalg takes complex Hermitian ones)")
-    if dtype == np.float32:
+    # by kind and size, so that big-endian input ('>f4', '>f8') is converted as NumPy does
+    if dtype.kind == "f" and dtype.itemsize == 4:
         return np.float32
-    if np.issubdtype(dtype, np.inexact) and dtype != np.float64:
+    if np.issubdtype(dtype, np.inexact) and not (dtype.kind == "f" and dtype.itemsize == 8):
         raise TypeError(f"array type {dtype} is unsupported in linalg")
     return np.float64
 
 
-def _check_errors(errors, fname):
+def _check_errors(errors, fname, failed=None):
     if errors not in ("raise", "nan"):
         raise ValueError(f"{fname}: errors must be 'raise' or 'nan', not {errors!r}")
+    if failed is not None and not callable(getattr(failed, "append", None)):
+        raise TypeError(f"{fname}: failed must be a list (the failed matrices are appended to "
+                        f"it), not {type(failed).__name__}")
 
 
 def _decompose(fname, a, UPLO, vectors, errors, failed):
@@ -197,7 +221,7 @@ def _decompose(fname, a, UPLO, vectors, errors, failed):
     UPLO = UPLO.upper() if isinstance(UPLO, str) else UPLO
     if UPLO not in ("L", "U"):
         raise ValueError("UPLO argument must be 'L' or 'U'")
-    _check_errors(errors, fname)
+    _check_errors(errors, fname, failed)
     out = _real_type(a.dtype, fname)
     if a.ndim < 2:
         raise LinAlgError(f"{a.ndim}-dimensional array given. Array must be at least "
@@ -270,7 +294,7 @@ def batch_eigh(n, ntasks, seed=0, values_only=False, vectors=False, *, errors="r
                          "(np.random.seed's range)")
     if values_only and vectors:
         raise ValueError(f"{fname}: values_only and vectors exclude each other")
-    _check_errors(errors, fname)
+    _check_errors(errors, fname, failed)
     w = np.empty((ntasks, n))
     v = np.empty((ntasks, n, n)) if vectors else None
     entries = []

@@ -119,6 +119,10 @@ worker_count = _declare("dusk_worker_count", ctypes.c_int)
 cpu_worker_count = _declare("dusk_cpu_worker_count", ctypes.c_int)
 cuda_worker_count = _declare("dusk_cuda_worker_count", ctypes.c_int)
 have_cuda = _declare("dusk_have_cuda", ctypes.c_int)
+_ll, _llp, _cpp = ctypes.c_longlong, ctypes.POINTER(ctypes.c_longlong), ctypes.POINTER(_cp)
+config_bounds = _declare("dusk_config_bounds", ctypes.c_int, ctypes.c_int, _llp, _llp, _llp, _cpp,
+                         _cpp, _cpp)
+sched_check = _declare("dusk_sched_check", ctypes.c_int, _cp, _cp, _size)
 sched_name = _declare("dusk_sched_name", _cp)
 eigh_opts_init = _declare("dusk_eigh_opts_init", ctypes.c_int, ctypes.POINTER(EighOpts))
 # ctypes calls through a CDLL release the GIL for the length of the call.
@@ -126,6 +130,21 @@ eigh_stack = _declare("dusk_eigh_stack", ctypes.c_int, _vp, _i64, _i64, _vp, _vp
                       ctypes.POINTER(EighOpts), _cp, _size)
 eigh_generated = _declare("dusk_eigh_generated", ctypes.c_int, _i64, _i64, ctypes.c_uint32, _vp,
                           _vp, _vp, ctypes.POINTER(EighOpts), _cp, _size)
+
+
+# dusk_setting (dusk.h): the numeric settings configure() takes, by their dusk_config field
+SETTINGS = {"ncpu": 0, "ncuda": 1, "blas_threads": 2}
+
+
+def setting_bounds(name):
+    """(lo, hi, unset) of a numeric setting, from the C library's one table of bounds
+    (dusk_config_bounds): what dusk_init() will accept."""
+    lo, hi, unset = ctypes.c_longlong(), ctypes.c_longlong(), ctypes.c_longlong()
+    rc = config_bounds(SETTINGS[name], ctypes.byref(lo), ctypes.byref(hi), ctypes.byref(unset),
+                       None, None, None)
+    if rc != 0:
+        raise DuskError(rc, f"dusk: no bounds for the setting {name}")
+    return lo.value, hi.value, unset.value
 
 
 def error_text(code):
