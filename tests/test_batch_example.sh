@@ -38,7 +38,7 @@ show() { sed 's/^/    /' "$@"; }
 awk '/^<!-- example: moments.c/ {found = 1; next}
      found && /^```c$/ {inside = 1; next}
      inside && /^```$/ {exit}
-     inside {print}' "$src/README.md" >"$tmp/moments.c"
+     inside {print}' "$src/docs/batch.md" >"$tmp/moments.c"
 if ! grep -q "dusk_batch_run" "$tmp/moments.c"; then
     echo "FAIL: the example program moments.c was not found in README.md"
     exit 1

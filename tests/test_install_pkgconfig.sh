@@ -32,7 +32,7 @@ done
 awk '/^<!-- example: sumsq.c/ {found = 1; next}
      found && /^```c$/ {inside = 1; next}
      inside && /^```$/ {exit}
-     inside {print}' "$src/README.md" >"$tmp/sumsq.c"
+     inside {print}' "$src/docs/c-api.md" >"$tmp/sumsq.c"
 if ! grep -q "dusk_graph_compute" "$tmp/sumsq.c"; then
     fail "the example program was not found in README.md"
     exit 1

@@ -2,7 +2,7 @@
 # Build StarPU 1.3.10 from Debian's source package into a prefix, with what Debian's
 # libstarpu-dev lacks: CUDA (when a toolkit is found), FxT traces, and room for more than 4
 # CPU workers (--enable-maxcpus=128); MPI as in Debian's build. See ../shared/GPU.md and the
-# README ("StarPU with CUDA, FxT or more than 4 cores").
+# docs/install.md ("Big nodes, GPUs and FxT").
 #
 #   tools/build-starpu.sh --prefix /opt/starpu-cuda        then
 #   cmake -S . -B build -DSTARPU_DIR=/opt/starpu-cuda

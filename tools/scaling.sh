@@ -16,7 +16,7 @@
 #                                                                  -> mixed.csv
 # Each CSV starts with a "# machine: ..., date: ..." line, then a header; gnuplot skips the
 # first. Each sweep also writes DIR/NAME.md, its table in Markdown (tools/tutorial.sh puts them
-# in the README). Times are medians of --reps runs (dusk-timeit: best of 5, as timeit).
+# in docs/tutorial.md). Times are medians of --reps runs (dusk-timeit: best of 5, as timeit).
 #
 # Sizes: --quick (default) keeps the whole run to a few minutes on 2 cores (n = 1000,
 # T = 64, 3 runs each); --full is the tutorial's own batch (n = 1000, T = 128, 5 runs, sizes up

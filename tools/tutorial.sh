@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The README's Tutorial, runnable: each step of "Intro to Parallel Python", done in C with dusk.
+# docs/tutorial.md, runnable: each step of "Intro to Parallel Python", done in C with dusk.
 #
 #   tools/tutorial.sh STEP [-b BUILD] [-n N] [--ntasks T]    run one step in this terminal
 #   tools/tutorial.sh regen [--quick|--full] [-b BUILD]       regenerate every number and plot
@@ -10,7 +10,7 @@
 #
 # `regen` runs tools/scaling.sh (CSV and plots under bench/tutorial/), then every step with its
 # console output captured, takes a screenshot of a trace report with headless Chromium, and
-# rewrites the generated blocks of README.md's Tutorial section (between
+# rewrites the generated blocks of docs/tutorial.md (between
 # "<!-- tutorial:NAME -->" and "<!-- /tutorial:NAME -->"), stamped with the machine and date.
 # --quick (default; n = 1000, T = 64) takes about 8 minutes on a quiet 2-core machine (489 s
 # on 2026-11-25); --full is the
@@ -52,7 +52,7 @@ n=${n:-1000}
 if [ "$preset" = full ]; then ntasks=${ntasks:-128}; else ntasks=${ntasks:-64}; fi
 
 resolve_build
-rel=${build#"$root"/} # how the README shows the commands: build/apps/...
+rel=${build#"$root"/} # how docs/tutorial.md shows the commands: build/apps/...
 dusk=$build/apps/dusk-eigh
 for p in apps/dusk-eigh apps/dusk-timeit apps/dusk-reduce bench/dusk-ref-loop tools/dusk-trace; do
     [ -x "$build/$p" ] || die "$build/$p is missing (build first: cmake -S . -B build && cmake --build build)"
@@ -67,7 +67,7 @@ mpirun_cmd=(mpirun --oversubscribe)
 
 # ---- helpers -------------------------------------------------------------------------------------
 
-# Print "$ COMMAND" (as the README shows it) and run it; its output goes to the terminal.
+# Print "$ COMMAND" (as docs/tutorial.md shows it) and run it; its output goes to the terminal.
 show() {
     local shown=("$@")
     shown=("${shown[@]/#"$build"/$rel}")
@@ -142,7 +142,7 @@ step4() {
     for ((r = 1; r <= cores; r++)); do
         eigh_batch "${mpirun_cmd[@]}" -np "$r" -- -n "$n" --ntasks "$ntasks" --ncpu 1 --progress
     done
-    echo "(several nodes: the same command with a hostfile; see the MPI section of the README)"
+    echo "(several nodes: the same command with a hostfile; see docs/mpi.md)"
 }
 
 step5() {
@@ -171,7 +171,7 @@ step7() {
     echo "Open $dir/report.html in a browser (and $dir/trace.json in https://ui.perfetto.dev)"
 }
 
-# ---- regen: every number and plot of the README's Tutorial section ------------------------------
+# ---- regen: every number and plot of docs/tutorial.md ------------------------------------------
 
 # Run step NAME with its console output captured into $blocks/NAME.md as a console block: what a
 # terminal would show (each line as last redrawn after its carriage returns).
@@ -202,9 +202,9 @@ screenshot() { # html png
     rm -rf "$profile"
 }
 
-# Replace each generated block of README.md with DIR/NAME.md.
-update_readme() {
-    local readme=$root/README.md
+# Replace each generated block of docs/tutorial.md with DIR/NAME.md.
+update_tutorial() {
+    local doc=$root/docs/tutorial.md
     awk -v dir="$blocks" '
         match($0, /^<!-- tutorial:[a-z0-9-]+ -->$/) {
             name = substr($0, 15, length($0) - 18)
@@ -218,8 +218,8 @@ update_readme() {
         }
         skipping && $0 ~ /^<!-- \/tutorial:/ { skipping = 0 }
         !skipping { print }
-    ' "$readme" >"$tmp/README.md" || die "README.md: a generated block is missing"
-    cp "$tmp/README.md" "$readme"
+    ' "$doc" >"$tmp/tutorial.md" || die "docs/tutorial.md: a generated block is missing"
+    cp "$tmp/tutorial.md" "$doc"
 }
 
 regen() {
@@ -243,13 +243,13 @@ regen() {
 
     for s in threads sizes workers ranks mixed; do cp "$out/$s.md" "$blocks/$s.md"; done
     if [ -f "$out/ranks.png" ]; then
-        printf '\n![MPI ranks: time and speed-up](bench/tutorial/ranks.svg)\n' >>"$blocks/ranks.md"
+        printf '\n![MPI ranks: time and speed-up](../bench/tutorial/ranks.svg)\n' >>"$blocks/ranks.md"
     fi
     local preset_line="\`tools/tutorial.sh regen --$preset\`: n = $n, T = $ntasks"
     printf 'Measured on %s with %s, in %d s. %s\n' "$(cat "$out/machine.txt")" "$preset_line" \
         $((SECONDS - t0)) "$(cat "$out/load.txt")" >"$blocks/stamp.md"
-    update_readme
-    echo "tutorial: regenerated bench/tutorial/ and README.md's Tutorial section in $((SECONDS - t0)) s" >&2
+    update_tutorial
+    echo "tutorial: regenerated bench/tutorial/ and docs/tutorial.md in $((SECONDS - t0)) s" >&2
 }
 
 case "$what" in

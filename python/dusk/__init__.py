@@ -17,7 +17,7 @@ variables (STARPU_NCPU, STARPU_SCHED, DUSK_BLAS_THREADS, DUSK_TRACE, ...), or wh
 set before; it stops at exit. The calls release the GIL while dusk computes and may come from
 several threads at once; Ctrl-C during a call stops it (KeyboardInterrupt) and leaves dusk
 usable. The package is pure Python over libdusk.so (ctypes): see `library` for the one in use,
-and the README ("From Python") for how it is found.
+and docs/install.md ("The Python package") for how it is found.
 """
 
 import collections
