@@ -28,8 +28,11 @@ packages=(build-essential cmake pkg-config libstarpu-dev libopenblas-dev liblapa
 # clang and libclang-rt-14-dev: libFuzzer for the fuzz target (gcc's TSan runtime, libtsan2,
 # comes with build-essential).
 # python3-h5py and hdf5-tools (h5dump): the HDF5 tests read what dusk writes with them.
+# slurm-wlm and munge: the Slurm tests start a one-machine Slurm (tests/slurm_cluster.sh);
+# srun's PMIx plugin loads libpmix.so, which only libpmix-dev installs.
 [ "$mode" = test ] && packages+=(python3 python3-numpy python3-pytest python3-h5py hdf5-tools graphviz chromium
-    fonts-dejavu-core clang-format git iproute2 clang libclang-rt-14-dev gnuplot-nox)
+    fonts-dejavu-core clang-format git iproute2 clang libclang-rt-14-dev gnuplot-nox
+    slurm-wlm munge libpmix-dev)
 
 missing=()
 for p in "${packages[@]}"; do
