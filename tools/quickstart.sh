@@ -2,7 +2,9 @@
 # dusk's two commands. On a fresh Debian 12 machine, as root (or with sudo):
 #   tools/quickstart.sh run [dusk-eigh flags]   install what is missing, build, run the batch
 #   tools/quickstart.sh test                    install what is missing, build, run every test
-# Safe to run again: it installs only missing packages and rebuilds only what changed.
+# Safe to run again: it installs only missing packages and rebuilds only what changed. On a
+# machine with more cores than Debian's StarPU runs workers (4), it builds StarPU for them
+# first (tools/starpu-plan.sh, tools/build-starpu.sh; DUSK_BUILD_STARPU=0 to skip).
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -57,11 +59,35 @@ fi
 
 jobs=$(nproc 2>/dev/null || echo 2)
 
+# ---- StarPU: Debian's runs at most 4 CPU workers; a machine with more cores gets one built
+# for it by tools/build-starpu.sh (tools/starpu-plan.sh decides, and says why once)
+starpu_prefix=$here/build-starpu
+starpu_dir=""
+plan=$("$here/tools/starpu-plan.sh" "$starpu_prefix")
+if [ "$plan" = "build $starpu_prefix" ]; then
+    "$here/tools/build-starpu.sh" --prefix "$starpu_prefix" --jobs "$jobs" >&2
+    starpu_dir=$starpu_prefix
+fi
+
 # ---- build ------------------------------------------------------------------------------
+configure() { # configure DIR [cmake options...]
+    local dir=$1 have
+    shift
+    # a build directory configured against another StarPU than this one is configured anew
+    # (CMake keeps what it found in its cache); one a user pointed elsewhere is left alone
+    if [ -f "$dir/CMakeCache.txt" ]; then
+        have=$(sed -n 's/^STARPU_DIR:[A-Z]*=//p' "$dir/CMakeCache.txt")
+        if [ "$have" != "$starpu_dir" ] &&
+            { [ -n "$starpu_dir" ] || [ "$have" = "$starpu_prefix" ]; }; then
+            rm -f "$dir/CMakeCache.txt"
+        fi
+    fi
+    cmake -S "$here" -B "$dir" ${starpu_dir:+"-DSTARPU_DIR=$starpu_dir"} "$@" >/dev/null
+}
 build() { # build DIR [cmake options...]
     local dir=$1
     shift
-    cmake -S "$here" -B "$dir" "$@" >/dev/null
+    configure "$dir" "$@"
     # the build log goes to stderr: stdout is for results (`run` prints dusk-eigh's there)
     cmake --build "$dir" -j "$jobs" >&2
 }
@@ -90,8 +116,8 @@ CC=clang build "$here/build-fuzz" -DCMAKE_BUILD_TYPE=Debug -DDUSK_WERROR=ON -DDU
 (cd "$here/build-fuzz" && ctest --output-on-failure) || status=1
 
 echo "== ThreadSanitizer: a small batch (tests/tsan_batch.sh) ==" >&2
-cmake -S "$here" -B "$here/build-tsan" -DCMAKE_BUILD_TYPE=Debug -DDUSK_WERROR=ON \
-    -DDUSK_SANITIZE=thread -DDUSK_BUILD_BENCH=OFF >/dev/null
+configure "$here/build-tsan" -DCMAKE_BUILD_TYPE=Debug -DDUSK_WERROR=ON -DDUSK_SANITIZE=thread \
+    -DDUSK_BUILD_BENCH=OFF
 cmake --build "$here/build-tsan" -j "$jobs" --target dusk-eigh dusk-reduce \
     test_graph_dependencies test_graph_failure test_graph_window test_graph_retry test_eigh_stack
 bash "$here/tests/tsan_batch.sh" "$here/build-tsan" || status=1
