@@ -216,6 +216,11 @@ PartitionName=debug Nodes=$host Default=YES MaxTime=INFINITE State=UP
 EOF
     }
     : >"$dir/plugstack.conf"
+    # srun's PMIx plugin makes a directory per step for its clients, by default
+    # /tmp/spmix_appdir_UID_JOB.STEP: one left by a cluster that died would refuse that step
+    # of the next (job ids start at 1 again)
+    mkdir -p "$dir/pmix"
+    echo "PMIxCliTmpDirBase=$dir/pmix" >"$dir/mpi.conf"
     write_conf
     export SLURM_CONF=$dir/slurm.conf
     if srun --mpi=list 2>&1 | grep -qw pmix; then
