@@ -103,6 +103,14 @@ def resumed(slurm, batch, out, argv, label):
               f"{label}: the manifest says finished")
 
 
+# the script and the commands below, as docs/slurm.md shows them
+slurmlib.doc_shows(["scancel JOBID", "scancel --signal=KILL JOBID.0", "scancel --signal=TERM JOBID",
+                    "sbatch --ntasks=1 --cpus-per-task=2 examples/slurm/dusk-eigh.sbatch --resume",
+                    "dusk-eigh --resume $SCRATCH/eigh"],
+                   files=["examples/slurm/dusk-eigh.sbatch"])
+if slurmlib.failures:
+    slurmlib.finish()
+
 with tempfile.TemporaryDirectory(prefix="dusk-scancel-") as tmp, slurmlib.Cluster() as slurm:
     slurmlib.skip_without_mpi(slurm, exe)
     # 2 ranks of one core: about 5 s of work, at whatever speed this machine has now
@@ -129,7 +137,7 @@ with tempfile.TemporaryDirectory(prefix="dusk-scancel-") as tmp, slurmlib.Cluste
         out, text = got
         check("stopped:" not in text, f"{label}: killed outright, no graceful stop", text)
         batch.honest(out, label)
-        resumed(slurm, batch, out, [exe] + batch.args + ["-q", "--resume", out],
+        resumed(slurm, batch, out, [exe, "--resume", out],
                 f"{label}, resumed by one process")
 
     # ---- what --signal=TERM@T sends before the time limit; resumed by the example script

@@ -126,6 +126,14 @@ def placed_run(slurm, label, prefix, ranks, batch, out):
     return stderr
 
 
+# the commands below, as docs/slurm.md shows them
+slurmlib.doc_shows([
+    "srun --mpi=pmix -n 2 -c 1 --cpu-bind=cores dusk-eigh -n 100 --ntasks 40 --vectors --output",
+    "srun --mpi=pmix -n 1 -c 2 --cpu-bind=cores dusk-eigh",
+    "salloc -N 1 --exclusive srun --mpi=pmix -n 3 --overcommit --cpu-bind=map_cpu:0,1,0 dusk-eigh"])
+if slurmlib.failures:
+    slurmlib.finish()
+
 with tempfile.TemporaryDirectory(prefix="dusk-srun-") as tmp, slurmlib.Cluster() as slurm:
     slurmlib.skip_without_mpi(slurm, exe)
     # The command, byte for byte with one process (too short to read threads in).
