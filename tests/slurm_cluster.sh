@@ -87,8 +87,11 @@ stop_cluster() {
     fi
     local watchdog
     watchdog=$(cat "$dir/pids/watchdog" 2>/dev/null)
-    [ -n "$watchdog" ] && [ "$watchdog" != "${DUSK_SLURM_WATCHDOG:-}" ] &&
+    # (while that pid is still a watchdog: a copy of this script started with --owner)
+    if [ -n "$watchdog" ] && [ "$watchdog" != "${DUSK_SLURM_WATCHDOG:-}" ] &&
+        tr '\0' ' ' <"/proc/$watchdog/cmdline" 2>/dev/null | grep -q -- "slurm_cluster.sh start .* --owner "; then
         kill "$watchdog" 2>/dev/null
+    fi
     pids=()
     for name in slurmd slurmctld; do
         pid=$(recorded $name) && pids+=("$pid")
