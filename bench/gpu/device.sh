@@ -10,8 +10,9 @@
 #   $OUT/session.tar.gz   the whole session directory (every step's log, the benchmark's log,
 #                         calibration and trace report, the performance models) without the
 #                         eigenvalue files and FxT traces; packed every 20 s and at the end
-# Usage: bench/gpu/device.sh [--limit SECONDS] [TARBALL]   (default: the newest
-# dusk-gpu-*.tar.xz in the current directory). OUT defaults to ./device-out.
+# Usage: bench/gpu/device.sh [--limit SECONDS] [TARBALL] [-- SESSION_OPTIONS]  (default: the
+# newest dusk-gpu-*.tar.xz in the current directory; SESSION_OPTIONS go to session.sh, e.g.
+# "-- --steps bench" to rerun one step). OUT defaults to ./device-out.
 # Exit: the session's (0 no step failed, 1 a step failed, 3 no usable GPU), 2 bad usage.
 set -uo pipefail
 t0=$(date +%s)
@@ -24,7 +25,13 @@ fi
     echo "device: --limit '$limit' is not a whole number of seconds" >&2
     exit 2
 }
-tarball=${1:-$(ls -t dusk-gpu-*.tar.xz 2>/dev/null | head -1)}
+tarball=""
+if [ $# -gt 0 ] && [ "$1" != -- ]; then
+    tarball=$1
+    shift
+fi
+[ "${1:-}" != -- ] || shift
+[ -n "$tarball" ] || tarball=$(ls -t dusk-gpu-*.tar.xz 2>/dev/null | head -1)
 [ -n "$tarball" ] && [ -f "$tarball" ] || {
     echo "device: no tarball (tools/pack-gpu.sh makes dusk-gpu-COMMIT.tar.xz; carry it)" >&2
     exit 2
@@ -52,7 +59,7 @@ syncer=$!
 budget=$((limit - ($(date +%s) - t0) - 30))
 [ $budget -ge 60 ] || budget=60
 rc=0
-"$work/dusk-gpu/bench/gpu/session.sh" --out "$session" --budget "$budget" 2>&1 |
+"$work/dusk-gpu/bench/gpu/session.sh" --out "$session" --budget "$budget" "$@" 2>&1 |
     tee "$out/session.log" || rc=$?
 kill "$syncer" 2>/dev/null
 wait "$syncer" 2>/dev/null
