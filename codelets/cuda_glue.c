@@ -15,38 +15,85 @@
 #include "codelets.h"
 #include "cuda_kernels.h"
 
+/* How the eigh codelet decomposes a stack: one syevd per item, as one-item tasks do, so that
+ * a stack's results are those of K one-item tasks bit for bit (dusk_linalg.h promises it).
+ * cusolverDnXsyevBatched (DUSK__EIGH_BATCHED) agrees with them within rounding only; using
+ * it here is a choice for whoever owns that promise (and bench/gpu/eigh_stack's figures). The
+ * warm-up tries the batched call only when this is not DUSK__EIGH_LOOP. */
+static const dusk__eigh_method codelet_method = DUSK__EIGH_LOOP;
+
+/* Device blocks a worker's workspace took with cudaMalloc, when StarPU's allocator had none. */
+#define DIRECT_MAX 16
+
+/* Where a GPU worker's workspace takes its device memory; used by that worker's thread only. */
+typedef struct node_mem {
+    unsigned node;
+    int ndirect;
+    void *direct[DIRECT_MAX];
+} node_mem;
+
 /* Written by each GPU worker's own thread at start-up (one slot per worker, so no lock), read
  * by dusk__cuda_workers_init once starpu_execute_on_each_worker has returned. */
 static dusk__eigh_cuda_ws *eigh_ws[STARPU_NMAXWORKERS];
+static node_mem mem[STARPU_NMAXWORKERS];
 static int init_error[STARPU_NMAXWORKERS];
 static char init_why[STARPU_NMAXWORKERS][200];
+static char init_warn[STARPU_NMAXWORKERS][240];
 
 /* StarPU's allocator on the worker's memory node: the workspace counts against StarPU's
  * memory limits (STARPU_LIMIT_CUDA_MEM), which StarPU's data placement and eviction then see,
- * and blocks of up to 4 MiB come from StarPU's chunks, with no cudaMalloc or cudaFree. */
+ * and blocks of up to 4 MiB come from StarPU's chunks, with no cudaMalloc or cudaFree. That
+ * allocator does not evict StarPU's cached data for this call: when it has nothing, StarPU is
+ * asked to tidy the node (write back dirty data, and free cached blocks past
+ * STARPU_MINIMUM_AVAILABLE_MEM) and asked again; then cudaMalloc, outside StarPU's count, for a
+ * few blocks. A failed cudaMalloc leaves the thread's last CUDA error set, which the next
+ * cudaGetLastError() would report as its own: it is cleared. */
 static void *node_alloc(void *ctx, size_t size)
 {
-    return (void *)starpu_malloc_on_node((unsigned)(uintptr_t)ctx, size);
+    node_mem *m = ctx;
+    void *p = (void *)starpu_malloc_on_node(m->node, size);
+    if (p == NULL) {
+        (void)cudaGetLastError();
+        starpu_memchunk_tidy(m->node);
+        p = (void *)starpu_malloc_on_node(m->node, size);
+    }
+    if (p == NULL && m->ndirect < DIRECT_MAX) {
+        (void)cudaGetLastError();
+        if (cudaMalloc(&p, size) == cudaSuccess)
+            m->direct[m->ndirect++] = p;
+        else
+            p = NULL;
+    }
+    if (p == NULL) (void)cudaGetLastError();
+    return p;
 }
 
 static void node_free(void *ctx, void *p, size_t size)
 {
-    starpu_free_on_node((unsigned)(uintptr_t)ctx, (uintptr_t)p, size);
+    node_mem *m = ctx;
+    for (int i = 0; i < m->ndirect; i++)
+        if (m->direct[i] == p) {
+            cudaFree(p);
+            m->direct[i] = m->direct[--m->ndirect];
+            return;
+        }
+    starpu_free_on_node(m->node, (uintptr_t)p, size);
 }
 
 static void ws_init(void *arg)
 {
     (void)arg;
     int id = starpu_worker_get_id_check();
-    dusk__cuda_allocator alloc = {node_alloc, node_free,
-                                  (void *)(uintptr_t)starpu_worker_get_memory_node(id)};
+    mem[id] = (node_mem){.node = starpu_worker_get_memory_node(id)};
+    dusk__cuda_allocator alloc = {node_alloc, node_free, &mem[id]};
     init_why[id][0] = '\0';
+    init_warn[id][0] = '\0';
     init_error[id] =
         dusk__eigh_cuda_ws_new(&eigh_ws[id], &alloc, init_why[id], sizeof init_why[id]);
     if (init_error[id] == 0)
-        init_error[id] =
-            dusk__cuda_warm_up(eigh_ws[id], starpu_cublas_get_local_handle(),
-                               starpu_cuda_get_local_stream(), init_why[id], sizeof init_why[id]);
+        init_error[id] = dusk__cuda_warm_up(
+            eigh_ws[id], starpu_cublas_get_local_handle(), starpu_cuda_get_local_stream(),
+            codelet_method, init_why[id], sizeof init_why[id], init_warn[id], sizeof init_warn[id]);
 }
 
 static void ws_fini(void *arg)
@@ -63,7 +110,11 @@ int dusk__cuda_workers_init(void)
     /* A previous dusk_init in this process may have left its codes here. */
     memset(init_error, 0, sizeof init_error);
     memset(init_why, 0, sizeof init_why);
+    memset(init_warn, 0, sizeof init_warn);
     starpu_execute_on_each_worker(ws_init, NULL, STARPU_CUDA);
+    for (unsigned w = 0; w < starpu_worker_get_count(); w++)
+        if (init_error[w] == 0 && init_warn[w][0] != '\0')
+            fprintf(stderr, "dusk: GPU worker %u: warning: %s\n", w, init_warn[w]);
     for (unsigned w = 0; w < starpu_worker_get_count(); w++)
         if (init_error[w] != 0) {
             fprintf(stderr, "dusk: GPU worker %u: %s\n", w,
@@ -128,12 +179,6 @@ int dusk__gram_cuda_call(dusk_call *call)
     return 0;
 }
 
-/* How the eigh codelet decomposes a stack: one syevd per item, as one-item tasks do, so that
- * a stack's results are those of K one-item tasks bit for bit (dusk_linalg.h promises it).
- * cusolverDnXsyevBatched (DUSK__EIGH_BATCHED) agrees with them within rounding only; using
- * it here is a choice for whoever owns that promise (and bench/gpu/eigh_stack's figures). */
-static const dusk__eigh_method codelet_method = DUSK__EIGH_LOOP;
-
 int dusk__eigh_cuda_call(dusk_call *call)
 {
     const dusk_eigh_args *args;
@@ -153,6 +198,10 @@ int dusk__eigh_cuda_call(dusk_call *call)
         return DUSK_ENODEV;
     }
     cudaStream_t stream = dusk_call_cuda_stream(call);
+    /* the batched call is off when this worker's warm-up of it failed */
+    const dusk__eigh_method method =
+        codelet_method != DUSK__EIGH_LOOP && !dusk__eigh_cuda_ws_batched(ws) ? DUSK__EIGH_LOOP
+                                                                             : codelet_method;
     int *info = malloc((size_t)(ka > 0 ? ka : 1) * sizeof *info);
     if (info == NULL) {
         dusk_call_fail(call, "eigh: no host memory for %lld statuses", (long long)ka);
@@ -170,13 +219,13 @@ int dusk__eigh_cuda_call(dusk_call *call)
         while (end < ka && dusk_call_item_status(call, end) == 0)
             end++;
         ret = dusk__eigh_stack_cuda(ws, stream, a + start * nn, x + start * nn, w + start * n,
-                                    end - start, n, args->vectors, codelet_method, &failed, info,
-                                    why, sizeof why);
+                                    end - start, n, args->vectors, method, &failed, info, why,
+                                    sizeof why);
         if (ret == DUSK_EDATA && failed >= 0) {
             int64_t bad = start + failed;
             /* its own reason, worded as for one matrix (as the CPU's) */
             (void)dusk__eigh_stack_cuda(ws, stream, a + bad * nn, x + bad * nn, w + bad * n, 1, n,
-                                        args->vectors, codelet_method, NULL, NULL, why, sizeof why);
+                                        args->vectors, method, NULL, NULL, why, sizeof why);
             dusk_call_fail_item(call, bad, DUSK_EDATA, "%s", why);
             ret = dusk_call_item_status(call, bad) != 0 ? 0 : DUSK_EDATA; /* else no progress */
             continue;

@@ -2,8 +2,9 @@
  * stream (and a handle) in, 0 or a negative DUSK_E* code out, with a one-line reason in
  * `why`. They need the CUDA toolkit only, not a StarPU with CUDA: the tests call them
  * directly, and cuda_glue.c wraps them as StarPU codelets when StarPU has CUDA.
- * Private to dusk. Errors: DUSK_ENOMEM when a device allocation fails, DUSK_ENUMERIC when
- * cuBLAS or cuSOLVER fails, DUSK_EDATA for a non-finite input, DUSK_ENODEV for any other
+ * Private to dusk. Errors: DUSK_ENOMEM when a device allocation fails, DUSK_EINVAL when
+ * cuSOLVER refuses an argument (CUSOLVER_STATUS_INVALID_VALUE), DUSK_ENUMERIC when cuBLAS or
+ * cuSOLVER fails otherwise, DUSK_EDATA for a non-finite input, DUSK_ENODEV for any other
  * CUDA error. Each returns after its work on `stream` has finished. */
 #ifndef DUSK_CUDA_KERNELS_H
 #define DUSK_CUDA_KERNELS_H
@@ -54,6 +55,9 @@ size_t dusk__eigh_cuda_ws_device_bytes(const dusk__eigh_cuda_ws *ws);
 /* For tests and benchmarks: at most `max_batch` matrices per cusolverDnXsyevBatched call
  * (0: the most cuSOLVER takes, n * n * batch <= INT32_MAX). */
 void dusk__eigh_cuda_ws_set_max_batch(dusk__eigh_cuda_ws *ws, int64_t max_batch);
+/* 1 while the workspace may use cusolverDnXsyevBatched; 0 once its warm-up failed
+ * (dusk__cuda_warm_up). */
+int dusk__eigh_cuda_ws_batched(const dusk__eigh_cuda_ws *ws);
 
 /* Eigenvalues w (ascending) and, when `vectors`, eigenvectors into x (n x n, the columns of
  * the C-order matrix, as numpy.linalg.eigh and dusk__eigh_cpu give them) of the symmetric
@@ -86,19 +90,29 @@ typedef enum dusk__eigh_method {
  * not converge). A stack with a non-finite value is refused whole before cuSOLVER runs
  * (DUSK_EDATA; *failed names the first matrix that has one, `why` its row and column; info
  * is then left as it was). A matrix that does not converge gives DUSK_ENUMERIC, the others'
- * results being valid (their info 0). Returns after its work on `stream` has finished. */
+ * results being valid (their info 0). Returns after its work on `stream` has finished.
+ * DUSK__EIGH_LOOP gives each matrix the bits it gets alone (dusk__eigh_cuda on a matrix of
+ * its own): a matrix or its eigenvalues that do not start at a 256-byte boundary, as a
+ * device allocation would (items of odd n start 8 bytes off 16), are decomposed in an
+ * aligned block of the workspace. */
 int dusk__eigh_stack_cuda(dusk__eigh_cuda_ws *ws, cudaStream_t stream, const double *a, double *x,
                           double *w, int64_t k, int64_t n, int vectors, dusk__eigh_method method,
                           int64_t *failed, int *info, char *why, size_t whylen);
 
 /* A GPU worker's first calls, made at start-up so that they fall outside any timed window:
- * on `stream`, a small gram (cuBLAS dsyrk with `blas`), eigh (syevd, with and without vectors)
- * and a small batched eigh, in buffers from the workspace's allocator, freed after; loads
- * cuBLAS's and cuSOLVER's libraries and first kernels, and gives `ws` its first workspaces.
- * Kernels that only larger sizes use may still load at their first use (CUDA's lazy loading,
- * CUDA_MODULE_LOADING=EAGER loads all at start-up). */
-int dusk__cuda_warm_up(dusk__eigh_cuda_ws *ws, cublasHandle_t blas, cudaStream_t stream, char *why,
-                       size_t whylen);
+ * on `stream`, a small Philox fill, gram (cuBLAS dsyrk with `blas`) and eigh by syevd (one
+ * matrix with and without vectors, and a stack of two as DUSK__EIGH_LOOP does it), in buffers
+ * from the workspace's allocator, freed after; loads cuBLAS's and cuSOLVER's libraries and
+ * first kernels, and gives `ws` its first workspaces. A failure there is returned: the
+ * codelets cannot work without them. With `method` other than DUSK__EIGH_LOOP (what the
+ * caller will use), a small cusolverDnXsyevBatched too, with and without vectors; its failure
+ * is not returned: the workspace stops using it (DUSK__EIGH_AUTO then loops, and
+ * DUSK__EIGH_BATCHED gives DUSK_ENODEV; dusk__eigh_cuda_ws_batched says 0) and `warn` (when
+ * not NULL) gets why, else "". Kernels that only larger sizes use may still load at their
+ * first use (CUDA's lazy loading; CUDA_MODULE_LOADING=EAGER loads all at start-up). */
+int dusk__cuda_warm_up(dusk__eigh_cuda_ws *ws, cublasHandle_t blas, cudaStream_t stream,
+                       dusk__eigh_method method, char *why, size_t whylen, char *warn,
+                       size_t warnlen);
 
 #ifdef __cplusplus
 }

@@ -24,9 +24,10 @@ struct dusk__eigh_cuda_ws {
     cusolverDnHandle_t handle;
     cusolverDnParams_t params;
     dusk__cuda_allocator alloc;
-    struct block dwork; /* device workspace of syevd and syevBatched */
-    struct block dinfo; /* device: one int per matrix */
-    struct block dbad;  /* device: first non-finite index, or ~0 */
+    struct block dwork;  /* device workspace of syevd and syevBatched */
+    struct block dinfo;  /* device: one int per matrix */
+    struct block dbad;   /* device: first non-finite index, or ~0 */
+    struct block dalign; /* device: one matrix and its eigenvalues, for items off ALIGN */
     struct block retired[RETIRED_MAX];
     int nretired;
     void *hwork; /* host workspace, hsize bytes */
@@ -34,7 +35,12 @@ struct dusk__eigh_cuda_ws {
     int *hinfo; /* host copy of dinfo, hinfo_size bytes */
     size_t hinfo_size;
     int64_t max_batch; /* 0: as many as cuSOLVER takes */
+    int no_batched;    /* cusolverDnXsyevBatched failed in the warm-up: not used */
 };
+
+/* What a device allocation's alignment is at least (cudaMalloc's, and StarPU's chunks'): the
+ * address a one-item task's matrix and eigenvalues start at. */
+#define ALIGN 256
 
 static void *cuda_alloc(void *ctx, size_t size)
 {
@@ -57,7 +63,9 @@ static void cuda_free(void *ctx, void *p, size_t size)
 static int solver_fail(cusolverStatus_t st, const char *what, char *why, size_t whylen)
 {
     if (why != NULL) snprintf(why, whylen, "%s failed (cuSOLVER status %d)", what, (int)st);
-    return st == CUSOLVER_STATUS_ALLOC_FAILED ? DUSK_ENOMEM : DUSK_ENUMERIC;
+    return st == CUSOLVER_STATUS_ALLOC_FAILED    ? DUSK_ENOMEM
+           : st == CUSOLVER_STATUS_INVALID_VALUE ? DUSK_EINVAL
+                                                 : DUSK_ENUMERIC;
 }
 
 static void block_free(dusk__eigh_cuda_ws *ws, struct block *b)
@@ -157,6 +165,7 @@ extern "C" void dusk__eigh_cuda_ws_free(dusk__eigh_cuda_ws **wsp)
     block_free(ws, &ws->dwork);
     block_free(ws, &ws->dinfo);
     block_free(ws, &ws->dbad);
+    block_free(ws, &ws->dalign);
     for (int i = 0; i < ws->nretired; i++)
         block_free(ws, &ws->retired[i]);
     free(ws->hwork);
@@ -167,7 +176,7 @@ extern "C" void dusk__eigh_cuda_ws_free(dusk__eigh_cuda_ws **wsp)
 
 extern "C" size_t dusk__eigh_cuda_ws_device_bytes(const dusk__eigh_cuda_ws *ws)
 {
-    size_t total = ws->dwork.size + ws->dinfo.size + ws->dbad.size;
+    size_t total = ws->dwork.size + ws->dinfo.size + ws->dbad.size + ws->dalign.size;
     for (int i = 0; i < ws->nretired; i++)
         total += ws->retired[i].size;
     return total;
@@ -176,6 +185,11 @@ extern "C" size_t dusk__eigh_cuda_ws_device_bytes(const dusk__eigh_cuda_ws *ws)
 extern "C" void dusk__eigh_cuda_ws_set_max_batch(dusk__eigh_cuda_ws *ws, int64_t max_batch)
 {
     ws->max_batch = max_batch > 0 ? max_batch : 0;
+}
+
+extern "C" int dusk__eigh_cuda_ws_batched(const dusk__eigh_cuda_ws *ws)
+{
+    return !ws->no_batched;
 }
 
 /* The first index of a non-finite value, into *bad (which starts at ~0). */
@@ -249,12 +263,24 @@ static int check_finite(dusk__eigh_cuda_ws *ws, cudaStream_t stream, const doubl
     return DUSK_EDATA;
 }
 
-/* Queue cusolverDnXsyevd on each matrix of x (in place), eigenvalues into w, infos into dinfo. */
+static int aligned(const void *p)
+{
+    return (uintptr_t)p % ALIGN == 0;
+}
+
+/* Queue cusolverDnXsyevd on each matrix of x (in place), eigenvalues into w, infos into dinfo.
+ * A matrix of a stack need not start where a one-item task's would (at an ALIGN boundary: for
+ * odd n, items start 8 bytes off 16), and cuSOLVER's kernels may take another path for it, so
+ * such an item is decomposed in the aligned block dalign (copied there and back on the stream,
+ * small beside syevd): each item then gives the bits it gives alone (dusk_linalg.h). */
 static int queue_loop(dusk__eigh_cuda_ws *ws, cudaStream_t stream, double *x, double *w, int64_t k,
                       int64_t n, cusolverEigMode_t jobz, char *why, size_t whylen)
 {
     /* Column-major upper is the C-order lower triangle, the one NumPy and the CPU read. */
     const cublasFillMode_t uplo = CUBLAS_FILL_MODE_UPPER;
+    const int64_t nn = n * n;
+    const size_t xbytes = (size_t)nn * sizeof *x, wbytes = (size_t)n * sizeof *w,
+                 woff = (xbytes + ALIGN - 1) / ALIGN * ALIGN; /* dalign's eigenvalues */
     size_t dsize = 0, hsize = 0;
     cusolverStatus_t st =
         cusolverDnXsyevd_bufferSize(ws->handle, ws->params, jobz, uplo, n, CUDA_R_64F, x, n,
@@ -263,13 +289,33 @@ static int queue_loop(dusk__eigh_cuda_ws *ws, cudaStream_t stream, double *x, do
         return solver_fail(st, "cusolverDnXsyevd_bufferSize", why, whylen);
     int ret = grow(ws, &ws->dwork, dsize, "the cuSOLVER workspace", why, whylen);
     if (ret == 0) ret = grow_host(&ws->hwork, &ws->hsize, hsize, why, whylen);
+    int stage = 0;
+    for (int64_t m = 0; m < k && !stage; m++)
+        stage = !aligned(x + m * nn) || !aligned(w + m * n);
+    if (ret == 0 && stage)
+        ret = grow(ws, &ws->dalign, woff + wbytes, "an aligned matrix", why, whylen);
     if (ret != 0) return ret;
     int *dinfo = (int *)ws->dinfo.p;
     for (int64_t m = 0; m < k; m++) {
-        st = cusolverDnXsyevd(ws->handle, ws->params, jobz, uplo, n, CUDA_R_64F, x + m * n * n, n,
-                              CUDA_R_64F, w + m * n, CUDA_R_64F, ws->dwork.p, dsize, ws->hwork,
-                              hsize, dinfo + m);
+        double *xm = x + m * nn, *wm = w + m * n;
+        const int staged = !aligned(xm) || !aligned(wm);
+        if (staged) {
+            cudaError_t e =
+                cudaMemcpyAsync(ws->dalign.p, xm, xbytes, cudaMemcpyDeviceToDevice, stream);
+            if (e != cudaSuccess) return dusk__cuda_fail(e, "eigh: aligning a matrix", why, whylen);
+            xm = (double *)ws->dalign.p;
+            wm = (double *)((char *)ws->dalign.p + woff);
+        }
+        st = cusolverDnXsyevd(ws->handle, ws->params, jobz, uplo, n, CUDA_R_64F, xm, n, CUDA_R_64F,
+                              wm, CUDA_R_64F, ws->dwork.p, dsize, ws->hwork, hsize, dinfo + m);
         if (st != CUSOLVER_STATUS_SUCCESS) return solver_fail(st, "cusolverDnXsyevd", why, whylen);
+        if (staged) {
+            cudaError_t e =
+                cudaMemcpyAsync(w + m * n, wm, wbytes, cudaMemcpyDeviceToDevice, stream);
+            if (e == cudaSuccess && jobz == CUSOLVER_EIG_MODE_VECTOR) /* else x is workspace */
+                e = cudaMemcpyAsync(x + m * nn, xm, xbytes, cudaMemcpyDeviceToDevice, stream);
+            if (e != cudaSuccess) return dusk__cuda_fail(e, "eigh: aligning a matrix", why, whylen);
+        }
         /* A host workspace is not the stream's: the next call may reuse it only after. */
         if (hsize > 0 && m + 1 < k) {
             cudaError_t e = cudaStreamSynchronize(stream);
@@ -354,7 +400,14 @@ extern "C" int dusk__eigh_stack_cuda(dusk__eigh_cuda_ws *ws, cudaStream_t stream
     if (k == 0 || n == 0) return 0;
     const int batchable = n <= INT32_MAX / n; /* one matrix per call at least */
     if (method == DUSK__EIGH_AUTO)
-        method = k > 1 && batchable ? DUSK__EIGH_BATCHED : DUSK__EIGH_LOOP;
+        method = k > 1 && batchable && !ws->no_batched ? DUSK__EIGH_BATCHED : DUSK__EIGH_LOOP;
+    if (method == DUSK__EIGH_BATCHED && ws->no_batched) {
+        if (why != NULL)
+            snprintf(why, whylen,
+                     "eigh: cusolverDnXsyevBatched is off for this workspace (its warm-up "
+                     "failed)");
+        return DUSK_ENODEV;
+    }
     if (method == DUSK__EIGH_BATCHED && !batchable) {
         if (why != NULL)
             snprintf(why, whylen,
@@ -438,11 +491,34 @@ extern "C" int dusk__eigh_cuda(dusk__eigh_cuda_ws *ws, cudaStream_t stream, cons
 #define WARM_N 32
 #define WARM_K 2
 
+/* cusolverDnXsyevBatched on two matrices, with and without vectors; when it fails, the
+ * workspace stops using it, and `warn` says why. */
+static void warm_up_batched(dusk__eigh_cuda_ws *ws, cudaStream_t stream, const double *a, double *x,
+                            double *w, char *warn, size_t warnlen)
+{
+    char why[200] = "";
+    int ret = 0;
+    for (int vectors = 1; ret == 0 && vectors >= 0; vectors--)
+        ret = dusk__eigh_stack_cuda(ws, stream, a, x, w, WARM_K, WARM_N, vectors,
+                                    DUSK__EIGH_BATCHED, NULL, NULL, why, sizeof why);
+    if (ret == 0) return;
+    (void)cudaStreamSynchronize(stream);
+    (void)cudaGetLastError(); /* not the next kernel's error */
+    ws->no_batched = 1;
+    if (warn != NULL)
+        snprintf(warn, warnlen,
+                 "warm-up: %s; cusolverDnXsyevBatched is off, stacks are decomposed one matrix "
+                 "at a time",
+                 why[0] != '\0' ? why : dusk_strerror(ret));
+}
+
 extern "C" int dusk__cuda_warm_up(dusk__eigh_cuda_ws *ws, cublasHandle_t blas, cudaStream_t stream,
-                                  char *why, size_t whylen)
+                                  dusk__eigh_method method, char *why, size_t whylen, char *warn,
+                                  size_t warnlen)
 {
     const int64_t n = WARM_N, k = WARM_K, nn = n * n;
     const size_t bytes = (size_t)(2 * k * nn + k * n) * sizeof(double);
+    if (warn != NULL && warnlen > 0) warn[0] = '\0';
     double *buf = (double *)ws->alloc.alloc(ws->alloc.ctx, bytes);
     if (buf == NULL) {
         if (why != NULL) snprintf(why, whylen, "warm-up: no device memory (%zu bytes)", bytes);
@@ -455,11 +531,13 @@ extern "C" int dusk__cuda_warm_up(dusk__eigh_cuda_ws *ws, cublasHandle_t blas, c
     if (ret == 0 && (e = cudaMemcpyAsync(a + nn, a, (size_t)nn * sizeof *a,
                                          cudaMemcpyDeviceToDevice, stream)) != cudaSuccess)
         ret = dusk__cuda_fail(e, "copying", why, whylen);
+    /* what every method uses: syevd on one matrix, and on a stack as the loop does it */
     for (int vectors = 1; ret == 0 && vectors >= 0; vectors--)
         ret = dusk__eigh_cuda(ws, stream, a, x, w, n, vectors, why, whylen);
-    for (int vectors = 1; ret == 0 && vectors >= 0; vectors--)
-        ret = dusk__eigh_stack_cuda(ws, stream, a, x, w, k, n, vectors, DUSK__EIGH_BATCHED, NULL,
-                                    NULL, why, whylen);
+    if (ret == 0)
+        ret = dusk__eigh_stack_cuda(ws, stream, a, x, w, k, n, 1, DUSK__EIGH_LOOP, NULL, NULL, why,
+                                    whylen);
+    if (ret == 0 && method != DUSK__EIGH_LOOP) warm_up_batched(ws, stream, a, x, w, warn, warnlen);
     (void)cudaStreamSynchronize(stream); /* each call waited already; this is for the free */
     ws->alloc.free(ws->alloc.ctx, buf, bytes);
     if (ret != 0 && why != NULL) {

@@ -16,6 +16,7 @@ extern "C" int dusk__gram_cuda(cublasHandle_t handle, cudaStream_t stream, const
                                double *a, int64_t m, int64_t n, char *why, size_t whylen)
 {
     const double one = 1.0, zero = 0.0;
+    if (n == 0) return 0; /* nothing to compute; an empty grid is a launch error */
     int ret = 0;
     cudaError_t e;
     dim3 threads(32, 8);

@@ -8,6 +8,7 @@
 Usage: test_app_gpu.py PATH/TO/dusk-eigh   (exits 77 when no GPU worker starts, or no NumPy)"""
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -39,9 +40,16 @@ probe = run(["-n", "4", "--ntasks", "1", "--rng", "philox"], {"STARPU_NCPU": "0"
 if probe.returncode == 1 and "found no worker" in probe.stderr:
     print(f"no GPU worker starts here ({probe.stderr.strip()}): skipped")
     sys.exit(77)
-if probe.returncode != 0 or "GPU workers" not in probe.stdout:
-    print(f"FAIL: GPU probe run: exit {probe.returncode}: {probe.stderr.strip()} {probe.stdout.strip()}")
+# dusk-eigh's settings line says ", 1 GPU worker" for one, ", N GPU workers" for more; the
+# probe asks StarPU for one GPU (STARPU_NCUDA=1), with one worker per GPU unless the
+# environment asks for more (STARPU_NWORKER_PER_CUDA).
+gpus = re.search(r", (\d+) GPU workers?\b", probe.stdout)
+want = int(os.environ.get("STARPU_NWORKER_PER_CUDA", "1") or "1")
+if probe.returncode != 0 or gpus is None or int(gpus.group(1)) != want:
+    print(f"FAIL: GPU probe run (expected {want} GPU worker{'s' if want != 1 else ''}): "
+          f"exit {probe.returncode}: {probe.stderr.strip()} {probe.stdout.strip()}")
     sys.exit(1)
+print(f"ok: GPU probe run: {gpus.group(0)[2:]}")
 
 # GPU workers alone: what needs a CPU says so (issue 16, item 5), instead of "no worker"
 for args, what in ((["-n", "50", "--ntasks", "2"], "NumPy's generator"),

@@ -336,9 +336,16 @@ int main(int argc, char **argv)
     dusk__cuda_allocator counting = {counting_alloc, counting_free, NULL};
     int rc = dusk__eigh_cuda_ws_new(&ws, &counting, why, sizeof why);
     if (rc != 0) TEST_FAIL_("dusk__eigh_cuda_ws_new: %d (%s)", rc, why);
-    rc = dusk__cuda_warm_up(ws, blas, s, why, sizeof why);
+    char warn[256] = "x";
+    rc = dusk__cuda_warm_up(ws, blas, s, DUSK__EIGH_AUTO, why, sizeof why, warn, sizeof warn);
     if (rc != 0) TEST_FAIL_("dusk__cuda_warm_up: %d (%s)", rc, why);
+    /* this test's batched calls need the batched solver: its warm-up must have passed */
+    if (warn[0] != '\0' || !dusk__eigh_cuda_ws_batched(ws))
+        TEST_FAIL_("the batched warm-up failed: %s", warn);
     CHECK_EQ(live_bytes, (long long)dusk__eigh_cuda_ws_device_bytes(ws));
+    /* gram of nothing: nothing to do, and no launch of an empty grid */
+    CHECK_OK(dusk__gram_cuda(blas, s, NULL, NULL, 4, 0, why, sizeof why));
+    CHECK_CUDA(cudaGetLastError());
     /* Growing then shrinking: the cached workspace is grown and reused. */
     const int64_t sizes[] = {1, 2, 17, 64, 300, 33};
     for (size_t k = 0; k < sizeof sizes / sizeof sizes[0]; k++)

@@ -1,21 +1,28 @@
 /* The eigh codelet's promise on a GPU (dusk_linalg.h: a stack computes what K one-item tasks
  * compute, bit for bit): dusk__eigh_stack_cuda with DUSK__EIGH_LOOP, the method the codelet
  * uses, on stacks of 7 matrices of n = 8, 33, 100 (items at offsets of k*n*n doubles, as in a
- * stack), against dusk__eigh_cuda on each matrix in an allocation of its own (as a one-item
- * task's): eigenvalues and eigenvectors identical. Also says whether the batched method gives
+ * stack: for odd n, 8 bytes off 16), and on stacks that start off an allocation's alignment,
+ * against dusk__eigh_cuda on each matrix in an allocation of its own (as a one-item task's):
+ * eigenvalues and eigenvectors identical. Also says whether the batched method gives
  * the same bits (it need not; it must agree within 1e-10 relative). Exits 77 without a GPU. */
 #include "cuda_kernels.h"
 #include "cuda_test.h"
 #include "dusk_linalg.h"
 
-static void one(dusk__eigh_cuda_ws *ws, cudaStream_t s, cublasHandle_t blas, int64_t k, int64_t n)
+/* `shift` doubles past the start of each allocation: the stack's items and eigenvalues then
+ * start off every alignment a one-item task's have. */
+static void one(dusk__eigh_cuda_ws *ws, cudaStream_t s, cublasHandle_t blas, int64_t k, int64_t n,
+                int64_t shift)
 {
     const int64_t nn = n * n, count = k * nn;
     char why[256] = "";
-    double *da, *dx, *dw, *b1, *a1, *x1, *w1;
-    CHECK_CUDA(cudaMalloc((void **)&da, (size_t)count * sizeof *da));
-    CHECK_CUDA(cudaMalloc((void **)&dx, (size_t)count * sizeof *dx));
-    CHECK_CUDA(cudaMalloc((void **)&dw, (size_t)(k * n) * sizeof *dw));
+    double *ma, *mx, *mw, *da, *dx, *dw, *b1, *a1, *x1, *w1;
+    CHECK_CUDA(cudaMalloc((void **)&ma, (size_t)(count + shift) * sizeof *ma));
+    CHECK_CUDA(cudaMalloc((void **)&mx, (size_t)(count + shift) * sizeof *mx));
+    CHECK_CUDA(cudaMalloc((void **)&mw, (size_t)(k * n + shift) * sizeof *mw));
+    da = ma + shift;
+    dx = mx + shift;
+    dw = mw + shift;
     CHECK_CUDA(cudaMalloc((void **)&b1, (size_t)nn * sizeof *b1));
     CHECK_CUDA(cudaMalloc((void **)&a1, (size_t)nn * sizeof *a1));
     CHECK_CUDA(cudaMalloc((void **)&x1, (size_t)nn * sizeof *x1));
@@ -38,9 +45,9 @@ static void one(dusk__eigh_cuda_ws *ws, cudaStream_t s, cublasHandle_t blas, int
         CHECK_CUDA(cudaMemcpy(hw1, w1, (size_t)n * sizeof *hw1, cudaMemcpyDeviceToHost));
         if (memcmp(hw1, hw + m * n, (size_t)n * sizeof *hw1) != 0 ||
             memcmp(hx1, hx + m * nn, (size_t)nn * sizeof *hx1) != 0)
-            TEST_FAIL_("n=%lld: item %lld of a stack of %lld is not bit for bit what one matrix "
-                       "alone gives",
-                       (long long)n, (long long)m, (long long)k);
+            TEST_FAIL_("n=%lld, shift %lld: item %lld of a stack of %lld is not bit for bit what "
+                       "one matrix alone gives",
+                       (long long)n, (long long)shift, (long long)m, (long long)k);
     }
     /* The batched method: within 1e-10 of the loop, the same bits or not (said, not checked). */
     double *bw = malloc((size_t)(k * n) * sizeof *bw);
@@ -54,18 +61,18 @@ static void one(dusk__eigh_cuda_ws *ws, cudaStream_t s, cublasHandle_t blas, int
         scale = fmax(scale, fabs(hw[i]));
     }
     CHECK(diff <= 1e-10 * scale);
-    printf("n=%lld, %lld items: loop = one matrix alone, bit for bit; batched eigenvalues %s "
-           "(max diff %.1e relative)\n",
-           (long long)n, (long long)k, diff == 0 ? "the same bits" : "within 1e-10",
-           scale > 0 ? diff / scale : diff);
+    printf("n=%lld, %lld items, shift %lld: loop = one matrix alone, bit for bit; batched "
+           "eigenvalues %s (max diff %.1e relative)\n",
+           (long long)n, (long long)k, (long long)shift,
+           diff == 0 ? "the same bits" : "within 1e-10", scale > 0 ? diff / scale : diff);
     free(bw);
     free(hx);
     free(hw);
     free(hx1);
     free(hw1);
-    CHECK_CUDA(cudaFree(da));
-    CHECK_CUDA(cudaFree(dx));
-    CHECK_CUDA(cudaFree(dw));
+    CHECK_CUDA(cudaFree(ma));
+    CHECK_CUDA(cudaFree(mx));
+    CHECK_CUDA(cudaFree(mw));
     CHECK_CUDA(cudaFree(b1));
     CHECK_CUDA(cudaFree(a1));
     CHECK_CUDA(cudaFree(x1));
@@ -85,7 +92,11 @@ int main(void)
     if (rc != 0) TEST_FAIL_("dusk__eigh_cuda_ws_new: %d (%s)", rc, why);
     const int64_t ns[] = {8, 33, 100};
     for (size_t i = 0; i < sizeof ns / sizeof ns[0]; i++)
-        one(ws, s, blas, 7, ns[i]);
+        one(ws, s, blas, 7, ns[i], 0);
+    /* every item off the alignment of an allocation of its own (dusk__eigh_stack_cuda then
+     * decomposes each in an aligned block) */
+    one(ws, s, blas, 3, 8, 1);
+    one(ws, s, blas, 3, 33, 3);
     dusk__eigh_cuda_ws_free(&ws);
     cublasDestroy(blas);
     CHECK_CUDA(cudaStreamDestroy(s));

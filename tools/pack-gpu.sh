@@ -5,7 +5,8 @@
 #   2. dusk built against it in --build DIR (Release, CUDA for sm_80 and sm_90),
 #   3. the build, the sources the tests read, the StarPU prefix and every shared library the
 #      programs need (from ldd) except the C library's own and CUDA's (the node has those),
-#      into dusk-gpu-<commit>.tar.xz (at most 64 MiB, else it fails),
+#      into dusk-gpu-<commit>.tar.xz (at most 60 MiB, else it fails: a lent GPU machine takes
+#      64 MiB in all, the repository's files and the tarball carried beside them),
 #   4. --check: unpack it in a temporary directory, check that every library resolves there
 #      and run dusk-eigh from it on the CPU, with only its own directories for libraries;
 #      then run bench/gpu/session.sh --cpu-standin from it (run-tests.sh's two parts,
@@ -13,12 +14,13 @@
 #      stand-in for CuPy, bench/gpu/fake_cupy, on PYTHONPATH), which must pass.
 # On the GPU node:   tar xf dusk-gpu-*.tar.xz && dusk-gpu/bench/gpu/session.sh --out results
 #   (or step by step: cd dusk-gpu; ./run-tests.sh; bench/gpu/run.sh --out results; a failed
-#   test part does not stop the benchmark)
+#   test part does not stop the benchmark). On a lent machine, from the repository root with
+#   the tarball carried: bench/gpu/device.sh (one command, 8 minutes, results in $OUT).
 # Exit: 0 done, 1 failure, 2 bad usage.
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-starpu=/opt/starpu-cuda build=$here/build-gpu out="" check=0 limit_mib=64
+starpu=/opt/starpu-cuda build=$here/build-gpu out="" check=0 limit_mib=60
 
 usage() {
     cat <<EOF

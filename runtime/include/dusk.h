@@ -623,8 +623,9 @@ typedef struct dusk_task_event {
     const int64_t *deps; /* writers and its explicit dependencies) */
     /* START and FINISH: */
     int worker;       /* StarPU worker id; -1 when it never ran */
-    const char *impl; /* what ran it: "CPU", "CUDA", "CUDA>host" (a GPU failure run again on the
-                         host); NULL when it never ran */
+    const char *impl; /* what ran it: "CPU", "CUDA", "CUDA>CPU" (a GPU failure run again on a
+                         CPU worker), "CUDA>host" (run again on the host from the GPU
+                         worker, when no CPU worker could take it); NULL when it never ran */
     /* FINISH: */
     double start, end;    /* dusk_now() times of the run (both 0 when it never ran) */
     int status;           /* 0 or its error (DUSK_ECANCELED: it never ran) */

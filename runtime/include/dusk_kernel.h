@@ -44,7 +44,9 @@ void dusk_kernel_free(dusk_kernel **k);
  * runs on GPU workers, where dusk_call_data() gives device pointers and
  * dusk_call_cuda_stream() the worker's stream, on which it must queue its work; it must have
  * finished that work (synchronised the stream) when it returns. When it fails and the task
- * has retries left, the CPU implementation runs the task on host copies of its arguments.
+ * has retries left, the CPU implementation runs the task from its input as it was (a copy
+ * of what it updates in place is kept on the GPU): on a CPU worker, or, when none can take
+ * it, on host copies of its arguments from the GPU worker.
  * Returns DUSK_ENODEV when this build has no CUDA (dusk_have_cuda()), DUSK_EINVAL for
  * NULL arguments. */
 DUSK_NODISCARD int dusk_kernel_set_cuda(dusk_kernel *k, dusk_kernel_fn cuda);

@@ -86,7 +86,7 @@ typedef struct dusk__task {
     void *user;
     char *key;        /* NULL: the kernel's name */
     char *reason;     /* set by dusk_call_fail(), or NULL */
-    const char *impl; /* what ran it, for traces: "CPU", "CUDA", "CUDA>host" (static) */
+    const char *impl; /* what ran it, for traces: "CPU", "CUDA", "CUDA>CPU", "CUDA>host" */
     dusk_data *data[DUSK_MAX_ARGS];
     dusk_access modes[DUSK_MAX_ARGS];
     /* For each argument it writes, the id of the task submitted to write it before (-1:

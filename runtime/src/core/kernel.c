@@ -429,19 +429,55 @@ static size_t arg_bytes(const dusk_data *d)
 
 /* A task that may be retried keeps a copy of what it reads and updates (DUSK_RW): a failed
  * attempt may have overwritten it (LAPACK's eigh works in place), and a retry must start
- * from the same input. The copies are on the host; `dev` says where the arguments are. */
+ * from the same input. On a CPU worker the copies are on the host; on a GPU worker they stay
+ * on the device when it has the memory (bit i of `on_device`, from cudaMallocAsync on
+ * `stream`), else on the host. */
 typedef struct saved_args {
     double *copy[DUSK_MAX_ARGS];
+    unsigned on_device;
+    void *stream;
 } saved_args;
+
+#if DUSK_HAVE_CUDA
+/* Argument i's copy in device memory, on the worker's stream, waited for: a kernel may work on
+ * a stream of its own. 0, or 1 when there is no device memory for it (the host copy then). */
+static int save_on_device(dusk_call *call, int i, const double *p, size_t bytes, saved_args *sv)
+{
+    cudaStream_t s = call->stream;
+    void *d = NULL;
+    if (cudaMallocAsync(&d, bytes, s) != cudaSuccess) {
+        (void)cudaGetLastError(); /* not this task's error */
+        return 1;
+    }
+    sv->copy[i] = d;
+    sv->on_device |= 1u << i;
+    sv->stream = s;
+    if (cudaMemcpyAsync(d, p, bytes, cudaMemcpyDeviceToDevice, s) != cudaSuccess ||
+        cudaStreamSynchronize(s) != cudaSuccess) {
+        dusk_call_fail(call, "cannot keep argument %d for a retry", i);
+        return DUSK_ENODEV;
+    }
+    return 0;
+}
+#endif
 
 static int save_rw_args(const dusk__task *t, dusk_call *call, saved_args *sv)
 {
     memset(sv, 0, sizeof *sv);
-    if (t->retries == 0) return 0;
+    if (t->attempts >= t->retries) return 0; /* the coming attempt is the last one */
     for (int i = 0; i < t->nargs; i++) {
         if (t->modes[i] != DUSK_RW) continue;
         int64_t dims[2];
         const double *p = dusk_call_data(call, i, dims);
+#if DUSK_HAVE_CUDA
+        if (call->stream != NULL) {
+            int ret = save_on_device(call, i, p, arg_bytes(t->data[i]), sv);
+            if (ret <= 0) {
+                if (ret < 0) return ret;
+                continue;
+            }
+        }
+#endif
         if ((sv->copy[i] = malloc(arg_bytes(t->data[i]))) == NULL) {
             dusk_call_fail(call, "no memory to keep argument %d for a retry", i);
             return DUSK_ENOMEM;
@@ -464,18 +500,34 @@ static int save_rw_args(const dusk__task *t, dusk_call *call, saved_args *sv)
 
 static void free_saved(saved_args *sv)
 {
-    for (int i = 0; i < DUSK_MAX_ARGS; i++)
+    for (int i = 0; i < DUSK_MAX_ARGS; i++) {
+#if DUSK_HAVE_CUDA
+        if (sv->on_device & (1u << i)) {
+            (void)cudaFreeAsync(sv->copy[i], sv->stream);
+            continue;
+        }
+#endif
         free(sv->copy[i]);
+    }
 }
 
 void dusk__cpu_entry(void *buffers[], void *cl_arg)
 {
     dusk__task *t = cl_arg;
     dusk_call call = {t, buffers, NULL, NULL};
-    saved_args sv = {{NULL}};
-    task_begin(t, &call);
-    t->impl = "CPU";
-    if (t->status == 0) observe_start(t);
+    saved_args sv = {{NULL}, 0, NULL};
+    if (t->attempts > 0) {
+        /* A GPU attempt failed and handed the task to the CPU workers (hand_to_cpu): its
+         * arguments are as they were before it, and this attempt ends it. */
+        t->worker = starpu_worker_get_id();
+        t->start = dusk_now();
+        t->impl = "CUDA>CPU";
+        t->status = 0;
+    } else {
+        task_begin(t, &call);
+        t->impl = "CPU";
+        if (t->status == 0) observe_start(t);
+    }
     if (t->status == 0) t->status = save_rw_args(t, &call, &sv);
     /* Retries run on the same worker, at once, from the saved inputs. */
     if (t->status == 0) {
@@ -496,10 +548,77 @@ void dusk__cpu_entry(void *buffers[], void *cl_arg)
 
 #if DUSK_HAVE_CUDA
 
-/* A GPU attempt failed (out of GPU memory, a cuSOLVER error): run the CPU implementation on
+/* A failed GPU attempt may have overwritten what the task updates in place: put the saved
+ * input back, on the device. */
+static int restore_rw_args(dusk__task *t, dusk_call *call, const saved_args *sv)
+{
+    for (int i = 0; i < t->nargs; i++) {
+        if (sv->copy[i] == NULL) continue;
+        int64_t dims[2];
+        enum cudaMemcpyKind kind =
+            (sv->on_device & (1u << i)) ? cudaMemcpyDeviceToDevice : cudaMemcpyHostToDevice;
+        if (cudaMemcpyAsync(dusk_call_data(call, i, dims), sv->copy[i], arg_bytes(t->data[i]), kind,
+                            call->stream) != cudaSuccess) {
+            (void)cudaStreamSynchronize(call->stream);
+            return DUSK_ENODEV;
+        }
+    }
+    return cudaStreamSynchronize(call->stream) == cudaSuccess ? 0 : DUSK_ENODEV;
+}
+
+static void handed_done(void *arg)
+{
+    starpu_task_end_dep_release(arg);
+}
+
+_Static_assert(DUSK_MAX_ARGS <= STARPU_NMAXBUFS, "a task's arguments fit StarPU's handles[]");
+
+/* Hand task t, whose GPU attempt failed, to the CPU workers: a task of the same codelet on the
+ * same data, restricted to CPU workers, runs the CPU implementation (dusk__cpu_entry sees
+ * t->attempts > 0) and ends t. StarPU's task for t, running here, ends only after it (an end
+ * dependency), so what waits for t waits for it; the new task does not wait for this one
+ * (sequential_consistency 0) but for its data, which StarPU hands over when this returns.
+ * Once it is submitted, t belongs to it. Returns 0, or -1 when no CPU worker can take it now
+ * (nothing was submitted). */
+static int hand_to_cpu(dusk__task *t)
+{
+    struct starpu_task *self = starpu_task_get_current();
+    if (self == NULL || starpu_cpu_worker_get_count() == 0) return -1;
+    /* Submitting may wait while STARPU_LIMIT_{MAX,MIN}_SUBMITTED_TASKS throttle, which StarPU
+     * refuses from inside a task. */
+    int most = starpu_get_env_number("STARPU_LIMIT_MAX_SUBMITTED_TASKS"),
+        least = starpu_get_env_number("STARPU_LIMIT_MIN_SUBMITTED_TASKS"),
+        now = starpu_task_nsubmitted();
+    if (most >= 0 && least >= 0 && now >= most && now >= least) return -1;
+    struct starpu_task *c = starpu_task_create();
+    if (c == NULL) return -1;
+    c->cl = self->cl;
+    c->cl_arg = t;
+    c->where = STARPU_CPU;
+    c->nbuffers = (int)STARPU_TASK_GET_NBUFFERS(self);
+    for (int i = 0; i < c->nbuffers; i++) {
+        c->handles[i] = STARPU_TASK_GET_HANDLE(self, i);
+        c->modes[i] = STARPU_TASK_GET_MODE(self, i);
+    }
+    c->sequential_consistency = 0;
+    c->priority = self->priority;
+    c->name = self->name;
+    c->callback_func = handed_done;
+    c->callback_arg = self;
+    starpu_task_end_dep_add(self, 1);
+    if (starpu_task_submit(c) != 0) {
+        starpu_task_end_dep_release(self); /* takes back the one added: the task still runs */
+        c->destroy = 0;
+        starpu_task_destroy(c);
+        return -1;
+    }
+    return 0;
+}
+
+/* A GPU attempt failed and no CPU worker can take the task: run the CPU implementation on
  * host copies of the arguments, from this worker, and copy what it writes back. The task's
  * data stay where StarPU put them, so the graph's order is kept. */
-static int run_on_host(dusk__task *t, dusk_call *call, const saved_args *sv)
+static int run_on_host(dusk__task *t, dusk_call *call)
 {
     double *host[DUSK_MAX_ARGS] = {0}, *dev[DUSK_MAX_ARGS];
     cudaStream_t s = call->stream;
@@ -512,8 +631,6 @@ static int run_on_host(dusk__task *t, dusk_call *call, const saved_args *sv)
         if ((host[i] = malloc(arg_bytes(t->data[i]))) == NULL) {
             dusk_call_fail(call, "no host memory for the CPU fallback");
             ret = DUSK_ENOMEM;
-        } else if (sv->copy[i] != NULL) { /* updated in place: start from the input */
-            memcpy(host[i], sv->copy[i], arg_bytes(t->data[i]));
         } else if ((t->modes[i] & DUSK_R) &&
                    cudaMemcpyAsync(host[i], dev[i], arg_bytes(t->data[i]), cudaMemcpyDeviceToHost,
                                    s) != cudaSuccess) {
@@ -545,7 +662,7 @@ void dusk__cuda_entry(void *buffers[], void *cl_arg)
 {
     dusk__task *t = cl_arg;
     dusk_call call = {t, buffers, NULL, starpu_cuda_get_local_stream()};
-    saved_args sv = {{NULL}};
+    saved_args sv = {{NULL}, 0, NULL};
     task_begin(t, &call);
     t->impl = "CUDA";
     if (t->status == 0) observe_start(t);
@@ -562,12 +679,20 @@ void dusk__cuda_entry(void *buffers[], void *cl_arg)
             (void)cudaStreamSynchronize(call.stream);
             (void)cudaGetLastError();
         }
-        /* With retries, a failed GPU attempt is run again by the CPU implementation, on the
-         * host: whatever made the GPU fail (its memory, its solver) is not there. */
-        while (t->status != 0 && t->attempts <= t->retries) {
-            t->attempts++;
-            t->impl = "CUDA>host";
-            t->status = run_on_host(t, &call, &sv);
+        /* With retries, a failed GPU attempt is run again by the CPU implementation, from the
+         * input as it was: on a CPU worker, or on the host from here when no CPU worker can
+         * take it. Whatever made the GPU fail (its memory, its solver) is not there. */
+        if (t->status != 0 && t->attempts <= t->retries) {
+            int ret = restore_rw_args(t, &call, &sv);
+            if (ret == 0 && hand_to_cpu(t) == 0) {
+                free_saved(&sv);
+                return; /* the task on the CPU ends t */
+            }
+            while (ret == 0 && t->status != 0 && t->attempts <= t->retries) {
+                t->attempts++;
+                t->impl = "CUDA>host";
+                t->status = run_on_host(t, &call);
+            }
         }
     }
     free_saved(&sv);
