@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "dusk_batch.h"
+#include "dusk_chunker.h"
 #include "dusk_kernel.h"
 #include "dusk_linalg.h"
 #include "dusk_progress.h"

@@ -127,7 +127,7 @@ typedef struct dusk_eigh_opts {
     int vectors;
     /* Matrices per task: k > 0 exactly (the last chunks may be smaller), or 0 (the default):
      * automatic, from the time the first tasks take, bounded by the window's memory (see
-     * dusk_chunker in dusk_batch.h). */
+     * dusk_chunker.h). */
     int64_t chunk;
     /* When not NULL: the call stops as soon as *cancel becomes non-zero (checked every 0.1 s
      * at most, see dusk_graph_watch_cancel): nothing more starts, running tasks finish, and it
