@@ -3,7 +3,6 @@
 #define _POSIX_C_SOURCE 200809L
 #include <math.h>
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +11,7 @@
 #include "dusk_kernel.h"
 #include "dusk_linalg.h"
 #include "dusk_progress.h"
+#include "io.h"
 
 int dusk_eigh_opts_init(dusk_eigh_opts *opts)
 {
@@ -37,16 +37,6 @@ typedef struct job {
     dusk_progress *bar;
     int64_t done;
 } job;
-
-static void set_why(char *why, size_t whylen, const char *fmt, ...) DUSK_PRINTF(3, 4);
-static void set_why(char *why, size_t whylen, const char *fmt, ...)
-{
-    if (why == NULL || whylen == 0) return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(why, whylen, fmt, ap);
-    va_end(ap);
-}
 
 /* Every task's end: its kernel time feeds the chunk sizer; an eigh task (the last of its chunk)
  * advances the bar, and one that did not run or failed as a whole (cancelled, or every item
@@ -137,37 +127,37 @@ static int check_args(int64_t count, int64_t n, const double *w, int vectors,
                       const dusk_eigh_opts *o, char *why, size_t whylen)
 {
     if (dusk_current_config() == NULL) {
-        set_why(why, whylen, "dusk is not started (dusk_init)");
+        dusk__set_why(why, whylen, "dusk is not started (dusk_init)");
         return DUSK_ESTATE;
     }
     if (count < 0 || n < 0) {
-        set_why(why, whylen, "count (%lld) and n (%lld) must not be negative", (long long)count,
-                (long long)n);
+        dusk__set_why(why, whylen, "count (%lld) and n (%lld) must not be negative",
+                      (long long)count, (long long)n);
         return DUSK_EINVAL;
     }
     if (o->uplo != 'L' && o->uplo != 'U') {
-        set_why(why, whylen, "uplo must be 'L' or 'U'");
+        dusk__set_why(why, whylen, "uplo must be 'L' or 'U'");
         return DUSK_EINVAL;
     }
     if (o->chunk < 0) {
-        set_why(why, whylen, "chunk (%lld) must not be negative", (long long)o->chunk);
+        dusk__set_why(why, whylen, "chunk (%lld) must not be negative", (long long)o->chunk);
         return DUSK_EINVAL;
     }
     if (count == 0 || n == 0) return 0;
     if (w == NULL) {
-        set_why(why, whylen, "no memory given for the eigenvalues (w is NULL)");
+        dusk__set_why(why, whylen, "no memory given for the eigenvalues (w is NULL)");
         return DUSK_EINVAL;
     }
     /* StarPU counts a data object's values in 32 bits: one matrix must fit */
     if (n > INT32_MAX / n) {
-        set_why(why, whylen, "n = %lld: one matrix is over 2^31 values", (long long)n);
+        dusk__set_why(why, whylen, "n = %lld: one matrix is over 2^31 values", (long long)n);
         return DUSK_EINVAL;
     }
     if (vectors && n > DUSK_EIGH_MAX_N) {
-        set_why(why, whylen,
-                "n = %lld is over %d, the largest n whose eigenvectors LAPACK's 32-bit "
-                "workspace can hold",
-                (long long)n, DUSK_EIGH_MAX_N);
+        dusk__set_why(why, whylen,
+                      "n = %lld is over %d, the largest n whose eigenvectors LAPACK's 32-bit "
+                      "workspace can hold",
+                      (long long)n, DUSK_EIGH_MAX_N);
         return DUSK_EINVAL;
     }
     return 0;
@@ -204,12 +194,13 @@ static void collect_failures(dusk_graph *g, job *j, char *why, size_t whylen)
         if (dusk_graph_item_failure(g, i, &f) == 0 && f.item >= 0 && f.item < j->count &&
             (lowest < 0 || f.item < lowest)) {
             lowest = f.item;
-            set_why(why, whylen, "matrix %lld: %s", (long long)f.item, f.reason);
+            dusk__set_why(why, whylen, "matrix %lld: %s", (long long)f.item, f.reason);
         }
     for (int64_t i = 0; i < j->count && lowest < 0; i++)
         if (j->status[i] != 0) {
             lowest = i;
-            set_why(why, whylen, "matrix %lld: %s", (long long)i, dusk_strerror(j->status[i]));
+            dusk__set_why(why, whylen, "matrix %lld: %s", (long long)i,
+                          dusk_strerror(j->status[i]));
         }
 }
 
@@ -244,7 +235,7 @@ static int run(job *j, const dusk_eigh_opts *o, char *why, size_t whylen)
     if (ret == 0 && o->progress != NULL)
         ret = dusk_progress_new(o->progress, count, dusk_current_config()->progress, &j->bar);
     if (ret != 0) {
-        set_why(why, whylen, "cannot start: %s", dusk_strerror(ret));
+        dusk__set_why(why, whylen, "cannot start: %s", dusk_strerror(ret));
         goto out;
     }
     while (first < count && ret == 0) {
@@ -257,8 +248,8 @@ static int run(job *j, const dusk_eigh_opts *o, char *why, size_t whylen)
         if (ret == 0) first += k;
     }
     if (ret != 0 && ret != DUSK_ECANCELED)
-        set_why(why, whylen, "matrix %lld could not be submitted: %s", (long long)first,
-                dusk_strerror(ret));
+        dusk__set_why(why, whylen, "matrix %lld could not be submitted: %s", (long long)first,
+                      dusk_strerror(ret));
     int waited = dusk_graph_wait(g);
     if (ret == 0 && waited == DUSK_ECANCELED) ret = DUSK_ECANCELED;
     pthread_mutex_lock(&j->lock);
@@ -268,7 +259,7 @@ static int run(job *j, const dusk_eigh_opts *o, char *why, size_t whylen)
     for (int64_t i = first; i < count; i++)
         if (j->status[i] == 0) j->status[i] = ret;
     collect_failures(g, j, ret == 0 ? why : NULL, ret == 0 ? whylen : 0);
-    if (ret == DUSK_ECANCELED) set_why(why, whylen, "cancelled");
+    if (ret == DUSK_ECANCELED) dusk__set_why(why, whylen, "cancelled");
     int64_t failed = 0;
     for (int64_t i = 0; i < count; i++) {
         if (j->status[i] == 0) continue;
@@ -293,7 +284,7 @@ int dusk_eigh_stack(const double *a, int64_t count, int64_t n, double *w, double
                     const dusk_eigh_opts *opts, char *why, size_t whylen)
 {
     dusk_eigh_opts defaults;
-    set_why(why, whylen, "%s", "");
+    dusk__set_why(why, whylen, "%s", "");
     if (opts == NULL) {
         (void)dusk_eigh_opts_init(&defaults);
         opts = &defaults;
@@ -301,7 +292,7 @@ int dusk_eigh_stack(const double *a, int64_t count, int64_t n, double *w, double
     int ret = check_args(count, n, w, v != NULL || opts->vectors, opts, why, whylen);
     if (ret != 0 || count == 0 || n == 0) return ret;
     if (a == NULL) {
-        set_why(why, whylen, "no matrices given (a is NULL)");
+        dusk__set_why(why, whylen, "no matrices given (a is NULL)");
         return DUSK_EINVAL;
     }
     job j = {.a = a, .count = count, .n = n, .w = w, .v = v, .status = status};
@@ -312,7 +303,7 @@ int dusk_eigh_generated(int64_t n, int64_t count, uint32_t seed, double *w, doub
                         const dusk_eigh_opts *opts, char *why, size_t whylen)
 {
     dusk_eigh_opts defaults;
-    set_why(why, whylen, "%s", "");
+    dusk__set_why(why, whylen, "%s", "");
     if (opts == NULL) {
         (void)dusk_eigh_opts_init(&defaults);
         opts = &defaults;
@@ -320,7 +311,8 @@ int dusk_eigh_generated(int64_t n, int64_t count, uint32_t seed, double *w, doub
     int ret = check_args(count, n, w, v != NULL || opts->vectors, opts, why, whylen);
     if (ret != 0 || count == 0 || n == 0) return ret;
     if ((uint64_t)seed + (uint64_t)(count - 1) > UINT32_MAX) {
-        set_why(why, whylen, "seed + count - 1 is over 2^32 - 1, the largest seed NumPy takes");
+        dusk__set_why(why, whylen,
+                      "seed + count - 1 is over 2^32 - 1, the largest seed NumPy takes");
         return DUSK_EINVAL;
     }
     job j = {.seed = seed, .count = count, .n = n, .w = w, .v = v, .status = status};
