@@ -57,28 +57,13 @@ static void observe(void *user, const dusk_task_event *ev)
     pthread_mutex_unlock(&j->lock);
 }
 
-static int submit(dusk_graph *g, const dusk_kernel *k, const char *key, int priority, const job *j,
-                  int64_t first, int64_t count, const dusk_arg *args, int nargs, const void *value,
-                  size_t size)
-{
-    dusk_task_opts o;
-    (void)dusk_task_opts_init(&o);
-    o.key = key;
-    o.priority = priority;
-    o.item_first = first;
-    o.item_count = count;
-    o.item_step = 1;
-    o.retries = j->retries;
-    o.where = (dusk_where)j->where;
-    return dusk_task_submit(g, k, args, nargs, value, size, &o, NULL);
-}
-
-/* Matrices first .. first + k - 1 of the job: tasks over stacks, wrapping the caller's memory
- * where it is the input or an output. */
+/* Matrices first .. first + k - 1 of the job, as one chunk of the eigh pipeline, wrapping the
+ * caller's memory where it is the input or an output. */
 static int submit_chunk(dusk_graph *g, job *j, int64_t first, int64_t k)
 {
     const int64_t n = j->n, nn = n * n;
-    dusk_data *a = NULL, *b = NULL, *x = NULL, *w = NULL;
+    dusk_data *a = NULL, *x = NULL, *w = NULL;
+    uint32_t *seeds = NULL;
     int ret = dusk_stack_wrap(g, j->w + first * n, k, n, 0, &w);
     if (ret == 0 && j->v != NULL) ret = dusk_stack_wrap(g, j->v + first * nn, k, n, n, &x);
     if (ret != 0) goto out;
@@ -87,36 +72,28 @@ static int submit_chunk(dusk_graph *g, job *j, int64_t first, int64_t k)
         if ((ret = dusk_stack_wrap(g, (double *)(j->a + first * nn), k, n, n, &a)) != 0 ||
             (x == NULL && (ret = dusk_stack_new(g, k, n, n, &x)) != 0))
             goto out;
-        dusk_arg args[] = {{a, DUSK_R}, {x, j->v ? DUSK_W : DUSK_SCRATCH}, {w, DUSK_W}};
-        ret = submit(g, j->eigh, "eigh", 0, j, first, k, args, 3, &j->ea, sizeof j->ea);
-        goto out;
-    }
-    uint32_t *seeds = malloc((size_t)k * sizeof *seeds);
-    if (seeds == NULL) {
-        ret = DUSK_ENOMEM;
-        goto out;
-    }
-    for (int64_t i = 0; i < k; i++)
-        seeds[i] = j->seed + (uint32_t)(first + i);
-    if ((ret = dusk_stack_new(g, k, n, n, &b)) == 0 &&
-        (ret = dusk_stack_new(g, k, n, n, &a)) == 0) {
-        /* Later steps first among ready tasks, as dusk-eigh does: chunks finish (and free
-         * their matrices) before new ones start. */
-        dusk_arg gen[] = {{b, DUSK_W}}, gram[] = {{b, DUSK_R}, {a, DUSK_W}};
-        if ((ret = submit(g, dusk_kernel_gen(), "gen", 0, j, first, k, gen, 1, seeds,
-                          (size_t)k * sizeof *seeds)) == 0 &&
-            (ret = submit(g, dusk_kernel_gram(), "gram", 1, j, first, k, gram, 2, NULL, 0)) == 0) {
-            dusk_data_release(&b); /* freed once gram is done */
-            dusk_arg with_v[] = {{a, DUSK_R}, {x, DUSK_W}, {w, DUSK_W}};
-            dusk_arg values[] = {{a, DUSK_RW}, {w, DUSK_W}};
-            ret = x ? submit(g, j->eigh, "eigh", 2, j, first, k, with_v, 3, &j->ea, sizeof j->ea)
-                    : submit(g, j->eigh, "eigh", 2, j, first, k, values, 2, &j->ea, sizeof j->ea);
+    } else {
+        if ((seeds = malloc((size_t)k * sizeof *seeds)) == NULL) {
+            ret = DUSK_ENOMEM;
+            goto out;
         }
+        for (int64_t i = 0; i < k; i++)
+            seeds[i] = j->seed + (uint32_t)(first + i);
+        if ((ret = dusk_stack_new(g, k, n, n, &a)) != 0) goto out;
     }
-    free(seeds);
+    dusk_eigh_chunk c = {.a = a, .seeds = seeds, .w = w, .args = j->ea};
+    c.x = (dusk_arg){x, j->v != NULL ? DUSK_W : DUSK_SCRATCH};
+    dusk_task_opts o;
+    (void)dusk_task_opts_init(&o);
+    o.item_first = first;
+    o.item_count = k;
+    o.item_step = 1;
+    o.retries = j->retries;
+    o.where = (dusk_where)j->where;
+    ret = dusk_eigh_chunk_submit(g, &c, &o);
 out:
+    free(seeds);
     dusk_data_release(&a);
-    dusk_data_release(&b);
     dusk_data_release(&x);
     dusk_data_release(&w);
     return ret;
