@@ -210,60 +210,48 @@ static void on_checks(void *user, dusk_read *r)
     free(cr);
 }
 
-static int submit(dusk_graph *g, dusk_chunk *c, const dusk_kernel *k, const char *step, int prio,
-                  unsigned flags, const dusk_arg *args, int nargs, const void *value, size_t size)
-{
-    dusk_task_opts o;
-    (void)dusk_task_opts_init(&o);
-    dusk_chunk_task_opts(c, &o);
-    o.key = step;
-    o.priority = prio;
-    o.flags = flags;
-    return dusk_task_submit(g, k, args, nargs, value, size, &o, NULL);
-}
-
-/* The tasks of one chunk of K matrices (the batch calls it for each chunk of this rank's). */
+/* The tasks of one chunk of K matrices (the batch calls it for each chunk of this rank's): the
+ * eigh pipeline (dusk_eigh_chunk_submit), then the verification. */
 static int submit_chunk(void *user, dusk_graph *g, dusk_chunk *c)
 {
     eigh_ctx *x = user;
     int64_t n = x->n, kk = dusk_chunk_count(c);
     int keep_a = x->opt.verify; /* verification needs A after eigh */
     int vectors = !x->opt.values_only, ret;
-    dusk_data *a = NULL, *bm = NULL, *v = NULL, *w = NULL, *r = NULL;
+    dusk_data *a = NULL, *v = NULL, *w = NULL, *r = NULL;
     void *seeds = NULL;
+    dusk_load_args la = {x->input, dusk_chunk_item(c, 0), SYMTOL, dusk_chunk_step(c)};
+    dusk_eigh_chunk ec = {.args = {.vectors = vectors}};
     if ((ret = dusk_stack_new(g, kk, n, n, &a)) != 0 || (ret = dusk_stack_new(g, kk, n, 0, &w)))
         goto out;
     if (x->input != NULL) {
-        dusk_load_args la = {x->input, dusk_chunk_item(c, 0), SYMTOL, dusk_chunk_step(c)};
-        dusk_arg args[] = {{a, DUSK_W}};
-        if ((ret = submit(g, c, dusk_kernel_load(), "load", 1, 0, args, 1, &la, sizeof la)))
-            goto out;
+        ec.load = &la;
     } else {
         /* item i draws after seed S + i: K seeds, 32 bits for NumPy's, 64 for Philox */
         size_t each = x->opt.philox ? sizeof(uint64_t) : sizeof(uint32_t);
         uint64_t *s64 = seeds = malloc((size_t)kk * each);
         uint32_t *s32 = seeds;
-        for (int64_t j = 0; seeds && j < kk; j++) {
+        if (seeds == NULL) {
+            ret = DUSK_ENOMEM;
+            goto out;
+        }
+        for (int64_t j = 0; j < kk; j++) {
             uint64_t s = (uint64_t)x->opt.seed + (uint64_t)dusk_chunk_item(c, j);
             x->opt.philox ? (void)(s64[j] = s) : (void)(s32[j] = (uint32_t)s);
         }
-        const dusk_kernel *gen = x->opt.philox ? dusk_kernel_gen_philox() : dusk_kernel_gen();
-        dusk_arg gen_args[] = {{NULL, DUSK_W}}, gram_args[] = {{NULL, DUSK_R}, {a, DUSK_W}};
-        if ((ret = seeds ? dusk_stack_new(g, kk, n, n, &bm) : DUSK_ENOMEM) != 0) goto out;
-        gen_args[0].data = gram_args[0].data = bm;
-        if ((ret = submit(g, c, gen, "gen", 0, 0, gen_args, 1, seeds, (size_t)kk * each)) ||
-            (ret = submit(g, c, dusk_kernel_gram(), "gram", 1, 0, gram_args, 2, NULL, 0)))
-            goto out;
-        dusk_data_release(&bm); /* freed as soon as gram is done */
+        ec.seeds = seeds;
+        ec.philox = x->opt.philox;
     }
-    dusk_eigh_args ea = {.vectors = vectors};
     if (keep_a && (ret = dusk_stack_new(g, kk, n, n, &v)) != 0) goto out;
-    dusk_arg kept[] = {{a, DUSK_R}, {v, vectors ? DUSK_W : DUSK_SCRATCH}, {w, DUSK_W}};
-    dusk_arg inplace[] = {{a, DUSK_RW}, {w, DUSK_W}}; /* A becomes the eigenvectors */
-    if ((ret = submit(g, c, dusk_kernel_eigh(), "eigh", 2, DUSK_TASK_COUNTS,
-                      keep_a ? kept : inplace, keep_a ? 3 : 2, &ea, sizeof ea)))
-        goto out;
-    if (!keep_a) v = a, a = NULL;
+    ec.a = a;
+    ec.w = w;
+    ec.x = (dusk_arg){keep_a ? v : NULL, vectors ? DUSK_W : DUSK_SCRATCH};
+    dusk_task_opts o;
+    (void)dusk_task_opts_init(&o);
+    dusk_chunk_task_opts(c, &o);
+    o.flags = DUSK_TASK_COUNTS; /* eigh's: its end is its items' */
+    if ((ret = dusk_eigh_chunk_submit(g, &ec, &o)) != 0) goto out;
+    if (!keep_a) v = a, a = NULL; /* A became the eigenvectors */
     if (x->opt.verify) {
         check_read *cr = malloc(sizeof *cr);
         if (cr == NULL || (ret = dusk_stack_new(g, kk, 2, 0, &r)) != 0) {
@@ -274,8 +262,11 @@ static int submit_chunk(void *user, dusk_graph *g, dusk_chunk *c)
         dusk_arg args[] = {{a, DUSK_R}, {w, DUSK_R}, {v, DUSK_R}, {r, DUSK_W}};
         if (!vectors) args[2] = args[3]; /* the identities need no vectors */
         *cr = (check_read){x, dusk_chunk_item(c, 0), dusk_chunk_step(c)};
-        if ((ret = submit(g, c, dusk_kernel_verify(), "verify", 3, 0, args, vectors ? 4 : 3, NULL,
-                          0)) ||
+        o.key = "verify";
+        o.priority = 3;
+        o.flags = 0;
+        if ((ret = dusk_task_submit(g, dusk_kernel_verify(), args, vectors ? 4 : 3, NULL, 0, &o,
+                                    NULL)) ||
             (ret = dusk_data_read_hold(r, on_checks, cr)) != 0) {
             free(cr);
             goto out;
@@ -286,7 +277,6 @@ static int submit_chunk(void *user, dusk_graph *g, dusk_chunk *c)
 out:
     free(seeds);
     dusk_data_release(&a);
-    dusk_data_release(&bm);
     dusk_data_release(&v);
     dusk_data_release(&w);
     dusk_data_release(&r);

@@ -4,8 +4,9 @@
 #include <cblas.h>
 
 #include "codelets.h"
+#include "dusk_builtin.h"
 #include "dusk_features.h"
-#include "dusk_internal.h"
+#include "io.h"
 
 static dusk_kernel *gen, *gen_philox, *gram, *eigh, *verify, *load;
 

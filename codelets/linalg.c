@@ -3,15 +3,15 @@
 #define _POSIX_C_SOURCE 200809L
 #include <math.h>
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "dusk_batch.h"
+#include "dusk_chunker.h"
 #include "dusk_kernel.h"
 #include "dusk_linalg.h"
 #include "dusk_progress.h"
+#include "io.h"
 
 int dusk_eigh_opts_init(dusk_eigh_opts *opts)
 {
@@ -38,16 +38,6 @@ typedef struct job {
     int64_t done;
 } job;
 
-static void set_why(char *why, size_t whylen, const char *fmt, ...) DUSK_PRINTF(3, 4);
-static void set_why(char *why, size_t whylen, const char *fmt, ...)
-{
-    if (why == NULL || whylen == 0) return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(why, whylen, fmt, ap);
-    va_end(ap);
-}
-
 /* Every task's end: its kernel time feeds the chunk sizer; an eigh task (the last of its chunk)
  * advances the bar, and one that did not run or failed as a whole (cancelled, or every item
  * skipped) gives its items its status, which the item failures refine once the graph is done. */
@@ -67,28 +57,13 @@ static void observe(void *user, const dusk_task_event *ev)
     pthread_mutex_unlock(&j->lock);
 }
 
-static int submit(dusk_graph *g, const dusk_kernel *k, const char *key, int priority, const job *j,
-                  int64_t first, int64_t count, const dusk_arg *args, int nargs, const void *value,
-                  size_t size)
-{
-    dusk_task_opts o;
-    (void)dusk_task_opts_init(&o);
-    o.key = key;
-    o.priority = priority;
-    o.item_first = first;
-    o.item_count = count;
-    o.item_step = 1;
-    o.retries = j->retries;
-    o.where = (dusk_where)j->where;
-    return dusk_task_submit(g, k, args, nargs, value, size, &o, NULL);
-}
-
-/* Matrices first .. first + k - 1 of the job: tasks over stacks, wrapping the caller's memory
- * where it is the input or an output. */
+/* Matrices first .. first + k - 1 of the job, as one chunk of the eigh pipeline, wrapping the
+ * caller's memory where it is the input or an output. */
 static int submit_chunk(dusk_graph *g, job *j, int64_t first, int64_t k)
 {
     const int64_t n = j->n, nn = n * n;
-    dusk_data *a = NULL, *b = NULL, *x = NULL, *w = NULL;
+    dusk_data *a = NULL, *x = NULL, *w = NULL;
+    uint32_t *seeds = NULL;
     int ret = dusk_stack_wrap(g, j->w + first * n, k, n, 0, &w);
     if (ret == 0 && j->v != NULL) ret = dusk_stack_wrap(g, j->v + first * nn, k, n, n, &x);
     if (ret != 0) goto out;
@@ -97,36 +72,28 @@ static int submit_chunk(dusk_graph *g, job *j, int64_t first, int64_t k)
         if ((ret = dusk_stack_wrap(g, (double *)(j->a + first * nn), k, n, n, &a)) != 0 ||
             (x == NULL && (ret = dusk_stack_new(g, k, n, n, &x)) != 0))
             goto out;
-        dusk_arg args[] = {{a, DUSK_R}, {x, j->v ? DUSK_W : DUSK_SCRATCH}, {w, DUSK_W}};
-        ret = submit(g, j->eigh, "eigh", 0, j, first, k, args, 3, &j->ea, sizeof j->ea);
-        goto out;
-    }
-    uint32_t *seeds = malloc((size_t)k * sizeof *seeds);
-    if (seeds == NULL) {
-        ret = DUSK_ENOMEM;
-        goto out;
-    }
-    for (int64_t i = 0; i < k; i++)
-        seeds[i] = j->seed + (uint32_t)(first + i);
-    if ((ret = dusk_stack_new(g, k, n, n, &b)) == 0 &&
-        (ret = dusk_stack_new(g, k, n, n, &a)) == 0) {
-        /* Later steps first among ready tasks, as dusk-eigh does: chunks finish (and free
-         * their matrices) before new ones start. */
-        dusk_arg gen[] = {{b, DUSK_W}}, gram[] = {{b, DUSK_R}, {a, DUSK_W}};
-        if ((ret = submit(g, dusk_kernel_gen(), "gen", 0, j, first, k, gen, 1, seeds,
-                          (size_t)k * sizeof *seeds)) == 0 &&
-            (ret = submit(g, dusk_kernel_gram(), "gram", 1, j, first, k, gram, 2, NULL, 0)) == 0) {
-            dusk_data_release(&b); /* freed once gram is done */
-            dusk_arg with_v[] = {{a, DUSK_R}, {x, DUSK_W}, {w, DUSK_W}};
-            dusk_arg values[] = {{a, DUSK_RW}, {w, DUSK_W}};
-            ret = x ? submit(g, j->eigh, "eigh", 2, j, first, k, with_v, 3, &j->ea, sizeof j->ea)
-                    : submit(g, j->eigh, "eigh", 2, j, first, k, values, 2, &j->ea, sizeof j->ea);
+    } else {
+        if ((seeds = malloc((size_t)k * sizeof *seeds)) == NULL) {
+            ret = DUSK_ENOMEM;
+            goto out;
         }
+        for (int64_t i = 0; i < k; i++)
+            seeds[i] = j->seed + (uint32_t)(first + i);
+        if ((ret = dusk_stack_new(g, k, n, n, &a)) != 0) goto out;
     }
-    free(seeds);
+    dusk_eigh_chunk c = {.a = a, .seeds = seeds, .w = w, .args = j->ea};
+    c.x = (dusk_arg){x, j->v != NULL ? DUSK_W : DUSK_SCRATCH};
+    dusk_task_opts o;
+    (void)dusk_task_opts_init(&o);
+    o.item_first = first;
+    o.item_count = k;
+    o.item_step = 1;
+    o.retries = j->retries;
+    o.where = (dusk_where)j->where;
+    ret = dusk_eigh_chunk_submit(g, &c, &o);
 out:
+    free(seeds);
     dusk_data_release(&a);
-    dusk_data_release(&b);
     dusk_data_release(&x);
     dusk_data_release(&w);
     return ret;
@@ -137,37 +104,37 @@ static int check_args(int64_t count, int64_t n, const double *w, int vectors,
                       const dusk_eigh_opts *o, char *why, size_t whylen)
 {
     if (dusk_current_config() == NULL) {
-        set_why(why, whylen, "dusk is not started (dusk_init)");
+        dusk__set_why(why, whylen, "dusk is not started (dusk_init)");
         return DUSK_ESTATE;
     }
     if (count < 0 || n < 0) {
-        set_why(why, whylen, "count (%lld) and n (%lld) must not be negative", (long long)count,
-                (long long)n);
+        dusk__set_why(why, whylen, "count (%lld) and n (%lld) must not be negative",
+                      (long long)count, (long long)n);
         return DUSK_EINVAL;
     }
     if (o->uplo != 'L' && o->uplo != 'U') {
-        set_why(why, whylen, "uplo must be 'L' or 'U'");
+        dusk__set_why(why, whylen, "uplo must be 'L' or 'U'");
         return DUSK_EINVAL;
     }
     if (o->chunk < 0) {
-        set_why(why, whylen, "chunk (%lld) must not be negative", (long long)o->chunk);
+        dusk__set_why(why, whylen, "chunk (%lld) must not be negative", (long long)o->chunk);
         return DUSK_EINVAL;
     }
     if (count == 0 || n == 0) return 0;
     if (w == NULL) {
-        set_why(why, whylen, "no memory given for the eigenvalues (w is NULL)");
+        dusk__set_why(why, whylen, "no memory given for the eigenvalues (w is NULL)");
         return DUSK_EINVAL;
     }
     /* StarPU counts a data object's values in 32 bits: one matrix must fit */
     if (n > INT32_MAX / n) {
-        set_why(why, whylen, "n = %lld: one matrix is over 2^31 values", (long long)n);
+        dusk__set_why(why, whylen, "n = %lld: one matrix is over 2^31 values", (long long)n);
         return DUSK_EINVAL;
     }
     if (vectors && n > DUSK_EIGH_MAX_N) {
-        set_why(why, whylen,
-                "n = %lld is over %d, the largest n whose eigenvectors LAPACK's 32-bit "
-                "workspace can hold",
-                (long long)n, DUSK_EIGH_MAX_N);
+        dusk__set_why(why, whylen,
+                      "n = %lld is over %d, the largest n whose eigenvectors LAPACK's 32-bit "
+                      "workspace can hold",
+                      (long long)n, DUSK_EIGH_MAX_N);
         return DUSK_EINVAL;
     }
     return 0;
@@ -204,12 +171,13 @@ static void collect_failures(dusk_graph *g, job *j, char *why, size_t whylen)
         if (dusk_graph_item_failure(g, i, &f) == 0 && f.item >= 0 && f.item < j->count &&
             (lowest < 0 || f.item < lowest)) {
             lowest = f.item;
-            set_why(why, whylen, "matrix %lld: %s", (long long)f.item, f.reason);
+            dusk__set_why(why, whylen, "matrix %lld: %s", (long long)f.item, f.reason);
         }
     for (int64_t i = 0; i < j->count && lowest < 0; i++)
         if (j->status[i] != 0) {
             lowest = i;
-            set_why(why, whylen, "matrix %lld: %s", (long long)i, dusk_strerror(j->status[i]));
+            dusk__set_why(why, whylen, "matrix %lld: %s", (long long)i,
+                          dusk_strerror(j->status[i]));
         }
 }
 
@@ -244,7 +212,7 @@ static int run(job *j, const dusk_eigh_opts *o, char *why, size_t whylen)
     if (ret == 0 && o->progress != NULL)
         ret = dusk_progress_new(o->progress, count, dusk_current_config()->progress, &j->bar);
     if (ret != 0) {
-        set_why(why, whylen, "cannot start: %s", dusk_strerror(ret));
+        dusk__set_why(why, whylen, "cannot start: %s", dusk_strerror(ret));
         goto out;
     }
     while (first < count && ret == 0) {
@@ -257,8 +225,8 @@ static int run(job *j, const dusk_eigh_opts *o, char *why, size_t whylen)
         if (ret == 0) first += k;
     }
     if (ret != 0 && ret != DUSK_ECANCELED)
-        set_why(why, whylen, "matrix %lld could not be submitted: %s", (long long)first,
-                dusk_strerror(ret));
+        dusk__set_why(why, whylen, "matrix %lld could not be submitted: %s", (long long)first,
+                      dusk_strerror(ret));
     int waited = dusk_graph_wait(g);
     if (ret == 0 && waited == DUSK_ECANCELED) ret = DUSK_ECANCELED;
     pthread_mutex_lock(&j->lock);
@@ -268,7 +236,7 @@ static int run(job *j, const dusk_eigh_opts *o, char *why, size_t whylen)
     for (int64_t i = first; i < count; i++)
         if (j->status[i] == 0) j->status[i] = ret;
     collect_failures(g, j, ret == 0 ? why : NULL, ret == 0 ? whylen : 0);
-    if (ret == DUSK_ECANCELED) set_why(why, whylen, "cancelled");
+    if (ret == DUSK_ECANCELED) dusk__set_why(why, whylen, "cancelled");
     int64_t failed = 0;
     for (int64_t i = 0; i < count; i++) {
         if (j->status[i] == 0) continue;
@@ -293,7 +261,7 @@ int dusk_eigh_stack(const double *a, int64_t count, int64_t n, double *w, double
                     const dusk_eigh_opts *opts, char *why, size_t whylen)
 {
     dusk_eigh_opts defaults;
-    set_why(why, whylen, "%s", "");
+    dusk__set_why(why, whylen, "%s", "");
     if (opts == NULL) {
         (void)dusk_eigh_opts_init(&defaults);
         opts = &defaults;
@@ -301,7 +269,7 @@ int dusk_eigh_stack(const double *a, int64_t count, int64_t n, double *w, double
     int ret = check_args(count, n, w, v != NULL || opts->vectors, opts, why, whylen);
     if (ret != 0 || count == 0 || n == 0) return ret;
     if (a == NULL) {
-        set_why(why, whylen, "no matrices given (a is NULL)");
+        dusk__set_why(why, whylen, "no matrices given (a is NULL)");
         return DUSK_EINVAL;
     }
     job j = {.a = a, .count = count, .n = n, .w = w, .v = v, .status = status};
@@ -312,7 +280,7 @@ int dusk_eigh_generated(int64_t n, int64_t count, uint32_t seed, double *w, doub
                         const dusk_eigh_opts *opts, char *why, size_t whylen)
 {
     dusk_eigh_opts defaults;
-    set_why(why, whylen, "%s", "");
+    dusk__set_why(why, whylen, "%s", "");
     if (opts == NULL) {
         (void)dusk_eigh_opts_init(&defaults);
         opts = &defaults;
@@ -320,7 +288,8 @@ int dusk_eigh_generated(int64_t n, int64_t count, uint32_t seed, double *w, doub
     int ret = check_args(count, n, w, v != NULL || opts->vectors, opts, why, whylen);
     if (ret != 0 || count == 0 || n == 0) return ret;
     if ((uint64_t)seed + (uint64_t)(count - 1) > UINT32_MAX) {
-        set_why(why, whylen, "seed + count - 1 is over 2^32 - 1, the largest seed NumPy takes");
+        dusk__set_why(why, whylen,
+                      "seed + count - 1 is over 2^32 - 1, the largest seed NumPy takes");
         return DUSK_EINVAL;
     }
     job j = {.seed = seed, .count = count, .n = n, .w = w, .v = v, .status = status};

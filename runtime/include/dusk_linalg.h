@@ -103,6 +103,45 @@ typedef struct dusk_load_args {
 } dusk_load_args;
 const dusk_kernel *dusk_kernel_load(void);
 
+/* ---- The eigh pipeline, one chunk at a time ----------------------------------------------
+ *
+ * The tutorial's computation as tasks over one chunk of K items: its matrices A made by gen
+ * then gram from K seeds, or read by load from an input, or given; then eigh. dusk-eigh
+ * submits its chunks with it, and so do dusk_eigh_stack() and dusk_eigh_generated() below.
+ * Zero the fields not used (a designated initializer does). */
+typedef struct dusk_eigh_chunk {
+    /* A: K x n x n (dusk_stack_new, or dusk_stack_wrap over the caller's matrices). */
+    dusk_data *a;
+    /* What fills A first, at most one of: `seeds`, K seeds for gen then gram (uint32_t for
+     * dusk_kernel_gen(), NumPy's generator; uint64_t for dusk_kernel_gen_philox() when
+     * `philox` is set; copied); `load`, load from an input (copied). Neither: A holds the
+     * matrices already. */
+    const void *seeds;
+    int philox;
+    const dusk_load_args *load;
+    /* The eigenvalues: K x n. */
+    dusk_data *w;
+    /* x.data NULL: eigh overwrites A (with the eigenvectors when args.vectors). Otherwise A
+     * is kept, and x.data (K x n x n) receives the eigenvectors (x.mode DUSK_W) or serves as
+     * eigh's workspace (DUSK_SCRATCH). */
+    dusk_arg x;
+    /* eigh's by-value argument. */
+    dusk_eigh_args args;
+} dusk_eigh_chunk;
+
+/* Submit the tasks of chunk c to g: gen (key "gen", priority 0) and gram ("gram", 1), or load
+ * ("load", 1), then eigh ("eigh", 2): later steps first among ready tasks, so that chunks
+ * finish, and free their matrices, before new ones start. Every task gets `opts` (NULL: the
+ * defaults; the item range, retries, where...) but for its key, its priority and its flags:
+ * opts->flags go to eigh alone, whose end is its items' end. gen's matrices B are made here
+ * and freed once gram is done; the caller keeps its references to a, w and x.data. Returns 0,
+ * DUSK_EINVAL (NULL g, c, a or w; both seeds and load; x.mode neither DUSK_W nor
+ * DUSK_SCRATCH), or the first error of a data maker or a submission (dusk_task_submit()),
+ * after which the tasks already submitted stay in the graph. Thread-safe as
+ * dusk_task_submit() is. */
+DUSK_NODISCARD int dusk_eigh_chunk_submit(dusk_graph *g, const dusk_eigh_chunk *c,
+                                          const dusk_task_opts *opts);
+
 /* ---- Whole stacks in one call: numpy.linalg.eigh over caller memory ------------------------
  *
  * dusk_eigh_stack() is numpy.linalg.eigh for a stack of matrices held by the caller, computed
@@ -127,7 +166,7 @@ typedef struct dusk_eigh_opts {
     int vectors;
     /* Matrices per task: k > 0 exactly (the last chunks may be smaller), or 0 (the default):
      * automatic, from the time the first tasks take, bounded by the window's memory (see
-     * dusk_chunker in dusk_batch.h). */
+     * dusk_chunker.h). */
     int64_t chunk;
     /* When not NULL: the call stops as soon as *cancel becomes non-zero (checked every 0.1 s
      * at most, see dusk_graph_watch_cancel): nothing more starts, running tasks finish, and it

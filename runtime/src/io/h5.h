@@ -1,5 +1,6 @@
-/* HDF5 in the I/O layer: datasets read for dusk_input, and result files for the batch layer.
- * Private. Compiled only in a build with HDF5 (DUSK_HAVE_HDF5, dusk_features.h).
+/* HDF5 in the I/O layer: datasets read for dusk_input (h5_read.c), and result files for the
+ * batch layer (h5_write.c), over what both share (h5_common.c, h5_internal.h). Private.
+ * Compiled only in a build with HDF5 (DUSK_HAVE_HDF5, dusk_features.h).
  *
  * The HDF5 library is entered under one process-wide mutex (a serial HDF5 build must not be
  * entered by two threads at once), and every entry first turns HDF5's automatic error

@@ -1,19 +1,14 @@
 /* dusk_input: a batch of matrices from a .npy file or an HDF5 dataset (see dusk_input.h).
  *
- * The file is opened here first, with the C library: its first bytes decide its kind, and the
- * descriptor is kept for the fingerprint. The format's own reader (dusk_npy, or h5.c) then
- * opens it by name; for .npy, both descriptors are checked to be the same file.
+ * The file is opened here first, with the C library: its first bytes decide its format (each
+ * format of inputs.h is asked in turn), and the descriptor is kept for the fingerprint. The
+ * format's own reader then opens it by name, and checks that it is the same file.
  */
 #define _POSIX_C_SOURCE 200809L
 
 #include "dusk_input.h"
-#include "dusk_features.h"
-#include "dusk_npy.h"
+#include "inputs.h"
 #include "io.h"
-#include "npy_internal.h"
-#if DUSK_HAVE_HDF5
-#include "h5.h"
-#endif
 
 #include <errno.h>
 #include <fcntl.h>
@@ -24,36 +19,24 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define NPY_MAGIC "\x93NUMPY"
-#define H5_SIGNATURE "\x89HDF\r\n\x1a\n"
 #define SAMPLE_BLOCK 4096 /* the fingerprint hashes blocks of this size, */
 #define SAMPLE_COUNT 64   /* this many of them at most */
-#define MAX_RANK 32       /* the most dimensions either reader reports */
-
-enum { KIND_NPY = 1, KIND_HDF5 = 2 };
+#define MAX_RANK DUSK__INPUT_MAX_RANK
 
 struct dusk_input {
     int fd; /* ours: the magic bytes, and the fingerprint's samples */
-    int kind;
+    const dusk__input_format *fmt;
+    void *state;   /* the format's */
     char *path;    /* the file, as given */
-    char *dataset; /* HDF5: the dataset's full path */
-    dusk_npy *npy;
-#if DUSK_HAVE_HDF5
-    dusk__h5_input *h5;
-#endif
+    char *dataset; /* the dataset's full path, for a format that has datasets */
     int ndim;
     int64_t shape[3];
 };
 
-int dusk_have_hdf5(void)
-{
-    return DUSK_HAVE_HDF5;
-}
-
 /* ---- messages ---------------------------------------------------------------------------- */
 
-/* why = "FILE: text" or "FILE:DATASET: text" */
-static void say(char *why, size_t whylen, const char *file, const char *dataset, const char *text)
+void dusk__input_say(char *why, size_t whylen, const char *file, const char *dataset,
+                     const char *text)
 {
     if (dataset != NULL)
         dusk__set_why(why, whylen, "%s:%s: %s", file, dataset, text);
@@ -65,7 +48,7 @@ static void say_errno(char *why, size_t whylen, const char *file, const char *da
 {
     char text[128];
     dusk__errno_text(err, text, sizeof text);
-    say(why, whylen, file, dataset, text);
+    dusk__input_say(why, whylen, file, dataset, text);
     errno = err;
 }
 
@@ -120,46 +103,61 @@ static void input_free(dusk_input *in)
     if (in == NULL) return;
     int saved = errno;
     if (in->fd >= 0) close(in->fd);
-    dusk_npy_close(&in->npy);
-#if DUSK_HAVE_HDF5
-    dusk__h5_input_close(&in->h5);
-#endif
+    if (in->state != NULL) in->fmt->close(&in->state);
     free(in->path);
     free(in->dataset);
     free(in);
     errno = saved;
 }
 
-/* The kind of file from its first bytes, or 0 with `why`'s text in text[len]. */
-static int sniff(int fd, int64_t size, char *text, size_t len)
+/* The formats' labels, as "a", "a or b", "a, b or c". */
+static void formats_text(char *buf, size_t len)
+{
+    dusk__sb b;
+    dusk__sb_init(&b, buf, len);
+    for (int i = 0; dusk__input_formats[i] != NULL; i++) {
+        const char *sep = i == 0 ? "" : dusk__input_formats[i + 1] == NULL ? " or " : ", ";
+        dusk__sb_puts(&b, sep);
+        dusk__sb_puts(&b, dusk__input_formats[i]->label);
+    }
+    if (b.heap) snprintf(buf, len, "%s", b.p); /* cut to the caller's room */
+    dusk__sb_free(&b);
+}
+
+/* The format of the file from its first bytes, or NULL with `text` saying why none, and *code
+ * DUSK_EIO (it cannot be read) or DUSK_EFORMAT. */
+static const dusk__input_format *sniff(int fd, int64_t size, char *text, size_t len, int *code)
 {
     unsigned char head[8];
     size_t have = size < 8 ? (size_t)size : 8;
     int got = dusk__pread_full(fd, head, have, 0);
+    *code = DUSK_EFORMAT;
     if (got != 0) {
         if (got < 0)
             dusk__errno_text(errno, text, len);
         else
             snprintf(text, len, "the file shrank while being read");
-        return got < 0 ? -1 : 0;
+        if (got < 0) *code = DUSK_EIO;
+        return NULL;
     }
+    char formats[64];
+    formats_text(formats, sizeof formats);
     if (size == 0) {
-        snprintf(text, len, "file is empty: not a .npy or HDF5 file");
-        return 0;
+        snprintf(text, len, "file is empty: not a %s file", formats);
+        return NULL;
     }
-    /* a file that ends inside the magic is still a .npy file, which its reader says is cut */
-    if (memcmp(head, NPY_MAGIC, have < 6 ? have : 6) == 0) return KIND_NPY;
-    if (size < 8 && memcmp(head, H5_SIGNATURE, have) == 0) {
-        snprintf(text, len, "file is truncated: an HDF5 signature cut at %zu bytes", have);
-        return 0;
+    int n = 0;
+    for (; dusk__input_formats[n] != NULL; n++) {
+        int is = dusk__input_formats[n]->probe(fd, size, head, have, text, len);
+        if (is > 0) return dusk__input_formats[n];
+        if (is < 0) {
+            *code = is;
+            return NULL;
+        }
     }
-    /* HDF5 looks for its signature at 0, 512, 1024, 2048, ...: a user block may come first */
-    for (int64_t off = 0; off <= size - 8; off = off == 0 ? 512 : off * 2) {
-        if (off > 0 && dusk__pread_full(fd, head, 8, off) != 0) break;
-        if (memcmp(head, H5_SIGNATURE, 8) == 0) return KIND_HDF5;
-    }
-    snprintf(text, len, "not a .npy or HDF5 file (it starts with neither's signature)");
-    return 0;
+    snprintf(text, len, "not a %s file (it starts with %s)", formats,
+             n == 2 ? "neither's signature" : "none of their signatures");
+    return NULL;
 }
 
 /* (T, n, n) or (n, n): what dusk reads. */
@@ -180,70 +178,6 @@ static int check_shape(int ndim, const int64_t *shape, char *text, size_t len)
     return 0;
 }
 
-static int open_npy(dusk_input *in, const char *dataset, char *why, size_t whylen)
-{
-    if (dataset != NULL) {
-        say(why, whylen, in->path, dataset,
-            "a .npy file holds one array, not datasets: give the file alone");
-        return DUSK_EINVAL;
-    }
-    char text[320];
-    int rc = dusk_npy_open(in->path, &in->npy, text, sizeof text);
-    if (rc != 0) {
-        say(why, whylen, in->path, NULL, text);
-        return rc;
-    }
-    struct stat a, b;
-    if (fstat(in->fd, &a) != 0 || fstat(dusk__npy_fd(in->npy), &b) != 0 || a.st_dev != b.st_dev ||
-        a.st_ino != b.st_ino) {
-        say(why, whylen, in->path, NULL, "the file was replaced while being opened");
-        return DUSK_EIO;
-    }
-    int ndim = dusk_npy_ndim(in->npy);
-    rc = check_shape(ndim, dusk_npy_shape(in->npy), text, sizeof text);
-    if (rc != 0) {
-        say(why, whylen, in->path, NULL, text);
-        return rc;
-    }
-    in->ndim = ndim;
-    memcpy(in->shape, dusk_npy_shape(in->npy), (size_t)ndim * sizeof(int64_t));
-    return 0;
-}
-
-static int open_hdf5(dusk_input *in, const char *dataset, char *why, size_t whylen)
-{
-#if DUSK_HAVE_HDF5
-    char text[480], found[1024];
-    int rc =
-        dusk__h5_input_open(in->path, dataset, &in->h5, text, sizeof text, found, sizeof found);
-    if (rc != 0) {
-        /* named as the user named it, or as found when it was found alone */
-        say(why, whylen, in->path, dataset != NULL ? dataset : found[0] ? found : NULL, text);
-        return rc;
-    }
-    const char *name = dusk__h5_input_dataset(in->h5);
-    in->dataset = dusk__strdup(name);
-    if (in->dataset == NULL) {
-        say(why, whylen, in->path, name, "out of memory");
-        return DUSK_ENOMEM;
-    }
-    int64_t shape[DUSK__H5_MAX_RANK];
-    int ndim = dusk__h5_input_shape(in->h5, shape);
-    rc = check_shape(ndim, shape, text, sizeof text);
-    if (rc != 0) {
-        say(why, whylen, in->path, name, text);
-        return rc;
-    }
-    in->ndim = ndim;
-    memcpy(in->shape, shape, (size_t)ndim * sizeof(int64_t));
-    return 0;
-#else
-    say(why, whylen, in->path, dataset,
-        "an HDF5 file, and this dusk was built without HDF5 (install libhdf5-dev and rebuild)");
-    return DUSK_EINVAL;
-#endif
-}
-
 int dusk_input_open(const char *spec, dusk_input **out, char *why, size_t whylen)
 {
     dusk__set_why(why, whylen, "%s", "");
@@ -262,7 +196,7 @@ int dusk_input_open(const char *spec, dusk_input **out, char *why, size_t whylen
     }
     in->fd = -1;
     if (dataset != NULL && dataset[0] == '\0') {
-        say(why, whylen, in->path, NULL, "the dataset named after ':' is empty");
+        dusk__input_say(why, whylen, in->path, NULL, "the dataset named after ':' is empty");
         rc = DUSK_EINVAL;
         goto fail;
     }
@@ -290,20 +224,34 @@ int dusk_input_open(const char *spec, dusk_input **out, char *why, size_t whylen
         goto fail;
     }
     if (!S_ISREG(st.st_mode)) {
-        say(why, whylen, in->path, dataset, "not a regular file");
+        dusk__input_say(why, whylen, in->path, dataset, "not a regular file");
         rc = DUSK_EFORMAT;
         goto fail;
     }
-    char text[160];
-    in->kind = sniff(in->fd, (int64_t)st.st_size, text, sizeof text);
-    if (in->kind <= 0) {
-        say(why, whylen, in->path, dataset, text);
-        rc = in->kind < 0 ? DUSK_EIO : DUSK_EFORMAT;
+    char text[480];
+    in->fmt = sniff(in->fd, (int64_t)st.st_size, text, sizeof text, &rc);
+    if (in->fmt == NULL) {
+        dusk__input_say(why, whylen, in->path, dataset, text);
         goto fail;
     }
-    rc = in->kind == KIND_NPY ? open_npy(in, dataset, why, whylen)
-                              : open_hdf5(in, dataset, why, whylen);
+    rc = in->fmt->open(in->path, in->fd, dataset, &in->state, why, whylen);
     if (rc != 0) goto fail;
+    /* named as the format names it (an HDF5 dataset found alone, its full path) */
+    const char *name = in->fmt->dataset != NULL ? in->fmt->dataset(in->state) : NULL;
+    if (name != NULL && (in->dataset = dusk__strdup(name)) == NULL) {
+        dusk__input_say(why, whylen, in->path, name, "out of memory");
+        rc = DUSK_ENOMEM;
+        goto fail;
+    }
+    int64_t shape[MAX_RANK];
+    int ndim = in->fmt->shape(in->state, shape);
+    rc = check_shape(ndim, shape, text, sizeof text);
+    if (rc != 0) {
+        dusk__input_say(why, whylen, in->path, name, text);
+        goto fail;
+    }
+    in->ndim = ndim;
+    memcpy(in->shape, shape, (size_t)ndim * sizeof(int64_t));
     free(dataset);
     *out = in;
     return 0;
@@ -342,24 +290,12 @@ int dusk_input_read_matrix(const dusk_input *in, int64_t index, double *out)
     int64_t n = dusk_input_n(in);
     if (n == 0) return 0;
     if (out == NULL) return DUSK_EINVAL;
-    if (in->kind == KIND_NPY) return dusk_npy_read_matrix(in->npy, index, out);
-#if DUSK_HAVE_HDF5
-    return in->ndim == 3 ? dusk__h5_input_read(in->h5, index, 1, out)
-                         : dusk__h5_input_read(in->h5, 0, n, out);
-#else
-    return DUSK_EINVAL;
-#endif
+    return in->fmt->read(in->state, index, out);
 }
 
 const char *dusk_input_conversion(const dusk_input *in)
 {
-    if (in == NULL) return NULL;
-    if (in->kind == KIND_NPY) return dusk_npy_conversion(in->npy);
-#if DUSK_HAVE_HDF5
-    return dusk__h5_input_conversion(in->h5);
-#else
-    return NULL;
-#endif
+    return in != NULL ? in->fmt->conversion(in->state) : NULL;
 }
 
 const char *dusk_input_path(const dusk_input *in)
@@ -374,8 +310,7 @@ const char *dusk_input_dataset(const dusk_input *in)
 
 const char *dusk_input_format(const dusk_input *in)
 {
-    if (in == NULL) return NULL;
-    return in->kind == KIND_NPY ? "npy" : "hdf5";
+    return in != NULL ? in->fmt->name : NULL;
 }
 
 /* ---- the fingerprint --------------------------------------------------------------------- */
@@ -401,16 +336,10 @@ int dusk_input_fingerprint(const dusk_input *in, char *out, size_t len)
     if (in == NULL || out == NULL || len < DUSK_INPUT_FINGERPRINT_MAX) return DUSK_EINVAL;
 
     /* what the input is: the same data under another dtype, order, shape or dataset differs */
-    char desc[1400], st[3 * 22 + 4];
+    char what[1200], desc[1400], st[3 * 22 + 4];
     dusk__shape_text(st, sizeof st, in->ndim, in->shape);
-    if (in->kind == KIND_NPY)
-        snprintf(desc, sizeof desc, "npy %s %s %s", dusk_npy_dtype(in->npy),
-                 dusk_npy_fortran_order(in->npy) ? "F" : "C", st);
-#if DUSK_HAVE_HDF5
-    else
-        snprintf(desc, sizeof desc, "hdf5 %.1024s %s %s", in->dataset, dusk__h5_input_type(in->h5),
-                 st);
-#endif
+    in->fmt->describe(in->state, what, sizeof what);
+    snprintf(desc, sizeof desc, "%s %s", what, st);
     uint64_t hd = fnv(FNV_OFFSET, desc, strlen(desc));
 
     struct stat sb;

@@ -1,7 +1,7 @@
 /* The HDF5 output format: DIR/results.h5, one dataset per output, shape (nitems, dims...).
  *
  * The file is made whole by the HDF5 library before any row is written (every dataset
- * contiguous, allocated in full, NaN: h5.c), then closed; rows are written with pwrite at
+ * contiguous, allocated in full, NaN: h5_write.c), then closed; rows are written with pwrite at
  * each dataset's offset, as .npy rows are, without HDF5 open. So a run killed at any moment
  * (SIGKILL while a row is written, or while the manifest is) can never leave a file HDF5
  * cannot open, whose metadata cache was half-written: there is none open. */

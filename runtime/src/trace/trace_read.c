@@ -1,6 +1,8 @@
-/* Reading trace.json files back (dusk_trace.h): the set's storage, parsing one event line,
- * and loading files into a set, whole or truncated. What is worked out from a set is in
- * trace_analysis.c, the merged trace in trace_json.c, the HTML report in trace_report.c. */
+/* Loading trace.json files into a dusk_trace_set (dusk_trace.h): the set's storage, the
+ * fields of one event line (read with the JSON reader of jsonl.h), and the files loaded,
+ * whole or truncated, checked to be of one run and lined up on one timeline. What a set holds
+ * is read back in trace_set.c; what is worked out from it is in trace_analysis.c, the merged
+ * trace in trace_json.c, the HTML report in trace_report.c. */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
 #include <limits.h>
@@ -12,6 +14,7 @@
 
 #include "dusk_trace.h"
 #include "io.h"
+#include "jsonl.h"
 #include "trace_read.h"
 
 /* ---- the set's storage --------------------------------------------------------------------- */
@@ -59,26 +62,7 @@ static const char *intern(dusk_trace_set *s, const char *str)
     return p;
 }
 
-void dusk_trace_set_free(dusk_trace_set **sp)
-{
-    if (sp == NULL || *sp == NULL) return;
-    dusk_trace_set *s = *sp;
-    while (s->arena) {
-        struct dusk__arena *a = s->arena;
-        s->arena = a->next;
-        free(a);
-    }
-    free(s->tasks);
-    free(s->ranks);
-    free(s->workers);
-    free(s->names);
-    free(s->byid);
-    free(s->files);
-    free(s);
-    *sp = NULL;
-}
-
-/* ---- parsing one line ---------------------------------------------------------------------- */
+/* ---- one event line ------------------------------------------------------------------------ */
 
 /* The fields of one event line that dusk writes; strings point into the line, decoded in
  * place. */
@@ -98,257 +82,59 @@ typedef struct ev {
     } a;
 } ev;
 typedef struct parser {
-    char *p;
-    const char *err;
+    dusk__json j;  /* the line */
+    ev *e;         /* the event it holds */
     int64_t *deps; /* growable, reused from line to line */
     int deps_cap;
 } parser;
 
-static void ws(parser *ps)
+static int dep(dusk__json *j, void *user)
 {
-    while (*ps->p == ' ' || *ps->p == '\t')
-        ps->p++;
-}
-
-static int fail(parser *ps, const char *err)
-{
-    if (ps->err == NULL) ps->err = err;
-    return -1;
-}
-
-static int hex4(const char *h, unsigned *out)
-{
-    unsigned v = 0;
-    for (int i = 0; i < 4; i++) {
-        char c = h[i];
-        v <<= 4;
-        if (c >= '0' && c <= '9')
-            v |= (unsigned)(c - '0');
-        else if (c >= 'a' && c <= 'f')
-            v |= (unsigned)(c - 'a' + 10);
-        else if (c >= 'A' && c <= 'F')
-            v |= (unsigned)(c - 'A' + 10);
-        else
-            return -1;
-    }
-    *out = v;
-    return 0;
-}
-
-/* A JSON string, decoded in place (the result is never longer than its encoding). */
-static int str(parser *ps, const char **out)
-{
-    ws(ps);
-    if (*ps->p != '"') return fail(ps, "expected a string");
-    char *r = ++ps->p, *w = r;
-    *out = w;
-    for (;;) {
-        unsigned char c = (unsigned char)*r;
-        if (c == '\0' || c == '\n') return fail(ps, "unterminated string");
-        if (c < 0x20) return fail(ps, "control character in a string");
-        if (c == '"') break;
-        if (c != '\\') {
-            *w++ = *r++;
-            continue;
-        }
-        r++;
-        switch (*r) {
-        case '"':
-        case '\\':
-        case '/':
-            *w++ = *r++;
-            break;
-        case 'b':
-            *w++ = '\b';
-            r++;
-            break;
-        case 'f':
-            *w++ = '\f';
-            r++;
-            break;
-        case 'n':
-            *w++ = '\n';
-            r++;
-            break;
-        case 'r':
-            *w++ = '\r';
-            r++;
-            break;
-        case 't':
-            *w++ = '\t';
-            r++;
-            break;
-        case 'u': {
-            unsigned u, lo;
-            if (hex4(r + 1, &u) != 0) return fail(ps, "bad \\u escape");
-            r += 5;
-            if (u >= 0xd800 && u < 0xdc00 && r[0] == '\\' && r[1] == 'u' && hex4(r + 2, &lo) == 0 &&
-                lo >= 0xdc00 && lo < 0xe000) {
-                u = 0x10000 + ((u - 0xd800) << 10) + (lo - 0xdc00);
-                r += 6;
-            }
-            if (u == 0) return fail(ps, "NUL in a string");
-            if (u < 0x80) {
-                *w++ = (char)u;
-            } else if (u < 0x800) {
-                *w++ = (char)(0xc0 | (u >> 6));
-                *w++ = (char)(0x80 | (u & 0x3f));
-            } else if (u < 0x10000) {
-                *w++ = (char)(0xe0 | (u >> 12));
-                *w++ = (char)(0x80 | ((u >> 6) & 0x3f));
-                *w++ = (char)(0x80 | (u & 0x3f));
-            } else {
-                *w++ = (char)(0xf0 | (u >> 18));
-                *w++ = (char)(0x80 | ((u >> 12) & 0x3f));
-                *w++ = (char)(0x80 | ((u >> 6) & 0x3f));
-                *w++ = (char)(0x80 | (u & 0x3f));
-            }
-            break;
-        }
-        default:
-            return fail(ps, "bad escape in a string");
-        }
-    }
-    ps->p = r + 1;
-    *w = '\0'; /* w <= r: the closing quote or before it */
-    return 0;
-}
-
-static int num(parser *ps, double *out)
-{
-    ws(ps);
-    char *s = ps->p;
-    if (!(*s == '-' || (*s >= '0' && *s <= '9'))) return fail(ps, "expected a number");
-    char *end;
-    errno = 0;
-    *out = strtod(s, &end);
-    if (end == s || errno == ERANGE || !isfinite(*out)) return fail(ps, "bad number");
-    ps->p = end;
-    return 0;
-}
-
-static int lit(parser *ps, char c)
-{
-    ws(ps);
-    if (*ps->p != c)
-        return fail(ps, c == ':' ? "expected ':'" : c == '}' ? "expected '}'" : "bad syntax");
-    ps->p++;
-    return 0;
-}
-
-static int skip_value(parser *ps, int depth);
-
-static int skip_container(parser *ps, char close, int depth)
-{
-    ps->p++;
-    ws(ps);
-    if (*ps->p == close) {
-        ps->p++;
-        return 0;
-    }
-    for (;;) {
-        if (close == '}') {
-            const char *k;
-            if (str(ps, &k) || lit(ps, ':')) return -1;
-        }
-        if (skip_value(ps, depth + 1)) return -1;
-        ws(ps);
-        if (*ps->p == ',') {
-            ps->p++;
-            continue;
-        }
-        return lit(ps, close);
-    }
-}
-
-static int skip_value(parser *ps, int depth)
-{
-    ws(ps);
-    if (depth > 16) return fail(ps, "nested too deeply");
-    if (*ps->p == '"') {
-        const char *s;
-        return str(ps, &s);
-    }
-    if (*ps->p == '{') return skip_container(ps, '}', depth);
-    if (*ps->p == '[') return skip_container(ps, ']', depth);
-    for (const char *w = "true\0false\0null\0"; *w; w += strlen(w) + 1)
-        if (strncmp(ps->p, w, strlen(w)) == 0) {
-            ps->p += strlen(w);
-            return 0;
-        }
+    parser *ps = user;
+    ev *e = ps->e;
     double d;
-    return num(ps, &d);
+    if (dusk__json_number(j, &d)) return -1;
+    if (d != floor(d) || fabs(d) > 9e15) return dusk__json_fail(j, "a dep is not a task id");
+    if (e->a.ndeps == ps->deps_cap) {
+        int cap = ps->deps_cap ? 2 * ps->deps_cap : 16;
+        int64_t *n = realloc(ps->deps, (size_t)cap * sizeof *n);
+        if (n == NULL) return dusk__json_fail(j, "out of memory");
+        ps->deps = n;
+        ps->deps_cap = cap;
+    }
+    ps->deps[e->a.ndeps++] = (int64_t)d;
+    return 0;
 }
 
-static int deps_array(parser *ps, ev *e)
+static int deps_array(dusk__json *j, parser *ps)
 {
-    if (lit(ps, '[')) return -1;
-    e->a.ndeps = 0;
-    ws(ps);
-    if (*ps->p == ']') {
-        ps->p++;
-        return 0;
-    }
-    for (;;) {
-        double d;
-        if (num(ps, &d)) return -1;
-        if (d != floor(d) || fabs(d) > 9e15) return fail(ps, "a dep is not a task id");
-        if (e->a.ndeps == ps->deps_cap) {
-            int cap = ps->deps_cap ? 2 * ps->deps_cap : 16;
-            int64_t *n = realloc(ps->deps, (size_t)cap * sizeof *n);
-            if (n == NULL) return fail(ps, "out of memory");
-            ps->deps = n;
-            ps->deps_cap = cap;
-        }
-        ps->deps[e->a.ndeps++] = (int64_t)d;
-        ws(ps);
-        if (*ps->p == ',') {
-            ps->p++;
-            continue;
-        }
-        e->a.deps = ps->deps;
-        return lit(ps, ']');
-    }
-}
-
-/* Parse `{"key":value,...}` calling field() for each key. */
-static int object(parser *ps, ev *e, int (*field)(parser *, ev *, const char *))
-{
-    if (lit(ps, '{')) return -1;
-    ws(ps);
-    if (*ps->p == '}') {
-        ps->p++;
-        return 0;
-    }
-    for (;;) {
-        const char *k;
-        if (str(ps, &k) || lit(ps, ':') || field(ps, e, k)) return -1;
-        ws(ps);
-        if (*ps->p == ',') {
-            ps->p++;
-            continue;
-        }
-        return lit(ps, '}');
-    }
+    ps->e->a.ndeps = 0;
+    if (dusk__json_array(j, dep, ps)) return -1;
+    ps->e->a.deps = ps->deps;
+    return 0;
 }
 
 #define NUMF(key, dst)                                                                             \
-    if (strcmp(k, key) == 0) return num(ps, &(dst));
+    if (strcmp(k, key) == 0) return dusk__json_number(j, &(dst));
 #define NUMF_HAS(key, dst, has)                                                                    \
-    if (strcmp(k, key) == 0) return (has) = 1, num(ps, &(dst));
+    if (strcmp(k, key) == 0) return (has) = 1, dusk__json_number(j, &(dst));
 #define STRF(key, dst)                                                                             \
-    if (strcmp(k, key) == 0) return str(ps, &(dst));
+    if (strcmp(k, key) == 0) return dusk__json_string(j, &(dst));
 
-static int items_field(parser *ps, ev *e, const char *k)
+static int items_field(dusk__json *j, const char *k, void *user)
 {
+    parser *ps = user;
+    ev *e = ps->e;
     NUMF_HAS("first", e->a.first, e->a.has_first)
     NUMF_HAS("count", e->a.count, e->a.has_count)
     NUMF_HAS("step", e->a.step, e->a.has_step)
-    return skip_value(ps, 2);
+    return dusk__json_skip(j, 2);
 }
 
-static int args_field(parser *ps, ev *e, const char *k)
+static int args_field(dusk__json *j, const char *k, void *user)
 {
+    parser *ps = user;
+    ev *e = ps->e;
     NUMF_HAS("id", e->a.id, e->a.has_id)
     STRF("codelet", e->a.codelet)
     STRF("impl", e->a.impl)
@@ -367,15 +153,17 @@ static int args_field(parser *ps, ev *e, const char *k)
     STRF("run", e->a.run)
     STRF("version", e->a.version)
     STRF("reason", e->a.reason)
-    if (strcmp(k, "deps") == 0) return deps_array(ps, e);
-    if (strcmp(k, "items") == 0) return e->a.has_items = 1, object(ps, e, items_field);
+    if (strcmp(k, "deps") == 0) return deps_array(j, ps);
+    if (strcmp(k, "items") == 0) return e->a.has_items = 1, dusk__json_object(j, items_field, ps);
     NUMF_HAS("failed_items", e->a.failed_items, e->a.has_failed_items)
     NUMF_HAS("truncated", e->a.truncated, e->a.has_truncated)
-    return skip_value(ps, 1);
+    return dusk__json_skip(j, 1);
 }
 
-static int event_field(parser *ps, ev *e, const char *k)
+static int event_field(dusk__json *j, const char *k, void *user)
 {
+    parser *ps = user;
+    ev *e = ps->e;
     STRF("ph", e->ph)
     STRF("name", e->name)
     STRF("cat", e->cat)
@@ -383,8 +171,8 @@ static int event_field(parser *ps, ev *e, const char *k)
     NUMF_HAS("tid", e->tid, e->has_tid)
     NUMF_HAS("ts", e->ts, e->has_ts)
     NUMF_HAS("dur", e->dur, e->has_dur)
-    if (strcmp(k, "args") == 0) return object(ps, e, args_field);
-    return skip_value(ps, 1);
+    if (strcmp(k, "args") == 0) return dusk__json_object(j, args_field, ps);
+    return dusk__json_skip(j, 1);
 }
 
 /* ---- loading ------------------------------------------------------------------------------- */
@@ -453,9 +241,10 @@ static int load_event(dusk_trace_set *s, parser *ps, int fi, const char **err)
 {
     ev e;
     memset(&e, 0, sizeof e);
-    if (object(ps, &e, event_field)) {
-        *err = ps->err;
-        return ps->err && strcmp(ps->err, "out of memory") == 0 ? DUSK_ENOMEM : DUSK_EFORMAT;
+    ps->e = &e;
+    if (dusk__json_object(&ps->j, event_field, ps)) {
+        *err = ps->j.err;
+        return ps->j.err && strcmp(ps->j.err, "out of memory") == 0 ? DUSK_ENOMEM : DUSK_EFORMAT;
     }
     *err = NULL;
     if (e.ph == NULL || e.name == NULL || !e.has_pid || !is_int(e.pid, 0, 1 << 24))
@@ -564,10 +353,11 @@ static int cut_short(const char *line)
 {
     size_t n = strlen(line);
     if (line[0] == ']') return n < sizeof TAIL - 1 && strncmp(line, TAIL, n) == 0;
-    char *copy = dusk__strdup(line); /* str() decodes in place */
+    char *copy = dusk__strdup(line); /* the reader decodes strings in place */
     if (copy == NULL) return 0;
-    parser p = {.p = copy};
-    int cut = skip_value(&p, 0) != 0;
+    dusk__json j;
+    dusk__json_init(&j, copy);
+    int cut = dusk__json_skip(&j, 0) != 0;
     free(copy);
     return cut;
 }
@@ -617,17 +407,16 @@ static int load_file(dusk_trace_set *s, const char *path, int fi, parser *ps, ch
         } else if (state == 2) {
             rc = DUSK_EFORMAT, err = "missing ',' at the end of the previous line";
         } else {
-            ps->p = line;
-            ps->err = NULL;
+            dusk__json_init(&ps->j, line);
             rc = load_event(s, ps, fi, &err);
             if (rc == 0) {
-                ws(ps);
-                if (*ps->p == ',')
-                    ps->p++;
+                dusk__json_ws(&ps->j);
+                if (*ps->j.p == ',')
+                    ps->j.p++;
                 else
                     state = 2;
-                ws(ps);
-                if (*ps->p != '\0') rc = DUSK_EFORMAT, err = "one event per line expected";
+                dusk__json_ws(&ps->j);
+                if (*ps->j.p != '\0') rc = DUSK_EFORMAT, err = "one event per line expected";
             }
         }
     }
@@ -681,36 +470,6 @@ static int cmp_worker(const void *a, const void *b)
     const dusk__worker *x = a, *y = b;
     if (x->rank != y->rank) return x->rank < y->rank ? -1 : 1;
     return x->tid < y->tid ? -1 : x->tid > y->tid;
-}
-
-int64_t dusk__trace_find(const dusk_trace_set *s, int rank, int64_t id)
-{
-    int64_t lo = 0, hi = s->ntasks - 1;
-    while (lo <= hi) {
-        int64_t mid = lo + (hi - lo) / 2;
-        const dusk__key *k = &s->byid[mid];
-        if (k->rank == rank && k->id == id) return k->index;
-        if (k->rank < rank || (k->rank == rank && k->id < id))
-            lo = mid + 1;
-        else
-            hi = mid - 1;
-    }
-    return -1;
-}
-
-int dusk__trace_worker_index(const dusk_trace_set *s, int rank, int tid)
-{
-    int lo = 0, hi = s->nworkers - 1;
-    while (lo <= hi) {
-        int mid = lo + (hi - lo) / 2;
-        const dusk__worker *w = &s->workers[mid];
-        if (w->rank == rank && w->tid == tid) return mid;
-        if (w->rank < rank || (w->rank == rank && w->tid < tid))
-            lo = mid + 1;
-        else
-            hi = mid - 1;
-    }
-    return -1;
 }
 
 #define RUN_SLACK 10.0 /* s */
@@ -875,58 +634,4 @@ int dusk_trace_load(const char *const *paths, int npaths, dusk_trace_set **out, 
     }
     *out = s;
     return 0;
-}
-
-/* ---- what a set holds ------------------------------------------------------------------------ */
-
-int64_t dusk_trace_task_count(const dusk_trace_set *set)
-{
-    return set ? set->ntasks : 0;
-}
-
-int dusk_trace_task_at(const dusk_trace_set *set, int64_t i, dusk_trace_task *out)
-{
-    if (set == NULL || out == NULL || i < 0 || i >= set->ntasks) {
-        if (out) memset(out, 0, sizeof *out);
-        return DUSK_EINVAL;
-    }
-    *out = set->tasks[i];
-    return 0;
-}
-
-int dusk_trace_truncated(const dusk_trace_set *set, int file_index, int64_t *line, int64_t *ntasks)
-{
-    if (line) *line = 0;
-    if (ntasks) *ntasks = 0;
-    if (set == NULL || file_index < 0 || file_index >= set->nfiles) return DUSK_EINVAL;
-    const dusk__file *f = &set->files[file_index];
-    if (line) *line = f->lines;
-    if (ntasks) *ntasks = f->ntasks;
-    if (!f->truncated) return 0;
-    /* 2: it was cut after its dusk_run record, in the closing line */
-    for (int i = 0; i < set->nranks; i++)
-        if (set->ranks[i].file == file_index && !set->ranks[i].has_run) return 1;
-    return 2;
-}
-
-const char *dusk__trace_program(const dusk_trace_set *s, char *buf, size_t len)
-{
-    for (int i = 0; i < s->nranks; i++)
-        if (s->ranks[i].program && *s->ranks[i].program) {
-            snprintf(buf, len, "%s", s->ranks[i].program);
-            return buf;
-        }
-    /* apps put their name first in their run description; "n=300 ..." names none */
-    for (int i = 0; i < s->nranks; i++) {
-        const char *p = s->ranks[i].params;
-        size_t n = strcspn(p, " ");
-        if (n == 0 || n >= len || p[0] == '-' || memchr(p, '=', n) || memchr(p, '(', n)) continue;
-        const char *base = p;
-        for (const char *c = p; c < p + n; c++)
-            if (*c == '/') base = c + 1;
-        if (base == p + n) continue;
-        snprintf(buf, len, "%.*s", (int)(p + n - base), base);
-        return buf;
-    }
-    return NULL;
 }

@@ -1,4 +1,4 @@
-/* The inside of a dusk_trace_set, shared by the reader (trace_read.c), the analysis
+/* The inside of a dusk_trace_set, shared by the reader (trace_read.c, trace_set.c), the analysis
  * (trace_analysis.c), the merged trace (trace_json.c) and the report (trace_report.c).
  * These use the I/O layer only (no StarPU). Private. */
 #ifndef DUSK_TRACE_READ_H

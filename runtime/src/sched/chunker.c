@@ -1,10 +1,10 @@
-/* Chunk sizes (dusk_batch.h, dusk_chunker): how many items a task computes. */
+/* Chunk sizes (dusk_chunker.h): how many items a task computes. */
 #define _POSIX_C_SOURCE 200809L
 #include <math.h>
 #include <pthread.h>
 #include <stdlib.h>
 
-#include "dusk_batch.h"
+#include "dusk_chunker.h"
 
 struct dusk_chunker {
     int64_t k, max_k, largest;
