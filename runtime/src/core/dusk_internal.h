@@ -155,8 +155,6 @@ void dusk__graphs_settle(void);
  * dusk_shutdown() the second before it waits for StarPU's work, which resumes them for good. */
 void dusk__workers_started(void);
 void dusk__workers_stopping(void);
-/* init.c: every started extension's wake hook (awake != 0) or sleep hook, in order. */
-void dusk__extensions_wake(int awake);
 
 /* graph.c: whether dusk_graph_cancel() was called on g (async-signal-safe). */
 int dusk__graph_cancelling(const dusk_graph *g);
@@ -173,12 +171,6 @@ int dusk__fail_active(void);
 int dusk__fail_tasks_check(char *why, size_t whylen);
 int dusk__config_check(const dusk_config *cfg, char *why, size_t whylen);
 
-/* init.c: set (value) or unset (NULL) an environment variable that StarPU reads only while it
- * starts, until dusk__env_restore() puts back what was there; dusk_init() restores once
- * StarPU has started, so nothing stays in the environment. */
-void dusk__env_scope(const char *name, const char *value);
-void dusk__env_restore(void);
-
 /* kernel.c: dusk_kernel_new() for the built-in kernels, whose names start with "dusk_". */
 int dusk__kernel_new_builtin(const char *name, dusk_kernel_fn cpu, dusk_kernel **out);
 
@@ -188,9 +180,35 @@ dusk__progress *dusk__progress_new(const char *label, int64_t total, int mode);
 void dusk__progress_draw(dusk__progress *p, int64_t done, int64_t total, int final);
 void dusk__progress_free(dusk__progress **p);
 
-/* init.c: the running configuration and kernels freed while running. */
+/* kernel.c: at dusk_shutdown(), once StarPU has stopped, free the kernels that
+ * dusk_kernel_free() was given while StarPU still held their codelets. */
+void dusk__kernels_reap(void);
+
+/* runtime.c: the process-wide state, which the rest of the core reads here (and runtime.c
+ * calls none of it). dusk__started: dusk_init() has succeeded and dusk_shutdown() has not
+ * ended it; dusk__runtime_start() records cfg as the running configuration and sets it,
+ * dusk__runtime_stop() clears it. */
 extern int dusk__started;
-void dusk__kernel_doom(dusk_kernel *k);
+void dusk__runtime_start(const dusk_config *cfg);
+void dusk__runtime_stop(void);
+/* runtime.c: the trace dusk_init() opened (*: NULL when none), and the line of
+ * dusk_set_run_info() for it ("" when none; cleared at dusk_shutdown()). */
+typedef struct dusk__trace dusk__trace;
+dusk__trace **dusk__runtime_trace(void);
+const char *dusk__runtime_run_info(void);
+void dusk__runtime_run_info_clear(void);
+/* runtime.c: the registered extensions: start (each start hook in order, then every worker's
+ * worker_start hook; `why` says which failed), every started one's wake hook (awake != 0) or
+ * sleep hook in order, and their stop and fini hooks in reverse order. */
+int dusk__extensions_start(char *why, size_t whylen);
+void dusk__extensions_wake(int awake);
+void dusk__extensions_stop(void);
+void dusk__extensions_fini(void);
+/* runtime.c: set (value) or unset (NULL) an environment variable that StarPU reads only while
+ * it starts, until dusk__env_restore() puts back what was there; dusk_init() restores once
+ * StarPU has started, so nothing stays in the environment. */
+void dusk__env_scope(const char *name, const char *value);
+void dusk__env_restore(void);
 
 /* mpi.c: ranks. dusk__mpi_start() starts StarPU (with StarPU-MPI under a launcher) and
  * returns starpu_init()'s code, or a negative errno with `why` set; dusk__mpi_stop() stops

@@ -16,6 +16,7 @@
  * models by name, so two kernels of one name would share (and corrupt) one history. */
 static pthread_mutex_t names_lock = PTHREAD_MUTEX_INITIALIZER;
 static dusk_kernel *named;
+static dusk_kernel *doomed; /* kernels freed while StarPU still held their codelets */
 
 static const char reserved[] = "dusk_"; /* the built-in kernels' prefix */
 
@@ -154,11 +155,22 @@ void dusk_kernel_free(dusk_kernel **k)
         }
     pthread_mutex_unlock(&names_lock);
     /* StarPU keeps a pointer to the performance model until it shuts down. */
-    if (dusk__started)
-        dusk__kernel_doom(*k);
-    else
+    if (dusk__started) {
+        (*k)->next_doomed = doomed;
+        doomed = *k;
+    } else {
         free(*k);
+    }
     *k = NULL;
+}
+
+void dusk__kernels_reap(void)
+{
+    while (doomed != NULL) {
+        dusk_kernel *k = doomed;
+        doomed = k->next_doomed;
+        dusk_kernel_free(&k);
+    }
 }
 
 const char *dusk_kernel_name(const dusk_kernel *k)
