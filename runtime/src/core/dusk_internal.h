@@ -159,16 +159,15 @@ void dusk__workers_stopping(void);
 /* graph.c: whether dusk_graph_cancel() was called on g (async-signal-safe). */
 int dusk__graph_cancelling(const dusk_graph *g);
 
-/* init.c: whether DUSK_FAIL_TASKS names this task key (a test aid: the task then fails as a
- * LAPACK error would, without running); with an item, the key "KEY-ITEM" (an item of a task
- * whose options name items fails alone). dusk__fail_active(): whether it names any. */
-int dusk__fail_injected(const char *key);
-int dusk__fail_injected_item(const char *key, int64_t item);
-int dusk__fail_active(void);
-
-/* config_env.c: DUSK_FAIL_TASKS's syntax, and cfg's fields against the bounds of the
- * settings (dusk_config_bounds): 0, or DUSK_EINVAL with `why` naming the field and range. */
+/* fault.c: fault injection, a test aid. DUSK_FAIL_TASKS's syntax (0, or DUSK_EINVAL with
+ * `why`); at dusk_init(), when the variable names tasks, the hook that fails them
+ * (dusk__before_run) is set, and dusk_shutdown() takes it away. */
 int dusk__fail_tasks_check(char *why, size_t whylen);
+void dusk__fault_start(void);
+void dusk__fault_stop(void);
+
+/* config_env.c: cfg's fields against the bounds of the settings (dusk_config_bounds): 0, or
+ * DUSK_EINVAL with `why` naming the field and range. */
 int dusk__config_check(const dusk_config *cfg, char *why, size_t whylen);
 
 /* kernel.c: dusk_kernel_new() for the built-in kernels, whose names start with "dusk_". */
@@ -209,6 +208,13 @@ void dusk__extensions_fini(void);
  * StarPU has started, so nothing stays in the environment. */
 void dusk__env_scope(const char *name, const char *value);
 void dusk__env_restore(void);
+/* runtime.c: called by kernel.c before each task body, on its worker, once the task's inputs
+ * are checked and its items' states set; NULL unless an extension of the core set it (fault
+ * injection, fault.c, at dusk_init()). It returns 0, or the error that fails the whole task
+ * without running it (its reason given with dusk_call_fail()); it may fail items alone
+ * (dusk_call_fail_item()). */
+typedef int (*dusk__before_run_fn)(const dusk__task *t, dusk_call *call);
+extern dusk__before_run_fn dusk__before_run;
 
 /* mpi.c: ranks. dusk__mpi_start() starts StarPU (with StarPU-MPI under a launcher) and
  * returns starpu_init()'s code, or a negative errno with `why` set; dusk__mpi_stop() stops

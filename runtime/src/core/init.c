@@ -15,8 +15,6 @@
 #include "dusk_trace.h"
 #include "trace.h"
 
-static char *fail_tasks; /* ",key,key," from DUSK_FAIL_TASKS, or NULL */
-
 /* The directory StarPU 1.3 keeps its performance models and bus calibration in, by its own
  * rules (_starpu_set_perf_model_dirs in perfmodel.c, _starpu_get_home_path in utils.c):
  * STARPU_PERF_MODEL_DIR; else the one StarPU was configured with; else HOME/.starpu/sampling
@@ -167,12 +165,7 @@ int dusk_init(const dusk_config *cfg, char *why, size_t whylen)
         return DUSK_ESTARPU;
     }
     dusk__runtime_start(cfg);
-    const char *inject = getenv("DUSK_FAIL_TASKS");
-    if (inject != NULL && *inject != '\0') {
-        size_t len = strlen(inject);
-        fail_tasks = malloc(len + 3);
-        if (fail_tasks != NULL) snprintf(fail_tasks, len + 3, ",%s,", inject);
-    }
+    dusk__fault_start(); /* DUSK_FAIL_TASKS, a test aid: nothing unless it is set */
     if (cfg->trace[0] != '\0') {
         char twhy[200], dir[sizeof cfg->trace + 32];
         /* several ranks: each its own directory, merged by rank 0 at dusk_shutdown() */
@@ -252,32 +245,8 @@ void dusk_shutdown(void)
     dusk__observers_clear();
     dusk__extensions_stop();
     dusk__mpi_stop();
-    free(fail_tasks);
-    fail_tasks = NULL;
+    dusk__fault_stop();
     dusk__runtime_stop();
     dusk__extensions_fini();
     dusk__kernels_reap();
-}
-
-int dusk__fail_active(void)
-{
-    return fail_tasks != NULL;
-}
-
-int dusk__fail_injected_item(const char *key, int64_t item)
-{
-    char k[256];
-    if (fail_tasks == NULL ||
-        snprintf(k, sizeof k, "%s-%lld", key, (long long)item) >= (int)sizeof k)
-        return 0;
-    return dusk__fail_injected(k);
-}
-
-int dusk__fail_injected(const char *key)
-{
-    if (fail_tasks == NULL || key[0] == '\0' || strchr(key, ',') != NULL) return 0;
-    size_t len = strlen(key);
-    for (const char *p = strstr(fail_tasks, key); p != NULL; p = strstr(p + 1, key))
-        if (p[-1] == ',' && p[len] == ',') return 1;
-    return 0;
 }

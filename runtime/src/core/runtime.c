@@ -1,6 +1,6 @@
 /* The process-wide state of dusk, in one place: whether it is started and with which
- * configuration, the registered extensions, the environment set for StarPU's start alone and
- * the trace being written; and what a running dusk
+ * configuration, the registered extensions, the environment set for StarPU's start alone, the
+ * trace being written and the hook run before each task body; and what a running dusk
  * answers from it (workers, scheduler). The rest of the core reads this state here; this file
  * calls none of the others (tools/layers.sh checks that no call goes round in a cycle). */
 #define _POSIX_C_SOURCE 200809L
@@ -12,6 +12,7 @@
 #include "dusk_internal.h"
 
 int dusk__started = 0;
+dusk__before_run_fn dusk__before_run = NULL;
 static dusk_config current;
 static dusk__trace *trace; /* when DUSK_TRACE or --trace asked for one */
 static char *run_info;
