@@ -34,7 +34,7 @@ struct dusk_data {
     double *wrap;    /* the caller's memory (dusk_stack_wrap), or NULL: StarPU allocates */
     atomic_int refs;
     /* The owner's reference plus the reads in flight: StarPU's handle is unregistered when it
-     * drops to 0 (see release_now in graph.c). */
+     * drops to 0 (see dusk__release_now in data.c). */
     atomic_int holds;
     /* 0, or the error of the last task that was to write it and failed as a whole: tasks
      * reading it are then not run. Written and read inside task bodies, which StarPU orders. */
@@ -43,7 +43,7 @@ struct dusk_data {
      * that wrote it, in the same order as `failed`. */
     int8_t *item_status;
     int64_t last_writer; /* uid of the last task submitted to write it, or -1 */
-    int64_t writer_id;   /* its id in the graph (for refusals: fail_outputs in graph.c) */
+    int64_t writer_id;   /* its id in the graph (for refusals: fail_outputs in submit.c) */
     int owner;           /* rank that owns it (0 unless set) */
     int used;            /* a task or read has used it: the owner can no longer change */
     int written;         /* a task was submitted to write it (or it wraps the caller's values) */
@@ -91,7 +91,7 @@ typedef struct dusk__task {
     dusk_access modes[DUSK_MAX_ARGS];
     /* For each argument it writes, the id of the task submitted to write it before (-1:
      * none). When the next writer of its argument i is refused before it runs, that refusal
-     * sets bit i of `poison` with its error (fail_outputs in graph.c), and the end of this
+     * sets bit i of `poison` with its error (fail_outputs in submit.c), and the end of this
      * task leaves the data failed rather than good; `ended`: that end has happened. */
     int64_t prev_writer[DUSK_MAX_ARGS];
     atomic_uint poison;
@@ -134,10 +134,10 @@ struct dusk_call {
 void dusk__cpu_entry(void *buffers[], void *cl_arg);
 void dusk__cuda_entry(void *buffers[], void *cl_arg);
 
-/* graph.c: called by StarPU when a task has finished. */
+/* status.c: called by StarPU when a task has finished. */
 void dusk__task_done(void *arg);
 
-/* graph.c: observers. Whether any is registered, for all graphs or g's own (then tasks
+/* observers.c: observers. Whether any is registered, for all graphs or g's own (then tasks
  * collect their dependencies), an event to every one, and the registry emptied at
  * dusk_shutdown(). */
 int dusk__observing(const dusk_graph *g);
@@ -156,7 +156,7 @@ void dusk__graphs_settle(void);
 void dusk__workers_started(void);
 void dusk__workers_stopping(void);
 
-/* graph.c: whether dusk_graph_cancel() was called on g (async-signal-safe). */
+/* window.c: whether dusk_graph_cancel() was called on g (async-signal-safe). */
 int dusk__graph_cancelling(const dusk_graph *g);
 
 /* fault.c: fault injection, a test aid. DUSK_FAIL_TASKS's syntax (0, or DUSK_EINVAL with
@@ -218,7 +218,8 @@ extern dusk__before_run_fn dusk__before_run;
 
 /* mpi.c: ranks. dusk__mpi_start() starts StarPU (with StarPU-MPI under a launcher) and
  * returns starpu_init()'s code, or a negative errno with `why` set; dusk__mpi_stop() stops
- * both. The rest is graph.c's owner-computes path, used only when dusk__mpi_active(). */
+ * both. The rest is the graph's owner-computes path (data.c, reads.c, submit.c), used only when
+ * dusk__mpi_active(). */
 int dusk__launched_size(void);
 /* The CPU workers of a rank given `allowed` cores, one of them reserved for StarPU-MPI's
  * thread or not, and a core left to each GPU's driver thread: at least 1. */

@@ -410,7 +410,7 @@ static void task_end(dusk__task *t)
         t->items_failed = t->nitems;
     }
     /* What it wrote is failed after all when the next task to write it was refused before it
-     * ran (see fail_outputs in graph.c). That refusal may come meanwhile, on the submitting
+     * ran (see fail_outputs in submit.c). That refusal may come meanwhile, on the submitting
      * thread: it sets `poison`, then looks at `ended`; this stores `ended`, then looks at
      * `poison` again (sequentially consistent: one of the two sees the other). */
     unsigned poison = atomic_load(&t->poison);
