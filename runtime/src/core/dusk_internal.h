@@ -178,6 +178,16 @@ typedef struct dusk__progress dusk__progress;
 dusk__progress *dusk__progress_new(const char *label, int64_t total, int mode);
 void dusk__progress_draw(dusk__progress *p, int64_t done, int64_t total, int final);
 void dusk__progress_free(dusk__progress **p);
+/* progress.c: a graph's bar (dusk_graph_progress), an observer of its tasks. _set makes *b (on
+ * first use) and gives it a new bar, keeping its count; it returns whether the bar is shown
+ * (the observer is then to be registered, with *b as its user). _observe counts the finished
+ * tasks with DUSK_TASK_COUNTS (on any thread). _draw draws it, from the thread that waits:
+ * done of total when a total was given, else finished of submitted (NULL b: nothing). */
+typedef struct dusk__graph_bar dusk__graph_bar;
+int dusk__graph_bar_set(dusk__graph_bar **b, const char *label, int64_t total, int mode);
+void dusk__graph_bar_observe(void *user, const dusk_task_event *ev);
+void dusk__graph_bar_draw(dusk__graph_bar *b, int64_t finished, int64_t submitted, int final);
+void dusk__graph_bar_free(dusk__graph_bar **b);
 
 /* kernel.c: at dusk_shutdown(), once StarPU has stopped, free the kernels that
  * dusk_kernel_free() was given while StarPU still held their codelets. */

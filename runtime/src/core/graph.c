@@ -104,9 +104,11 @@ int dusk_graph_progress(dusk_graph *g, int64_t total, const char *label)
 {
     if (!dusk__graph_ok(g) || total < 0 || label == NULL) return DUSK_EINVAL;
     if (!dusk__started) return DUSK_ESTATE; /* no configuration to draw by */
-    dusk__progress_free(&g->bar);
-    g->bar = dusk__progress_new(label, total, dusk_current_config()->progress);
-    g->bar_total = total;
+    /* an observer of g's tasks like any other (it counts those that advance it), drawn by the
+     * thread that waits on g; none when the configuration shows no bar */
+    int shown = dusk__graph_bar_set(&g->bar, label, total, dusk_current_config()->progress);
+    dusk__graph_observer_set(g, DUSK__OBSERVER_BAR, shown ? dusk__graph_bar_observe : NULL, g->bar,
+                             0);
     return 0;
 }
 
@@ -217,7 +219,7 @@ void dusk_graph_free(dusk_graph **gp)
     free(g->trace_ids);
     free(g->live);
     free(g->ops);
-    dusk__progress_free(&g->bar);
+    dusk__graph_bar_free(&g->bar);
     pthread_cond_destroy(&g->cond);
     pthread_mutex_destroy(&g->lock);
     g->magic = 0;

@@ -33,6 +33,14 @@ typedef struct item_failure {
 
 #define GRAPH_MAGIC 0x6475736b67726170ull /* "duskgrap" */
 
+/* An observer of one graph's tasks (observers.c); `deps`: it wants each task's dependencies. */
+typedef struct dusk__graph_observer {
+    dusk_observer_fn fn; /* NULL: none */
+    void *user;
+    int deps;
+} dusk__graph_observer;
+enum { DUSK__OBSERVER_USER, DUSK__OBSERVER_BAR, DUSK__GRAPH_OBSERVERS };
+
 struct dusk_graph {
     uint64_t magic; /* GRAPH_MAGIC while alive: a freed graph reached again is refused */
     pthread_mutex_t lock;
@@ -63,14 +71,12 @@ struct dusk_graph {
     int64_t *trace_ids;   /* per task, when observed: for explicit dependencies */
     atomic_int cancel;    /* dusk_graph_cancel() was called: set from signal handlers too */
     const volatile int *cancel_flag; /* dusk_graph_watch_cancel() */
-    dusk_observer_fn obs_fn;         /* dusk_graph_observe() */
-    void *obs_user;
-    /* the progress bar, an observer of this graph's tasks: */
-    atomic_llong counted; /* tasks with DUSK_TASK_COUNTS done */
+    /* its own observers, called after those of every graph (observers.c), in this order:
+     * dusk_graph_observe()'s, then the progress bar's (DUSK__OBSERVER_USER, _BAR) */
+    dusk__graph_observer own[DUSK__GRAPH_OBSERVERS];
     /* touched by the submitting thread only: */
-    dusk__progress *bar;
-    int64_t bar_total; /* 0: every task counts */
-    int held;          /* dusk_graph_hold(): operations wait in `ops` for compute */
+    dusk__graph_bar *bar; /* dusk_graph_progress(): observes the tasks, drawn while waiting */
+    int held;             /* dusk_graph_hold(): operations wait in `ops` for compute */
     struct op *ops;
     int64_t nops, ops_cap;
     struct dusk_graph *next_live; /* in the list of graphs not yet freed (dusk__graphs_settle) */
@@ -118,8 +124,10 @@ static inline int dusk__produced(const dusk_data *d)
     return d->wrap != NULL || d->produced;
 }
 
-/* observers.c: whether what observes g wants each task's dependencies (the bar does not). */
+/* observers.c: whether what observes g wants each task's dependencies (the bar does not);
+ * set g's own observer `slot` (DUSK__OBSERVER_*) to fn(user, ...), or to none (NULL fn). */
 int dusk__observing_deps(const dusk_graph *g);
+void dusk__graph_observer_set(dusk_graph *g, int slot, dusk_observer_fn fn, void *user, int deps);
 
 /* window.c, lock held: poll dusk_graph_watch_cancel()'s flag; wait on the graph's condition
  * for a tenth of a second at most (then poll); redraw the progress bar (it rate-limits

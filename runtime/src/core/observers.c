@@ -13,39 +13,41 @@ static struct {
 } observers[MAX_OBSERVERS];
 static atomic_int nobservers; /* slots in use, for a quick test */
 
-/* The progress bar of dusk_graph_progress(), an observer of its graph like any other: it
- * counts the tasks that advance it (the thread that waits on the graph draws it). */
-static void bar_observe(dusk_graph *g, const dusk_task_event *ev)
-{
-    if (ev->kind == DUSK_EVENT_FINISH && (ev->flags & DUSK_TASK_COUNTS))
-        atomic_fetch_add(&g->counted, 1);
-}
-
 int dusk__observing(const dusk_graph *g)
 {
-    return atomic_load(&nobservers) > 0 || (g != NULL && (g->obs_fn != NULL || g->bar != NULL));
+    if (atomic_load(&nobservers) > 0) return 1;
+    for (int i = 0; g != NULL && i < DUSK__GRAPH_OBSERVERS; i++)
+        if (g->own[i].fn != NULL) return 1;
+    return 0;
 }
 
 /* Whether what observes g wants each task's dependencies (the bar does not). */
 int dusk__observing_deps(const dusk_graph *g)
 {
-    return atomic_load(&nobservers) > 0 || g->obs_fn != NULL;
+    if (atomic_load(&nobservers) > 0) return 1;
+    for (int i = 0; i < DUSK__GRAPH_OBSERVERS; i++)
+        if (g->own[i].fn != NULL && g->own[i].deps) return 1;
+    return 0;
 }
 
 void dusk__observe(const dusk_task_event *ev)
 {
     for (int i = 0; i < MAX_OBSERVERS; i++)
         if (observers[i].fn != NULL) observers[i].fn(observers[i].user, ev);
-    dusk_graph *g = (dusk_graph *)ev->graph;
-    if (g->obs_fn != NULL) g->obs_fn(g->obs_user, ev);
-    if (g->bar != NULL) bar_observe(g, ev);
+    const dusk_graph *g = ev->graph;
+    for (int i = 0; i < DUSK__GRAPH_OBSERVERS; i++)
+        if (g->own[i].fn != NULL) g->own[i].fn(g->own[i].user, ev);
+}
+
+void dusk__graph_observer_set(dusk_graph *g, int slot, dusk_observer_fn fn, void *user, int deps)
+{
+    g->own[slot] = (dusk__graph_observer){fn, user, deps};
 }
 
 int dusk_graph_observe(dusk_graph *g, dusk_observer_fn fn, void *user)
 {
     if (!dusk__graph_ok(g) || g->submitted > 0) return DUSK_EINVAL;
-    g->obs_user = user;
-    g->obs_fn = fn;
+    dusk__graph_observer_set(g, DUSK__OBSERVER_USER, fn, user, 1);
     return 0;
 }
 

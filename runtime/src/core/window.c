@@ -37,12 +37,10 @@ void dusk__wait_a_little(dusk_graph *g)
     dusk__poll_cancel(g);
 }
 
-/* Lock held: redraw the bar (it rate-limits itself). */
+/* Lock held: redraw the bar (it rate-limits itself; none: nothing). */
 void dusk__redraw(dusk_graph *g, int final)
 {
-    if (g->bar != NULL)
-        dusk__progress_draw(g->bar, g->bar_total ? atomic_load(&g->counted) : g->finished,
-                            g->bar_total ? g->bar_total : g->submitted, final);
+    dusk__graph_bar_draw(g->bar, g->finished, g->submitted, final);
 }
 
 static int window_full(const dusk_graph *g, int64_t count, int64_t bytes)
