@@ -59,16 +59,16 @@ fi
 command -v nm >/dev/null || die "nm (binutils) is not installed"
 
 # "D FILE NAME" for each dusk name FILE defines, "U FILE NAME" for each it uses. FILE is the
-# source, named as CMake names its object: .../CMakeFiles/TARGET.dir/SOURCE.o.
-table=$(
-    for o in "${objects[@]}"; do
-        [ -f "$o" ] || die "missing object $o: build first (cmake --build)"
-        src=${o##*.dir/}
-        src=${src%.o}
-        nm -g --defined-only "$o" | awk -v f="$src" '$3 ~ /^dusk_/ { print "D", f, $3 }'
-        nm -u "$o" | awk -v f="$src" '$2 ~ /^dusk_/ { print "U", f, $2 }'
-    done
-)
+# source, named as CMake names its object: .../CMakeFiles/TARGET.dir/SOURCE.o. One nm for all.
+for o in "${objects[@]}"; do
+    [ -f "$o" ] || die "missing object $o: build first (cmake --build)"
+done
+table=$(nm -A -g "${objects[@]}" | awk '{
+    sym = $NF; kind = $(NF - 1)
+    if (sym !~ /^dusk_/) next
+    f = $0; sub(/:.*/, "", f); sub(/.*\.dir\//, "", f); sub(/\.o$/, "", f)
+    print (kind == "U" ? "U" : "D"), f, sym
+}') || die "nm failed"
 
 awk -v quiet="$quiet" '
 function core(f) { return f ~ /^runtime\/src\/core\/[^\/]*\.c$/ || f == "runtime/src/trace/trace.c" }
