@@ -2,15 +2,16 @@
  * submit.c): the graph itself, and the functions each offers the others. Who may call whom
  * (tools/layers.sh checks that no call goes round in a cycle):
  *
- *   graph.c      lifetime, hold/compute/wait/cancel: submit.c, reads.c, data.c, window.c
+ *   graph.c      lifetime, hold/compute/wait/cancel, the bar: submit.c, reads.c, data.c,
+ *                window.c, observers.c (and progress.c)
  *   submit.c     dusk_task_submit, hand-over to StarPU: status.c, data.c, window.c, observers.c
  *   status.c     status tables, failures, a task's end: data.c, window.c, observers.c
  *   reads.c      dusk_data_read*: data.c, window.c
  *   data.c       data objects: window.c
- *   window.c     what is in flight, waiting for room, held operations: progress.c
+ *   window.c     what is in flight, waiting for room, held operations: progress.c (the bar)
  *   observers.c  the task-event hook and its observers: nothing
  *
- * and all of them runtime.c, mpi.c and the I/O layer below. */
+ * and any of them runtime.c, mpi.c, resource.c and the I/O layer below. */
 #ifndef DUSK_GRAPH_INTERNAL_H
 #define DUSK_GRAPH_INTERNAL_H
 
