@@ -316,42 +316,6 @@ static int check_starpu_env(char *why, size_t whylen)
     return 0;
 }
 
-/* DUSK_FAIL_TASKS (a test aid): task keys as the apps make them, NAME-ID ("eigh-5",
- * "add-2-7"), separated by commas. Anything else would silently inject nothing. */
-int dusk__fail_tasks_check(char *why, size_t whylen)
-{
-    const char *s = getenv("DUSK_FAIL_TASKS");
-    if (s == NULL || *s == '\0') return 0;
-    for (const char *key = s; *key != '\0';) {
-        size_t len = strcspn(key, ",");
-        int ok = len > 0 && len < 200 && key[len - 1] >= '0' && key[len - 1] <= '9';
-        size_t digits = 0;
-        while (ok && digits < len && key[len - 1 - digits] >= '0' && key[len - 1 - digits] <= '9')
-            digits++;
-        ok = ok && digits < len && key[len - 1 - digits] == '-' && len - digits - 1 > 0;
-        for (size_t i = 0; ok && i < len; i++)
-            ok = (key[i] >= 'a' && key[i] <= 'z') || (key[i] >= 'A' && key[i] <= 'Z') ||
-                 (key[i] >= '0' && key[i] <= '9') || key[i] == '-' || key[i] == '_' ||
-                 key[i] == '.';
-        if (!ok) {
-            dusk__set_why(why, whylen,
-                          "DUSK_FAIL_TASKS='%s': '%.*s' is not a task key (expected keys such as "
-                          "eigh-5,gen-17, separated by commas)",
-                          s, (int)(len > 60 ? 60 : len), key);
-            return DUSK_EINVAL;
-        }
-        key += len;
-        if (*key == ',') {
-            key++;
-            if (*key == '\0') { /* a trailing comma: an empty key */
-                dusk__set_why(why, whylen, "DUSK_FAIL_TASKS='%s' ends with a comma", s);
-                return DUSK_EINVAL;
-            }
-        }
-    }
-    return 0;
-}
-
 int dusk_config_init(dusk_config *cfg, char *why, size_t whylen)
 {
     int rc;

@@ -34,7 +34,7 @@ struct dusk_data {
     double *wrap;    /* the caller's memory (dusk_stack_wrap), or NULL: StarPU allocates */
     atomic_int refs;
     /* The owner's reference plus the reads in flight: StarPU's handle is unregistered when it
-     * drops to 0 (see release_now in graph.c). */
+     * drops to 0 (see dusk__release_now in data.c). */
     atomic_int holds;
     /* 0, or the error of the last task that was to write it and failed as a whole: tasks
      * reading it are then not run. Written and read inside task bodies, which StarPU orders. */
@@ -43,7 +43,7 @@ struct dusk_data {
      * that wrote it, in the same order as `failed`. */
     int8_t *item_status;
     int64_t last_writer; /* uid of the last task submitted to write it, or -1 */
-    int64_t writer_id;   /* its id in the graph (for refusals: fail_outputs in graph.c) */
+    int64_t writer_id;   /* its id in the graph (for refusals: fail_outputs in submit.c) */
     int owner;           /* rank that owns it (0 unless set) */
     int used;            /* a task or read has used it: the owner can no longer change */
     int written;         /* a task was submitted to write it (or it wraps the caller's values) */
@@ -91,7 +91,7 @@ typedef struct dusk__task {
     dusk_access modes[DUSK_MAX_ARGS];
     /* For each argument it writes, the id of the task submitted to write it before (-1:
      * none). When the next writer of its argument i is refused before it runs, that refusal
-     * sets bit i of `poison` with its error (fail_outputs in graph.c), and the end of this
+     * sets bit i of `poison` with its error (fail_outputs in submit.c), and the end of this
      * task leaves the data failed rather than good; `ended`: that end has happened. */
     int64_t prev_writer[DUSK_MAX_ARGS];
     atomic_uint poison;
@@ -134,10 +134,10 @@ struct dusk_call {
 void dusk__cpu_entry(void *buffers[], void *cl_arg);
 void dusk__cuda_entry(void *buffers[], void *cl_arg);
 
-/* graph.c: called by StarPU when a task has finished. */
+/* status.c: called by StarPU when a task has finished. */
 void dusk__task_done(void *arg);
 
-/* graph.c: observers. Whether any is registered, for all graphs or g's own (then tasks
+/* observers.c: observers. Whether any is registered, for all graphs or g's own (then tasks
  * collect their dependencies), an event to every one, and the registry emptied at
  * dusk_shutdown(). */
 int dusk__observing(const dusk_graph *g);
@@ -155,29 +155,20 @@ void dusk__graphs_settle(void);
  * dusk_shutdown() the second before it waits for StarPU's work, which resumes them for good. */
 void dusk__workers_started(void);
 void dusk__workers_stopping(void);
-/* init.c: every started extension's wake hook (awake != 0) or sleep hook, in order. */
-void dusk__extensions_wake(int awake);
 
-/* graph.c: whether dusk_graph_cancel() was called on g (async-signal-safe). */
+/* window.c: whether dusk_graph_cancel() was called on g (async-signal-safe). */
 int dusk__graph_cancelling(const dusk_graph *g);
 
-/* init.c: whether DUSK_FAIL_TASKS names this task key (a test aid: the task then fails as a
- * LAPACK error would, without running); with an item, the key "KEY-ITEM" (an item of a task
- * whose options name items fails alone). dusk__fail_active(): whether it names any. */
-int dusk__fail_injected(const char *key);
-int dusk__fail_injected_item(const char *key, int64_t item);
-int dusk__fail_active(void);
-
-/* config_env.c: DUSK_FAIL_TASKS's syntax, and cfg's fields against the bounds of the
- * settings (dusk_config_bounds): 0, or DUSK_EINVAL with `why` naming the field and range. */
+/* fault.c: fault injection, a test aid. DUSK_FAIL_TASKS's syntax (0, or DUSK_EINVAL with
+ * `why`); at dusk_init(), when the variable names tasks, the hook that fails them
+ * (dusk__before_run) is set, and dusk_shutdown() takes it away. */
 int dusk__fail_tasks_check(char *why, size_t whylen);
-int dusk__config_check(const dusk_config *cfg, char *why, size_t whylen);
+void dusk__fault_start(void);
+void dusk__fault_stop(void);
 
-/* init.c: set (value) or unset (NULL) an environment variable that StarPU reads only while it
- * starts, until dusk__env_restore() puts back what was there; dusk_init() restores once
- * StarPU has started, so nothing stays in the environment. */
-void dusk__env_scope(const char *name, const char *value);
-void dusk__env_restore(void);
+/* config_env.c: cfg's fields against the bounds of the settings (dusk_config_bounds): 0, or
+ * DUSK_EINVAL with `why` naming the field and range. */
+int dusk__config_check(const dusk_config *cfg, char *why, size_t whylen);
 
 /* kernel.c: dusk_kernel_new() for the built-in kernels, whose names start with "dusk_". */
 int dusk__kernel_new_builtin(const char *name, dusk_kernel_fn cpu, dusk_kernel **out);
@@ -187,14 +178,58 @@ typedef struct dusk__progress dusk__progress;
 dusk__progress *dusk__progress_new(const char *label, int64_t total, int mode);
 void dusk__progress_draw(dusk__progress *p, int64_t done, int64_t total, int final);
 void dusk__progress_free(dusk__progress **p);
+/* progress.c: a graph's bar (dusk_graph_progress), an observer of its tasks. _set makes *b (on
+ * first use) and gives it a new bar, keeping its count; it returns whether the bar is shown
+ * (the observer is then to be registered, with *b as its user). _observe counts the finished
+ * tasks with DUSK_TASK_COUNTS (on any thread). _draw draws it, from the thread that waits:
+ * done of total when a total was given, else finished of submitted (NULL b: nothing). */
+typedef struct dusk__graph_bar dusk__graph_bar;
+int dusk__graph_bar_set(dusk__graph_bar **b, const char *label, int64_t total, int mode);
+void dusk__graph_bar_observe(void *user, const dusk_task_event *ev);
+void dusk__graph_bar_draw(dusk__graph_bar *b, int64_t finished, int64_t submitted, int final);
+void dusk__graph_bar_free(dusk__graph_bar **b);
 
-/* init.c: the running configuration and kernels freed while running. */
+/* kernel.c: at dusk_shutdown(), once StarPU has stopped, free the kernels that
+ * dusk_kernel_free() was given while StarPU still held their codelets. */
+void dusk__kernels_reap(void);
+
+/* runtime.c: the process-wide state, which the rest of the core reads here (and runtime.c
+ * calls none of it). dusk__started: dusk_init() has succeeded and dusk_shutdown() has not
+ * ended it; dusk__runtime_start() records cfg as the running configuration and sets it,
+ * dusk__runtime_stop() clears it. */
 extern int dusk__started;
-void dusk__kernel_doom(dusk_kernel *k);
+void dusk__runtime_start(const dusk_config *cfg);
+void dusk__runtime_stop(void);
+/* runtime.c: the trace dusk_init() opened (*: NULL when none), and the line of
+ * dusk_set_run_info() for it ("" when none; cleared at dusk_shutdown()). */
+typedef struct dusk__trace dusk__trace;
+dusk__trace **dusk__runtime_trace(void);
+const char *dusk__runtime_run_info(void);
+void dusk__runtime_run_info_clear(void);
+/* runtime.c: the registered extensions: start (each start hook in order, then every worker's
+ * worker_start hook; `why` says which failed), every started one's wake hook (awake != 0) or
+ * sleep hook in order, and their stop and fini hooks in reverse order. */
+int dusk__extensions_start(char *why, size_t whylen);
+void dusk__extensions_wake(int awake);
+void dusk__extensions_stop(void);
+void dusk__extensions_fini(void);
+/* runtime.c: set (value) or unset (NULL) an environment variable that StarPU reads only while
+ * it starts, until dusk__env_restore() puts back what was there; dusk_init() restores once
+ * StarPU has started, so nothing stays in the environment. */
+void dusk__env_scope(const char *name, const char *value);
+void dusk__env_restore(void);
+/* runtime.c: called by kernel.c before each task body, on its worker, once the task's inputs
+ * are checked and its items' states set; NULL unless an extension of the core set it (fault
+ * injection, fault.c, at dusk_init()). It returns 0, or the error that fails the whole task
+ * without running it (its reason given with dusk_call_fail()); it may fail items alone
+ * (dusk_call_fail_item()). */
+typedef int (*dusk__before_run_fn)(const dusk__task *t, dusk_call *call);
+extern dusk__before_run_fn dusk__before_run;
 
 /* mpi.c: ranks. dusk__mpi_start() starts StarPU (with StarPU-MPI under a launcher) and
  * returns starpu_init()'s code, or a negative errno with `why` set; dusk__mpi_stop() stops
- * both. The rest is graph.c's owner-computes path, used only when dusk__mpi_active(). */
+ * both. The rest is the graph's owner-computes path (data.c, reads.c, submit.c), used only when
+ * dusk__mpi_active(). */
 int dusk__launched_size(void);
 /* The CPU workers of a rank given `allowed` cores, one of them reserved for StarPU-MPI's
  * thread or not, and a core left to each GPU's driver thread: at least 1. */

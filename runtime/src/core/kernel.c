@@ -16,6 +16,7 @@
  * models by name, so two kernels of one name would share (and corrupt) one history. */
 static pthread_mutex_t names_lock = PTHREAD_MUTEX_INITIALIZER;
 static dusk_kernel *named;
+static dusk_kernel *doomed; /* kernels freed while StarPU still held their codelets */
 
 static const char reserved[] = "dusk_"; /* the built-in kernels' prefix */
 
@@ -154,11 +155,22 @@ void dusk_kernel_free(dusk_kernel **k)
         }
     pthread_mutex_unlock(&names_lock);
     /* StarPU keeps a pointer to the performance model until it shuts down. */
-    if (dusk__started)
-        dusk__kernel_doom(*k);
-    else
+    if (dusk__started) {
+        (*k)->next_doomed = doomed;
+        doomed = *k;
+    } else {
         free(*k);
+    }
     *k = NULL;
+}
+
+void dusk__kernels_reap(void)
+{
+    while (doomed != NULL) {
+        dusk_kernel *k = doomed;
+        doomed = k->next_doomed;
+        dusk_kernel_free(&k);
+    }
 }
 
 const char *dusk_kernel_name(const dusk_kernel *k)
@@ -290,9 +302,10 @@ void dusk_call_fail(dusk_call *call, const char *fmt, ...)
 static void items_settle(dusk__task *t);
 
 /* Each item's state before the kernel runs: skipped (DUSK_EDEP) when a stack it reads failed
- * at that item, failed when DUSK_FAIL_TASKS names it ("KEY-ITEM"). A task none of whose items
- * is left does not run: it fails with the first item's error. */
-static void items_begin(dusk__task *t)
+ * at that item. Then the hook before a task body, when one is set (fault injection, fault.c),
+ * may fail the task as a whole, counted as one attempt, or items of it. A task none of whose
+ * items is left does not run: it fails with the first item's error. */
+static void items_begin(dusk__task *t, dusk_call *call)
 {
     memset(t->item_state, 0, (size_t)t->nitems);
     for (int i = 0; i < t->nargs; i++) {
@@ -301,11 +314,10 @@ static void items_begin(dusk__task *t)
         for (int64_t k = 0; k < t->nitems; k++)
             if (d->item_status[k] != 0) t->item_state[k] = DUSK_EDEP;
     }
-    if (t->item_count > 0 && dusk__fail_active())
-        for (int64_t k = 0; k < t->nitems; k++)
-            if (t->item_state[k] == 0 &&
-                dusk__fail_injected_item(dusk__task_key(t), dusk__task_item(t, k)))
-                fail_item(t, k, DUSK_ENUMERIC, "injected failure (DUSK_FAIL_TASKS)");
+    if (dusk__before_run != NULL && (t->status = dusk__before_run(t, call)) != 0) {
+        t->attempts = 1;
+        return;
+    }
     int64_t left = 0;
     for (int64_t k = 0; k < t->nitems; k++)
         left += t->item_state[k] == 0;
@@ -336,7 +348,7 @@ static void items_settle(dusk__task *t)
 /* Before a kernel runs: a cancelled graph runs nothing more; a task whose input was not
  * produced does not run (what it writes is not produced either, so the failure travels down
  * the graph and stops there); a matrix StarPU padded is refused (our kernels expect them
- * packed); and a failure injected by DUSK_FAIL_TASKS happens here. */
+ * packed); then its items (and the hook before a task body, see items_begin). */
 static void task_begin(dusk__task *t, dusk_call *call)
 {
     t->worker = starpu_worker_get_id();
@@ -356,12 +368,7 @@ static void task_begin(dusk__task *t, dusk_call *call)
                 t->status = DUSK_EINVAL;
             }
     }
-    if (t->status == 0 && t->item_count == 0 && dusk__fail_injected(dusk__task_key(t))) {
-        dusk_call_fail(call, "injected failure (DUSK_FAIL_TASKS)");
-        t->status = DUSK_ENUMERIC;
-        t->attempts = 1;
-    }
-    if (t->status == 0) items_begin(t);
+    if (t->status == 0) items_begin(t, call);
 }
 
 static void observe_start(const dusk__task *t)
@@ -403,7 +410,7 @@ static void task_end(dusk__task *t)
         t->items_failed = t->nitems;
     }
     /* What it wrote is failed after all when the next task to write it was refused before it
-     * ran (see fail_outputs in graph.c). That refusal may come meanwhile, on the submitting
+     * ran (see fail_outputs in submit.c). That refusal may come meanwhile, on the submitting
      * thread: it sets `poison`, then looks at `ended`; this stores `ended`, then looks at
      * `poison` again (sequentially consistent: one of the two sees the other). */
     unsigned poison = atomic_load(&t->poison);

@@ -1,6 +1,7 @@
 /* Ranks: StarPU-MPI start-up and shut-down, rank queries and the few collectives dusk
- * offers. Everything MPI-specific in dusk lives here and in graph.c's owner-computes path,
- * behind DUSK_HAVE_MPI; a StarPU built without MPI still runs one rank and refuses more. */
+ * offers. Everything MPI-specific in dusk lives here and in the graph's owner-computes path
+ * (data.c, reads.c, submit.c), behind DUSK_HAVE_MPI; a StarPU built without MPI still runs
+ * one rank and refuses more. */
 #define _GNU_SOURCE /* sched_getaffinity, CPU_COUNT */
 #include <errno.h>
 #include <sched.h>
@@ -342,7 +343,8 @@ void dusk_abort(int code)
     _exit(code);
 }
 
-/* ---- owner-computes, for graph.c ------------------------------------------------------------ */
+/* ---- owner-computes, for the graph --------------------------------------------------------------
+ */
 
 #if DUSK_HAVE_MPI
 static int64_t next_tag = 1;

@@ -1,6 +1,7 @@
 /* A progress bar on stderr, after tqdm's:
  *   eigh  45%|█████████▍           | 58/128 [00:10<00:12, 5.60 it/s]
- * Drawn only by the thread that waits on the graph, at most every 0.1 s. */
+ * Drawn only by the thread that waits on the graph, at most every 0.1 s. A graph's bar
+ * (dusk_graph_progress) is an observer of its tasks, as the tracer is of every graph's. */
 #define _POSIX_C_SOURCE 200809L
 #include <stdlib.h>
 #include <string.h>
@@ -102,6 +103,45 @@ void dusk__progress_free(dusk__progress **p)
     if (p == NULL || *p == NULL) return;
     free(*p);
     *p = NULL;
+}
+
+/* ---- a graph's bar (dusk_graph_progress): an observer of its tasks ---------------------- */
+
+struct dusk__graph_bar {
+    dusk__progress *bar;  /* NULL: not shown */
+    int64_t total;        /* 0: every task counts */
+    atomic_llong counted; /* tasks with DUSK_TASK_COUNTS done */
+};
+
+int dusk__graph_bar_set(dusk__graph_bar **b, const char *label, int64_t total, int mode)
+{
+    if (*b == NULL && (*b = calloc(1, sizeof **b)) == NULL) return 0;
+    dusk__progress_free(&(*b)->bar);
+    (*b)->bar = dusk__progress_new(label, total, mode);
+    (*b)->total = total;
+    return (*b)->bar != NULL;
+}
+
+void dusk__graph_bar_observe(void *user, const dusk_task_event *ev)
+{
+    dusk__graph_bar *b = user;
+    if (ev->kind == DUSK_EVENT_FINISH && (ev->flags & DUSK_TASK_COUNTS))
+        atomic_fetch_add(&b->counted, 1);
+}
+
+void dusk__graph_bar_draw(dusk__graph_bar *b, int64_t finished, int64_t submitted, int final)
+{
+    if (b != NULL && b->bar != NULL)
+        dusk__progress_draw(b->bar, b->total ? atomic_load(&b->counted) : finished,
+                            b->total ? b->total : submitted, final);
+}
+
+void dusk__graph_bar_free(dusk__graph_bar **b)
+{
+    if (*b == NULL) return;
+    dusk__progress_free(&(*b)->bar);
+    free(*b);
+    *b = NULL;
 }
 
 /* ---- the public face of the same bar (dusk_progress.h) --------------------------------- */
