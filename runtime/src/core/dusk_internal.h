@@ -170,8 +170,8 @@ void dusk__fault_stop(void);
  * DUSK_EINVAL with `why` naming the field and range. */
 int dusk__config_check(const dusk_config *cfg, char *why, size_t whylen);
 
-/* kernel.c: dusk_kernel_new() for the built-in kernels, whose names start with "dusk_". */
-int dusk__kernel_new_builtin(const char *name, dusk_kernel_fn cpu, dusk_kernel **out);
+/* kernel.c: dusk__kernel_new_builtin(), for the built-in kernels: declared once, there. */
+#include "dusk_builtin.h"
 
 /* progress.c: a tqdm-like bar on stderr. */
 typedef struct dusk__progress dusk__progress;
