@@ -194,9 +194,10 @@ def landed_mid_run(out, ntasks):
 
 
 def wait_under_way(proc, out, what, ranks=1, timeout=None):
-    """Waits until the run `proc` (a Popen) writes to OUT is under way (under_way()). When it
-    ended first, said finished, or showed no progress within `timeout` seconds (60 + 4 x
-    SECONDS), the test fails at once with the reason, without waiting for anything more."""
+    """Waits until the run `proc` (a Popen) writes to OUT is under way (under_way(); OUT holds
+    no earlier run's manifest). When it ended first, said finished, or showed no progress
+    within `timeout` seconds (60 + 4 x SECONDS), the test fails at once with the reason,
+    without waiting for anything more."""
     timeout = 60 + 4 * SECONDS if timeout is None else timeout
     t0 = time.monotonic()
     while True:

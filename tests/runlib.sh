@@ -32,17 +32,22 @@ done_count() {
 state_of() { sed -n 's/^state //p' "$1/manifest.txt" 2>/dev/null | head -n 1; }
 
 # wait_under_way PID DIR WHAT [MORE]: returns once the run PID writes to DIR lists more than
-# MORE (0) tasks done in its manifest and is not finished. When it ended first, or shows no
+# MORE (0) tasks done in its manifest and is not finished (DIR holds no earlier run's, or
+# MORE is its count). When it ended first, or shows no
 # progress within 120 s, the test fails at once with the reason (a test that cannot provoke
 # what it checks must not pass).
 wait_under_way() {
-    local pid=$1 dir=$2 what=$3 more=${4:-0} end=$((SECONDS + 120))
+    local pid=$1 dir=$2 what=$3 more=${4:-0} end=$((SECONDS + 120)) text done state
     while [ $SECONDS -lt $end ]; do
-        if ! kill -0 "$pid" 2>/dev/null || [ "$(state_of "$dir")" = finished ]; then
-            echo "FAIL: $what: the run ended ($(done_count "$dir") done, state '$(state_of "$dir")') before it was seen under way: too short on this machine to be stopped mid-run"
+        # one reading of the manifest for both fields (it is replaced whole, by a rename)
+        text=$(cat "$dir/manifest.txt" 2>/dev/null)
+        done=$(sed -n 's/^done \([0-9]*\)$/\1/p' <<<"$text" | head -n 1)
+        state=$(sed -n 's/^state //p' <<<"$text" | head -n 1)
+        if ! kill -0 "$pid" 2>/dev/null || [ "$state" = finished ]; then
+            echo "FAIL: $what: the run ended (${done:-0} done, state '$state') before it was seen under way: too short on this machine to be stopped mid-run"
             exit 1
         fi
-        [ "$(done_count "$dir")" -gt "$more" ] && return 0
+        [ "${done:-0}" -gt "$more" ] && return 0
         sleep 0.02
     done
     kill -9 "$pid" 2>/dev/null
