@@ -157,10 +157,11 @@ with tempfile.TemporaryDirectory() as tmp:
         shutil.rmtree(out)
 
     # ---- a second Ctrl-C quits at once, without waiting for the running tasks (large ones
-    #      here, about 2 s each, so that the graceful stop would take a while)
+    #      here, about 3 s each, and the first signal as soon as the manifest lists one done:
+    #      the graceful stop would take a while)
     out = os.path.join(tmp, "twice")
     n = runlib.size_order(lambda n: [exe, "-n", str(n), "--ntasks", "1", "--vectors", "-q",
-                                     "--no-progress"], 500, 2.0, 6000)
+                                     "--no-progress"], 500, 3.0, 6000)
     big = ["-n", str(n), "--ntasks", "8", "--vectors", "-q", "--no-progress", "--output", out]
     p = subprocess.Popen([exe] + big, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                          text=True)

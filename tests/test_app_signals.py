@@ -82,10 +82,11 @@ with tempfile.TemporaryDirectory() as tmp:
         check(False, f"Ctrl-C: exit {p.returncode}, {hint}")
 
     # ---- a second signal: at once, with the hint. The graceful stop waits for the running
-    #      tasks: they are large (about 2 s each here), so that it is still going when the
-    #      second signal comes
+    #      tasks: they are large (about 3 s each here), and the first signal comes as soon as
+    #      the manifest (saved each second) lists one done: the tasks then running have
+    #      seconds left, and the stop is still going when the second signal comes
     n = runlib.size_order(lambda n: [exe, "-n", str(n), "--ntasks", "1", "--vectors", "-q",
-                                     "--no-progress"], 500, 2.0, 6000)
+                                     "--no-progress"], 500, 3.0, 6000)
     out = os.path.join(tmp, "twice")
     p = subprocess.Popen([exe, "-n", str(n), "--ntasks", "8", "--vectors", "--no-progress",
                           "--output", out], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
