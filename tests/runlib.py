@@ -149,6 +149,15 @@ def size_order(cmd_for, n0, seconds, most):
     return size
 
 
+def running(pid):
+    """Whether process `pid` exists and has not ended (a zombie has)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
+
+
 def manifests(out):
     """The fields of OUT/manifest.txt and of the other ranks' (OUT/.rank-K/manifest.txt), for
     those there now."""

@@ -122,7 +122,7 @@ with tempfile.TemporaryDirectory() as tmp:
         # timeout waits for the program; were it gone first, its program ends by itself
         for pid in map(int, child.stdout.split()):
             end = time.monotonic() + 240
-            while os.path.exists(f"/proc/{pid}") and time.monotonic() < end:
+            while runlib.running(pid) and time.monotonic() < end:
                 time.sleep(0.05)
         err = open(log).read()
         done = "to resume:" in err
