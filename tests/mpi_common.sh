@@ -1,6 +1,9 @@
 # shellcheck shell=bash
 # Shared by the multi-rank tests; sourced. Sets $mpirun (an array) and skips (exit 77) when
-# no MPI launcher is installed or dusk-eigh was built without StarPU-MPI.
+# no MPI launcher is installed or dusk-eigh was built without StarPU-MPI; and, from
+# runlib.sh, under_ci, need and the manifest helpers.
+# shellcheck source=tests/runlib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/runlib.sh"
 command -v mpirun >/dev/null || {
     echo "mpirun is missing (Debian: openmpi-bin): skipped"
     exit 77

@@ -6,18 +6,19 @@ Usage: /usr/bin/python3 tests/npy_numpy_check.py PATH/TO/test_npy_roundtrip
 Runs `test_npy_roundtrip --write DIR`, which writes its roundtrip files with
 dusk_npy_create/write/commit, then loads each with np.load and checks its shape, dtype, order
 and values (element k in C order is k * 0.25 - 1, as value_at() in test_npy_roundtrip.c).
-Exits 77 (skipped) when NumPy is not installed.
+Exits 77 (skipped) when NumPy is not installed; fails then under CI (tests/runlib.py).
 """
 import os
 import subprocess
 import sys
 import tempfile
 
+import runlib
+
 try:
     import numpy as np
 except ImportError:
-    print("numpy is not installed: skipped")
-    sys.exit(77)
+    runlib.missing("NumPy", "python3-numpy")
 
 # the files test_npy_roundtrip.c writes, and their shapes
 EXPECTED = {

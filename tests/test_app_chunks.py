@@ -4,7 +4,8 @@ generated matrices and for --input; a bad matrix in the middle of a chunk fails 
 row NaN, failures.json naming it, the rest of the chunk saved); a chunked run killed with
 SIGKILL at random moments resumes to byte-identical files; under mpirun -np 2 and 3 the
 chunked outputs are those of one process; auto keeps one matrix per task where one is
-enough work (n = 1000) and grows the chunks where it is not (n = 10).
+enough work (n = 1000) and grows the chunks where it is not (n = 10). The killed runs are
+sized from this machine (tests/runlib.py): about 5 s of work.
 Usage: test_app_chunks.py PATH/TO/dusk-eigh"""
 import json
 import os
@@ -15,9 +16,10 @@ import signal
 import subprocess
 import sys
 import tempfile
-import time
 
 import numpy as np
+
+import runlib
 
 exe = sys.argv[1]
 fails = []
@@ -98,15 +100,18 @@ with tempfile.TemporaryDirectory() as tmp:
     check(m["done"] == "299", f"the manifest lists 299 done ({m['done']})")
 
     # ---- a chunked run killed at random moments, resumed to the same bytes
-    long = ["-n", "100", "--ntasks", "2000", "--seed", "2", "--vectors", "-q", "--no-progress",
-            "--chunk", "16"]
+    def long_args(t):
+        return ["-n", "200", "--ntasks", str(t), "--seed", "2", "--vectors", "-q", "--no-progress",
+                "--chunk", "16"]
+
     refdir = os.path.join(tmp, "long-ref")
-    t0 = time.monotonic()
-    r = run(long + ["--output", refdir])
-    duration = time.monotonic() - t0
+    T, duration, r = runlib.sized_reference(lambda t: [exe] + long_args(t), refdir, 32, 160,
+                                            10000)
+    long = long_args(T)
     check(r.returncode == 0, f"the chunked reference run: exit 0 ({r.stderr.strip()})")
     ref = outputs(refdir)
     seed = random.Random(int(os.environ.get("DUSK_TEST_SEED", "0")) or None)
+    mid_run = 0  # kills that came with some tasks saved, and not all
     for k in range(4):
         out = os.path.join(tmp, f"kill{k}")
         args, kills = long + ["--output", out], 0
@@ -114,11 +119,14 @@ with tempfile.TemporaryDirectory() as tmp:
             p = subprocess.Popen([exe] + args, stdout=subprocess.DEVNULL,
                                  stderr=subprocess.DEVNULL)
             if kills < 2:
-                time.sleep(seed.uniform(0.0, duration * 0.9))
+                # in every other case, the first kill once the run saved some tasks
+                runlib.wait_to_kill(seed, p, out, duration * 0.9, k % 2 == 0 and kills == 0,
+                                    f"kill {k}")
                 if p.poll() is None:
                     p.send_signal(signal.SIGKILL)
                     kills += 1
             rc = p.wait(timeout=300)
+            mid_run += rc == -signal.SIGKILL and runlib.landed_mid_run(out, T)
             if rc == 0:
                 break
             if rc != -signal.SIGKILL:
@@ -127,6 +135,8 @@ with tempfile.TemporaryDirectory() as tmp:
             if os.path.exists(os.path.join(out, "manifest.txt")):
                 args = ["--resume", out, "-q", "--no-progress"]  # the directory alone
         check(outputs(out) == ref, f"chunked, killed {kills} times, resumed: byte-identical")
+        shutil.rmtree(out)  # the sized runs are large on a fast machine
+    check(mid_run >= 1, f"kills came while tasks were being saved ({mid_run} times)")
 
     # ---- auto: one matrix per task at n = 1000, many at n = 10
     r = run(["-n", "1000", "--ntasks", "96", "--values-only", "-v", "--no-progress"])

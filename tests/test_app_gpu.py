@@ -5,7 +5,8 @@
 - GPUs and CPUs together (dmda, NumPy's generator on the CPU): eigenvalues equal NumPy's
   within 1e-10 relative, --verify passes, and the trace shows tasks run on the GPU (impl
   "CUDA"; a fresh STARPU_HOME makes dmda calibrate, so gram and eigh run there).
-Usage: test_app_gpu.py PATH/TO/dusk-eigh   (exits 77 when no GPU worker starts, or no NumPy)"""
+Usage: test_app_gpu.py PATH/TO/dusk-eigh   (exits 77 when no GPU worker starts, or no NumPy;
+without NumPy it fails under CI)"""
 import json
 import os
 import re
@@ -13,11 +14,12 @@ import subprocess
 import sys
 import tempfile
 
+import runlib
+
 try:
     import numpy as np
 except ImportError:
-    print("NumPy is missing: skipped")
-    sys.exit(77)
+    runlib.missing("NumPy", "python3-numpy")
 
 APP = sys.argv[1]
 failures = []

@@ -9,18 +9,20 @@
 - --rng philox gives the matrices of Philox4x32-10 as written out here again in Python;
 - bad input files are refused with one line and exit 1, leaving no output file behind;
   a bad matrix inside a good file fails alone (exit 3, NaN row, failures.json).
-Usage: test_app_numpy.py PATH/TO/dusk-eigh   (exits 77 when NumPy is missing)"""
+Usage: test_app_numpy.py PATH/TO/dusk-eigh   (exits 77 when NumPy is missing; fails then
+under CI)"""
 import json
 import os
 import subprocess
 import sys
 import tempfile
 
+import runlib
+
 try:
     import numpy as np
 except ImportError:
-    print("NumPy is missing: skipped")
-    sys.exit(77)
+    runlib.missing("NumPy", "python3-numpy")
 
 APP = sys.argv[1]
 failures = []

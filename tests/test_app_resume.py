@@ -3,6 +3,9 @@
 failed tasks, resumes with --resume and ends with outputs byte-identical to an uninterrupted
 run; a stopped run never leaves a file under its final name; a resume with other parameters
 is refused.
+The runs are sized from this machine (tests/runlib.py): about 5 s of work; the ones stopped by
+a signal get it once their manifest shows them under way, and one that ended first fails the
+test with the reason.
 Usage: test_app_resume.py PATH/TO/dusk-eigh"""
 import json
 import os
@@ -14,9 +17,10 @@ import sys
 import tempfile
 import time
 
+import runlib
+
 exe = sys.argv[1]
 failures = []
-ARGS = ["-n", "120", "--ntasks", "600", "--vectors", "--seed", "11", "-q", "--no-progress"]
 FINAL = ("eigenvalues.npy", "eigenvectors.npy")
 
 
@@ -70,27 +74,34 @@ def stopped_state_is_honest(out, label):
     name = "eigenvalues.npy"
     path = os.path.join(out, name)
     data = read(path if os.path.exists(path) else path + ".partial")
-    header = len(data) - 600 * 120 * 8
-    row = 120 * 8
+    header = len(data) - T * N * 8
+    row = N * 8
     bad = [i for i in ids
            if data[header + i * row:header + (i + 1) * row] !=
            ref[name][header + i * row:header + (i + 1) * row]]
     check(not bad, f"{label}: tasks listed as done hold their results (wrong: {bad[:5]})")
 
 
+N = 200  # the order: the results of a few seconds of work are not too large to compare
+
+
+def args_for(t):
+    return ["-n", str(N), "--ntasks", str(t), "--vectors", "--seed", "11", "-q", "--no-progress"]
+
+
 with tempfile.TemporaryDirectory() as tmp:
     refdir = os.path.join(tmp, "ref")
-    r = run(ARGS + ["--output", refdir])
+    T, duration, r = runlib.sized_reference(lambda t: [exe] + args_for(t), refdir, 30, 60,
+                                            10000)
+    ARGS = args_for(T)
     check(r.returncode == 0, f"reference run exits 0 ({r.returncode}: {r.stderr.strip()})")
     ref = {name: read(os.path.join(refdir, name)) for name in FINAL}
-    check(manifest(refdir)["state"] == "finished" and manifest(refdir)["done"] == "600",
-          "the reference run's manifest says finished, 600 done")
-    t0 = time.monotonic()
-    run(ARGS + ["--output", os.path.join(tmp, "timing")])
-    duration = time.monotonic() - t0
+    check(manifest(refdir)["state"] == "finished" and manifest(refdir)["done"] == str(T),
+          f"the reference run's manifest says finished, {T} done")
 
     # ---- SIGKILL at random points, resumed (and killed again while resuming)
     rng = random.Random(int(os.environ.get("DUSK_TEST_SEED", "0")) or None)
+    mid_run = 0  # kills that came with some tasks saved, and not all
     for k in range(6):
         out = os.path.join(tmp, f"kill{k}")
         args = ARGS + ["--output", out]
@@ -99,11 +110,14 @@ with tempfile.TemporaryDirectory() as tmp:
             p = subprocess.Popen([exe] + args, stdout=subprocess.DEVNULL,
                                  stderr=subprocess.DEVNULL)
             if kills < 2:
-                time.sleep(rng.uniform(0.0, duration * 1.1))
+                # in every other case, the first kill once the run saved some tasks
+                runlib.wait_to_kill(rng, p, out, duration * 1.1, k % 2 == 0 and kills == 0,
+                                    f"kill {k}")
                 if p.poll() is None:
                     p.send_signal(signal.SIGKILL)
                     kills += 1
             rc = p.wait(timeout=240)
+            mid_run += rc == -signal.SIGKILL and runlib.landed_mid_run(out, T)
             stopped_state_is_honest(out, f"kill {k}")
             if rc == 0:
                 break
@@ -114,18 +128,20 @@ with tempfile.TemporaryDirectory() as tmp:
                 args = ARGS + ["--resume", out]
             # else killed before the manifest existed: start again
         same_as_reference(out, f"kill {k} ({kills} kills) + resume")
+        shutil.rmtree(out)  # the sized runs are large on a fast machine
+    check(mid_run >= 1, f"kills came while tasks were being saved ({mid_run} times)")
 
     # ---- SIGINT and SIGTERM: exit 128+N, a message saying how to resume, .partial kept
     for sig in (signal.SIGINT, signal.SIGTERM):
         out = os.path.join(tmp, f"sig{int(sig)}")
+        name = signal.Signals(sig).name
         p = subprocess.Popen([exe] + ARGS + ["--output", out], stdout=subprocess.PIPE,
                              stderr=subprocess.PIPE, text=True)
-        time.sleep(duration * 0.4)
+        runlib.wait_under_way(p, out, name)
         p.send_signal(sig)
         stdout, stderr = p.communicate(timeout=240)
-        name = signal.Signals(sig).name
         if p.returncode == 0:
-            print(f"note: {name} came after the end; not checked")
+            check(False, f"{name}: the run finished before the signal came ({T} tasks)")
             continue
         check(p.returncode == 128 + int(sig), f"{name}: exit {p.returncode}, want {128 + int(sig)}")
         check("--resume " + out in stderr and "Processed" not in stdout,
@@ -138,14 +154,18 @@ with tempfile.TemporaryDirectory() as tmp:
         r = run(ARGS + ["--resume", out])
         check(r.returncode == 0, f"{name}: resume exits 0 ({r.stderr.strip()})")
         same_as_reference(out, f"{name} + resume")
+        shutil.rmtree(out)
 
     # ---- a second Ctrl-C quits at once, without waiting for the running tasks (large ones
-    #      here, so that the graceful stop would take a while)
+    #      here, about 3 s each, and the first signal as soon as the manifest lists one done:
+    #      the graceful stop would take a while)
     out = os.path.join(tmp, "twice")
-    big = ["-n", "1500", "--ntasks", "8", "--vectors", "-q", "--no-progress", "--output", out]
+    n = runlib.size_order(lambda n: [exe, "-n", str(n), "--ntasks", "1", "--vectors", "-q",
+                                     "--no-progress"], 500, 3.0, 6000)
+    big = ["-n", str(n), "--ntasks", "8", "--vectors", "-q", "--no-progress", "--output", out]
     p = subprocess.Popen([exe] + big, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                          text=True)
-    time.sleep(1.0)
+    runlib.wait_under_way(p, out, "two Ctrl-C")
     p.send_signal(signal.SIGINT)
     # the second only once the first was handled, and not within the few milliseconds in
     # which two signals count as one (timeout -s INT sends two at once)
@@ -160,7 +180,7 @@ with tempfile.TemporaryDirectory() as tmp:
     # The graceful stop may have ended before the second signal: then it exited 130 itself, or
     # the signal came after dusk_batch_free() put the default handler back (killed by SIGINT).
     # Either way it is the graceful stop's state that must be true.
-    check(rc in (0, 130, -signal.SIGINT), f"two Ctrl-C: exit {rc}")
+    check(rc in (130, -signal.SIGINT), f"two Ctrl-C: exit {rc}")
     if rc in (130, -signal.SIGINT):
         if rc == -signal.SIGINT or "stopped:" in stderr:
             print(f"note: the graceful stop had ended before the second signal ({rc})")
@@ -176,15 +196,15 @@ with tempfile.TemporaryDirectory() as tmp:
 
     # ---- failed tasks: exit 3, NaN rows, failures.json; a resume computes only those
     out = os.path.join(tmp, "failed")
-    r = run(ARGS + ["--output", out], env={"DUSK_FAIL_TASKS": "eigh-5,gram-17,gen-599"})
+    r = run(ARGS + ["--output", out], env={"DUSK_FAIL_TASKS": f"eigh-5,gram-17,gen-{T - 1}"})
     check(r.returncode == 3, f"failed tasks: exit 3 ({r.returncode}: {r.stderr.strip()})")
     check("3 FAILED" in r.stdout and "failures.json" in r.stdout, f"summary: {r.stdout!r}")
     fails = json.load(open(os.path.join(out, "failures.json")))["failures"]
     got = sorted((f["task"], f["step"]) for f in fails)
-    check(got == [(5, "eigh"), (17, "gram"), (599, "gen")], f"failures.json lists {got}")
+    check(got == [(5, "eigh"), (17, "gram"), (T - 1, "gen")], f"failures.json lists {got}")
     check(all("injected" in f["reason"] for f in fails), "failures.json gives the reason")
     m = manifest(out)
-    check(m["state"] == "finished" and m["done"] == "597", f"manifest: {m['state']} {m['done']}")
+    check(m["state"] == "finished" and m["done"] == str(T - 3), f"manifest: {m['state']} {m['done']}")
     r = run(ARGS + ["--resume", out])
     check(r.returncode == 0 and "Processed 3 tasks" in r.stdout,
           f"resume of failed tasks: exit {r.returncode}, {r.stdout.strip()!r}")
@@ -198,16 +218,16 @@ with tempfile.TemporaryDirectory() as tmp:
         check(r.returncode == code and len(lines) == 1 and words in lines[0],
               f"refused {args}: exit {r.returncode}, {lines}")
 
-    refused(["-n", "121", "--ntasks", "600", "--vectors", "--seed", "11", "--resume", refdir],
+    refused(["-n", str(N + 1), "--ntasks", str(T), "--vectors", "--seed", "11", "--resume", refdir],
             "other parameters", 2)
     # the directory alone resumes: the run's flags are in its manifest; flags given must match
     r = run(["--resume", refdir, "-q"])
     check(r.returncode == 0 and "Nothing to do" in r.stdout,
           f"--resume DIR alone: exit {r.returncode}, {r.stdout.strip()!r} {r.stderr.strip()!r}")
-    refused(["-n", "120", "--ntasks", "600", "--seed", "12", "--resume", refdir],
+    refused(["-n", str(N), "--ntasks", str(T), "--seed", "12", "--resume", refdir],
             "other parameters", 2)
     refused(["--values-only", "--resume", refdir], "exclude each other", 2)
-    refused(["-n", "120", "--ntasks", "600", "--seed", "11", "--resume", os.path.join(tmp, "no")],
+    refused(["-n", str(N), "--ntasks", str(T), "--seed", "11", "--resume", os.path.join(tmp, "no")],
             "no run to resume there", 2)
     refused(["--output", refdir, "--resume", tmp], "different directories", 2)
     # the last step fails (a directory where eigenvectors.npy goes: the rename fails): the
@@ -215,9 +235,11 @@ with tempfile.TemporaryDirectory() as tmp:
     blocked = os.path.join(tmp, "blocked")
     p = subprocess.Popen([exe] + ARGS + ["--output", blocked], stdout=subprocess.DEVNULL,
                          stderr=subprocess.DEVNULL)
-    time.sleep(duration * 0.3)
+    runlib.wait_under_way(p, blocked, "a failed rename")
     p.send_signal(signal.SIGINT)
-    if p.wait(timeout=240) == 130:
+    rc = p.wait(timeout=240)
+    check(rc == 130, f"a failed rename: the run stopped by SIGINT exits 130 ({rc})")
+    if rc == 130:
         os.makedirs(os.path.join(blocked, "eigenvectors.npy", "x"))
         r = run(ARGS + ["--resume", blocked])
         check(r.returncode == 1 and "cannot finish writing" in r.stderr and
@@ -228,8 +250,6 @@ with tempfile.TemporaryDirectory() as tmp:
         r = run(ARGS + ["--resume", blocked])
         check(r.returncode == 0, f"the resume after it exits 0 ({r.stderr.strip()})")
         same_as_reference(blocked, "a failed rename, then resumed")
-    else:
-        print("note: the run ended before SIGINT; the failed-rename case not checked")
     # a damaged manifest left by rank 1 of a job under mpirun: refused, not merged or ignored
     os.makedirs(os.path.join(refdir, ".rank-1"))
     with open(os.path.join(refdir, ".rank-1", "manifest.txt"), "w") as f:
@@ -249,12 +269,13 @@ with tempfile.TemporaryDirectory() as tmp:
     stale = os.path.join(tmp, "stale")
     p = subprocess.Popen([exe] + ARGS + ["--output", stale], stdout=subprocess.DEVNULL,
                          stderr=subprocess.DEVNULL)
-    time.sleep(duration * 0.3)
+    runlib.wait_under_way(p, stale, "stale .partial files")
     p.send_signal(signal.SIGINT)
     p.wait(timeout=240)
     # a new run would lose the stopped run's saved work: refused, pointing to --resume ...
-    if os.path.exists(os.path.join(stale, "eigenvalues.npy.partial")):
-        refused(["-n", "10", "--ntasks", "3", "--output", stale], "--resume " + stale, 2)
+    check(os.path.exists(os.path.join(stale, "eigenvalues.npy.partial")),
+          f"stopped by SIGINT: eigenvalues.npy.partial kept ({p.returncode})")
+    refused(["-n", "10", "--ntasks", "3", "--output", stale], "--resume " + stale, 2)
     # ... unless asked for
     r = run(["-n", "10", "--ntasks", "3", "--overwrite", "--output", stale])
     check(r.returncode == 0 and sorted(os.listdir(stale)) == [".dusk.lock", "eigenvalues.npy",
@@ -279,19 +300,18 @@ with tempfile.TemporaryDirectory() as tmp:
     # the resume command names the directory once, however --output was spelled
     p = subprocess.Popen([exe] + ARGS + ["--out", os.path.join(tmp, "abbrev")],
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    time.sleep(duration * 0.3)
+    runlib.wait_under_way(p, os.path.join(tmp, "abbrev"), "--out")
     p.send_signal(signal.SIGINT)
     _, err = p.communicate(timeout=240)
     hint = [line for line in err.splitlines() if "to resume:" in line]
-    check(p.returncode != 130 or (len(hint) == 1 and "--out " not in hint[0]),
-          f"the resume command drops --out: {hint}")
+    check(p.returncode == 130 and len(hint) == 1 and "--out " not in hint[0],
+          f"the resume command drops --out: {p.returncode}, {hint}")
     # one run at a time per directory
     busy = os.path.join(tmp, "busy")
     p = subprocess.Popen([exe] + ARGS + ["--output", busy], stdout=subprocess.DEVNULL,
                          stderr=subprocess.DEVNULL)
-    time.sleep(duration * 0.3)
-    if p.poll() is None:
-        refused(ARGS + ["--output", busy], "another run is writing to " + busy, 1)
+    runlib.wait_under_way(p, busy, "one run at a time")
+    refused(ARGS + ["--output", busy], "another run is writing to " + busy, 1)
     p.wait(timeout=240)
     same_as_reference(busy, "the run that held the directory")
     # a new run into an old run's directory: the old results go first, whatever happens next

@@ -6,6 +6,8 @@ and its group, twice at once) is one graceful stop; the progress bar at a stop s
 saved, as the stop message does; a disk that fills up mid-run stops the run with a message
 that claims only what the manifest on disk lists, and the run resumes to the same bytes once
 there is room.
+Every run here that is signalled is sized from this machine (tests/runlib.py) and signalled
+once its manifest shows it under way; one that ended first fails the test with the reason.
 Usage: test_app_signals.py PATH/TO/dusk-eigh"""
 import os
 import re
@@ -16,6 +18,8 @@ import subprocess
 import sys
 import tempfile
 import time
+
+import runlib
 
 exe = os.path.abspath(sys.argv[1])
 fails = []
@@ -36,39 +40,37 @@ def manifest(out):
     return dict(l.rstrip("\n").split(" ", 1) for l in open(os.path.join(out, "manifest.txt")))
 
 
-def wait_for(path, words, seconds=120):
-    end = time.monotonic() + seconds
-    while time.monotonic() < end:
-        if os.path.exists(path) and words in open(path, errors="replace").read():
-            return True
-        time.sleep(0.05)
-    return False
+def args_for(t):  # T tasks of n = 200, a few seconds of work here
+    return ["-n", "200", "--ntasks", str(t), "--vectors", "--seed", "9", "--no-progress"]
 
 
-ARGS = ["-n", "200", "--ntasks", "300", "--vectors", "--seed", "9", "--no-progress"]
 with tempfile.TemporaryDirectory() as tmp:
     ref = os.path.join(tmp, "ref")
-    r = subprocess.run([exe] + ARGS + ["--output", ref, "-q"], capture_output=True, text=True)
+    T, _, r = runlib.sized_reference(lambda t: [exe] + args_for(t) + ["-q"], ref, 30, 50, 4000)
     check(r.returncode == 0, "reference run")
+    ARGS = args_for(T)
     want = {f: read(os.path.join(ref, f)) for f in ("eigenvalues.npy", "eigenvectors.npy")}
 
     # ---- Ctrl-C, from a directory given relatively; the hint pasted elsewhere works
     work = os.path.join(tmp, "work")
     os.makedirs(work)
-    p = subprocess.Popen([os.path.relpath(exe, work)] + ARGS + ["--output", "rel/out", "--progress"],
-                         cwd=work, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    time.sleep(0.8)
-    p.send_signal(signal.SIGINT)
-    _, err = p.communicate(timeout=240)
+    out = os.path.join(work, "rel", "out")
+    with open(os.path.join(tmp, "ctrl-c.err"), "w+") as errf:
+        p = subprocess.Popen([os.path.relpath(exe, work)] + ARGS + ["--output", "rel/out", "--progress"],
+                             cwd=work, stdout=subprocess.DEVNULL, stderr=errf)
+        runlib.wait_under_way(p, out, "Ctrl-C")
+        p.send_signal(signal.SIGINT)
+        p.wait(timeout=240)
+        errf.seek(0)
+        err = errf.read()
     hint = [l for l in err.splitlines() if "to resume:" in l]
     if p.returncode == 130 and len(hint) == 1:
         cmd = shlex.split(hint[0].split("to resume: ", 1)[1])
-        out = os.path.join(work, "rel", "out")
         check(cmd[0] == exe and cmd[-1] == out and cmd[-2] == "--resume",
               f"the hint names the program and the directory by absolute paths: {cmd}")
         # the bar's last count is what was saved, as the stop message says
-        counts = re.findall(r"\| (\d+)/300 \[", err)
-        saved = re.search(r"stopped: (\d+) of 300 tasks done and saved", err)
+        counts = re.findall(rf"\| (\d+)/{T} \[", err)
+        saved = re.search(rf"stopped: (\d+) of {T} tasks done and saved", err)
         check(saved is not None and counts and int(counts[-1]) == int(saved.group(1)) ==
               int(manifest(out)["done"]),
               f"the bar at the stop ({counts[-1:] }), the message ({saved and saved.group(1)}) "
@@ -79,12 +81,17 @@ with tempfile.TemporaryDirectory() as tmp:
     else:
         check(False, f"Ctrl-C: exit {p.returncode}, {hint}")
 
-    # ---- a second signal: at once, with the hint
+    # ---- a second signal: at once, with the hint. The graceful stop waits for the running
+    #      tasks: they are large (about 3 s each here), and the first signal comes as soon as
+    #      the manifest (saved each second) lists one done: the tasks then running have
+    #      seconds left, and the stop is still going when the second signal comes
+    n = runlib.size_order(lambda n: [exe, "-n", str(n), "--ntasks", "1", "--vectors", "-q",
+                                     "--no-progress"], 500, 3.0, 6000)
     out = os.path.join(tmp, "twice")
-    p = subprocess.Popen([exe, "-n", "1500", "--ntasks", "8", "--vectors", "--no-progress",
+    p = subprocess.Popen([exe, "-n", str(n), "--ntasks", "8", "--vectors", "--no-progress",
                           "--output", out], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                          text=True)
-    time.sleep(1.0)
+    runlib.wait_under_way(p, out, "two signals")
     p.send_signal(signal.SIGINT)
     first = ""
     while p.poll() is None and "stopping:" not in first:
@@ -97,38 +104,54 @@ with tempfile.TemporaryDirectory() as tmp:
         check("quit at once; to resume: " + exe in err and "--resume " + out in err,
               f"the second signal prints the resume command ({err.strip()!r})")
     else:
-        print(f"note: the run had stopped before the second signal ({p.returncode})")
+        check(False, f"two signals: the graceful stop had ended before the second signal "
+                     f"({p.returncode}; tasks of n = {n}): {err.strip()!r}")
 
-    # ---- timeout -s INT: two signals at once are one graceful stop
+    # ---- timeout -s INT: two signals at once are one graceful stop. GNU timeout acts on
+    #      SIGALRM as when its time runs out: sent once the run is under way
     if shutil.which("timeout"):
         out = os.path.join(tmp, "timeout")
         log = os.path.join(tmp, "timeout.err")
         with open(log, "w") as f:
-            subprocess.run(["timeout", "-s", "INT", "1", exe] + ARGS + ["--output", out],
-                           stdout=subprocess.DEVNULL, stderr=f, timeout=240)
-        # timeout may return before the program has finished stopping
-        done = wait_for(log, "to resume:")
+            p = subprocess.Popen(["timeout", "-s", "INT", "600", exe] + ARGS + ["--output", out],
+                                 stdout=subprocess.DEVNULL, stderr=f)
+        runlib.wait_under_way(p, out, "timeout -s INT")
+        child = subprocess.run(["pgrep", "-P", str(p.pid)], capture_output=True, text=True)
+        p.send_signal(signal.SIGALRM)
+        rc = p.wait(timeout=240)
+        # timeout waits for the program; were it gone first, its program ends by itself
+        for pid in map(int, child.stdout.split()):
+            end = time.monotonic() + 240
+            while runlib.running(pid) and time.monotonic() < end:
+                time.sleep(0.05)
         err = open(log).read()
-        check(done and err.count("stopping:") == 1 and "quit at once;" not in err and
-              "stopped:" in err, f"timeout -s INT: one graceful stop ({done}, {err.count('stopping:')}: {err.strip()!r})")
-        wait_for(os.path.join(out, "manifest.txt"), "state interrupted")
-        time.sleep(0.5)
+        done = "to resume:" in err
+        check(rc == 124 and done and err.count("stopping:") == 1 and "quit at once;" not in err and
+              "stopped:" in err, f"timeout -s INT: one graceful stop (timeout exits {rc}, "
+              f"{done}, {err.count('stopping:')}: {err.strip()!r})")
 
     # ---- a full disk mid-run: the message claims what the manifest on disk lists
     unshare = shutil.which("unshare")
     if unshare and os.getuid() == 0:
+        rref = os.path.join(tmp, "ref3")
+        T3, _, _ = runlib.sized_reference(
+            lambda t: [exe, "-n", "300", "--ntasks", str(t), "--vectors", "--seed", "3", "-q",
+                       "--no-progress"], rref, 20, 60, 2000)
+        # room for every output (sparse files), and more: the filler takes what is left
+        mb = T3 * (300 * 300 + 300) * 8 // 2**20 + 64
         script = f"""
 set -e
 d={shlex.quote(tmp)}/disk
 mkdir -p "$d"
-mount -t tmpfs -o size=200m tmpfs "$d"
-{shlex.quote(exe)} -n 300 --ntasks 240 --vectors --seed 3 --no-progress --output "$d/out" >"$d/../full.out" 2>"$d/../full.err" &
+mount -t tmpfs -o size={mb}m tmpfs "$d"
+{shlex.quote(exe)} -n 300 --ntasks {T3} --vectors --seed 3 --no-progress --output "$d/out" >"$d/../full.out" 2>"$d/../full.err" &
 pid=$!
-# once the manifest lists some items (it is saved each second), leave room for
-# about 14 more of the 240 items (720 KB each; the outputs are sparse files):
-# the run meets the full disk mid-run however fast the machine is
-while [ ! -s "$d/out/manifest.txt" ] || ! grep -q '^done [1-9]' "$d/out/manifest.txt"; do
-    kill -0 $pid 2>/dev/null || break
+# once the manifest lists some items (it is saved each second) and the run goes on, leave
+# room for about 14 more of the {T3} items (720 KB each; the outputs are sparse files): the
+# run meets the full disk mid-run however fast the machine is
+while [ ! -s "$d/out/manifest.txt" ] || ! grep -q '^done [1-9]' "$d/out/manifest.txt" ||
+    grep -q '^state finished' "$d/out/manifest.txt"; do
+    kill -0 $pid 2>/dev/null || {{ echo "the run ended before its manifest listed an item" >"$d/../full.early"; break; }}
     sleep 0.01
 done
 avail=$(df -k --output=avail "$d" | tail -n 1)
@@ -147,18 +170,18 @@ umount "$d"
                            timeout=600)
         if r.returncode != 0 and "mount" in r.stderr:
             print(f"note: no tmpfs could be mounted here ({r.stderr.strip()}): the full disk not checked")
+        elif os.path.exists(os.path.join(tmp, "full.early")):
+            check(False, f"a full disk: the run ({T3} tasks) ended before its manifest listed "
+                         f"an item: too short on this machine to meet the full disk mid-run")
         else:
             rc = open(os.path.join(tmp, "full.rc")).read().strip()
             err = open(os.path.join(tmp, "full.err")).read()
             m = dict(l.rstrip("\n").split(" ", 1) for l in open(os.path.join(tmp, "full.manifest")))
-            said = re.search(r"stopped: (\d+) of 240 tasks done and saved", err)
+            said = re.search(rf"stopped: (\d+) of {T3} tasks done and saved", err)
             check(rc == "rc=1" and "No space left" in err and said is not None and
                   said.group(1) == m["done"],
                   f"a full disk: exit 1, and the stop message claims what the manifest lists "
                   f"({rc}; said {said and said.group(1)}, manifest {m.get('done')}: {err.strip()!r})")
-            rref = os.path.join(tmp, "ref3")
-            subprocess.run([exe, "-n", "300", "--ntasks", "240", "--vectors", "--seed", "3", "-q",
-                            "--output", rref], check=True, timeout=300)
             check(open(os.path.join(tmp, "resume.rc")).read().strip() == "rc=0" and
                   all(read(os.path.join(tmp, f)) == read(os.path.join(rref, f))
                       for f in ("eigenvalues.npy", "eigenvectors.npy")),

@@ -8,15 +8,18 @@
 # directory; items failed on purpose (NaN rows, failures.json, exit 3) and resumed; and under
 # `mpirun -np 2`, byte-identical to one process (skipped with a message without mpirun).
 # The batch is sized from a short calibration run, then from the reference run itself, so that
-# a whole run computes for about 4 s on 2 workers; the runs that are killed or stopped have one
+# a whole run computes for about 4 s on 2 workers (DUSK_TEST_SECONDS; the calibration's size
+# times DUSK_TEST_SCALE, as in tests/runlib.py); the runs that are killed or stopped have one
 # worker (the outputs are the same bits whatever the workers and chunks), so that they last
 # twice as long: the kills need the manifest's saves, about once a second, to land mid-run
-# even when the machine's load drops meanwhile.
+# even when the machine's load drops meanwhile. The SIGINT comes once the run is under way.
 # Usage: test_batch_example.sh SOURCE_DIR BUILD_DIR PYTHON
 set -u
 src=$1
 build=$2
 python=$3
+# shellcheck source=tests/runlib.sh
+. "$(dirname "$0")/runlib.sh"
 tmp=$(mktemp -d)
 bg=
 trap '[ -z "$bg" ] || kill -9 "$bg" 2>/dev/null; rm -rf "$tmp"' EXIT
@@ -57,13 +60,7 @@ fi
 echo "ok: the README's moments.c ($(wc -l <"$tmp/moments.c") lines) compiles with -Werror"
 exe=$tmp/moments
 
-# ---- helpers ------------------------------------------------------------------------------------
-done_count() { # DIR: the items its manifest lists (0 without one)
-    local n
-    n=$(sed -n 's/^done \([0-9]*\)$/\1/p' "$1/manifest.txt" 2>/dev/null | head -n 1)
-    echo "${n:-0}"
-}
-state_of() { sed -n 's/^state //p' "$1/manifest.txt" 2>/dev/null | head -n 1; }
+# ---- helpers (and done_count, state_of from runlib.sh) ------------------------------------------
 sleep_ms() { sleep "$(printf '%d.%03d' $(($1 / 1000)) $(($1 % 1000)))"; }
 same_outputs() { # DIR: byte-identical to the reference, named, nothing .partial left
     cmp -s "$tmp/ref/moments.npy" "$1/moments.npy" &&
@@ -146,14 +143,17 @@ check_py() { # what, then pycheck's arguments: its line joins the message
 
 # ---- the size of the batch: about 4 s of computing ------------------------------------------------
 m=20000 s=1234 b=16
-"$exe" --items 400 --size $m --seed $s --bins $b --output "$tmp/cal" >"$tmp/cal.out" 2>&1
-rate=$(sed -n 's/^Processed 400 samples in .* (\([0-9.]*\) it\/s)$/\1/p' "$tmp/cal.out")
+secs_wanted=${DUSK_TEST_SECONDS:-4}
+cal=$("$python" -c "import sys; print(max(1, round(400 * float(sys.argv[1]))))" "${DUSK_TEST_SCALE:-1}")
+"$exe" --items "$cal" --size $m --seed $s --bins $b --output "$tmp/cal" >"$tmp/cal.out" 2>&1
+rate=$(sed -n "s/^Processed $cal samples in .* (\([0-9.]*\) it\/s)$/\1/p" "$tmp/cal.out")
 if [ -z "$rate" ]; then
     show "$tmp/cal.out"
     echo "FAIL: the calibration run"
     exit 1
 fi
-t=$("$python" -c "import sys; print(min(200000, max(500, int(float(sys.argv[1]) * 4))))" "$rate")
+t=$("$python" -c "import sys; print(min(200000, max(500, int(float(sys.argv[1]) * float(sys.argv[2])))))" \
+    "$rate" "$secs_wanted")
 # the reference: uninterrupted; a machine that became faster gets a larger batch
 for try in 1 2 3 4; do
     args=(--items "$t" --size $m --seed $s --bins $b)
@@ -166,10 +166,11 @@ for try in 1 2 3 4; do
         echo "FAIL: the reference run (exit $rc)"
         exit 1
     fi
-    more=$("$python" -c "import sys; print(0 if float(sys.argv[1]) >= 3.5 else 1)" "$secs")
+    more=$("$python" -c "import sys; print(0 if float(sys.argv[1]) >= 0.875 * float(sys.argv[2]) else 1)" \
+        "$secs" "$secs_wanted")
     [ "$more" -eq 1 ] && [ $try -lt 4 ] || break
-    t=$("$python" -c "import sys; t, s = int(sys.argv[1]), float(sys.argv[2])
-print(min(200000, int(t * min(4, 4.5 / max(s, 0.01)))))" "$t" "$secs")
+    t=$("$python" -c "import sys; t, s, w = int(sys.argv[1]), float(sys.argv[2]), float(sys.argv[3])
+print(min(200000, int(t * min(4, (w + 0.5) / max(s, 0.01)))))" "$t" "$secs" "$secs_wanted")
 done
 echo "batch: ${args[*]} (the reference run computed for $secs s)"
 check_py "the reference run's outputs against NumPy" numpy "$tmp/ref" "$t" $m $s $b
@@ -248,10 +249,7 @@ mkdir -p "$tmp/here" "$tmp/elsewhere"
 (cd "$tmp/here" && export STARPU_NCPU=1 && exec "$exe" "${args[@]}" --output int) >"$tmp/int.out" \
     2>"$tmp/int.err" &
 bg=$!
-for ((w = 0; w < 2400; w++)); do # until some items are saved, so that it stops mid-run
-    [ "$(done_count "$tmp/here/int")" -gt 0 ] || ! kill -0 "$bg" 2>/dev/null && break
-    sleep 0.05
-done
+wait_under_way "$bg" "$tmp/here/int" "SIGINT" # some items saved, so that it stops mid-run
 sleep_ms $((RANDOM % 500))
 kill -INT "$bg"
 wait "$bg"

@@ -2,8 +2,10 @@
 # Every C and CUDA file follows .clang-format (run `clang-format -i` on the files it names).
 # Usage: test_format.sh SOURCE_DIR
 set -u
+# shellcheck source=tests/runlib.sh
+. "$(dirname "$0")/runlib.sh"
 cd "$1" || exit 1
-command -v clang-format >/dev/null || { echo "clang-format is not installed: skipped"; exit 77; }
+need clang-format clang-format # skipped without it, failed under CI
 files=$(git ls-files '*.c' '*.h' '*.cu' 2>/dev/null || find runtime codelets apps tests tools bench \( -name '*.[ch]' -o -name '*.cu' \))
 bad=0
 for f in $files; do

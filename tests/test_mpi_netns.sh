@@ -12,7 +12,7 @@ app=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
 here=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=tests/mpi_common.sh
 . "$here/mpi_common.sh"
-command -v ip >/dev/null || { echo "ip (iproute2) is missing: skipped"; exit 77; }
+need ip iproute2 # (runlib.sh, from mpi_common.sh)
 [ "$(id -u)" -eq 0 ] || { echo "network namespaces need root: skipped"; exit 77; }
 
 tag=dusk$$

@@ -62,7 +62,8 @@ for np in 2 3; do
 done
 
 # an HDF5 input (chunked, compressed) of the same matrices: each rank reads its own, and the
-# outputs are those of the .npy run (skipped without h5py, or in a dusk built without HDF5)
+# outputs are those of the .npy run (skipped without h5py, or in a dusk built without HDF5;
+# failed then under CI, where tools/quickstart.sh test installed both)
 if "$python" -c "
 import sys, h5py, numpy as np
 with h5py.File(sys.argv[2], 'w') as f:
@@ -78,6 +79,8 @@ with h5py.File(sys.argv[2], 'w') as f:
         check "--input FILE.h5:DATASET, -np $np: eigenvalues byte-identical" \
             cmp -s "$tmp/in-ref/eigenvalues.npy" "$tmp/h5in$np/eigenvalues.npy"
     done
+elif under_ci; then
+    check "HDF5 input under mpirun: h5py (python3-h5py) and dusk's HDF5 (libhdf5-dev), under CI" false
 else
     echo "skip: HDF5 input under mpirun (no h5py, or dusk built without HDF5)"
 fi

@@ -4,7 +4,9 @@ batch system sends at the time limit), by Ctrl-C on mpirun, or killed outright (
 every process, at random moments), resumes with --resume under any number of ranks or as one
 process, and ends with outputs byte-identical to an uninterrupted run of one process. A
 stopped job leaves no file under its final name, and every task its manifests list as done
-holds its results.
+holds its results. The workloads are sized from this machine (tests/runlib.py), and the
+signals sent once the ranks' manifests show them under way; a job that ended first fails the
+test with the reason.
 Usage: test_mpi_resume.py PATH/TO/dusk-eigh   (exit 77 without mpirun or StarPU-MPI)"""
 import os
 import random
@@ -15,29 +17,37 @@ import sys
 import tempfile
 import time
 
+import runlib
+
 exe = sys.argv[1]
 failures = []
 
 class Batch:
-    """A workload, its final files, and (once run) an uninterrupted process's outputs."""
+    """A workload, its final files, and (once run) an uninterrupted process's outputs. Its
+    task count T comes from this machine: size(T)."""
 
-    def __init__(self, n, t, vectors):
-        self.n, self.t = n, t
-        self.args = ["-n", str(n), "--ntasks", str(t), "--seed", "5", "-q", "--no-progress"]
+    def __init__(self, n, vectors, seconds):
+        self.n, self.vectors, self.seconds = n, vectors, seconds
         self.final = ("eigenvalues.npy",)
         self.rows = {"eigenvalues.npy": n * 8}
         if vectors:
-            self.args.append("--vectors")
             self.final += ("eigenvectors.npy",)
             self.rows["eigenvectors.npy"] = n * n * 8
         self.ref = {}
+        self.size(1)
+
+    def args_for(self, t):
+        return (["-n", str(self.n), "--ntasks", str(t), "--seed", "5", "-q", "--no-progress"] +
+                (["--vectors"] if self.vectors else []))
+
+    def size(self, t):
+        self.t, self.args = t, self.args_for(t)
 
 
 # Fast tasks with eigenvectors (SIGTERM sent to the ranks, kills); slower ones for Ctrl-C on
-# mpirun, which passes it on to the ranks only about a second later: several seconds of work,
-# so that the signal is sent once the ranks' manifests show progress and arrives well before
-# the end.
-SMALL, SLOW = Batch(120, 600, True), Batch(400, 400, False)
+# mpirun, which passes it on to the ranks only about a second later: longer, so that the
+# signal, sent once the ranks' manifests show progress, arrives well before the end.
+SMALL, SLOW = Batch(200, True, runlib.SECONDS), Batch(400, False, 2 * runlib.SECONDS)
 
 if shutil.which("mpirun") is None:
     print("mpirun is missing (Debian: openmpi-bin): skipped")
@@ -141,16 +151,17 @@ def resume(b, out, ranks, label):
 
 
 with tempfile.TemporaryDirectory() as tmp:
-    for k, b in enumerate((SMALL, SLOW)):
-        r = run(0, b.args + ["--output", os.path.join(tmp, f"ref{k}")])
-        if r.returncode != 0:
-            print(f"FAIL: the reference run exits {r.returncode}: {r.stderr.strip()}")
-            sys.exit(1)
-        b.ref = {name: read(os.path.join(tmp, f"ref{k}", name)) for name in b.final}
     probe = run(2, ["-n", "8", "--ntasks", "2", "-q"])
     if "without MPI support" in probe.stderr:
         print("dusk-eigh has no StarPU-MPI: skipped")
         sys.exit(77)
+    # the references, one process each, sized to compute for the batch's seconds
+    for k, b in enumerate((SMALL, SLOW)):
+        t, _, _ = runlib.sized_reference(lambda t: [exe] + b.args_for(t),
+                                         os.path.join(tmp, f"ref{k}"), 40, 40, 10000,
+                                         seconds=b.seconds, env=env)
+        b.size(t)
+        b.ref = {name: read(os.path.join(tmp, f"ref{k}", name)) for name in b.final}
     for b in (SMALL, SLOW):
         t0 = time.monotonic()
         out = os.path.join(tmp, f"timing{b.n}")
@@ -165,17 +176,8 @@ with tempfile.TemporaryDirectory() as tmp:
                                  ("Ctrl-C on mpirun", SLOW, 0)):
         out = os.path.join(tmp, how.split()[0])
         p = start(2, b.args + ["--output", out])
-        if how.startswith("SIGTERM"):
-            # rank 0 writes the manifest after it catches signals (the ranks start together)
-            deadline = time.monotonic() + b.duration
-            while time.monotonic() < deadline and not os.path.exists(
-                    os.path.join(out, "manifest.txt")):
-                time.sleep(0.01)
-            time.sleep(b.duration * 0.2)
-        else:  # once a manifest (saved every second) lists tasks done
-            deadline = time.monotonic() + b.duration
-            while time.monotonic() < deadline and not (os.path.isdir(out) and done_ids(out)):
-                time.sleep(0.05)
+        # once both ranks' manifests (saved every second) list tasks done: both catch signals
+        runlib.wait_under_way(p, out, how, ranks=2)
         if how.startswith("SIGTERM"):
             for pid in ranks_of(p):
                 os.kill(pid, signal.SIGTERM)
@@ -185,7 +187,7 @@ with tempfile.TemporaryDirectory() as tmp:
         if p.returncode == 0 or manifest_ids(os.path.join(out, "manifest.txt"))[0].get(
                 "state") == "finished":
             # the ranks had finished (mpirun exits non-zero all the same when signalled)
-            print(f"note: {how} came after the end; not checked")
+            check(False, f"{how}: the job finished before the signal came ({b.t} tasks)")
             continue
         check("to resume (under mpirun, with any number of ranks):" in stderr and
               "--resume " + out in stderr, f"{how}: says how to resume ({stderr.strip()!r})")
@@ -204,24 +206,30 @@ with tempfile.TemporaryDirectory() as tmp:
 
     # ---- SIGKILL of every process at random moments (twice), resumed under 2 ranks
     rng = random.Random(int(os.environ.get("DUSK_TEST_SEED", "0")) or None)
+    mid_run = 0  # kills that came with some tasks saved, and not all
     for k in range(3):
         out = os.path.join(tmp, f"kill{k}")
         args = SMALL.args + ["--output", out]
         for kill in range(2):
             p = start(2, args)
-            time.sleep(rng.uniform(0.2, 1.0) * SMALL.duration)
+            # in every other case, the first kill once the ranks saved some tasks
+            time.sleep(0.2 * SMALL.duration)
+            runlib.wait_to_kill(rng, p, out, 0.8 * SMALL.duration, k % 2 == 0 and kill == 0,
+                                f"kill {k}.{kill}")
             for pid in ranks_of(p) + [p.pid]:
                 try:
                     os.kill(pid, signal.SIGKILL)
                 except ProcessLookupError:
                     pass
             p.communicate(timeout=400)
+            mid_run += runlib.landed_mid_run(out, SMALL.t)
             if not os.path.exists(os.path.join(out, "manifest.txt")):
                 continue  # killed before rank 0 wrote it: the next try starts again
             honest(SMALL, out, f"kill {k}.{kill}")
             args = SMALL.args + ["--resume", out]
         if os.path.exists(os.path.join(out, "manifest.txt")):
             resume(SMALL, out, 2, f"kill {k}: killed twice, resumed by 2 ranks")
+    check(mid_run >= 1, f"kills came while tasks were being saved ({mid_run} times)")
 
     # ---- a rank's manifest from another run is refused, not merged
     out = os.path.join(tmp, "other")

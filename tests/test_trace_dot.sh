@@ -1,10 +1,13 @@
 #!/bin/bash
 # dag.dot renders with Graphviz, both a small graph (every task drawn) and one past 2000
-# tasks (the rest summarised by codelet). Skips (77) only when `dot` is not installed.
+# tasks (the rest summarised by codelet). Skips (77) only when `dot` is not installed, and
+# fails then under CI.
 # Usage: test_trace_dot.sh PATH/TO/test_trace_writer
 set -u
 writer=$1
-command -v dot >/dev/null || { echo "skip: Graphviz's dot is not installed"; exit 77; }
+# shellcheck source=tests/runlib.sh
+. "$(dirname "$0")/runlib.sh"
+need dot graphviz "Graphviz's dot"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 "$writer" "$tmp" >/dev/null || { echo "FAIL: $writer"; exit 1; }

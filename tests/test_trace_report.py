@@ -10,7 +10,7 @@ tooltips name a task's items and a failed task's status. Screenshots at both wid
 be blank: many distinct colours, a good share of non-white pixels, codelet colours inside
 the chart. The reports are of hand-written traces (dusk-trace report) and of the writer's
 small and 30,000-task (drawn aggregated) traces. Skips (77) only when Chromium is not
-installed. Usage: test_trace_report.py PATH/TO/test_trace_writer PATH/TO/dusk-trace [KEEP_DIR]"""
+installed, and fails then under CI. Usage: test_trace_report.py PATH/TO/test_trace_writer PATH/TO/dusk-trace [KEEP_DIR]"""
 import datetime
 import html as htmllib
 import json
@@ -22,6 +22,8 @@ import subprocess
 import sys
 import tempfile
 import zlib
+
+import runlib
 
 WIDTHS = (600, 1200)
 EPOCH = 1700000000.5  # 2023-11-14 22:13:20 UTC
@@ -208,8 +210,7 @@ def main():
     keep = sys.argv[3] if len(sys.argv) > 3 else None
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     if not chromium:
-        print("skip: chromium is not installed")
-        return 77
+        runlib.missing("Chromium", "chromium")
     fails = 0
 
     def check(ok, what):

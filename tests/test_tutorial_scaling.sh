@@ -26,10 +26,9 @@ bash "$src/tools/quickstart.sh" bogus >"${TMPDIR:-/tmp}/qs.$$" 2>/dev/null
 rc=$?
 [ $rc -eq 2 ] && [ ! -s "${TMPDIR:-/tmp}/qs.$$" ] || fail "quickstart.sh bogus: exit $rc, stdout not empty"
 rm -f "${TMPDIR:-/tmp}/qs.$$"
-command -v gnuplot >/dev/null || {
-    echo "gnuplot is not installed (tools/quickstart.sh test installs gnuplot-nox): skipped"
-    exit 77
-}
+# shellcheck source=tests/runlib.sh
+. "$(dirname "$0")/runlib.sh"
+need gnuplot gnuplot-nox # skipped without it, failed under CI
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 cores=$(nproc)

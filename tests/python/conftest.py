@@ -13,6 +13,8 @@ import textwrap
 import pytest
 
 BUILD = os.environ.get("DUSK_TEST_BUILD")
+# as tests/runlib.py: multiplies the fixed workloads (a faster machine sees them smaller)
+SCALE = float(os.environ.get("DUSK_TEST_SCALE") or 1)
 SOURCE = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
