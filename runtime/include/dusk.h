@@ -690,6 +690,14 @@ DUSK_NODISCARD int dusk_disk_available(const char *path, int64_t *bytes);
  * (powers of 1000, kB to EB, one decimal), into buf of len bytes (32 is enough). */
 void dusk_bytes_text(char *buf, size_t len, int64_t bytes);
 
+/* a * b for sizes, INT64_MAX when it does not fit (a size that cannot be had, refused as too
+ * large rather than wrapped round); 0 when either is 0 or negative. */
+static inline int64_t dusk_mul_sat(int64_t a, int64_t b)
+{
+    if (a <= 0 || b <= 0) return 0;
+    return a > INT64_MAX / b ? INT64_MAX : a * b;
+}
+
 /* The number of CPU workers dusk_init(cfg) will start: cfg->ncpu, or one per online core,
  * at most what the StarPU found can run. For sizing a run before starting it. */
 int dusk_config_cpu_workers(const dusk_config *cfg);

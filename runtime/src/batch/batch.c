@@ -527,17 +527,13 @@ static void make_hint(dusk_batch *b)
 
 /* ---- opening: before dusk_init() ------------------------------------------------------------ */
 
-static int64_t sat_mul(int64_t a, int64_t c)
-{
-    return a > 0 && c > 0 && a > INT64_MAX / c ? INT64_MAX : a * c;
-}
-
 /* The outputs of a new run need room on the disk: refused before anything is made. */
 static int check_disk(const dusk_batch *b)
 {
     int64_t need = 0;
     for (int i = 0; i < b->nouts; i++) {
-        int64_t one = sat_mul(b->nitems, sat_mul(dusk__output_row_values(&b->outs[i]), 8));
+        int64_t one =
+            dusk_mul_sat(b->nitems, dusk_mul_sat(dusk__output_row_values(&b->outs[i]), 8));
         need = one > INT64_MAX - need - 4096 ? INT64_MAX : need + one + 4096;
     }
     int64_t avail;
