@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "dusk_batch.h"
+#include "dusk_cli.h"
 
 enum {
     OPT_SCHED = 1000,
@@ -245,7 +245,7 @@ int cli_resume_argv(const cli_app *app, const char *dir, int argc, char **argv, 
     int nrec;
     *out_argc = argc;
     *out_argv = argv;
-    if (dusk_batch_resume_args(dir, &recorded, &nrec, why, sizeof why) != 0) {
+    if (dusk_cli_resume_args(dir, &recorded, &nrec, why, sizeof why) != 0) {
         fprintf(stderr, "%s: --resume %s\n", app->name, why);
         return DUSK_EXIT_USAGE;
     }

@@ -1,8 +1,8 @@
 /* The command line that every dusk app shares: the common flags (workers, scheduler,
  * window, BLAS threads, progress, -q/-v, --help, --version) parsed in one place with
  * getopt_long, and strict parsing of numeric values. Uses only the public API. */
-#ifndef DUSK_CLI_H
-#define DUSK_CLI_H
+#ifndef DUSK_APPS_CLI_H
+#define DUSK_APPS_CLI_H
 
 #include <getopt.h>
 
@@ -27,8 +27,8 @@ typedef struct cli_app {
  * printing one line naming the bad flag or value. Positional arguments are refused. */
 int cli_parse(const cli_app *app, int argc, char **argv, dusk_config *cfg);
 
-/* For a program whose --resume DIR takes the rest of its flags from DIR (dusk_batch.h,
- * dusk_batch_resume_args): *out_argv becomes argv with the flags DIR's run recorded put
+/* For a program whose --resume DIR takes the rest of its flags from DIR (dusk_cli.h,
+ * dusk_cli_resume_args): *out_argv becomes argv with the flags DIR's run recorded put
  * first (argv[0] stays first), so that parsing it again gives the run's flags, overridden
  * by those typed. The array lives until the program ends. Returns -1 to go on (*out_argc and
  * *out_argv set; argv itself when DIR recorded none), or an exit code after one line. */

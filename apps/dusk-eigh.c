@@ -2,8 +2,9 @@
  * (NumPy's legacy generator, bit for bit, or Philox4x32-10 with --rng philox, which GPUs can
  * run too), a = bᵀb, and eigh(a); or eigh of each matrix of a .npy file. Everything that makes
  * a batch robust (outputs written in place, resume, signals, ranks, chunks) is the batch layer
- * (dusk_batch.h); this file holds eigh's own logic: its flags, the tasks per chunk, and the
- * verification. Uses only dusk's public API. */
+ * (dusk_batch.h), and what it says is the standard text reporter (dusk_cli.h); this file holds
+ * eigh's own logic: its flags, the tasks per chunk, and the verification. Uses only dusk's
+ * public API. */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
 #include <pthread.h>
@@ -14,6 +15,7 @@
 #include "cli.h"
 #include "dusk.h"
 #include "dusk_batch.h"
+#include "dusk_cli.h"
 #include "dusk_kernel.h"
 #include "dusk_linalg.h"
 #include "dusk_input.h"
@@ -519,7 +521,8 @@ int main(int argc, char **argv)
          dusk_batch_set_output(b, o->output ? o->output : o->resume, o->format) != 0) ||
         (o->resume && dusk_batch_resume(b, o->resume) != 0) || set_attrs(b, &x) != 0 ||
         dusk_batch_set_params(b, params) != 0 ||
-        dusk_batch_set_args(b, x.argc, x.argv, dir_flags, drop_flags, path_flags, "--resume") ||
+        dusk_cli_batch_args(b, x.argc, x.argv, dir_flags, drop_flags, path_flags, "--resume") ||
+        dusk_cli_report_text(b) != 0 ||
         dusk_batch_set_distribution(b, o->block ? DUSK_BLOCK : DUSK_CYCLIC) != 0 ||
         dusk_batch_set_chunk(b, o->chunk, item_bytes) != 0 ||
         dusk_batch_set_overwrite(b, o->overwrite) != 0 || dusk_batch_set_label(b, "eigh") != 0 ||
@@ -528,7 +531,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "%s: cannot set up the batch\n", prog);
         return DUSK_EXIT_FAILURE;
     }
-    if ((ret = dusk_batch_open(b)) != 0) {
+    if (dusk_batch_open(b) != 0) { /* the reporter has said why */
+        ret = dusk_batch_exit_status(b);
         dusk_batch_free(&b);
         dusk_input_close(&x.input);
         return ret;
@@ -577,7 +581,8 @@ int main(int argc, char **argv)
     fflush(stdout);
     dusk_set_run_info(settings);
 
-    int status = dusk_batch_run(b, submit_chunk, &x);
+    (void)!dusk_batch_run(b, submit_chunk, &x); /* its reporter says what happened */
+    int status = dusk_batch_exit_status(b);
     dusk_batch_summary sum;
     (void)!dusk_batch_get_summary(b, &sum);
     int64_t ran = sum.done + sum.failed, agreed;

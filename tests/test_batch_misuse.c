@@ -1,8 +1,9 @@
 /* dusk_batch.h used wrongly or sparingly: dusk_batch_run() after a dusk_batch_open() that
- * refused computes nothing and returns open's status (it used to run every task, then write
+ * refused computes nothing and returns open's refusal (it used to run every task, then write
  * where it could not and print a resume command for a directory that does not exist); a
- * batch whose program gave no command line (no dusk_batch_set_args) prints a resume command
- * that says --resume (it used to print '', from an overlapping copy of the flag). */
+ * batch whose program gave no command line (no dusk_cli_batch_args) prints, through the text
+ * reporter, a resume command that says --resume (it used to print '', from an overlapping
+ * copy of the flag). */
 #define _POSIX_C_SOURCE 200809L
 #include <fcntl.h>
 #include <limits.h>
@@ -13,6 +14,7 @@
 
 #include "dusk.h"
 #include "dusk_batch.h"
+#include "dusk_cli.h"
 #include "test.h"
 
 static int calls;
@@ -68,6 +70,8 @@ int main(void)
 
     /* (checked once stderr is back, so that a failure is seen) */
     dusk_batch *refused = batch_in(under), *plain = batch_in(out);
+    CHECK_OK(dusk_cli_report_text(refused));
+    CHECK_OK(dusk_cli_report_text(plain));
     int open_refused = dusk_batch_open(refused), open_plain = dusk_batch_open(plain);
     dusk_config cfg;
     char why[256];
@@ -75,11 +79,13 @@ int main(void)
     cfg.ncpu = 1;
     cfg.verbose = -1;
     int init = dusk_init(&cfg, why, sizeof why);
-    /* run after a refused open; then a batch with no dusk_batch_set_args, stopped at its
+    /* run after a refused open; then a batch with no dusk_cli_batch_args, stopped at its
      * first chunk */
     int run_refused = init == 0 ? dusk_batch_run(refused, refuse, NULL) : -1000;
     int calls_refused = calls;
     int run_plain = init == 0 ? dusk_batch_run(plain, refuse, NULL) : -1000;
+    int status_refused = dusk_batch_exit_status(refused),
+        status_plain = dusk_batch_exit_status(plain);
     dusk_batch_free(&refused);
     dusk_batch_free(&plain);
     dusk_shutdown();
@@ -87,11 +93,13 @@ int main(void)
     CHECK(dup2(saved, STDERR_FILENO) >= 0);
     close(saved);
     if (init != 0) TEST_FAIL_("dusk_init: %s", why);
-    CHECK_EQ(open_refused, DUSK_EXIT_FAILURE);
+    CHECK(open_refused < 0);
+    CHECK_EQ(status_refused, DUSK_EXIT_FAILURE);
     CHECK_EQ(open_plain, 0);
-    CHECK_EQ(run_refused, DUSK_EXIT_FAILURE); /* open's status */
-    CHECK_EQ(calls_refused, 0);               /* and nothing computed */
-    CHECK_EQ(run_plain, DUSK_EXIT_FAILURE);
+    CHECK_EQ(run_refused, open_refused); /* open's refusal */
+    CHECK_EQ(calls_refused, 0);          /* and nothing computed */
+    CHECK_EQ(run_plain, DUSK_EINVAL);    /* the submit function's error */
+    CHECK_EQ(status_plain, DUSK_EXIT_FAILURE);
     CHECK_EQ(calls, 1);
 
     const char *said = slurp(err);

@@ -1,7 +1,8 @@
 /* dusk: a dataflow task-graph runtime on StarPU.
  *
  * This header, with dusk_kernel.h (kernels), dusk_linalg.h (the built-in kernels and whole
- * stacks in one call), dusk_batch.h (robust batches of items), dusk_input.h and dusk_npy.h
+ * stacks in one call), dusk_batch.h (robust batches of items) and dusk_cli.h (a batch
+ * program's command line and text reporter), dusk_input.h and dusk_npy.h
  * (matrices from .npy and HDF5 files), dusk_manifest.h, dusk_trace.h and dusk_progress.h, is
  * the whole public API.
  * Programs build a graph of tasks over data objects; dependencies follow from the data each
