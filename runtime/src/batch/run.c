@@ -167,7 +167,7 @@ static int end_of_run(dusk_batch *b, int submit_error)
 /* Several ranks: each rank wrote the rows of its own items and saved its manifest as it went;
  * rank 0 gathers the failures (failures.json) and merges the manifests. A signal (mpirun
  * passes Ctrl-C on to every rank) or an error on any rank stops the job with the files kept
- * for a resume, as with one process. Returns the job's status, the same on every rank. */
+ * for a resume, as with one process. Returns this rank's view of the job's status. */
 static int end_of_ranks(dusk_batch *b, int submit_error)
 {
     int64_t sig, stopped, bad, total_causes = 0, done_all;
@@ -237,9 +237,7 @@ static int end_of_ranks(dusk_batch *b, int submit_error)
         status = sig ? DUSK_EXIT_SIGNAL + (int)sig : DUSK_EXIT_FAILURE;
         note_stop(b, saved_ok);
     }
-    int64_t agreed;
-    AGREE(dusk_ranks_max(status, &agreed));
-    return (int)agreed;
+    return status; /* the same on every rank but rank 0's failed items: finish() agrees */
 }
 
 /* What dusk_batch_run() returns for a status: this rank's first error's code where it had one. */
@@ -260,13 +258,30 @@ static int agreed_code(int code)
     return -(int)worst;
 }
 
-/* The last words of a run: the outcome, the END event, and what to return. */
+/* The outcome and the END event, then, under several ranks (where collectives can be held),
+ * a barrier: no rank returns before every rank's reporter has had its END. A rank that
+ * returned would end its process, and mpirun ends the other ranks as soon as one exits with
+ * a status that is not 0, before rank 0 has said how the job ended. Returns `code`. */
+static int report_end(dusk_batch *b, int status, int code, int refused, int collective)
+{
+    dusk__batch_finish(b, status, code, refused);
+    if (collective && dusk_rank_count() > 1) AGREE(dusk_barrier());
+    return code;
+}
+
+/* The last words of a run that got as far as computing. Under several ranks, one collective
+ * agrees on both the status (the highest) and the code (furthest from 0, among the ranks of
+ * that status), so that rank 0 says the end as soon after the work as it did. */
 static int finish(dusk_batch *b, int status)
 {
     int code = code_of(b, status);
-    if (dusk_rank_count() > 1) code = agreed_code(code);
-    dusk__batch_finish(b, status, code, 0);
-    return code;
+    if (dusk_rank_count() > 1) {
+        int64_t packed;
+        AGREE(dusk_ranks_max((int64_t)status << 16 | -code, &packed));
+        status = (int)(packed >> 16);
+        code = -(int)(packed & 0xffff);
+    }
+    return report_end(b, status, code, 0, 1);
 }
 
 /* Graph, chunker, writer: what running takes. 0, or 1 after an ERROR. */
@@ -289,13 +304,6 @@ static int set_up(dusk_batch *b, int nranks)
     return 0;
 }
 
-/* A run that stops before computing: FAILED (or REFUSED), its END, and its code. */
-static int stop_early(dusk_batch *b, int status, int code, int refused)
-{
-    dusk__batch_finish(b, status, code, refused);
-    return code;
-}
-
 int dusk_batch_run(dusk_batch *b, dusk_batch_submit_fn submit, void *user)
 {
     if (b == NULL || submit == NULL || !b->opened || b->ran_once) return DUSK_EINVAL;
@@ -304,15 +312,15 @@ int dusk_batch_run(dusk_batch *b, dusk_batch_submit_fn submit, void *user)
     const dusk_config *cfg = dusk_current_config();
     if (cfg == NULL) { /* no collective can be held either */
         dusk__batch_error(b, DUSK_ESTATE, "dusk_batch_run needs dusk_init() first");
-        return stop_early(b, DUSK_EXIT_FAILURE, DUSK_ESTATE, 0);
+        return report_end(b, DUSK_EXIT_FAILURE, DUSK_ESTATE, 0, 0);
     }
     if (nranks > 1) {
         /* a refusal on one rank (rank 0 checks the directory) is every rank's */
         int64_t agreed;
         AGREE(dusk_ranks_max(b->open_code != 0 ? b->status : 0, &agreed));
-        if (agreed != 0) return stop_early(b, (int)agreed, agreed_code(b->open_code), 1);
+        if (agreed != 0) return report_end(b, (int)agreed, agreed_code(b->open_code), 1, 1);
     } else if (b->open_code != 0) {
-        return stop_early(b, b->status, b->open_code, 1); /* dusk_batch_open() refused */
+        return report_end(b, b->status, b->open_code, 1, 0); /* dusk_batch_open() refused */
     }
     int ret;
     b->stored = b->dir != NULL;
@@ -321,7 +329,7 @@ int dusk_batch_run(dusk_batch *b, dusk_batch_submit_fn submit, void *user)
     if (nranks > 1 && b->dir && (ret = join_outputs(b)) != 0) {
         int saved_ok;
         (void)!finish_outputs(b, 0, "interrupted", &saved_ok);
-        return stop_early(b, ret, agreed_code(code_of(b, ret)), 0);
+        return report_end(b, ret, agreed_code(code_of(b, ret)), 0, 1);
     }
     /* what was done before: rank 0 has it in its manifest, the other ranks read it */
     const dusk_manifest *before = b->prior ? b->prior : dusk_rank() == 0 ? b->manifest : NULL;
@@ -338,7 +346,7 @@ int dusk_batch_run(dusk_batch *b, dusk_batch_submit_fn submit, void *user)
     int submit_error = set_up(b, nranks);
     if (submit_error && nranks == 1) {
         dusk_graph_free(&b->g);
-        return stop_early(b, DUSK_EXIT_FAILURE, b->code, 0);
+        return report_end(b, DUSK_EXIT_FAILURE, b->code, 0, 0);
     }
     dusk__batch_emit(b, &(dusk_batch_event){
                             .kind = DUSK_BATCH_EVENT_START, .todo = todo, .done_before = already});
@@ -348,7 +356,7 @@ int dusk_batch_run(dusk_batch *b, dusk_batch_submit_fn submit, void *user)
         dusk__batch_error(b, DUSK_ENOMEM, "cannot start the writer thread");
         if (nranks == 1) {
             dusk_graph_free(&b->g);
-            return stop_early(b, DUSK_EXIT_FAILURE, b->code, 0);
+            return report_end(b, DUSK_EXIT_FAILURE, b->code, 0, 0);
         }
         submit_error = 1;
     }
