@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "dusk_batch.h"
+#include "dusk_cli.h"
 
 enum {
     OPT_SCHED = 1000,
@@ -59,7 +59,7 @@ int cli_usage_error(const cli_app *app, const char *fmt, ...)
     vfprintf(stderr, fmt, ap);
     va_end(ap);
     fprintf(stderr, " (see --help)\n");
-    return CLI_EXIT_USAGE;
+    return DUSK_EXIT_USAGE;
 }
 
 int cli_int(const cli_app *app, const char *flag, const char *arg, long long lo, long long hi,
@@ -90,12 +90,6 @@ int cli_double(const cli_app *app, const char *flag, const char *arg, double *ou
     return 0;
 }
 
-int64_t cli_mul_sat(int64_t a, int64_t b)
-{
-    if (a <= 0 || b <= 0) return 0;
-    return a > INT64_MAX / b ? INT64_MAX : a * b;
-}
-
 int cli_check_memory(const cli_app *app, int64_t needed, const char *what)
 {
     dusk_memory m;
@@ -119,7 +113,7 @@ int cli_check_memory(const cli_app *app, int64_t needed, const char *what)
     fprintf(stderr,
             "%s: %s needs %lld bytes (%s) of memory, only %lld bytes (%s) are available (%s)\n",
             app->name, what, (long long)needed, need, (long long)m.available, have, source);
-    return CLI_EXIT_FAILURE;
+    return DUSK_EXIT_FAILURE;
 }
 
 static void print_help(const cli_app *app)
@@ -138,7 +132,7 @@ int cli_parse(const cli_app *app, int argc, char **argv, dusk_config *cfg)
     setvbuf(stderr, errbuf, _IOLBF, sizeof errbuf);
     if (dusk_config_init(cfg, why, sizeof why) != 0) {
         fprintf(stderr, "%s: %s\n", app->name, why);
-        return CLI_EXIT_USAGE;
+        return DUSK_EXIT_USAGE;
     }
 
     size_t napp = 0;
@@ -147,7 +141,7 @@ int cli_parse(const cli_app *app, int argc, char **argv, dusk_config *cfg)
     size_t ncommon = sizeof common / sizeof common[0];
     struct option *all = calloc(napp + ncommon + DUSK_SETTING_COUNT + 1, sizeof *all);
     char shortopts[64];
-    if (all == NULL) return CLI_EXIT_FAILURE;
+    if (all == NULL) return DUSK_EXIT_FAILURE;
     memcpy(all, app->longopts, napp * sizeof *all);
     memcpy(all + napp, common, ncommon * sizeof *all);
     size_t nall = napp + ncommon;
@@ -201,11 +195,11 @@ int cli_parse(const cli_app *app, int argc, char **argv, dusk_config *cfg)
             break;
         case 'h':
             print_help(app);
-            ret = CLI_EXIT_OK;
+            ret = DUSK_EXIT_OK;
             break;
         case OPT_VERSION:
             printf("%s (dusk) %s\n", app->name, DUSK_VERSION_STRING);
-            ret = CLI_EXIT_OK;
+            ret = DUSK_EXIT_OK;
             break;
         default:
             if (opt >= OPT_SETTING && opt < OPT_SETTING + DUSK_SETTING_COUNT) {
@@ -233,10 +227,10 @@ int cli_parse(const cli_app *app, int argc, char **argv, dusk_config *cfg)
         printf("StarPU's scheduling policies (--sched NAME or STARPU_SCHED=NAME):\n");
         for (int i = 0; dusk_sched_policy(i, &name, &description) == 0; i++)
             printf("  %-28s %s\n", name, description);
-        ret = CLI_EXIT_OK;
+        ret = DUSK_EXIT_OK;
     } else if (ret < 0 && cfg->sched[0] != '\0' && dusk_sched_check(cfg->sched, why, sizeof why)) {
         fprintf(stderr, "%s: %s\n", app->name, why);
-        ret = CLI_EXIT_USAGE;
+        ret = DUSK_EXIT_USAGE;
     }
     if (ret < 0 && cfg->verbose < 0 && cfg->progress == DUSK_PROGRESS_AUTO)
         cfg->progress = DUSK_PROGRESS_OFF;
@@ -251,16 +245,16 @@ int cli_resume_argv(const cli_app *app, const char *dir, int argc, char **argv, 
     int nrec;
     *out_argc = argc;
     *out_argv = argv;
-    if (dusk_batch_resume_args(dir, &recorded, &nrec, why, sizeof why) != 0) {
+    if (dusk_cli_resume_args(dir, &recorded, &nrec, why, sizeof why) != 0) {
         fprintf(stderr, "%s: --resume %s\n", app->name, why);
-        return CLI_EXIT_USAGE;
+        return DUSK_EXIT_USAGE;
     }
     if (nrec == 0) {
         free(recorded);
         return -1;
     }
     char **all = malloc((size_t)(argc + nrec + 1) * sizeof *all);
-    if (all == NULL) return CLI_EXIT_FAILURE;
+    if (all == NULL) return DUSK_EXIT_FAILURE;
     all[0] = argv[0];
     memcpy(all + 1, recorded, (size_t)nrec * sizeof *all);
     memcpy(all + 1 + nrec, argv + 1, (size_t)argc * sizeof *all); /* with its NULL */

@@ -2,8 +2,9 @@
  * (NumPy's legacy generator, bit for bit, or Philox4x32-10 with --rng philox, which GPUs can
  * run too), a = bᵀb, and eigh(a); or eigh of each matrix of a .npy file. Everything that makes
  * a batch robust (outputs written in place, resume, signals, ranks, chunks) is the batch layer
- * (dusk_batch.h); this file holds eigh's own logic: its flags, the tasks per chunk, and the
- * verification. Uses only dusk's public API. */
+ * (dusk_batch.h), and what it says is the standard text reporter (dusk_cli.h); this file holds
+ * eigh's own logic: its flags, the tasks per chunk, and the verification. Uses only dusk's
+ * public API. */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
 #include <pthread.h>
@@ -14,6 +15,7 @@
 #include "cli.h"
 #include "dusk.h"
 #include "dusk_batch.h"
+#include "dusk_cli.h"
 #include "dusk_kernel.h"
 #include "dusk_linalg.h"
 #include "dusk_input.h"
@@ -301,7 +303,7 @@ static int open_input(eigh_ctx *x, int verbose)
         /* `why` names the file (and dataset): a missing file or dataset, or a dataset to
          * choose, is the user's to fix (2); data dusk does not read is a failure (1) */
         fprintf(stderr, "%s: %s\n", prog, why);
-        return ret == DUSK_EIO || ret == DUSK_EINVAL ? CLI_EXIT_USAGE : CLI_EXIT_FAILURE;
+        return ret == DUSK_EIO || ret == DUSK_EINVAL ? DUSK_EXIT_USAGE : DUSK_EXIT_FAILURE;
     }
     const char *conversion = dusk_input_conversion(x->input);
     if (conversion && verbose > 0 && dusk_rank() == 0)
@@ -314,13 +316,13 @@ static int open_input(eigh_ctx *x, int verbose)
                 n < 1 ? "holds matrices of no size" : "has a size dusk-eigh does not take", nd,
                 (long long)n, (long long)n);
         dusk_input_close(&x->input);
-        return CLI_EXIT_FAILURE;
+        return DUSK_EXIT_FAILURE;
     }
     if ((x->opt.n_set && x->opt.n != n) || (x->opt.ntasks_set && x->opt.ntasks != t)) {
         fprintf(stderr, "%s: %s holds %lld matrices of size %lld, not what -n/--ntasks say\n", prog,
                 path, (long long)t, (long long)n);
         dusk_input_close(&x->input);
-        return CLI_EXIT_USAGE;
+        return DUSK_EXIT_USAGE;
     }
     x->n = n;
     x->opt.ntasks = t;
@@ -352,17 +354,17 @@ static int check_resources(const eigh_ctx *x, const dusk_config *cfg, int64_t *i
                 "%s: %s: n = %lld is over %d, the largest n whose eigenvectors LAPACK's "
                 "32-bit workspace (2n² + 6n + 1 values) can hold; use --values-only\n",
                 prog, x->opt.input ? x->opt.input : "-n", (long long)x->n, DUSK_EIGH_MAX_N);
-        return x->opt.input ? CLI_EXIT_FAILURE : CLI_EXIT_USAGE;
+        return x->opt.input ? DUSK_EXIT_FAILURE : DUSK_EXIT_USAGE;
     }
     /* Matrices a worker holds for one item: with eigenvectors, A and dsyevd's 2n² workspace
      * (and A's copy to verify); eigenvalues only, B and A (A, and its copy to verify, read). */
     int64_t matrices = !x->opt.values_only ? 3 + x->opt.verify
                        : x->opt.input      ? 1 + x->opt.verify
                                            : 2;
-    int64_t matrix = cli_mul_sat(cli_mul_sat(x->n, x->n), 8);
+    int64_t matrix = dusk_mul_sat(dusk_mul_sat(x->n, x->n), 8);
     int workers = dusk_config_cpu_workers(cfg);
-    *item_bytes = cli_mul_sat(matrix, matrices);
-    int64_t need = cli_mul_sat(*item_bytes, workers > 0 ? workers : 1);
+    *item_bytes = dusk_mul_sat(matrix, matrices);
+    int64_t need = dusk_mul_sat(*item_bytes, workers > 0 ? workers : 1);
     char what[160], size[32];
     dusk_bytes_text(size, sizeof size, matrix);
     snprintf(what, sizeof what, "n = %lld (%lld matri%s of %s per worker, %d worker%s)",
@@ -409,7 +411,7 @@ static void report_verification(eigh_ctx *x, int64_t ran, int *status)
     if (dusk_ranks_sum(x->nchecked, &checked) != 0 || dusk_ranks_sum(x->nbad, &bad) != 0 ||
         dusk_ranks_max(worst[0], &worst[0]) != 0 || dusk_ranks_max(worst[1], &worst[1]) != 0 ||
         dusk_ranks_gather((const char *)mine, sizeof mine, (char **)&ids, &len) != 0)
-        dusk_abort(CLI_EXIT_FAILURE);
+        dusk_abort(DUSK_EXIT_FAILURE);
     if (dusk_rank() != 0 || ran == 0) {
         free(ids);
         return;
@@ -438,7 +440,7 @@ static void report_verification(eigh_ctx *x, int64_t ran, int *status)
         for (size_t k = 0; k < nids && k < 8 && ids[k] != INT64_MAX; k++)
             printf(" %lld", (long long)ids[k]);
         printf("\n");
-        *status = CLI_EXIT_FAILURE;
+        *status = DUSK_EXIT_FAILURE;
     }
     free(ids);
 }
@@ -509,16 +511,18 @@ int main(int argc, char **argv)
          dusk_batch_set_output(b, o->output ? o->output : o->resume, o->format) != 0) ||
         (o->resume && dusk_batch_resume(b, o->resume) != 0) || set_attrs(b, &x) != 0 ||
         dusk_batch_set_params(b, params) != 0 ||
-        dusk_batch_set_args(b, x.argc, x.argv, dir_flags, drop_flags, path_flags, "--resume") ||
+        dusk_cli_batch_args(b, x.argc, x.argv, dir_flags, drop_flags, path_flags, "--resume") ||
+        dusk_cli_report_text(b) != 0 ||
         dusk_batch_set_distribution(b, o->block ? DUSK_BLOCK : DUSK_CYCLIC) != 0 ||
         dusk_batch_set_chunk(b, o->chunk, item_bytes) != 0 ||
         dusk_batch_set_overwrite(b, o->overwrite) != 0 || dusk_batch_set_label(b, "eigh") != 0 ||
         dusk_batch_set_noun(b, "task", "tasks") != 0 ||
         (o->input && dusk_batch_set_subject(b, "load", o->input) != 0)) {
         fprintf(stderr, "%s: cannot set up the batch\n", prog);
-        return CLI_EXIT_FAILURE;
+        return DUSK_EXIT_FAILURE;
     }
-    if ((ret = dusk_batch_open(b)) != 0) {
+    if (dusk_batch_open(b) != 0) { /* the reporter has said why */
+        ret = dusk_batch_exit_status(b);
         dusk_batch_free(&b);
         dusk_input_close(&x.input);
         return ret;
@@ -530,7 +534,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "%s: %s\n", prog, why);
         dusk_batch_free(&b); /* the files stay as they are, for another try */
         dusk_input_close(&x.input);
-        return ret == DUSK_EINVAL ? CLI_EXIT_USAGE : CLI_EXIT_FAILURE;
+        return ret == DUSK_EINVAL ? DUSK_EXIT_USAGE : DUSK_EXIT_FAILURE;
     }
     double t_init = dusk_now() - t0;
     int nranks = dusk_rank_count();
@@ -545,7 +549,7 @@ int main(int argc, char **argv)
                              : "--verify");
         dusk_batch_free(&b);
         dusk_shutdown();
-        return CLI_EXIT_USAGE;
+        return DUSK_EXIT_USAGE;
     }
     char settings[4800], gpus[48] = "", ranks[64] = "", seed[24];
     snprintf(seed, sizeof seed, "%lld", o->seed);
@@ -567,16 +571,17 @@ int main(int argc, char **argv)
     fflush(stdout);
     dusk_set_run_info(settings);
 
-    int status = dusk_batch_run(b, submit_chunk, &x);
+    (void)!dusk_batch_run(b, submit_chunk, &x); /* its reporter says what happened */
+    int status = dusk_batch_exit_status(b);
     dusk_batch_summary sum;
     (void)!dusk_batch_get_summary(b, &sum);
     int64_t ran = sum.done + sum.failed, agreed;
-    if (dusk_ranks_max(sum.finished, &agreed) != 0) dusk_abort(CLI_EXIT_FAILURE);
+    if (dusk_ranks_max(sum.finished, &agreed) != 0) dusk_abort(DUSK_EXIT_FAILURE);
     if (o->verify && agreed) { /* as many tasks as were computed, on every rank */
         int v = status;
         report_verification(&x, ran, &v);
-        if (dusk_ranks_max(v, &agreed) != 0) dusk_abort(CLI_EXIT_FAILURE);
-        if (agreed == CLI_EXIT_FAILURE) status = CLI_EXIT_FAILURE;
+        if (dusk_ranks_max(v, &agreed) != 0) dusk_abort(DUSK_EXIT_FAILURE);
+        if (agreed == DUSK_EXIT_FAILURE) status = DUSK_EXIT_FAILURE;
     }
     fflush(stdout);
     if (cfg.verbose > 0)

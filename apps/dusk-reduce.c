@@ -166,9 +166,9 @@ int main(int argc, char **argv)
      * (held), then each worker holds up to two chunks of values while it runs, and the
      * serial check needs one more. */
     int workers = dusk_config_cpu_workers(&cfg);
-    int64_t chunk = cli_mul_sat(o.size, 8);
-    int64_t need = cli_mul_sat(o.chunks, BYTES_PER_CHUNK) +
-                   cli_mul_sat(chunk, 2 * (int64_t)(workers > 0 ? workers : 1) + !o.no_check);
+    int64_t chunk = dusk_mul_sat(o.size, 8);
+    int64_t need = dusk_mul_sat(o.chunks, BYTES_PER_CHUNK) +
+                   dusk_mul_sat(chunk, 2 * (int64_t)(workers > 0 ? workers : 1) + !o.no_check);
     char what[96];
     snprintf(what, sizeof what, "--chunks %lld --size %lld", o.chunks, o.size);
     if ((ret = cli_check_memory(&app, need, what)) >= 0) return ret;
@@ -176,7 +176,7 @@ int main(int argc, char **argv)
     char why[256];
     if ((ret = dusk_init(&cfg, why, sizeof why)) != 0) {
         fprintf(stderr, "dusk-reduce: %s\n", why);
-        return ret == DUSK_EINVAL ? CLI_EXIT_USAGE : CLI_EXIT_FAILURE;
+        return ret == DUSK_EINVAL ? DUSK_EXIT_USAGE : DUSK_EXIT_FAILURE;
     }
     char info[160];
     int ncpu = dusk_cpu_worker_count();
@@ -195,7 +195,7 @@ int main(int argc, char **argv)
         (ret = dusk_kernel_new("add", add_cpu, &add)) || (ret = dusk_graph_new(&g))) {
         fprintf(stderr, "dusk-reduce: %s\n", dusk_strerror(ret));
         dusk_shutdown();
-        return CLI_EXIT_FAILURE;
+        return DUSK_EXIT_FAILURE;
     }
     (void)dusk_graph_progress(g, 0, "tasks");
     double t0 = dusk_now();
@@ -212,23 +212,23 @@ int main(int argc, char **argv)
     if (ret != 0 || computed != 0) {
         fprintf(stderr, "dusk-reduce: %lld of %lld tasks failed\n", (long long)failed,
                 (long long)ntasks);
-        return CLI_EXIT_FAILURE;
+        return DUSK_EXIT_FAILURE;
     }
-    if (rank != 0) return CLI_EXIT_OK;
+    if (rank != 0) return DUSK_EXIT_OK;
 
     printf("Processed %lld tasks in %.3f s (%.0f tasks/s)\n", (long long)ntasks, elapsed,
            (double)ntasks / elapsed);
     if (o.no_check) {
         printf("Sum of squares: %.10g (not checked: --no-check; expected about %.4g)\n", result,
                (double)o.chunks * (double)o.size / 3.0);
-        return CLI_EXIT_OK;
+        return DUSK_EXIT_OK;
     }
 
     /* the same sum, serially */
     double serial = 0, *x = malloc((size_t)o.size * sizeof *x);
     if (x == NULL) {
         fprintf(stderr, "dusk-reduce: out of memory for the serial check (--no-check skips it)\n");
-        return CLI_EXIT_FAILURE;
+        return DUSK_EXIT_FAILURE;
     }
     for (long long c = 0; c < o.chunks; c++) {
         double s = 0;
@@ -245,7 +245,7 @@ int main(int argc, char **argv)
            result, serial, diff, (double)o.chunks * (double)o.size / 3.0);
     if (!(diff < 1e-12)) {
         fprintf(stderr, "dusk-reduce: the graph's result differs from the serial loop\n");
-        return CLI_EXIT_FAILURE;
+        return DUSK_EXIT_FAILURE;
     }
-    return CLI_EXIT_OK;
+    return DUSK_EXIT_OK;
 }

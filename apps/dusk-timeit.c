@@ -57,7 +57,7 @@ static int not_here(const char *flag)
 {
     fprintf(stderr, "%s: %s does not apply: %s runs no tasks on StarPU\n", app.name, flag,
             app.name);
-    return CLI_EXIT_USAGE;
+    return DUSK_EXIT_USAGE;
 }
 
 static int handle(void *ctx, int opt, const char *arg)
@@ -151,7 +151,7 @@ int main(int argc, char **argv)
         const char *env = getenv("DUSK_TRACE");
         fprintf(stderr, "dusk-timeit: %s does not apply: dusk-timeit runs no tasks on StarPU\n",
                 env != NULL && strcmp(env, cfg.trace) == 0 ? "DUSK_TRACE" : "--trace");
-        return CLI_EXIT_USAGE;
+        return DUSK_EXIT_USAGE;
     }
 
     const int n = (int)o.n;
@@ -162,7 +162,7 @@ int main(int argc, char **argv)
     if (b == NULL || a == NULL || work == NULL || w == NULL) {
         fprintf(stderr, "dusk-timeit: out of memory for n=%d\n", n);
         free(b), free(a), free(work), free(w);
-        return CLI_EXIT_FAILURE;
+        return DUSK_EXIT_FAILURE;
     }
     /* The same matrix as dusk-eigh's task S: gen, then gram (a = bᵀb, both triangles). */
     dusk_mt19937_fill((uint32_t)o.seed, b, (int64_t)nn);
@@ -203,7 +203,7 @@ int main(int argc, char **argv)
     if (t < 0) {
         fprintf(stderr, "dusk-timeit: dsyevd failed on the n=%d matrix (seed %lld)\n", n, o.seed);
         free(a), free(work), free(w);
-        return CLI_EXIT_FAILURE;
+        return DUSK_EXIT_FAILURE;
     }
 
     /* The last call's eigenvalues against two identities of a symmetric matrix:
@@ -234,7 +234,7 @@ int main(int argc, char **argv)
         if (cfg.verbose < 0)
             fprintf(stderr, "dusk-timeit: eigenvalues fail the trace identities (%.1e, %.1e)\n", e0,
                     e1);
-        return CLI_EXIT_FAILURE;
+        return DUSK_EXIT_FAILURE;
     }
-    return CLI_EXIT_OK;
+    return DUSK_EXIT_OK;
 }

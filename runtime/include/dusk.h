@@ -1,7 +1,8 @@
 /* dusk: a dataflow task-graph runtime on StarPU.
  *
  * This header, with dusk_kernel.h (kernels), dusk_linalg.h (the built-in kernels and whole
- * stacks in one call), dusk_batch.h (robust batches of items), dusk_input.h and dusk_npy.h
+ * stacks in one call), dusk_batch.h (robust batches of items) and dusk_cli.h (a batch
+ * program's command line and text reporter), dusk_input.h and dusk_npy.h
  * (matrices from .npy and HDF5 files), dusk_manifest.h, dusk_trace.h and dusk_progress.h, is
  * the whole public API.
  * Programs build a graph of tasks over data objects; dependencies follow from the data each
@@ -690,6 +691,14 @@ DUSK_NODISCARD int dusk_disk_available(const char *path, int64_t *bytes);
 /* A byte count as people read it, for messages about the two above: "512 bytes", "43.4 MB"
  * (powers of 1000, kB to EB, one decimal), into buf of len bytes (32 is enough). */
 void dusk_bytes_text(char *buf, size_t len, int64_t bytes);
+
+/* a * b for sizes, INT64_MAX when it does not fit (a size that cannot be had, refused as too
+ * large rather than wrapped round); 0 when either is 0 or negative. */
+static inline int64_t dusk_mul_sat(int64_t a, int64_t b)
+{
+    if (a <= 0 || b <= 0) return 0;
+    return a > INT64_MAX / b ? INT64_MAX : a * b;
+}
 
 /* The number of CPU workers dusk_init(cfg) will start: cfg->ncpu, or one per online core,
  * at most what the StarPU found can run. For sizing a run before starting it. */

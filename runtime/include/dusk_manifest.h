@@ -44,14 +44,28 @@ DUSK_NODISCARD int dusk_manifest_open(const char *dir, const char *program, cons
                                       int64_t ntasks, int resume, dusk_manifest_sync_fn sync,
                                       void *ctx, dusk_manifest **out, char *why, size_t whylen);
 
-/* The state word read from the manifest by a resume ("running", "interrupted", "finished"),
- * or "" for a new run. Owned by m. */
+/* Read DIR/manifest.txt without taking it over, for a look at the run that wrote DIR (the one
+ * reader of the file: a resume reads it through dusk_manifest_open(), which checks more). Its
+ * lines come back through dusk_manifest_field(), its state word through
+ * dusk_manifest_prior_state(); its done set is not loaded (dusk_manifest_is_done() says 0),
+ * and dusk_manifest_save() and dusk_manifest_autosave() refuse it (DUSK_ESTATE). The caller
+ * owns *out (dusk_manifest_close()). 0, DUSK_EIO (cannot read it: errno kept, ENOENT when
+ * there is none), DUSK_EFORMAT (its first line is not a manifest's), DUSK_ENOMEM, DUSK_EINVAL,
+ * each with one line in `why`. Thread-safe (a new handle each time). */
+DUSK_NODISCARD int dusk_manifest_read(const char *dir, dusk_manifest **out, char *why,
+                                      size_t whylen);
+
+/* The state word read from the manifest by a resume or dusk_manifest_read() ("running",
+ * "interrupted", "finished"), or "" for a new run. Owned by m. */
 const char *dusk_manifest_prior_state(const dusk_manifest *m);
 
 /* Extra "key value" lines the manifest carries after its params (the batch layer records the
  * output format and the command line there): set one (key: lowercase letters and _, not one of
- * the manifest's own; value: one line; copied; saved from the next save on), or read one
- * that a resumed manifest holds (NULL when absent; owned by m). At most 16 keys.
+ * the manifest's own; value: one line; copied; saved from the next save on), or read one: a
+ * set one, else the line of the manifest that was read (a resume, dusk_manifest_read()), the
+ * manifest's own lines included ("program", "params", "tasks", "state", "done", "ids"); NULL
+ * when absent. Owned by m: a line read stays valid until m is closed, a value set until its
+ * key is set again. At most 16 keys set; only they are saved (a line read is not, unless set).
  * dusk_manifest_set_field: 0, DUSK_EINVAL, DUSK_ENOMEM. */
 DUSK_NODISCARD int dusk_manifest_set_field(dusk_manifest *m, const char *key, const char *value);
 const char *dusk_manifest_field(const dusk_manifest *m, const char *key);

@@ -1,18 +1,159 @@
-/* What the batch layer's files share (runtime/src/batch/). Private. */
+/* What the batch layer's files share (runtime/src/batch/). Private.
+ *
+ *   batch.c    the handle: new, free, the setters, the info query
+ *   open.c     dusk_batch_open(): the output directory's checks, the outputs made or reopened,
+ *              the manifest (and the ranks' manifests merged on resume)
+ *   writer.c   the writer thread and its queue: rows into the files, off StarPU's workers;
+ *              the chunk's calls
+ *   report.c   events to the reporter, and the records: failures, state, summary, exit status
+ *   run.c      dusk_batch_run(): chunks, submission, the end of a run, the ranks' agreement
+ *   signals.c  SIGINT and SIGTERM
+ *
+ * The layer prints nothing and never ends the process on its own: whatever it would say is
+ * an event to the program's reporter (report.c) and a record. The exceptions, each said where
+ * it is: signals.c writes the reporter's own text when a second signal ends the process at
+ * once, and run.c ends the job (dusk_abort) where a collective of the ranks fails, since they
+ * can then no longer agree on anything. */
 #ifndef DUSK_BATCH_INTERNAL_H
 #define DUSK_BATCH_INTERNAL_H
 
+#include <pthread.h>
+#include <stdatomic.h>
+
 #include "dusk.h"
 #include "dusk_batch.h"
+#include "dusk_manifest.h"
+#include "outputs.h"
 
-/* signals.c: SIGINT and SIGTERM (see there). */
-void dusk__batch_signals_install(const char *prog, int quiet);
+#define DUSK__BATCH_MAX_SUBJECTS 8
+
+struct dusk_batch {
+    char program[64];
+    int64_t nitems;
+    dusk__output outs[DUSK__MAX_OUTPUTS];
+    int nouts;
+    double *memory[DUSK__MAX_OUTPUTS];
+    char *dir;
+    char format[8];
+    int format_given, resume, overwrite;
+    char *params;
+    char *attr_names[DUSK__MAX_ATTRS], *attr_values[DUSK__MAX_ATTRS];
+    int nattrs;
+    char *args;       /* the command line as the manifest records it (opaque) */
+    char *resume_cmd; /* the command that resumes (opaque) */
+    char *quit;       /* what a second signal writes (opaque) */
+    char out_flag[32], resume_flag[32], overwrite_flag[32];
+    char *subject_step[DUSK__BATCH_MAX_SUBJECTS], *subject[DUSK__BATCH_MAX_SUBJECTS];
+    int nsubjects;
+    dusk_distribution dist;
+    int64_t chunk_k, item_bytes;
+    char chunk_error[160]; /* DUSK_CHUNK was malformed: refused by dusk_batch_open() */
+    char label[48], noun1[32], noun2[32];
+
+    /* the reporter: calls serialised by rlock */
+    dusk_batch_report_fn report;
+    void *report_user;
+    pthread_mutex_t rlock;
+    int stop_reported; /* STOPPING was sent (under rlock) */
+
+    /* after dusk_batch_open() */
+    int opened, ran_once;
+    int open_code; /* what dusk_batch_open() returned: dusk_batch_run() refuses to go on */
+    const dusk__format *fmt;
+    dusk__outset *files;
+    dusk_manifest *manifest, *prior; /* this rank's; what was done before (ranks > 0) */
+    int64_t run_token;
+
+    /* while running */
+    dusk_graph *g;
+    dusk_chunker *chunker;
+    atomic_int io_error;
+    atomic_llong saved;  /* items whose rows are written this run */
+    atomic_llong failed; /* items that failed this run, so far */
+    int64_t todo;        /* this rank's items to compute in this run */
+    double start;        /* dusk_now() at the first submission */
+    int stored;          /* some output is stored (a directory or the caller's memory) */
+    pthread_mutex_t qlock;
+    pthread_cond_t qcond;
+    struct dusk__batch_job *qhead, **qtail;
+    int qstop;
+    pthread_t writer;
+    int writer_on;
+
+    /* records */
+    dusk_batch_summary summary;
+    dusk_batch_outcome outcome;
+    int status, code, signal, usage, ran, saved_current;
+    int64_t saved_count;
+    char *why; /* the first error of this rank */
+    dusk_batch_failure *failures;
+    int64_t nfailures;
+};
+
+struct dusk_chunk {
+    dusk_batch *b;
+    int64_t first, step, count;
+    atomic_int pending;    /* outputs not yet written, + 1 while being submitted */
+    unsigned char *bad;    /* per item: not done (failed, or not written) */
+    unsigned char *failed; /* per item: failed (its rows NaN), for the progress count */
+    unsigned named;        /* outputs given with dusk_chunk_output() */
+};
+
+/* ---- report.c --------------------------------------------------------------------------- */
+
+/* Send ev (its batch set here) to the reporter, if any, under the reporter's lock. */
+void dusk__batch_emit(dusk_batch *b, dusk_batch_event *ev);
+/* An ERROR: `why` formatted, kept as the record's when it is the first. */
+void dusk__batch_error(dusk_batch *b, int code, const char *fmt, ...) DUSK_PRINTF(3, 4);
+/* A WARNING. */
+void dusk__batch_warn(dusk_batch *b, const char *fmt, ...) DUSK_PRINTF(2, 3);
+/* dusk_batch_open() refuses: the record (REFUSED, usage or failure) and the event. Returns
+ * `code`. */
+int dusk__batch_refuse(dusk_batch *b, int usage, int code, const char *fmt, ...) DUSK_PRINTF(4, 5);
+/* PROGRESS, from the counts (the writer thread, and the last one from the run's thread). */
+void dusk__batch_progress(dusk_batch *b, int final);
+/* STOPPING, once, if a signal came: from the signal watcher, and from the run's thread before
+ * the end of a run is reported (so that it comes first). */
+void dusk__batch_stopping(void *batch, int sig);
+/* This rank's failed items from the graph into the records (sorted by item, each once), then
+ * the FAILURES event. *lines (malloc'ed, NULL when out of memory) gets them as failures.json's
+ * writer takes them: "item<TAB>step<TAB>error<TAB>reason\n". */
+void dusk__batch_collect_failures(dusk_batch *b, char **lines, size_t *len);
+/* The end of a run: the outcome from the agreed status and code (REFUSED when `refused`: by
+ * dusk_batch_open(), on some rank), then the END event. */
+void dusk__batch_finish(dusk_batch *b, int status, int code, int refused);
+
+/* ---- open.c ----------------------------------------------------------------------------- */
+
+/* The manifest's sync step: the output files made durable. */
+int dusk__batch_manifest_sync(void *ctx);
+/* The manifests ranks K > 0 left in DIR/.rank-K/ (see open.c). 0, -2 (one is not this run's)
+ * or -1, after an ERROR or a refusal (`refusing`) saying why. */
+int dusk__batch_rank_manifests(dusk_batch *b, int merge, const char *state, int refusing);
+
+/* ---- writer.c --------------------------------------------------------------------------- */
+
+/* Start the writer thread; stop it once the graph is done (its queue is then empty). */
+int dusk__batch_writer_start(dusk_batch *b);
+void dusk__batch_writer_stop(dusk_batch *b);
+/* One hold of the chunk done (the submission's, or an output's): the last marks its items. */
+void dusk__batch_chunk_release(dusk_chunk *c);
+/* The graph's observer: chunk sizes, and progress where nothing is stored. */
+void dusk__batch_observe(void *user, const dusk_task_event *ev);
+
+/* ---- signals.c -------------------------------------------------------------------------- */
+
+/* Catch SIGINT and SIGTERM: the first stops gracefully (the graph given is cancelled, and
+ * on_stop(ctx, signal) is called from a thread of its own, not from the handler); a second
+ * one writes the quit text and ends the process at once. */
+void dusk__batch_signals_install(void (*on_stop)(void *ctx, int sig), void *ctx);
 void dusk__batch_signals_ensure(void);
-/* The text printed when a second signal quits at once (the resume command). */
+/* The text a second signal writes (NULL: none); copied. */
 void dusk__batch_signals_set_quit(const char *text);
 /* The graph the first signal cancels (NULL: none; waits until no handler holds the last). */
 void dusk__batch_signals_graph(dusk_graph *g);
-/* The handlers that were there before, back (the batch is over), and no signal seen. */
+/* The handlers that were there before, back (the batch is over), the watcher thread ended,
+ * and no signal seen. */
 void dusk__batch_signals_restore(void);
 /* The first signal that came, or 0. */
 int dusk__batch_stop_signal(void);

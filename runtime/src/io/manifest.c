@@ -22,10 +22,14 @@ struct dusk_manifest {
     char *program, *params;
     char prior_state[32];
     int64_t ntasks;
-    char *keys[16], *values[16]; /* extra fields: set ones, or those a resume read */
+    char *keys[16], *values[16]; /* extra fields set for the next save */
     int nfields;
     atomic_llong saved; /* tasks the manifest on disk lists */
-    char *text;         /* a resumed manifest's text, for its fields */
+    /* the manifest read from disk (a resume, dusk_manifest_read): its text, cut into lines
+     * "key value" (keys and values point into it) */
+    char *text;
+    char **read_keys, **read_values;
+    int nread;
     atomic_uchar *bits; /* one bit per task */
     atomic_llong ndone;
     dusk_manifest_sync_fn sync;
@@ -67,7 +71,7 @@ void dusk_manifest_mark_done(dusk_manifest *m, int64_t id)
 
 const char *dusk_manifest_prior_state(const dusk_manifest *m)
 {
-    return m->prior_state;
+    return m ? m->prior_state : "";
 }
 
 int64_t dusk_manifest_saved_count(const dusk_manifest *m)
@@ -108,24 +112,13 @@ int dusk_manifest_set_field(dusk_manifest *m, const char *key, const char *value
     return ret;
 }
 
-/* ---- reading ----------------------------------------------------------------------------- */
+/* ---- reading: the one parser of manifest.txt ------------------------------------------- */
 
-/* The value of line "key value" in text, up to the end of the line (copied), or NULL. */
-static char *field(const char *text, const char *key)
+/* The value of line "key value" that was read (the first such line), or NULL. */
+static const char *read_field(const dusk_manifest *m, const char *key)
 {
-    size_t klen = strlen(key);
-    for (const char *p = text; p != NULL && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL) {
-        if (strncmp(p, key, klen) == 0 && p[klen] == ' ') {
-            const char *v = p + klen + 1, *e = strchr(v, '\n');
-            size_t len = e ? (size_t)(e - v) : strlen(v);
-            char *s = malloc(len + 1);
-            if (s != NULL) {
-                memcpy(s, v, len);
-                s[len] = '\0';
-            }
-            return s;
-        }
-    }
+    for (int i = 0; i < m->nread; i++)
+        if (strcmp(m->read_keys[i], key) == 0) return m->read_values[i];
     return NULL;
 }
 
@@ -152,7 +145,10 @@ static int parse_ids(dusk_manifest *m, const char *s)
     }
 }
 
-static int load(dusk_manifest *m, char *why, size_t whylen)
+/* m->path into m->text, cut into its lines: "key value" (a line without a space is a key
+ * with an empty value). 0, or DUSK_EIO (errno kept), DUSK_ENOMEM, DUSK_EFORMAT (its first
+ * line is not the manifest's), each with `why`. */
+static int read_text(dusk_manifest *m, char *why, size_t whylen)
 {
     FILE *f = fopen(m->path, "r");
     if (f == NULL) {
@@ -187,14 +183,42 @@ static int load(dusk_manifest *m, char *why, size_t whylen)
         return nomem ? DUSK_ENOMEM : DUSK_EIO;
     }
     text[len] = '\0';
+    m->text = text;
+    if (strncmp(text, MANIFEST_MAGIC "\n", sizeof MANIFEST_MAGIC) != 0) {
+        dusk__set_why(why, whylen, "%s is not a dusk manifest, or is damaged", m->path);
+        return DUSK_EFORMAT;
+    }
+    size_t lines = 0;
+    for (const char *c = text; *c; c++)
+        lines += *c == '\n';
+    m->read_keys = calloc(lines + 1, sizeof *m->read_keys);
+    m->read_values = calloc(lines + 1, sizeof *m->read_values);
+    if (m->read_keys == NULL || m->read_values == NULL) {
+        dusk__set_why(why, whylen, "out of memory");
+        return DUSK_ENOMEM;
+    }
+    char *save = NULL;
+    strtok_r(text, "\n", &save); /* the magic line */
+    for (char *line = strtok_r(NULL, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+        char *space = strchr(line, ' ');
+        m->read_keys[m->nread] = line;
+        m->read_values[m->nread++] = space ? space + 1 : line + strlen(line);
+        if (space) *space = '\0';
+    }
+    return 0;
+}
 
-    int ret = 0;
-    char *program = field(text, "program"), *params = field(text, "params");
-    char *tasks = field(text, "tasks"), *state = field(text, "state"), *ids = field(text, "ids");
-    char *done = field(text, "done");
+/* A resume: the manifest on disk must be this run's (program, params, tasks), and its done
+ * set whole. */
+static int load(dusk_manifest *m, char *why, size_t whylen)
+{
+    int ret = read_text(m, why, whylen);
+    if (ret != 0) return ret;
+    const char *program = read_field(m, "program"), *params = read_field(m, "params");
+    const char *tasks = read_field(m, "tasks"), *state = read_field(m, "state");
+    const char *ids = read_field(m, "ids"), *done = read_field(m, "done");
     long long ntasks = tasks ? strtoll(tasks, NULL, 10) : -1;
-    if (strncmp(text, MANIFEST_MAGIC "\n", sizeof MANIFEST_MAGIC) != 0 || !program || !params ||
-        !tasks || !state || !ids || !done) {
+    if (!program || !params || !tasks || !state || !ids || !done) {
         dusk__set_why(why, whylen, "%s is not a dusk manifest, or is damaged", m->path);
         ret = DUSK_EFORMAT;
     } else if (strcmp(program, m->program) != 0) {
@@ -211,18 +235,7 @@ static int load(dusk_manifest *m, char *why, size_t whylen)
         ret = DUSK_EFORMAT;
     } else {
         snprintf(m->prior_state, sizeof m->prior_state, "%s", state);
-    }
-    free(program);
-    free(params);
-    free(tasks);
-    free(state);
-    free(ids);
-    free(done);
-    if (ret == 0) {
         atomic_store(&m->saved, dusk_manifest_done_count(m));
-        m->text = text;
-    } else {
-        free(text);
     }
     return ret;
 }
@@ -232,16 +245,7 @@ const char *dusk_manifest_field(const dusk_manifest *m, const char *key)
     if (m == NULL || key == NULL) return NULL;
     for (int i = 0; i < m->nfields; i++)
         if (strcmp(m->keys[i], key) == 0) return m->values[i];
-    if (m->text == NULL) return NULL;
-    /* from the manifest read by a resume: kept in the fields, so the pointer stays valid */
-    char *v = field(m->text, key);
-    if (v == NULL) return NULL;
-    if (dusk_manifest_set_field((dusk_manifest *)m, key, v) != 0) {
-        free(v);
-        return NULL;
-    }
-    free(v);
-    return dusk_manifest_field(m, key);
+    return read_field(m, key);
 }
 
 /* ---- writing ----------------------------------------------------------------------------- */
@@ -305,6 +309,7 @@ int dusk_manifest_save(dusk_manifest *m, const char *state)
 {
     if (m == NULL || state == NULL || state[0] == '\0' || strpbrk(state, " \n") != NULL)
         return DUSK_EINVAL;
+    if (m->program == NULL) return DUSK_ESTATE; /* read, not open */
     pthread_mutex_lock(&m->save_lock);
     int ret = save_locked(m, state);
     pthread_mutex_unlock(&m->save_lock);
@@ -348,6 +353,7 @@ static void stop_autosave(dusk_manifest *m)
 int dusk_manifest_autosave(dusk_manifest *m, double seconds)
 {
     if (m == NULL || !(seconds >= 0)) return DUSK_EINVAL;
+    if (m->program == NULL) return DUSK_ESTATE;
     stop_autosave(m);
     if (seconds == 0) return 0;
     m->interval = seconds;
@@ -370,6 +376,8 @@ void dusk_manifest_close(dusk_manifest **pm)
         free(m->values[i]);
     }
     free(m->text);
+    free(m->read_keys);
+    free(m->read_values);
     free(m->bits);
     free(m->dir);
     free(m->path);
@@ -377,6 +385,51 @@ void dusk_manifest_close(dusk_manifest **pm)
     free(m->params);
     free(m);
     *pm = NULL;
+}
+
+/* A manifest handle for DIR, with nothing read or set yet. NULL when out of memory. */
+static dusk_manifest *handle_new(const char *dir)
+{
+    dusk_manifest *m = calloc(1, sizeof *m);
+    if (m == NULL) return NULL;
+    pthread_mutex_init(&m->save_lock, NULL);
+    pthread_mutex_init(&m->lock, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&m->cond, &ca);
+    pthread_condattr_destroy(&ca);
+    atomic_init(&m->ndone, 0);
+    m->dir = dusk__strdup(dir);
+    m->path = join(dir, MANIFEST_NAME);
+    if (m->dir == NULL || m->path == NULL) dusk_manifest_close(&m);
+    return m;
+}
+
+int dusk_manifest_read(const char *dir, dusk_manifest **out, char *why, size_t whylen)
+{
+    dusk__set_why(why, whylen, "%s", "");
+    if (out != NULL) *out = NULL;
+    if (dir == NULL || out == NULL) {
+        dusk__set_why(why, whylen, "invalid manifest arguments");
+        return DUSK_EINVAL;
+    }
+    dusk_manifest *m = handle_new(dir);
+    if (m == NULL) {
+        dusk__set_why(why, whylen, "out of memory");
+        return DUSK_ENOMEM;
+    }
+    int ret = read_text(m, why, whylen);
+    if (ret != 0) {
+        int err = errno;
+        dusk_manifest_close(&m);
+        errno = err;
+        return ret;
+    }
+    const char *state = read_field(m, "state");
+    snprintf(m->prior_state, sizeof m->prior_state, "%s", state ? state : "");
+    *out = m;
+    return 0;
 }
 
 int dusk_manifest_open(const char *dir, const char *program, const char *params, int64_t ntasks,
@@ -390,25 +443,18 @@ int dusk_manifest_open(const char *dir, const char *program, const char *params,
         dusk__set_why(why, whylen, "invalid manifest arguments");
         return DUSK_EINVAL;
     }
-    dusk_manifest *m = calloc(1, sizeof *m);
-    if (m == NULL) return DUSK_ENOMEM;
-    pthread_mutex_init(&m->save_lock, NULL);
-    pthread_mutex_init(&m->lock, NULL);
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&m->cond, &ca);
-    pthread_condattr_destroy(&ca);
+    dusk_manifest *m = handle_new(dir);
+    if (m == NULL) {
+        dusk__set_why(why, whylen, "out of memory");
+        return DUSK_ENOMEM;
+    }
     m->ntasks = ntasks;
     m->sync = sync;
     m->ctx = ctx;
-    m->dir = dusk__strdup(dir);
-    m->path = join(dir, MANIFEST_NAME);
     m->program = dusk__strdup(program);
     m->params = dusk__strdup(params);
     m->bits = calloc((size_t)(ntasks + 7) / 8 + 1, sizeof *m->bits);
-    atomic_init(&m->ndone, 0);
-    if (!m->dir || !m->path || !m->program || !m->params || !m->bits) {
+    if (!m->program || !m->params || !m->bits) {
         dusk_manifest_close(&m);
         dusk__set_why(why, whylen, "out of memory");
         return DUSK_ENOMEM;

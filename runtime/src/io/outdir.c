@@ -1,4 +1,5 @@
-/* A run's output directory (outdir.h). */
+/* A run's output directory (outdir.h). Part of the silent library: what goes wrong is said
+ * in `why`, never printed. */
 #define _POSIX_C_SOURCE 200809L
 #include "outdir.h"
 
@@ -16,89 +17,56 @@
 
 /* Two runs would write the same files, and the one that finished first would name the other's
  * incomplete file as complete. */
-int dusk__outdir_lock(const char *prog, const char *dir)
+int dusk__outdir_lock(const char *dir, char *why, size_t whylen)
 {
     char path[4200];
     snprintf(path, sizeof path, "%s/.dusk.lock", dir);
     int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0666);
     if (fd < 0) {
-        fprintf(stderr, "%s: cannot create %s: %s\n", prog, path, strerror(errno));
+        dusk__set_why(why, whylen, "cannot create %s: %s", path, strerror(errno));
         return -1;
     }
     if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
         if (errno == EWOULDBLOCK)
-            fprintf(stderr, "%s: another run is writing to %s (it holds %s)\n", prog, dir, path);
+            dusk__set_why(why, whylen, "another run is writing to %s (it holds %s)", dir, path);
         else
-            fprintf(stderr, "%s: cannot lock %s: %s\n", prog, path, strerror(errno));
+            dusk__set_why(why, whylen, "cannot lock %s: %s", path, strerror(errno));
         close(fd);
         return -1;
     }
     return 0; /* fd stays open: the lock goes with the process */
 }
 
-/* Whether DIR/manifest.txt is a dusk manifest (dusk_manifest.h) written by `program`. */
-static int made_by(const char *dir, const char *program)
-{
-    char path[4200], line[2][256];
-    snprintf(path, sizeof path, "%s/manifest.txt", dir);
-    FILE *f = fopen(path, "r");
-    if (f == NULL) return 0;
-    int ok = fgets(line[0], sizeof line[0], f) && fgets(line[1], sizeof line[1], f);
-    fclose(f);
-    char want[300];
-    snprintf(want, sizeof want, "program %s\n", program);
-    return ok && strcmp(line[0], "dusk-manifest 1\n") == 0 && strcmp(line[1], want) == 0;
-}
-
-int dusk__outdir_run_field(const char *dir, const char *program, const char *key, char *value,
-                           size_t len)
-{
-    char path[4200], line[16384];
-    size_t klen = strlen(key);
-    if (!made_by(dir, program)) return -1;
-    snprintf(path, sizeof path, "%s/manifest.txt", dir);
-    FILE *f = fopen(path, "r");
-    if (f == NULL) return -1;
-    int found = 0;
-    while (!found && fgets(line, sizeof line, f) != NULL)
-        if (strncmp(line, key, klen) == 0 && line[klen] == ' ') {
-            line[strcspn(line, "\n")] = '\0';
-            snprintf(value, len, "%s", line + klen + 1);
-            found = 1;
-        }
-    fclose(f);
-    return found ? 0 : -1;
-}
-
-int dusk__outdir_check_foreign(const char *prog, const char *dir, const char *program,
-                               const char *const *names, int count)
+int dusk__outdir_check_foreign(const char *dir, int ours, const char *flag, const char *program,
+                               const char *const *names, int count, char *why, size_t whylen)
 {
     char path[4300];
-    if (made_by(dir, program)) return 0;
+    if (ours) return 0;
     for (int i = -1; i < 2 * count; i++) {
         if (i < 0)
             snprintf(path, sizeof path, "%s/manifest.txt", dir);
         else
             snprintf(path, sizeof path, "%s/%s%s", dir, names[i / 2], i % 2 ? ".partial" : "");
         if (access(path, F_OK) == 0) {
-            fprintf(stderr,
-                    "%s: --output %s: %s is not from a %s run (no manifest of one there): "
-                    "choose another directory, or remove it\n",
-                    prog, dir, path, program);
+            dusk__set_why(why, whylen,
+                          "%s %s: %s is not from a %s run (no manifest of one there): choose "
+                          "another directory, or remove it",
+                          flag, dir, path, program);
             return -1;
         }
     }
     return 0;
 }
 
-int dusk__outdir_remove(const char *prog, const char *dir, const char *const *names, int count)
+int dusk__outdir_remove(const char *dir, const char *const *names, int count, char *why,
+                        size_t whylen)
 {
     char path[4300];
     for (int i = 0; i < 2 * count; i++) {
         snprintf(path, sizeof path, "%s/%s%s", dir, names[i / 2], i % 2 ? ".partial" : "");
         if (unlink(path) != 0 && errno != ENOENT) {
-            fprintf(stderr, "%s: cannot remove the earlier run's %s: %s\n", prog, path,
-                    strerror(errno));
+            dusk__set_why(why, whylen, "cannot remove the earlier run's %s: %s", path,
+                          strerror(errno));
             return -1;
         }
     }
@@ -106,7 +74,7 @@ int dusk__outdir_remove(const char *prog, const char *dir, const char *const *na
     return 0;
 }
 
-int dusk__outdir_write_token(const char *prog, const char *dir, int64_t *token)
+int dusk__outdir_write_token(const char *dir, int64_t *token, char *why, size_t whylen)
 {
     char path[4200];
     snprintf(path, sizeof path, "%s/.dusk-run", dir);
@@ -118,7 +86,7 @@ int dusk__outdir_write_token(const char *prog, const char *dir, int64_t *token)
     int ok = f != NULL && fprintf(f, "%lld\n", (long long)*token) > 0 && fflush(f) == 0 &&
              fsync(fileno(f)) == 0;
     if (f != NULL && fclose(f) != 0) ok = 0;
-    if (!ok) fprintf(stderr, "%s: cannot write %s: %s\n", prog, path, strerror(errno));
+    if (!ok) dusk__set_why(why, whylen, "cannot write %s: %s", path, strerror(errno));
     return ok ? 0 : -1;
 }
 

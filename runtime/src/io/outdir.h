@@ -1,8 +1,8 @@
 /* A batch's output directory: locked against a second run, emptied of an earlier run's
  * results, and the small files beside the results (the run token that ranks check,
- * failures.json). Part of the I/O layer (no StarPU); private to the runtime. Functions that
- * return -1 have printed one line "PROG: ..." on stderr saying why, unless they say
- * otherwise. */
+ * failures.json). Part of the I/O layer (no StarPU); private to the runtime. It prints nothing:
+ * functions that return -1 say why in one line in why[whylen] (no program name in front),
+ * unless they say otherwise. */
 #ifndef DUSK_OUTDIR_H
 #define DUSK_OUTDIR_H
 
@@ -11,32 +11,27 @@
 
 /* One run at a time per directory: an exclusive flock on DIR/.dusk.lock, held until the
  * process exits, however it exits. 0 or -1. */
-int dusk__outdir_lock(const char *prog, const char *dir);
+int dusk__outdir_lock(const char *dir, char *why, size_t whylen);
 
 /* Whether files named like a run's results (`names`, `count` of them, and their .partial
- * forms) or DIR/manifest.txt are in DIR without being `program`'s: then DIR/manifest.txt is
- * missing or not a manifest of `program`, and a new run must not remove them (they are the
- * user's). 0 when DIR holds none or they are `program`'s, -1 after naming the first one. */
-int dusk__outdir_check_foreign(const char *prog, const char *dir, const char *program,
-                               const char *const *names, int count);
-
-/* The value of line `key` of DIR/manifest.txt when it is `program`'s (key "state": "running"
- * for a run that was killed or is going on, "interrupted", "finished"; "outputs", "format")
- * into value[len]; 0, or -1 when DIR holds no manifest of `program` or it has no such line
- * (nothing printed). */
-int dusk__outdir_run_field(const char *dir, const char *program, const char *key, char *value,
-                           size_t len);
+ * forms) or DIR/manifest.txt are in DIR though its manifest is not `program`'s (`ours` is 0:
+ * DIR/manifest.txt is missing or not a manifest of `program`, as dusk_manifest_read() tells):
+ * a new run must not remove them (they are the user's). 0 when DIR holds none or they are
+ * `program`'s, -1 naming the first one (with `flag`, the option naming DIR). */
+int dusk__outdir_check_foreign(const char *dir, int ours, const char *flag, const char *program,
+                               const char *const *names, int count, char *why, size_t whylen);
 
 /* Remove DIR/NAME for each of the `count` names that exist, then sync the directory: a new
  * run must not leave an earlier run's results under their final names. Their .partial forms
  * go too. 0 or -1. */
-int dusk__outdir_remove(const char *prog, const char *dir, const char *const *names, int count);
+int dusk__outdir_remove(const char *dir, const char *const *names, int count, char *why,
+                        size_t whylen);
 
 /* Under several ranks: a new token naming this run, written to DIR/.dusk-run (rank 0), and
  * read back by the other ranks, who thereby know they see the directory rank 0 writes.
  * dusk__outdir_read_token: 0, or -1 with errno set (nothing printed), *token -1 when it holds none.
  */
-int dusk__outdir_write_token(const char *prog, const char *dir, int64_t *token);
+int dusk__outdir_write_token(const char *dir, int64_t *token, char *why, size_t whylen);
 int dusk__outdir_read_token(const char *dir, int64_t *token);
 
 /* DIR/failures.json, written whole (temporary file, fsync, rename) from `lines`, one failed

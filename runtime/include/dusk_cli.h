@@ -1,0 +1,72 @@
+/* dusk_cli: what a command-line batch program adds around dusk_batch.h, in a few lines: its
+ * command line recorded for the resume hint (and given back to a resume), and the standard
+ * text reporter, which says what dusk-eigh says: the progress bar, the failed items, the
+ * summary, the stop message with the command that resumes, warnings and errors.
+ *
+ * This is the one layer of libdusk that prints (the text reporter, on stdout and stderr); it
+ * is built on the public API alone (dusk_batch.h's events and records, dusk_manifest.h), as
+ * a program of one's own could be. A program that speaks otherwise (a Python binding, a log
+ * for a batch system) attaches its own reporter with dusk_batch_set_reporter() instead.
+ *
+ *   dusk_cli_batch_args(b, argc, argv, dir_flags, drop_flags, path_flags, "--resume");
+ *   dusk_cli_report_text(b);
+ *   if (dusk_batch_open(b) == 0 && dusk_init(&cfg, why, sizeof why) == 0)
+ *       (void)dusk_batch_run(b, submit_chunk, ctx);
+ *   return dusk_batch_exit_status(b);
+ */
+#ifndef DUSK_CLI_H
+#define DUSK_CLI_H
+
+#include "dusk.h"
+#include "dusk_batch.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Record the program's command line in batch b, for the manifest and the resume hint: its
+ * words (dusk_batch_set_args), and the option names the batch's reasons use
+ * (dusk_batch_set_flags). The flags naming the output directory are `dir_flags` (e.g.
+ * {"--output", "--resume", NULL}: the first names it in messages), which the hint replaces
+ * with `resume_flag` ("--resume"); flags without a value that only matter to a new run
+ * (`drop_flags`, e.g. {"--overwrite", NULL}: the first is the one a message offers) are left
+ * out; the values of `path_flags` (e.g. {"--input", NULL}) are recorded as absolute paths,
+ * so that the hint works pasted from any directory. Abbreviations getopt_long accepts
+ * ("--out") are recognised. Any list may be NULL; nothing is kept of them. Before
+ * dusk_batch_open(). 0, DUSK_EINVAL, DUSK_ENOMEM. */
+DUSK_NODISCARD int dusk_cli_batch_args(dusk_batch *b, int argc, char *const *argv,
+                                       const char *const *dir_flags, const char *const *drop_flags,
+                                       const char *const *path_flags, const char *resume_flag);
+
+/* The command-line arguments recorded by the run that wrote `dir` (without the program name
+ * and the directory flags), as a NULL-terminated array the caller frees with free() (one
+ * block; *argv NULL and *argc 0 when the run recorded none, or DIR holds no manifest that
+ * can be read: dusk_batch_open() then says why). For a program whose resume takes only the
+ * directory: it parses these first, then its own. 0, DUSK_EIO (no manifest there: `why`, as
+ * "DIR: strerror: there is no run to resume there"), DUSK_EINVAL, DUSK_ENOMEM. Thread-safe. */
+DUSK_NODISCARD int dusk_cli_resume_args(const char *dir, char ***argv, int *argc, char *why,
+                                        size_t whylen);
+
+/* The command that resumes batch b, as a POSIX shell reads it: the program (this process's
+ * executable, absolute), the words dusk_cli_batch_args() recorded, the resume flag and the
+ * output directory (absolute). *out is malloc'ed (the caller frees it); NULL on failure.
+ * 0, DUSK_EINVAL (no output directory: nothing to resume), DUSK_ENOMEM. */
+DUSK_NODISCARD int dusk_cli_resume_command(const dusk_batch *b, char **out);
+
+/* Attach the standard text reporter to b (dusk_batch_set_reporter; its state is the batch's,
+ * freed with it). What it prints, with PROG the program's name ("PROG: rank K" under several
+ * ranks, where each rank says its own errors and failures and rank 0 the rest):
+ *   - stderr: "PROG: REASON" for a refusal or an error, "PROG: warning: REASON"; the progress
+ *     bar (rank 0, as the configuration's progress setting says); "PROG: stopping: ..." at
+ *     the first signal; the first 10 failed items of each rank; the stop message and
+ *     "PROG: to resume: COMMAND" (the command also what a second signal prints as it quits
+ *     at once); with -v (verbose > 0), the largest chunk;
+ *   - stdout: "PROG: resuming DIR: K of T ITEMS already done" (not with -q), and the summary
+ *     "Processed T ITEMS in X s (Y it/s)...".
+ * Before dusk_batch_open(). 0, DUSK_EINVAL, DUSK_ENOMEM. */
+DUSK_NODISCARD int dusk_cli_report_text(dusk_batch *b);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* DUSK_CLI_H */

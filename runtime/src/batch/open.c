@@ -1,0 +1,287 @@
+/* dusk_batch_open(): before dusk_init(), the output directory is checked (lock, another run's
+ * files, free disk), the manifest started, and the outputs made (a new run) or reopened (a
+ * resume), on rank 0; the other ranks open them in dusk_batch_run() (run.c). Whatever makes it
+ * refuse is a REFUSED event and the record's reason. */
+#define _POSIX_C_SOURCE 200809L
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "batch.h"
+#include "io.h"
+#include "outdir.h"
+
+#define DUSK_ENOENT_MARK 1 /* open_outputs: not a resume, the files are to be made */
+
+/* The outputs of a new run need room on the disk: refused before anything is made. */
+static int check_disk(dusk_batch *b)
+{
+    int64_t need = 0;
+    for (int i = 0; i < b->nouts; i++) {
+        int64_t one =
+            dusk_mul_sat(b->nitems, dusk_mul_sat(dusk__output_row_values(&b->outs[i]), 8));
+        need = one > INT64_MAX - need - 4096 ? INT64_MAX : need + one + 4096;
+    }
+    int64_t avail;
+    if (dusk_disk_available(b->dir, &avail) != 0 || need <= avail) return 0;
+    char n[32], a[32];
+    dusk_bytes_text(n, sizeof n, need);
+    dusk_bytes_text(a, sizeof a, avail);
+    return dusk__batch_refuse(b, 0, DUSK_EIO,
+                              "writing %lld %s of results needs %lld bytes (%s) of disk in %s, "
+                              "only %lld bytes (%s) are free there",
+                              (long long)b->nitems, b->nitems == 1 ? b->noun1 : b->noun2,
+                              (long long)need, n, b->dir, (long long)avail, a);
+}
+
+int dusk__batch_manifest_sync(void *ctx)
+{
+    dusk_batch *b = ctx;
+    return b->files && b->fmt->sync(b->files) != 0 ? -1 : 0;
+}
+
+/* An ERROR, or a refusal while dusk_batch_open() runs. */
+#define SAY(b, refusing, usage, code, ...)                                                         \
+    ((refusing) ? (void)dusk__batch_refuse(b, usage, code, __VA_ARGS__)                            \
+                : dusk__batch_error(b, code, __VA_ARGS__))
+
+/* The manifests that ranks K > 0 of an earlier run left in DIR/.rank-K/ (rank 0 merges them
+ * at the end of a run, so they remain only after a job that was killed). merge != 0 (a
+ * resume, or the end of a run): their items are added to b->manifest, which is then saved,
+ * and only then are they removed. merge == 0 (a new run): they are removed, since the results
+ * they list are about to go. 0, or after saying why -2 (one is not a manifest of this run) or
+ * -1 (any other error). */
+int dusk__batch_rank_manifests(dusk_batch *b, int merge, const char *state, int refusing)
+{
+    int ret = 0, merged = 0;
+    for (int rank = 1; rank < 1 << 24 && ret == 0; rank++) {
+        char sub[4200], path[4300], why[512];
+        snprintf(sub, sizeof sub, "%s/.rank-%d", b->dir, rank);
+        snprintf(path, sizeof path, "%s/manifest.txt", sub);
+        struct stat st;
+        if (stat(sub, &st) != 0) {
+            /* ranks are numbered from 1 up; the highest of any earlier job ends the list,
+             * but a gap (a rank that never wrote) must not hide the ones after it */
+            if (rank > 4096) break;
+            continue;
+        }
+        if (merge && access(path, F_OK) == 0) {
+            dusk_manifest *m = NULL;
+            int err = dusk_manifest_open(sub, b->program, b->params ? b->params : "", b->nitems, 1,
+                                         NULL, NULL, &m, why, sizeof why);
+            if (err != 0) {
+                ret = err == DUSK_EINVAL || err == DUSK_EFORMAT ? -2 : -1;
+                SAY(b, refusing, ret == -2, err, "%s %s: rank %d's %s", b->resume_flag, b->dir,
+                    rank, why);
+                break;
+            }
+            for (int64_t i = 0; i < b->nitems; i++)
+                if (dusk_manifest_is_done(m, i)) dusk_manifest_mark_done(b->manifest, i);
+            dusk_manifest_close(&m);
+            merged = 1;
+            continue;
+        }
+        if (!merge && unlink(path) != 0 && errno != ENOENT && errno != ENOTDIR) {
+            SAY(b, refusing, 0, DUSK_EIO, "cannot remove the earlier run's %s: %s", path,
+                strerror(errno));
+            ret = -1;
+        }
+        if (!merge) (void)rmdir(sub);
+    }
+    if (ret != 0 || !merge) return ret;
+    if (merged && dusk_manifest_save(b->manifest, state) != 0) {
+        SAY(b, refusing, 0, DUSK_EIO, "cannot write %s/manifest.txt: %s", b->dir, strerror(errno));
+        return -1;
+    }
+    return merged ? dusk__batch_rank_manifests(b, 0, state, refusing) : 0; /* the parts can go */
+}
+
+static void attrs_of(const dusk_batch *b, dusk__attr *attrs)
+{
+    for (int i = 0; i < b->nattrs; i++)
+        attrs[i] = (dusk__attr){b->attr_names[i], b->attr_values[i]};
+}
+
+static int valid_name(const char *s, size_t max)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n >= max) return 0;
+    for (; *s; s++)
+        if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
+              *s == '_'))
+            return 0;
+    return 1;
+}
+
+/* A new run: DIR is refused when it holds files of another run (made by another program, or
+ * results with no manifest), or, unless overwriting, a stopped run of this program. `was`
+ * is DIR/manifest.txt as it is (NULL: none, or not a manifest). `names` gets the files this
+ * run and the one before make (for dusk__outdir_remove). 0 or a refusal. */
+static int check_new_dir(dusk_batch *b, const dusk_manifest *was, char (*names)[64],
+                         const char **list, int *nnames)
+{
+    const char *dir = b->dir;
+    const char *program = dusk_manifest_field(was, "program");
+    int ours = program != NULL && strcmp(program, b->program) == 0;
+    /* this run's files, and those of the run that wrote DIR before (other outputs) */
+    dusk__output outs[2 * DUSK__MAX_OUTPUTS];
+    int nouts = b->nouts, n = 0;
+    memcpy(outs, b->outs, sizeof b->outs);
+    char before[512];
+    const char *field = ours ? dusk_manifest_field(was, "outputs") : NULL;
+    snprintf(before, sizeof before, "%s", field ? field : "");
+    for (char *save = NULL, *w = strtok_r(before, ",", &save); w && nouts < 2 * DUSK__MAX_OUTPUTS;
+         w = strtok_r(NULL, ",", &save))
+        if (valid_name(w, sizeof outs[0].name))
+            snprintf(outs[nouts++].name, sizeof outs[0].name, "%s", w);
+    /* in every format: a run in another format leaves its own */
+    for (const char *const *f = (const char *const[]){"npy", "h5", NULL}; *f; f++) {
+        const dusk__format *fmt = dusk__format_find(*f);
+        if (fmt != NULL) n += fmt->files(outs, nouts, names + n, 4 * DUSK__MAX_OUTPUTS + 2 - n);
+    }
+    snprintf(names[n++], 64, "results.h5"); /* even without HDF5 here */
+    snprintf(names[n++], 64, "failures.json");
+    for (int i = 0; i < n; i++)
+        list[i] = names[i];
+    *nnames = n;
+    char why[4600];
+    if (dusk__outdir_check_foreign(dir, ours, b->out_flag, b->program, list, n, why, sizeof why))
+        return dusk__batch_refuse(b, 1, DUSK_EEXIST, "%s", why);
+    /* a stopped run's saved work would be lost (one that saved nothing has none) */
+    const char *state = ours ? dusk_manifest_field(was, "state") : NULL;
+    const char *done = ours ? dusk_manifest_field(was, "done") : NULL;
+    char rank1[4200];
+    snprintf(rank1, sizeof rank1, "%s/.rank-1", dir);
+    if (!b->overwrite && state != NULL && strcmp(state, "finished") != 0 &&
+        ((done != NULL && strcmp(done, "0") != 0) || access(rank1, F_OK) == 0)) {
+        if (b->overwrite_flag[0])
+            return dusk__batch_refuse(b, 1, DUSK_EEXIST,
+                                      "%s %s holds a stopped run (%s %s saved): resume it with %s "
+                                      "%s, or start again with %s",
+                                      b->out_flag, dir, done ? done : "0", b->noun2, b->resume_flag,
+                                      dir, b->overwrite_flag);
+        return dusk__batch_refuse(b, 1, DUSK_EEXIST,
+                                  "%s %s holds a stopped run (%s %s saved): resume it with %s %s, "
+                                  "or remove the directory to start again",
+                                  b->out_flag, dir, done ? done : "0", b->noun2, b->resume_flag,
+                                  dir);
+    }
+    return dusk__batch_rank_manifests(b, 0, "running", 1) != 0 ? DUSK_EIO : 0;
+}
+
+/* Rank 0: the manifest first (a new one replaces an old one, and the ranks' old ones go,
+ * before any file is made fresh, so that no manifest lists items whose results are gone), then
+ * the output files: created under their temporary names, or reopened in place by a resume.
+ * 0 to go on, or a refusal's code. */
+static int open_outputs(dusk_batch *b)
+{
+    char why[4600];
+    const char *dir = b->dir;
+    int ret;
+    if (!b->resume && b->nitems > 0 && (ret = check_disk(b)) != 0) return ret;
+    if (b->resume) {
+        struct stat st;
+        if (stat(dir, &st) != 0)
+            return dusk__batch_refuse(b, 1, DUSK_EIO, "%s %s: %s: there is no run to resume there",
+                                      b->resume_flag, dir, strerror(errno));
+    } else if (dusk__mkdir_p(dir, 0777) != 0) {
+        return dusk__batch_refuse(b, 0, DUSK_EIO, "cannot create output directory %s: %s", dir,
+                                  strerror(errno));
+    }
+    if (dusk__outdir_lock(dir, why, sizeof why) != 0)
+        return dusk__batch_refuse(b, 0, DUSK_EIO, "%s", why);
+    char names[4 * DUSK__MAX_OUTPUTS + 4][64];
+    const char *list[4 * DUSK__MAX_OUTPUTS + 4];
+    int nnames = 0;
+    if (!b->resume) {
+        dusk_manifest *was = NULL;
+        if (dusk_manifest_read(dir, &was, why, sizeof why) != 0) was = NULL;
+        ret = check_new_dir(b, was, names, list, &nnames);
+        dusk_manifest_close(&was);
+        if (ret != 0) return ret;
+    }
+    ret = dusk_manifest_open(dir, b->program, b->params ? b->params : "", b->nitems, b->resume,
+                             dusk__batch_manifest_sync, b, &b->manifest, why, sizeof why);
+    if (ret == 0 && b->resume) {
+        /* the format the run was made in; a resume that asks for another is refused */
+        const char *was = dusk_manifest_field(b->manifest, "format");
+        if (was == NULL) was = "npy";
+        if (b->format_given && strcmp(was, b->format) != 0) {
+            snprintf(why, sizeof why, "the run wrote its results as %s, not %s", was, b->format);
+            ret = DUSK_EINVAL;
+        } else {
+            snprintf(b->format, sizeof b->format, "%s", was);
+        }
+    }
+    if (ret == 0 && (b->fmt = dusk__format_find(b->format)) == NULL) {
+        snprintf(why, sizeof why, "this dusk was built without support for %s files", b->format);
+        ret = DUSK_ENODEV;
+    }
+    char outputs[DUSK__MAX_OUTPUTS * 49] = "";
+    for (int i = 0; i < b->nouts; i++)
+        snprintf(outputs + strlen(outputs), sizeof outputs - strlen(outputs), "%s%s", i ? "," : "",
+                 b->outs[i].name);
+    if (ret == 0 &&
+        ((ret = dusk_manifest_set_field(b->manifest, "format", b->format)) != 0 ||
+         (b->nouts > 0 && (ret = dusk_manifest_set_field(b->manifest, "outputs", outputs)) != 0) ||
+         (ret = dusk_manifest_set_field(b->manifest, "args", b->args ? b->args : "")) != 0))
+        snprintf(why, sizeof why, "out of memory");
+    if (ret == 0 && !b->resume && dusk_manifest_save(b->manifest, "running") != 0) {
+        snprintf(why, sizeof why, "cannot write %s/manifest.txt: %s", dir, strerror(errno));
+        ret = DUSK_EIO;
+    }
+    if (ret != 0) {
+        dusk_manifest_close(&b->manifest);
+        return dusk__batch_refuse(b, ret == DUSK_EINVAL || ret == DUSK_EFORMAT, ret, "%s %s: %s",
+                                  b->resume ? b->resume_flag : b->out_flag, dir, why);
+    }
+    int merged = b->resume ? dusk__batch_rank_manifests(b, 1, "interrupted", 1) : 0;
+    if (merged != 0) {
+        dusk_manifest_close(&b->manifest);
+        return b->code;
+    }
+    if (dusk_rank_count() > 1 && dusk__outdir_write_token(dir, &b->run_token, why, sizeof why)) {
+        dusk_manifest_close(&b->manifest);
+        return dusk__batch_refuse(b, 0, DUSK_EIO, "%s", why);
+    }
+    if (!b->resume && dusk__outdir_remove(dir, list, nnames, why, sizeof why) != 0) {
+        dusk_manifest_close(&b->manifest);
+        return dusk__batch_refuse(b, 0, DUSK_EIO, "%s", why);
+    }
+    /* the program and dusk's version first, then the program's own */
+    dusk__attr attrs[DUSK__MAX_ATTRS] = {{"program", b->program}, {"version", DUSK_VERSION_STRING}};
+    attrs_of(b, attrs + 2);
+    ret = b->resume ? b->fmt->reopen(dir, b->outs, b->nouts, b->nitems, &b->files, why, sizeof why)
+                    : DUSK_ENOENT_MARK;
+    /* a new run; or a run killed between its first manifest and its files, which saved
+     * nothing: its files are made now */
+    if (ret == DUSK_ENOENT_MARK ||
+        (ret == DUSK_EIO && errno == ENOENT && dusk_manifest_done_count(b->manifest) == 0))
+        ret = b->fmt->create(dir, b->outs, b->nouts, b->nitems, attrs, b->nattrs + 2, &b->files,
+                             why, sizeof why);
+    if (ret != 0) {
+        dusk_manifest_close(&b->manifest);
+        return dusk__batch_refuse(b, 0, ret, "%s/%s", dir, why);
+    }
+    return 0;
+}
+
+int dusk_batch_open(dusk_batch *b)
+{
+    if (b == NULL || b->opened) return DUSK_EINVAL;
+    b->opened = 1;
+    /* the reporter's turn: the resume command and the quit message, if it has them */
+    dusk__batch_emit(b, &(dusk_batch_event){.kind = DUSK_BATCH_EVENT_OPEN});
+    if (b->chunk_error[0] != '\0')
+        return b->open_code = dusk__batch_refuse(b, 1, DUSK_EINVAL, "%s", b->chunk_error);
+    /* caught from here on, so that a signal during start-up is a clean stop too (under
+     * several ranks, every rank then stops at its first chunk and they agree at the end) */
+    dusk__batch_signals_install(dusk__batch_stopping, b);
+    dusk__batch_signals_set_quit(b->quit);
+    if (b->dir == NULL) return 0;
+    if (dusk_rank() != 0) return 0; /* the other ranks open the files once they are made */
+    return b->open_code = open_outputs(b);
+}

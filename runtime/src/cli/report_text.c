@@ -1,0 +1,208 @@
+/* The standard text reporter (dusk_cli.h): a batch's events and records in dusk-eigh's words,
+ * on stdout and stderr. This file prints; the batch layer below it (runtime/src/batch/) does
+ * not, and everything said here comes from there as an event or a record. Public API only. */
+#define _POSIX_C_SOURCE 200809L
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "dusk_cli.h"
+#include "dusk_progress.h"
+
+/* What the reporter keeps between events, one per batch. */
+typedef struct text {
+    dusk_progress *bar; /* rank 0, from START to END */
+} text;
+
+/* "program", or "program: rank K" under several ranks: each line on stderr names its rank. */
+static void prog_of(const dusk_batch_info *info, char *buf, size_t len)
+{
+    if (dusk_rank_count() > 1)
+        snprintf(buf, len, "%s: rank %d", info->program, dusk_rank());
+    else
+        snprintf(buf, len, "%s", info->program);
+}
+
+static const char *under_ranks(void)
+{
+    return dusk_rank_count() > 1 ? " (under mpirun, with any number of ranks)" : "";
+}
+
+/* The resume command in the record, and the line a second signal prints (rank 0). */
+static void on_open(dusk_batch *b, const dusk_batch_info *info, const char *prog)
+{
+    char *hint = NULL;
+    if (info->dir == NULL || dusk_cli_resume_command(b, &hint) != 0) return;
+    (void)!dusk_batch_set_resume_command(b, hint);
+    if (dusk_rank() == 0) {
+        size_t len = strlen(prog) + strlen(hint) + 128;
+        char *quit = malloc(len);
+        if (quit) {
+            snprintf(quit, len, "%s: quit at once; to resume%s: %s\n", prog, under_ranks(), hint);
+            (void)!dusk_batch_set_quit_message(b, quit);
+        }
+        free(quit);
+    }
+    free(hint);
+}
+
+static void on_start(text *t, const dusk_batch_event *ev, const dusk_batch_info *info)
+{
+    const dusk_config *cfg = dusk_current_config();
+    if (dusk_rank() != 0 || cfg == NULL) return;
+    if (info->resume && cfg->verbose >= 0) {
+        printf("%s: resuming %s: %lld of %lld %s already done\n", info->program, info->dir,
+               (long long)ev->done_before, (long long)info->items, info->plural);
+        fflush(stdout);
+    }
+    /* one bar: rank 0's share of the batch, a fair sample of the whole */
+    char label[64];
+    snprintf(label, sizeof label, "%s%s", info->label, dusk_rank_count() > 1 ? ", rank 0" : "");
+    dusk_progress_free(&t->bar);
+    (void)!dusk_progress_new(label, ev->todo, cfg->progress, &t->bar);
+}
+
+static void on_stopping(const dusk_batch_info *info)
+{
+    if (dusk_rank() != 0) return; /* the other ranks stop without saying so */
+    /* after a newline that ends the progress bar's line, on a terminal */
+    fprintf(stderr,
+            "%s%s: stopping: running tasks finish, then what is done is saved (signal again to "
+            "quit at once)\n",
+            isatty(STDERR_FILENO) ? "\n" : "", info->program);
+    fflush(stderr);
+}
+
+/* The failures that are causes, the first 10 of them. */
+static void on_failures(dusk_batch *b, const dusk_batch_info *info, const char *prog)
+{
+    int64_t count = dusk_batch_failure_count(b);
+    if (count > 1000000) count = 1000000;
+    for (int64_t i = 0; i < count && i < 10; i++) {
+        dusk_batch_failure f;
+        if (dusk_batch_get_failure(b, i, &f) != 0) continue;
+        if (f.subject)
+            fprintf(stderr, "%s: %s: %s\n", prog, f.subject, f.reason);
+        else
+            fprintf(stderr, "%s: %s %s-%lld failed: %s\n", prog, info->singular, f.step,
+                    (long long)f.item, f.reason);
+    }
+    if (count > 10)
+        fprintf(stderr, "%s: ... and %lld more failed %s\n", prog, (long long)(count - 10),
+                info->plural);
+}
+
+static void print_summary(const dusk_batch_info *info, const dusk_batch_summary *s)
+{
+    int64_t ran = s->done + s->failed;
+    if (info->items == 0) {
+        printf("Processed 0 %s: the batch is empty\n", info->plural);
+        return;
+    }
+    if (ran == 0) {
+        printf("Nothing to do: all %lld %s were done before\n", (long long)info->items,
+               info->plural);
+        return;
+    }
+    printf("Processed %lld %s in %.3f s (%.2f it/s)", (long long)ran,
+           ran == 1 ? info->singular : info->plural, s->seconds,
+           s->seconds > 0 ? (double)ran / s->seconds : 0.0);
+    if (dusk_rank_count() > 1) printf(" on %d ranks", dusk_rank_count());
+    if (s->done_before) printf(", %lld more done before", (long long)s->done_before);
+    if (s->failed) {
+        printf("; %lld FAILED", (long long)s->failed);
+        if (info->dir) printf(" (see %s/failures.json)", info->dir);
+    }
+    printf("\n");
+}
+
+/* A run that stopped early: what the manifest on disk holds, and how to go on. */
+static void print_stopped(const dusk_batch_info *info, const dusk_batch_state *st, const char *prog)
+{
+    if (st->dir == NULL) {
+        fprintf(stderr, "%s: stopped before the end; nothing was saved (no %s)\n", prog,
+                info->output_flag);
+        return;
+    }
+    fprintf(stderr, "%s: stopped: %lld of %lld %s done and saved in %s%s\n", prog,
+            (long long)st->saved, (long long)info->items, info->plural, st->dir,
+            st->saved_current ? ""
+                              : " (the manifest could not be brought up to date: what it lists "
+                                "is what is saved)");
+    fprintf(stderr, "%s: to resume%s: %s\n", prog, under_ranks(), st->resume ? st->resume : "");
+}
+
+static void on_end(text *t, dusk_batch *b, const dusk_batch_info *info, const char *prog)
+{
+    dusk_progress_free(&t->bar);
+    dusk_batch_state st;
+    dusk_batch_summary s;
+    const dusk_config *cfg = dusk_current_config();
+    if (dusk_batch_get_state(b, &st) != 0 || dusk_batch_get_summary(b, &s) != 0 || !st.ran ||
+        dusk_rank() != 0)
+        return;
+    if (st.outcome == DUSK_BATCH_FINISHED)
+        print_summary(info, &s);
+    else
+        print_stopped(info, &st, prog);
+    fflush(stdout);
+    if (cfg != NULL && cfg->verbose > 0)
+        fprintf(stderr,
+                "%s: largest chunk %lld %s in one StarPU task%s, peak %lld tasks in flight\n", prog,
+                (long long)s.largest_chunk, info->plural,
+                info->chunk ? "" : " (chosen automatically)", (long long)s.peak_in_flight);
+}
+
+static void text_event(void *user, const dusk_batch_event *ev)
+{
+    text *t = user;
+    dusk_batch_info info;
+    char prog[160];
+    if (ev->kind == DUSK_BATCH_EVENT_DETACH) {
+        dusk_progress_free(&t->bar);
+        free(t);
+        return;
+    }
+    if (dusk_batch_get_info(ev->batch, &info) != 0) return;
+    prog_of(&info, prog, sizeof prog);
+    switch (ev->kind) {
+    case DUSK_BATCH_EVENT_OPEN:
+        on_open(ev->batch, &info, prog);
+        break;
+    case DUSK_BATCH_EVENT_REFUSED:
+    case DUSK_BATCH_EVENT_ERROR:
+        fprintf(stderr, "%s: %s\n", prog, ev->why);
+        break;
+    case DUSK_BATCH_EVENT_WARNING:
+        fprintf(stderr, "%s: warning: %s\n", prog, ev->why);
+        break;
+    case DUSK_BATCH_EVENT_START:
+        on_start(t, ev, &info);
+        break;
+    case DUSK_BATCH_EVENT_PROGRESS:
+        if (t->bar) dusk_progress_draw(t->bar, ev->done, ev->final);
+        break;
+    case DUSK_BATCH_EVENT_STOPPING:
+        on_stopping(&info);
+        break;
+    case DUSK_BATCH_EVENT_FAILURES:
+        on_failures(ev->batch, &info, prog);
+        break;
+    case DUSK_BATCH_EVENT_END:
+        on_end(t, ev->batch, &info, prog);
+        break;
+    default: /* an event of a later dusk: nothing to say */
+        break;
+    }
+}
+
+int dusk_cli_report_text(dusk_batch *b)
+{
+    if (b == NULL) return DUSK_EINVAL;
+    text *t = calloc(1, sizeof *t);
+    if (t == NULL) return DUSK_ENOMEM;
+    int ret = dusk_batch_set_reporter(b, text_event, t);
+    if (ret != 0) free(t);
+    return ret;
+}
