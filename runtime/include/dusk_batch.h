@@ -183,6 +183,17 @@ typedef enum dusk_distribution {
     DUSK_BLOCK = 1   /* rank r has items [r T / R, (r + 1) T / R) */
 } dusk_distribution;
 
+/* catch 0: dusk_batch_open() installs no SIGINT or SIGTERM handler (the program keeps its
+ * own, as Python does) and stops the batch itself with dusk_batch_stop(). Before
+ * dusk_batch_open(). 0 or DUSK_EINVAL. */
+DUSK_NODISCARD int dusk_batch_set_signals(dusk_batch *b, int catch);
+
+/* Stop the batch as the first signal `sig` would (nothing more is submitted, running tasks
+ * finish, what is done is saved; the outcome is STOPPED with that signal, exit 128 + sig),
+ * but never end the process. From any thread, after dusk_batch_open(); a second call does
+ * nothing. 0 or DUSK_EINVAL. */
+DUSK_NODISCARD int dusk_batch_stop(dusk_batch *b, int sig);
+
 /* 0 or DUSK_EINVAL. */
 DUSK_NODISCARD int dusk_batch_set_distribution(dusk_batch *b, dusk_distribution d);
 

@@ -169,6 +169,20 @@ int dusk_batch_set_overwrite(dusk_batch *b, int overwrite)
     return 0;
 }
 
+int dusk_batch_set_signals(dusk_batch *b, int catch)
+{
+    if (b == NULL || b->opened) return DUSK_EINVAL;
+    b->no_signals = catch == 0;
+    return 0;
+}
+
+int dusk_batch_stop(dusk_batch *b, int sig)
+{
+    if (b == NULL || !b->opened || sig <= 0) return DUSK_EINVAL;
+    dusk__batch_signals_raise(sig);
+    return 0;
+}
+
 int dusk_batch_set_params(dusk_batch *b, const char *params)
 {
     if (b == NULL || b->opened || params == NULL || strchr(params, '\n')) return DUSK_EINVAL;

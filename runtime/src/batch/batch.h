@@ -58,7 +58,8 @@ struct dusk_batch {
 
     /* after dusk_batch_open() */
     int opened, ran_once;
-    int open_code; /* what dusk_batch_open() returned: dusk_batch_run() refuses to go on */
+    int no_signals; /* dusk_batch_set_signals(b, 0): the caller owns SIGINT and SIGTERM */
+    int open_code;  /* what dusk_batch_open() returned: dusk_batch_run() refuses to go on */
     const dusk__format *fmt;
     dusk__outset *files;
     dusk_manifest *manifest, *prior; /* this rank's; what was done before (ranks > 0) */
@@ -146,7 +147,9 @@ void dusk__batch_observe(void *user, const dusk_task_event *ev);
 /* Catch SIGINT and SIGTERM: the first stops gracefully (the graph given is cancelled, and
  * on_stop(ctx, signal) is called from a thread of its own, not from the handler); a second
  * one writes the quit text and ends the process at once. */
-void dusk__batch_signals_install(void (*on_stop)(void *ctx, int sig), void *ctx);
+void dusk__batch_signals_install(void (*on_stop)(void *ctx, int sig), void *ctx, int catch);
+/* A stop as the first signal makes it (dusk_batch_stop): from any thread. */
+void dusk__batch_signals_raise(int sig);
 void dusk__batch_signals_ensure(void);
 /* The text a second signal writes (NULL: none); copied. */
 void dusk__batch_signals_set_quit(const char *text);

@@ -279,7 +279,7 @@ int dusk_batch_open(dusk_batch *b)
         return b->open_code = dusk__batch_refuse(b, 1, DUSK_EINVAL, "%s", b->chunk_error);
     /* caught from here on, so that a signal during start-up is a clean stop too (under
      * several ranks, every rank then stops at its first chunk and they agree at the end) */
-    dusk__batch_signals_install(dusk__batch_stopping, b);
+    dusk__batch_signals_install(dusk__batch_stopping, b, !b->no_signals);
     dusk__batch_signals_set_quit(b->quit);
     if (b->dir == NULL) return 0;
     if (dusk_rank() != 0) return 0; /* the other ranks open the files once they are made */

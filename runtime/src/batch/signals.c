@@ -78,6 +78,7 @@ static void on_signal(int sig)
 
 static struct sigaction old_int, old_term; /* what was there before, for restore */
 static int installed;
+static atomic_int catching = 1; /* 0: the caller owns the signals (dusk_batch_set_signals) */
 
 static void install(void)
 {
@@ -133,7 +134,11 @@ void dusk__batch_signals_restore(void)
             ;
     }
     atomic_store(&quit_len, 0);
-    if (!installed) return;
+    if (!installed) {
+        atomic_store(&stop_signal, 0); /* a stop asked for (dusk_batch_stop) ends with its batch */
+        atomic_store(&first_ns, 0);
+        return;
+    }
     sigaction(SIGINT, &old_int, NULL);
     sigaction(SIGTERM, &old_term, NULL);
     installed = 0;
@@ -141,12 +146,26 @@ void dusk__batch_signals_restore(void)
     atomic_store(&first_ns, 0);
 }
 
-void dusk__batch_signals_install(void (*fn)(void *ctx, int sig), void *ctx)
+void dusk__batch_signals_install(void (*fn)(void *ctx, int sig), void *ctx, int catch)
 {
     atomic_store(&on_stop, fn);
     atomic_store(&on_stop_ctx, ctx);
     if (!watching) start_watcher();
-    install();
+    atomic_store(&catching, catch);
+    if (catch) install();
+}
+
+/* The first signal's stop, asked for by the caller (dusk_batch_stop): no second-signal exit. */
+void dusk__batch_signals_raise(int sig)
+{
+    int expected = 0;
+    if (!atomic_compare_exchange_strong(&stop_signal, &expected, sig)) return;
+    atomic_store(&first_ns, now_ns());
+    if (atomic_load(&wake_made)) sem_post(&wake);
+    atomic_fetch_add(&in_handler, 1);
+    dusk_graph *g = atomic_load(&running);
+    if (g != NULL) dusk_graph_cancel(g);
+    atomic_fetch_sub(&in_handler, 1);
 }
 
 /* A StarPU that catches signals itself (catch_signals) may have put its handler in place of
@@ -154,6 +173,7 @@ void dusk__batch_signals_install(void (*fn)(void *ctx, int sig), void *ctx)
 void dusk__batch_signals_ensure(void)
 {
     struct sigaction old;
+    if (!atomic_load(&catching)) return;
     if (sigaction(SIGINT, NULL, &old) == 0 && old.sa_handler != on_signal) install();
 }
 
