@@ -32,10 +32,11 @@ from numpy.linalg import LinAlgError
 
 from . import _lib
 from ._lib import DuskError
+from ._map import map, MapResult, MapError, RunError  # noqa: A001 (dusk.map is the name)
 
 __version__ = "0.1.0"
 __all__ = ["eigh", "eigvalsh", "batch_eigh", "configure", "info", "EighResult", "DuskError",
-           "LinAlgError", "library"]
+           "LinAlgError", "library", "map", "MapResult", "MapError", "RunError"]
 
 #: The path of the libdusk.so this package uses.
 library = _lib.path
