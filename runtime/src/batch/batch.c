@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "batch.h"
 #include "io.h"
@@ -50,6 +51,7 @@ int dusk_batch_new(const char *program, int64_t nitems, dusk_batch **out)
     pthread_cond_init(&b->qcond, NULL);
     pthread_mutex_init(&b->rlock, NULL);
     b->qtail = &b->qhead;
+    b->lock_fd = -1;
     *out = b;
     return 0;
 }
@@ -64,6 +66,7 @@ void dusk_batch_free(dusk_batch **pb)
     dusk_manifest_close(&b->manifest);
     dusk_manifest_close(&b->prior);
     dusk_chunker_free(&b->chunker);
+    if (b->lock_fd >= 0) close(b->lock_fd); /* another batch of the process may use the directory */
     if (b->report) dusk__batch_emit(b, &(dusk_batch_event){.kind = DUSK_BATCH_EVENT_DETACH});
     for (int i = 0; i < b->nattrs; i++) {
         free(b->attr_names[i]);

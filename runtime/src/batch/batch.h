@@ -58,6 +58,7 @@ struct dusk_batch {
 
     /* after dusk_batch_open() */
     int opened, ran_once;
+    int lock_fd;    /* the output directory's lock (.dusk.lock), -1 when none */
     int no_signals; /* dusk_batch_set_signals(b, 0): the caller owns SIGINT and SIGTERM */
     int open_code;  /* what dusk_batch_open() returned: dusk_batch_run() refuses to go on */
     const dusk__format *fmt;

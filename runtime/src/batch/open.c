@@ -191,7 +191,7 @@ static int open_outputs(dusk_batch *b)
         return dusk__batch_refuse(b, 0, DUSK_EIO, "cannot create output directory %s: %s", dir,
                                   strerror(errno));
     }
-    if (dusk__outdir_lock(dir, why, sizeof why) != 0)
+    if (dusk__outdir_lock(dir, &b->lock_fd, why, sizeof why) != 0)
         return dusk__batch_refuse(b, 0, DUSK_EIO, "%s", why);
     char names[4 * DUSK__MAX_OUTPUTS + 4][64];
     const char *list[4 * DUSK__MAX_OUTPUTS + 4];

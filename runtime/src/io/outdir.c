@@ -17,7 +17,7 @@
 
 /* Two runs would write the same files, and the one that finished first would name the other's
  * incomplete file as complete. */
-int dusk__outdir_lock(const char *dir, char *why, size_t whylen)
+int dusk__outdir_lock(const char *dir, int *held, char *why, size_t whylen)
 {
     char path[4200];
     snprintf(path, sizeof path, "%s/.dusk.lock", dir);
@@ -34,7 +34,8 @@ int dusk__outdir_lock(const char *dir, char *why, size_t whylen)
         close(fd);
         return -1;
     }
-    return 0; /* fd stays open: the lock goes with the process */
+    *held = fd; /* the lock lasts while fd is open: the batch's life (dusk_batch_free) */
+    return 0;
 }
 
 int dusk__outdir_check_foreign(const char *dir, int ours, const char *flag, const char *program,

@@ -9,9 +9,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* One run at a time per directory: an exclusive flock on DIR/.dusk.lock, held until the
- * process exits, however it exits. 0 or -1. */
-int dusk__outdir_lock(const char *dir, char *why, size_t whylen);
+/* One run at a time per directory: an exclusive flock on DIR/.dusk.lock, held while *held
+ * (the descriptor) is open: until the batch is freed, or the process exits, however it
+ * exits. 0 or -1. */
+int dusk__outdir_lock(const char *dir, int *held, char *why, size_t whylen);
 
 /* Whether files named like a run's results (`names`, `count` of them, and their .partial
  * forms) or DIR/manifest.txt are in DIR though its manifest is not `program`'s (`ours` is 0:
