@@ -581,8 +581,7 @@ def _map(fn, kaddr, src, out, format, names, shape, params, resume, errors, chun
     elif T == 0:
         shapes, multi = [shape or ()], False
     else:
-        nhint = len(names) if isinstance(names, (list, tuple)) and len(names) > 1 else None
-        shapes, multi = _probe(fn, src, fname, nhint)
+        shapes, multi = _probe(fn, src, fname, None)
         if shape is not None and len(shapes) == 1 and shapes[0] != shape:
             raise ValueError(f"{fname}: fn returned shape {_shape_text(shapes[0])} for the first "
                              f"item, but shape={_shape_text(shape)} was given")

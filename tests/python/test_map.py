@@ -1,0 +1,204 @@
+"""dusk.map in this process: results against a plain loop, inputs, outputs, failures, refusals."""
+import json
+import os
+
+import numpy as np
+import pytest
+
+import dusk
+
+
+def square_row(i):
+    return np.array([i, i * i, np.sin(i)], dtype=float)
+
+
+def with_row(i, x):
+    return np.cumsum(x) * np.cos(i) + i
+
+
+def two(i):
+    return np.full((2, 3), float(i)), np.float64(i) / 7.0
+
+
+def flaky(i):
+    if i == 3:
+        raise ZeroDivisionError("item three divides by zero")
+    if i == 6:
+        return np.zeros(5)
+    return np.linspace(0.0, 1.0, 4) * i
+
+
+def test_count_equals_loop_bitwise():
+    T = 257
+    got = dusk.map(square_row, T)
+    want = np.stack([square_row(i) for i in range(T)])
+    assert got.dtype == np.float64 and got.shape == (T, 3)
+    assert got.tobytes() == want.tobytes()
+
+
+def test_the_issue_example_and_scalars():
+    a = dusk.map(lambda i: np.full(3, float(i)), 10)
+    assert a.shape == (10, 3) and (a[:, 0] == np.arange(10)).all()
+    s = dusk.map(lambda i: i * 0.5, 9, chunk=2)
+    assert s.shape == (9,) and (s == np.arange(9) * 0.5).all()
+
+
+@pytest.mark.parametrize("chunk", [None, 1, 5])
+def test_array_rows(chunk):
+    x = np.random.default_rng(1).random((40, 6))
+    got = dusk.map(with_row, x, chunk=chunk)
+    want = np.stack([with_row(i, x[i]) for i in range(40)])
+    assert got.tobytes() == want.tobytes()
+
+
+def test_float32_rows_are_float64(tmp_path):
+    x = np.random.default_rng(2).random((12, 5)).astype(np.float32)
+    seen = dusk.map(lambda i, r: np.array([r.dtype == np.float64, r.shape == (5,)], float), x)
+    assert (seen == 1).all()
+    got = dusk.map(with_row, x)
+    want = np.stack([with_row(i, x[i].astype(np.float64)) for i in range(12)])
+    assert got.tobytes() == want.tobytes()
+
+
+def test_npy_and_hdf5_inputs(tmp_path):
+    x = np.random.default_rng(3).random((30, 4, 2))
+    np.save(tmp_path / "x.npy", x)
+    want = np.stack([with_row(i, x[i]) for i in range(30)])
+    assert dusk.map(with_row, str(tmp_path / "x.npy")).tobytes() == want.tobytes()
+    h5py = pytest.importorskip("h5py")
+    with h5py.File(tmp_path / "x.h5", "w") as f:
+        f["group/x"] = x
+        f["other"] = np.zeros(3)
+    got = dusk.map(with_row, f"{tmp_path}/x.h5:group/x")
+    assert got.tobytes() == want.tobytes()
+    with pytest.raises(ValueError, match="datasets"):
+        dusk.map(with_row, str(tmp_path / "x.h5"))
+
+
+def test_tuple_outputs_in_memory_and_on_disk(tmp_path):
+    a, b = dusk.map(two, 11)
+    assert a.shape == (11, 2, 3) and b.shape == (11,)
+    assert (b == np.arange(11) / 7.0).all()
+    r = dusk.map(two, 11, out=tmp_path / "o", names=["mat", "val"])
+    assert isinstance(r, dusk.MapResult) and r.outcome == "finished" and r.failed == []
+    assert set(r.paths) == {"mat", "val"}
+    assert np.load(r.paths["mat"]).tobytes() == a.tobytes()
+    la, lb = r.load()
+    assert lb.tobytes() == b.tobytes()
+
+
+def test_hdf5_output(tmp_path):
+    pytest.importorskip("h5py")
+    r = dusk.map(square_row, 20, out=tmp_path / "h", format="h5")
+    assert r.paths["result"].endswith("results.h5:/result")
+    assert r.load().tobytes() == dusk.map(square_row, 20).tobytes()
+
+
+def test_failures_stay_per_item(tmp_path):
+    got = dusk.map(flaky, 10)
+    assert np.isnan(got[3]).all() and np.isnan(got[6]).all()
+    ok = [i for i in range(10) if i not in (3, 6)]
+    assert got[ok].tobytes() == np.stack([flaky(i) for i in ok]).tobytes()
+    r = dusk.map(flaky, 10, out=tmp_path / "f")
+    assert r.failed == [3, 6]
+    assert "ZeroDivisionError: item three divides by zero" in r.reasons[3]
+    assert "expected (4,)" in r.reasons[6] and "(5,)" in r.reasons[6]
+    with open(tmp_path / "f" / "failures.json") as f:
+        failures = {e["task"]: e for e in json.load(f)["failures"]}
+    assert sorted(failures) == [3, 6]
+    reason = failures[3]["reason"]
+    assert reason.startswith("ZeroDivisionError: item three divides by zero")
+    assert f"{__file__}:" in reason and "in flaky" in reason
+    assert failures[3]["step"] == "flaky"
+    assert "expected (4,)" in failures[6]["reason"]
+    data = np.load(tmp_path / "f" / "result.npy")
+    assert np.isnan(data[3]).all() and data[ok].tobytes() == got[ok].tobytes()
+
+
+def test_errors_raise():
+    with pytest.raises(dusk.MapError, match=r"2 of 10 items failed: \[3, 6\]") as e:
+        dusk.map(flaky, 10, errors="raise")
+    assert e.value.failed == [3, 6]
+    assert "ZeroDivisionError" in str(e.value)
+    assert e.value.result.shape == (10, 4)
+
+
+def test_first_items_all_fail():
+    def bad(i):
+        raise KeyError(i)
+    with pytest.raises(dusk.MapError, match="KeyError"):
+        dusk.map(bad, 5)
+
+
+def test_finished_run_is_reused_and_overwritten(tmp_path):
+    calls = []
+
+    def counted(i):
+        calls.append(i)
+        return np.array([float(i)])
+
+    out = tmp_path / "r"
+    dusk.map(counted, 20, out=out, params={"n": 1})
+    first = (out / "result.npy").read_bytes()
+    calls.clear()
+    r = dusk.map(counted, 20, out=out, params={"n": 1})  # the same run, finished: kept
+    assert r.failed == [] and (out / "result.npy").read_bytes() == first
+    assert len(calls) <= 1  # at most the shape probe
+    calls.clear()
+    dusk.map(counted, 20, out=out, params={"n": 1}, overwrite=True)
+    assert len(calls) >= 20
+
+
+def test_another_runs_directory_is_refused(tmp_path):
+    out = tmp_path / "r"
+    dusk.map(square_row, 8, out=out, params={"seed": 1})
+    before = {p: (out / p).read_bytes() for p in os.listdir(out) if not p.startswith(".")}
+    for kwargs in ({"params": {"seed": 2}}, {"params": {"seed": 1}, "items": 9}):
+        items = kwargs.pop("items", 8)
+        with pytest.raises(dusk.RunError, match="another run"):
+            dusk.map(square_row, items, out=out, **kwargs)
+    with pytest.raises(dusk.RunError, match="another run"):
+        dusk.map(with_row, np.zeros((8, 3)), out=out, params={"seed": 1})
+    after = {p: (out / p).read_bytes() for p in os.listdir(out) if not p.startswith(".")}
+    assert after == before
+    # another program's run
+    other = tmp_path / "other"
+    other.mkdir()
+    manifest = ("dusk-manifest 1\nprogram dusk-eigh\nparams n=4\ntasks 8\nstate finished\n"
+                "done 8\nids 0-7\n")
+    (other / "manifest.txt").write_text(manifest)
+    with pytest.raises(dusk.RunError):
+        dusk.map(square_row, 8, out=other)
+    assert sorted(p for p in os.listdir(other) if not p.startswith(".")) == ["manifest.txt"]
+    assert (other / "manifest.txt").read_text() == manifest
+    with pytest.raises(dusk.RunError, match="no run"):
+        dusk.map(square_row, 8, out=tmp_path / "empty", resume=True)
+
+
+def test_bad_arguments(tmp_path):
+    with pytest.raises(TypeError, match="callable"):
+        dusk.map(42, 3)
+    with pytest.raises(ValueError, match="negative"):
+        dusk.map(square_row, -1)
+    with pytest.raises(TypeError, match="bool"):
+        dusk.map(square_row, True)
+    with pytest.raises(TypeError):
+        dusk.map(square_row, 2.5)
+    with pytest.raises(TypeError, match="real numbers"):
+        dusk.map(with_row, np.array([["a"], ["b"]]))
+    with pytest.raises(FileNotFoundError):
+        dusk.map(with_row, str(tmp_path / "missing.npy"))
+    for kw in ({"errors": "ignore"}, {"format": "csv"}, {"resume": "yes"}, {"chunk": 0},
+               {"distribute": "random"}, {"names": ["a", "b"]}, {"names": ["bad name"]}):
+        with pytest.raises(ValueError):
+            dusk.map(square_row, 3, **kw)
+    with pytest.raises(ValueError, match="at most 2 dimensions"):
+        dusk.map(lambda i: np.zeros((2, 2, 2)), 3)
+    with pytest.raises(ValueError, match="shape"):
+        dusk.map(square_row, 3, shape=(4,))
+    assert not (tmp_path / "x").exists()
+
+
+def test_empty_batch():
+    assert dusk.map(square_row, 0).shape == (0,)
+    assert dusk.map(square_row, 0, shape=(3,)).shape == (0, 3)
