@@ -202,3 +202,26 @@ def test_bad_arguments(tmp_path):
 def test_empty_batch():
     assert dusk.map(square_row, 0).shape == (0,)
     assert dusk.map(square_row, 0, shape=(3,)).shape == (0, 3)
+
+
+def test_one_blas_thread_inside_fn():
+    import ctypes
+    try:
+        ob = ctypes.CDLL("libopenblas.so.0")
+        get = ob.openblas_get_num_threads
+    except (OSError, AttributeError):
+        pytest.skip("no OpenBLAS in this process")
+    get.restype = ctypes.c_int
+    before = get()
+    inside = dusk.map(lambda i: float(get()), 16, chunk=1)
+    assert set(inside.tolist()) == {1.0}
+    assert get() == before
+
+
+def test_from_another_thread():
+    import threading
+    got = []
+    t = threading.Thread(target=lambda: got.append(dusk.map(square_row, 30)))
+    t.start()
+    t.join()
+    assert got[0].tobytes() == np.stack([square_row(i) for i in range(30)]).tobytes()

@@ -228,3 +228,20 @@ def test_numba_cfunc_kernel():
     x = np.random.default_rng(5).random((30, 3))
     got = dusk.map(kernel, x, shape=(3,))
     assert np.array_equal(got, kernel_reference(30, x, 3), equal_nan=True)
+
+
+def test_trace_names_tasks_after_the_function(tmp_path):
+    code = textwrap.dedent(f"""
+        import numpy as np, dusk
+        def tutorial_step(i):
+            return np.full(2, float(i))
+        r = dusk.map(tutorial_step, 300, out={str(tmp_path / 'o')!r}, trace={str(tmp_path / 't')!r},
+                     progress=False)
+        print(r.outcome)
+    """)
+    p = subprocess.run([sys.executable, "-c", code], env=child_env(), capture_output=True,
+                       text=True, timeout=300)
+    assert p.returncode == 0, p.stderr
+    for name in ("trace.json", "report.html", "dag.dot"):
+        assert (tmp_path / "t" / name).exists(), name
+    assert '"tutorial_step-' in (tmp_path / "t" / "trace.json").read_text()
