@@ -618,6 +618,10 @@ def _map(fn, kaddr, src, out, format, names, shape, params, resume, errors, chun
             same = m.get("params") == ident and m.get("tasks") == str(T)
             if same and resume is not False:
                 do_resume = not (overwrite and m.get("state") == "finished")
+                if do_resume and m.get("format", "npy") != format:
+                    raise RunError(f"{fname}: {out} holds this run in format "
+                                   f"{m.get('format')!r}, not {format!r}: pass "
+                                   f"format={m.get('format')!r} to resume it, or overwrite=True")
             elif not overwrite:
                 if same:
                     raise RunError(f"{fname}: {out} holds this run ({m.get('state')}): resume it "

@@ -144,6 +144,8 @@ def test_finished_run_is_reused_and_overwritten(tmp_path):
     r = dusk.map(counted, 20, out=out, params={"n": 1})  # the same run, finished: kept
     assert r.failed == [] and (out / "result.npy").read_bytes() == first
     assert len(calls) <= 1  # at most the shape probe
+    with pytest.raises(dusk.RunError, match="format 'npy'"):
+        dusk.map(counted, 20, out=out, params={"n": 1}, format="h5")
     calls.clear()
     dusk.map(counted, 20, out=out, params={"n": 1}, overwrite=True)
     assert len(calls) >= 20
