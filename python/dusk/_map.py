@@ -515,6 +515,22 @@ def map(fn, items, *, out=None, format="npy", names=None, shape=None, params=Non
     trace     a directory for trace.json, report.html and dag.dot (written when dusk stops, at
               exit); only before dusk has started in this process
     overwrite replace a finished (or another) run in out
+
+    How fn runs: on dusk's CPU workers, several items per task (the chunker), one call into
+    Python per task, under the GIL: work that releases it (NumPy/SciPy linear algebra, BLAS,
+    FFTs, I/O, time.sleep) runs on every core at once. Each worker keeps one BLAS thread while
+    fn runs (DUSK_BLAS_THREADS), as for dusk's own kernels. fn runs on several threads at once:
+    np.random.seed(i) is one global generator that they race on; use
+    np.random.default_rng(i) (or np.random.RandomState(i)) inside fn. A compiled function
+    runs with no Python at all (rows of a float64 C-ordered array or .npy file are read in
+    place; other inputs are read through Python, under the GIL).
+
+    The run is identified by fn's ``__module__.__qualname__``, repr(params), the items (their
+    count; an array's SHA-256; a file's shape, dtype, size and sampled blocks) and the outputs'
+    names and shapes: a directory holding another run is refused (RunError), never written.
+    Ctrl-C (in the main thread) stops the batch: running tasks finish, what is done is saved,
+    then KeyboardInterrupt says how to resume. Under several ranks (mpirun, srun) every rank
+    runs the same call: each computes its own items into out, and every rank returns the same.
     """
     fname = "dusk.map"
     # ---- the arguments
