@@ -733,7 +733,10 @@ def _execute(fn, kaddr, src, out, format, names, shapes, multi, ident, do_resume
             cb = CHUNK_FN(run.chunk)
             keep.append(cb)
             spec.chunk = ctypes.cast(cb, _vp).value
-        rc = _run_interruptibly(b, spec)
+        quit_message = (f"dusk.map: quit at once; what {out}/manifest.txt lists is saved: run "
+                        "the same script again to resume" if out is not None else
+                        "dusk.map: quit at once (nothing saved without out=DIR)")
+        rc = _run_interruptibly(b, spec, quit_message)
         st = _state(b)
         if run is not None and run.error is not None:
             raise run.error
@@ -790,13 +793,27 @@ def _failures(b, out):
     return sorted(reasons), reasons
 
 
-def _run_interruptibly(b, spec):
+def _run_interruptibly(b, spec, quit_message):
     """dusk_map_run in a helper thread while this one waits, so that Ctrl-C (in the main
-    thread) stops the batch through dusk_batch_stop: it saves, then KeyboardInterrupt."""
+    thread) stops the batch through dusk_batch_stop: it saves, then KeyboardInterrupt. A
+    second Ctrl-C ends the process at once (the manifest on disk stays true).
+
+    While the batch runs, SIGINT goes to a handler of ours (Python's signal module, in this
+    thread) rather than raising KeyboardInterrupt wherever this thread happens to be: an
+    exception between two waits would leave the batch running while the interpreter exits."""
     if threading.current_thread() is not threading.main_thread():
         return map_run(b, ctypes.byref(spec))
     result = []
     done = threading.Event()
+    stops = []
+
+    def on_sigint(signum, frame):
+        if stops:  # a second Ctrl-C, as for dusk's programs: at once
+            sys.stderr.write(f"{quit_message}\n")
+            sys.stderr.flush()
+            os._exit(128 + signal.SIGINT)
+        stops.append(signum)
+        batch_stop(b, signal.SIGINT)
 
     def helper():
         try:
@@ -804,15 +821,17 @@ def _run_interruptibly(b, spec):
         finally:
             done.set()
 
-    t = threading.Thread(target=helper, name="dusk-map", daemon=True)
-    t.start()
-    stopped = False
-    while not done.is_set():
-        try:
+    previous = signal.getsignal(signal.SIGINT)
+    ours = previous not in (signal.SIG_IGN, None)  # ignored (a background job): left ignored
+    if ours:
+        signal.signal(signal.SIGINT, on_sigint)
+    try:
+        t = threading.Thread(target=helper, name="dusk-map", daemon=True)
+        t.start()
+        while not done.is_set():
             done.wait(0.05)
-        except KeyboardInterrupt:
-            if not stopped:
-                batch_stop(b, signal.SIGINT)
-                stopped = True
-    t.join()
+        t.join()
+    finally:
+        if ours:
+            signal.signal(signal.SIGINT, previous)
     return result[0]

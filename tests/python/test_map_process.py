@@ -33,7 +33,8 @@ SCRIPT = textwrap.dedent("""
 
     T = int(sys.argv[2])
     try:
-        r = dusk.map(process, T, out=sys.argv[1], params={"n": 6}, chunk=2)
+        r = dusk.map(process, T, out=sys.argv[1], params={"n": 6}, chunk=2,
+                     progress=bool(os.environ.get("MAP_PROGRESS")))
     except KeyboardInterrupt as e:
         print("KeyboardInterrupt:", e, file=sys.stderr)
         sys.exit(130)
@@ -123,6 +124,29 @@ def test_sigint_stops_saves_and_resumes(script, reference, tmp_path):
     m = runlib.manifests(out)[0]
     assert m.get("state") == "interrupted" and 0 < int(m.get("done")) < T
     assert not os.path.exists(os.path.join(out, "result0.npy"))  # still .partial
+    p = subprocess.run([sys.executable, script, out, str(T)], env=child_env(),
+                       capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, p.stderr
+    assert same_as(reference, out)
+
+
+def test_second_sigint_quits_at_once(script, reference, tmp_path):
+    T, _ = reference
+    out = str(tmp_path / "out")
+    env = child_env(0.5)  # tasks of a second: the second Ctrl-C comes while they run
+    env["MAP_PROGRESS"] = "1"
+    p = subprocess.Popen([sys.executable, script, out, str(T)], env=env,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    runlib.wait_under_way(p, out, "dusk.map stopped with two SIGINTs")
+    p.send_signal(signal.SIGINT)
+    for line in p.stderr:  # evidence that the first was taken: the batch says it stops
+        if "stopping" in line:
+            break
+    p.send_signal(signal.SIGINT)
+    rest = p.stderr.read()
+    p.wait(timeout=120)
+    assert p.returncode == 130, rest
+    assert "quit at once" in rest and "run the same script again" in rest
     p = subprocess.run([sys.executable, script, out, str(T)], env=child_env(),
                        capture_output=True, text=True, timeout=300)
     assert p.returncode == 0, p.stderr
