@@ -227,3 +227,21 @@ def test_from_another_thread():
     t.start()
     t.join()
     assert got[0].tobytes() == np.stack([square_row(i) for i in range(30)]).tobytes()
+
+
+@pytest.mark.parametrize("struct, cls, header", [
+    ("dusk_map_spec", "MapSpec", "dusk_map.h"),
+    ("dusk_batch_state", "BatchState", "dusk_batch.h"),
+    ("dusk_batch_failure", "BatchFailure", "dusk_batch.h"),
+])
+def test_map_structures_match_the_headers(tmp_path, struct, cls, header):
+    import ctypes
+    from dusk import _map
+    from test_layout import c_layout, py_layout
+    cls = getattr(_map, cls)
+    fields = [f for f, _ in cls._fields_ if f != "_reserve"]
+    want = c_layout(tmp_path, struct, fields, header)
+    have = py_layout(cls, fields)
+    align = max(ctypes.alignment(t) for _, t in cls._fields_ if _ != "_reserve")
+    have["size"] = ((have["size"][0] + align - 1) // align * align,)
+    assert have == want
