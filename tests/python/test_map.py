@@ -245,3 +245,23 @@ def test_map_structures_match_the_headers(tmp_path, struct, cls, header):
     align = max(ctypes.alignment(t) for _, t in cls._fields_ if _ != "_reserve")
     have["size"] = ((have["size"][0] + align - 1) // align * align,)
     assert have == want
+
+
+def test_failed_items_are_computed_again_by_the_same_call(tmp_path):
+    calls = []
+    fixed = tmp_path / "fixed"
+
+    def sometimes(i):
+        calls.append(i)
+        if i == 3 and not fixed.exists():
+            raise ValueError("not yet")
+        return np.ones(2) * i
+
+    r = dusk.map(sometimes, 10, out=tmp_path / "o")
+    assert r.failed == [3]
+    fixed.write_text("")
+    calls.clear()
+    r = dusk.map(sometimes, 10, out=tmp_path / "o")
+    assert r.failed == [] and not (tmp_path / "o" / "failures.json").exists()
+    assert sorted(set(calls)) == [0, 3]  # the shape probe, and the item that had failed
+    assert r.load().tobytes() == (np.arange(10.0)[:, None] * np.ones(2)).tobytes()
