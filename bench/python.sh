@@ -8,6 +8,10 @@
 #
 #   bench/python.sh [-n N] [-t T] [--sizes NxT,...] [-r REPS] [--steps LIST] [--no-write]
 #                   [--no-install] [BUILD_DIR]
+#   bench/python.sh --map [--quick] [-r REPS] [--cases LIST] [--out FILE] BUILD_DIR
+#
+# --map: your own function through dusk.map against the serial loop, ThreadPoolExecutor,
+# multiprocessing.Pool, Dask (threads, distributed) and mpi4py (bench/python/map_bench.py).
 #
 # Defaults: n = 1000, T = 128, REPS = 1 (each method runs REPS times, the order rotating from
 # one round to the next; the median counts). --sizes runs the whole comparison at each size in
@@ -67,8 +71,13 @@ while [ $# -gt 0 ]; do
         install=0
         shift
         ;;
+    --map)
+        # dusk.map against the ways users run their own function (issue 25): its own script
+        shift
+        exec "$py" "$here/python/map_bench.py" "$@"
+        ;;
     -h | --help)
-        print_header 2 28
+        print_header 2 32
         ;;
     -*) usage_error "unknown option '$1'" ;;
     *)

@@ -32,9 +32,10 @@ packages=(build-essential cmake pkg-config libstarpu-dev libopenblas-dev liblapa
 # python3-h5py and hdf5-tools (h5dump): the HDF5 tests read what dusk writes with them.
 # slurm-wlm and munge: the Slurm tests start a one-machine Slurm (tests/slurm_cluster.sh);
 # srun's PMIx plugin loads libpmix.so, which only libpmix-dev installs.
+# python3-numba: dusk.map's test of a compiled per-item kernel (a numba @cfunc).
 [ "$mode" = test ] && packages+=(python3 python3-numpy python3-pytest python3-h5py hdf5-tools graphviz chromium
     fonts-dejavu-core clang-format git iproute2 clang libclang-rt-14-dev gnuplot-nox
-    slurm-wlm munge libpmix-dev)
+    slurm-wlm munge libpmix-dev python3-numba)
 
 missing=()
 for p in "${packages[@]}"; do

@@ -1,0 +1,365 @@
+"""dusk.map against the ways the tutorial's readers run their own function (issue 25).
+
+    map_bench.py [--quick] [-r REPS] [--cases LIST] [--out FILE.md] BUILD_DIR
+
+Cases (each a fresh process per method and run, rounds alternating the methods' order; the
+median of REPS runs counts):
+  eigh1000  process_data at n = 1000, T = 32
+  eigh100   process_data at n = 100, T = 2000
+  empty     a function that does nothing, T = 1,000,000 (µs per item; Dask on fewer items)
+  cfunc     the same task at n = 100 as a numba @cfunc, against dusk-eigh's C kernels
+  memory    peak resident memory of dusk.map(out=DIR) at n = 100, T = 10,000 and 100,000
+
+process_data is the tutorial's task as a user writes it for threads: a generator of its own
+(np.random.RandomState(i)), b = rand(n, n), a = b.T @ b, np.linalg.eigh(a); it returns the
+eigenvalues. Every method's results are checked against the serial loop's (sum of the largest
+eigenvalues, to 1e-9 relative). Times are of the work alone: pools, clusters, mpirun's ranks
+and dusk's workers are started before the clock starts (a first call of dusk.map on 2 items).
+Prints a markdown table and writes it to --out. Exit: 0 done, 1 a method failed or disagreed.
+"""
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+PY = "/usr/bin/python3"
+
+# ---- the task, as the tutorial's readers write it --------------------------------------------
+
+TASK = r'''
+import numpy as np
+N = int(os.environ["BENCH_N"])
+def process_data(i):
+    rng = np.random.RandomState(i)
+    b = rng.rand(N, N)
+    a = b.T @ b
+    w, v = np.linalg.eigh(a)
+    return w
+ZERO = np.zeros(1)
+def nothing(i):
+    return ZERO
+'''
+
+# Each method: code run in a fresh process with BENCH_N, BENCH_T, BENCH_FN set. It defines
+# setup() (not timed) and work() -> list/array of results (timed), then teardown().
+METHODS = {
+    "serial": ("loop, NumPy's BLAS threads", r'''
+def setup(): pass
+def work(): return [FN(i) for i in range(T)]
+def teardown(): pass
+'''),
+    "threads": ("ThreadPoolExecutor(2), 1 BLAS thread", r'''
+from concurrent.futures import ThreadPoolExecutor
+def setup():
+    global ex; ex = ThreadPoolExecutor(2); list(ex.map(abs, range(4)))
+def work(): return list(ex.map(FN, range(T)))
+def teardown(): ex.shutdown()
+'''),
+    "pool": ("multiprocessing.Pool(2), 1 BLAS thread", r'''
+import multiprocessing
+def setup():
+    global pool; pool = multiprocessing.Pool(2); pool.map(abs, range(4))
+def work(): return pool.map(FN, range(T), chunksize=max(1, T // 64))
+def teardown(): pool.close(); pool.join()
+'''),
+    "dask-threads": ("Dask threaded scheduler (2), 1 BLAS thread", r'''
+import dask
+def setup(): pass
+def work():
+    tasks = [dask.delayed(FN)(i) for i in range(T)]
+    return dask.compute(*tasks, scheduler="threads", num_workers=2)
+def teardown(): pass
+'''),
+    "dask-distributed": ("Dask LocalCluster, 2 workers x 1 thread", r'''
+from dask.distributed import Client, LocalCluster
+def setup():
+    global cluster, client
+    cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                           dashboard_address=None)
+    client = Client(cluster); client.gather(client.map(abs, range(4)))
+def work(): return client.gather(client.map(FN, range(T)))
+def teardown(): client.close(); cluster.close()
+'''),
+    "mpi4py": ("mpi4py, mpirun -np 2, 1 BLAS thread", r'''
+from mpi4py import MPI
+comm = MPI.COMM_WORLD
+def setup(): comm.Barrier()
+def work():
+    mine = [(i, FN(i)) for i in range(comm.rank, T, comm.size)]
+    got = comm.gather(mine, root=0)
+    if comm.rank: return None
+    out = [None] * T
+    for part in got:
+        for i, w in part: out[i] = w
+    return out
+def teardown(): pass
+'''),
+    "dusk.map": ("dusk.map, 2 workers", r'''
+import dusk
+def setup(): dusk.map(FN, 2, progress=False)
+def work(): return dusk.map(FN, T, progress=False)
+def teardown(): pass
+'''),
+}
+
+RUNNER = r'''
+import os, sys, time, json
+T = int(os.environ["BENCH_T"])
+''' + TASK + r'''
+FN = globals()[os.environ["BENCH_FN"]]
+{method}
+if __name__ == "__main__":  # Dask's and multiprocessing's workers import this file again
+    setup()
+    t0 = time.perf_counter()
+    res = work()
+    dt = time.perf_counter() - t0
+    if res is not None:
+        import numpy as np
+        check = float(sum(float(np.asarray(r).reshape(-1)[-1]) for r in res))
+        print("BENCH " + json.dumps({{"seconds": dt, "check": check, "count": len(res)}}),
+              flush=True)
+    teardown()
+'''
+
+
+def env_for(build, n, t, fn, blas1):
+    env = dict(os.environ)
+    env.update(BENCH_N=str(n), BENCH_T=str(t), BENCH_FN=fn,
+               PYTHONPATH=os.path.join(build, "python"), STARPU_SILENT="1",
+               OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1")
+    if blas1:
+        env["OPENBLAS_NUM_THREADS"] = "1"
+    else:
+        env.pop("OPENBLAS_NUM_THREADS", None)
+    return env
+
+
+def run_method(build, method, n, t, fn):
+    code = RUNNER.format(method=METHODS[method][1])
+    with tempfile.NamedTemporaryFile("w", suffix=".py", delete=False) as f:
+        f.write(code)
+        script = f.name
+    cmd = [PY, script]
+    if method == "mpi4py":
+        cmd = ["mpirun", "--oversubscribe", "-np", "2", "-x", "OPENBLAS_NUM_THREADS",
+               "-x", "BENCH_N", "-x", "BENCH_T", "-x", "BENCH_FN"] + cmd
+    try:
+        p = subprocess.run(cmd, env=env_for(build, n, t, fn, method not in ("serial",
+                                                                              "dusk.map")),
+                           capture_output=True, text=True, timeout=900)
+    finally:
+        os.unlink(script)
+    for line in p.stdout.splitlines():
+        if line.startswith("BENCH "):
+            return json.loads(line[6:])
+    raise RuntimeError(f"{method} n={n} T={t}: exit {p.returncode}: "
+                       f"{(p.stderr or p.stdout).strip()[-600:]}")
+
+
+def compare(build, label, n, t, fn, methods, reps, per_item=False, t_for=None):
+    """Rounds of every method, order rotating; returns rows for the table."""
+    times = {m: [] for m in methods}
+    checks = {}
+    for r in range(reps):
+        order = methods[r % len(methods):] + methods[:r % len(methods)]
+        for m in order:
+            tm = (t_for or {}).get(m, t)
+            res = run_method(build, m, n, tm, fn)
+            if res["count"] != tm:
+                raise RuntimeError(f"{m}: {res['count']} results for {tm} items")
+            times[m].append(res["seconds"] / (tm if per_item else 1))
+            checks[m] = (res["check"], tm)
+            print(f"  {label} {m}: {res['seconds']:.3f} s ({tm} items)", file=sys.stderr,
+                  flush=True)
+    ref, ref_t = checks[methods[0]]
+    for m, (c, tm) in checks.items():
+        if tm == ref_t and abs(c - ref) > 1e-9 * max(1.0, abs(ref)):
+            raise RuntimeError(f"{label}: {m}'s results differ from {methods[0]}'s "
+                               f"({c!r} vs {ref!r})")
+    return {m: statistics.median(v) for m, v in times.items()}
+
+
+def table_rows(label, med, unit, per_item=False, t_for=None, t=None):
+    rivals = {m: v for m, v in med.items() if m != "dusk.map"}
+    best = min(rivals, key=rivals.get)
+    rows = []
+    for m, v in med.items():
+        shown = f"{v * 1e6:.2f} µs/item" if per_item else f"{v:.3f} s"
+        ratio = rivals[best] / med["dusk.map"] if m == "dusk.map" else ""
+        items = (t_for or {}).get(m, t)
+        rows.append(f"| {label} | {m} ({METHODS[m][0]}) | {items} | {shown} | "
+                    f"{f'{ratio:.2f}x over {best}' if ratio != '' else ''} |")
+    return rows, rivals[best] / med["dusk.map"]
+
+
+CFUNC = r'''
+import os, sys, time, json, ctypes
+import numpy as np
+from numba import cfunc, types, carray
+import dusk
+N, T = int(os.environ["BENCH_N"]), int(os.environ["BENCH_T"])
+sig = types.int32(types.int64, types.CPointer(types.float64), types.int64,
+                  types.CPointer(types.float64), types.int64)
+@cfunc(sig, nopython=True)
+def process_data(i, x, xlen, out, outlen):
+    np.random.seed(i)            # numba's generator is per thread: no race between workers
+    b = np.random.rand(N, N)
+    a = b.T @ b
+    w, v = np.linalg.eigh(a)
+    o = carray(out, (outlen,))
+    for k in range(outlen):
+        o[k] = w[k]
+    return 0
+dusk.map(process_data, 2, shape=(N,), progress=False)
+t0 = time.perf_counter()
+res = dusk.map(process_data, T, shape=(N,), progress=False)
+dt = time.perf_counter() - t0
+print("BENCH " + json.dumps({"seconds": dt, "check": float(res[:, -1].sum()),
+                             "count": len(res)}), flush=True)
+'''
+
+
+def run_cfunc(build, n, t):
+    with tempfile.NamedTemporaryFile("w", suffix=".py", delete=False) as f:
+        f.write(CFUNC)
+        script = f.name
+    try:
+        p = subprocess.run([PY, script], env=env_for(build, n, t, "x", False),
+                           capture_output=True, text=True, timeout=900)
+    finally:
+        os.unlink(script)
+    for line in p.stdout.splitlines():
+        if line.startswith("BENCH "):
+            return json.loads(line[6:])["seconds"]
+    raise RuntimeError(f"cfunc: exit {p.returncode}: {(p.stderr or p.stdout).strip()[-600:]}")
+
+
+def run_dusk_eigh(build, n, t):
+    p = subprocess.run([os.path.join(build, "apps", "dusk-eigh"), "-n", str(n), "--ntasks",
+                        str(t), "--no-progress"], capture_output=True, text=True, timeout=900,
+                       env=env_for(build, n, t, "x", False))
+    for line in (p.stdout + p.stderr).splitlines():
+        if line.startswith("Processed"):
+            return float(line.split(" in ")[1].split()[0])
+    raise RuntimeError(f"dusk-eigh: exit {p.returncode}: {(p.stderr or p.stdout)[-600:]}")
+
+
+MEMORY = r'''
+import os, sys, resource, tempfile
+import numpy as np
+import dusk
+N, T = int(os.environ["BENCH_N"]), int(os.environ["BENCH_T"])
+''' + TASK.split("ZERO")[0] + r'''
+d = tempfile.mkdtemp()
+r = dusk.map(process_data, T, out=os.path.join(d, "out"), progress=False)
+assert not r.failed
+print("BENCH_KB", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, flush=True)
+import shutil; shutil.rmtree(d)
+'''
+
+
+def run_memory(build, n, t):
+    with tempfile.NamedTemporaryFile("w", suffix=".py", delete=False) as f:
+        f.write(MEMORY)
+        script = f.name
+    try:
+        t0 = time.perf_counter()
+        p = subprocess.run([PY, script], env=env_for(build, n, t, "x", False),
+                           capture_output=True, text=True, timeout=3600)
+        dt = time.perf_counter() - t0
+    finally:
+        os.unlink(script)
+    for line in p.stdout.splitlines():
+        if line.startswith("BENCH_KB"):
+            return int(line.split()[1]) / 1024, dt
+    raise RuntimeError(f"memory: exit {p.returncode}: {(p.stderr or p.stdout)[-600:]}")
+
+
+def main():
+    ap = argparse.ArgumentParser(prog="map_bench.py")
+    ap.add_argument("build")
+    ap.add_argument("--quick", action="store_true", help="tiny sizes: a trial in seconds")
+    ap.add_argument("-r", "--reps", type=int, default=3)
+    ap.add_argument("--cases", default="eigh1000,eigh100,empty,cfunc,memory")
+    ap.add_argument("--out")
+    a = ap.parse_args()
+    build = os.path.abspath(a.build)
+    if not os.path.isdir(os.path.join(build, "python", "dusk")):
+        print(f"map_bench.py: {build}/python/dusk: no dusk package (build first)",
+              file=sys.stderr)
+        return 2
+    q = a.quick
+    reps = 1 if q else a.reps
+    cases = a.cases.split(",")
+    all_methods = list(METHODS)
+    lines = ["| case | method | items | time (median) | dusk.map against the best rival |",
+             "| --- | --- | --- | --- | --- |"]
+    summary = []
+    try:
+        if "eigh1000" in cases:
+            n, t = (200, 8) if q else (1000, 32)
+            med = compare(build, f"n={n}", n, t, "process_data", all_methods, reps)
+            rows, ratio = table_rows(f"n = {n}, T = {t}", med, "s", t=t)
+            lines += rows
+            summary.append(f"n = {n}, T = {t}: dusk.map {ratio:.2f}x the best rival "
+                           "(target >= 1.0)")
+        if "eigh100" in cases:
+            n, t = (50, 200) if q else (100, 2000)
+            med = compare(build, f"n={n}", n, t, "process_data", all_methods, reps)
+            rows, ratio = table_rows(f"n = {n}, T = {t}", med, "s", t=t)
+            lines += rows
+            summary.append(f"n = {n}, T = {t}: dusk.map {ratio:.2f}x the best rival "
+                           "(target >= 1.15)")
+        if "empty" in cases:
+            t = 20000 if q else 1000000
+            t_for = {"dask-threads": t // 20}
+            ms = ["threads", "dask-threads", "dusk.map"]
+            med = compare(build, "empty", 1, t, "nothing", ms, reps, per_item=True,
+                          t_for=t_for)
+            rows, ratio = table_rows("empty function", med, "µs", per_item=True, t_for=t_for,
+                                     t=t)
+            lines += rows
+            summary.append(f"empty function: dusk.map {med['dusk.map'] * 1e6:.2f} µs per item "
+                           f"(target <= 3), ThreadPoolExecutor {med['threads'] * 1e6:.2f}, "
+                           f"Dask threads {med['dask-threads'] * 1e6:.2f}")
+        if "cfunc" in cases:
+            n, t = (50, 200) if q else (100, 2000)
+            cf, de = [], []
+            for r in range(reps):
+                for which in ((0, 1) if r % 2 == 0 else (1, 0)):
+                    if which == 0:
+                        cf.append(run_cfunc(build, n, t))
+                    else:
+                        de.append(run_dusk_eigh(build, n, t))
+            c, d = statistics.median(cf), statistics.median(de)
+            lines.append(f"| numba @cfunc, n = {n}, T = {t} | dusk.map(@cfunc) | {t} | "
+                         f"{c:.3f} s | {c / d:.2f}x dusk-eigh's time |")
+            lines.append(f"| numba @cfunc, n = {n}, T = {t} | dusk-eigh (C kernels, vectors) | "
+                         f"{t} | {d:.3f} s | |")
+            summary.append(f"@cfunc at n = {n}: {c / d:.2f}x dusk-eigh's time (target <= 1.3)")
+        if "memory" in cases:
+            n = 20 if q else 100
+            for t in ((2000, 20000) if q else (10000, 100000)):
+                mb, dt = run_memory(build, n, t)
+                lines.append(f"| memory, n = {n}, T = {t}, out=DIR | dusk.map | {t} | "
+                             f"{dt:.1f} s whole process | peak RSS {mb:.0f} MB |")
+                summary.append(f"peak memory n = {n}, T = {t} to disk: {mb:.0f} MB")
+    except RuntimeError as e:
+        print(f"map_bench.py: {e}", file=sys.stderr)
+        return 1
+    text = "\n".join(lines) + "\n\n" + "\n".join(f"- {s}" for s in summary) + "\n"
+    print(text)
+    if a.out:
+        with open(a.out, "w") as f:
+            f.write(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
