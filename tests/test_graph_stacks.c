@@ -2,10 +2,12 @@
  * would compute them (the same values bit for bit), failing item by item: a NaN matrix in the
  * middle of a stack fails that item alone (its failure named by item, the tasks after it
  * skipping it), the others are computed. Also wraps over the caller's memory, held reads
- * finished from another thread, items injected with DUSK_FAIL_TASKS, observers seeing every
- * task's life, and the refusals: stacks of different counts, item counts that do not match,
- * reads of data nothing wrote. */
+ * finished from another thread, observers seeing every task's life, and the refusals: stacks of
+ * different counts, item counts that do not match, reads of data nothing wrote.
+ * `test_graph_stacks --injected`, with DUSK_FAIL_TASKS=gen-46: an item failed by DUSK_FAIL_TASKS
+ * fails alone (its exit status is the test's, as for the run without it). */
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -173,8 +175,25 @@ static void *finish_read(void *arg)
     return NULL;
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
+    bool injected = argc > 1 && strcmp(argv[1], "--injected") == 0;
+    if (argc > 1 + injected) {
+        fprintf(stderr,
+                "test_graph_stacks: unknown argument %s (usage: test_graph_stacks "
+                "[--injected])\n",
+                argv[1 + injected]);
+        return 2;
+    }
+    /* dusk_config_init reads DUSK_FAIL_TASKS: it must name what this run checks, or nothing */
+    const char *inject = getenv("DUSK_FAIL_TASKS");
+    if (inject == NULL) inject = "";
+    if (strcmp(inject, injected ? "gen-46" : "") != 0) {
+        fprintf(stderr, "test_graph_stacks: DUSK_FAIL_TASKS=%s: %s\n", inject,
+                injected ? "--injected needs DUSK_FAIL_TASKS=gen-46"
+                         : "failures are injected only with --injected (and gen-46)");
+        return 1;
+    }
     dusk_config cfg;
     char why[256];
     CHECK_OK(dusk_config_init(&cfg, why, sizeof why));
@@ -186,8 +205,7 @@ int main(void)
     int handle;
     CHECK_OK(dusk_observer_add(observer, &obs, &handle));
 
-    const char *inject = getenv("DUSK_FAIL_TASKS");
-    if (inject != NULL && strcmp(inject, "gen-46") == 0) {
+    if (injected) {
         /* DUSK_FAIL_TASKS names an item of a task whose options name items: that item
          * alone fails (40 + 2 * 3: gen failed, the tasks after it skip it) */
         static double w[K][N], v[K][N * N];
