@@ -6,7 +6,7 @@ set -u
 . "$(dirname "$0")/runlib.sh"
 cd "$1" || exit 1
 need clang-format clang-format # skipped without it, failed under CI
-files=$(git ls-files '*.c' '*.h' '*.cu' 2>/dev/null || find runtime codelets apps tests tools bench \( -name '*.[ch]' -o -name '*.cu' \))
+files=$(git ls-files '*.c' '*.h' '*.cu' 2>/dev/null || find runtime codelets apps examples tests tools bench \( -name '*.[ch]' -o -name '*.cu' \))
 bad=0
 for f in $files; do
     if ! clang-format --dry-run --Werror "$f" >/dev/null 2>&1; then
