@@ -108,7 +108,7 @@ int main(void)
     CHECK_EQ(nflags, 4); /* --ncpu, --blas-threads, --window, --window-mb */
     CHECK_EQ(nenv, 6);
 
-    /* the figures the README and the help give */
+    /* the figures docs/cli.md and the help give */
     CHECK_OK(dusk_config_bounds(DUSK_SETTING_NCPU, &lo, &hi, &unset, NULL, &env, &flag));
     CHECK(lo == 0 && hi == 4096 && unset == -1);
     CHECK(strcmp(env, "STARPU_NCPU") == 0 && strcmp(flag, "--ncpu") == 0);

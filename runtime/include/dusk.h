@@ -96,8 +96,8 @@ typedef struct dusk_config {
                          DIR/rank-K/, and rank 0 merges them into DIR. Env: DUSK_TRACE. */
     int mpi_core;     /* under several ranks: 1 gives StarPU-MPI's communication thread a core
                          of its own (one worker fewer), 0 runs a worker on every core and lets
-                         the communication thread share them, -1 (default) decides: see the
-                         README. Env: DUSK_MPI_CORE. */
+                         the communication thread share them, -1 (default) decides: see
+                         docs/mpi.md. Env: DUSK_MPI_CORE. */
 } dusk_config;
 
 /* Fill cfg with defaults, then with the environment variables named above.

@@ -34,7 +34,7 @@
  * command line for the hint. The exit status every rank agreed on is dusk_batch_exit_status():
  * what a batch program returns from main().
  *
- * Usage (see README, "Your own batch", for a whole program):
+ * Usage (a whole program: docs/batch.md, "Your own batch", examples/batch/moments.c):
  *
  *   dusk_batch *b;
  *   dusk_batch_new("my-program", T, &b);

@@ -110,7 +110,7 @@ int dusk_init(const dusk_config *cfg, char *why, size_t whylen)
         dusk__env_scope("STARPU_SCHED", NULL);
 #if DUSK_HAVE_FXT
     /* A StarPU with FxT writes its own trace too (prof_file_*), next to dusk's, for
-     * starpu_fxt_tool (Paje/ViTE, StarPU's dag.dot): see the README. */
+     * starpu_fxt_tool (Paje/ViTE, StarPU's dag.dot): see docs/traces.md. */
     if (cfg->trace[0] != '\0' && getenv("STARPU_FXT_PREFIX") == NULL) {
         char prefix[sizeof cfg->trace + 1];
         snprintf(prefix, sizeof prefix, "%s/", cfg->trace);
