@@ -103,11 +103,10 @@ def resumed(slurm, batch, out, argv, label):
               f"{label}: the manifest says finished")
 
 
-# the script and the commands below, as docs/slurm.md shows them
+# the commands below, as docs/slurm.md shows them (the script: test_docs_files)
 slurmlib.doc_shows(["scancel JOBID", "scancel --signal=KILL JOBID.0", "scancel --signal=TERM JOBID",
                     "sbatch --ntasks=1 --cpus-per-task=2 examples/slurm/dusk-eigh.sbatch --resume",
-                    "dusk-eigh --resume $SCRATCH/eigh"],
-                   files=["examples/slurm/dusk-eigh.sbatch"])
+                    "dusk-eigh --resume $SCRATCH/eigh"])
 if slurmlib.failures:
     slurmlib.finish()
 
