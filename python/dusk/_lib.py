@@ -165,7 +165,7 @@ class DuskError(RuntimeError):
 
 _lock = threading.Lock()
 _settings = {}
-_state = {"started": False, "pid": None}
+_state = {"started": False, "pid": None, "blas_threads": 1}
 # The calls in flight (their cancel flags), so that the exit handler can stop them first.
 _calls = {}
 _calls_cond = threading.Condition()
@@ -178,6 +178,11 @@ def configure(settings):
             raise RuntimeError("dusk.configure(): dusk is already running in this process; "
                                "configure() must come before the first dusk call")
         _settings.update(settings)
+
+
+def worker_blas_threads():
+    """The BLAS threads each worker runs with (dusk_config.blas_threads), once started."""
+    return _state["blas_threads"]
 
 
 def started_pid():
@@ -219,6 +224,7 @@ def ensure_started():
         if rc != 0:
             raise DuskError(rc, "dusk: cannot start: " + why.value.decode("utf-8", "replace"))
         _state["started"] = True
+        _state["blas_threads"] = cfg.blas_threads
         _state["pid"] = os.getpid()
         atexit.register(_stop)
 

@@ -369,8 +369,9 @@ def _shape_text(s):
 class _Run:
     """What the chunk callback needs: the function, the items, the outputs' shapes."""
 
-    def __init__(self, fn, src, shapes):
+    def __init__(self, fn, src, shapes, seen=None):
         self.fn = fn
+        self.seen = seen or {}  # what the probe's calls gave: not called again
         self.src = src
         self.shapes = shapes
         self.sizes = [int(np.prod(s)) for s in shapes]
@@ -389,10 +390,16 @@ class _Run:
                 outs_np.append(a.reshape((count,) + tuple(shape)))
             fn, nouts, shapes, src, rows = self.fn, len(self.shapes), self.shapes, self.src, \
                 self.rows
+            seen = self.seen
             for k in range(count):
                 i = items[k]
                 try:
-                    r = fn(i, src.row(i)) if rows else fn(i)
+                    if seen and i in seen:
+                        r = seen.pop(i)
+                        if type(r) is _Cached:
+                            raise r.e
+                    else:
+                        r = fn(i, src.row(i)) if rows else fn(i)
                     if nouts == 1 and type(r) is np.ndarray and r.dtype.kind in "biuf":
                         if r.shape != shapes[0]:
                             raise _ShapeError(shapes[0], r.shape)
@@ -434,21 +441,66 @@ class _ShapeError(_ReturnError):
                          f"{_shape_text(want)} (the shape of the first item's result)")
 
 
+class _BlasAsAWorker:
+    """OpenBLAS's threads set, in this thread, to what each worker runs with (one by default),
+    and put back after: what fn computes here is what a worker would compute, to the bit (a
+    different thread count can change the last bits of a BLAS result). Only where the
+    OpenBLAS that dusk uses is the one in this process (else dusk sets no worker's count)."""
+
+    def __enter__(self):
+        self.saved = None
+        try:
+            blas = ctypes.CDLL("libopenblas.so.0", mode=os.RTLD_NOLOAD)
+            self.get, self.set = blas.openblas_get_num_threads, blas.openblas_set_num_threads
+        except (OSError, AttributeError):
+            return self
+        self.get.restype = ctypes.c_int
+        self.set.argtypes = [ctypes.c_int]
+        self.saved = self.get()
+        self.set(_lib.worker_blas_threads())
+        return self
+
+    def __exit__(self, *exc):
+        if self.saved is not None:
+            self.set(self.saved)
+
+
 def _probe(fn, src, fname, nouts_hint):
-    """Call fn on the first items, in this thread, until one succeeds: the outputs' shapes."""
+    """Call fn on the first items, in this thread, until one succeeds: the outputs' shapes, and
+    what those calls gave (item -> result or exception), which the run uses instead of calling
+    fn a second time on those items. dusk is started first, and the calls run with a worker's
+    BLAS threads (_BlasAsAWorker)."""
+    _lib.ensure_started()
+    with _BlasAsAWorker():
+        return _probe_calls(fn, src, fname, nouts_hint)
+
+
+def _probe_calls(fn, src, fname, nouts_hint):
     first = None
+    seen = {}
     for i in range(min(src.count, 16)):
         try:
             r = fn(i, src.row(i)) if src.has_rows else fn(i)
             vals = _as_outputs(r, nouts_hint or (len(r) if isinstance(r, tuple) else 1))
-            return [v.shape for v in vals], isinstance(r, tuple)
+            # a copy: fn may hand back a buffer of its own that its next call overwrites
+            seen[i] = tuple(np.array(v, dtype=np.float64) for v in vals) \
+                if isinstance(r, tuple) else np.array(vals[0], dtype=np.float64)
+            return [v.shape for v in vals], isinstance(r, tuple), seen
         except Exception as e:
+            seen[i] = _Cached(e)
             if first is None:
                 first = (i, e)
     i, e = first
     raise MapError(f"{fname}: the first {min(src.count, 16)} items all failed, so the shape of "
                    f"the results is unknown; item {i}: {_exception_reason(e)}",
                    list(range(min(src.count, 16))), {i: _exception_reason(e)}, None) from e
+
+
+class _Cached:
+    """An exception fn raised while its outputs' shapes were probed: the item fails with it."""
+
+    def __init__(self, e):
+        self.e = e
 
 
 def _read_manifest(dir):
@@ -592,12 +644,13 @@ def _map(fn, kaddr, src, out, format, names, shape, params, resume, errors, chun
          progress, overwrite, fname):
     T = src.count
     # ---- the outputs' shapes
+    seen = None
     if kaddr is not None:
         shapes, multi = [shape], False
     elif T == 0:
         shapes, multi = [shape or ()], False
     else:
-        shapes, multi = _probe(fn, src, fname, None)
+        shapes, multi, seen = _probe(fn, src, fname, None)
         if shape is not None and len(shapes) == 1 and shapes[0] != shape:
             raise ValueError(f"{fname}: fn returned shape {_shape_text(shapes[0])} for the first "
                              f"item, but shape={_shape_text(shape)} was given")
@@ -655,11 +708,11 @@ def _map(fn, kaddr, src, out, format, names, shape, params, resume, errors, chun
 
     with _run_lock:
         return _execute(fn, kaddr, src, out, format, names, shapes, multi, ident, do_resume,
-                        errors, chunk, distribute, progress, overwrite, fname, T, xlen)
+                        errors, chunk, distribute, progress, overwrite, fname, T, xlen, seen)
 
 
 def _execute(fn, kaddr, src, out, format, names, shapes, multi, ident, do_resume, errors, chunk,
-             distribute, progress, overwrite, fname, T, xlen):
+             distribute, progress, overwrite, fname, T, xlen, seen):
     b = _vp()
 
     def check(rc, what):
@@ -729,14 +782,14 @@ def _execute(fn, kaddr, src, out, format, names, shapes, multi, ident, do_resume
                     keep.append(cb)
                     spec.read = ctypes.cast(cb, _vp).value
         else:
-            run = _Run(fn, src, shapes)
+            run = _Run(fn, src, shapes, seen)
             cb = CHUNK_FN(run.chunk)
             keep.append(cb)
             spec.chunk = ctypes.cast(cb, _vp).value
         quit_message = (f"dusk.map: quit at once; what {out}/manifest.txt lists is saved: run "
                         "the same script again to resume" if out is not None else
                         "dusk.map: quit at once (nothing saved without out=DIR)")
-        rc = _run_interruptibly(b, spec, quit_message)
+        rc, signum = _run_interruptibly(b, spec, quit_message)
         st = _state(b)
         if run is not None and run.error is not None:
             raise run.error
@@ -747,6 +800,12 @@ def _execute(fn, kaddr, src, out, format, names, shapes, multi, ident, do_resume
                          "out)")
             else:
                 where = "nothing is saved without out=DIR"
+            if signum == signal.SIGTERM:
+                # scancel, a walltime's --signal, kill: the process ends, as SIGTERM's default
+                # would have ended it, but after saving (finally blocks and atexit still run)
+                sys.stderr.write(f"{fname} stopped by SIGTERM: {where}\n")
+                sys.stderr.flush()
+                raise SystemExit(128 + signal.SIGTERM)
             raise KeyboardInterrupt(f"{fname} stopped: {where}")
         if st.outcome != 1:  # not FINISHED
             why = st.why.decode("utf-8", "replace") if st.why else _lib.error_text(rc)
@@ -796,24 +855,27 @@ def _failures(b, out):
 def _run_interruptibly(b, spec, quit_message):
     """dusk_map_run in a helper thread while this one waits, so that Ctrl-C (in the main
     thread) stops the batch through dusk_batch_stop: it saves, then KeyboardInterrupt. A
-    second Ctrl-C ends the process at once (the manifest on disk stays true).
+    second Ctrl-C ends the process at once (the manifest on disk stays true). SIGTERM (scancel,
+    kill, a job's time limit), where its handler is still Python's default, stops the batch
+    the same way; the caller then ends the process with status 143. Returns dusk_map_run's
+    code and the signal that stopped the batch (None if none).
 
-    While the batch runs, SIGINT goes to a handler of ours (Python's signal module, in this
+    While the batch runs, these signals go to handlers of ours (Python's signal module, in this
     thread) rather than raising KeyboardInterrupt wherever this thread happens to be: an
     exception between two waits would leave the batch running while the interpreter exits."""
     if threading.current_thread() is not threading.main_thread():
-        return map_run(b, ctypes.byref(spec))
+        return map_run(b, ctypes.byref(spec)), None
     result = []
     done = threading.Event()
     stops = []
 
-    def on_sigint(signum, frame):
-        if stops:  # a second Ctrl-C, as for dusk's programs: at once
+    def on_signal(signum, frame):
+        if stops:  # a second signal, as for dusk's programs: at once
             sys.stderr.write(f"{quit_message}\n")
             sys.stderr.flush()
-            os._exit(128 + signal.SIGINT)
+            os._exit(128 + signum)
         stops.append(signum)
-        batch_stop(b, signal.SIGINT)
+        batch_stop(b, signum)
 
     def helper():
         try:
@@ -821,10 +883,15 @@ def _run_interruptibly(b, spec, quit_message):
         finally:
             done.set()
 
-    previous = signal.getsignal(signal.SIGINT)
-    ours = previous not in (signal.SIG_IGN, None)  # ignored (a background job): left ignored
-    if ours:
-        signal.signal(signal.SIGINT, on_sigint)
+    previous = {}
+    # SIGINT: unless ignored (a background job), where it stays ignored; SIGTERM: unless the
+    # program has its own handler (or ignores it)
+    if signal.getsignal(signal.SIGINT) not in (signal.SIG_IGN, None):
+        previous[signal.SIGINT] = signal.getsignal(signal.SIGINT)
+    if signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:
+        previous[signal.SIGTERM] = signal.SIG_DFL
+    for s in previous:
+        signal.signal(s, on_signal)
     try:
         t = threading.Thread(target=helper, name="dusk-map", daemon=True)
         t.start()
@@ -832,6 +899,6 @@ def _run_interruptibly(b, spec, quit_message):
             done.wait(0.05)
         t.join()
     finally:
-        if ours:
-            signal.signal(signal.SIGINT, previous)
-    return result[0]
+        for s, h in previous.items():
+            signal.signal(s, h)
+    return result[0], (stops[0] if stops else None)

@@ -265,3 +265,33 @@ def test_failed_items_are_computed_again_by_the_same_call(tmp_path):
     assert r.failed == [] and not (tmp_path / "o" / "failures.json").exists()
     assert sorted(set(calls)) == [0, 3]  # the shape probe, and the item that had failed
     assert r.load().tobytes() == (np.arange(10.0)[:, None] * np.ones(2)).tobytes()
+
+
+@pytest.mark.parametrize("first_failing", [0, 3])
+def test_fn_called_once_per_item(first_failing):
+    """The shapes of the outputs come from fn's first calls; the run reuses what those calls
+    gave (results and exceptions) rather than calling fn on those items a second time."""
+    calls = {}
+
+    def f(i):
+        calls[i] = calls.get(i, 0) + 1
+        if i < first_failing:
+            raise RuntimeError(f"item {i} fails")
+        return np.full(2, float(i))
+
+    r = dusk.map(f, 40, chunk=3)
+    assert sorted(calls) == list(range(40)) and set(calls.values()) == {1}, calls
+    want = np.array([[np.nan, np.nan] if i < first_failing else [i, i] for i in range(40)])
+    assert np.array_equal(r, want, equal_nan=True)
+
+
+def test_probe_result_is_a_copy():
+    """fn may return a buffer of its own that each call overwrites: item 0's row is item 0's."""
+    buf = np.zeros(3)
+
+    def f(i):
+        buf[:] = i
+        return buf.copy() if i else buf
+
+    r = dusk.map(f, 10, chunk=1)
+    assert np.array_equal(r, np.repeat(np.arange(10.0)[:, None], 3, axis=1))

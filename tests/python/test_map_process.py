@@ -130,6 +130,28 @@ def test_sigint_stops_saves_and_resumes(script, reference, tmp_path):
     assert same_as(reference, out)
 
 
+def test_sigterm_stops_saves_and_resumes(script, reference, tmp_path):
+    """scancel, a job's time limit (--signal=TERM@...) and kill send SIGTERM: the batch stops
+    as for Ctrl-C, saves, and the process ends with 143 (128 + SIGTERM) as SIGTERM would have
+    ended it; the same script resumes it."""
+    T, _ = reference
+    out = str(tmp_path / "out")
+    p = subprocess.Popen([sys.executable, script, out, str(T)], env=child_env(0.01),
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    runlib.wait_under_way(p, out, "dusk.map stopped with SIGTERM")
+    p.send_signal(signal.SIGTERM)
+    _, err = p.communicate(timeout=120)
+    assert p.returncode == 128 + signal.SIGTERM, err
+    assert "dusk.map stopped by SIGTERM:" in err and "run the same script again" in err, err
+    m = runlib.manifests(out)[0]
+    assert m.get("state") == "interrupted" and 0 < int(m.get("done")) < T, m
+    assert not os.path.exists(os.path.join(out, "result0.npy"))  # still .partial
+    p = subprocess.run([sys.executable, script, out, str(T)], env=child_env(),
+                       capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, p.stderr
+    assert same_as(reference, out)
+
+
 def test_second_sigint_quits_at_once(script, reference, tmp_path):
     T, _ = reference
     out = str(tmp_path / "out")
