@@ -74,7 +74,8 @@ while [ $# -gt 0 ]; do
     --map)
         # dusk.map against the ways users run their own function (issue 25): its own script
         shift
-        exec "$py" "$here/python/map_bench.py" "$@"
+        map_args=("$@")
+        set --
         ;;
     -h | --help)
         print_header 2 32
@@ -144,6 +145,10 @@ if has_step mpi4py; then
     modules+=(mpi4py)
 fi
 if has_step mpi4py || has_step dusk-mpi; then packages+=(openmpi-bin); fi
+if [ -n "${map_args+x}" ]; then # every way of map_bench.py, and numba for its @cfunc case
+    packages+=(python3-dask python3-distributed python3-mpi4py openmpi-bin python3-numba
+        python3-scipy)
+fi
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -169,6 +174,7 @@ if [ ${#missing[@]} -gt 0 ]; then
     rm -f "$log"
 fi
 [ -x "$py" ] || die "no $py (Debian's python3)"
+[ -z "${map_args+x}" ] || exec "$py" "$here/python/map_bench.py" "${map_args[@]}"
 imports="import $(IFS=,; echo "${modules[*]}")"
 "$py" -c "$imports" 2>/dev/null ||
     die "$py cannot import ${modules[*]}: $("$py" -c "$imports" 2>&1 | tail -n 1)"
