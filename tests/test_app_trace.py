@@ -114,6 +114,53 @@ with tempfile.TemporaryDirectory() as tmp:
     else:
         check(False, "keyed tasks of test_graph_options are in the trace")
 
+# A trace directory is treated like --output: files of the same names that dusk did not write
+# are refused, never replaced; dag.dot is complete or absent (a killed run leaves
+# dag.dot.partial, never a cut dag.dot that Graphviz rejects).
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import runlib  # noqa: E402  (waiting for evidence that a run is under way, never a fixed sleep)
+
+with tempfile.TemporaryDirectory() as tmp:
+    for name in ("report.html", "trace.json", "dag.dot"):
+        d = os.path.join(tmp, "mine-" + name)
+        os.makedirs(d)
+        with open(os.path.join(d, name), "w") as f:
+            f.write("my own notes\n")
+        r = subprocess.run([eigh, "-n", "10", "--ntasks", "3", "--no-progress", "--trace", d],
+                           capture_output=True, text=True, timeout=120)
+        lines = r.stderr.strip().splitlines()
+        check(r.returncode != 0 and len(lines) == 1 and f"{name} is not a file dusk wrote" in
+              lines[0], f"--trace into a directory holding my own {name}: refused in one line "
+              f"(exit {r.returncode}: {r.stderr.strip()!r})")
+        with open(os.path.join(d, name)) as f:
+            check(f.read() == "my own notes\n", f"my own {name} is untouched")
+        check(sorted(os.listdir(d)) == [name], f"nothing else written beside my own {name}")
+
+    d = os.path.join(tmp, "again")
+    for k in range(2):
+        r = subprocess.run([eigh, "-n", "10", "--ntasks", "3", "--no-progress", "--trace", d],
+                           capture_output=True, text=True, timeout=120)
+        check(r.returncode == 0, f"traced run {k + 1} into the same directory exits 0 "
+              f"({r.stderr.strip()})")
+    check(sorted(os.listdir(d)) == ["dag.dot", "report.html", "trace.json"],
+          f"a run's own trace files are replaced by the next: {sorted(os.listdir(d))}")
+
+    d, out = os.path.join(tmp, "killed"), os.path.join(tmp, "killed-out")
+    cmd = lambda t: [eigh, "-n", "60", "--ntasks", str(t), "--no-progress"]  # noqa: E731
+    t = runlib.size_tasks(cmd, 200, 200, 10**7)
+    shutil.copytree(os.path.join(tmp, "again"), d)  # an earlier run's complete trace
+    p = subprocess.Popen(cmd(t) + ["--output", out, "--trace", d], stdout=subprocess.DEVNULL,
+                         stderr=subprocess.PIPE, text=True)
+    runlib.wait_under_way(p, out, "a traced run killed")
+    p.kill()
+    p.wait()
+    names = sorted(os.listdir(d))
+    check("dag.dot" not in names and "dag.dot.partial" in names,
+          f"a killed traced run leaves dag.dot.partial and no dag.dot (earlier or cut): {names}")
+    r = subprocess.run([tool, os.path.join(d, "trace.json")], capture_output=True, text=True)
+    check(r.returncode == 0 and "truncated" in r.stderr,
+          f"its cut trace.json is still read ({r.returncode}: {r.stderr.strip()[-200:]})")
+
 if fails:
     print(f"{len(fails)} failed")
     sys.exit(1)

@@ -38,6 +38,17 @@ expect 2 "no trace file given" summary
 expect 2 "merge needs -o FILE" merge "$small"
 expect 2 "report needs -o FILE" report "$small"
 expect 2 "option '-o' needs a value" merge -o
+# never written over what it reads: -o naming one of the traces (also through another name)
+cp "$small" "$tmp/own.json"
+ln -s own.json "$tmp/alias.json"
+expect 2 "-o $tmp/own.json is the trace $tmp/own.json it reads" report -o "$tmp/own.json" "$tmp/own.json"
+expect 2 "is the trace $tmp/own.json it reads" merge -o "$tmp/alias.json" "$small" "$tmp/own.json"
+if cmp -s "$small" "$tmp/own.json"; then
+    echo "ok: the trace named by -o is untouched"
+else
+    echo "FAIL: the trace named by -o was written over"
+    fails=$((fails + 1))
+fi
 expect 2 "-o is for merge and report" -o x.json "$small"
 
 # warns CODE WORDS ARGS...: exit CODE, exactly one stderr line containing WORDS (stdout free)

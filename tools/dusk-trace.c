@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "dusk.h"
 #include "dusk_trace.h"
@@ -112,6 +113,19 @@ static int parse(int argc, char **argv, options *o)
     if (o->cmd != CMD_REPORT && o->params) return usage_error("%s--params is for report", "");
     o->paths = (const char *const *)argv + optind;
     o->npaths = argc - optind;
+    /* never write over what is read: -o naming one of the traces (by its file, not its name) */
+    struct stat out;
+    if (o->output && stat(o->output, &out) == 0)
+        for (int i = 0; i < o->npaths; i++) {
+            struct stat in;
+            if (stat(o->paths[i], &in) == 0 && in.st_dev == out.st_dev && in.st_ino == out.st_ino) {
+                fprintf(stderr,
+                        "dusk-trace: -o %s is the trace %s it reads: write to another "
+                        "file (see dusk-trace --help)\n",
+                        o->output, o->paths[i]);
+                return EXIT_USAGE;
+            }
+        }
     return -1;
 }
 

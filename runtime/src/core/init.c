@@ -167,15 +167,21 @@ int dusk_init(const dusk_config *cfg, char *why, size_t whylen)
     dusk__runtime_start(cfg);
     dusk__fault_start(); /* DUSK_FAIL_TASKS, a test aid: nothing unless it is set */
     if (cfg->trace[0] != '\0') {
-        char twhy[200], dir[sizeof cfg->trace + 32];
-        /* several ranks: each its own directory, merged by rank 0 at dusk_shutdown() */
+        char twhy[1200], dir[sizeof cfg->trace + 32];
+        /* several ranks: each its own directory, merged by rank 0 at dusk_shutdown() into
+         * the top one's trace.json and report.html (which must be dusk's too) */
         if (dusk_rank_count() > 1)
             snprintf(dir, sizeof dir, "%s/rank-%d", cfg->trace, dusk_rank());
         else
             snprintf(dir, sizeof dir, "%s", cfg->trace);
-        if ((ret = dusk__trace_open(dir, dusk_rank(), dusk_rank_count(), dusk__runtime_trace(),
+        if ((dusk_rank_count() > 1 &&
+             (ret = dusk__trace_dir_check(cfg->trace, twhy, sizeof twhy)) != 0) ||
+            (ret = dusk__trace_open(dir, dusk_rank(), dusk_rank_count(), dusk__runtime_trace(),
                                     twhy, sizeof twhy)) != 0) {
-            dusk__set_why(why, whylen, "cannot write the trace to %s: %s", dir, twhy);
+            if (ret == DUSK_EEXIST)
+                dusk__set_why(why, whylen, "the trace: %s", twhy);
+            else
+                dusk__set_why(why, whylen, "cannot write the trace to %s: %s", dir, twhy);
             dusk_shutdown();
             return ret;
         }

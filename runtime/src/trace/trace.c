@@ -10,6 +10,7 @@
  */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -17,6 +18,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "dusk_internal.h"
 #include "dusk_trace.h"
@@ -50,6 +52,48 @@ struct dusk__trace {
     unsigned char *cache_cl;
     int observer; /* dusk_observer_add's handle, or -1 */
 };
+
+/* What dusk writes in a trace directory, and how each file begins (report.html: its title),
+ * so that a file of the same name that dusk did not write is never replaced. */
+static const struct {
+    const char *name, *mark;
+    size_t within; /* the mark begins the file (0), or lies in its first `within` bytes */
+} ours[] = {
+    {"trace.json", "{\"traceEvents\":[", 0},
+    {"dag.dot", "digraph dusk {", 0},
+    {"report.html", "dusk trace report</title>", 8192},
+};
+
+/* 1 when dir/name is missing, empty (a run killed as it began) or dusk's own, else 0 */
+static int is_ours(const char *dir, int k)
+{
+    char path[4200], head[8193];
+    snprintf(path, sizeof path, "%s/%s", dir, ours[k].name);
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0) return errno == ENOENT;
+    size_t want = ours[k].within ? ours[k].within : strlen(ours[k].mark), got = 0;
+    ssize_t n;
+    while (got < want && (n = read(fd, head + got, want - got)) > 0)
+        got += (size_t)n;
+    close(fd);
+    head[got] = '\0';
+    if (got == 0) return 1;
+    if (ours[k].within == 0) return got == want && memcmp(head, ours[k].mark, want) == 0;
+    return strstr(head, ours[k].mark) != NULL;
+}
+
+int dusk__trace_dir_check(const char *dir, char *why, size_t whylen)
+{
+    for (size_t k = 0; k < sizeof ours / sizeof ours[0]; k++)
+        if (!is_ours(dir, (int)k)) {
+            dusk__set_why(why, whylen,
+                          "%s/%s is not a file dusk wrote, and a trace there would replace it: "
+                          "trace into another directory, or move the file",
+                          dir, ours[k].name);
+            return DUSK_EEXIST;
+        }
+    return 0;
+}
 
 static FILE *open_in(const char *dir, const char *name, char *why, size_t whylen)
 {
@@ -183,8 +227,23 @@ int dusk__trace_open(const char *dir, int rank, int nranks, dusk__trace **out, c
     }
     for (int i = 0; i < DOT_ID_CACHE; i++)
         t->cache_id[i] = -1;
+    /* dag.dot is written as dag.dot.partial and renamed at close: a run killed meanwhile
+     * leaves no cut dag.dot that Graphviz would reject (nor an earlier run's beside it);
+     * trace.json is written in place, since dusk-trace reads a cut one */
+    char old_dot[4200];
+    snprintf(old_dot, sizeof old_dot, "%s/dag.dot", dir);
+    int rc = dusk__trace_dir_check(dir, why, whylen);
+    if (rc != 0) {
+        trace_free(t);
+        return rc;
+    }
+    if (unlink(old_dot) != 0 && errno != ENOENT) {
+        dusk__set_why(why, whylen, "%s: %s", old_dot, strerror(errno));
+        trace_free(t);
+        return DUSK_EIO;
+    }
     if ((t->json = open_in(dir, "trace.json", why, whylen)) == NULL ||
-        (t->dot = open_in(dir, "dag.dot", why, whylen)) == NULL) {
+        (t->dot = open_in(dir, "dag.dot.partial", why, whylen)) == NULL) {
         trace_free(t);
         return DUSK_EIO;
     }
@@ -396,6 +455,12 @@ int dusk__trace_close(dusk__trace **tp, const char *params)
     if (ferror(t->dot)) rc = DUSK_EIO;
     if (fclose(t->dot) != 0) rc = DUSK_EIO;
     t->dot = NULL;
+    if (rc == 0) {
+        char part[4200], dot[4200];
+        snprintf(part, sizeof part, "%s/dag.dot.partial", t->dir);
+        snprintf(dot, sizeof dot, "%s/dag.dot", t->dir);
+        if (rename(part, dot) != 0) rc = DUSK_EIO;
+    }
 
     if (rc == 0) {
         char json_path[4096], html_path[4096];

@@ -30,9 +30,15 @@ typedef struct dusk__trace_task {
     int64_t item_first, item_count, item_step, items_failed;
 } dusk__trace_task;
 
+/* 0 when a trace may be written in dir: each of trace.json, dag.dot and report.html there is
+ * missing, empty, or one dusk wrote (by how it begins); else DUSK_EEXIST, `why` naming the
+ * file. */
+int dusk__trace_dir_check(const char *dir, char *why, size_t whylen);
+
 /* Start a trace in dir (created if missing) for this process, rank `rank` of `nranks`, and
  * observe every task from now on. Writes the worker names (StarPU must be started). Returns
- * 0, DUSK_ENOMEM (no room for one more observer) or DUSK_EIO with `why`. */
+ * 0, DUSK_ENOMEM (no room for one more observer), DUSK_EEXIST (dusk__trace_dir_check) or
+ * DUSK_EIO with `why`. dag.dot is dag.dot.partial until the close. */
 int dusk__trace_open(const char *dir, int rank, int nranks, dusk__trace **out, char *why,
                      size_t whylen);
 
