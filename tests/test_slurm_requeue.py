@@ -9,6 +9,8 @@ tests/slurm_cluster.sh): examples/slurm/dusk-eigh-requeue.sbatch, as docs/slurm.
 - let start at once (`scontrol update JobId=JOBID StartTime=now`: Slurm holds a requeued job
   about two minutes) and runs the same line again, which resumes: the job completes, its
   output holds both runs, and the outputs are byte-identical to one uninterrupted process;
+- its output (slurm-JOBID.out) holds plain progress lines of rank 0's share, no carriage
+  return (DUSK_PROGRESS_INTERVAL=0.5, so that they come quickly);
 - requeued once more after it completed: the line says the run is finished and computes
   nothing; the job completes again, the outputs untouched.
 The workload is sized from a measured run so that it lasts several seconds here; a run that
@@ -26,6 +28,10 @@ from slurmlib import check  # noqa: E402
 exe = os.path.abspath(sys.argv[1])
 here = os.path.dirname(os.path.abspath(__file__))
 script = os.path.join(os.path.dirname(here), "examples", "slurm", "dusk-eigh-requeue.sbatch")
+
+
+PROGRESS = re.compile(r"^dusk-eigh: progress of rank 0's share: (\d+) of (\d+) tasks \((\d+)%\), "
+                      r"(\d+) failed, ([0-9.]+) tasks/s, (\S+) left$")
 
 
 def snapshot(out):
@@ -76,8 +82,9 @@ with tempfile.TemporaryDirectory(prefix="dusk-requeue-") as tmp, slurmlib.Cluste
     print(f"note: {ntasks} tasks of n = 200")
     batch.reference(tmp)
     out = os.path.join(tmp, "eigh")
-    jobid = slurm.sbatch([f"--chdir={tmp}", f"--export=ALL,DUSK_EIGH={exe}", script, out] +
-                         batch.args + ["--no-progress"])
+    # progress lines every 5% of rank 0's tasks, 0.5 s apart at least: quick
+    jobid = slurm.sbatch([f"--chdir={tmp}", f"--export=ALL,DUSK_EIGH={exe},"
+                          f"DUSK_PROGRESS_INTERVAL=0.5", script, out] + batch.args)
 
     # ---- requeued mid-run
     label = "requeued mid-run"
@@ -122,6 +129,17 @@ with tempfile.TemporaryDirectory(prefix="dusk-requeue-") as tmp, slurmlib.Cluste
         batch.same_as_reference(out, label)
         check(slurmlib.manifest(out)[0].get("state") == "finished",
               f"{label}: the manifest says finished")
+        # the job's output: plain progress lines of rank 0's share, in both runs
+        lines = [line for line in text.splitlines() if "progress" in line]
+        parsed = [PROGRESS.match(line) for line in lines]
+        check("\r" not in text, f"{label}: no carriage return in slurm-{jobid}.out")
+        check(len(lines) >= 2 and all(parsed),
+              f"{label}: {len(lines)} progress lines of rank 0's share, as documented",
+              "\n".join(lines))
+        shares = {int(p.group(2)) for p in parsed if p}
+        check(ntasks // 2 in shares or (ntasks + 1) // 2 in shares,
+              f"{label}: the first run's lines count out of rank 0's {(ntasks + 1) // 2} tasks",
+              str(shares))
 
         # ---- requeued once it completed: nothing to do
         label = "requeued after completing"

@@ -79,11 +79,26 @@ DUSK_NODISCARD int dusk_cli_continue_state(const char *dir, const char *program,
  * 0, DUSK_EINVAL (no output directory: nothing to resume), DUSK_ENOMEM. */
 DUSK_NODISCARD int dusk_cli_resume_command(const dusk_batch *b, char **out);
 
+/* How often the text reporter writes a progress line when stderr is not a terminal (a batch
+ * job's output file), from DUSK_PROGRESS_INTERVAL: S seconds (a number > 0; default 10) is
+ * the shortest time between two lines, which come at every 5% of the items and at least
+ * every 12 S (2 minutes by default); "off" or 0: no lines. *seconds is S, 0 for off. 0, or
+ * DUSK_EINVAL for a malformed value (`why`: one line naming it; *seconds is then the default).
+ * Thread-safe. */
+DUSK_NODISCARD int dusk_cli_progress_interval(double *seconds, char *why, size_t whylen);
+
 /* Attach the standard text reporter to b (dusk_batch_set_reporter; its state is the batch's,
  * freed with it). What it prints, with PROG the program's name ("PROG: rank K" under several
  * ranks, where each rank says its own errors and failures and rank 0 the rest):
  *   - stderr: "PROG: REASON" for a refusal or an error, "PROG: warning: REASON"; the progress
- *     bar (rank 0, as the configuration's progress setting says); "PROG: stopping: ..." at
+ *     bar (rank 0, as the configuration's progress setting says), or, when stderr is not a
+ *     terminal and the setting is automatic, progress lines (rank 0; its own share under
+ *     several ranks; dusk_cli_progress_interval() says how often):
+ *       "PROG: progress: D of T ITEMS (P%), F failed, R ITEMS/s, MM:SS left"
+ *       "PROG: progress of rank 0's share: D of T ITEMS (P%), ..." (several ranks)
+ *     where D counts the items processed (done or failed), of the batch's T with one rank
+ *     (those done before a resume included), of rank 0's T in this run under several, and F
+ *     those of them that failed in this run; "PROG: stopping: ..." at
  *     the first signal; the first 10 failed items of each rank; the stop message and
  *     "PROG: to resume: COMMAND" (the command also what a second signal prints as it quits
  *     at once); with -v (verbose > 0), the largest chunk;
