@@ -20,6 +20,7 @@ import os
 import re
 import sys
 import tempfile
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import slurmlib  # noqa: E402
@@ -59,6 +60,16 @@ def requeue_and_release(slurm, jobid, restarts, label, queued=None):
         return False
     if queued:
         queued()
+    # The run before must be over on the node too (sinfo: idle, no longer completing), and
+    # the new one start in a later second: slurmd refuses a job whose credential is from the
+    # second its earlier run's was revoked in ("Job credential revoked", the job FAILED), which
+    # is why Slurm itself holds a requeued job for its credentials' lifetime (2 minutes).
+    idle = slurmlib.wait_for(lambda: slurm.run(["sinfo", "-h", "-o", "%T"]).stdout.strip() ==
+                             "idle", 300, interval=0.2)
+    if not check(idle, f"{label}: the node is idle again"):
+        return False
+    second = int(time.time())
+    slurmlib.wait_for(lambda: int(time.time()) >= second + 2, 5)
     r = slurm.run(["scontrol", "update", f"JobId={jobid}", "StartTime=now"], timeout=120)
     return check(r.returncode == 0, f"{label}: scontrol update StartTime=now exits 0", r.stderr)
 

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <math.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -161,7 +162,14 @@ static void lines_start(text *t, const dusk_batch_event *ev, const dusk_batch_in
     l->total = l->ranks > 1 ? ev->todo : info->items;
     l->step = ev->todo / 20 > 1 ? ev->todo / 20 : 1;
     l->last_count = l->before;
+    /* the program's signals are for its other threads (the batch's stop, Python's handler) */
+    sigset_t block, old;
+    sigemptyset(&block);
+    sigaddset(&block, SIGINT);
+    sigaddset(&block, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &block, &old);
     l->running = pthread_create(&l->thread, NULL, lines_main, l) == 0;
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
     t->lines = l;
 }
 
