@@ -168,12 +168,13 @@ static cli_app app = {
         "      --overwrite       start anew in an --output DIR holding a stopped run (its\n"
         "                        saved work is lost; refused without it)\n"
         "\n"
-        "Exit status: 0 all tasks done; 1 the run failed (an input file refused, an output\n"
-        "not written, not enough memory or disk, the verification failed); 2 bad usage (a\n"
-        "flag or value, a missing file, an --output holding files of no dusk-eigh run or a\n"
-        "stopped run, a --resume of another run or of no directory); 3 finished but some\n"
-        "tasks failed (their rows are NaN, DIR/failures.json says why); 128+N stopped by\n"
-        "signal N (130: Ctrl-C), resumable with --resume.\n",
+        "Exit status: 0 all tasks done (with --continue: also before); 1 the run failed (an\n"
+        "input file refused, an output not written, not enough memory or disk, the\n"
+        "verification failed); 2 bad usage (a flag or value, a missing file, an --output\n"
+        "holding files of no dusk-eigh run or a stopped run, a --resume of another run or of\n"
+        "no directory, a --continue of another run's outputs); 3 finished but some tasks\n"
+        "failed (their rows are NaN, DIR/failures.json says why); 128+N stopped by signal N\n"
+        "(130: Ctrl-C), resumable with --resume or --continue.\n",
     .shortopts = "n:",
     .longopts = longopts,
     .handle = handle,
