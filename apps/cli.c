@@ -42,7 +42,10 @@ static const char common_help[] =
     "                        (DUSK_WINDOW_MB; default 32 per worker): bounds memory\n"
     "      --blas-threads K  BLAS threads per worker (DUSK_BLAS_THREADS; default 1)\n"
     "      --progress        always draw the progress bar on stderr\n"
-    "      --no-progress     never draw it (default: only when stderr is a terminal)\n"
+    "      --no-progress     never draw it (default: only when stderr is a terminal;\n"
+    "                        otherwise a batch writes a line at every 5% of its items, no\n"
+    "                        sooner than DUSK_PROGRESS_INTERVAL s (default 10) after the\n"
+    "                        last, and at least every 12 times that; =off: no lines)\n"
     "      --trace DIR       write DIR/trace.json (open in Perfetto or chrome://tracing),\n"
     "                        DIR/report.html and DIR/dag.dot (DUSK_TRACE); for programs\n"
     "                        that run tasks on StarPU\n"
@@ -130,7 +133,9 @@ int cli_parse(const cli_app *app, int argc, char **argv, dusk_config *cfg)
      * two ranks' lines would interleave. (The progress bar flushes itself.) */
     static char errbuf[BUFSIZ];
     setvbuf(stderr, errbuf, _IOLBF, sizeof errbuf);
-    if (dusk_config_init(cfg, why, sizeof why) != 0) {
+    double interval;
+    if (dusk_config_init(cfg, why, sizeof why) != 0 ||
+        dusk_cli_progress_interval(&interval, why, sizeof why) != 0) {
         fprintf(stderr, "%s: %s\n", app->name, why);
         return DUSK_EXIT_USAGE;
     }

@@ -32,7 +32,8 @@ typedef struct options {
     int philox; /* --rng philox */
     int values_only, vectors, verify, overwrite;
     const char *input, *output, *resume, *format;
-    int block; /* --distribution block: contiguous runs of tasks per rank */
+    const char *cont; /* --continue DIR: --output DIR, or --resume DIR of this same run */
+    int block;        /* --distribution block: contiguous runs of tasks per rank */
 } options;
 
 static options opt; /* getopt_long sets the flags without a value itself */
@@ -47,6 +48,7 @@ static const struct option longopts[] = {
     {"vectors", no_argument, &opt.vectors, 1},
     {"verify", no_argument, &opt.verify, 1},
     {"resume", required_argument, NULL, 'R'},
+    {"continue", required_argument, NULL, 'C'},
     {"distribution", required_argument, NULL, 'D'},
     {"rng", required_argument, NULL, 'G'},
     {"chunk", required_argument, NULL, 'K'},
@@ -94,6 +96,11 @@ static int handle(void *ctx, int opt_id, const char *arg)
         return 0;
     case 'R':
         return o->resume = arg, 0;
+    case 'C':
+        if (*arg == '\0' || strlen(arg) > 4000)
+            return cli_usage_error(&app, "--continue: '%.40s' is not a usable directory name", arg);
+        o->cont = arg;
+        return 0;
     case 'F':
         if ((w = pick("--format", arg, "npy", "h5")) < 0) return -2 - w;
         if (w == 1 && !dusk_have_hdf5())
@@ -119,7 +126,8 @@ static cli_app app = {
     .synopsis = "[-n N] [--ntasks T] [--seed S] [--rng numpy|philox] [--values-only]\n"
                 "                 [--input FILE.npy|FILE.h5[:DATASET]] [--output DIR]\n"
                 "                 [--format npy|h5] [--vectors] [--verify] [--resume DIR]\n"
-                "                 [--overwrite] [--distribution cyclic|block] [--chunk K|auto]\n"
+                "                 [--continue DIR] [--overwrite] [--distribution cyclic|block]\n"
+                "                 [--chunk K|auto]\n"
                 "                 [runtime options]",
     .description =
         "Eigendecompose a batch of symmetric matrices on StarPU. By default task i draws\n"
@@ -151,15 +159,22 @@ static cli_app app = {
         "      --resume DIR      go on with the run that wrote DIR (stopped, killed, or with\n"
         "                        failed tasks), computing only the tasks not done, with its\n"
         "                        flags (flags given must match); under mpirun, any ranks\n"
+        "      --continue DIR    one command for a job that may stop and run again (a\n"
+        "                        requeued Slurm job): --output DIR when DIR holds no run;\n"
+        "                        --resume DIR when it holds this run (the same -n, --ntasks,\n"
+        "                        --seed, --rng, --input, --vectors/--values-only, --format)\n"
+        "                        not finished; exit 0 saying so when it holds it finished;\n"
+        "                        refused (exit 2) when it holds another run's outputs\n"
         "      --overwrite       start anew in an --output DIR holding a stopped run (its\n"
         "                        saved work is lost; refused without it)\n"
         "\n"
-        "Exit status: 0 all tasks done; 1 the run failed (an input file refused, an output\n"
-        "not written, not enough memory or disk, the verification failed); 2 bad usage (a\n"
-        "flag or value, a missing file, an --output holding files of no dusk-eigh run or a\n"
-        "stopped run, a --resume of another run or of no directory); 3 finished but some\n"
-        "tasks failed (their rows are NaN, DIR/failures.json says why); 128+N stopped by\n"
-        "signal N (130: Ctrl-C), resumable with --resume.\n",
+        "Exit status: 0 all tasks done (with --continue: also before); 1 the run failed (an\n"
+        "input file refused, an output not written, not enough memory or disk, the\n"
+        "verification failed); 2 bad usage (a flag or value, a missing file, an --output\n"
+        "holding files of no dusk-eigh run or a stopped run, a --resume of another run or of\n"
+        "no directory, a --continue of another run's outputs); 3 finished but some tasks\n"
+        "failed (their rows are NaN, DIR/failures.json says why); 128+N stopped by signal N\n"
+        "(130: Ctrl-C), resumable with --resume or --continue.\n",
     .shortopts = "n:",
     .longopts = longopts,
     .handle = handle,
@@ -454,6 +469,11 @@ static int parse(int argc, char **argv, eigh_ctx *x, dusk_config *cfg)
     x->argv = argv;
     app.ctx = &opt;
     int ret = cli_parse(&app, argc, argv, cfg);
+    if (ret < 0 && opt.cont && (opt.output || opt.resume || opt.overwrite))
+        return cli_usage_error(&app, "--continue DIR takes the place of %s",
+                               opt.output   ? "--output"
+                               : opt.resume ? "--resume"
+                                            : "--overwrite");
     if (ret >= 0 || opt.resume == NULL) return ret;
     if (opt.output && strcmp(opt.output, opt.resume) != 0)
         return cli_usage_error(&app, "--output %s and --resume %s name different directories",
@@ -461,6 +481,40 @@ static int parse(int argc, char **argv, eigh_ctx *x, dusk_config *cfg)
     if ((ret = cli_resume_argv(&app, opt.resume, argc, argv, &x->argc, &x->argv)) >= 0) return ret;
     opt = (options){.n = 1000, .ntasks = 128, .chunk = -1};
     return cli_parse(&app, x->argc, x->argv, cfg);
+}
+
+/* --continue DIR: a new run into DIR (--output), a resume of this run (--resume), or nothing
+ * to do, as DIR's manifest says (dusk_cli_continue_state). Every rank decides from the same
+ * files. Exit code, or -1 to go on. */
+static int continue_run(options *o, const char *params, int verbose)
+{
+    dusk_cli_continue state;
+    char why[5000];
+    int ret = dusk_cli_continue_state(o->cont, "dusk-eigh", params, o->ntasks,
+                                      o->format ? o->format : "npy", &state, why, sizeof why);
+    if (ret != 0) {
+        fprintf(stderr, "%s: --continue %s\n", prog, why);
+        return DUSK_EXIT_FAILURE;
+    }
+    switch (state) {
+    case DUSK_CLI_CONTINUE_NEW:
+        o->output = o->cont;
+        return -1;
+    case DUSK_CLI_CONTINUE_RESUME:
+        o->resume = o->cont;
+        return -1;
+    case DUSK_CLI_CONTINUE_FINISHED:
+        if (dusk_rank() == 0 && verbose >= 0)
+            printf("dusk-eigh: --continue %s: %s: nothing to do\n", o->cont, why);
+        return DUSK_EXIT_OK;
+    default: /* another run's outputs: they are left alone */
+        if (dusk_rank() == 0)
+            fprintf(stderr,
+                    "%s: --continue %s %s: give another directory, or remove this one to start "
+                    "again\n",
+                    prog, o->cont, why);
+        return DUSK_EXIT_USAGE;
+    }
 }
 
 int main(int argc, char **argv)
@@ -476,7 +530,7 @@ int main(int argc, char **argv)
     if (o->resume) o->output = NULL;
     if (o->vectors && o->values_only)
         return cli_usage_error(&app, "--vectors and --values-only exclude each other");
-    if (o->vectors && !o->output && !o->resume)
+    if (o->vectors && !o->output && !o->resume && !o->cont)
         return cli_usage_error(&app, "--vectors needs --output DIR");
     if (o->input && (o->philox || o->seed_set))
         return cli_usage_error(&app, "--%s applies to generated matrices, not to --input",
@@ -499,7 +553,13 @@ int main(int argc, char **argv)
 
     char params[4600];
     params_line(&x, params, sizeof params);
-    static const char *const dir_flags[] = {"--output", "--resume", NULL};
+    if (o->cont && (ret = continue_run(o, params, cfg.verbose)) >= 0) {
+        dusk_input_close(&x.input);
+        return ret;
+    }
+    /* the first names the directory in the batch's messages */
+    static const char *const dir_flags[] = {"--output", "--resume", "--continue", NULL};
+    static const char *const dir_flags_cont[] = {"--continue", "--output", "--resume", NULL};
     static const char *const drop_flags[] = {"--overwrite", NULL};
     static const char *const path_flags[] = {"--input", "--trace", NULL};
     const int64_t vec[1] = {x.n}, mat[2] = {x.n, x.n};
@@ -511,7 +571,8 @@ int main(int argc, char **argv)
          dusk_batch_set_output(b, o->output ? o->output : o->resume, o->format) != 0) ||
         (o->resume && dusk_batch_resume(b, o->resume) != 0) || set_attrs(b, &x) != 0 ||
         dusk_batch_set_params(b, params) != 0 ||
-        dusk_cli_batch_args(b, x.argc, x.argv, dir_flags, drop_flags, path_flags, "--resume") ||
+        dusk_cli_batch_args(b, x.argc, x.argv, o->cont ? dir_flags_cont : dir_flags, drop_flags,
+                            path_flags, "--resume") ||
         dusk_cli_report_text(b) != 0 ||
         dusk_batch_set_distribution(b, o->block ? DUSK_BLOCK : DUSK_CYCLIC) != 0 ||
         dusk_batch_set_chunk(b, o->chunk, item_bytes) != 0 ||

@@ -47,17 +47,58 @@ DUSK_NODISCARD int dusk_cli_batch_args(dusk_batch *b, int argc, char *const *arg
 DUSK_NODISCARD int dusk_cli_resume_args(const char *dir, char ***argv, int *argc, char *why,
                                         size_t whylen);
 
+/* What `--continue DIR` finds in DIR (dusk_cli_continue_state): a job script's one line that
+ * starts a run, goes on with it after a stop (a requeued job), and does nothing once it is
+ * done. */
+typedef enum dusk_cli_continue {
+    DUSK_CLI_CONTINUE_NEW = 0,      /* no run there (no DIR, or no manifest in it): start one */
+    DUSK_CLI_CONTINUE_RESUME = 1,   /* this run, not finished (stopped, killed, or finished
+                                       with failed items): resume it */
+    DUSK_CLI_CONTINUE_FINISHED = 2, /* this run, finished with every item done: nothing to do */
+    DUSK_CLI_CONTINUE_OTHER = 3     /* another run's outputs: refuse, `why` says whose */
+} dusk_cli_continue;
+
+/* Decide what a run of `program` with `params` (the line dusk_batch_set_params() takes: what
+ * decides the results), `items` items and output format `format` (NULL: "npy") is to do in
+ * directory `dir`, from DIR/manifest.txt: the same program, params, item count and format make
+ * the same run. *state and `why` (one line, without the program's name; for FINISHED what
+ * was done, for OTHER the run found and how it differs, for RESUME what was saved) are set. A
+ * directory with files but no manifest is NEW: dusk_batch_open() then refuses the files of no
+ * run as it does for any new run. Every rank may call it before dusk_batch_open() (it only
+ * reads; rank 0's opening never turns one answer into another that would part the ranks:
+ * a NEW run's first manifest reads as RESUME of itself, which resumes nothing). 0,
+ * DUSK_EINVAL, DUSK_EIO (DIR/manifest.txt exists but cannot be read: errno kept, `why`),
+ * DUSK_ENOMEM. Thread-safe. */
+DUSK_NODISCARD int dusk_cli_continue_state(const char *dir, const char *program, const char *params,
+                                           int64_t items, const char *format,
+                                           dusk_cli_continue *state, char *why, size_t whylen);
+
 /* The command that resumes batch b, as a POSIX shell reads it: the program (this process's
  * executable, absolute), the words dusk_cli_batch_args() recorded, the resume flag and the
  * output directory (absolute). *out is malloc'ed (the caller frees it); NULL on failure.
  * 0, DUSK_EINVAL (no output directory: nothing to resume), DUSK_ENOMEM. */
 DUSK_NODISCARD int dusk_cli_resume_command(const dusk_batch *b, char **out);
 
+/* How often the text reporter writes a progress line when stderr is not a terminal (a batch
+ * job's output file), from DUSK_PROGRESS_INTERVAL: S seconds (a number > 0; default 10) is
+ * the shortest time between two lines, which come at every 5% of the items and at least
+ * every 12 S (2 minutes by default); "off" or 0: no lines. *seconds is S, 0 for off. 0, or
+ * DUSK_EINVAL for a malformed value (`why`: one line naming it; *seconds is then the default).
+ * Thread-safe. */
+DUSK_NODISCARD int dusk_cli_progress_interval(double *seconds, char *why, size_t whylen);
+
 /* Attach the standard text reporter to b (dusk_batch_set_reporter; its state is the batch's,
  * freed with it). What it prints, with PROG the program's name ("PROG: rank K" under several
  * ranks, where each rank says its own errors and failures and rank 0 the rest):
  *   - stderr: "PROG: REASON" for a refusal or an error, "PROG: warning: REASON"; the progress
- *     bar (rank 0, as the configuration's progress setting says); "PROG: stopping: ..." at
+ *     bar (rank 0, as the configuration's progress setting says), or, when stderr is not a
+ *     terminal and the setting is automatic, progress lines (rank 0; its own share under
+ *     several ranks; dusk_cli_progress_interval() says how often):
+ *       "PROG: progress: D of T ITEMS (P%), F failed, R ITEMS/s, MM:SS left"
+ *       "PROG: progress of rank 0's share: D of T ITEMS (P%), ..." (several ranks)
+ *     where D counts the items processed (done or failed), of the batch's T with one rank
+ *     (those done before a resume included), of rank 0's T in this run under several, and F
+ *     those of them that failed in this run; "PROG: stopping: ..." at
  *     the first signal; the first 10 failed items of each rank; the stop message and
  *     "PROG: to resume: COMMAND" (the command also what a second signal prints as it quits
  *     at once); with -v (verbose > 0), the largest chunk;

@@ -237,3 +237,71 @@ int dusk_cli_resume_command(const dusk_batch *b, char **out)
     *out = text;
     return 0;
 }
+
+int dusk_cli_continue_state(const char *dir, const char *program, const char *params, int64_t items,
+                            const char *format, dusk_cli_continue *state, char *why, size_t whylen)
+{
+    if (state) *state = DUSK_CLI_CONTINUE_NEW;
+    if (why && whylen) why[0] = '\0';
+    if (dir == NULL || program == NULL || params == NULL || state == NULL || items < 0)
+        return DUSK_EINVAL;
+    char none[1];
+    if (why == NULL || whylen == 0) why = none, whylen = sizeof none;
+    if (format == NULL) format = "npy";
+    dusk_manifest *m = NULL;
+    char what[512];
+    int ret = dusk_manifest_read(dir, &m, what, sizeof what);
+    if (ret == DUSK_EIO && (errno == ENOENT || errno == ENOTDIR)) {
+        snprintf(why, whylen, "no run there: a new one starts");
+        return 0; /* no DIR, or no manifest in it */
+    }
+    if (ret == DUSK_EFORMAT) {
+        *state = DUSK_CLI_CONTINUE_OTHER;
+        snprintf(why, whylen, "holds a manifest.txt that is not a dusk manifest, or is damaged");
+        return 0;
+    }
+    if (ret != 0) {
+        int err = errno;
+        snprintf(why, whylen, "%s", what);
+        errno = err;
+        return ret;
+    }
+    const char *was_program = dusk_manifest_field(m, "program");
+    const char *was_params = dusk_manifest_field(m, "params");
+    const char *was_tasks = dusk_manifest_field(m, "tasks");
+    const char *was_format = dusk_manifest_field(m, "format");
+    const char *was_state = dusk_manifest_field(m, "state");
+    const char *was_done = dusk_manifest_field(m, "done");
+    char tasks[24];
+    snprintf(tasks, sizeof tasks, "%lld", (long long)items);
+    if (was_format == NULL) was_format = "npy"; /* the only one before formats were recorded */
+    if (was_program == NULL || strcmp(was_program, program) != 0) {
+        *state = DUSK_CLI_CONTINUE_OTHER;
+        snprintf(why, whylen, "holds the outputs of another program's run (%s)",
+                 was_program ? was_program : "unnamed");
+    } else if (was_params == NULL || strcmp(was_params, params) != 0) {
+        *state = DUSK_CLI_CONTINUE_OTHER;
+        snprintf(why, whylen,
+                 "holds the outputs of another run (its parameters: %s; this run's: %s)",
+                 was_params ? was_params : "none", params);
+    } else if (was_tasks == NULL || strcmp(was_tasks, tasks) != 0) {
+        *state = DUSK_CLI_CONTINUE_OTHER;
+        snprintf(why, whylen, "holds the outputs of another run (of %s items, not %s)",
+                 was_tasks ? was_tasks : "?", tasks);
+    } else if (strcmp(was_format, format) != 0) {
+        *state = DUSK_CLI_CONTINUE_OTHER;
+        snprintf(why, whylen, "holds this run's outputs written as %s, not %s", was_format, format);
+    } else if (was_state != NULL && strcmp(was_state, "finished") == 0 && was_done != NULL &&
+               strcmp(was_done, tasks) == 0) {
+        *state = DUSK_CLI_CONTINUE_FINISHED;
+        snprintf(why, whylen, "this run is finished (%s of %s done)", was_done, tasks);
+    } else {
+        *state = DUSK_CLI_CONTINUE_RESUME;
+        snprintf(why, whylen, "this run is %s (%s of %s done): it goes on",
+                 was_state && strcmp(was_state, "finished") == 0 ? "finished with failed items"
+                                                                 : "not finished",
+                 was_done ? was_done : "0", tasks);
+    }
+    dusk_manifest_close(&m);
+    return 0;
+}

@@ -2,18 +2,192 @@
  * on stdout and stderr. This file prints; the batch layer below it (runtime/src/batch/) does
  * not, and everything said here comes from there as an event or a record. Public API only. */
 #define _POSIX_C_SOURCE 200809L
+#include <errno.h>
+#include <math.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "dusk_cli.h"
 #include "dusk_progress.h"
 
+/* Progress lines, for a stderr that is not a terminal (a job's output file): rank 0's, from
+ * START to END. Events come only as rows are saved; a thread of its own writes a line when
+ * none came for `most` seconds (tasks that last minutes), from the last counts known. */
+typedef struct lines {
+    pthread_mutex_t lock; /* guards what follows, between the events and the thread */
+    pthread_cond_t wake;
+    pthread_t thread;
+    int running, stop;
+    char prog[160], plural[32];
+    int ranks;                   /* > 1: the counts are rank 0's share */
+    double least, most;          /* seconds between two lines: at least, at most */
+    int64_t before, total, step; /* done before (one rank), out of, items per line (5%) */
+    int64_t done, failed;        /* the last event's, of this run */
+    double seconds, last;        /* the last event's time, and the last line's */
+    int64_t last_count;          /* items processed at the last line */
+} lines;
+
 /* What the reporter keeps between events, one per batch. */
 typedef struct text {
     dusk_progress *bar; /* rank 0, from START to END */
+    lines *lines;       /* or these, rank 0, from START to END */
 } text;
+
+int dusk_cli_progress_interval(double *seconds, char *why, size_t whylen)
+{
+    const char *s = getenv("DUSK_PROGRESS_INTERVAL");
+    if (seconds) *seconds = 10;
+    if (seconds == NULL) return DUSK_EINVAL;
+    if (s == NULL || *s == '\0') return 0;
+    if (strcmp(s, "off") == 0) {
+        *seconds = 0;
+        return 0;
+    }
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (*end != '\0' || end == s || errno == ERANGE || !isfinite(v) || v < 0 || v > 86400) {
+        if (why && whylen)
+            snprintf(why, whylen,
+                     "DUSK_PROGRESS_INTERVAL='%.40s': expected seconds between progress lines "
+                     "(0 to 86400), or off",
+                     s);
+        return DUSK_EINVAL;
+    }
+    *seconds = v;
+    return 0;
+}
+
+/* "MM:SS", "H:MM:SS", or "?" */
+static void clock_text(char *buf, size_t len, double s)
+{
+    if (!(s >= 0) || s > 359999)
+        snprintf(buf, len, "?");
+    else if (s >= 3600)
+        snprintf(buf, len, "%d:%02d:%02d", (int)s / 3600, (int)s / 60 % 60, (int)s % 60);
+    else
+        snprintf(buf, len, "%02d:%02d", (int)s / 60, (int)s % 60);
+}
+
+/* One line, at time `now` (seconds since the run's start). Under l->lock. */
+static void write_line(lines *l, double now)
+{
+    int64_t count = l->before + l->done + l->failed;
+    double rate = now > 0 ? (double)(l->done + l->failed) / now : 0;
+    char left[16];
+    clock_text(left, sizeof left, rate > 0 ? (double)(l->total - count) / rate : -1);
+    fprintf(stderr, "%s: progress%s: %lld of %lld %s (%d%%), %lld failed, %.2f %s/s, %s left\n",
+            l->prog, l->ranks > 1 ? " of rank 0's share" : "", (long long)count,
+            (long long)l->total, l->plural,
+            l->total > 0 ? (int)((double)count * 100 / (double)l->total) : 100,
+            (long long)l->failed, rate, l->plural, left);
+    fflush(stderr);
+    l->last = now;
+    l->last_count = count;
+}
+
+static double mono(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* A line when none came for l->most seconds. */
+static void *lines_main(void *arg)
+{
+    lines *l = arg;
+    double start = mono() - l->seconds;
+    pthread_mutex_lock(&l->lock);
+    while (!l->stop) {
+        double due = start + l->last + l->most;
+        struct timespec until;
+        clock_gettime(CLOCK_MONOTONIC, &until);
+        double wait = due - mono();
+        if (wait <= 0) {
+            write_line(l, mono() - start);
+            continue;
+        }
+        until.tv_sec += (time_t)wait;
+        until.tv_nsec += (long)((wait - floor(wait)) * 1e9);
+        if (until.tv_nsec >= 1000000000L) until.tv_sec++, until.tv_nsec -= 1000000000L;
+        (void)pthread_cond_timedwait(&l->wake, &l->lock, &until);
+    }
+    pthread_mutex_unlock(&l->lock);
+    return NULL;
+}
+
+static void lines_free(lines **lp)
+{
+    lines *l = *lp;
+    if (l == NULL) return;
+    if (l->running) {
+        pthread_mutex_lock(&l->lock);
+        l->stop = 1;
+        pthread_cond_signal(&l->wake);
+        pthread_mutex_unlock(&l->lock);
+        pthread_join(l->thread, NULL);
+    }
+    pthread_cond_destroy(&l->wake);
+    pthread_mutex_destroy(&l->lock);
+    free(l);
+    *lp = NULL;
+}
+
+/* Progress lines from START on (rank 0, stderr not a terminal, the progress setting
+ * automatic, DUSK_PROGRESS_INTERVAL not off). */
+static void lines_start(text *t, const dusk_batch_event *ev, const dusk_batch_info *info)
+{
+    double least;
+    if (dusk_cli_progress_interval(&least, NULL, 0) != 0 || least <= 0) return;
+    lines *l = calloc(1, sizeof *l);
+    if (l == NULL) return;
+    pthread_mutex_init(&l->lock, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&l->wake, &ca);
+    pthread_condattr_destroy(&ca);
+    snprintf(l->prog, sizeof l->prog, "%s", info->program);
+    snprintf(l->plural, sizeof l->plural, "%s", info->plural);
+    l->ranks = dusk_rank_count();
+    l->least = least;
+    l->most = 12 * least;
+    l->before = l->ranks > 1 ? 0 : ev->done_before;
+    l->total = l->ranks > 1 ? ev->todo : info->items;
+    l->step = ev->todo / 20 > 1 ? ev->todo / 20 : 1;
+    l->last_count = l->before;
+    /* the program's signals are for its other threads (the batch's stop, Python's handler) */
+    sigset_t block, old;
+    sigemptyset(&block);
+    sigaddset(&block, SIGINT);
+    sigaddset(&block, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &block, &old);
+    l->running = pthread_create(&l->thread, NULL, lines_main, l) == 0;
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    t->lines = l;
+}
+
+static void lines_progress(lines *l, const dusk_batch_event *ev)
+{
+    pthread_mutex_lock(&l->lock);
+    l->done = ev->done;
+    l->failed = ev->failed;
+    l->seconds = ev->seconds;
+    int64_t count = l->before + l->done + l->failed;
+    /* every 5% of the items, but not within `least` seconds of the last line; the last
+     * event's counts are the summary's */
+    if (!ev->final && ev->seconds - l->last >= l->least && count - l->last_count >= l->step) {
+        write_line(l, ev->seconds);
+        pthread_cond_signal(&l->wake); /* the thread's next line is due later */
+    }
+    pthread_mutex_unlock(&l->lock);
+}
 
 /* "program", or "program: rank K" under several ranks: each line on stderr names its rank. */
 static void prog_of(const dusk_batch_info *info, char *buf, size_t len)
@@ -60,7 +234,11 @@ static void on_start(text *t, const dusk_batch_event *ev, const dusk_batch_info 
     char label[64];
     snprintf(label, sizeof label, "%s%s", info->label, dusk_rank_count() > 1 ? ", rank 0" : "");
     dusk_progress_free(&t->bar);
-    (void)!dusk_progress_new(label, ev->todo, cfg->progress, &t->bar);
+    lines_free(&t->lines);
+    if (cfg->progress == DUSK_PROGRESS_AUTO && !isatty(STDERR_FILENO))
+        lines_start(t, ev, info);
+    else
+        (void)!dusk_progress_new(label, ev->todo, cfg->progress, &t->bar);
 }
 
 static void on_stopping(const dusk_batch_info *info)
@@ -136,6 +314,7 @@ static void print_stopped(const dusk_batch_info *info, const dusk_batch_state *s
 static void on_end(text *t, dusk_batch *b, const dusk_batch_info *info, const char *prog)
 {
     dusk_progress_free(&t->bar);
+    lines_free(&t->lines);
     dusk_batch_state st;
     dusk_batch_summary s;
     const dusk_config *cfg = dusk_current_config();
@@ -161,6 +340,7 @@ static void text_event(void *user, const dusk_batch_event *ev)
     char prog[160];
     if (ev->kind == DUSK_BATCH_EVENT_DETACH) {
         dusk_progress_free(&t->bar);
+        lines_free(&t->lines);
         free(t);
         return;
     }
@@ -182,6 +362,7 @@ static void text_event(void *user, const dusk_batch_event *ev)
         break;
     case DUSK_BATCH_EVENT_PROGRESS:
         if (t->bar) dusk_progress_draw(t->bar, ev->done, ev->final);
+        if (t->lines) lines_progress(t->lines, ev);
         break;
     case DUSK_BATCH_EVENT_STOPPING:
         on_stopping(&info);
