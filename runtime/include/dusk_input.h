@@ -79,7 +79,10 @@ int64_t dusk_input_n(const dusk_input *in);
  * are serialised inside, since the HDF5 library must not be entered by two threads at once).
  * Returns 0; DUSK_EINVAL for a bad index or a NULL argument; DUSK_EIO when the read fails or
  * comes up short (the file shrank after it was opened); DUSK_EFORMAT when HDF5 finds the
- * matrix's data corrupt (a compressed chunk that does not decompress); DUSK_ENOMEM. */
+ * matrix's data corrupt (a compressed chunk that does not decompress); DUSK_EDATA when the
+ * matrix was never written (a chunk of a chunked HDF5 dataset that was never allocated: a
+ * producer that stopped part-way; HDF5 would read its fill value); DUSK_ENOMEM. (A dataset
+ * with nothing written at all is refused by dusk_input_open(), DUSK_EFORMAT.) */
 DUSK_NODISCARD int dusk_input_read_matrix(const dusk_input *in, int64_t index, double *out);
 
 /* What reading converts, as a phrase for a verbose message ("prog: FILE: CONVERSION"): NULL
