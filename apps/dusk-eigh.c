@@ -578,7 +578,8 @@ int main(int argc, char **argv)
         dusk_batch_set_chunk(b, o->chunk, item_bytes) != 0 ||
         dusk_batch_set_overwrite(b, o->overwrite) != 0 || dusk_batch_set_label(b, "eigh") != 0 ||
         dusk_batch_set_noun(b, "task", "tasks") != 0 ||
-        (o->input && dusk_batch_set_subject(b, "load", o->input) != 0)) {
+        (o->input && dusk_batch_set_subject(b, "load", o->input) != 0) ||
+        (x.input && dusk_batch_set_input(b, x.input) != 0)) {
         fprintf(stderr, "%s: cannot set up the batch\n", prog);
         return DUSK_EXIT_FAILURE;
     }

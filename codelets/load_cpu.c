@@ -8,6 +8,11 @@ static int load_one(const dusk_load_args *args, int64_t index, double *a, int64_
                     size_t len)
 {
     int ret = dusk_input_read_matrix(args->input, index, a);
+    if (ret == DUSK_EDATA) {
+        snprintf(why, len, "matrix %lld: never written in the HDF5 dataset (chunk not allocated)",
+                 (long long)index);
+        return ret;
+    }
     if (ret != 0) {
         snprintf(why, len, "cannot read matrix %lld: %s", (long long)index, dusk_strerror(ret));
         return ret;

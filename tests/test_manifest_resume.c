@@ -1,10 +1,13 @@
 /* dusk_manifest: the done set survives a save and a reload; a resume refuses another run's
  * manifest and a damaged one; the sync step runs before the manifest is written, and a
- * failing sync leaves the old manifest in place. */
+ * failing sync leaves the old manifest in place. The check of the done tasks (the sum of a
+ * value per task) adds up across saves, resumes and merges, and a merge that cannot tell
+ * what it adds leaves it unknown. */
 #define _POSIX_C_SOURCE 200809L
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "dusk_manifest.h"
@@ -18,6 +21,21 @@ static int count_sync(void *ctx)
     (void)ctx;
     syncs++;
     return fail_sync ? -1 : 0;
+}
+
+/* the check's value of task id: any fixed function of it */
+static uint64_t task_value(void *ctx, int64_t id)
+{
+    (void)ctx;
+    return (uint64_t)id * 0x9E3779B97F4A7C15ull + 1;
+}
+
+static uint64_t sum_of(const int *ids, size_t n)
+{
+    uint64_t s = 0;
+    for (size_t i = 0; i < n; i++)
+        s += task_value(NULL, ids[i]);
+    return s;
 }
 
 static char *slurp(const char *path)
@@ -133,6 +151,54 @@ int main(void)
         if (ret != DUSK_EFORMAT) TEST_FAIL_("damaged manifest %zu: got %d", i, ret);
         CHECK(m == NULL);
     }
+
+    /* the check: the sum over done tasks, kept across a resume, added up by a merge */
+    CHECK_OK(dusk_manifest_open(dir, "prog", "p", 50, 0, NULL, NULL, &m, why, sizeof why));
+    CHECK_OK(dusk_manifest_set_check(m, task_value, NULL));
+    const int first[] = {1, 4, 5};
+    for (size_t i = 0; i < 3; i++)
+        dusk_manifest_mark_done(m, first[i]);
+    CHECK_OK(dusk_manifest_save(m, "interrupted"));
+    char line[64];
+    snprintf(line, sizeof line, "check %016llx\n", (unsigned long long)sum_of(first, 3));
+    CHECK_STR_CONTAINS(slurp(manifest_path), line);
+    dusk_manifest_close(&m);
+    uint64_t v = 0;
+    CHECK_OK(dusk_manifest_open(dir, "prog", "p", 50, 1, NULL, NULL, &m, why, sizeof why));
+    CHECK_EQ(dusk_manifest_check_value(m, &v), 1);
+    CHECK(v == sum_of(first, 3));
+    /* resumed: the tasks done before are in the base (the function gives 0 for them, as a
+     * batch does for matrices it did not read); a rank's manifest adds its own */
+    char sub[700];
+    snprintf(sub, sizeof sub, "%s/rank", dir);
+    CHECK(mkdir(sub, 0777) == 0);
+    dusk_manifest *r;
+    CHECK_OK(dusk_manifest_open(sub, "prog", "p", 50, 0, NULL, NULL, &r, why, sizeof why));
+    CHECK_OK(dusk_manifest_set_check(r, task_value, NULL));
+    const int other[] = {7, 9};
+    dusk_manifest_mark_done(r, 7);
+    dusk_manifest_mark_done(r, 9);
+    CHECK_OK(dusk_manifest_save(r, "interrupted"));
+    dusk_manifest_close(&r);
+    CHECK_OK(dusk_manifest_open(sub, "prog", "p", 50, 1, NULL, NULL, &r, why, sizeof why));
+    CHECK_EQ(dusk_manifest_merge(m, r), 2);
+    CHECK_EQ(dusk_manifest_check_value(m, &v), 1);
+    CHECK(v == sum_of(first, 3) + sum_of(other, 2));
+    CHECK_EQ(dusk_manifest_merge(m, r), 2); /* merged before: adds nothing */
+    CHECK_EQ(dusk_manifest_check_value(m, &v), 1);
+    CHECK(v == sum_of(first, 3) + sum_of(other, 2));
+    dusk_manifest_mark_done(r, 11); /* part of it merged already: unknown */
+    CHECK_EQ(dusk_manifest_merge(m, r), 3);
+    CHECK_EQ(dusk_manifest_check_value(m, &v), 0);
+    CHECK_OK(dusk_manifest_set_check(m, task_value, NULL));
+    CHECK_OK(dusk_manifest_save(m, "interrupted"));
+    CHECK(strstr(slurp(manifest_path), "check ") == NULL); /* unknown: not written */
+    dusk_manifest_close(&r);
+    dusk_manifest_close(&m);
+    char rpath[800];
+    snprintf(rpath, sizeof rpath, "%s/manifest.txt", sub);
+    unlink(rpath);
+    rmdir(sub);
 
     unlink(manifest_path);
     rmdir(dir);

@@ -8,6 +8,7 @@ function pointer) is called by the workers directly, with no Python on the path.
 
 import ctypes
 import hashlib
+import itertools
 import json
 import os
 import re
@@ -174,6 +175,7 @@ class _Items:
         self.array = None      # rows in memory (or a memmap)
         self.dataset = None    # an h5py dataset
         self.h5file = None
+        self.h5chunks = None   # its chunk shape, when only some chunks were ever written
         self.desc = None
         if isinstance(items, (bool, np.bool_)):
             raise TypeError(f"{fname}: items must be a count, an array or a file, not a bool")
@@ -253,6 +255,11 @@ class _Items:
                 f.close()
                 raise ValueError(f"{fname}: {path}:{dataset} is a scalar: no items")
             self._check_dtype(ds.dtype, fname, f"{path}:{dataset}")
+            try:
+                self._check_written(h5py, ds, f"{fname}: {path}:{dataset}")
+            except ValueError:
+                f.close()
+                raise
             self.h5file, self.dataset = f, ds
             self.count, self.row_shape = ds.shape[0], ds.shape[1:]
             h = hashlib.sha256()
@@ -263,6 +270,32 @@ class _Items:
                          f"sample={h.hexdigest()[:32]}")
         else:
             raise ValueError(f"{fname}: {path} is neither a .npy file nor HDF5")
+
+    def _check_written(self, h5py, ds, where):
+        """HDF5 reads data never written as the fill value: a dataset with no storage at all
+        is refused; in one whose chunks were only partly written, row() checks the chunks
+        of each row (as dusk's C reader does, runtime/src/io/h5_read.c)."""
+        if ds.size == 0:
+            return
+        h5d = h5py.h5d
+        layout = ds.id.get_create_plist().get_layout()
+        if layout not in (h5d.CHUNKED, h5d.CONTIGUOUS):
+            return
+        status = ds.id.get_space_status()
+        if status == h5d.SPACE_STATUS_NOT_ALLOCATED:
+            what = "none of its chunks has" if layout == h5d.CHUNKED else "its data has"
+            raise ValueError(f"{where} was never written: {what} no storage in the file (HDF5 "
+                             f"would read its fill value)")
+        if status == h5d.SPACE_STATUS_PART_ALLOCATED and ds.chunks and \
+                hasattr(ds.id, "get_chunk_info_by_coord"):
+            self.h5chunks = ds.chunks
+
+    def _row_written(self, i):
+        """Whether every chunk holding row i was written (allocated)."""
+        c, shape = self.h5chunks, self.dataset.shape
+        starts = [[i // c[0] * c[0]]] + [range(0, shape[d], c[d]) for d in range(1, len(c))]
+        get = self.dataset.id.get_chunk_info_by_coord
+        return all(get(tuple(at)).byte_offset is not None for at in itertools.product(*starts))
 
     @property
     def has_rows(self):
@@ -275,6 +308,9 @@ class _Items:
                 return np.array(r, dtype=np.float64)
             return r
         if self.dataset is not None:
+            if self.h5chunks is not None and not self._row_written(i):
+                raise _NeverWritten(f"item {i}: never written in the HDF5 dataset (chunk not "
+                                    f"allocated)")
             return np.asarray(self.dataset[i], dtype=np.float64)
         return None
 
@@ -411,7 +447,7 @@ class _Run:
                             raise _ShapeError(shapes[j], v.shape, j if nouts > 1 else None)
                     for j, v in enumerate(vals):
                         outs_np[j][k] = v
-                except (_ShapeError, _ReturnError) as e:
+                except _ReturnError as e:  # _ShapeError, _NeverWritten
                     call_fail_item(_vp(call), _i64(k), _int(_lib.EDATA), b"%s",
                                    _one_line(e).encode("utf-8", "replace"))
                 except Exception as e:
@@ -432,6 +468,10 @@ class _Run:
             return 0
         except BaseException:
             return -1
+
+
+class _NeverWritten(_ReturnError):
+    """An item's row was never written in its HDF5 dataset (the item fails with this reason)."""
 
 
 class _ShapeError(_ReturnError):

@@ -76,6 +76,7 @@ enum {
 };
 
 typedef struct dusk_batch dusk_batch; /* opaque */
+typedef struct dusk_input dusk_input; /* dusk_input.h */
 typedef struct dusk_chunk dusk_chunk; /* the items of one call of the submit function */
 
 /* A new batch of `nitems` items (0 allowed: nothing to do) for `program` (copied; letters,
@@ -124,6 +125,17 @@ DUSK_NODISCARD int dusk_batch_set_overwrite(dusk_batch *b, int overwrite);
 /* One line (copied, no newline) of everything that decides the results (sizes, seeds, the
  * input's fingerprint): a resume must have the same. 0, DUSK_EINVAL, DUSK_ENOMEM. */
 DUSK_NODISCARD int dusk_batch_set_params(dusk_batch *b, const char *params);
+
+/* The input the items are read from (item i is matrix i of `in`, which the caller keeps open
+ * until dusk_batch_free() and reads with dusk_input_read_matrix(), as dusk_load does): so that
+ * a resume never combines the results of two inputs. The manifest records the file's size and
+ * modification time, and a check of the done items' matrices as they were read (the sum of
+ * their hashes: dusk_input_keep_hashes(), which this calls); a resume that finds the size or
+ * the time changed reads the done items' matrices again (rank 0, in dusk_batch_open()) and
+ * refuses the run (DUSK_EXIT_USAGE, "the input changed since the run stopped: ...") when they
+ * differ. On every rank, before dusk_batch_open(). 0, DUSK_EINVAL (the input does not hold
+ * nitems matrices), DUSK_ENOMEM. */
+DUSK_NODISCARD int dusk_batch_set_input(dusk_batch *b, dusk_input *in);
 
 /* A name = value pair recorded with the outputs (attributes of results.h5; a value that is a
  * whole number is recorded as one), such as n, the seed or the input file. Copied. At most

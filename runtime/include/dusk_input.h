@@ -79,7 +79,10 @@ int64_t dusk_input_n(const dusk_input *in);
  * are serialised inside, since the HDF5 library must not be entered by two threads at once).
  * Returns 0; DUSK_EINVAL for a bad index or a NULL argument; DUSK_EIO when the read fails or
  * comes up short (the file shrank after it was opened); DUSK_EFORMAT when HDF5 finds the
- * matrix's data corrupt (a compressed chunk that does not decompress); DUSK_ENOMEM. */
+ * matrix's data corrupt (a compressed chunk that does not decompress); DUSK_EDATA when the
+ * matrix was never written (a chunk of a chunked HDF5 dataset that was never allocated: a
+ * producer that stopped part-way; HDF5 would read its fill value); DUSK_ENOMEM. (A dataset
+ * with nothing written at all is refused by dusk_input_open(), DUSK_EFORMAT.) */
 DUSK_NODISCARD int dusk_input_read_matrix(const dusk_input *in, int64_t index, double *out);
 
 /* What reading converts, as a phrase for a verbose message ("prog: FILE: CONVERSION"): NULL
@@ -101,6 +104,23 @@ const char *dusk_input_conversion(const dusk_input *in);
  * Thread-safe. Returns 0; DUSK_EINVAL when len < DUSK_INPUT_FINGERPRINT_MAX or an argument
  * is NULL (out is then "" when it has room); DUSK_EIO when a read fails (errno kept). */
 DUSK_NODISCARD int dusk_input_fingerprint(const dusk_input *in, char *out, size_t len);
+
+/* What a resume checks when the file's size or modification time changed since the run
+ * stopped (dusk_batch_set_input): a 64-bit hash of each matrix as read (its n * n float64
+ * values, XXH64 seeded with its index, so that the same matrix at another index differs).
+ *
+ * dusk_input_keep_hashes: from now on, dusk_input_read_matrix() keeps the hash of each matrix
+ * it reads (8 bytes per matrix of the input); dusk_input_kept_hash() gives it back (0 for a
+ * matrix not read yet). Thread-safe, as reading is. 0, DUSK_EINVAL, DUSK_ENOMEM.
+ * dusk_input_hash_matrix: read matrix `index` into buf (n * n doubles) and hash it, without
+ * keeping anything; errors as dusk_input_read_matrix().
+ * dusk_input_stat: the file's size and modification time (ns since the epoch), from the
+ * descriptor opened (the file, even if its name now names another). 0, DUSK_EINVAL, DUSK_EIO. */
+DUSK_NODISCARD int dusk_input_keep_hashes(dusk_input *in);
+uint64_t dusk_input_kept_hash(const dusk_input *in, int64_t index);
+DUSK_NODISCARD int dusk_input_hash_matrix(const dusk_input *in, int64_t index, double *buf,
+                                          uint64_t *hash);
+DUSK_NODISCARD int dusk_input_stat(const dusk_input *in, int64_t *size, int64_t *mtime_ns);
 
 /* The file, as given in the spec (without ":DATASET"); the dataset's full HDF5 path ("/mats",
  * also when found alone or named without the '/'), or NULL for a .npy file; and the format,

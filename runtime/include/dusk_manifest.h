@@ -81,6 +81,25 @@ int64_t dusk_manifest_done_count(const dusk_manifest *m);
 /* Record that task id's results are written (not yet durable). Thread-safe, lock-free. */
 void dusk_manifest_mark_done(dusk_manifest *m, int64_t id);
 
+/* A check of what the done tasks were computed from (the batch layer: a hash of each task's
+ * input matrix, dusk_batch_set_input), saved as the line "check HEX": the sum, modulo 2^64,
+ * of fn(ctx, id) over the tasks done in this run, plus what the manifest that was resumed
+ * said for the tasks done before (a sum does not depend on the order the tasks were done in,
+ * and the ranks' parts add up). fn is called from dusk_manifest_save(), for each task done.
+ * NULL: no check line. 0 or DUSK_EINVAL (a manifest read, not opened). */
+typedef uint64_t (*dusk_manifest_check_fn)(void *ctx, int64_t id);
+DUSK_NODISCARD int dusk_manifest_set_check(dusk_manifest *m, dusk_manifest_check_fn fn, void *ctx);
+
+/* The check as the resumed manifest said it, plus the merged manifests' (dusk_manifest_merge):
+ * 1 with *value, or 0 when unknown (a new run's is 0 and known; a manifest written without a
+ * check line, or merged with one whose tasks it partly held already, is unknown). */
+int dusk_manifest_check_value(const dusk_manifest *m, uint64_t *value);
+
+/* Mark done in m the tasks done in `from` (a manifest of another rank of the same run, opened
+ * with resume), and add its check to m's: nothing when m holds all of them already (merged
+ * before), unknown when it holds some. Returns the number of tasks `from` lists. */
+int64_t dusk_manifest_merge(dusk_manifest *m, const dusk_manifest *from);
+
 /* Write the manifest with this state word (letters and underscores), as described above.
  * Thread-safe (saves are serialised). DUSK_EIO when a write, sync or rename fails. */
 DUSK_NODISCARD int dusk_manifest_save(dusk_manifest *m, const char *state);

@@ -75,6 +75,29 @@ def test_npy_and_hdf5_inputs(tmp_path):
         dusk.map(with_row, str(tmp_path / "x.h5"))
 
 
+def test_hdf5_data_never_written(tmp_path):
+    """Rows a producer never wrote (chunks never allocated: HDF5 would read the fill value)
+    fail as items, named; a dataset with nothing written is refused."""
+    h5py = pytest.importorskip("h5py")
+    x = np.random.default_rng(5).random((12, 4, 2))
+    with h5py.File(tmp_path / "p.h5", "w") as f:
+        d = f.create_dataset("x", shape=x.shape, dtype="f8", chunks=(1, 4, 2), fillvalue=0.0)
+        for i in range(12):
+            if i not in (2, 9):
+                d[i] = x[i]
+        f.create_dataset("none", shape=x.shape, dtype="f8", chunks=(1, 4, 2))
+        f.create_dataset("flat", shape=x.shape, dtype="f8")
+    r = dusk.map(with_row, f"{tmp_path}/p.h5:x", out=tmp_path / "o")
+    assert r.failed == [2, 9]
+    for i in (2, 9):
+        assert f"item {i}: never written in the HDF5 dataset (chunk not allocated)" in r.reasons[i]
+    ok = [i for i in range(12) if i not in (2, 9)]
+    assert r.load()[ok].tobytes() == np.stack([with_row(i, x[i]) for i in ok]).tobytes()
+    for name in ("none", "flat"):
+        with pytest.raises(ValueError, match="never written"):
+            dusk.map(with_row, f"{tmp_path}/p.h5:{name}")
+
+
 def test_tuple_outputs_in_memory_and_on_disk(tmp_path):
     a, b = dusk.map(two, 11)
     assert a.shape == (11, 2, 3) and b.shape == (11,)

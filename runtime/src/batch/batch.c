@@ -192,6 +192,15 @@ int dusk_batch_set_params(dusk_batch *b, const char *params)
     return set_string(&b->params, params);
 }
 
+int dusk_batch_set_input(dusk_batch *b, dusk_input *input)
+{
+    if (b == NULL || b->opened || input == NULL || dusk_input_count(input) != b->nitems)
+        return DUSK_EINVAL;
+    int ret = dusk_input_keep_hashes(input);
+    if (ret == 0) b->input = input;
+    return ret;
+}
+
 int dusk_batch_set_attr(dusk_batch *b, const char *name, const char *value)
 {
     if (b == NULL || b->opened || !valid_word(name, "_", 64) || value == NULL ||

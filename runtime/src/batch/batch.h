@@ -22,6 +22,7 @@
 
 #include "dusk.h"
 #include "dusk_batch.h"
+#include "dusk_input.h"
 #include "dusk_manifest.h"
 #include "outputs.h"
 
@@ -37,6 +38,7 @@ struct dusk_batch {
     char format[8];
     int format_given, resume, overwrite;
     char *params;
+    dusk_input *input; /* the caller's (dusk_batch_set_input), or NULL */
     char *attr_names[DUSK__MAX_ATTRS], *attr_values[DUSK__MAX_ATTRS];
     int nattrs;
     char *args;       /* the command line as the manifest records it (opaque) */
@@ -132,6 +134,8 @@ int dusk__batch_manifest_sync(void *ctx);
 /* The manifests ranks K > 0 left in DIR/.rank-K/ (see open.c). 0, -2 (one is not this run's)
  * or -1, after an ERROR or a refusal (`refusing`) saying why. */
 int dusk__batch_rank_manifests(dusk_batch *b, int merge, const char *state, int refusing);
+/* The manifest's check: the kept hash of item id's input matrix (ctx: the batch). */
+uint64_t dusk__batch_item_check(void *ctx, int64_t id);
 
 /* ---- writer.c --------------------------------------------------------------------------- */
 

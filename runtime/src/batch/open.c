@@ -37,6 +37,12 @@ static int check_disk(dusk_batch *b)
                               (long long)need, n, b->dir, (long long)avail, a);
 }
 
+uint64_t dusk__batch_item_check(void *ctx, int64_t id)
+{
+    const dusk_batch *b = ctx;
+    return dusk_input_kept_hash(b->input, id);
+}
+
 int dusk__batch_manifest_sync(void *ctx)
 {
     dusk_batch *b = ctx;
@@ -78,8 +84,7 @@ int dusk__batch_rank_manifests(dusk_batch *b, int merge, const char *state, int 
                     rank, why);
                 break;
             }
-            for (int64_t i = 0; i < b->nitems; i++)
-                if (dusk_manifest_is_done(m, i)) dusk_manifest_mark_done(b->manifest, i);
+            (void)dusk_manifest_merge(b->manifest, m);
             dusk_manifest_close(&m);
             merged = 1;
             continue;
@@ -114,6 +119,77 @@ static int valid_name(const char *s, size_t max)
               *s == '_'))
             return 0;
     return 1;
+}
+
+/* The input the items are read from (dusk_batch_set_input), so that a resume never combines
+ * the results of two inputs. Its size and modification time are recorded ("input_stat SIZE
+ * MTIME_NS"), and the manifest's check sums a hash of each done item's matrix as it was read.
+ * A resume that finds the same size and time trusts the file, as the params' fingerprint
+ * does; one that finds either changed (an edit, or a copy that did not keep the time) reads
+ * the done items' matrices again and refuses the run when their sum differs. A manifest
+ * written before these lines existed has neither, and is trusted as it was. 0, or after a
+ * refusal its code. */
+static int check_input(dusk_batch *b, char *now, size_t nowlen, int before_merge)
+{
+    const char *path = dusk_input_path(b->input);
+    const char *was = b->resume ? dusk_manifest_field(b->manifest, "input_stat") : NULL;
+    if (before_merge) {
+        /* the check, and the input's line as it was, kept in the saves of the merge */
+        int64_t size, mtime;
+        if (dusk_input_stat(b->input, &size, &mtime) != 0)
+            return dusk__batch_refuse(b, 0, DUSK_EIO, "%s: %s", path, strerror(errno));
+        snprintf(now, nowlen, "%lld %lld", (long long)size, (long long)mtime);
+        int ret = dusk_manifest_set_field(b->manifest, "input_stat", was ? was : now);
+        if (ret == 0) ret = dusk_manifest_set_check(b->manifest, dusk__batch_item_check, b);
+        return ret == 0 ? 0 : dusk__batch_refuse(b, 0, ret, "out of memory");
+    }
+    if (was != NULL && strcmp(was, now) != 0) {
+        int64_t done = dusk_manifest_done_count(b->manifest), n = dusk_input_n(b->input);
+        const char *noun = done == 1 ? b->noun1 : b->noun2;
+        char again[96] = "in a new directory";
+        if (b->overwrite_flag[0] != '\0')
+            snprintf(again, sizeof again, "with %s", b->overwrite_flag);
+        uint64_t want, sum = 0;
+        if (!dusk_manifest_check_value(b->manifest, &want))
+            return dusk__batch_refuse(b, 1, DUSK_EINVAL,
+                                      "the input changed since the run stopped: %s changed size "
+                                      "or modification time, and the manifest in %s has no check "
+                                      "of the %lld done %s to compare with; start again %s",
+                                      path, b->dir, (long long)done, noun, again);
+        int64_t bytes = dusk_mul_sat(done, dusk_mul_sat(dusk_mul_sat(n, n), 8));
+        if (bytes > ((int64_t)1 << 30)) {
+            char text[32];
+            dusk_bytes_text(text, sizeof text, bytes);
+            dusk__batch_warn(b,
+                             "%s changed size or modification time since the run stopped: "
+                             "reading the matrices of the %lld done %s (%s) again to check them",
+                             path, (long long)done, noun, text);
+        }
+        double *buf = malloc((size_t)(n > 0 ? n * n : 1) * sizeof *buf);
+        if (buf == NULL) return dusk__batch_refuse(b, 0, DUSK_ENOMEM, "out of memory");
+        for (int64_t i = 0; i < b->nitems; i++) {
+            if (!dusk_manifest_is_done(b->manifest, i)) continue;
+            uint64_t h;
+            int rc = dusk_input_hash_matrix(b->input, i, buf, &h);
+            if (rc != 0) {
+                free(buf);
+                return dusk__batch_refuse(b, 0, rc,
+                                          "%s: cannot read matrix %lld again to check that the "
+                                          "input did not change since the run stopped: %s",
+                                          path, (long long)i, dusk_strerror(rc));
+            }
+            sum += h;
+        }
+        free(buf);
+        if (sum != want)
+            return dusk__batch_refuse(b, 1, DUSK_EINVAL,
+                                      "the input changed since the run stopped: %s does not hold "
+                                      "the matrices the %lld done %s were computed from; put it "
+                                      "back as it was, or start again %s",
+                                      path, (long long)done, noun, again);
+    }
+    int ret = dusk_manifest_set_field(b->manifest, "input_stat", now);
+    return ret == 0 ? 0 : dusk__batch_refuse(b, 0, ret, "out of memory");
 }
 
 /* A new run: DIR is refused when it holds files of another run (made by another program, or
@@ -238,10 +314,19 @@ static int open_outputs(dusk_batch *b)
         return dusk__batch_refuse(b, ret == DUSK_EINVAL || ret == DUSK_EFORMAT, ret, "%s %s: %s",
                                   b->resume ? b->resume_flag : b->out_flag, dir, why);
     }
+    char stat_now[48];
+    if (b->input != NULL && (ret = check_input(b, stat_now, sizeof stat_now, 1)) != 0) {
+        dusk_manifest_close(&b->manifest);
+        return ret;
+    }
     int merged = b->resume ? dusk__batch_rank_manifests(b, 1, "interrupted", 1) : 0;
     if (merged != 0) {
         dusk_manifest_close(&b->manifest);
         return b->code;
+    }
+    if (b->input != NULL && (ret = check_input(b, stat_now, sizeof stat_now, 0)) != 0) {
+        dusk_manifest_close(&b->manifest);
+        return ret;
     }
     if (dusk_rank_count() > 1 && dusk__outdir_write_token(dir, &b->run_token, why, sizeof why)) {
         dusk_manifest_close(&b->manifest);

@@ -53,6 +53,8 @@ static int open_rank_manifest(dusk_batch *b)
     if (ret == 0)
         ret = dusk_manifest_open(sub, b->program, b->params ? b->params : "", b->nitems, 0,
                                  dusk__batch_manifest_sync, b, &b->manifest, why, sizeof why);
+    if (ret == 0 && b->input != NULL)
+        ret = dusk_manifest_set_check(b->manifest, dusk__batch_item_check, b);
     if (ret == 0) {
         const char *was = b->prior ? dusk_manifest_field(b->prior, "format") : NULL;
         if (was != NULL) snprintf(b->format, sizeof b->format, "%s", was);

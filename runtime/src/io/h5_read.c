@@ -126,6 +126,10 @@ struct dusk__h5_input {
     int64_t shape[DUSK__H5_MAX_RANK];
     int itemsize, big_endian;
     char *name;
+    /* chunked, and only some chunks allocated (a producer that stopped part-way): a read
+     * first checks that each chunk it covers was written (chunk: the chunk's shape) */
+    int partial;
+    hsize_t chunk[DUSK__H5_MAX_RANK];
 };
 
 /* Chunks that a filter this HDF5 lacks made (h5py's LZF, Blosc, ...) cannot be read: say so
@@ -148,6 +152,67 @@ static int check_filters(hid_t dcpl, char *why, size_t whylen)
         }
     }
     return 0;
+}
+
+/* Data never written: HDF5 allocates a dataset's storage when it is first written (at the
+ * first write of each chunk for a chunked one, unless told to allocate it early), and reads
+ * what was never written as the fill value, which would then be decomposed as if real. A
+ * dataset with no storage at all is refused; one with some chunks is read, each read checking
+ * its chunks (dusk__h5_input_read). Data written as the fill value, or storage allocated early
+ * and never written, cannot be told apart from real data. */
+static int check_allocated(dusk__h5_input *in, hid_t d, hid_t dcpl, char *why, size_t whylen)
+{
+    int64_t values = in->rank > 0 ? 1 : 0;
+    for (int i = 0; i < in->rank; i++)
+        values *= in->shape[i];
+    H5D_layout_t layout = H5Pget_layout(dcpl);
+    H5D_space_status_t status;
+    if (values == 0 || (layout != H5D_CHUNKED && layout != H5D_CONTIGUOUS) ||
+        H5Dget_space_status(d, &status) < 0)
+        return 0;
+    if (status == H5D_SPACE_STATUS_NOT_ALLOCATED) {
+        dusk__set_why(why, whylen,
+                      "was never written: %s no storage in the file (HDF5 would read its fill "
+                      "value)",
+                      layout == H5D_CHUNKED ? "none of its chunks has" : "its data has");
+        return DUSK_EFORMAT;
+    }
+#if H5_VERSION_GE(1, 10, 5) /* H5Dget_chunk_info_by_coord */
+    if (status == H5D_SPACE_STATUS_PART_ALLOCATED && layout == H5D_CHUNKED &&
+        H5Pget_chunk(dcpl, in->rank, in->chunk) == in->rank)
+        in->partial = 1;
+#endif
+    return 0;
+}
+
+/* Whether every chunk that the selection [start, start + cnt) covers was written (allocated):
+ * 1, 0, or 1 when HDF5 cannot say (the read then goes ahead). Inside dusk__h5_enter(). */
+static int chunks_written(const dusk__h5_input *in, const hsize_t *start, const hsize_t *cnt)
+{
+#if !H5_VERSION_GE(1, 10, 5)
+    (void)in, (void)start, (void)cnt;
+    return 1;
+#else
+    hsize_t first[DUSK__H5_MAX_RANK], at[DUSK__H5_MAX_RANK];
+    for (int i = 0; i < in->rank; i++) {
+        if (cnt[i] == 0 || in->chunk[i] == 0) return 1;
+        first[i] = at[i] = start[i] / in->chunk[i] * in->chunk[i];
+    }
+    for (;;) {
+        unsigned mask;
+        haddr_t addr = HADDR_UNDEF;
+        hsize_t size = 0;
+        if (H5Dget_chunk_info_by_coord(in->dset, at, &mask, &addr, &size) < 0) return 1;
+        if (addr == HADDR_UNDEF) return 0;
+        int i = in->rank - 1; /* the next chunk, the last dimension fastest */
+        for (; i >= 0; i--) {
+            at[i] += in->chunk[i];
+            if (at[i] < start[i] + cnt[i]) break;
+            at[i] = first[i];
+        }
+        if (i < 0) return 1;
+    }
+#endif
 }
 
 static int input_open_locked(dusk__h5_input *in, const char *path, const char *dataset, char *why,
@@ -211,6 +276,7 @@ static int input_open_locked(dusk__h5_input *in, const char *path, const char *d
             rc = DUSK_EFORMAT;
         }
     }
+    if (rc == 0) rc = check_allocated(in, d, dcpl, why, whylen);
     if (rc == 0 && H5Pget_layout(dcpl) == H5D_CHUNKED) {
         /* One chunk stays cached, so that matrices that share a chunk are decompressed once
          * when read in order; chunks past CHUNK_CACHE_MAX are read each time, as HDF5 reads
@@ -334,6 +400,10 @@ int dusk__h5_input_read(const dusk__h5_input *in, int64_t first, int64_t count, 
     hsize_t m = (hsize_t)total;
     int rc = 0;
     dusk__h5_enter();
+    if (in->partial && !chunks_written(in, start, cnt)) {
+        dusk__h5_leave();
+        return DUSK_EDATA;
+    }
     hid_t mspace = H5Screate_simple(1, &m, NULL);
     if (mspace < 0 || H5Sselect_hyperslab(in->fspace, H5S_SELECT_SET, start, NULL, cnt, NULL) < 0 ||
         H5Dread(in->dset, in->itemsize == 8 ? H5T_NATIVE_DOUBLE : H5T_NATIVE_FLOAT, mspace,

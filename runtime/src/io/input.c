@@ -31,6 +31,7 @@ struct dusk_input {
     char *dataset; /* the dataset's full path, for a format that has datasets */
     int ndim;
     int64_t shape[3];
+    uint64_t *hashes; /* dusk_input_keep_hashes(): each matrix's hash as last read, or 0 */
 };
 
 /* ---- messages ---------------------------------------------------------------------------- */
@@ -104,6 +105,7 @@ static void input_free(dusk_input *in)
     int saved = errno;
     if (in->fd >= 0) close(in->fd);
     if (in->state != NULL) in->fmt->close(&in->state);
+    free(in->hashes);
     free(in->path);
     free(in->dataset);
     free(in);
@@ -284,13 +286,126 @@ int64_t dusk_input_n(const dusk_input *in)
     return in != NULL ? in->shape[in->ndim - 1] : 0;
 }
 
+/* XXH64 (Yann Collet's xxHash, 64 bits), over whole 8-byte words and a tail: several GB/s,
+ * so that hashing what was read costs nothing beside reading it. Not a defence against a
+ * matrix made to collide on purpose. */
+#define XP1 0x9E3779B185EBCA87ull
+#define XP2 0xC2B2AE3D27D4EB4Full
+#define XP3 0x165667B19E3779F9ull
+#define XP4 0x85EBCA77C2B2AE63ull
+#define XP5 0x27D4EB2F165667C5ull
+
+static uint64_t rotl(uint64_t x, int r)
+{
+    return (x << r) | (x >> (64 - r));
+}
+
+static uint64_t word(const unsigned char *p)
+{
+    uint64_t w;
+    memcpy(&w, p, 8);
+    return w; /* little-endian hosts: the hash of the bytes as XXH64 defines it */
+}
+
+static uint64_t xround(uint64_t acc, uint64_t in)
+{
+    return rotl(acc + in * XP2, 31) * XP1;
+}
+
+static uint64_t xmerge(uint64_t h, uint64_t v)
+{
+    return (h ^ xround(0, v)) * XP1 + XP4;
+}
+
+static uint64_t xxh64(const void *data, size_t len, uint64_t seed)
+{
+    const unsigned char *p = data, *end = p + len;
+    uint64_t h;
+    if (len >= 32) {
+        uint64_t v1 = seed + XP1 + XP2, v2 = seed + XP2, v3 = seed, v4 = seed - XP1;
+        for (; p + 32 <= end; p += 32) {
+            v1 = xround(v1, word(p));
+            v2 = xround(v2, word(p + 8));
+            v3 = xround(v3, word(p + 16));
+            v4 = xround(v4, word(p + 24));
+        }
+        h = rotl(v1, 1) + rotl(v2, 7) + rotl(v3, 12) + rotl(v4, 18);
+        h = xmerge(xmerge(xmerge(xmerge(h, v1), v2), v3), v4);
+    } else {
+        h = seed + XP5;
+    }
+    h += (uint64_t)len;
+    for (; p + 8 <= end; p += 8)
+        h = rotl(h ^ xround(0, word(p)), 27) * XP1 + XP4;
+    if (p + 4 <= end) {
+        uint32_t w;
+        memcpy(&w, p, 4);
+        h = rotl(h ^ ((uint64_t)w * XP1), 23) * XP2 + XP3;
+        p += 4;
+    }
+    for (; p < end; p++)
+        h = rotl(h ^ (*p * XP5), 11) * XP1;
+    h ^= h >> 33;
+    h *= XP2;
+    h ^= h >> 29;
+    h *= XP3;
+    h ^= h >> 32;
+    return h;
+}
+
+/* Matrix `index` as read (n * n float64), hashed with its index as the seed: the same matrix
+ * at another index hashes differently. */
+static uint64_t matrix_hash(int64_t index, const double *a, int64_t n)
+{
+    return xxh64(a, (size_t)(n * n) * sizeof *a, (uint64_t)index);
+}
+
 int dusk_input_read_matrix(const dusk_input *in, int64_t index, double *out)
 {
     if (in == NULL || index < 0 || index >= dusk_input_count(in)) return DUSK_EINVAL;
     int64_t n = dusk_input_n(in);
     if (n == 0) return 0;
     if (out == NULL) return DUSK_EINVAL;
-    return in->fmt->read(in->state, index, out);
+    int rc = in->fmt->read(in->state, index, out);
+    if (rc == 0 && in->hashes != NULL)
+        __atomic_store_n(&in->hashes[index], matrix_hash(index, out, n), __ATOMIC_RELEASE);
+    return rc;
+}
+
+int dusk_input_keep_hashes(dusk_input *in)
+{
+    if (in == NULL) return DUSK_EINVAL;
+    if (in->hashes != NULL) return 0;
+    int64_t t = dusk_input_count(in);
+    in->hashes = calloc((size_t)(t > 0 ? t : 1), sizeof *in->hashes);
+    return in->hashes != NULL ? 0 : DUSK_ENOMEM;
+}
+
+uint64_t dusk_input_kept_hash(const dusk_input *in, int64_t index)
+{
+    if (in == NULL || in->hashes == NULL || index < 0 || index >= dusk_input_count(in)) return 0;
+    return __atomic_load_n(&in->hashes[index], __ATOMIC_ACQUIRE);
+}
+
+int dusk_input_hash_matrix(const dusk_input *in, int64_t index, double *buf, uint64_t *hash)
+{
+    if (in == NULL || hash == NULL || index < 0 || index >= dusk_input_count(in))
+        return DUSK_EINVAL;
+    int64_t n = dusk_input_n(in);
+    if (n > 0 && buf == NULL) return DUSK_EINVAL;
+    int rc = n > 0 ? in->fmt->read(in->state, index, buf) : 0;
+    if (rc == 0) *hash = matrix_hash(index, buf, n);
+    return rc;
+}
+
+int dusk_input_stat(const dusk_input *in, int64_t *size, int64_t *mtime_ns)
+{
+    struct stat st;
+    if (in == NULL || size == NULL || mtime_ns == NULL) return DUSK_EINVAL;
+    if (fstat(in->fd, &st) != 0) return DUSK_EIO;
+    *size = (int64_t)st.st_size;
+    *mtime_ns = (int64_t)st.st_mtim.tv_sec * 1000000000 + (int64_t)st.st_mtim.tv_nsec;
+    return 0;
 }
 
 const char *dusk_input_conversion(const dusk_input *in)

@@ -34,6 +34,12 @@ struct dusk_manifest {
     atomic_llong ndone;
     dusk_manifest_sync_fn sync;
     void *ctx;
+    /* the check of the done set (dusk_manifest_set_check): base, the sum over the tasks done
+     * before this run (read, and merged), known when it is (0: a manifest without one) */
+    dusk_manifest_check_fn check;
+    void *check_ctx;
+    uint64_t check_base;
+    int check_known;
     pthread_mutex_t save_lock; /* one save at a time */
     /* autosave thread */
     pthread_mutex_t lock;
@@ -79,7 +85,8 @@ int64_t dusk_manifest_saved_count(const dusk_manifest *m)
     return m ? atomic_load(&((dusk_manifest *)m)->saved) : 0;
 }
 
-static const char *const own_keys[] = {"program", "params", "tasks", "state", "done", "ids"};
+static const char *const own_keys[] = {"program", "params", "tasks", "state",
+                                       "done",    "ids",    "check"};
 
 int dusk_manifest_set_field(dusk_manifest *m, const char *key, const char *value)
 {
@@ -236,6 +243,13 @@ static int load(dusk_manifest *m, char *why, size_t whylen)
     } else {
         snprintf(m->prior_state, sizeof m->prior_state, "%s", state);
         atomic_store(&m->saved, dusk_manifest_done_count(m));
+        const char *check = read_field(m, "check");
+        char *end = NULL;
+        if (check != NULL) {
+            errno = 0;
+            m->check_base = strtoull(check, &end, 16);
+            m->check_known = end == check + 16 && *end == '\0' && errno == 0;
+        }
     }
     return ret;
 }
@@ -296,6 +310,13 @@ static int save_locked(dusk_manifest *m, const char *state)
     fprintf(f, MANIFEST_MAGIC "\nprogram %s\nparams %s\n", m->program, m->params);
     for (int i = 0; i < m->nfields; i++)
         fprintf(f, "%s %s\n", m->keys[i], m->values[i]);
+    if (m->check != NULL && m->check_known) {
+        /* the tasks done before this run are in the base; this run's hash as they were read */
+        uint64_t sum = m->check_base;
+        for (int64_t i = 0; i < m->ntasks; i++)
+            if ((snap[i >> 3] >> (i & 7)) & 1) sum += m->check(m->check_ctx, i);
+        fprintf(f, "check %016" PRIx64 "\n", sum);
+    }
     fprintf(f, "tasks %" PRId64 "\nstate %s\ndone %" PRId64 "\nids ", m->ntasks, state, count);
     write_ids(f, snap, m->ntasks);
     fputc('\n', f);
@@ -303,6 +324,46 @@ static int save_locked(dusk_manifest *m, const char *state)
     if (dusk__atomic_commit(&a) != 0) return DUSK_EIO;
     atomic_store(&m->saved, count);
     return 0;
+}
+
+int dusk_manifest_set_check(dusk_manifest *m, dusk_manifest_check_fn fn, void *ctx)
+{
+    if (m == NULL || m->program == NULL) return DUSK_EINVAL;
+    pthread_mutex_lock(&m->save_lock);
+    m->check = fn;
+    m->check_ctx = ctx;
+    pthread_mutex_unlock(&m->save_lock);
+    return 0;
+}
+
+int dusk_manifest_check_value(const dusk_manifest *m, uint64_t *value)
+{
+    if (m == NULL || value == NULL || !m->check_known) return 0;
+    *value = m->check_base;
+    return 1;
+}
+
+int64_t dusk_manifest_merge(dusk_manifest *m, const dusk_manifest *from)
+{
+    if (m == NULL || from == NULL || from->bits == NULL) return 0;
+    int64_t overlap = 0, count = 0;
+    for (int64_t i = 0; i < m->ntasks && i < from->ntasks; i++) {
+        if (!dusk_manifest_is_done(from, i)) continue;
+        count++;
+        overlap += dusk_manifest_is_done(m, i);
+        dusk_manifest_mark_done(m, i);
+    }
+    pthread_mutex_lock(&m->save_lock);
+    /* Each task's hash once: `from` already merged (rank 0 saved, then died before removing
+     * it) adds nothing; a part of it merged cannot be told apart, and leaves the sum unknown. */
+    if (overlap < count) {
+        if (overlap == 0 && from->check_known)
+            m->check_base += from->check_base;
+        else
+            m->check_known = 0;
+    }
+    pthread_mutex_unlock(&m->save_lock);
+    return count;
 }
 
 int dusk_manifest_save(dusk_manifest *m, const char *state)
@@ -453,6 +514,7 @@ int dusk_manifest_open(const char *dir, const char *program, const char *params,
     m->ctx = ctx;
     m->program = dusk__strdup(program);
     m->params = dusk__strdup(params);
+    m->check_known = !resume; /* a new run's sum starts at 0 */
     m->bits = calloc((size_t)(ntasks + 7) / 8 + 1, sizeof *m->bits);
     if (!m->program || !m->params || !m->bits) {
         dusk_manifest_close(&m);
