@@ -466,6 +466,11 @@ static int parse(int argc, char **argv, eigh_ctx *x, dusk_config *cfg)
 int main(int argc, char **argv)
 {
     static eigh_ctx x = {.lock = PTHREAD_MUTEX_INITIALIZER};
+    /* before any file is opened: a closed stdout or stderr would be the first file's number */
+    if (dusk_std_fds_open() != 0) {
+        perror("dusk-eigh: cannot open /dev/null for a closed standard descriptor");
+        return DUSK_EXIT_FAILURE;
+    }
     if (dusk_rank_count() > 1) snprintf(prog, sizeof prog, "dusk-eigh: rank %d", dusk_rank());
     app.name = prog;
     dusk_config cfg;

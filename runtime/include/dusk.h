@@ -74,6 +74,18 @@ enum {
 /* The text of an error code: a static string, never NULL. Thread-safe. */
 const char *dusk_strerror(int err);
 
+/* ---- Standard descriptors ---------------------------------------------------------------- */
+
+/* Open /dev/null (read and write) onto each of descriptors 0, 1 and 2 that is closed, as a
+ * program started with `>&-` or by a daemon that closed them has them: otherwise the next file
+ * opened (an output, a lock, a manifest) would get that number, and whatever is printed to
+ * stdout or stderr would be written into it. Descriptors already open are left as they are.
+ * Programs call it first thing in main(); dusk_init() and dusk_batch_open() call it too, for
+ * programs that do not. Returns 0, or DUSK_EIO when /dev/null cannot be opened (errno says
+ * why). Safe to call more than once; call it before starting threads that open files (another
+ * thread's open() could take a descriptor this fills). */
+int dusk_std_fds_open(void);
+
 /* ---- Configuration ---------------------------------------------------------------------- */
 
 enum { DUSK_PROGRESS_AUTO = -1, DUSK_PROGRESS_OFF = 0, DUSK_PROGRESS_ON = 1 };
@@ -143,14 +155,15 @@ DUSK_NODISCARD int dusk_config_set(dusk_config *cfg, dusk_setting s, long long v
 /* *value receives setting s of cfg: 0, or DUSK_EINVAL (then *value is 0). */
 DUSK_NODISCARD int dusk_config_get(const dusk_config *cfg, dusk_setting s, long long *value);
 
-/* Start StarPU and dusk with cfg (copied), then the registered extensions (below).
+/* Start StarPU and dusk with cfg (copied), then the registered extensions (below); first of
+ * all, /dev/null onto a closed descriptor 0, 1 or 2 (dusk_std_fds_open()).
  * Returns 0, DUSK_ESTATE when already started,
  * DUSK_EINVAL for a NULL cfg or a bad field (`why` names it: a numeric field outside its
  * bounds, see dusk_config_bounds(), with its range; an unknown scheduler; ...),
  * DUSK_ENODEV when StarPU finds no worker, DUSK_EIO when StarPU's performance-model
  * directory (STARPU_PERF_MODEL_DIR, or STARPU_HOME/.starpu/sampling, or HOME/...) cannot be
- * created or written (`why` names it), DUSK_ESTARPU for other StarPU failures, or the code of
- * an extension's start (`why` names the extension).
+ * created or written (`why` names it) or /dev/null cannot be opened, DUSK_ESTARPU for other
+ * StarPU failures, or the code of an extension's start (`why` names the extension).
  * Warns once on stderr (unless quiet) when the machine has more cores, or the configuration
  * asks for more CPU workers, than the StarPU found can use; under several ranks, when the
  * ranks on a node start more workers than it has cores.

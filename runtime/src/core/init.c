@@ -86,6 +86,11 @@ static int check_starpu_dir(char *why, size_t whylen)
 int dusk_init(const dusk_config *cfg, char *why, size_t whylen)
 {
     dusk__set_why(why, whylen, "%s", "");
+    if (dusk_std_fds_open() != 0) {
+        dusk__set_why_errno(why, whylen, "cannot open /dev/null for a closed standard descriptor",
+                            errno);
+        return DUSK_EIO;
+    }
     if (dusk__started) {
         dusk__set_why(why, whylen, "dusk is already started");
         return DUSK_ESTATE;
