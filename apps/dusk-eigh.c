@@ -391,6 +391,21 @@ static int set_attrs(dusk_batch *b, const eigh_ctx *x)
                                x->opt.philox ? "philox4x32-10" : "numpy-legacy-mt19937");
 }
 
+/* GPU workers alone (--ncpu 0 or STARPU_NCPU=0): what runs only on CPUs cannot run (a StarPU
+ * error otherwise). Exit code, or -1 to go on. */
+static int check_cpu_needed(const options *o, int cpu_workers)
+{
+    if (cpu_workers != 0 || (!o->input && o->philox && !o->verify)) return -1;
+    fprintf(stderr,
+            "%s: %s needs a CPU worker, and this run has none (--ncpu 0 or STARPU_NCPU=0); "
+            "--rng philox generates on the GPU\n",
+            prog,
+            o->input     ? "--input"
+            : !o->philox ? "NumPy's generator (--rng numpy)"
+                         : "--verify");
+    return DUSK_EXIT_USAGE;
+}
+
 /* ---- the end ----------------------------------------------------------------------------- */
 
 static int by_id(const void *p, const void *q)
@@ -497,7 +512,21 @@ int main(int argc, char **argv)
     x.tol[0] = o->values_only ? TOL_VALUES_ONLY : TOL_RESIDUAL;
     x.tol[1] = o->values_only ? TOL_VALUES_ONLY : TOL_ORTH_PER_N * (double)x.n;
     int64_t item_bytes;
+    char why[256];
     if ((ret = check_resources(&x, &cfg, &item_bytes)) >= 0) {
+        dusk_input_close(&x.input);
+        return ret;
+    }
+    /* Whatever would refuse the run once it is under way (the settings, the scheduler, the
+     * trace directory, the workers) refuses it now, before dusk_batch_open() replaces the
+     * files of a finished run in --output DIR: a run that cannot start leaves them as they
+     * are. */
+    if ((ret = dusk_init_check(&cfg, why, sizeof why)) != 0) {
+        fprintf(stderr, "%s: %s\n", prog, why);
+        dusk_input_close(&x.input);
+        return ret == DUSK_EINVAL ? DUSK_EXIT_USAGE : DUSK_EXIT_FAILURE;
+    }
+    if (cfg.ncpu == 0 && (ret = check_cpu_needed(o, 0)) >= 0) {
         dusk_input_close(&x.input);
         return ret;
     }
@@ -533,7 +562,6 @@ int main(int argc, char **argv)
         return ret;
     }
 
-    char why[256];
     double t0 = dusk_now();
     if ((ret = dusk_init(&cfg, why, sizeof why)) != 0) {
         fprintf(stderr, "%s: %s\n", prog, why);
@@ -543,18 +571,10 @@ int main(int argc, char **argv)
     }
     double t_init = dusk_now() - t0;
     int nranks = dusk_rank_count();
-    /* GPU workers alone: what runs only on CPUs cannot run (a StarPU error otherwise) */
-    if (dusk_cpu_worker_count() == 0 && (o->input || !o->philox || o->verify)) {
-        fprintf(stderr,
-                "%s: %s needs a CPU worker, and this run has none (--ncpu 0 or "
-                "STARPU_NCPU=0); --rng philox generates on the GPU\n",
-                prog,
-                o->input     ? "--input"
-                : !o->philox ? "NumPy's generator (--rng numpy)"
-                             : "--verify");
+    if ((ret = check_cpu_needed(o, dusk_cpu_worker_count())) >= 0) {
         dusk_batch_free(&b);
         dusk_shutdown();
-        return DUSK_EXIT_USAGE;
+        return ret;
     }
     char settings[4800], gpus[48] = "", ranks[64] = "", seed[24];
     snprintf(seed, sizeof seed, "%lld", o->seed);

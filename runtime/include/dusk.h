@@ -184,6 +184,18 @@ DUSK_NODISCARD int dusk_config_get(const dusk_config *cfg, dusk_setting s, long 
  * while no other thread reads or changes it. */
 DUSK_NODISCARD int dusk_init(const dusk_config *cfg, char *why, size_t whylen);
 
+/* What dusk_init(cfg) refuses before it starts StarPU, checked without starting it: a NULL
+ * cfg or a bad field, an unknown scheduler (DUSK_EINVAL); DUSK_FAIL_TASKS malformed; StarPU's
+ * performance-model directory or cfg->trace that cannot be created or written (DUSK_EIO; both
+ * are created, as dusk_init() would create them); no worker at all, cfg->ncpu 0 and no GPU
+ * to drive (DUSK_ENODEV; only then is CUDA asked for its devices). Returns 0 or dusk_init()'s
+ * code, with the same line in `why`. A program calls it before it touches anything an earlier
+ * run left (dusk_batch_open() replaces a finished run's files), so that a run that cannot
+ * start refuses with those files as they were; dusk_init() may still fail where StarPU
+ * itself does (DUSK_ESTARPU, a worker StarPU cannot start). dusk_init() runs the same checks.
+ * Needs no dusk_init(); the environment it reads is process-global, as for dusk_init(). */
+DUSK_NODISCARD int dusk_init_check(const dusk_config *cfg, char *why, size_t whylen);
+
 /* Stop the extensions (in reverse order), StarPU, and finish the trace when one was asked
  * for (report.html is written then). Work still in flight is finished first: every graph not
  * yet freed is waited for (its running tasks run to the end, its read callbacks are called,
