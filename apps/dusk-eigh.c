@@ -84,8 +84,13 @@ static int handle(void *ctx, int opt_id, const char *arg)
         o->seed_set = 1;
         return cli_int(&app, "--seed", arg, 0, UINT32_MAX, &o->seed);
     case 'I':
-        return *arg ? (o->input = arg, 0)
-                    : cli_usage_error(&app, "--input: the file name is empty");
+        if (*arg == '\0') return cli_usage_error(&app, "--input: the file name is empty");
+        /* the manifest records it on its one line of flags, for --resume */
+        if (strchr(arg, '\n') != NULL)
+            return cli_usage_error(&app, "--input: the file name holds a newline, which the "
+                                         "run's manifest cannot record");
+        o->input = arg;
+        return 0;
     case 'O':
         /* room for "/eigenvectors.npy.partial" in a 4096-byte path */
         if (*arg == '\0' || strlen(arg) > 4000)
@@ -498,6 +503,8 @@ int main(int argc, char **argv)
         return cli_usage_error(&app, "--vectors and --values-only exclude each other");
     if (o->vectors && !o->output && !o->resume)
         return cli_usage_error(&app, "--vectors needs --output DIR");
+    if (o->format && !o->output && !o->resume)
+        return cli_usage_error(&app, "--format needs --output DIR (the format of its files)");
     if (o->input && (o->philox || o->seed_set))
         return cli_usage_error(&app, "--%s applies to generated matrices, not to --input",
                                o->philox ? "rng" : "seed");
