@@ -54,3 +54,42 @@ wait_under_way() {
     echo "FAIL: $what: no more than $more tasks done after 120 s: killed"
     exit 1
 }
+
+# check WHAT COMMAND...: prints "ok: WHAT" when COMMAND succeeds, else "FAIL: WHAT" and adds
+# one to $fails (the test's count of failed checks, which it sets to 0 first).
+check() {
+    local what=$1
+    shift
+    if "$@"; then
+        echo "ok: $what"
+    else
+        echo "FAIL: $what"
+        fails=$((fails + 1))
+    fi
+}
+
+# build_moments SOURCE_DIR BUILD_DIR OUT: docs/batch.md's example program, moments.c, taken
+# from the page (so that the two cannot drift) into OUT.c and compiled with -Wall -Wextra
+# -Werror against the build tree (pkg-config dusk-static) into OUT. Returns 1 after a FAIL
+# line saying why it could not.
+build_moments() {
+    local src=$1 build=$2 out=$3 flags
+    awk '/^<!-- example: moments.c/ {found = 1; next}
+         found && /^```c$/ {inside = 1; next}
+         inside && /^```$/ {exit}
+         inside {print}' "$src/docs/batch.md" >"$out.c"
+    if ! grep -q "dusk_batch_run" "$out.c"; then
+        echo "FAIL: the example program moments.c was not found in docs/batch.md"
+        return 1
+    fi
+    if ! flags=$(PKG_CONFIG_PATH=$build/pkgconfig pkg-config --cflags --libs dusk-static 2>&1); then
+        echo "FAIL: pkg-config dusk-static: $flags"
+        return 1
+    fi
+    # shellcheck disable=SC2086 # the flags are words
+    if ! cc -std=c11 -O2 -Wall -Wextra -Werror "$out.c" -o "$out" $flags >"$out.log" 2>&1; then
+        sed 's/^/    /' "$out.log"
+        echo "FAIL: docs/batch.md's moments.c does not compile with -Wall -Wextra -Werror: $flags"
+        return 1
+    fi
+}

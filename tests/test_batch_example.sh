@@ -25,38 +25,10 @@ bg=
 trap '[ -z "$bg" ] || kill -9 "$bg" 2>/dev/null; rm -rf "$tmp"' EXIT
 export STARPU_NCPU=2
 fails=0
-check() { # what, then a command that succeeds when it holds
-    local what=$1
-    shift
-    if "$@"; then
-        echo "ok: $what"
-    else
-        echo "FAIL: $what"
-        fails=$((fails + 1))
-    fi
-}
 show() { sed 's/^/    /' "$@"; }
 
 # ---- the program, from the README -----------------------------------------------------------
-awk '/^<!-- example: moments.c/ {found = 1; next}
-     found && /^```c$/ {inside = 1; next}
-     inside && /^```$/ {exit}
-     inside {print}' "$src/docs/batch.md" >"$tmp/moments.c"
-if ! grep -q "dusk_batch_run" "$tmp/moments.c"; then
-    echo "FAIL: the example program moments.c was not found in README.md"
-    exit 1
-fi
-if ! flags=$(PKG_CONFIG_PATH=$build/pkgconfig pkg-config --cflags --libs dusk-static 2>&1); then
-    echo "FAIL: pkg-config dusk-static: $flags"
-    exit 1
-fi
-# shellcheck disable=SC2086 # the flags are words
-if ! cc -std=c11 -O2 -Wall -Wextra -Werror "$tmp/moments.c" -o "$tmp/moments" $flags \
-    >"$tmp/cc.log" 2>&1; then
-    show "$tmp/cc.log"
-    echo "FAIL: the README's moments.c does not compile with -Wall -Wextra -Werror: $flags"
-    exit 1
-fi
+build_moments "$src" "$build" "$tmp/moments" || exit 1
 echo "ok: the README's moments.c ($(wc -l <"$tmp/moments.c") lines) compiles with -Werror"
 exe=$tmp/moments
 

@@ -16,20 +16,12 @@ src=$1
 build=$2
 python=$3
 eigh=$4
+# shellcheck source=tests/runlib.sh
+. "$(dirname "$0")/runlib.sh"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 export STARPU_NCPU=2
 fails=0
-check() { # what, then a command that succeeds when it holds
-    local what=$1
-    shift
-    if "$@"; then
-        echo "ok: $what"
-    else
-        echo "FAIL: $what"
-        fails=$((fails + 1))
-    fi
-}
 
 # the outputs DIR NAME... : each loads, NaN in row 3 alone; .dusk.lock is empty; the manifest
 # says finished
@@ -63,23 +55,9 @@ loads() { # DIR NAME...
     }
 }
 
-# ---- (b)'s program, from docs/batch.md, as tests/test_batch_example.sh builds it -------------
-awk '/^<!-- example: moments.c/ {found = 1; next}
-     found && /^```c$/ {inside = 1; next}
-     inside && /^```$/ {exit}
-     inside {print}' "$src/docs/batch.md" >"$tmp/moments.c"
-moments=
-if ! flags=$(PKG_CONFIG_PATH=$build/pkgconfig pkg-config --cflags --libs dusk-static 2>&1); then
-    echo "FAIL: pkg-config dusk-static: $flags"
-    fails=$((fails + 1))
-# shellcheck disable=SC2086 # the flags are words
-elif ! cc -std=c11 -O2 "$tmp/moments.c" -o "$tmp/moments" $flags >"$tmp/cc.log" 2>&1; then
-    sed 's/^/    /' "$tmp/cc.log"
-    echo "FAIL: docs/batch.md's moments.c does not compile"
-    fails=$((fails + 1))
-else
-    moments=$tmp/moments
-fi
+# ---- (b)'s program, from docs/batch.md ------------------------------------------------------
+moments=$tmp/moments
+build_moments "$src" "$build" "$moments" || { moments= && fails=$((fails + 1)); }
 
 # (c)'s script: its stdout and stderr may be closed, so it says nothing itself
 cat >"$tmp/map.py" <<'PY'
