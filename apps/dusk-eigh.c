@@ -86,8 +86,13 @@ static int handle(void *ctx, int opt_id, const char *arg)
         o->seed_set = 1;
         return cli_int(&app, "--seed", arg, 0, UINT32_MAX, &o->seed);
     case 'I':
-        return *arg ? (o->input = arg, 0)
-                    : cli_usage_error(&app, "--input: the file name is empty");
+        if (*arg == '\0') return cli_usage_error(&app, "--input: the file name is empty");
+        /* the manifest records it on its one line of flags, for --resume */
+        if (strchr(arg, '\n') != NULL)
+            return cli_usage_error(&app, "--input: the file name holds a newline, which the "
+                                         "run's manifest cannot record");
+        o->input = arg;
+        return 0;
     case 'O':
         /* room for "/eigenvectors.npy.partial" in a 4096-byte path */
         if (*arg == '\0' || strlen(arg) > 4000)
@@ -406,6 +411,21 @@ static int set_attrs(dusk_batch *b, const eigh_ctx *x)
                                x->opt.philox ? "philox4x32-10" : "numpy-legacy-mt19937");
 }
 
+/* GPU workers alone (--ncpu 0 or STARPU_NCPU=0): what runs only on CPUs cannot run (a StarPU
+ * error otherwise). Exit code, or -1 to go on. */
+static int check_cpu_needed(const options *o, int cpu_workers)
+{
+    if (cpu_workers != 0 || (!o->input && o->philox && !o->verify)) return -1;
+    fprintf(stderr,
+            "%s: %s needs a CPU worker, and this run has none (--ncpu 0 or STARPU_NCPU=0); "
+            "--rng philox generates on the GPU\n",
+            prog,
+            o->input     ? "--input"
+            : !o->philox ? "NumPy's generator (--rng numpy)"
+                         : "--verify");
+    return DUSK_EXIT_USAGE;
+}
+
 /* ---- the end ----------------------------------------------------------------------------- */
 
 static int by_id(const void *p, const void *q)
@@ -520,6 +540,11 @@ static int continue_run(options *o, const char *params, int verbose)
 int main(int argc, char **argv)
 {
     static eigh_ctx x = {.lock = PTHREAD_MUTEX_INITIALIZER};
+    /* before any file is opened: a closed stdout or stderr would be the first file's number */
+    if (dusk_std_fds_open() != 0) {
+        perror("dusk-eigh: cannot open /dev/null for a closed standard descriptor");
+        return DUSK_EXIT_FAILURE;
+    }
     if (dusk_rank_count() > 1) snprintf(prog, sizeof prog, "dusk-eigh: rank %d", dusk_rank());
     app.name = prog;
     dusk_config cfg;
@@ -532,6 +557,8 @@ int main(int argc, char **argv)
         return cli_usage_error(&app, "--vectors and --values-only exclude each other");
     if (o->vectors && !o->output && !o->resume && !o->cont)
         return cli_usage_error(&app, "--vectors needs --output DIR");
+    if (o->format && !o->output && !o->resume)
+        return cli_usage_error(&app, "--format needs --output DIR (the format of its files)");
     if (o->input && (o->philox || o->seed_set))
         return cli_usage_error(&app, "--%s applies to generated matrices, not to --input",
                                o->philox ? "rng" : "seed");
@@ -546,7 +573,21 @@ int main(int argc, char **argv)
     x.tol[0] = o->values_only ? TOL_VALUES_ONLY : TOL_RESIDUAL;
     x.tol[1] = o->values_only ? TOL_VALUES_ONLY : TOL_ORTH_PER_N * (double)x.n;
     int64_t item_bytes;
+    char why[256];
     if ((ret = check_resources(&x, &cfg, &item_bytes)) >= 0) {
+        dusk_input_close(&x.input);
+        return ret;
+    }
+    /* Whatever would refuse the run once it is under way (the settings, the scheduler, the
+     * trace directory, the workers) refuses it now, before dusk_batch_open() replaces the
+     * files of a finished run in --output DIR: a run that cannot start leaves them as they
+     * are. */
+    if ((ret = dusk_init_check(&cfg, why, sizeof why)) != 0) {
+        fprintf(stderr, "%s: %s\n", prog, why);
+        dusk_input_close(&x.input);
+        return ret == DUSK_EINVAL ? DUSK_EXIT_USAGE : DUSK_EXIT_FAILURE;
+    }
+    if (cfg.ncpu == 0 && (ret = check_cpu_needed(o, 0)) >= 0) {
         dusk_input_close(&x.input);
         return ret;
     }
@@ -590,7 +631,6 @@ int main(int argc, char **argv)
         return ret;
     }
 
-    char why[256];
     double t0 = dusk_now();
     if ((ret = dusk_init(&cfg, why, sizeof why)) != 0) {
         fprintf(stderr, "%s: %s\n", prog, why);
@@ -600,18 +640,10 @@ int main(int argc, char **argv)
     }
     double t_init = dusk_now() - t0;
     int nranks = dusk_rank_count();
-    /* GPU workers alone: what runs only on CPUs cannot run (a StarPU error otherwise) */
-    if (dusk_cpu_worker_count() == 0 && (o->input || !o->philox || o->verify)) {
-        fprintf(stderr,
-                "%s: %s needs a CPU worker, and this run has none (--ncpu 0 or "
-                "STARPU_NCPU=0); --rng philox generates on the GPU\n",
-                prog,
-                o->input     ? "--input"
-                : !o->philox ? "NumPy's generator (--rng numpy)"
-                             : "--verify");
+    if ((ret = check_cpu_needed(o, dusk_cpu_worker_count())) >= 0) {
         dusk_batch_free(&b);
         dusk_shutdown();
-        return DUSK_EXIT_USAGE;
+        return ret;
     }
     char settings[4800], gpus[48] = "", ranks[64] = "", seed[24];
     snprintf(seed, sizeof seed, "%lld", o->seed);

@@ -155,6 +155,11 @@ static int build(dusk_graph *g, const options *o, dusk_kernel *sumsq, dusk_kerne
 int main(int argc, char **argv)
 {
     options o = {64, 100000, 0, 0};
+    /* before any file is opened: a closed stdout or stderr would be the first file's number */
+    if (dusk_std_fds_open() != 0) {
+        perror("dusk-reduce: cannot open /dev/null for a closed standard descriptor");
+        return DUSK_EXIT_FAILURE;
+    }
     app.ctx = &o;
     dusk_config cfg;
     int ret = cli_parse(&app, argc, argv, &cfg);

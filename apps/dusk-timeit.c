@@ -143,6 +143,11 @@ static void print_time(double s)
 int main(int argc, char **argv)
 {
     options o = {.n = 1000, .seed = 0, .repeat = 5, .number = 0};
+    /* before any file is opened: a closed stdout or stderr would be the first file's number */
+    if (dusk_std_fds_open() != 0) {
+        perror("dusk-timeit: cannot open /dev/null for a closed standard descriptor");
+        return DUSK_EXIT_FAILURE;
+    }
     app.ctx = &o;
     dusk_config cfg;
     int ret = cli_parse(&app, argc, argv, &cfg);

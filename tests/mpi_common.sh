@@ -15,17 +15,7 @@ mpirun=(mpirun --oversubscribe)
 export ASAN_OPTIONS="${ASAN_OPTIONS:-}:detect_leaks=0"
 mpirun+=(-x ASAN_OPTIONS -x UBSAN_OPTIONS -x STARPU_HOME -x STARPU_SILENT)
 
-fails=0
-check() { # what, then a command that succeeds when it holds
-    local what=$1
-    shift
-    if "$@"; then
-        echo "ok: $what"
-    else
-        echo "FAIL: $what"
-        fails=$((fails + 1))
-    fi
-}
+fails=0 # counted by check (runlib.sh)
 
 # A dusk-eigh built without StarPU-MPI refuses several ranks with one line saying so.
 skip_without_mpi() { # app tmpdir

@@ -54,3 +54,17 @@ wait_under_way() {
     echo "FAIL: $what: no more than $more tasks done after 120 s: killed"
     exit 1
 }
+
+# check WHAT COMMAND...: prints "ok: WHAT" when COMMAND succeeds, else "FAIL: WHAT" and adds
+# one to $fails (the test's count of failed checks, which it sets to 0 first).
+check() {
+    local what=$1
+    shift
+    if "$@"; then
+        echo "ok: $what"
+    else
+        echo "FAIL: $what"
+        fails=$((fails + 1))
+    fi
+}
+

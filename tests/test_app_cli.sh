@@ -41,6 +41,9 @@ expect 2 "--seed: 4294967296 is out of range" --seed 4294967296
 expect 2 "goes past NumPy's largest seed" --seed 4294967295 --ntasks 2
 expect 2 "--rng 'mt': expected numpy or philox" --rng mt
 expect 2 "--vectors needs --output" --vectors
+expect 2 "--format needs --output" --format npy -n 4 --ntasks 1
+expect 2 "--input: the file name holds a newline" --input "$tmp/a
+b.npy"
 expect 2 "exclude each other" --vectors --values-only --output "$tmp/o"
 expect 2 "unexpected argument 'extra'" extra
 expect 2 "--ncpu: -1 is out of range" --ncpu -1

@@ -281,16 +281,22 @@ with tempfile.TemporaryDirectory() as tmp:
     check(r.returncode == 0 and sorted(os.listdir(stale)) == [".dusk.lock", "eigenvalues.npy",
                                                                "manifest.txt"],
           f"a new run leaves no earlier .partial beside its results: {os.listdir(stale)}")
-    # a run that failed between making its files and computing (StarPU refused to start)
-    # saved nothing: running it again is not refused as a stopped run, and its resume, with
-    # its files gone (as a kill in that gap leaves it), makes them
+    # a run that failed between making its files and computing saved nothing: running it
+    # again is not refused as a stopped run, and its resume, with its files gone (as a kill in
+    # that gap leaves it), makes them. What dusk_init_check() foresees (StarPU's directory, a
+    # trace directory that is a file, ...) refuses the run before its files are made
+    # (test_failed_start.sh); a trace directory whose trace.json is a directory is seen only
+    # once StarPU has started, after the files were made.
+    blocked = os.path.join(tmp, "blocked-trace")
+    os.makedirs(os.path.join(blocked, "trace.json"))
     early = os.path.join(tmp, "early")
-    r = run(ARGS + ["--output", early], env={"STARPU_HOME": "/proc/nope"})
+    r = run(ARGS + ["--output", early], env={"DUSK_TRACE": blocked})
     check(r.returncode == 1 and os.path.exists(os.path.join(early, "manifest.txt")),
-          f"StarPU refused after the files were made: exit {r.returncode}")
+          f"dusk_init refused after the files were made: exit {r.returncode} "
+          f"({r.stderr.strip()})")
     r = run(["-n", "10", "--ntasks", "3", "--output", early])
     check(r.returncode == 0, f"a new run where nothing was saved is not refused ({r.stderr.strip()})")
-    r = run(ARGS + ["--output", os.path.join(tmp, "early2")], env={"STARPU_HOME": "/proc/nope"})
+    r = run(ARGS + ["--output", os.path.join(tmp, "early2")], env={"DUSK_TRACE": blocked})
     for f in os.listdir(os.path.join(tmp, "early2")):
         if f.endswith(".partial"):
             os.unlink(os.path.join(tmp, "early2", f))

@@ -24,16 +24,6 @@ bg=
 trap '[ -z "$bg" ] || kill -9 "$bg" 2>/dev/null; rm -rf "$tmp"' EXIT
 export STARPU_NCPU=2
 fails=0
-check() { # what, then a command that succeeds when it holds
-    local what=$1
-    shift
-    if "$@"; then
-        echo "ok: $what"
-    else
-        echo "FAIL: $what"
-        fails=$((fails + 1))
-    fi
-}
 show() { sed 's/^/    /' "$@"; }
 
 if [ ! -x "$exe" ]; then

@@ -1,5 +1,6 @@
 /* Configuration from the environment: defaults, values taken, and malformed or
- * out-of-range values refused with a message naming the variable. Also dusk_init refusals. */
+ * out-of-range values refused with a message naming the variable. Also dusk_init refusals,
+ * and dusk_init_check's. */
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -173,6 +174,30 @@ int main(void)
     unsetenv("STARPU_PERF_MODEL_DIR");
     setenv("STARPU_HOME", saved_home[0] ? saved_home : "/tmp", 1);
     setenv("HOME", saved_user_home[0] ? saved_user_home : "/tmp", 1);
+
+    /* dusk_init_check: what dusk_init would refuse, with its code and line, StarPU not started */
+    CHECK_EQ(dusk_init_check(NULL, why, sizeof why), DUSK_EINVAL);
+    CHECK_OK(dusk_config_init(&cfg, why, sizeof why));
+    cfg.ncpu = 1;
+    snprintf(cfg.sched, sizeof cfg.sched, "nosuch");
+    CHECK_EQ(dusk_init_check(&cfg, why, sizeof why), DUSK_EINVAL);
+    CHECK_STR_CONTAINS(why, "unknown scheduler 'nosuch'");
+    cfg.sched[0] = '\0';
+    snprintf(cfg.trace, sizeof cfg.trace, "/proc/self/status"); /* a file, not a directory */
+    CHECK_EQ(dusk_init_check(&cfg, why, sizeof why), DUSK_EIO);
+    CHECK_STR_CONTAINS(why, "cannot write the trace to /proc/self/status");
+    CHECK_EQ(dusk_init(&cfg, why, sizeof why), DUSK_EIO); /* the same, from dusk_init */
+    CHECK_STR_CONTAINS(why, "cannot write the trace to /proc/self/status");
+    cfg.trace[0] = '\0';
+    cfg.ncpu = 0;
+    cfg.ncuda = 0;
+    CHECK_EQ(dusk_init_check(&cfg, why, sizeof why), DUSK_ENODEV);
+    CHECK_STR_CONTAINS(why, "0 CPU workers asked for");
+    cfg.ncpu = 1;
+    cfg.ncuda = -1;
+    CHECK_OK(dusk_init_check(&cfg, why, sizeof why));
+    CHECK_EQ(why[0], '\0');
+    CHECK_EQ(dusk_worker_count(), 0); /* nothing started */
 
     /* nothing works before init, then init works once */
     dusk_graph *g;

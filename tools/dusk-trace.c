@@ -139,6 +139,11 @@ static const char *reason(int rc)
 int main(int argc, char **argv)
 {
     options o;
+    /* before any file is opened: a closed stdout or stderr would be the first file's number */
+    if (dusk_std_fds_open() != 0) {
+        perror("dusk-trace: cannot open /dev/null for a closed standard descriptor");
+        return EXIT_FAIL;
+    }
     int rc = parse(argc, argv, &o);
     if (rc >= 0) return rc;
     char why[1024];

@@ -136,6 +136,12 @@ int main(int argc, char **argv)
         dusk_batch_free(&b);
         return 2;
     }
+    /* what would keep dusk from starting, before the batch replaces a finished run's files */
+    if (dusk_init_check(&cfg, why, sizeof why) != 0) {
+        fprintf(stderr, "moments: %s\n", why);
+        dusk_batch_free(&b);
+        return 1;
+    }
     /* the directory, the manifest and the signals first; then dusk */
     int status = dusk_batch_open(b) == 0 ? 0 : dusk_batch_exit_status(b); /* it said why */
     if (status == 0 && dusk_init(&cfg, why, sizeof why) != 0) {

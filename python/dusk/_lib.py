@@ -131,6 +131,12 @@ eigh_stack = _declare("dusk_eigh_stack", ctypes.c_int, _vp, _i64, _i64, _vp, _vp
 eigh_generated = _declare("dusk_eigh_generated", ctypes.c_int, _i64, _i64, ctypes.c_uint32, _vp,
                           _vp, _vp, ctypes.POINTER(EighOpts), _cp, _size)
 
+std_fds_open = _declare("dusk_std_fds_open", ctypes.c_int)
+# Python started with a standard descriptor closed (`>&-`) keeps it closed (sys.stdout is
+# None): the next file opened, an output of dusk.map's included, would get its number and
+# whatever C code prints into it. /dev/null goes onto it now, before dusk starts or opens
+# anything; should that fail, dusk_init() and dusk_batch_open() try again and say why.
+std_fds_open()
 
 # dusk_setting (dusk.h): the numeric settings configure() takes, by their dusk_config field
 SETTINGS = {"ncpu": 0, "ncuda": 1, "blas_threads": 2}

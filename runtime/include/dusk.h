@@ -74,6 +74,18 @@ enum {
 /* The text of an error code: a static string, never NULL. Thread-safe. */
 const char *dusk_strerror(int err);
 
+/* ---- Standard descriptors ---------------------------------------------------------------- */
+
+/* Open /dev/null (read and write) onto each of descriptors 0, 1 and 2 that is closed, as a
+ * program started with `>&-` or by a daemon that closed them has them: otherwise the next file
+ * opened (an output, a lock, a manifest) would get that number, and whatever is printed to
+ * stdout or stderr would be written into it. Descriptors already open are left as they are.
+ * Programs call it first thing in main(); dusk_init() and dusk_batch_open() call it too, for
+ * programs that do not. Returns 0, or DUSK_EIO when /dev/null cannot be opened (errno says
+ * why). Safe to call more than once; call it before starting threads that open files (another
+ * thread's open() could take a descriptor this fills). */
+int dusk_std_fds_open(void);
+
 /* ---- Configuration ---------------------------------------------------------------------- */
 
 enum { DUSK_PROGRESS_AUTO = -1, DUSK_PROGRESS_OFF = 0, DUSK_PROGRESS_ON = 1 };
@@ -143,14 +155,15 @@ DUSK_NODISCARD int dusk_config_set(dusk_config *cfg, dusk_setting s, long long v
 /* *value receives setting s of cfg: 0, or DUSK_EINVAL (then *value is 0). */
 DUSK_NODISCARD int dusk_config_get(const dusk_config *cfg, dusk_setting s, long long *value);
 
-/* Start StarPU and dusk with cfg (copied), then the registered extensions (below).
+/* Start StarPU and dusk with cfg (copied), then the registered extensions (below); first of
+ * all, /dev/null onto a closed descriptor 0, 1 or 2 (dusk_std_fds_open()).
  * Returns 0, DUSK_ESTATE when already started,
  * DUSK_EINVAL for a NULL cfg or a bad field (`why` names it: a numeric field outside its
  * bounds, see dusk_config_bounds(), with its range; an unknown scheduler; ...),
  * DUSK_ENODEV when StarPU finds no worker, DUSK_EIO when StarPU's performance-model
  * directory (STARPU_PERF_MODEL_DIR, or STARPU_HOME/.starpu/sampling, or HOME/...) cannot be
- * created or written (`why` names it), DUSK_ESTARPU for other StarPU failures, or the code of
- * an extension's start (`why` names the extension).
+ * created or written (`why` names it) or /dev/null cannot be opened, DUSK_ESTARPU for other
+ * StarPU failures, or the code of an extension's start (`why` names the extension).
  * Warns once on stderr (unless quiet) when the machine has more cores, or the configuration
  * asks for more CPU workers, than the StarPU found can use; under several ranks, when the
  * ranks on a node start more workers than it has cores.
@@ -170,6 +183,18 @@ DUSK_NODISCARD int dusk_config_get(const dusk_config *cfg, dusk_setting s, long 
  * STARPU_WORKERS_NOBIND say otherwise). The environment is process-global: call dusk_init()
  * while no other thread reads or changes it. */
 DUSK_NODISCARD int dusk_init(const dusk_config *cfg, char *why, size_t whylen);
+
+/* What dusk_init(cfg) refuses before it starts StarPU, checked without starting it: a NULL
+ * cfg or a bad field, an unknown scheduler (DUSK_EINVAL); DUSK_FAIL_TASKS malformed; StarPU's
+ * performance-model directory or cfg->trace that cannot be created or written (DUSK_EIO; both
+ * are created, as dusk_init() would create them); no worker at all, cfg->ncpu 0 and no GPU
+ * to drive (DUSK_ENODEV; only then is CUDA asked for its devices). Returns 0 or dusk_init()'s
+ * code, with the same line in `why`. A program calls it before it touches anything an earlier
+ * run left (dusk_batch_open() replaces a finished run's files), so that a run that cannot
+ * start refuses with those files as they were; dusk_init() may still fail where StarPU
+ * itself does (DUSK_ESTARPU, a worker StarPU cannot start). dusk_init() runs the same checks.
+ * Needs no dusk_init(); the environment it reads is process-global, as for dusk_init(). */
+DUSK_NODISCARD int dusk_init_check(const dusk_config *cfg, char *why, size_t whylen);
 
 /* Stop the extensions (in reverse order), StarPU, and finish the trace when one was asked
  * for (report.html is written then). Work still in flight is finished first: every graph not

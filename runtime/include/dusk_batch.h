@@ -283,10 +283,11 @@ DUSK_NODISCARD int dusk_batch_set_reporter(dusk_batch *b, dusk_batch_report_fn f
 
 /* Check the output directory (lock, another run's files, free disk), then make the outputs
  * (a new run, on rank 0) or open them (a resume), start the manifest and catch SIGINT and
- * SIGTERM. Before dusk_init(), on every rank. 0 to go on, or the reason it refused (a
- * DUSK_E* code; the record, dusk_batch_get_state(), has it in words and says whether it is
- * the caller's to fix, DUSK_EXIT_USAGE: another program's files, a stopped run without
- * overwrite, a resume of no run or of another one; or a failure, DUSK_EXIT_FAILURE: cannot
+ * SIGTERM; first of all, /dev/null onto a closed descriptor 0, 1 or 2 (dusk_std_fds_open(),
+ * so that no output gets one of them). Before dusk_init(), on every rank. 0 to go on, or
+ * the reason it refused (a DUSK_E* code; the record, dusk_batch_get_state(), has it in words and
+ * says whether it is the caller's to fix, DUSK_EXIT_USAGE: another program's files, a stopped run
+ * without overwrite, a resume of no run or of another one; or a failure, DUSK_EXIT_FAILURE: cannot
  * write, no disk), after a REFUSED event. Once per batch (DUSK_EINVAL after that). */
 DUSK_NODISCARD int dusk_batch_open(dusk_batch *b);
 

@@ -358,8 +358,15 @@ int dusk_batch_open(dusk_batch *b)
 {
     if (b == NULL || b->opened) return DUSK_EINVAL;
     b->opened = 1;
+    /* before the lock, the manifest and the outputs are opened: a closed stdout or stderr
+     * would otherwise be one of them, and the messages written into it */
+    int fds = dusk_std_fds_open(), err = errno;
     /* the reporter's turn: the resume command and the quit message, if it has them */
     dusk__batch_emit(b, &(dusk_batch_event){.kind = DUSK_BATCH_EVENT_OPEN});
+    if (fds != 0)
+        return b->open_code = dusk__batch_refuse(
+                   b, 0, DUSK_EIO, "cannot open /dev/null for a closed standard descriptor: %s",
+                   strerror(err));
     if (b->chunk_error[0] != '\0')
         return b->open_code = dusk__batch_refuse(b, 1, DUSK_EINVAL, "%s", b->chunk_error);
     /* caught from here on, so that a signal during start-up is a clean stop too (under

@@ -234,6 +234,10 @@ int dusk__launched_size(void);
 /* The CPU workers of a rank given `allowed` cores, one of them reserved for StarPU-MPI's
  * thread or not, and a core left to each GPU's driver thread: at least 1. */
 int dusk__rank_cpu_workers(int allowed, int reserve_mpi, int cuda_workers);
+/* The CUDA workers StarPU will start: one per visible GPU, or fewer when cfg->ncuda says so (0
+ * in a build without CUDA, or where CUDA finds no device). Each is driven by a thread of its
+ * own, which wants a core. Asks the CUDA runtime: call it only when the answer matters. */
+int dusk__cuda_workers_expected(const dusk_config *cfg);
 int dusk__mpi_start(struct starpu_conf *conf, const dusk_config *cfg, char *why, size_t whylen);
 void dusk__mpi_stop(void);
 int dusk__mpi_active(void);

@@ -81,15 +81,32 @@ static int check_starpu_dir(char *why, size_t whylen)
     return 0;
 }
 
-/* ---- start and stop ----------------------------------------------------------------------- */
+/* No CPU worker asked for (ncpu 0) and no GPU to drive: StarPU would find no worker. Only then
+ * is CUDA asked how many GPUs there are. */
+static int check_workers(const dusk_config *cfg, char *why, size_t whylen)
+{
+    if (cfg->ncpu != 0 || dusk__cuda_workers_expected(cfg) > 0) return 0;
+    dusk__set_why(why, whylen,
+                  "StarPU found no worker to run tasks: 0 CPU workers asked for (--ncpu or "
+                  "STARPU_NCPU), and %s",
+                  !DUSK_HAVE_CUDA   ? "this dusk was built without CUDA"
+                  : cfg->ncuda == 0 ? "no GPU worker (STARPU_NCUDA=0)"
+                                    : "no GPU was found");
+    return DUSK_ENODEV;
+}
 
-int dusk_init(const dusk_config *cfg, char *why, size_t whylen)
+/* The trace directory, made now (as the trace would make it) and writable. */
+static int check_trace_dir(const dusk_config *cfg, char *why, size_t whylen)
+{
+    if (cfg->trace[0] == '\0') return 0;
+    if (dusk__mkdir_p(cfg->trace, 0777) == 0 && access(cfg->trace, W_OK | X_OK) == 0) return 0;
+    dusk__set_why(why, whylen, "cannot write the trace to %s: %s", cfg->trace, strerror(errno));
+    return DUSK_EIO;
+}
+
+int dusk_init_check(const dusk_config *cfg, char *why, size_t whylen)
 {
     dusk__set_why(why, whylen, "%s", "");
-    if (dusk__started) {
-        dusk__set_why(why, whylen, "dusk is already started");
-        return DUSK_ESTATE;
-    }
     if (cfg == NULL) {
         dusk__set_why(why, whylen, "no configuration (NULL)");
         return DUSK_EINVAL;
@@ -97,9 +114,27 @@ int dusk_init(const dusk_config *cfg, char *why, size_t whylen)
     int rc = dusk__config_check(cfg, why, whylen);
     if (rc != 0) return rc;
     if (cfg->sched[0] != '\0' && dusk_sched_check(cfg->sched, why, whylen) != 0) return DUSK_EINVAL;
+    if ((rc = dusk__fail_tasks_check(why, whylen)) != 0 ||
+        (rc = check_starpu_dir(why, whylen)) != 0 || (rc = check_trace_dir(cfg, why, whylen)) != 0)
+        return rc;
+    return check_workers(cfg, why, whylen);
+}
 
-    rc = dusk__fail_tasks_check(why, whylen);
-    if (rc == 0) rc = check_starpu_dir(why, whylen);
+/* ---- start and stop ----------------------------------------------------------------------- */
+
+int dusk_init(const dusk_config *cfg, char *why, size_t whylen)
+{
+    dusk__set_why(why, whylen, "%s", "");
+    if (dusk_std_fds_open() != 0) {
+        dusk__set_why_errno(why, whylen, "cannot open /dev/null for a closed standard descriptor",
+                            errno);
+        return DUSK_EIO;
+    }
+    if (dusk__started) {
+        dusk__set_why(why, whylen, "dusk is already started");
+        return DUSK_ESTATE;
+    }
+    int rc = dusk_init_check(cfg, why, whylen);
     if (rc != 0) return rc;
 
     /* What StarPU reads from the environment alone, for its start only (see dusk.h). */

@@ -79,10 +79,7 @@ int dusk__rank_cpu_workers(int allowed, int reserve_mpi, int cuda_workers)
     return n > 1 ? n : 1; /* at least one: gen, verify and load run only on CPUs */
 }
 
-#if DUSK_HAVE_MPI
-/* CUDA workers this rank will start: one per visible GPU, or fewer when cfg->ncuda says so
- * (0 in a build without CUDA). Each is driven by a thread of its own, which wants a core. */
-static int cuda_workers_expected(const dusk_config *cfg)
+int dusk__cuda_workers_expected(const dusk_config *cfg)
 {
 #if DUSK_HAVE_CUDA
     int n = 0;
@@ -99,6 +96,7 @@ static int cuda_workers_expected(const dusk_config *cfg)
 #endif
 }
 
+#if DUSK_HAVE_MPI
 /* How many CPU workers a rank runs, and where. Under a launcher each rank uses the cores it
  * was given (Open MPI binds each of 2 ranks to its own core), not every core of the node:
  * StarPU looks at the whole machine and would put every rank's first worker on core 0, so
@@ -132,7 +130,7 @@ static void place_workers(struct starpu_conf *conf, const dusk_config *cfg)
      * reserved core would cost a third to a half of the workers; with 1 core per rank it
      * keeps its one worker either way (bench/RESULTS.md: the two within noise) */
     int reserve = cfg->mpi_core >= 0 ? cfg->mpi_core : allowed > 4;
-    conf->ncpus = dusk__rank_cpu_workers(allowed, reserve, cuda_workers_expected(cfg));
+    conf->ncpus = dusk__rank_cpu_workers(allowed, reserve, dusk__cuda_workers_expected(cfg));
     /* the communication thread shares the cores: StarPU-MPI has no field for it */
     if (!reserve && getenv("STARPU_MPI_NOBIND") == NULL) dusk__env_scope("STARPU_MPI_NOBIND", "1");
 #ifdef STARPU_MAXCPUS

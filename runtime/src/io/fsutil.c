@@ -1,5 +1,5 @@
 /* The I/O layer's shared helpers (io.h): strings, directories, whole reads and writes, and
- * files replaced atomically. */
+ * files replaced atomically; and dusk_std_fds_open() (dusk.h). */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
 #include <fcntl.h>
@@ -191,6 +191,24 @@ int dusk__mkdir_p(const char *path, unsigned mode)
     if (!S_ISDIR(st.st_mode)) {
         errno = ENOTDIR;
         return -1;
+    }
+    return 0;
+}
+
+int dusk_std_fds_open(void)
+{
+    for (int fd = 0; fd <= 2; fd++) {
+        if (fcntl(fd, F_GETFD) != -1 || errno != EBADF) continue;
+        /* the lowest free descriptor, fd itself, unless another thread took it meanwhile */
+        int got = open("/dev/null", O_RDWR);
+        if (got < 0) return DUSK_EIO;
+        if (got != fd) {
+            int rc = dup2(got, fd);
+            int err = errno;
+            close(got);
+            errno = err;
+            if (rc < 0) return DUSK_EIO;
+        }
     }
     return 0;
 }
