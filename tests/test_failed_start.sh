@@ -1,6 +1,6 @@
 #!/bin/bash
 # A new run into the directory of a finished one that cannot start (a trace directory that is
-# a file, no worker, an unknown scheduler) is refused before any file there is touched: one
+# a file or holding files dusk did not write, no worker, an unknown scheduler) is refused before any file there is touched: one
 # line on stderr, a non-zero exit, and the finished run's files byte-identical afterwards,
 # its manifest still saying finished. (dusk-eigh used to open the batch first, which made the
 # new run's manifest and empty .partial files, and only then find that dusk could not start:
@@ -54,6 +54,14 @@ refused() {
 
 refused "afile" -- --trace "$tmp/afile"
 refused "afile" DUSK_TRACE="$tmp/afile" --
+mkdir "$tmp/notes" && echo "my own notes" >"$tmp/notes/report.html"
+refused "report.html is not a file dusk wrote" -- --trace "$tmp/notes"
+if [ "$(cat "$tmp/notes/report.html")" = "my own notes" ]; then
+    echo "ok: the trace directory's own report.html is untouched"
+else
+    echo "FAIL: the trace directory's own report.html was replaced"
+    fails=$((fails + 1))
+fi
 refused "STARPU_NCPU" STARPU_NCPU=0 --
 refused "no worker" STARPU_NCPU=0 STARPU_NCUDA=0 -- --rng philox
 refused "unknown scheduler 'nosuch'" -- --sched nosuch

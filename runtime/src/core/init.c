@@ -99,9 +99,16 @@ static int check_workers(const dusk_config *cfg, char *why, size_t whylen)
 static int check_trace_dir(const dusk_config *cfg, char *why, size_t whylen)
 {
     if (cfg->trace[0] == '\0') return 0;
-    if (dusk__mkdir_p(cfg->trace, 0777) == 0 && access(cfg->trace, W_OK | X_OK) == 0) return 0;
-    dusk__set_why(why, whylen, "cannot write the trace to %s: %s", cfg->trace, strerror(errno));
-    return DUSK_EIO;
+    if (dusk__mkdir_p(cfg->trace, 0777) != 0 || access(cfg->trace, W_OK | X_OK) != 0) {
+        dusk__set_why(why, whylen, "cannot write the trace to %s: %s", cfg->trace, strerror(errno));
+        return DUSK_EIO;
+    }
+    char twhy[1200];
+    if (dusk__trace_dir_check(cfg->trace, twhy, sizeof twhy) != 0) { /* files not dusk's */
+        dusk__set_why(why, whylen, "the trace: %s", twhy);
+        return DUSK_EEXIST;
+    }
+    return 0;
 }
 
 int dusk_init_check(const dusk_config *cfg, char *why, size_t whylen)
