@@ -557,7 +557,7 @@ int main(int argc, char **argv)
         return cli_usage_error(&app, "--vectors and --values-only exclude each other");
     if (o->vectors && !o->output && !o->resume && !o->cont)
         return cli_usage_error(&app, "--vectors needs --output DIR");
-    if (o->format && !o->output && !o->resume)
+    if (o->format && !o->output && !o->resume && !o->cont)
         return cli_usage_error(&app, "--format needs --output DIR (the format of its files)");
     if (o->input && (o->philox || o->seed_set))
         return cli_usage_error(&app, "--%s applies to generated matrices, not to --input",

@@ -80,8 +80,7 @@ def job_output(tmp, jobid):
 
 
 slurmlib.doc_shows(["scontrol requeue JOBID", "scontrol update JobId=JOBID StartTime=now",
-                    "examples/slurm/dusk-eigh-requeue.sbatch $SCRATCH/eigh -n 1000 --ntasks 128"],
-                   files=["examples/slurm/dusk-eigh-requeue.sbatch"])
+                    "examples/slurm/dusk-eigh-requeue.sbatch $SCRATCH/eigh -n 1000 --ntasks 128"])
 if slurmlib.failures:
     slurmlib.finish()
 
