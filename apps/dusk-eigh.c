@@ -664,8 +664,8 @@ int main(int argc, char **argv)
              blas_threads == 1 ? "" : "s");
     if (cfg.verbose >= 0 && dusk_rank() == 0) printf("dusk-eigh: %s\n", settings);
     if (blas_threads != cfg.blas_threads && cfg.verbose > 0 && dusk_rank() == 0)
-        printf("dusk-eigh: --blas-threads %d asked, but OpenBLAS caps it at %d\n",
-               cfg.blas_threads, blas_threads);
+        printf("dusk-eigh: --blas-threads %d asked, but OpenBLAS caps it at %d\n", cfg.blas_threads,
+               blas_threads);
     fflush(stdout);
     dusk_set_run_info(settings);
 
