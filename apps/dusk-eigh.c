@@ -648,6 +648,7 @@ int main(int argc, char **argv)
     char settings[4800], gpus[48] = "", ranks[64] = "", seed[24];
     snprintf(seed, sizeof seed, "%lld", o->seed);
     int ncpu = dusk_cpu_worker_count(), ngpu = dusk_cuda_worker_count();
+    int blas_threads = dusk_blas_threads_effective(cfg.blas_threads); /* OpenBLAS caps it */
     if (ngpu > 0) snprintf(gpus, sizeof gpus, ", %d GPU worker%s", ngpu, ngpu == 1 ? "" : "s");
     if (nranks > 1)
         snprintf(ranks, sizeof ranks, " on each of %d ranks (%s)", nranks,
@@ -659,9 +660,12 @@ int main(int argc, char **argv)
              o->input ? "input=" : "seed=", o->input ? o->input : seed,
              o->philox ? " rng=philox" : "",
              o->values_only ? "eigenvalues only" : "eigenvalues and eigenvectors", ncpu,
-             ncpu == 1 ? "" : "s", gpus, ranks, dusk_sched_name(), cfg.blas_threads,
-             cfg.blas_threads == 1 ? "" : "s");
+             ncpu == 1 ? "" : "s", gpus, ranks, dusk_sched_name(), blas_threads,
+             blas_threads == 1 ? "" : "s");
     if (cfg.verbose >= 0 && dusk_rank() == 0) printf("dusk-eigh: %s\n", settings);
+    if (blas_threads != cfg.blas_threads && cfg.verbose > 0 && dusk_rank() == 0)
+        printf("dusk-eigh: --blas-threads %d asked, but OpenBLAS caps it at %d\n", cfg.blas_threads,
+               blas_threads);
     fflush(stdout);
     dusk_set_run_info(settings);
 

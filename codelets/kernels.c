@@ -76,6 +76,15 @@ static void linalg_worker_start(int worker, int is_cuda, const dusk_config *cfg)
     openblas_set_num_threads(cfg->blas_threads);
 }
 
+int dusk_blas_threads_effective(int want)
+{
+    int saved = openblas_get_num_threads();
+    openblas_set_num_threads(want);
+    int got = openblas_get_num_threads();
+    openblas_set_num_threads(saved);
+    return got;
+}
+
 static void linalg_wake(void)
 {
     caller_blas_threads = openblas_get_num_threads();

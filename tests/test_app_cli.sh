@@ -113,6 +113,28 @@ else
     echo "FAIL: --ncpu 1000: $(cat "$tmp/err")"
     fails=$((fails + 1))
 fi
+# --blas-threads past OpenBLAS's cap: the banner shows the count the workers get, -v says why
+if "$app" --blas-threads 1000 -n 10 --ntasks 1 >"$tmp/out" 2>"$tmp/err" &&
+    ! grep -q "1000 BLAS threads per worker" "$tmp/out" &&
+    grep -qE "[0-9]+ BLAS threads? per worker" "$tmp/out" &&
+    "$app" -v --blas-threads 1000 -n 10 --ntasks 1 >"$tmp/out2" 2>"$tmp/err" &&
+    [ "$(grep -c "blas-threads 1000 asked, but OpenBLAS caps it at [0-9]" "$tmp/out2")" -eq 1 ]; then
+    echo "ok: --blas-threads 1000 shows OpenBLAS's cap"
+else
+    echo "FAIL: --blas-threads 1000:"; cat "$tmp/out" "$tmp/out2" "$tmp/err"
+    fails=$((fails + 1))
+fi
+# STARPU_NCUDA=1 on a StarPU without CUDA: one warning (not under -q), CPU workers only
+if ! ldd "$app" 2>/dev/null | grep -q "libcudart\|libcuda\.so"; then
+    if STARPU_NCUDA=1 "$app" -n 10 --ntasks 1 >"$tmp/out" 2>"$tmp/err" &&
+        [ "$(grep -c "warning: STARPU_NCUDA=1 asks for GPU workers, but this StarPU has no CUDA: CPU workers only" "$tmp/err")" -eq 1 ] &&
+        STARPU_NCUDA=1 "$app" -q -n 10 --ntasks 1 >"$tmp/out" 2>"$tmp/err" && [ ! -s "$tmp/err" ]; then
+        echo "ok: STARPU_NCUDA=1 without CUDA warns once"
+    else
+        echo "FAIL: STARPU_NCUDA=1 without CUDA:"; cat "$tmp/err"
+        fails=$((fails + 1))
+    fi
+fi
 # --sched help lists every policy on stdout, exit 0
 if "$app" --sched help >"$tmp/out" 2>"$tmp/err" && grep -qE "^  lws +" "$tmp/out" &&
     grep -qE "^  dmda +" "$tmp/out" && [ ! -s "$tmp/err" ] &&

@@ -240,6 +240,22 @@ with tempfile.TemporaryDirectory() as tmp:
     rc = p.wait(timeout=240)
     check(rc == 130, f"a failed rename: the run stopped by SIGINT exits 130 ({rc})")
     if rc == 130:
+        # a .partial cut short (or grown) since the stop: refused in one line, exit 2, the
+        # file as it was (zeros would otherwise come back as results)
+        part = os.path.join(blocked, "eigenvalues.npy.partial")
+        whole = read(part)
+        for size in (len(whole) // 2, len(whole) + 8):
+            with open(part, "r+b") as f:
+                f.truncate(size)
+            r = run(ARGS + ["--resume", blocked])
+            lines = r.stderr.strip().splitlines()
+            check(r.returncode == 2 and len(lines) == 1 and
+                  f"eigenvalues.npy.partial is {size} bytes, its header says {len(whole)}: "
+                  "damaged; start again with --overwrite" in lines[0] and
+                  os.path.getsize(part) == size,
+                  f"a resized .partial ({size} bytes): exit {r.returncode}, {lines}")
+        with open(part, "wb") as f:
+            f.write(whole)
         os.makedirs(os.path.join(blocked, "eigenvectors.npy", "x"))
         r = run(ARGS + ["--resume", blocked])
         check(r.returncode == 1 and "cannot finish writing" in r.stderr and

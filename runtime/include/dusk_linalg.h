@@ -38,6 +38,11 @@ void dusk_philox4x32_10(const uint32_t ctr[4], const uint32_t key[2], uint32_t o
 void dusk_square_transpose(double *a, int64_t n);
 void dusk_square_mirror_lower(double *a, int64_t n);
 
+/* How many BLAS threads a thread gets when it asks OpenBLAS for `want`: OpenBLAS caps the
+ * count at what it was built for (or the cores it found), so this can be fewer. The calling
+ * thread's own count is left as it was. */
+int dusk_blas_threads_effective(int want);
+
 /* The kernels. They are created by dusk_init() and live until dusk_shutdown(); each returns
  * NULL before dusk_init(). In the argument lists, "value" is the by-value argument.
  *

@@ -349,7 +349,9 @@ static int open_outputs(dusk_batch *b)
                              why, sizeof why);
     if (ret != 0) {
         dusk_manifest_close(&b->manifest);
-        return dusk__batch_refuse(b, 0, ret, "%s/%s", dir, why);
+        /* a resume's output damaged since the stop (its size, its header): the user's to
+         * settle (--overwrite), as a refused flag is */
+        return dusk__batch_refuse(b, b->resume && ret == DUSK_EFORMAT, ret, "%s/%s", dir, why);
     }
     return 0;
 }

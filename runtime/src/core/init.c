@@ -188,6 +188,15 @@ int dusk_init(const dusk_config *cfg, char *why, size_t whylen)
     }
 #endif
 
+#ifndef STARPU_USE_CUDA
+    /* StarPU ignores the request without a word: say it once, as for STARPU_MAXCPUS */
+    if (cfg->ncuda > 0 && cfg->verbose >= 0)
+        fprintf(stderr,
+                "dusk: warning: %s=%d asks for GPU workers, but this StarPU has no CUDA: "
+                "CPU workers only\n",
+                getenv("STARPU_NCUDA") != NULL ? "STARPU_NCUDA" : "ncuda", cfg->ncuda);
+#endif
+
     int ret = dusk__mpi_start(&conf, cfg, why, whylen);
     dusk__env_restore(); /* StarPU (and StarPU-MPI's thread) has read them */
     if (ret == -EPROTONOSUPPORT) return DUSK_ENODEV; /* several ranks, no StarPU-MPI: `why` says */

@@ -83,6 +83,9 @@ struct dusk_npy {
     char *path;          /* writers: the name dusk_npy_commit() gives the file */
     char *partial;       /* writers: PATH.partial */
     int joined;          /* made by dusk_npy_join(): another process creates and renames it */
+    int any_size;        /* set before dusk__npy_open_checked(): a file shorter than its header
+                          * says is read too (dusk_npy_reopen() refuses it in its own words) */
+    int64_t file_size;   /* bytes, as dusk__npy_open_checked() found them */
 };
 
 /* Read and check the preamble and header of f->fd (a regular file) into f's shape, dtype and

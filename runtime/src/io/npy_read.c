@@ -59,6 +59,7 @@ int dusk__npy_open_checked(dusk_npy *f, char *why, size_t whylen)
         return DUSK_EFORMAT;
     }
     int64_t size = (int64_t)st.st_size;
+    f->file_size = size;
 
     unsigned char bytes[DUSK__NPY_PREAMBLE_MAX];
     size_t have = size < DUSK__NPY_PREAMBLE_MAX ? (size_t)size : DUSK__NPY_PREAMBLE_MAX;
@@ -92,7 +93,7 @@ int dusk__npy_open_checked(dusk_npy *f, char *why, size_t whylen)
         return DUSK_EFORMAT;
     }
     dusk__npy_header h;
-    rc = dusk__npy_parse_dict(text, &pre, size, &h, why, whylen);
+    rc = dusk__npy_parse_dict(text, &pre, f->any_size ? INT64_MAX : size, &h, why, whylen);
     free(text);
     if (rc != 0) return rc;
     f->ndim = h.ndim;

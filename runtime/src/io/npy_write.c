@@ -195,7 +195,19 @@ int dusk_npy_reopen(const char *path, int ndim, const int64_t *shape, dusk_npy *
         dusk__npy_free(f); /* not writable yet: removes nothing */
         return DUSK_EIO;
     }
+    f->any_size = 1;
     int rc = dusk__npy_open_checked(f, why, whylen);
+    int64_t need = f->data_offset + f->count * (int64_t)f->itemsize;
+    if (rc == 0 && f->file_size != need) {
+        /* cut short or grown since the stop: its rows cannot be trusted (zeros read back as
+         * results), and writing more would not mend it */
+        dusk__set_why(why, whylen,
+                      "is %" PRId64 " bytes, its header says %" PRId64
+                      ": damaged; start again with --overwrite",
+                      f->file_size, need);
+        dusk__npy_free(f);
+        return DUSK_EFORMAT;
+    }
     int same = rc == 0 && !f->fortran && f->ndim == ndim &&
                memcmp(f->shape, shape, (size_t)ndim * sizeof *shape) == 0;
     if (rc == 0 && (f->itemsize != 8 || f->big_endian)) {

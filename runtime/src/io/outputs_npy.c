@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "dusk_features.h"
 #include "dusk_npy.h"
@@ -71,8 +72,15 @@ static int npy_make(const char *dir, const dusk__output *outs, int nouts, int64_
                 : dusk_npy_reopen(path, 1 + outs[i].ndim, shape, &s->files[i], one, sizeof one);
         if (ret != 0) {
             int err = errno;
-            dusk__set_why(why, whylen, "%s.npy%s: %s", outs[i].name,
-                          how == MAKE_REOPEN ? "(.partial)" : "", one);
+            if (how == MAKE_REOPEN && strncmp(one, "is ", 3) == 0) {
+                /* its size: the file named as it is on disk, "NAME.npy.partial is N bytes" */
+                char partial[4300];
+                snprintf(partial, sizeof partial, "%s.partial", path);
+                dusk__set_why(why, whylen, "%s.npy%s %s", outs[i].name,
+                              access(partial, F_OK) == 0 ? ".partial" : "", one);
+            } else
+                dusk__set_why(why, whylen, "%s.npy%s: %s", outs[i].name,
+                              how == MAKE_REOPEN ? "(.partial)" : "", one);
             npy_close_all(s, how);
             errno = err;
             return ret;
