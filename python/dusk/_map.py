@@ -482,17 +482,26 @@ class _ShapeError(_ReturnError):
 
 
 class _BlasAsAWorker:
-    """OpenBLAS's threads set, in this thread, to what each worker runs with (one by default),
-    and put back after: what fn computes here is what a worker would compute, to the bit (a
+    """OpenBLAS's threads set to what each worker runs with (one by default), and put back
+    after: what fn computes in the probe is what a worker would compute, to the bit (a
     different thread count can change the last bits of a BLAS result). Only where the
-    OpenBLAS that dusk uses is the one in this process (else dusk sets no worker's count)."""
+    OpenBLAS that dusk uses is the one in this process (else dusk sets no worker's count).
+    OpenBLAS's pthreads build keeps one count for the process; its OpenMP build one per
+    thread, so there each probing thread sets its own (per_thread)."""
+
+    def __init__(self, per_thread=False):
+        self.per_thread = per_thread
 
     def __enter__(self):
         self.saved = None
         try:
             blas = ctypes.CDLL("libopenblas.so.0", mode=os.RTLD_NOLOAD)
             self.get, self.set = blas.openblas_get_num_threads, blas.openblas_set_num_threads
+            parallel = blas.openblas_get_parallel
         except (OSError, AttributeError):
+            return self
+        parallel.restype = ctypes.c_int
+        if self.per_thread and parallel() != 2:  # not OpenMP: the caller's setting holds
             return self
         self.get.restype = ctypes.c_int
         self.set.argtypes = [ctypes.c_int]
@@ -505,35 +514,67 @@ class _BlasAsAWorker:
             self.set(self.saved)
 
 
-def _probe(fn, src, fname, nouts_hint):
-    """Call fn on the first items, in this thread, until one succeeds: the outputs' shapes, and
-    what those calls gave (item -> result or exception), which the run uses instead of calling
-    fn a second time on those items. dusk is started first, and the calls run with a worker's
-    BLAS threads (_BlasAsAWorker)."""
+def _own_items(T, distribute, most=16):
+    """The first `most` items this rank computes (all ranks' when it has none)."""
+    R, r = max(1, rank_count()), rank()
+    if R > 1 and distribute == "cyclic":
+        own = range(r, T, R)
+    elif R > 1:
+        own = range(r * T // R, (r + 1) * T // R)
+    else:
+        own = range(T)
+    own = list(own[:most])
+    return own or list(range(min(T, most)))
+
+
+def _probe(fn, src, fname, nouts_hint, distribute, wide=True):
+    """fn called on this rank's first items until one succeeds: the outputs' shapes, and what
+    those calls gave (item -> result or exception), which the run uses instead of calling fn a
+    second time on those items. The first calls run at once in as many threads as dusk has
+    CPU workers (one in this thread), so that the cores do not wait while the shapes are
+    found; each with a worker's BLAS threads (_BlasAsAWorker). wide False: one call at a time
+    (a run that is likely to be resumed or reused: the fewest calls). dusk is started first."""
     _lib.ensure_started()
-    with _BlasAsAWorker():
-        return _probe_calls(fn, src, fname, nouts_hint)
-
-
-def _probe_calls(fn, src, fname, nouts_hint):
-    first = None
+    order = _own_items(src.count, distribute)
+    width = max(1, min(len(order), _lib.cpu_worker_count())) if wide else 1
     seen = {}
-    for i in range(min(src.count, 16)):
+
+    def call(i):
         try:
             r = fn(i, src.row(i)) if src.has_rows else fn(i)
             vals = _as_outputs(r, nouts_hint or (len(r) if isinstance(r, tuple) else 1))
             # a copy: fn may hand back a buffer of its own that its next call overwrites
             seen[i] = tuple(np.array(v, dtype=np.float64) for v in vals) \
                 if isinstance(r, tuple) else np.array(vals[0], dtype=np.float64)
-            return [v.shape for v in vals], isinstance(r, tuple), seen
         except Exception as e:
             seen[i] = _Cached(e)
-            if first is None:
-                first = (i, e)
-    i, e = first
-    raise MapError(f"{fname}: the first {min(src.count, 16)} items all failed, so the shape of "
-                   f"the results is unknown; item {i}: {_exception_reason(e)}",
-                   list(range(min(src.count, 16))), {i: _exception_reason(e)}, None) from e
+
+    def in_thread(i):
+        with _BlasAsAWorker(per_thread=True):
+            call(i)
+
+    with _BlasAsAWorker():
+        threads = [threading.Thread(target=in_thread, args=(i,), name="dusk-map-probe")
+                   for i in order[1:width]]
+        for t in threads:
+            t.start()
+        try:
+            call(order[0])
+        finally:
+            for t in threads:
+                t.join()
+        for k, i in enumerate(order):
+            if k >= width:
+                call(i)
+            r = seen[i]
+            if type(r) is not _Cached:
+                return ([v.shape for v in r] if isinstance(r, tuple) else [r.shape],
+                        isinstance(r, tuple), seen)
+    i = order[0]
+    e = seen[i].e
+    raise MapError(f"{fname}: the first {len(order)} items all failed, so the shape of the "
+                   f"results is unknown; item {i}: {_exception_reason(e)}",
+                   list(order), {i: _exception_reason(e)}, None) from e
 
 
 class _Cached:
@@ -690,7 +731,12 @@ def _map(fn, kaddr, src, out, format, names, shape, params, resume, errors, chun
     elif T == 0:
         shapes, multi = [shape or ()], False
     else:
-        shapes, multi, seen = _probe(fn, src, fname, None)
+        # a directory that holds a run of dusk.map of as many items is likely this one, to be
+        # resumed or reused: the shapes from as few calls as can be
+        m = _read_manifest(out) if out is not None else None
+        again = m is not None and m.get("program") == PROGRAM.decode() and \
+            m.get("tasks") == str(T)
+        shapes, multi, seen = _probe(fn, src, fname, None, distribute, wide=not again)
         if shape is not None and len(shapes) == 1 and shapes[0] != shape:
             raise ValueError(f"{fname}: fn returned shape {_shape_text(shapes[0])} for the first "
                              f"item, but shape={_shape_text(shape)} was given")
