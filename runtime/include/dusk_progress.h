@@ -32,6 +32,10 @@ void dusk_progress_draw(dusk_progress *p, int64_t done, int final);
 /* Free the bar (without drawing it again); sets *p to NULL. */
 void dusk_progress_free(dusk_progress **p);
 
+/* A duration of `seconds` as the bar writes it: "MM:SS", "H:MM:SS" from an hour, "?" when
+ * negative, not a number or 100 hours or more. Writes at most len bytes, ended with '\0'. */
+void dusk_progress_clock_text(char *buf, size_t len, double seconds);
+
 #ifdef __cplusplus
 }
 #endif

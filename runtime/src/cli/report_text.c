@@ -64,23 +64,13 @@ int dusk_cli_progress_interval(double *seconds, char *why, size_t whylen)
 }
 
 /* "MM:SS", "H:MM:SS", or "?" */
-static void clock_text(char *buf, size_t len, double s)
-{
-    if (!(s >= 0) || s > 359999)
-        snprintf(buf, len, "?");
-    else if (s >= 3600)
-        snprintf(buf, len, "%d:%02d:%02d", (int)s / 3600, (int)s / 60 % 60, (int)s % 60);
-    else
-        snprintf(buf, len, "%02d:%02d", (int)s / 60, (int)s % 60);
-}
-
 /* One line, at time `now` (seconds since the run's start). Under l->lock. */
 static void write_line(lines *l, double now)
 {
     int64_t count = l->before + l->done + l->failed;
     double rate = now > 0 ? (double)(l->done + l->failed) / now : 0;
     char left[16];
-    clock_text(left, sizeof left, rate > 0 ? (double)(l->total - count) / rate : -1);
+    dusk_progress_clock_text(left, sizeof left, rate > 0 ? (double)(l->total - count) / rate : -1);
     fprintf(stderr, "%s: progress%s: %lld of %lld %s (%d%%), %lld failed, %.2f %s/s, %s left\n",
             l->prog, l->ranks > 1 ? " of rank 0's share" : "", (long long)count,
             (long long)l->total, l->plural,

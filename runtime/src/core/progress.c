@@ -43,7 +43,7 @@ dusk__progress *dusk__progress_new(const char *label, int64_t total, int mode)
     return p;
 }
 
-static void clock_text(char *buf, size_t len, double s)
+void dusk_progress_clock_text(char *buf, size_t len, double s)
 {
     if (!(s >= 0) || s > 359999)
         snprintf(buf, len, "?");
@@ -65,8 +65,8 @@ void dusk__progress_draw(dusk__progress *p, int64_t done, int64_t total, int fin
     double frac = p->total > 0 ? (double)done / (double)p->total : 1;
     if (frac > 1) frac = 1;
     char el[16], eta[16], tail[96];
-    clock_text(el, sizeof el, elapsed);
-    clock_text(eta, sizeof eta, rate > 0 ? (double)(p->total - done) / rate : -1);
+    dusk_progress_clock_text(el, sizeof el, elapsed);
+    dusk_progress_clock_text(eta, sizeof eta, rate > 0 ? (double)(p->total - done) / rate : -1);
     snprintf(tail, sizeof tail, "| %lld/%lld [%s<%s, %.2f it/s]", (long long)done,
              (long long)p->total, el, eta, rate);
 
