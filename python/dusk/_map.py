@@ -144,6 +144,8 @@ map_run = _declare("dusk_map_run", _int, _vp, ctypes.POINTER(MapSpec))
 kernel_name_check = _declare("dusk_kernel_name_check", _int, _cp, _cp, ctypes.c_size_t)
 rank = _declare("dusk_rank", _int)
 rank_count = _declare("dusk_rank_count", _int)
+ranks_max = _declare("dusk_ranks_max", _int, _i64, ctypes.POINTER(_i64))
+ranks_merge = _declare("dusk_ranks_merge", _int, _vp, ctypes.c_size_t)
 # variadic: the fixed arguments declared, the format's arguments passed as ctypes objects
 call_fail_item = lib.dusk_call_fail_item
 call_fail_item.restype = None
@@ -519,8 +521,8 @@ def _own_items(T, distribute, most=16):
     R, r = max(1, rank_count()), rank()
     if R > 1 and distribute == "cyclic":
         own = range(r, T, R)
-    elif R > 1:
-        own = range(r * T // R, (r + 1) * T // R)
+    elif R > 1:  # as the batch layer splits them (runtime/src/batch/run.c)
+        own = range(-(-r * T // R), -(-(r + 1) * T // R))
     else:
         own = range(T)
     own = list(own[:most])
@@ -663,7 +665,8 @@ def map(fn, items, *, out=None, format="npy", names=None, shape=None, params=Non
     names and shapes: a directory holding another run is refused (RunError), never written.
     Ctrl-C (in the main thread) stops the batch: running tasks finish, what is done is saved,
     then KeyboardInterrupt says how to resume. Under several ranks (mpirun, srun) every rank
-    runs the same call: each computes its own items into out, and every rank returns the same.
+    runs the same call: each computes its own items (into out, or, without out, into arrays
+    gathered on every rank at the end), and every rank returns the same.
     """
     fname = "dusk.map"
     # ---- the arguments
@@ -787,10 +790,6 @@ def _map(fn, kaddr, src, out, format, names, shape, params, resume, errors, chun
             raise RunError(f"{fname}: resume=True, but {out} holds no run of dusk.map to resume")
 
     _lib.ensure_started()
-    nranks = rank_count()
-    if out is None and nranks > 1:
-        raise ValueError(f"{fname}: under {nranks} ranks each rank computes its own items: give "
-                         "out=DIR (a directory every rank sees) to have them all")
 
     with _run_lock:
         return _execute(fn, kaddr, src, out, format, names, shapes, multi, ident, do_resume,
@@ -813,7 +812,10 @@ def _execute(fn, kaddr, src, out, format, names, shapes, multi, ident, do_resume
             check(batch_add_output(b, n.encode(), len(s), dims, None), f"output {n}")
         arrays = None
         if out is None:
-            arrays = [np.full((T,) + tuple(s), np.nan) for s in shapes]
+            # under several ranks each rank's rows are merged into every rank's arrays at the
+            # end (_merge_ranks): the rows it does not compute must be zero bits
+            fill = np.nan if rank_count() == 1 else 0.0
+            arrays = [np.full((T,) + tuple(s), fill) for s in shapes]
             for j, a in enumerate(arrays):
                 check(batch_set_memory(b, j, a.ctypes.data), "cannot keep the results")
         elif do_resume:
@@ -877,6 +879,10 @@ def _execute(fn, kaddr, src, out, format, names, shapes, multi, ident, do_resume
                         "dusk.map: quit at once (nothing saved without out=DIR)")
         rc, signum = _run_interruptibly(b, spec, quit_message)
         st = _state(b)
+        merged = None
+        if out is None and rank_count() > 1:
+            merged = _merge_ranks(b, arrays, fname,
+                                  (run is None or run.error is None) and st.outcome == 1)
         if run is not None and run.error is not None:
             raise run.error
         if st.outcome == 2:  # STOPPED
@@ -898,7 +904,7 @@ def _execute(fn, kaddr, src, out, format, names, shapes, multi, ident, do_resume
             raise DuskError(st.code or rc, f"{fname}: {why}" +
                             (f" (what was done is saved in {out}: the same call resumes it)"
                              if out is not None and st.ran else ""))
-        failed, reasons = _failures(b, out)
+        failed, reasons = _failures(b, out) if merged is None else merged
         result = MapResult(out, format, names, failed, reasons, "finished", not multi) \
             if out is not None else (arrays[0] if not multi else tuple(arrays))
         if failed and errors == "raise":
@@ -935,6 +941,39 @@ def _failures(b, out):
         for k in range(batch_failure_count(b)):
             if batch_get_failure(b, k, ctypes.byref(f)) == 0:
                 reasons[int(f.item)] = (f.reason or b"").decode("utf-8", "replace")
+    return sorted(reasons), reasons
+
+
+def _merge_ranks(b, arrays, fname, ok):
+    """Without out=, under several ranks: every rank's rows and failures, on every rank (each
+    computed its own items into its arrays, zero elsewhere), when every rank finished (ok);
+    else RunError on the ranks that did, naming the others. Every rank calls it, in the same
+    order (collectives), whatever its outcome. Returns (failed, reasons)."""
+    def agree(value):
+        got = _i64(value)
+        rc = ranks_max(value, ctypes.byref(got))
+        if rc != 0:
+            raise DuskError(rc, f"{fname}: the ranks cannot agree: {_lib.error_text(rc)}")
+        return got.value
+
+    if agree(0 if ok else 1):
+        if ok:
+            raise RunError(f"{fname}: another rank did not finish (see its messages): without "
+                           "out=DIR nothing is kept; give out=DIR to keep what each rank did")
+        return None
+    mine = json.dumps(_failures(b, None)[1]).encode()
+    width = agree(len(mine))
+    texts = np.zeros(width * rank_count(), np.uint8)
+    texts[rank() * width:rank() * width + len(mine)] = np.frombuffer(mine, np.uint8)
+    for a in arrays + [texts]:
+        rc = ranks_merge(a.ctypes.data, a.nbytes)
+        if rc != 0:
+            raise DuskError(rc, f"{fname}: cannot gather the ranks' results: "
+                            f"{_lib.error_text(rc)}")
+    reasons = {}
+    for r in range(rank_count()):
+        text = texts[r * width:(r + 1) * width].tobytes().rstrip(b"\0")
+        reasons.update({int(k): v for k, v in json.loads(text or b"{}").items()})
     return sorted(reasons), reasons
 
 

@@ -319,6 +319,13 @@ DUSK_NODISCARD int dusk_ranks_sum(int64_t value, int64_t *out);
  * (over 2 GiB) or DUSK_EIO. */
 DUSK_NODISCARD int dusk_ranks_gather(const char *text, size_t len, char **out, size_t *outlen);
 
+/* Every rank's parts of one buffer, on every rank: each rank holds `len` bytes at buf (the same
+ * len on every rank), its own parts written and zero bytes elsewhere; afterwards every rank
+ * holds every part (the bytes OR-ed over the ranks, so that parts written by one rank only come
+ * back bit for bit). A no-op with one rank. A collective, like dusk_ranks_max. 0, DUSK_ESTATE,
+ * DUSK_EINVAL (buf NULL with len > 0) or DUSK_EIO. */
+DUSK_NODISCARD int dusk_ranks_merge(void *buf, size_t len);
+
 /* End the whole job at once with exit status `code`: MPI_Abort under several ranks (the
  * launcher stops every rank), _exit otherwise. For a rank that cannot go on while the others
  * wait for it; print the reason first. Output files are left as they are (.partial). */

@@ -205,6 +205,65 @@ def test_ranks_byte_identical(script, reference, tmp_path, ranks):
     assert not any(n.startswith(".rank-") for n in os.listdir(out))
 
 
+# Without out=: each rank computes its own items, and every rank gets every rank's rows and
+# failures (item 3 fails on whichever rank owns it).
+SCRIPT_MEMORY = textwrap.dedent("""
+    import os, sys
+    import numpy as np
+    import dusk
+
+    def process(i):
+        if i == 3:
+            raise ArithmeticError("item three")
+        b = np.random.default_rng(i).random((6, 6))
+        return np.linalg.eigvalsh(b.T @ b), -float(i) ** 0.5
+
+    T, distribute, report = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+    values, roots = dusk.map(process, T, distribute=distribute, chunk=3)
+    r = dusk._map.rank()
+    np.save(os.path.join(report, f"values{r}.npy"), values)
+    np.save(os.path.join(report, f"roots{r}.npy"), roots)
+    try:
+        dusk.map(process, T, distribute=distribute, errors="raise")
+    except dusk.MapError as e:
+        with open(os.path.join(report, f"raised{r}"), "w") as f:
+            f.write(f"{e.failed} {e.reasons[3]}")
+""")
+
+
+@pytest.mark.parametrize("ranks,distribute", [(2, "cyclic"), (3, "cyclic"), (3, "block")])
+def test_ranks_without_out(tmp_path, ranks, distribute):
+    T = 23
+    script = tmp_path / "memory.py"
+    script.write_text(SCRIPT_MEMORY)
+    one = tmp_path / "one"
+    one.mkdir()
+    p = subprocess.run([sys.executable, str(script), str(T), distribute, str(one)],
+                       env=child_env(), capture_output=True, text=True, timeout=600)
+    assert p.returncode == 0, p.stdout + p.stderr
+    p = subprocess.run(mpirun() + ["-np", str(ranks), sys.executable, str(script), str(T),
+                                   distribute, str(tmp_path)],
+                       env=child_env(), capture_output=True, text=True, timeout=600)
+    if p.returncode != 0 and "without MPI support" in p.stderr:
+        pytest.skip("this dusk has no StarPU-MPI")
+    assert p.returncode == 0, p.stdout + p.stderr
+    # the plain loop, here (with this process's BLAS threads: equal to rounding)
+    want = np.full((T, 6), np.nan)
+    for i in range(T):
+        if i != 3:
+            b = np.random.default_rng(i).random((6, 6))
+            want[i] = np.linalg.eigvalsh(b.T @ b)
+    ref = {name: np.load(one / f"{name}0.npy") for name in ("values", "roots")}
+    assert np.allclose(ref["values"], want, rtol=0, atol=1e-11, equal_nan=True)  # |A| < 40
+    assert np.isnan(ref["roots"][3]) and ref["roots"][5] == -5 ** 0.5
+    for r in range(ranks):  # every rank: every rank's rows, bit for bit those of one process
+        for name, data in ref.items():
+            got = np.load(tmp_path / f"{name}{r}.npy")
+            assert got.tobytes() == data.tobytes(), f"rank {r}: {name}"
+        raised = (tmp_path / f"raised{r}").read_text()
+        assert raised.startswith("[3] ") and "item three" in raised, f"rank {r}: {raised}"
+
+
 # ---- compiled kernels: no Python on the path
 
 KERNEL_C = r"""

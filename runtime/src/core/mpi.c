@@ -331,6 +331,23 @@ int dusk_ranks_gather(const char *text, size_t len, char **out, size_t *outlen)
     return ret;
 }
 
+int dusk_ranks_merge(void *buf, size_t len)
+{
+    if (buf == NULL && len > 0) return DUSK_EINVAL;
+    if (!dusk__started) return DUSK_ESTATE;
+#if DUSK_HAVE_MPI
+    /* MPI counts are ints: 1 GiB at a time */
+    for (size_t at = 0; mpi_on && at < len;) {
+        size_t n = len - at < ((size_t)1 << 30) ? len - at : (size_t)1 << 30;
+        if (MPI_Allreduce(MPI_IN_PLACE, (char *)buf + at, (int)n, MPI_BYTE, MPI_BOR,
+                          MPI_COMM_WORLD) != MPI_SUCCESS)
+            return DUSK_EIO;
+        at += n;
+    }
+#endif
+    return 0;
+}
+
 void dusk_abort(int code)
 {
     fflush(stdout);
