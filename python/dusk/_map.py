@@ -179,6 +179,7 @@ class _Items:
         self.h5file = None
         self.h5chunks = None   # its chunk shape, when only some chunks were ever written
         self.desc = None
+        self.path = None       # the file the items are read from
         if isinstance(items, (bool, np.bool_)):
             raise TypeError(f"{fname}: items must be a count, an array or a file, not a bool")
         if isinstance(items, (int, np.integer)):
@@ -219,6 +220,7 @@ class _Items:
         path, dataset = spec, None
         if not os.path.exists(spec) and ":" in spec:
             path, _, dataset = spec.rpartition(":")
+        self.path = path
         if not os.path.isfile(path):
             raise FileNotFoundError(f"{fname}: {path}: no such file")
         with open(path, "rb") as f:
@@ -233,7 +235,7 @@ class _Items:
             self.array = a
             self.count, self.row_shape = a.shape[0], a.shape[1:]
             self.desc = (f"npy{list(a.shape)}:{a.dtype.str}:"
-                         f"{_sample_file(path, os.path.getsize(path))}")
+                         f"{_sample_file(path, os.path.getsize(path))}{_mtime(path)}")
         elif magic.startswith(b"\x89HDF\r\n\x1a\n"):
             try:
                 import h5py
@@ -269,7 +271,7 @@ class _Items:
                 if self.count:
                     h.update(np.ascontiguousarray(ds[i], dtype=np.float64).tobytes())
             self.desc = (f"h5:{dataset.lstrip('/')}{list(ds.shape)}:{ds.dtype.str}:"
-                         f"sample={h.hexdigest()[:32]}")
+                         f"sample={h.hexdigest()[:32]}{_mtime(path)}")
         else:
             raise ValueError(f"{fname}: {path} is neither a .npy file nor HDF5")
 
@@ -320,6 +322,31 @@ class _Items:
         if self.h5file is not None:
             self.h5file.close()
             self.h5file = self.dataset = None
+
+
+def _mtime(path):
+    """The file's modification time, in the run's identity: the sampled blocks miss most edits
+    in place (np.load(mmap_mode='r+'), h5py 'r+'), which the time does not (see _same_run)."""
+    return f":mtime={os.stat(path).st_mtime_ns}"
+
+
+def _same_run(was, ident, path, out, fname, overwrite):
+    """Whether a manifest's params `was` are this run's `ident`, the input file's modification
+    time aside when the manifest predates it. A run of the same items whose file has another
+    time raises RunError (unless overwrite): resuming it, or returning its results, could mix
+    the results of two inputs."""
+    if was == ident:
+        return True
+    strip = re.compile(r":mtime=[0-9]+")
+    if was is None or strip.sub("", was) != strip.sub("", ident):
+        return False
+    if strip.search(was) is None:
+        return True  # written before the time was kept: trusted as it was
+    if overwrite:
+        return False
+    raise RunError(f"{fname}: {path} was modified since the run in {out} was made (its "
+                   "modification time differs): its results and new ones would mix two inputs; "
+                   "put the file back as it was, or pass overwrite=True to start again")
 
 
 def _sample_file(path, size):
@@ -661,8 +688,9 @@ def map(fn, items, *, out=None, format="npy", names=None, shape=None, params=Non
     place; other inputs are read through Python, under the GIL).
 
     The run is identified by fn's ``__module__.__qualname__``, repr(params), the items (their
-    count; an array's SHA-256; a file's shape, dtype, size and sampled blocks) and the outputs'
-    names and shapes: a directory holding another run is refused (RunError), never written.
+    count; an array's SHA-256; a file's shape, dtype, size, sampled blocks and modification
+    time) and the outputs' names and shapes: a directory holding another run, or this run of a
+    file modified since, is refused (RunError), never written.
     Ctrl-C (in the main thread) stops the batch: running tasks finish, what is done is saved,
     then KeyboardInterrupt says how to resume. Under several ranks (mpirun, srun) every rank
     runs the same call: each computes its own items (into out, or, without out, into arrays
@@ -773,7 +801,10 @@ def _map(fn, kaddr, src, out, format, names, shape, params, resume, errors, chun
     if out is not None:
         m = _read_manifest(out)
         if m is not None and m.get("program") == PROGRAM.decode():
-            same = m.get("params") == ident and m.get("tasks") == str(T)
+            same = _same_run(m.get("params"), ident, src.path, out, fname, overwrite) and \
+                m.get("tasks") == str(T)
+            if same:
+                ident = m.get("params")  # as it was, should it predate the file's time
             if same and resume is not False:
                 do_resume = not (overwrite and m.get("state") == "finished")
                 if do_resume and m.get("format", "npy") != format:

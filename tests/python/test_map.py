@@ -318,3 +318,38 @@ def test_probe_result_is_a_copy():
 
     r = dusk.map(f, 10, chunk=1)
     assert np.array_equal(r, np.repeat(np.arange(10.0)[:, None], 3, axis=1))
+
+
+def test_input_file_edited_in_place(tmp_path):
+    """A .npy input edited in place (same size, blocks the sampled fingerprint misses) after a
+    run: the same call raises RunError rather than return (or resume into) results of the old
+    matrices; overwrite=True computes them from the new ones."""
+    T, W = 20000, 64  # 10 MB: the fingerprint samples 3 MiB of it
+    x = np.random.default_rng(7).random((T, W))
+    path, out = str(tmp_path / "x.npy"), str(tmp_path / "o")
+    np.save(path, x)
+    r = dusk.map(with_row, path, out=out)
+    assert r.load().tobytes() == np.stack([with_row(i, x[i]) for i in range(T)]).tobytes()
+    size, header = os.path.getsize(path), os.path.getsize(path) - x.nbytes
+    blocks = [(0, 1 << 20), (max(size - (1 << 20), 0), size)] + \
+        [(size * k // 17, size * k // 17 + (1 << 16)) for k in range(1, 17)]
+    row = next(i for i in range(T // 2, T) if not any(
+        lo <= header + i * W * 8 + 8 * (W - 1) and header + i * W * 8 < hi for lo, hi in blocks))
+    m = np.load(path, mmap_mode="r+")
+    m[row, 3] += 1.0  # in no sampled block: the fingerprint alone would not see it
+    m.flush()
+    del m
+    os.utime(path, ns=(os.stat(path).st_atime_ns, os.stat(path).st_mtime_ns + 10**9))
+    with pytest.raises(dusk.RunError, match="modified since the run"):
+        dusk.map(with_row, path, out=out)
+    x[row, 3] += 1.0
+    r = dusk.map(with_row, path, out=out, overwrite=True)
+    assert r.load().tobytes() == np.stack([with_row(i, x[i]) for i in range(T)]).tobytes()
+    # a manifest written before the time was kept is trusted as it was
+    man = os.path.join(out, "manifest.txt")
+    text = open(man).read()
+    assert ":mtime=" in text
+    import re
+    with open(man, "w") as f:
+        f.write(re.sub(r":mtime=[0-9]+", "", text))
+    assert dusk.map(with_row, path, out=out).outcome == "finished"
