@@ -132,6 +132,27 @@ class Cluster:
         return wait_for(ended, timeout, interval=0.2)
 
 
+def job_under_way(slurm, jobid, out, label, timeout=600):
+    """Waits until the job's run is under way (its manifests list a task done, the run not
+    finished) and checks that the job is RUNNING then; cancels the job when it is not. Whether
+    it is."""
+    under_way = wait_for(lambda: (lambda st, ids: st not in (None, "finished") and len(ids) >= 1)(
+        *progress(out)), timeout)
+    job = slurm.job(jobid)
+    if check(under_way and job.get("JobState") == "RUNNING",
+             f"{label}: the job is under way (a manifest lists a task done)",
+             f"job {job.get('JobState')}, manifest {progress(out)[0]}"):
+        return True
+    slurm.run(["scancel", jobid])
+    return False
+
+
+def job_output(tmp, jobid):
+    """What the job wrote to slurm-JOBID.out in directory tmp (its --chdir)."""
+    with open(os.path.join(tmp, f"slurm-{jobid}.out")) as f:
+        return f.read()
+
+
 def manifest(out):
     """Rank 0's manifest (DIR/manifest.txt) as {field: value} and the set of ids done."""
     return manifest_file(os.path.join(out, "manifest.txt"))

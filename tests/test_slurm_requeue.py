@@ -74,11 +74,6 @@ def requeue_and_release(slurm, jobid, restarts, label, queued=None):
     return check(r.returncode == 0, f"{label}: scontrol update StartTime=now exits 0", r.stderr)
 
 
-def job_output(tmp, jobid):
-    with open(os.path.join(tmp, f"slurm-{jobid}.out")) as f:
-        return f.read()
-
-
 slurmlib.doc_shows(["scontrol requeue JOBID", "scontrol update JobId=JOBID StartTime=now",
                     "examples/slurm/dusk-eigh-requeue.sbatch $SCRATCH/eigh -n 1000 --ntasks 128"])
 if slurmlib.failures:
@@ -98,21 +93,14 @@ with tempfile.TemporaryDirectory(prefix="dusk-requeue-") as tmp, slurmlib.Cluste
 
     # ---- requeued mid-run
     label = "requeued mid-run"
-    under_way = slurmlib.wait_for(
-        lambda: (lambda st, ids: st not in (None, "finished") and len(ids) >= 1)(
-            *slurmlib.progress(out)), 600)
-    job = slurm.job(jobid)
-    if not check(under_way and job.get("JobState") == "RUNNING",
-                 f"{label}: the job is under way before the requeue (a manifest lists a task "
-                 f"done)", f"job {job.get('JobState')}, manifest {slurmlib.progress(out)[0]}"):
-        slurm.run(["scancel", jobid])
+    if not slurmlib.job_under_way(slurm, jobid, out, f"{label}: before the requeue"):
         slurmlib.finish()
     # while it waits in the queue: no file under its final name, every task listed as done
     # on disk
     if not requeue_and_release(slurm, jobid, 1, label, lambda: batch.honest(out, label)):
         slurm.run(["scancel", jobid])
         slurmlib.finish()
-    text = job_output(tmp, jobid)
+    text = slurmlib.job_output(tmp, jobid)
     check(slurmlib.manifest(out)[0].get("state") != "finished",
           f"{label}: the run had not finished when requeued (make the workload longer)", text)
     m = re.search(r"stopped: (\d+) of (\d+) tasks done and saved in (\S+)", text)
@@ -124,7 +112,7 @@ with tempfile.TemporaryDirectory(prefix="dusk-requeue-") as tmp, slurmlib.Cluste
     # ---- the same line, run again, resumes
     label = "requeued, run again"
     end = slurm.wait_job_end(jobid, 900)
-    text = job_output(tmp, jobid)
+    text = slurmlib.job_output(tmp, jobid)
     if check(end is not None and end.get("JobState") == "COMPLETED",
              f"{label}: the job completes ({end and end.get('JobState')}, exit "
              f"{end and end.get('ExitCode')})", text + slurm.log_tail("slurmctld.log")):
@@ -156,7 +144,7 @@ with tempfile.TemporaryDirectory(prefix="dusk-requeue-") as tmp, slurmlib.Cluste
         before = snapshot(out)
         if requeue_and_release(slurm, jobid, 2, label):
             end = slurm.wait_job_end(jobid, 900)
-            text = job_output(tmp, jobid)
+            text = slurmlib.job_output(tmp, jobid)
             check(end is not None and end.get("JobState") == "COMPLETED",
                   f"{label}: the job completes ({end and end.get('JobState')})", text)
             check(text.rstrip("\n").endswith(

@@ -47,14 +47,7 @@ def submit_and_stop(slurm, tmp, batch, label, stop):
     out = os.path.join(tmp, re.sub(r"[^A-Za-z0-9]+", "-", label).strip("-"))
     jobid = slurm.sbatch([f"--chdir={tmp}", f"--export=ALL,DUSK_EIGH={exe}", script] +
                          batch.args + ["--no-progress", "--output", out])
-    under_way = slurmlib.wait_for(
-        lambda: (lambda st, ids: st not in (None, "finished") and len(ids) >= 1)(
-            *slurmlib.progress(out)), 600)
-    job = slurm.job(jobid)
-    if not check(under_way and job.get("JobState") == "RUNNING",
-                 f"{label}: the job is under way before the stop (a manifest lists a task done)",
-                 f"job {job.get('JobState')}, manifest {slurmlib.progress(out)[0]}"):
-        slurm.run(["scancel", jobid])
+    if not slurmlib.job_under_way(slurm, jobid, out, f"{label}: before the stop"):
         return None
     target = jobid + ".0" if ".0" in stop else jobid
     r = slurm.run(["scancel"] + [a for a in stop if a != ".0"] + [target], timeout=120)
@@ -62,8 +55,7 @@ def submit_and_stop(slurm, tmp, batch, label, stop):
     end = slurm.wait_job_end(jobid, 600)
     if not check(end is not None, f"{label}: the job ends"):
         return None
-    with open(os.path.join(tmp, f"slurm-{jobid}.out")) as f:
-        text = f.read()
+    text = slurmlib.job_output(tmp, jobid)
     state = slurmlib.manifest(out)[0].get("state")
     if not check(state != "finished", f"{label}: the run had not finished when stopped (make "
                  f"the workload longer)", text):
@@ -150,8 +142,7 @@ with tempfile.TemporaryDirectory(prefix="dusk-scancel-") as tmp, slurmlib.Cluste
         jobid = slurm.sbatch([f"--chdir={tmp}", f"--export=ALL,DUSK_EIGH={exe}", "--ntasks=1",
                               f"--cpus-per-task={min(cores, 2)}", script, "--resume", out])
         end = slurm.wait_job_end(jobid, 900)
-        with open(os.path.join(tmp, f"slurm-{jobid}.out")) as f:
-            text = f.read()
+        text = slurmlib.job_output(tmp, jobid)
         label += ", resumed by sbatch -n 1 -c 2"
         if check(end is not None and end.get("JobState") == "COMPLETED",
                  f"{label}: the job completes ({end and end.get('JobState')})", text):
