@@ -139,7 +139,7 @@ batch_get_state = _declare("dusk_batch_get_state", _int, _vp, ctypes.POINTER(Bat
 batch_failure_count = _declare("dusk_batch_failure_count", _i64, _vp)
 batch_get_failure = _declare("dusk_batch_get_failure", _int, _vp, _i64,
                              ctypes.POINTER(BatchFailure))
-cli_report_text = _declare("dusk_cli_report_text", _int, _vp)
+cli_report_text = _declare("dusk_cli_report_text_stderr", _int, _vp)  # stdout is the user's
 map_run = _declare("dusk_map_run", _int, _vp, ctypes.POINTER(MapSpec))
 kernel_name_check = _declare("dusk_kernel_name_check", _int, _cp, _cp, ctypes.c_size_t)
 rank = _declare("dusk_rank", _int)
@@ -673,7 +673,7 @@ def map(fn, items, *, out=None, format="npy", names=None, shape=None, params=Non
               after the batch, listing the failed items
     chunk     items per task (None: automatic)
     distribute 'cyclic' or 'block', under several ranks
-    progress  the progress bar and summary on stderr/stdout (None: when stderr is a terminal)
+    progress  the progress bar and summary on stderr (None: when stderr is a terminal)
     trace     a directory for trace.json, report.html and dag.dot (written when dusk stops, at
               exit); only before dusk has started in this process
     overwrite replace a finished (or another) run in out

@@ -107,6 +107,10 @@ DUSK_NODISCARD int dusk_cli_progress_interval(double *seconds, char *why, size_t
  * Before dusk_batch_open(). 0, DUSK_EINVAL, DUSK_ENOMEM. */
 DUSK_NODISCARD int dusk_cli_report_text(dusk_batch *b);
 
+/* As dusk_cli_report_text(), with what it says on stdout said on stderr: for a library whose
+ * caller's stdout is the caller's own (dusk.map in Python). */
+DUSK_NODISCARD int dusk_cli_report_text_stderr(dusk_batch *b);
+
 #ifdef __cplusplus
 }
 #endif

@@ -355,3 +355,19 @@ def test_trace_names_tasks_after_the_function(tmp_path):
     for name in ("trace.json", "report.html", "dag.dot"):
         assert (tmp_path / "t" / name).exists(), name
     assert '"tutorial_step-' in (tmp_path / "t" / "trace.json").read_text()
+
+
+def test_progress_summary_on_stderr(tmp_path):
+    """progress=True: the bar, the summary and the resuming line on stderr, never stdout (a
+    program's stdout is its own: it may be piped to another program)."""
+    code = textwrap.dedent(f"""
+        import numpy as np, dusk
+        for _ in range(2):  # the second finds every item done: "Nothing to do"
+            r = dusk.map(lambda i: np.zeros(2), 50, out={str(tmp_path / 'o')!r}, progress=True)
+        print("mine")
+    """)
+    p = subprocess.run([sys.executable, "-c", code], env=child_env(), capture_output=True,
+                       text=True, timeout=300)
+    assert p.returncode == 0, p.stderr
+    assert p.stdout == "mine\n", p.stdout
+    assert "Processed 50 items" in p.stderr and "Nothing to do" in p.stderr, p.stderr

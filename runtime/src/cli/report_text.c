@@ -36,6 +36,8 @@ typedef struct lines {
 typedef struct text {
     dusk_progress *bar; /* rank 0, from START to END */
     lines *lines;       /* or these, rank 0, from START to END */
+    FILE *out;          /* the resuming line and the summary: stdout, or stderr for a library's
+                           caller, whose stdout is its own (dusk_cli_report_text_stderr) */
 } text;
 
 int dusk_cli_progress_interval(double *seconds, char *why, size_t whylen)
@@ -216,9 +218,9 @@ static void on_start(text *t, const dusk_batch_event *ev, const dusk_batch_info 
     const dusk_config *cfg = dusk_current_config();
     if (dusk_rank() != 0 || cfg == NULL) return;
     if (info->resume && cfg->verbose >= 0) {
-        printf("%s: resuming %s: %lld of %lld %s already done\n", info->program, info->dir,
-               (long long)ev->done_before, (long long)info->items, info->plural);
-        fflush(stdout);
+        fprintf(t->out, "%s: resuming %s: %lld of %lld %s already done\n", info->program, info->dir,
+                (long long)ev->done_before, (long long)info->items, info->plural);
+        fflush(t->out);
     }
     /* one bar: rank 0's share of the batch, a fair sample of the whole */
     char label[64];
@@ -261,28 +263,28 @@ static void on_failures(dusk_batch *b, const dusk_batch_info *info, const char *
                 info->plural);
 }
 
-static void print_summary(const dusk_batch_info *info, const dusk_batch_summary *s)
+static void print_summary(FILE *out, const dusk_batch_info *info, const dusk_batch_summary *s)
 {
     int64_t ran = s->done + s->failed;
     if (info->items == 0) {
-        printf("Processed 0 %s: the batch is empty\n", info->plural);
+        fprintf(out, "Processed 0 %s: the batch is empty\n", info->plural);
         return;
     }
     if (ran == 0) {
-        printf("Nothing to do: all %lld %s were done before\n", (long long)info->items,
-               info->plural);
+        fprintf(out, "Nothing to do: all %lld %s were done before\n", (long long)info->items,
+                info->plural);
         return;
     }
-    printf("Processed %lld %s in %.3f s (%.2f it/s)", (long long)ran,
-           ran == 1 ? info->singular : info->plural, s->seconds,
-           s->seconds > 0 ? (double)ran / s->seconds : 0.0);
-    if (dusk_rank_count() > 1) printf(" on %d ranks", dusk_rank_count());
-    if (s->done_before) printf(", %lld more done before", (long long)s->done_before);
+    fprintf(out, "Processed %lld %s in %.3f s (%.2f it/s)", (long long)ran,
+            ran == 1 ? info->singular : info->plural, s->seconds,
+            s->seconds > 0 ? (double)ran / s->seconds : 0.0);
+    if (dusk_rank_count() > 1) fprintf(out, " on %d ranks", dusk_rank_count());
+    if (s->done_before) fprintf(out, ", %lld more done before", (long long)s->done_before);
     if (s->failed) {
-        printf("; %lld FAILED", (long long)s->failed);
-        if (info->dir) printf(" (see %s/failures.json)", info->dir);
+        fprintf(out, "; %lld FAILED", (long long)s->failed);
+        if (info->dir) fprintf(out, " (see %s/failures.json)", info->dir);
     }
-    printf("\n");
+    fprintf(out, "\n");
 }
 
 /* A run that stopped early: what the manifest on disk holds, and how to go on. */
@@ -312,10 +314,10 @@ static void on_end(text *t, dusk_batch *b, const dusk_batch_info *info, const ch
         dusk_rank() != 0)
         return;
     if (st.outcome == DUSK_BATCH_FINISHED)
-        print_summary(info, &s);
+        print_summary(t->out, info, &s);
     else
         print_stopped(info, &st, prog);
-    fflush(stdout);
+    fflush(t->out);
     if (cfg != NULL && cfg->verbose > 0)
         fprintf(stderr,
                 "%s: largest chunk %lld %s in one StarPU task%s, peak %lld tasks in flight\n", prog,
@@ -368,12 +370,23 @@ static void text_event(void *user, const dusk_batch_event *ev)
     }
 }
 
-int dusk_cli_report_text(dusk_batch *b)
+static int report_text(dusk_batch *b, FILE *out)
 {
     if (b == NULL) return DUSK_EINVAL;
     text *t = calloc(1, sizeof *t);
     if (t == NULL) return DUSK_ENOMEM;
+    t->out = out;
     int ret = dusk_batch_set_reporter(b, text_event, t);
     if (ret != 0) free(t);
     return ret;
+}
+
+int dusk_cli_report_text(dusk_batch *b)
+{
+    return report_text(b, stdout);
+}
+
+int dusk_cli_report_text_stderr(dusk_batch *b)
+{
+    return report_text(b, stderr);
 }
