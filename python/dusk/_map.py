@@ -19,7 +19,7 @@ import traceback
 
 import numpy as np
 
-from . import _lib
+from . import _lib, _procs
 from ._lib import DuskError
 
 __all__ = ["map", "MapResult", "MapError", "RunError"]
@@ -431,6 +431,22 @@ def _shape_text(s):
 
 # ---- the run ---------------------------------------------------------------------------
 
+def _put(r, outs, k, nouts, shapes):
+    """fn's result r for the task's k-th item into its rows of outs (one array per output);
+    raises _ReturnError (the item fails with its text) when r is not the outputs."""
+    if nouts == 1 and type(r) is np.ndarray and r.dtype.kind in "biuf":
+        if r.shape != shapes[0]:
+            raise _ShapeError(shapes[0], r.shape)
+        outs[0][k] = r
+        return
+    vals = _as_outputs(r, nouts)
+    for j, v in enumerate(vals):
+        if v.shape != shapes[j]:
+            raise _ShapeError(shapes[j], v.shape, j if nouts > 1 else None)
+    for j, v in enumerate(vals):
+        outs[j][k] = v
+
+
 class _Run:
     """What the chunk callback needs: the function, the items, the outputs' shapes."""
 
@@ -442,6 +458,7 @@ class _Run:
         self.sizes = [int(np.prod(s)) for s in shapes]
         self.rows = src.has_rows
         self.error = None
+        self.pool = None  # processes=True: the children (_procs.Pool) that run fn
 
     def chunk(self, user, call, count, items, outs):
         try:
@@ -455,7 +472,8 @@ class _Run:
                 outs_np.append(a.reshape((count,) + tuple(shape)))
             fn, nouts, shapes, src, rows = self.fn, len(self.shapes), self.shapes, self.src, \
                 self.rows
-            seen = self.seen
+            seen, pool = self.seen, self.pool
+            sent_k, sent_i = [], []  # processes=True: the items for this worker's child
             for k in range(count):
                 i = items[k]
                 try:
@@ -463,19 +481,13 @@ class _Run:
                         r = seen.pop(i)
                         if type(r) is _Cached:
                             raise r.e
+                    elif pool is not None:
+                        sent_k.append(k)
+                        sent_i.append(i)
+                        continue
                     else:
                         r = fn(i, src.row(i)) if rows else fn(i)
-                    if nouts == 1 and type(r) is np.ndarray and r.dtype.kind in "biuf":
-                        if r.shape != shapes[0]:
-                            raise _ShapeError(shapes[0], r.shape)
-                        outs_np[0][k] = r
-                        continue
-                    vals = _as_outputs(r, nouts)
-                    for j, v in enumerate(vals):
-                        if v.shape != shapes[j]:
-                            raise _ShapeError(shapes[j], v.shape, j if nouts > 1 else None)
-                    for j, v in enumerate(vals):
-                        outs_np[j][k] = v
+                    _put(r, outs_np, k, nouts, shapes)
                 except _ReturnError as e:  # _ShapeError, _NeverWritten
                     call_fail_item(_vp(call), _i64(k), _int(_lib.EDATA), b"%s",
                                    _one_line(e).encode("utf-8", "replace"))
@@ -483,6 +495,15 @@ class _Run:
                     reason = _exception_reason(e)
                     call_fail_item(_vp(call), _i64(k), _int(EKERNEL), b"%s",
                                    reason.encode("utf-8", "replace"))
+            if sent_k:
+                def fail(k, code, reason):
+                    call_fail_item(_vp(call), _i64(k), _int(code), b"%s",
+                                   reason.encode("utf-8", "replace"))
+                child = pool.take()
+                try:
+                    child = pool.compute(child, sent_k, sent_i, outs_np, fail)
+                finally:
+                    pool.give(child)
             return 0
         except BaseException as e:  # never into C
             if self.error is None:
@@ -649,7 +670,7 @@ _run_lock = threading.Lock()  # one batch at a time in a process (signals, the t
 
 def map(fn, items, *, out=None, format="npy", names=None, shape=None, params=None,
         resume="auto", errors="nan", chunk=None, distribute="cyclic", progress=None,
-        trace=None, overwrite=False):
+        trace=None, overwrite=False, processes=False):
     """Run ``fn`` on every item, on dusk's workers (and ranks), as ``[fn(i) for i in range(T)]``
     or ``[fn(i, x[i]) ...]`` stacked: see docs/python.md.
 
@@ -677,6 +698,8 @@ def map(fn, items, *, out=None, format="npy", names=None, shape=None, params=Non
     trace     a directory for trace.json, report.html and dag.dot (written when dusk stops, at
               exit); only before dusk has started in this process
     overwrite replace a finished (or another) run in out
+    processes True: each worker runs fn in a process of its own (forked when the batch starts,
+              so fn needs no pickling), with its own GIL: pure-Python work uses every core
 
     How fn runs: on dusk's CPU workers, several items per task (the chunker), one call into
     Python per task, under the GIL: work that releases it (NumPy/SciPy linear algebra, BLAS,
@@ -710,6 +733,14 @@ def map(fn, items, *, out=None, format="npy", names=None, shape=None, params=Non
         raise ValueError(f"{fname}: errors must be 'nan' or 'raise', not {errors!r}")
     if distribute not in ("cyclic", "block"):
         raise ValueError(f"{fname}: distribute must be 'cyclic' or 'block', not {distribute!r}")
+    if not isinstance(processes, (bool, np.bool_)):
+        raise TypeError(f"{fname}: processes must be True or False, not {processes!r}")
+    processes = bool(processes)
+    if processes and kaddr is not None:
+        raise ValueError(f"{fname}: processes=True is for a Python function: a compiled one "
+                         "already runs on every core with no GIL")
+    if processes and not _procs.available():
+        raise ValueError(f"{fname}: processes=True needs fork() (Linux)")
     if chunk is not None:
         if isinstance(chunk, bool) or not isinstance(chunk, (int, np.integer)) or chunk < 1:
             raise ValueError(f"{fname}: chunk must be a whole number >= 1 or None, not {chunk!r}")
@@ -747,13 +778,13 @@ def map(fn, items, *, out=None, format="npy", names=None, shape=None, params=Non
     src = _Items(items, fname)
     try:
         return _map(fn, kaddr, src, out, format, names, shape, params, resume, errors, chunk,
-                    distribute, progress, overwrite, fname)
+                    distribute, progress, overwrite, fname, processes)
     finally:
         src.close()
 
 
 def _map(fn, kaddr, src, out, format, names, shape, params, resume, errors, chunk, distribute,
-         progress, overwrite, fname):
+         progress, overwrite, fname, processes):
     T = src.count
     # ---- the outputs' shapes
     seen = None
@@ -824,11 +855,12 @@ def _map(fn, kaddr, src, out, format, names, shape, params, resume, errors, chun
 
     with _run_lock:
         return _execute(fn, kaddr, src, out, format, names, shapes, multi, ident, do_resume,
-                        errors, chunk, distribute, progress, overwrite, fname, T, xlen, seen)
+                        errors, chunk, distribute, progress, overwrite, fname, T, xlen, seen,
+                        processes)
 
 
 def _execute(fn, kaddr, src, out, format, names, shapes, multi, ident, do_resume, errors, chunk,
-             distribute, progress, overwrite, fname, T, xlen, seen):
+             distribute, progress, overwrite, fname, T, xlen, seen, processes):
     b = _vp()
 
     def check(rc, what):
@@ -837,6 +869,7 @@ def _execute(fn, kaddr, src, out, format, names, shapes, multi, ident, do_resume
 
     check(batch_new(PROGRAM, T, ctypes.byref(b)), "cannot make the batch")
     keep = []
+    pool = None
     try:
         for n, s in zip(names, shapes):
             dims = (_i64 * max(len(s), 1))(*s)
@@ -902,6 +935,10 @@ def _execute(fn, kaddr, src, out, format, names, shapes, multi, ident, do_resume
                     spec.read = ctypes.cast(cb, _vp).value
         else:
             run = _Run(fn, src, shapes, seen)
+            if processes and T > len(seen or ()):
+                # after the batch opened (a refused one forks nothing), before any task runs
+                pool = run.pool = _procs.Pool(run, max(1, _lib.cpu_worker_count()), _put,
+                                              _exception_reason, _one_line, _ReturnError)
             cb = CHUNK_FN(run.chunk)
             keep.append(cb)
             spec.chunk = ctypes.cast(cb, _vp).value
@@ -946,6 +983,8 @@ def _execute(fn, kaddr, src, out, format, names, shapes, multi, ident, do_resume
                            f"{more}", failed, reasons, result)
         return result
     finally:
+        if pool is not None:
+            pool.close()
         bb = ctypes.c_void_p(b.value)
         batch_free(ctypes.byref(bb))
         del keep
