@@ -107,6 +107,13 @@ def setup(): dusk.map(FN, 2, progress=False)
 def work(): return dusk.map(FN, T, progress=False)
 def teardown(): pass
 '''),
+    # the GIL's other answer: each worker's items in a forked process of its own
+    "dusk.map-processes": ("dusk.map(processes=True), 2 workers", r'''
+import dusk
+def setup(): dusk.map(FN, 2, progress=False, processes=True)
+def work(): return dusk.map(FN, T, progress=False, processes=True)
+def teardown(): pass
+'''),
     # the GIL's answer: ranks (one worker each), as the tutorial's mpi4py step; under ranks
     # dusk.map writes its results (out=DIR) and rank 0 reads them back, inside the time
     "dusk.map-ranks": ("dusk.map, mpirun -np 2, 1 worker each, out=DIR", r'''
@@ -158,7 +165,7 @@ def run_method(build, method, n, t, fn):
         f.write(code)
         script = f.name
     cmd = [PY, script]
-    env = env_for(build, n, t, fn, method not in ("serial", "dusk.map", "dusk.map-ranks"))
+    env = env_for(build, n, t, fn, method not in ("serial",) + DUSK_WAYS)
     if method in ("mpi4py", "dusk.map-ranks"):
         cmd = ["mpirun", "--oversubscribe", "-np", "2", "-x", "OPENBLAS_NUM_THREADS",
                "-x", "BENCH_N", "-x", "BENCH_T", "-x", "BENCH_FN", "-x", "BENCH_DIR"] + cmd
@@ -199,7 +206,7 @@ def compare(build, label, n, t, fn, methods, reps, per_item=False, t_for=None):
     return {m: statistics.median(v) for m, v in times.items()}
 
 
-DUSK_WAYS = ("dusk.map", "dusk.map-ranks")
+DUSK_WAYS = ("dusk.map", "dusk.map-processes", "dusk.map-ranks")
 
 
 def table_rows(label, med, unit, per_item=False, t_for=None, t=None):
@@ -310,6 +317,7 @@ def main():
     ap.add_argument("-r", "--reps", type=int, default=3)
     ap.add_argument("--cases", default="eigh1000,eigh100,empty,cfunc,memory")
     ap.add_argument("--out")
+    ap.add_argument("--methods", help="only these ways (comma-separated names of METHODS)")
     a = ap.parse_args()
     build = os.path.abspath(a.build)
     if not os.path.isdir(os.path.join(build, "python", "dusk")):
@@ -319,7 +327,12 @@ def main():
     q = a.quick
     reps = 1 if q else a.reps
     cases = a.cases.split(",")
-    all_methods = list(METHODS)
+    all_methods = a.methods.split(",") if a.methods else list(METHODS)
+    unknown = [m for m in all_methods if m not in METHODS]
+    if unknown:
+        print(f"map_bench.py: --methods: unknown {unknown} (known: {list(METHODS)})",
+              file=sys.stderr)
+        return 2
     lines = ["| case | method | items | time (median) | dusk.map against the best rival |",
              "| --- | --- | --- | --- | --- |"]
     summary = []
