@@ -8,6 +8,7 @@
  *   report.c   events to the reporter, and the records: failures, state, summary, exit status
  *   run.c      dusk_batch_run(): chunks, submission, the end of a run, the ranks' agreement
  *   signals.c  SIGINT and SIGTERM
+ *   live.c     the live report (TRACE/report.html while the batch runs)
  *
  * The layer prints nothing and never ends the process on its own: whatever it would say is
  * an event to the program's reporter (report.c) and a record. The exceptions, each said where
@@ -83,6 +84,7 @@ struct dusk_batch {
     int qstop;
     pthread_t writer;
     int writer_on;
+    struct dusk__batch_live *live; /* the live report's thread (live.c), or NULL */
 
     /* records */
     dusk_batch_summary summary;
@@ -126,6 +128,14 @@ void dusk__batch_collect_failures(dusk_batch *b, char **lines, size_t *len);
 /* The end of a run: the outcome from the agreed status and code (REFUSED when `refused`: by
  * dusk_batch_open(), on some rank), then the END event. */
 void dusk__batch_finish(dusk_batch *b, int status, int code, int refused);
+
+/* ---- live.c ----------------------------------------------------------------------------- */
+
+/* With a trace, on rank 0: TRACE/report.html rewritten every few seconds from now (b->start
+ * set) until dusk__batch_live_stop(). Nothing when it cannot start: the report comes at the
+ * end, as without it. */
+void dusk__batch_live_start(dusk_batch *b);
+void dusk__batch_live_stop(dusk_batch *b);
 
 /* ---- open.c ----------------------------------------------------------------------------- */
 

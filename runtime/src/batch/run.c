@@ -368,6 +368,7 @@ int dusk_batch_run(dusk_batch *b, dusk_batch_submit_fn submit, void *user)
     if (nranks > 1) AGREE(dusk_barrier()); /* time from here */
     b->start = dusk_now();
     b->ran = 1;
+    dusk__batch_live_start(b);
     int64_t left = todo;
     for (int64_t k = 0; k < count && !submit_error && !dusk__batch_stop_signal();) {
         if (dusk_manifest_is_done(before, first + k * step)) {
@@ -417,6 +418,7 @@ int dusk_batch_run(dusk_batch *b, dusk_batch_submit_fn submit, void *user)
     }
     if (b->g) (void)!dusk_graph_wait(b->g);
     dusk__batch_writer_stop(b);
+    dusk__batch_live_stop(b);
     b->summary.seconds = dusk_now() - b->start;
     dusk__batch_signals_graph(NULL);
     (void)!dusk_manifest_autosave(b->manifest, 0); /* the last save is below */

@@ -12,6 +12,7 @@
 
 #include "dusk_trace.h"
 #include "io.h"
+#include "trace_live.h"
 #include "trace_read.h"
 #include "trace_util.h"
 
@@ -669,4 +670,213 @@ int dusk_trace_write_report(const dusk_trace_set *set, const char *path, const c
         return rc;
     }
     return dusk__atomic_commit(&at) == 0 ? 0 : DUSK_EIO;
+}
+
+/* ---- the live report (trace_live.h) ------------------------------------------------------ */
+
+/* "MM:SS", "H:MM:SS", or "?", as the progress lines say it */
+static const char *clock_str(char *buf, size_t len, double s)
+{
+    if (!(s >= 0) || s > 359999)
+        snprintf(buf, len, "?");
+    else if (s >= 3600)
+        snprintf(buf, len, "%d:%02d:%02d", (int)s / 3600, (int)s / 60 % 60, (int)s % 60);
+    else
+        snprintf(buf, len, "%02d:%02d", (int)s / 60, (int)s % 60);
+    return buf;
+}
+
+/* A round step (1, 2 or 5 times a power of ten) that cuts `span` in at most `most` parts. */
+static double nice_step(double span, int most)
+{
+    if (!(span > 0)) return 1;
+    double step = pow(10, floor(log10(span / most)));
+    for (int k = 0; k < 3; k++) {
+        double m = k == 0 ? 1 : k == 1 ? 2 : 5;
+        if (span / (step * m) <= most) return step * m;
+    }
+    return step * 10;
+}
+
+/* A round step of time: seconds, then minutes, then hours. */
+static double time_step(double span, int most)
+{
+    static const double steps[] = {1,   2,   5,    10,   15,   30,    60,    120,   300,
+                                   600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400};
+    for (size_t k = 0; k < sizeof steps / sizeof steps[0]; k++)
+        if (span / steps[k] <= most) return steps[k];
+    return nice_step(span, most);
+}
+
+static const char LIVE_CSS[] =
+    ".live{display:inline-block;background:#2f9e5b;color:#fff;border-radius:10px;"
+    "padding:1px 9px;font-size:12px;font-weight:600;margin-left:8px;vertical-align:3px;"
+    "letter-spacing:.04em}"
+    ".live i{display:inline-block;width:7px;height:7px;border-radius:50%;background:#fff;"
+    "margin-right:5px;vertical-align:1px;animation:pulse 1.6s ease-in-out infinite}"
+    "@keyframes pulse{50%{opacity:.25}}"
+    ".progress{height:22px;background:#e8ecf0;border-radius:6px;overflow:hidden;"
+    "margin:4px 0 6px;display:flex}"
+    ".progress .b{background:#9db8d2}.progress .d{background:#3b82c4}"
+    ".progress .f{background:#d92d20}"
+    ".pct{font-size:28px;font-weight:600;margin-right:10px}"
+    ".sub{color:#66727f;font-size:13px}"
+    "#rate{display:block;width:100%;height:auto;max-height:300px}"
+    "#rate text{font:12px system-ui,sans-serif;fill:#66727f}";
+
+/* The rate chart: items per second between two samples, as steps, over the run's time. */
+static void rate_chart(FILE *f, const dusk__live_view *v)
+{
+    const double W = 960, H = 240, L = 62, R = 14, T = 12, B = 30;
+    double tmax = v->seconds > 0 ? v->seconds : 1, rmax = 0;
+    if (v->nsamples > 0 && v->t[v->nsamples - 1] > tmax) tmax = v->t[v->nsamples - 1];
+    for (int i = 1; i < v->nsamples; i++) {
+        double dt = v->t[i] - v->t[i - 1];
+        double r = dt > 0 ? (double)(v->n[i] - v->n[i - 1]) / dt : 0;
+        if (r > rmax) rmax = r;
+    }
+    double ystep = nice_step(rmax > 0 ? rmax : 1, 4),
+           ytop = ystep * ceil((rmax > 0 ? rmax : 1) / ystep);
+    double xs = (W - L - R) / tmax, ys = (H - T - B) / ytop;
+    fprintf(f,
+            "<svg id=\"rate\" viewBox=\"0 0 %.0f %.0f\" role=\"img\" "
+            "aria-label=\"%s per second over time\">\n",
+            W, H, v->plural);
+    for (double y = 0; y <= ytop * 1.0001; y += ystep) {
+        double py = H - B - y * ys;
+        fprintf(f,
+                "<line x1=\"%.0f\" x2=\"%.0f\" y1=\"%.1f\" y2=\"%.1f\" stroke=\"%s\"/>"
+                "<text x=\"%.0f\" y=\"%.1f\" text-anchor=\"end\" dominant-baseline=\"middle\">"
+                "%g</text>\n",
+                L, W - R, py, py, y == 0 ? "#c9d0d7" : "#edf0f3", L - 8, py, y);
+    }
+    double xstep = time_step(tmax, 8);
+    for (double x = 0; x <= tmax * 1.0001; x += xstep) {
+        char c[16];
+        double px = L + x * xs;
+        fprintf(f,
+                "<line x1=\"%.1f\" x2=\"%.1f\" y1=\"%.0f\" y2=\"%.0f\" stroke=\"#c9d0d7\"/>"
+                "<text x=\"%.1f\" y=\"%.0f\" text-anchor=\"%s\">%s</text>\n",
+                px, px, H - B, H - B + 4, px > W - R - 24 ? W - 2 : px, H - B + 18,
+                px > W - R - 24 ? "end" : "middle", clock_str(c, sizeof c, x));
+    }
+    fprintf(f,
+            "<text x=\"14\" y=\"%.0f\" transform=\"rotate(-90 14 %.0f)\" "
+            "text-anchor=\"middle\">%s/s</text>\n",
+            (H - B + T) / 2, (H - B + T) / 2, v->plural);
+    if (v->nsamples >= 2) {
+        /* steps: the area under them, then their outline */
+        for (int pass = 0; pass < 2; pass++) {
+            fputs(pass ? "<polyline fill=\"none\" stroke=\"#3b82c4\" stroke-width=\"2\" "
+                         "stroke-linejoin=\"round\" points=\""
+                       : "<polygon fill=\"#3b82c4\" fill-opacity=\".18\" points=\"",
+                  f);
+            if (!pass) fprintf(f, "%.1f,%.1f ", L + v->t[0] * xs, H - B);
+            for (int i = 1; i < v->nsamples; i++) {
+                double dt = v->t[i] - v->t[i - 1];
+                double r = dt > 0 ? (double)(v->n[i] - v->n[i - 1]) / dt : 0;
+                fprintf(f, "%.1f,%.1f %.1f,%.1f ", L + v->t[i - 1] * xs, H - B - r * ys,
+                        L + v->t[i] * xs, H - B - r * ys);
+            }
+            if (!pass) fprintf(f, "%.1f,%.1f", L + v->t[v->nsamples - 1] * xs, H - B);
+            fputs("\"/>\n", f);
+        }
+    }
+    fputs("</svg>\n", f);
+}
+
+int dusk__trace_write_live(const char *path, const dusk__live_view *v)
+{
+    if (path == NULL || v == NULL || v->total < 0 || v->nsamples < 0) return DUSK_EINVAL;
+    char tmp[4200];
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    FILE *f = fopen(tmp, "w");
+    if (f == NULL) return DUSK_EIO;
+    const char *plural = v->plural ? v->plural : "items";
+    int64_t count = v->before + v->done + v->failed, ran = v->done + v->failed;
+    double frac = v->total > 0 ? (double)count / (double)v->total : 1;
+    double rate = v->seconds > 0 ? (double)ran / v->seconds : 0;
+    char c1[32], c2[32], val[64], lab[96], date[64] = "", updated[32] = "";
+    time_t start = (time_t)v->epoch, now = (time_t)(v->epoch + v->seconds);
+    struct tm tm;
+    if (v->epoch > 0 && localtime_r(&start, &tm) != NULL)
+        strftime(date, sizeof date, "%Y-%m-%d %H:%M:%S %z", &tm);
+    if (v->epoch > 0 && localtime_r(&now, &tm) != NULL)
+        strftime(updated, sizeof updated, "%H:%M:%S", &tm);
+
+    /* the refresh comes first: a browser acts on it however the rest loads */
+    fprintf(f,
+            "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n"
+            "<meta http-equiv=\"refresh\" content=\"%d\">\n"
+            "<meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">\n<title>",
+            v->refresh > 0 ? v->refresh : 5);
+    if (v->program) {
+        html(f, v->program);
+        fputs(" · ", f);
+    }
+    fprintf(f, "live · dusk trace report</title>\n<style>%s%s</style></head><body>\n<header><h1>",
+            CSS, LIVE_CSS);
+    html(f, v->program ? v->program : "dusk");
+    fputs("<span class=\"live\"><i></i>RUNNING</span></h1>\n<div class=\"meta\">dusk live "
+          "report · ",
+          f);
+    if (*date) fprintf(f, "started %s · ", date);
+    fprintf(f, "%d rank%s", v->nranks, v->nranks == 1 ? "" : "s");
+    if (*updated) fprintf(f, " · updated %s", updated);
+    fputs("</div>\n", f);
+    if (v->params && *v->params) {
+        fputs("<div class=\"params\">", f);
+        html(f, v->params);
+        fputs("</div>", f);
+    }
+    fputs("</header>\n<main>\n", f);
+    if (!v->whole && v->nranks > 1)
+        fprintf(f,
+                "<p class=\"note\">The counts are rank 0's share of the job (one of %d ranks), "
+                "a fair sample of the whole.</p>\n",
+                v->nranks);
+
+    /* how far: the percentage, and a bar of done before, done now and failed */
+    fprintf(f, "<section><div><span class=\"pct\">%d%%</span><span class=\"sub\">",
+            (int)(frac * 100));
+    fprintf(f, "%lld of %lld %s", (long long)count, (long long)v->total, plural);
+    if (v->before) fprintf(f, " (%lld done before this run)", (long long)v->before);
+    fputs("</span></div>\n<div class=\"progress\">", f);
+    double scale = v->total > 0 ? 100.0 / (double)v->total : 0;
+    if (v->before) fprintf(f, "<div class=\"b\" style=\"width:%.2f%%\"></div>", v->before * scale);
+    fprintf(f, "<div class=\"d\" style=\"width:%.2f%%\"></div>", v->done * scale);
+    if (v->failed) fprintf(f, "<div class=\"f\" style=\"width:%.2f%%\"></div>", v->failed * scale);
+    fputs("</div>\n<div class=\"cards\">\n", f);
+    snprintf(val, sizeof val, "%lld", (long long)count);
+    snprintf(lab, sizeof lab, "%s done of %lld", plural, (long long)v->total);
+    card(f, lab, val, 0);
+    snprintf(val, sizeof val, "%lld", (long long)v->failed);
+    card(f, "failed so far", val, v->failed > 0);
+    snprintf(val, sizeof val, "%.2f /s", rate);
+    card(f, "rate", val, 0);
+    card(f, "elapsed", clock_str(c1, sizeof c1, v->seconds), 0);
+    card(f, "time left",
+         clock_str(c2, sizeof c2, rate > 0 ? (double)(v->total - count) / rate : -1), 0);
+    fputs("</div></section>\n", f);
+
+    fprintf(f, "<section><h2>Rate over time (%s per second)</h2>\n", plural);
+    rate_chart(f, v);
+    fputs("</section>\n", f);
+    fprintf(f,
+            "<section><h2>About this page</h2><p>It is rewritten every %d s while the run goes "
+            "on, and reloads itself. When the run ends, the full report replaces it: the "
+            "tasks per worker, the worker utilisation, the codelets, the critical path and "
+            "the failed tasks.%s</p></section>\n",
+            v->refresh > 0 ? v->refresh : 5,
+            v->failed ? " The failures' reasons are in the output directory's failures.json "
+                        "at the end."
+                      : "");
+    fprintf(f, "</main>\n<footer>dusk %s · live report</footer>\n</body></html>\n",
+            DUSK_VERSION_STRING);
+    int bad = ferror(f);
+    if (fclose(f) != 0 || bad || rename(tmp, path) != 0) {
+        (void)remove(tmp);
+        return DUSK_EIO;
+    }
+    return 0;
 }
