@@ -6,10 +6,13 @@ with DUSK_PROGRESS_INTERVAL small, so that it is quick, a run sized from this ma
 with D rising to T, P its percentage, F the failed tasks so far (DUSK_FAIL_TASKS fails one),
 one line per 5% of the tasks at most when tasks finish often; a line at least every 12
 intervals when none finishes (one chunk holding every task); none with --no-progress, -q or
-DUSK_PROGRESS_INTERVAL=off; a malformed value refused with one line, exit 2.
+DUSK_PROGRESS_INTERVAL=off; a malformed value refused with one line, exit 2. Under
+mpirun -np 2 (skipped without mpirun), rank 0's lines count the whole job: out of every task,
+counts past rank 0's share, a failure on rank 1 counted, and a last line with every task.
 Usage: test_app_progress.py PATH/TO/dusk-eigh"""
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -113,6 +116,42 @@ with tempfile.TemporaryDirectory(prefix="dusk-progress-") as tmp:
         "dusk-eigh: DUSK_PROGRESS_INTERVAL='soon': expected seconds between progress lines "
         "(0 to 86400), or off"] and out == "", f"DUSK_PROGRESS_INTERVAL=soon: exit 2, one line "
           f"({rc})", err.decode())
+
+    # ---- under two ranks: the whole job's counts (rank 1 runs the odd tasks, eigh-5 fails)
+    if shutil.which("mpirun") is None:
+        print("mpirun is missing (Debian: openmpi-bin): the part under ranks is skipped")
+    else:
+        mpirun = ["mpirun", "--oversubscribe", "-np", "2", "-x", "DUSK_PROGRESS_INTERVAL",
+                  "-x", "DUSK_FAIL_TASKS", "-x", "ASAN_OPTIONS", "-x", "STARPU_SILENT"]
+        if os.geteuid() == 0:
+            mpirun.append("--allow-run-as-root")
+        env = dict(os.environ, DUSK_PROGRESS_INTERVAL="0.2", DUSK_FAIL_TASKS="eigh-5",
+                   STARPU_SILENT="1",
+                   ASAN_OPTIONS=os.environ.get("ASAN_OPTIONS", "") + ":detect_leaks=0")
+        path = os.path.join(tmp, "stderr-ranks.txt")
+        with open(path, "wb") as errf:
+            # three times the tasks: rank 0 hears the other's counts every second
+            t *= 3
+            r = subprocess.run(mpirun + [exe, "-n", "120", "--ntasks", str(t), "--ncpu", "1",
+                                         "--output", os.path.join(tmp, "r")],
+                               stdout=subprocess.PIPE, stderr=errf, text=True, env=env,
+                               timeout=600)
+        err = open(path, "rb").read().decode()
+        lines = progress_lines(err.encode())
+        parsed = [LINE.match(line) for line in lines]
+        check(r.returncode == 3, f"under 2 ranks, task 5 failed: exit 3 ({r.returncode})", err)
+        check(len(lines) >= 3 and all(parsed),
+              f"under 2 ranks: {len(lines)} progress lines (3 or more), each as documented "
+              "(the whole job's, not rank 0's share)", err)
+        parsed = [m for m in parsed if m]
+        counts = [int(m.group(1)) for m in parsed]
+        check(parsed and all(int(m.group(2)) == t for m in parsed),
+              f"under 2 ranks, each line counts out of the job's {t} tasks", err)
+        check(any(c > (t + 1) // 2 for c in counts[:-1]),
+              f"under 2 ranks, lines before the last count past rank 0's share ({counts})")
+        check(parsed and counts[-1] == t and parsed[-1].group(4) == "1",
+              "under 2 ranks, the last line counts every task and rank 1's failure",
+              "\n".join(lines[-3:]))
 
 if failures:
     print(f"{len(failures)} check(s) failed")

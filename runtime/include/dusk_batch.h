@@ -265,6 +265,10 @@ typedef struct dusk_batch_event {
     int64_t failed;      /* PROGRESS: items that failed in this run, so far */
     double seconds;      /* PROGRESS: since the first submission */
     int final;           /* PROGRESS: the last, once every task is over */
+    /* PROGRESS, the whole job's items done and failed in this run: this rank's under one
+     * rank; under several, on rank 0, every rank's as last heard (sent every second; exact in
+     * the last event), and -1 on the other ranks (or when rank 0 cannot know them) */
+    int64_t job_done, job_failed;
 } dusk_batch_event;
 
 /* Called with each event; `ev` and what it points to are valid during the call only. Calls

@@ -84,7 +84,10 @@ struct dusk_batch {
     int qstop;
     pthread_t writer;
     int writer_on;
-    struct dusk__batch_live *live; /* the live report's thread (live.c), or NULL */
+    struct dusk__batch_live *live;           /* the live report's thread (live.c), or NULL */
+    struct dusk__job_counts *jc;             /* several ranks: the whole job's counts (live.c) */
+    atomic_llong others_done, others_failed; /* rank 0: the other ranks', as last heard */
+    atomic_int job_known;                    /* rank 0: they are known (jc was made) */
 
     /* records */
     dusk_batch_summary summary;
@@ -131,11 +134,17 @@ void dusk__batch_finish(dusk_batch *b, int status, int code, int refused);
 
 /* ---- live.c ----------------------------------------------------------------------------- */
 
-/* With a trace, on rank 0: TRACE/report.html rewritten every few seconds from now (b->start
- * set) until dusk__batch_live_stop(). Nothing when it cannot start: the report comes at the
- * end, as without it. */
+/* From now (b->start set) until dusk__batch_live_stop(), a thread that, under several ranks,
+ * sends this rank's counts to rank 0 (ranks > 0) or gathers them (rank 0) every second, and
+ * with a trace, on rank 0, rewrites TRACE/report.html every few seconds. Nothing when it
+ * cannot start: no whole-job counts, and the report comes at the end, as without it. */
 void dusk__batch_live_start(dusk_batch *b);
 void dusk__batch_live_stop(dusk_batch *b);
+/* Collectives, under several ranks, around the run: the whole job's counts opened (before
+ * dusk__batch_live_start), and closed, when rank 0 learns every rank's exact counts (it stops
+ * the live thread: on ranks > 0 first, on rank 0 once the other ranks are done). */
+void dusk__batch_job_open(dusk_batch *b);
+void dusk__batch_job_close(dusk_batch *b);
 
 /* ---- open.c ----------------------------------------------------------------------------- */
 

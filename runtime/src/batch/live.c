@@ -1,10 +1,13 @@
-/* The live report: with a trace (dusk_config's trace directory), rank 0 rewrites
- * TRACE/report.html every DUSK__LIVE_SECONDS while the batch runs, from a thread of its own
- * that reads the batch's counters (two atomic loads) and sleeps in between: nothing is added
- * on StarPU's workers or on the writer's path. The rate chart keeps at most DUSK__LIVE_SAMPLES
- * samples: when full, every second one goes, and samples are taken half as often, so that
- * a run of days costs as little per page as a run of minutes. The full report replaces the
- * page when the trace closes (dusk_shutdown). */
+/* The live report and the whole job's counts. With a trace (dusk_config's trace directory),
+ * rank 0 rewrites TRACE/report.html every DUSK__LIVE_SECONDS while the batch runs, from a
+ * thread of its own that reads the batch's counters (two atomic loads) and sleeps in between:
+ * nothing is added on StarPU's workers or on the writer's path. Under several ranks, the same
+ * thread runs on every rank and, every DUSK__JOB_SECONDS, sends the rank's counts to rank 0
+ * (a 16-byte message that nobody waits for), or on rank 0 takes those that came
+ * (job_counts.h): rank 0's progress lines and page count the whole job. The rate chart keeps at
+ * most DUSK__LIVE_SAMPLES samples: when full, every second one goes, and samples are taken half as
+ * often, so that a run of days costs as little per page as a run of minutes. The full report
+ * replaces the page when the trace closes (dusk_shutdown). */
 #define _POSIX_C_SOURCE 200809L
 #include <math.h>
 #include <signal.h>
@@ -14,9 +17,11 @@
 #include <time.h>
 
 #include "batch.h"
+#include "job_counts.h"
 #include "trace_live.h"
 
 #define DUSK__LIVE_SECONDS 3
+#define DUSK__JOB_SECONDS 1
 #define DUSK__LIVE_SAMPLES 512
 
 struct dusk__batch_live {
@@ -25,6 +30,8 @@ struct dusk__batch_live {
     pthread_cond_t wake;
     pthread_t thread;
     int stop;
+    int page;         /* the page is written (rank 0, traced) */
+    double next_page; /* mono() when it is due */
     char path[1100];
     double epoch, every; /* seconds between two samples: DUSK__LIVE_SECONDS, then doubled */
     int n;
@@ -45,6 +52,11 @@ static void live_write(struct dusk__batch_live *l)
     dusk_batch *b = l->b;
     double now = dusk_now() - b->start;
     int64_t done = atomic_load(&b->saved), failed = atomic_load(&b->failed);
+    int whole = dusk_rank_count() == 1 || atomic_load(&b->job_known);
+    if (dusk_rank_count() > 1 && whole) {
+        done += atomic_load(&b->others_done);
+        failed += atomic_load(&b->others_failed);
+    }
     if (l->n > 0 && now - l->t[l->n - 1] < l->every * 0.999) {
         /* not a sample yet: drawn as the last point, then dropped */
     } else if (l->n == DUSK__LIVE_SAMPLES) { /* keep the first, then every second one */
@@ -59,7 +71,6 @@ static void live_write(struct dusk__batch_live *l)
     int kept = l->n > 0 && now - l->t[l->n - 1] < l->every * 0.999 ? 0 : 1;
     l->t[l->n] = now;
     l->count[l->n] = done + failed;
-    int whole = dusk_rank_count() == 1;
     dusk__live_view v = {
         .program = b->program,
         .params = b->params,
@@ -86,12 +97,34 @@ static void *live_main(void *arg)
     struct dusk__batch_live *l = arg;
     pthread_mutex_lock(&l->lock);
     double next = mono();
+    l->next_page = next;
     while (!l->stop) {
         double wait = next - mono();
         if (wait <= 0) {
-            live_write(l);
-            next += DUSK__LIVE_SECONDS;
-            if (next < mono()) next = mono() + DUSK__LIVE_SECONDS;
+            dusk_batch *b = l->b;
+            if (b->jc != NULL && dusk_rank() != 0) {
+                dusk__job_counts_post(b->jc, atomic_load(&b->saved), atomic_load(&b->failed), 0);
+            } else if (b->jc != NULL) {
+                int64_t d, f;
+                dusk__job_counts_poll(b->jc, &d, &f);
+                int moved =
+                    d != atomic_load(&b->others_done) || f != atomic_load(&b->others_failed);
+                atomic_store(&b->others_done, d);
+                atomic_store(&b->others_failed, f);
+                /* the others' progress is news, rank 0's own events or not (it may be done) */
+                if (moved) {
+                    pthread_mutex_unlock(&l->lock);
+                    dusk__batch_progress(b, 0);
+                    pthread_mutex_lock(&l->lock);
+                }
+            }
+            if (l->page && mono() >= l->next_page - 1e-3) {
+                live_write(l);
+                l->next_page += DUSK__LIVE_SECONDS;
+                if (l->next_page < mono()) l->next_page = mono() + DUSK__LIVE_SECONDS;
+            }
+            next += b->jc != NULL ? DUSK__JOB_SECONDS : DUSK__LIVE_SECONDS;
+            if (next < mono()) next = mono() + DUSK__JOB_SECONDS;
             continue;
         }
         struct timespec until;
@@ -108,12 +141,14 @@ static void *live_main(void *arg)
 void dusk__batch_live_start(dusk_batch *b)
 {
     const dusk_config *cfg = dusk_current_config();
-    if (b->live != NULL || cfg == NULL || cfg->trace[0] == '\0' || dusk_rank() != 0) return;
+    int page = cfg != NULL && cfg->trace[0] != '\0' && dusk_rank() == 0;
+    if (b->live != NULL || (!page && b->jc == NULL)) return;
     struct dusk__batch_live *l = calloc(1, sizeof *l);
     if (l == NULL) return; /* no live page: the report comes at the end, as ever */
     l->b = b;
+    l->page = page;
     l->every = DUSK__LIVE_SECONDS;
-    snprintf(l->path, sizeof l->path, "%s/report.html", cfg->trace);
+    if (page) snprintf(l->path, sizeof l->path, "%s/report.html", cfg->trace);
     struct timespec now;
     clock_gettime(CLOCK_REALTIME, &now);
     l->epoch = (double)now.tv_sec + 1e-9 * (double)now.tv_nsec - (dusk_now() - b->start);
@@ -153,4 +188,28 @@ void dusk__batch_live_stop(dusk_batch *b)
     pthread_mutex_destroy(&l->lock);
     free(l);
     b->live = NULL;
+}
+
+void dusk__batch_job_open(dusk_batch *b)
+{
+    if (dusk__job_counts_open(&b->jc) == 0 && b->jc != NULL && dusk_rank() == 0)
+        atomic_store(&b->job_known, 1);
+}
+
+void dusk__batch_job_close(dusk_batch *b)
+{
+    /* rank 0's thread goes on polling, and its lines and page go on counting, while the
+     * other ranks finish; theirs stop sending first */
+    int64_t saved = atomic_load(&b->saved), failed = atomic_load(&b->failed), d, f;
+    if (dusk_rank() != 0) {
+        dusk__batch_live_stop(b);
+        dusk__job_counts_post(b->jc, saved, failed, 1); /* rank 0 counts us done at once */
+    }
+    if (b->jc != NULL && dusk__job_counts_close(b->jc, saved, failed, &d, &f) == 0 &&
+        dusk_rank() == 0) {
+        atomic_store(&b->others_done, d - saved);
+        atomic_store(&b->others_failed, f - failed);
+    }
+    dusk__batch_live_stop(b);
+    dusk__job_counts_free(&b->jc);
 }

@@ -93,6 +93,13 @@ void dusk__batch_progress(dusk_batch *b, int final)
                            .failed = atomic_load(&b->failed),
                            .seconds = dusk_now() - b->start,
                            .final = final};
+    ev.job_done = ev.done;
+    ev.job_failed = ev.failed;
+    if (dusk_rank_count() > 1) { /* the whole job's: rank 0, when the others' are known */
+        int known = dusk_rank() == 0 && atomic_load(&b->job_known);
+        ev.job_done = known ? ev.done + atomic_load(&b->others_done) : -1;
+        ev.job_failed = known ? ev.failed + atomic_load(&b->others_failed) : -1;
+    }
     dusk__batch_emit(b, &ev);
 }
 

@@ -365,6 +365,7 @@ int dusk_batch_run(dusk_batch *b, dusk_batch_submit_fn submit, void *user)
     dusk__batch_signals_ensure();
     dusk__batch_signals_graph(b->g);
 
+    if (nranks > 1) dusk__batch_job_open(b);
     if (nranks > 1) AGREE(dusk_barrier()); /* time from here */
     b->start = dusk_now();
     b->ran = 1;
@@ -418,6 +419,7 @@ int dusk_batch_run(dusk_batch *b, dusk_batch_submit_fn submit, void *user)
     }
     if (b->g) (void)!dusk_graph_wait(b->g);
     dusk__batch_writer_stop(b);
+    if (nranks > 1) dusk__batch_job_close(b); /* stops the live thread too */
     dusk__batch_live_stop(b);
     b->summary.seconds = dusk_now() - b->start;
     dusk__batch_signals_graph(NULL);

@@ -16,15 +16,19 @@
 #include "dusk_progress.h"
 
 /* Progress lines, for a stderr that is not a terminal (a job's output file): rank 0's, from
- * START to END. Events come only as rows are saved; a thread of its own writes a line when
- * none came for `most` seconds (tasks that last minutes), from the last counts known. */
+ * START to END; under several ranks they count the whole job (every rank's counts, which
+ * rank 0 hears every second: dusk_batch_event's job_done), and a last line at the end says
+ * the job's exact counts. Events come only as rows are saved; a thread of its own writes a line
+ * when none came for `most` seconds (tasks that last minutes), from the last counts known. */
 typedef struct lines {
     pthread_mutex_t lock; /* guards what follows, between the events and the thread */
     pthread_cond_t wake;
     pthread_t thread;
     int running, stop;
     char prog[160], plural[32];
-    int ranks;                   /* > 1: the counts are rank 0's share */
+    int ranks;                   /* > 1: several ranks */
+    int whole;                   /* the counts are the whole job's (always under one rank) */
+    int64_t job_before, items;   /* several ranks: the whole job's done before, and items */
     double least, most;          /* seconds between two lines: at least, at most */
     int64_t before, total, step; /* done before (one rank), out of, items per line (5%) */
     int64_t done, failed;        /* the last event's, of this run */
@@ -69,14 +73,15 @@ int dusk_cli_progress_interval(double *seconds, char *why, size_t whylen)
 /* One line, at time `now` (seconds since the run's start). Under l->lock. */
 static void write_line(lines *l, double now)
 {
-    int64_t count = l->before + l->done + l->failed;
+    int64_t before = l->ranks > 1 && l->whole ? l->job_before : l->before;
+    int64_t total = l->ranks > 1 && l->whole ? l->items : l->total;
+    int64_t count = before + l->done + l->failed;
     double rate = now > 0 ? (double)(l->done + l->failed) / now : 0;
     char left[16];
-    dusk_progress_clock_text(left, sizeof left, rate > 0 ? (double)(l->total - count) / rate : -1);
+    dusk_progress_clock_text(left, sizeof left, rate > 0 ? (double)(total - count) / rate : -1);
     fprintf(stderr, "%s: progress%s: %lld of %lld %s (%d%%), %lld failed, %.2f %s/s, %s left\n",
-            l->prog, l->ranks > 1 ? " of rank 0's share" : "", (long long)count,
-            (long long)l->total, l->plural,
-            l->total > 0 ? (int)((double)count * 100 / (double)l->total) : 100,
+            l->prog, l->whole ? "" : " of rank 0's share", (long long)count, (long long)total,
+            l->plural, total > 0 ? (int)((double)count * 100 / (double)total) : 100,
             (long long)l->failed, rate, l->plural, left);
     fflush(stderr);
     l->last = now;
@@ -152,6 +157,9 @@ static void lines_start(text *t, const dusk_batch_event *ev, const dusk_batch_in
     l->most = 12 * least;
     l->before = l->ranks > 1 ? 0 : ev->done_before;
     l->total = l->ranks > 1 ? ev->todo : info->items;
+    l->whole = l->ranks == 1;
+    l->job_before = ev->done_before;
+    l->items = info->items;
     l->step = ev->todo / 20 > 1 ? ev->todo / 20 : 1;
     l->last_count = l->before;
     /* the program's signals are for its other threads (the batch's stop, Python's handler) */
@@ -168,8 +176,14 @@ static void lines_start(text *t, const dusk_batch_event *ev, const dusk_batch_in
 static void lines_progress(lines *l, const dusk_batch_event *ev)
 {
     pthread_mutex_lock(&l->lock);
-    l->done = ev->done;
-    l->failed = ev->failed;
+    if (l->ranks > 1 && ev->job_done >= 0 && !l->whole) {
+        l->whole = 1; /* every 5% of the job's items, from now on */
+        l->before = l->job_before;
+        l->last_count = l->job_before;
+        l->step = l->items / 20 > 1 ? l->items / 20 : 1;
+    }
+    l->done = l->whole && l->ranks > 1 ? ev->job_done : ev->done;
+    l->failed = l->whole && l->ranks > 1 ? ev->job_failed : ev->failed;
     l->seconds = ev->seconds;
     int64_t count = l->before + l->done + l->failed;
     /* every 5% of the items, but not within `least` seconds of the last line; the last
@@ -177,6 +191,8 @@ static void lines_progress(lines *l, const dusk_batch_event *ev)
     if (!ev->final && ev->seconds - l->last >= l->least && count - l->last_count >= l->step) {
         write_line(l, ev->seconds);
         pthread_cond_signal(&l->wake); /* the thread's next line is due later */
+    } else if (ev->final && l->ranks > 1 && l->whole) {
+        write_line(l, ev->seconds); /* the job's exact counts, which no rank's summary says */
     }
     pthread_mutex_unlock(&l->lock);
 }

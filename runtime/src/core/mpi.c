@@ -4,6 +4,7 @@
  * one rank and refuses more. */
 #define _GNU_SOURCE /* sched_getaffinity, CPU_COUNT */
 #include <errno.h>
+#include <pthread.h>
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,6 +13,7 @@
 
 #include "dusk_features.h"
 #include "dusk_internal.h"
+#include "job_counts.h"
 
 #if DUSK_HAVE_MPI
 #include <mpi.h>
@@ -425,3 +427,152 @@ void dusk__mpi_send_to(dusk_data *d, int to)
     (void)d, (void)to;
 }
 #endif
+
+/* ---- the whole job's counts (job_counts.h) ----------------------------------------------- */
+
+struct dusk__job_counts {
+#if DUSK_HAVE_MPI
+    MPI_Comm comm;
+    MPI_Request req; /* ranks > 0: the send in flight, or MPI_REQUEST_NULL */
+    long long msg[2];
+    long long sent;       /* ranks > 0: messages sent */
+    long long *latest;    /* rank 0: per rank, done and failed */
+    long long *received;  /* rank 0: per rank, messages received */
+    pthread_mutex_t lock; /* rank 0: between the polls and the close's draining */
+    int closed;           /* the communicator is freed */
+#else
+    int unused;
+#endif
+};
+
+int dusk__job_counts_open(dusk__job_counts **out)
+{
+    *out = NULL;
+    if (!dusk__started) return DUSK_ESTATE;
+#if DUSK_HAVE_MPI
+    if (!mpi_on || nranks < 2) return 0;
+    dusk__job_counts *c = calloc(1, sizeof *c);
+    int ok = c != NULL;
+    if (ok && rank == 0) {
+        c->latest = calloc((size_t)nranks * 2, sizeof *c->latest);
+        c->received = calloc((size_t)nranks, sizeof *c->received);
+        ok = c->latest && c->received;
+    }
+    /* every rank must take part in the dup, whatever it lacks: the sum says whether all can */
+    int all_ok = 0;
+    if (MPI_Allreduce(&ok, &all_ok, 1, MPI_INT, MPI_LAND, MPI_COMM_WORLD) != MPI_SUCCESS)
+        all_ok = 0;
+    if (all_ok && MPI_Comm_dup(MPI_COMM_WORLD, &c->comm) != MPI_SUCCESS) all_ok = 0;
+    if (!all_ok) {
+        if (c) free(c->latest), free(c->received);
+        free(c);
+        return DUSK_ENOMEM;
+    }
+    c->req = MPI_REQUEST_NULL;
+    pthread_mutex_init(&c->lock, NULL);
+    *out = c;
+#endif
+    return 0;
+}
+
+void dusk__job_counts_post(dusk__job_counts *c, int64_t done, int64_t failed, int last)
+{
+#if DUSK_HAVE_MPI
+    if (c == NULL || rank == 0) return;
+    int flag = 1;
+    if (last && c->req != MPI_REQUEST_NULL) /* rank 0 polls, or drains at the close */
+        (void)MPI_Wait(&c->req, MPI_STATUS_IGNORE);
+    if (c->req != MPI_REQUEST_NULL && MPI_Test(&c->req, &flag, MPI_STATUS_IGNORE) != MPI_SUCCESS)
+        return;
+    if (!flag) return; /* rank 0 has not taken the last one yet */
+    c->msg[0] = done;
+    c->msg[1] = failed;
+    if (MPI_Isend(c->msg, 2, MPI_LONG_LONG, 0, 1, c->comm, &c->req) == MPI_SUCCESS) c->sent++;
+#else
+    (void)c, (void)done, (void)failed, (void)last;
+#endif
+}
+
+#if DUSK_HAVE_MPI
+/* Rank 0: one message from `src`, kept as its latest. 0 or -1. */
+static int take(dusk__job_counts *c, int src)
+{
+    long long m[2];
+    if (MPI_Recv(m, 2, MPI_LONG_LONG, src, 1, c->comm, MPI_STATUS_IGNORE) != MPI_SUCCESS) return -1;
+    c->latest[2 * src] = m[0];
+    c->latest[2 * src + 1] = m[1];
+    c->received[src]++;
+    return 0;
+}
+#endif
+
+void dusk__job_counts_poll(dusk__job_counts *c, int64_t *done, int64_t *failed)
+{
+    *done = *failed = 0;
+#if DUSK_HAVE_MPI
+    if (c == NULL || rank != 0) return;
+    pthread_mutex_lock(&c->lock);
+    for (; !c->closed;) {
+        int flag = 0;
+        MPI_Status st;
+        if (MPI_Iprobe(MPI_ANY_SOURCE, 1, c->comm, &flag, &st) != MPI_SUCCESS || !flag) break;
+        if (take(c, st.MPI_SOURCE) != 0) break;
+    }
+    for (int r = 1; r < nranks; r++) {
+        *done += c->latest[2 * r];
+        *failed += c->latest[2 * r + 1];
+    }
+    pthread_mutex_unlock(&c->lock);
+#else
+    (void)c;
+#endif
+}
+
+int dusk__job_counts_close(dusk__job_counts *c, int64_t done, int64_t failed, int64_t *jdone,
+                           int64_t *jfailed)
+{
+    *jdone = done;
+    *jfailed = failed;
+    if (c == NULL) return 0;
+    int ret = 0;
+#if DUSK_HAVE_MPI
+    /* how many each rank sent: rank 0 takes the rest, and so every send completes */
+    long long *sent = rank == 0 ? calloc((size_t)nranks, sizeof *sent) : NULL;
+    if (rank == 0 && sent == NULL) dusk_abort(1); /* the others would wait for us */
+    if (MPI_Gather(&c->sent, 1, MPI_LONG_LONG, sent, 1, MPI_LONG_LONG, 0, c->comm) != MPI_SUCCESS)
+        ret = DUSK_EIO;
+    if (rank == 0) pthread_mutex_lock(&c->lock);
+    if (ret == 0 && rank == 0)
+        for (int r = 1; r < nranks; r++)
+            while (c->received[r] < sent[r])
+                if (take(c, r) != 0) dusk_abort(1); /* rank r would wait for us */
+    if (c->req != MPI_REQUEST_NULL) MPI_Wait(&c->req, MPI_STATUS_IGNORE);
+    long long in[2] = {done, failed}, sum[2] = {done, failed};
+    if (ret == 0 && MPI_Reduce(in, sum, 2, MPI_LONG_LONG, MPI_SUM, 0, c->comm) != MPI_SUCCESS)
+        ret = DUSK_EIO;
+    if (ret == 0 && rank == 0) {
+        *jdone = sum[0];
+        *jfailed = sum[1];
+    }
+    MPI_Comm_free(&c->comm);
+    c->closed = 1;
+    if (rank == 0) pthread_mutex_unlock(&c->lock);
+    free(sent);
+#else
+    (void)done, (void)failed;
+#endif
+    return ret;
+}
+
+void dusk__job_counts_free(dusk__job_counts **cp)
+{
+    dusk__job_counts *c = *cp;
+    if (c == NULL) return;
+    *cp = NULL;
+#if DUSK_HAVE_MPI
+    pthread_mutex_destroy(&c->lock);
+    free(c->latest);
+    free(c->received);
+#endif
+    free(c);
+}
