@@ -613,7 +613,7 @@ int main(int argc, char **argv)
         (o->resume && dusk_batch_resume(b, o->resume) != 0) || set_attrs(b, &x) != 0 ||
         dusk_batch_set_params(b, params) != 0 ||
         dusk_cli_batch_args(b, x.argc, x.argv, o->cont ? dir_flags_cont : dir_flags, drop_flags,
-                            path_flags, "--resume") ||
+                            path_flags, o->cont ? "--continue" : "--resume") ||
         dusk_cli_report_text(b) != 0 ||
         dusk_batch_set_distribution(b, o->block ? DUSK_BLOCK : DUSK_CYCLIC) != 0 ||
         dusk_batch_set_chunk(b, o->chunk, item_bytes) != 0 ||

@@ -3,7 +3,8 @@
 (a requeued Slurm job), without Slurm: in each of the four states DIR can be in
 - new (missing, or an empty directory): a run starts, as with --output DIR;
 - this same run, stopped (SIGINT once under way, sized from this machine by tests/runlib.py):
-  it goes on, as with --resume DIR, into outputs byte-identical to an uninterrupted run;
+  the stop says to run the same command again (not --resume), and that command goes on, as
+  with --resume DIR, into outputs byte-identical to an uninterrupted run;
 - this same run, finished: exit 0, one line on stdout saying so, nothing recomputed or touched;
 - another run's outputs (another seed, task count, --vectors, format; a damaged manifest):
   exit 2, one line on stderr, nothing on stdout, DIR untouched;
@@ -101,6 +102,12 @@ with tempfile.TemporaryDirectory(prefix="dusk-continue-") as tmp:
     so, se = p.communicate(timeout=600)
     check(p.returncode == 130 and "stopped:" in se, f"stopped by SIGINT: exit 130 ({p.returncode})",
           so + se)
+    hints = [line for line in se.splitlines() if "command again" in line]
+    check(len(hints) == 1 and hints[0].startswith(
+        "dusk-eigh: to go on, run the same command again (a job script's line unchanged): ") and
+          hints[0].endswith(" ".join(args) + " --continue " + os.path.abspath(out)) and
+          "--resume" not in se,
+          "stopped: the hint says to run the same --continue command again, not --resume", se)
     state = dict(line.partition(" ")[::2] for line in
                  open(os.path.join(out, "manifest.txt")).read().splitlines())
     check(state.get("state") == "interrupted" and 0 < int(state.get("done", 0)) < t,

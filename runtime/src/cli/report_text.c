@@ -211,6 +211,16 @@ static const char *under_ranks(void)
     return dusk_rank_count() > 1 ? " (under mpirun, with any number of ranks)" : "";
 }
 
+/* "to resume: CMD", or, for a program whose one flag names the directory and resumes too (a
+ * --continue DIR run, as a job script would hold it), to run the same command again. */
+static const char *resume_words(const dusk_batch_info *info)
+{
+    if (info->output_flag && info->resume_flag && *info->resume_flag &&
+        strcmp(info->output_flag, info->resume_flag) == 0)
+        return "to go on, run the same command again (a job script's line unchanged)";
+    return "to resume";
+}
+
 /* The resume command in the record, and the line a second signal prints (rank 0). */
 static void on_open(dusk_batch *b, const dusk_batch_info *info, const char *prog)
 {
@@ -218,10 +228,11 @@ static void on_open(dusk_batch *b, const dusk_batch_info *info, const char *prog
     if (info->dir == NULL || dusk_cli_resume_command(b, &hint) != 0) return;
     (void)!dusk_batch_set_resume_command(b, hint);
     if (dusk_rank() == 0) {
-        size_t len = strlen(prog) + strlen(hint) + 128;
+        size_t len = strlen(prog) + strlen(hint) + 192;
         char *quit = malloc(len);
         if (quit) {
-            snprintf(quit, len, "%s: quit at once; to resume%s: %s\n", prog, under_ranks(), hint);
+            snprintf(quit, len, "%s: quit at once; %s%s: %s\n", prog, resume_words(info),
+                     under_ranks(), hint);
             (void)!dusk_batch_set_quit_message(b, quit);
         }
         free(quit);
@@ -316,7 +327,8 @@ static void print_stopped(const dusk_batch_info *info, const dusk_batch_state *s
             st->saved_current ? ""
                               : " (the manifest could not be brought up to date: what it lists "
                                 "is what is saved)");
-    fprintf(stderr, "%s: to resume%s: %s\n", prog, under_ranks(), st->resume ? st->resume : "");
+    fprintf(stderr, "%s: %s%s: %s\n", prog, resume_words(info), under_ranks(),
+            st->resume ? st->resume : "");
 }
 
 static void on_end(text *t, dusk_batch *b, const dusk_batch_info *info, const char *prog)
