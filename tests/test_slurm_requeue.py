@@ -9,8 +9,9 @@ tests/slurm_cluster.sh): examples/slurm/dusk-eigh-requeue.sbatch, as docs/slurm.
 - let start at once (`scontrol update JobId=JOBID StartTime=now`: Slurm holds a requeued job
   about two minutes) and runs the same line again, which resumes: the job completes, its
   output holds both runs, and the outputs are byte-identical to one uninterrupted process;
-- its output (slurm-JOBID.out) holds plain progress lines of rank 0's share, no carriage
-  return (DUSK_PROGRESS_INTERVAL=0.5, so that they come quickly);
+- its output (slurm-JOBID.out) holds plain progress lines of the whole job (every rank's
+  tasks, out of the job's), no carriage return (DUSK_PROGRESS_INTERVAL=0.5, so that they come
+  quickly), the last of each run's counting every task it saved;
 - requeued once more after it completed: the line says the run is finished and computes
   nothing; the job completes again, the outputs untouched.
 The workload is sized from a measured run so that it lasts several seconds here; a run that
@@ -31,7 +32,7 @@ here = os.path.dirname(os.path.abspath(__file__))
 script = os.path.join(os.path.dirname(here), "examples", "slurm", "dusk-eigh-requeue.sbatch")
 
 
-PROGRESS = re.compile(r"^dusk-eigh: progress of rank 0's share: (\d+) of (\d+) tasks \((\d+)%\), "
+PROGRESS = re.compile(r"^dusk-eigh: progress: (\d+) of (\d+) tasks \((\d+)%\), "
                       r"(\d+) failed, ([0-9.]+) tasks/s, (\S+) left$")
 
 
@@ -127,17 +128,18 @@ with tempfile.TemporaryDirectory(prefix="dusk-requeue-") as tmp, slurmlib.Cluste
         batch.same_as_reference(out, label)
         check(slurmlib.manifest(out)[0].get("state") == "finished",
               f"{label}: the manifest says finished")
-        # the job's output: plain progress lines of rank 0's share, in both runs
+        # the job's output: plain progress lines of the whole job, in both runs
         lines = [line for line in text.splitlines() if "progress" in line]
         parsed = [PROGRESS.match(line) for line in lines]
         check("\r" not in text, f"{label}: no carriage return in slurm-{jobid}.out")
         check(len(lines) >= 2 and all(parsed),
-              f"{label}: {len(lines)} progress lines of rank 0's share, as documented",
+              f"{label}: {len(lines)} progress lines of the whole job, as documented",
               "\n".join(lines))
-        shares = {int(p.group(2)) for p in parsed if p}
-        check(ntasks // 2 in shares or (ntasks + 1) // 2 in shares,
-              f"{label}: the first run's lines count out of rank 0's {(ntasks + 1) // 2} tasks",
-              str(shares))
+        totals = {int(p.group(2)) for p in parsed if p}
+        check(totals == {ntasks}, f"{label}: the lines count out of the job's {ntasks} tasks",
+              str(totals))
+        check(parsed and parsed[-1] and int(parsed[-1].group(1)) == ntasks,
+              f"{label}: the second run's last line counts every task", "\n".join(lines[-3:]))
 
         # ---- requeued once it completed: nothing to do
         label = "requeued after completing"
