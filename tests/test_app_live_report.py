@@ -98,14 +98,18 @@ with tempfile.TemporaryDirectory(prefix="dusk-live-") as tmp:
     chromium_run(chromium, tmp, [f"--screenshot={png}", "file://" + snap], 1200, 1000)
     if check(os.path.exists(png), "Chromium took a screenshot of the live page"):
         w, h, ch, rows = decode_png(png)
-        colours, blue_width = set(), 0
-        for row in rows[::3]:
-            run_ = 0
+        def blue_run(row):
+            best = run_ = 0
             for x in range(0, w * ch, ch):
-                px = tuple(row[x:x + 3])
-                colours.add(px)
-                run_ = run_ + 1 if px == BLUE else 0
-                blue_width = max(blue_width, run_)
+                run_ = run_ + 1 if tuple(row[x:x + 3]) == BLUE else 0
+                best = max(best, run_)
+            return best
+
+        colours = {tuple(row[x:x + 3]) for row in rows[::3] for x in range(0, w * ch, ch * 3)}
+        # the progress bar is the topmost blue on the page (the rate chart's line below it is
+        # blue too): its width, a few rows into it
+        top = next((y for y, row in enumerate(rows) if blue_run(row) >= 3), None)
+        blue_width = blue_run(rows[min(top + 4, h - 1)]) if top is not None else 0
         # the bar's blue spans done/t of the bar (the page's width less its margins)
         want = (w - 2 * 47) * done / t
         check(len(colours) >= 30, f"the screenshot is not blank ({len(colours)} colours)")
