@@ -273,7 +273,8 @@ typedef struct dusk_batch_event {
 
 /* Called with each event; `ev` and what it points to are valid during the call only. Calls
  * for one batch never overlap (the batch serialises them), but come from several threads:
- * the caller's, the batch's writer thread (PROGRESS) and a thread that watches for signals
+ * the caller's, the batch's writer thread (PROGRESS; under several ranks, on rank 0, also the
+ * thread that hears the other ranks' counts) and a thread that watches for signals
  * (STOPPING); so a reporter must not call dusk_batch_run() or dusk_batch_free(), and should
  * be quick (PROGRESS may come thousands of times a second: draw at most every so often). */
 typedef void (*dusk_batch_report_fn)(void *user, const dusk_batch_event *ev);
