@@ -174,9 +174,9 @@ with tempfile.TemporaryDirectory(prefix="dusk-srun-") as tmp, slurmlib.Cluster()
         err = placed_run(slurm, label, prefix, ranks, batch, os.path.join(tmp, f"placed{k}"))
         if ranks == 3 and cores < 3 and err is not None:
             # 3 workers on 2 cores: dusk's oversubscription warning counts the ranks on a
-            # node from Open MPI's or MPICH's variables, which srun does not set
-            warned = "dusk: warning: the 3 ranks on this node" in err
-            print(f"note: {label}: dusk's oversubscription warning "
-                  f"{'fired' if warned else 'did not fire (phase 2: it reads no Slurm variable)'}")
+            # node from srun's step layout (SLURM_STEP_TASKS_PER_NODE), said once per node
+            warned = err.count("dusk: warning: the 3 ranks on this node start 3 workers in all")
+            check(warned == 1, f"{label}: dusk's oversubscription warning, once ({warned})",
+                  err)
 
 slurmlib.finish()

@@ -143,9 +143,34 @@ static void place_workers(struct starpu_conf *conf, const dusk_config *cfg)
 /* Warn once per node (from its first rank, unless quiet) when its ranks start more workers
  * than it has cores: `mpirun -np 4` on 2 cores runs 8 workers that compete for 2 cores. The
  * ranks on the node and this rank's place among them come from the launcher (Open MPI,
- * MPICH's Hydra; Slurm's local id), and every rank is taken to start as many workers as this
- * one. No MPI call: a collective here, beside StarPU-MPI's own thread, hung ranks talking
+ * MPICH's Hydra; srun's step layout and local id), and every rank is taken to start as many workers
+ * as this one. No MPI call: a collective here, beside StarPU-MPI's own thread, hung ranks talking
  * TCP across network namespaces (tests/test_mpi_netns.sh). */
+/* The ranks srun starts on this node: SLURM_STEP_TASKS_PER_NODE ("2(x3),1": 2 on each of the
+ * step's first 3 nodes, then 1) at this node's place in the step (SLURM_NODEID), or -1. */
+static int slurm_local_size(void)
+{
+    const char *s = getenv("SLURM_STEP_TASKS_PER_NODE"), *id = getenv("SLURM_NODEID");
+    long long node;
+    if (s == NULL || id == NULL || dusk__parse_int(id, 0, 1 << 24, &node) != 0) return -1;
+    while (*s) {
+        char *end;
+        long count = strtol(s, &end, 10), times = 1;
+        if (end == s || count < 0) return -1;
+        if (*end == '(') {
+            if (end[1] != 'x') return -1;
+            times = strtol(end + 2, &end, 10);
+            if (*end != ')' || times < 1) return -1;
+            end++;
+        }
+        if (node < times) return (int)count;
+        node -= times;
+        if (*end != ',') return -1;
+        s = end + 1;
+    }
+    return -1;
+}
+
 static void warn_oversubscribed(const dusk_config *cfg)
 {
     static const char *const local_size_vars[] = {"OMPI_COMM_WORLD_LOCAL_SIZE", "MPI_LOCALNRANKS",
@@ -153,6 +178,7 @@ static void warn_oversubscribed(const dusk_config *cfg)
     static const char *const local_rank_vars[] = {"OMPI_COMM_WORLD_LOCAL_RANK", "MPI_LOCALRANKID",
                                                   "SLURM_LOCALID", NULL};
     int local_size = env_first(local_size_vars), local_rank = env_first(local_rank_vars);
+    if (local_size < 0) local_size = slurm_local_size(); /* srun sets neither of those */
     long long workers = (long long)starpu_worker_get_count() * local_size;
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
     if (cfg->verbose >= 0 && local_size > 1 && local_rank == 0 && cores > 0 && workers > cores)
