@@ -189,7 +189,7 @@ with tempfile.TemporaryDirectory() as tmp:
             # the ranks had finished (mpirun exits non-zero all the same when signalled)
             check(False, f"{how}: the job finished before the signal came ({b.t} tasks)")
             continue
-        check("to resume (under mpirun, with any number of ranks):" in stderr and
+        check("to resume (under mpirun or srun, with any number of ranks):" in stderr and
               "--resume " + out in stderr, f"{how}: says how to resume ({stderr.strip()!r})")
         check("Processed" not in stdout, f"{how}: no summary")
         check(all(os.path.exists(os.path.join(out, n + ".partial")) for n in b.final) and

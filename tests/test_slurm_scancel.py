@@ -82,8 +82,8 @@ def graceful(batch, out, text, label):
           all(a in words for a in batch.args),
           f"{label}: prints the command that resumes it: dusk-eigh, its flags, --resume DIR",
           text)
-    if hint and "srun" not in hint.group(0):
-        print(f"note: {label}: the resume hint names no srun (phase 2): {hint.group(0)!r}")
+    check(hint is not None and "under mpirun or srun" in hint.group(0),
+          f"{label}: the resume hint says it runs under srun too", text)
     return words
 
 

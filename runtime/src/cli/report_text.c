@@ -208,7 +208,7 @@ static void prog_of(const dusk_batch_info *info, char *buf, size_t len)
 
 static const char *under_ranks(void)
 {
-    return dusk_rank_count() > 1 ? " (under mpirun, with any number of ranks)" : "";
+    return dusk_rank_count() > 1 ? " (under mpirun or srun, with any number of ranks)" : "";
 }
 
 /* "to resume: CMD", or, for a program whose one flag names the directory and resumes too (a
