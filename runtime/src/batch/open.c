@@ -248,6 +248,15 @@ static int check_new_dir(dusk_batch *b, const dusk_manifest *was, char (*names)[
     return dusk__batch_rank_manifests(b, 0, "running", 1) != 0 ? DUSK_EIO : 0;
 }
 
+/* Whether this run writes its trace into dir (then the trace there is its own, open already). */
+static int traces_into(const char *dir)
+{
+    const dusk_config *cfg = dusk_current_config();
+    struct stat a, b;
+    return cfg != NULL && cfg->trace[0] != '\0' && stat(cfg->trace, &a) == 0 &&
+           stat(dir, &b) == 0 && a.st_dev == b.st_dev && a.st_ino == b.st_ino;
+}
+
 /* Rank 0: the manifest first (a new one replaces an old one, and the ranks' old ones go,
  * before any file is made fresh, so that no manifest lists items whose results are gone), then
  * the output files: created under their temporary names, or reopened in place by a resume.
@@ -332,7 +341,8 @@ static int open_outputs(dusk_batch *b)
         dusk_manifest_close(&b->manifest);
         return dusk__batch_refuse(b, 0, DUSK_EIO, "%s", why);
     }
-    if (!b->resume && dusk__outdir_remove(dir, list, nnames, why, sizeof why) != 0) {
+    if (!b->resume && (dusk__outdir_remove(dir, list, nnames, why, sizeof why) != 0 ||
+                       (!traces_into(dir) && dusk__outdir_remove_trace(dir, why, sizeof why)))) {
         dusk_manifest_close(&b->manifest);
         return dusk__batch_refuse(b, 0, DUSK_EIO, "%s", why);
     }
