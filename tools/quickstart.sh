@@ -27,7 +27,7 @@ esac
 # ---- packages ---------------------------------------------------------------------------
 packages=(build-essential cmake pkg-config libstarpu-dev libopenblas-dev liblapacke-dev
     libopenmpi-dev openmpi-bin libhwloc-dev libhdf5-dev)
-# clang and libclang-rt-14-dev: libFuzzer for the fuzz target (gcc's TSan runtime, libtsan2,
+# clang and libclang-rt-14-dev: libFuzzer for the fuzz targets (gcc's TSan runtime, libtsan2,
 # comes with build-essential).
 # python3-h5py and hdf5-tools (h5dump): the HDF5 tests read what dusk writes with them.
 # slurm-wlm and munge: the Slurm tests start a one-machine Slurm (tests/slurm_cluster.sh);
@@ -100,7 +100,7 @@ if [ "$mode" = run ]; then
 fi
 
 # ---- test: the plain build with -Werror, then AddressSanitizer + UndefinedBehaviorSanitizer,
-# then the fuzz target for a bounded time, then a small batch under ThreadSanitizer
+# then the fuzz targets for a bounded time, then a small batch under ThreadSanitizer
 status=0
 echo "== tests: -Wall -Wextra -Werror build ==" >&2
 build "$here/build" -DCMAKE_BUILD_TYPE=Release -DDUSK_WERROR=ON
@@ -111,7 +111,7 @@ build "$here/build-asan" -DCMAKE_BUILD_TYPE=Debug -DDUSK_WERROR=ON \
     -DDUSK_SANITIZE=address,undefined -DDUSK_BUILD_BENCH=OFF
 (cd "$here/build-asan" && ctest --output-on-failure -j "$jobs") || status=1
 
-echo "== fuzz: libFuzzer on the .npy header parser (clang, ${DUSK_FUZZ_SECONDS:-60} s) ==" >&2
+echo "== fuzz: libFuzzer on the .npy header, trace and manifest readers (clang, ${DUSK_FUZZ_SECONDS:-60} s in all) ==" >&2
 CC=clang build "$here/build-fuzz" -DCMAKE_BUILD_TYPE=Debug -DDUSK_WERROR=ON -DDUSK_FUZZ=ON \
     -DDUSK_FUZZ_SECONDS="${DUSK_FUZZ_SECONDS:-60}"
 (cd "$here/build-fuzz" && ctest --output-on-failure) || status=1

@@ -1,9 +1,10 @@
 /* A main() for the fuzz target without libFuzzer: runs LLVMFuzzerTestOneInput once on each
  * file named, and on each file of each directory named (not recursively). The regression
- * test test_npy_fuzz_corpus runs it over the corpus in every build, so an input that once
- * crashed the parser is tried again by every build, with or without clang.
+ * tests test_npy_fuzz_corpus, test_trace_fuzz_corpus and test_manifest_fuzz_corpus run their
+ * targets over their corpora in every build, so an input that once crashed a parser is tried
+ * again by every build, with or without clang.
  *
- * Usage: test_npy_fuzz_corpus FILE|DIR...   (exit 0, or abort on a failed check)
+ * Usage: test_*_fuzz_corpus FILE|DIR...   (exit 0, or abort on a failed check)
  */
 #define _POSIX_C_SOURCE 200809L
 #include <dirent.h>
@@ -16,11 +17,13 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
+static const char *prog = "fuzz_corpus"; /* argv[0], for messages */
+
 static int run_file(const char *path)
 {
     FILE *fp = fopen(path, "rb");
     if (fp == NULL) {
-        fprintf(stderr, "test_npy_fuzz_corpus: %s: %s\n", path, strerror(errno));
+        fprintf(stderr, "%s: %s: %s\n", prog, path, strerror(errno));
         return -1;
     }
     size_t cap = 1 << 16, n = 0, got;
@@ -36,7 +39,7 @@ static int run_file(const char *path)
     int err = ferror(fp) || buf == NULL;
     fclose(fp);
     if (err) {
-        fprintf(stderr, "test_npy_fuzz_corpus: cannot read %s\n", path);
+        fprintf(stderr, "%s: cannot read %s\n", prog, path);
         free(buf);
         return -1;
     }
@@ -56,6 +59,7 @@ static int run_file(const char *path)
 int main(int argc, char **argv)
 {
     long files = 0;
+    prog = argv[0];
     if (argc < 2) {
         fprintf(stderr, "usage: %s FILE|DIR...\n", argv[0]);
         return 2;
@@ -63,7 +67,7 @@ int main(int argc, char **argv)
     for (int i = 1; i < argc; i++) {
         struct stat st;
         if (stat(argv[i], &st) != 0) {
-            fprintf(stderr, "test_npy_fuzz_corpus: %s: %s\n", argv[i], strerror(errno));
+            fprintf(stderr, "%s: %s: %s\n", prog, argv[i], strerror(errno));
             return 1;
         }
         if (!S_ISDIR(st.st_mode)) {
@@ -88,7 +92,7 @@ int main(int argc, char **argv)
         closedir(d);
     }
     if (files == 0) {
-        fprintf(stderr, "test_npy_fuzz_corpus: no input files\n");
+        fprintf(stderr, "%s: no input files\n", prog);
         return 1;
     }
     printf("%ld inputs checked\n", files);

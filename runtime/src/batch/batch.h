@@ -153,6 +153,9 @@ int dusk__batch_manifest_sync(void *ctx);
 /* The manifests ranks K > 0 left in DIR/.rank-K/ (see open.c). 0, -2 (one is not this run's)
  * or -1, after an ERROR or a refusal (`refusing`) saying why. */
 int dusk__batch_rank_manifests(dusk_batch *b, int merge, const char *state, int refusing);
+/* A new run, rank 0, from dusk_batch_run(): remove the trace an earlier run left in the output
+ * directory unless this run traces there (dusk__outdir_remove_trace); a failure is a warning. */
+void dusk__batch_drop_stale_trace(dusk_batch *b);
 /* The manifest's check: the kept hash of item id's input matrix (ctx: the batch). */
 uint64_t dusk__batch_item_check(void *ctx, int64_t id);
 

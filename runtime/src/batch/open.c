@@ -248,6 +248,23 @@ static int check_new_dir(dusk_batch *b, const dusk_manifest *was, char (*names)[
     return dusk__batch_rank_manifests(b, 0, "running", 1) != 0 ? DUSK_EIO : 0;
 }
 
+/* A new run (rank 0, once dusk_init() has run): the trace an earlier run left in DIR goes,
+ * unless this run traces into DIR (its ranks' traces are open there already). Not in
+ * dusk_batch_open(), which runs before dusk_init(): the trace directory is not known there,
+ * and under several ranks another rank may have opened its DIR/rank-K/trace.json by then. */
+void dusk__batch_drop_stale_trace(dusk_batch *b)
+{
+    const dusk_config *cfg = dusk_current_config();
+    struct stat t, d;
+    if (b->resume || b->dir == NULL || dusk_rank() != 0 || cfg == NULL) return;
+    if (cfg->trace[0] != '\0' && stat(cfg->trace, &t) == 0 && stat(b->dir, &d) == 0 &&
+        t.st_dev == d.st_dev && t.st_ino == d.st_ino)
+        return;
+    char why[4600];
+    if (dusk__outdir_remove_trace(b->dir, why, sizeof why) != 0)
+        dusk__batch_warn(b, "%s (it does not describe these results)", why);
+}
+
 /* Rank 0: the manifest first (a new one replaces an old one, and the ranks' old ones go,
  * before any file is made fresh, so that no manifest lists items whose results are gone), then
  * the output files: created under their temporary names, or reopened in place by a resume.

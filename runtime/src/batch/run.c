@@ -324,6 +324,7 @@ int dusk_batch_run(dusk_batch *b, dusk_batch_submit_fn submit, void *user)
     } else if (b->open_code != 0) {
         return report_end(b, b->status, b->open_code, 1, 0); /* dusk_batch_open() refused */
     }
+    dusk__batch_drop_stale_trace(b);
     int ret;
     b->stored = b->dir != NULL;
     for (int i = 0; i < b->nouts; i++)

@@ -181,6 +181,24 @@ hid_t dusk__h5_open_file(const char *path, char *why, size_t whylen, int *code)
             dusk__set_why(why, whylen, "HDF5 cannot lock it (is a program writing it?): %s",
                           e.text);
             *code = DUSK_EIO;
+        } else if (strstr(e.text, "already open for write") != NULL) {
+            /* HDF5's own text suggests h5clear, which would break a file that a program is
+             * still writing: a file that opens for SWMR reading has a writer in SWMR mode now
+             * (or one that died in it); otherwise its writer died without closing it */
+            hid_t probe =
+                H5Fopen(path, H5F_ACC_RDONLY | H5F_ACC_SWMR_READ, fapl >= 0 ? fapl : H5P_DEFAULT);
+            if (probe >= 0) {
+                H5Fclose(probe);
+                dusk__set_why(why, whylen,
+                              "another program is writing it (it is open for SWMR writing): "
+                              "read it once that program has closed it");
+            } else {
+                dusk__set_why(why, whylen,
+                              "is marked open for writing: wait until the program writing it "
+                              "closes it or, if none is (one stopped without closing it), "
+                              "clear the mark with h5clear -s");
+            }
+            *code = DUSK_EIO;
         } else {
             dusk__set_why(why, whylen, "HDF5 cannot open it (truncated or corrupt?): %s", e.text);
             *code = DUSK_EFORMAT;

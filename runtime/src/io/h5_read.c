@@ -215,6 +215,40 @@ static int chunks_written(const dusk__h5_input *in, const hsize_t *start, const 
 #endif
 }
 
+/* When the last link of `name` is a soft or external link whose target is missing (a soft
+ * link left behind when its dataset was deleted or renamed, an external file gone): what it
+ * points to, as a refusal in `why` (DUSK_EINVAL, as for a name not in the file); else 0.
+ * HDF5 itself reports such a link as "component not found" on opening it, which reads as a
+ * damaged file. */
+static int dangling_link(hid_t file, const char *name, char *why, size_t whylen)
+{
+    H5L_info_t info;
+    if (strcmp(name, "/") == 0 || H5Lget_info(file, name, &info, H5P_DEFAULT) < 0 ||
+        info.type == H5L_TYPE_HARD)
+        return 0;
+    if (H5Oexists_by_name(file, name, H5P_DEFAULT) > 0) return 0;
+    size_t len = info.u.val_size;
+    char *val = len > 0 && len < 65536 ? malloc(len) : NULL;
+    if (val == NULL || H5Lget_val(file, name, val, len, H5P_DEFAULT) < 0) {
+        free(val);
+        dusk__set_why(why, whylen, "is a link to an object that is not there");
+        return DUSK_EINVAL;
+    }
+    val[len - 1] = '\0';
+    const char *ext_file = NULL, *ext_obj = NULL;
+    unsigned flags = 0;
+    if (info.type == H5L_TYPE_SOFT)
+        dusk__set_why(why, whylen, "is a soft link to %.512s, which is not in the file", val);
+    else if (info.type == H5L_TYPE_EXTERNAL &&
+             H5Lunpack_elink_val(val, len, &flags, &ext_file, &ext_obj) >= 0)
+        dusk__set_why(why, whylen, "is an external link to %.400s:%.400s, which HDF5 cannot open",
+                      ext_file, ext_obj);
+    else
+        dusk__set_why(why, whylen, "is a link to an object that is not there");
+    free(val);
+    return DUSK_EINVAL;
+}
+
 static int input_open_locked(dusk__h5_input *in, const char *path, const char *dataset, char *why,
                              size_t whylen, char *found, size_t foundlen)
 {
@@ -233,6 +267,8 @@ static int input_open_locked(dusk__h5_input *in, const char *path, const char *d
         dusk__set_why(why, whylen, "no such dataset in the file");
         return DUSK_EINVAL;
     }
+    int dangling = dangling_link(in->file, dataset, why, whylen);
+    if (dangling != 0) return dangling;
     hid_t obj = H5Oopen(in->file, dataset, H5P_DEFAULT);
     if (obj < 0) {
         dusk__h5_error e;

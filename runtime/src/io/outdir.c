@@ -75,6 +75,80 @@ int dusk__outdir_remove(const char *dir, const char *const *names, int count, ch
     return 0;
 }
 
+/* The files a trace directory holds and how dusk begins each (as runtime/src/trace/trace.c
+ * writes and checks them; dag.dot.partial: a run killed before its trace closed). */
+static const struct {
+    const char *name, *mark;
+    size_t within; /* the mark begins the file (0), or lies in its first `within` bytes */
+} trace_files[] = {
+    {"trace.json", "{\"traceEvents\":[", 0},
+    {"dag.dot", "digraph dusk {", 0},
+    {"dag.dot.partial", "digraph dusk {", 0},
+    {"report.html", "dusk trace report</title>", 8192},
+};
+
+/* 1 when path is a regular file dusk wrote as trace file k, or empty; 0 otherwise */
+static int trace_file_ours(const char *path, int k)
+{
+    char head[8193];
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0) return 0;
+    struct stat st;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        close(fd);
+        return 0;
+    }
+    const char *mark = trace_files[k].mark;
+    size_t within = trace_files[k].within;
+    size_t want = within ? within : strlen(mark), got = 0;
+    ssize_t n;
+    while (got < want && (n = read(fd, head + got, want - got)) > 0)
+        got += (size_t)n;
+    close(fd);
+    head[got] = '\0';
+    if (got == 0) return 1;
+    if (within == 0) return got == want && memcmp(head, mark, want) == 0;
+    return strstr(head, mark) != NULL;
+}
+
+/* dir's trace files that dusk wrote; *found is set when any was there. 0 or -1. */
+static int remove_trace_in(const char *dir, int *found, char *why, size_t whylen)
+{
+    char path[4300];
+    for (size_t k = 0; k < sizeof trace_files / sizeof trace_files[0]; k++) {
+        snprintf(path, sizeof path, "%s/%s", dir, trace_files[k].name);
+        if (!trace_file_ours(path, (int)k)) continue;
+        *found = 1;
+        if (unlink(path) != 0 && errno != ENOENT) {
+            dusk__set_why(why, whylen, "cannot remove the earlier run's %s: %s", path,
+                          strerror(errno));
+            return -1;
+        }
+    }
+    return 0;
+}
+
+int dusk__outdir_remove_trace(const char *dir, char *why, size_t whylen)
+{
+    int found = 0;
+    if (remove_trace_in(dir, &found, why, whylen) != 0) return -1;
+    /* ranks are numbered from 0 up; a gap (a rank that wrote nothing) must not hide the
+     * ones after it, so the search goes on well past the last one found */
+    for (int rank = 0, last = -1; rank < 1 << 24 && rank <= last + 4096; rank++) {
+        char sub[4200];
+        snprintf(sub, sizeof sub, "%s/rank-%d", dir, rank);
+        struct stat st;
+        if (lstat(sub, &st) != 0 || !S_ISDIR(st.st_mode)) continue;
+        last = rank;
+        int here = 0;
+        if (remove_trace_in(sub, &here, why, whylen) != 0) return -1;
+        if (here) (void)rmdir(sub); /* stays when it holds anything else */
+        found |= here;
+    }
+    if (found) (void)dusk__sync_dir(dir);
+    return 0;
+}
+
 int dusk__outdir_write_token(const char *dir, int64_t *token, char *why, size_t whylen)
 {
     char path[4200];

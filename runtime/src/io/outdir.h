@@ -28,6 +28,13 @@ int dusk__outdir_check_foreign(const char *dir, int ours, const char *flag, cons
 int dusk__outdir_remove(const char *dir, const char *const *names, int count, char *why,
                         size_t whylen);
 
+/* A new run that writes no trace into DIR: remove the trace an earlier run wrote there
+ * (trace.json, report.html, dag.dot, dag.dot.partial, and the same in DIR/rank-K/ with those
+ * directories, as several ranks leave them), which would otherwise sit beside results it
+ * does not describe. Only files dusk wrote go (by how each begins, as the trace writer tells
+ * its own: runtime/src/trace/trace.c); any other file of those names stays. 0 or -1. */
+int dusk__outdir_remove_trace(const char *dir, char *why, size_t whylen);
+
 /* Under several ranks: a new token naming this run, written to DIR/.dusk-run (rank 0), and
  * read back by the other ranks, who thereby know they see the directory rank 0 writes.
  * dusk__outdir_read_token: 0, or -1 with errno set (nothing printed), *token -1 when it holds none.
