@@ -139,7 +139,7 @@ int dusk__batch_manifest_sync(void *ctx);
 int dusk__batch_rank_manifests(dusk_batch *b, int merge, const char *state, int refusing);
 /* The manifest's check: the kept hash of item id's input matrix (ctx: the batch). */
 uint64_t dusk__batch_item_check(void *ctx, int64_t id);
-/* DIR made (a new run) or found (a resume); 0 or a refusal. */
+/* The disk's room checked and DIR made (a new run), or DIR found (a resume); 0 or a refusal. */
 int dusk__batch_make_dir(dusk_batch *b);
 /* The manifest and the outputs, made or reopened, under the directory's lock (held by the
  * caller): what rank 0 does. 0 or a refusal. */

@@ -268,6 +268,9 @@ static int check_new_dir(dusk_batch *b, const dusk_manifest *was, char (*names)[
 int dusk__batch_make_dir(dusk_batch *b)
 {
     const char *dir = b->dir;
+    int ret;
+    /* before anything is made: a refused run leaves no directory behind */
+    if (!b->resume && b->nitems > 0 && (ret = check_disk(b)) != 0) return ret;
     if (b->resume) {
         struct stat st;
         if (stat(dir, &st) != 0)
@@ -295,7 +298,6 @@ int dusk__batch_open_locked(dusk_batch *b)
     char why[4600];
     const char *dir = b->dir;
     int ret;
-    if (!b->resume && b->nitems > 0 && (ret = check_disk(b)) != 0) return ret;
     char names[4 * DUSK__MAX_OUTPUTS + 4][64];
     const char *list[4 * DUSK__MAX_OUTPUTS + 4];
     int nnames = 0;
@@ -403,6 +405,11 @@ int dusk_batch_open(dusk_batch *b)
     dusk__batch_signals_install(dusk__batch_stopping, b, !b->no_signals);
     dusk__batch_signals_set_quit(b->quit);
     if (b->dir == NULL) return 0;
+    if (b->share_n > 0 && dusk_rank_count() > 1)
+        return b->open_code = dusk__batch_refuse(b, 1, DUSK_EINVAL,
+                                                 "shares of a job array run without MPI, not "
+                                                 "under %d ranks",
+                                                 dusk_rank_count());
     if (b->share_n > 0) return b->open_code = dusk__batch_share_open(b); /* share.c */
     if (dusk_rank() != 0) return 0; /* the other ranks open the files once they are made */
     return b->open_code = open_outputs(b);
