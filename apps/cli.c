@@ -81,6 +81,56 @@ int cli_int(const cli_app *app, const char *flag, const char *arg, long long lo,
     return 0;
 }
 
+/* One of the job array's variables, a whole number >= 0; -1 when unset, -2 when malformed. */
+static long long slurm_var(const char *name)
+{
+    const char *v = getenv(name);
+    if (v == NULL || *v == '\0') return -1;
+    char *end;
+    errno = 0;
+    long long x = strtoll(v, &end, 10);
+    return *end != '\0' || errno || x < 0 || !(*v >= '0' && *v <= '9') ? -2 : x;
+}
+
+int cli_share(const cli_app *app, const char *flag, const char *arg, long long *k, long long *n)
+{
+    const long long most = 1 << 20;
+    if (strcmp(arg, "slurm") != 0) {
+        char *slash = strchr(arg, '/'), head[32];
+        if (slash == NULL || slash == arg || (size_t)(slash - arg) >= sizeof head)
+            return cli_usage_error(app, "%s '%s': expected K/N (share K of N, from 0) or slurm",
+                                   flag, arg);
+        snprintf(head, sizeof head, "%.*s", (int)(slash - arg), arg);
+        if (cli_int(app, flag, slash + 1, 1, most, n) != 0) return DUSK_EXIT_USAGE;
+        if (cli_int(app, flag, head, 0, *n - 1, k) != 0) return DUSK_EXIT_USAGE;
+        return 0;
+    }
+    long long id = slurm_var("SLURM_ARRAY_TASK_ID"), lo = slurm_var("SLURM_ARRAY_TASK_MIN");
+    long long hi = slurm_var("SLURM_ARRAY_TASK_MAX"), count = slurm_var("SLURM_ARRAY_TASK_COUNT");
+    long long step = slurm_var("SLURM_ARRAY_TASK_STEP");
+    if (id == -1)
+        return cli_usage_error(app,
+                               "%s slurm: SLURM_ARRAY_TASK_ID is not set: this is not a "
+                               "task of a Slurm job array (sbatch --array=0-3)",
+                               flag);
+    if (step == -1) step = 1; /* Slurm sets it for ranges A-B:S; a list has none */
+    if (id < 0 || lo < 0 || hi < 0 || count < 1 || step < 1)
+        return cli_usage_error(app,
+                               "%s slurm: SLURM_ARRAY_TASK_ID, _MIN, _MAX and _COUNT must "
+                               "be set, whole numbers",
+                               flag);
+    if (hi < lo || (hi - lo) % step != 0 || (hi - lo) / step + 1 != count || id < lo || id > hi ||
+        (id - lo) % step != 0 || count > most)
+        return cli_usage_error(app,
+                               "%s slurm: the job array's indices (%lld to %lld, step %lld, %lld "
+                               "tasks) are not one range with a step: use --array=A-B or "
+                               "A-B:S, or --share K/N",
+                               flag, lo, hi, step, count);
+    *k = (id - lo) / step;
+    *n = count;
+    return 0;
+}
+
 int cli_double(const cli_app *app, const char *flag, const char *arg, double *out)
 {
     char *end;

@@ -43,6 +43,13 @@ int cli_usage_error(const cli_app *app, const char *fmt, ...) DUSK_PRINTF(2, 3);
 int cli_int(const cli_app *app, const char *flag, const char *arg, long long lo, long long hi,
             long long *out);
 
+/* --share K/N (0 <= K < N) or --share slurm: this process's share of a job array's items
+ * (dusk_batch_set_share). slurm: K and N from the job array's task (SLURM_ARRAY_TASK_ID,
+ * _MIN, _MAX, _STEP, _COUNT): task MIN + K * STEP is share K of COUNT, so that --array=0-3,
+ * 5-8 and 0-7:2 all give shares 0..3 of 4; an array whose indices are not such a range (1,2,5)
+ * is refused. 0, or DUSK_EXIT_USAGE after one line. */
+int cli_share(const cli_app *app, const char *flag, const char *arg, long long *k, long long *n);
+
 /* A positive finite number for option `flag`. */
 int cli_double(const cli_app *app, const char *flag, const char *arg, double *out);
 

@@ -32,8 +32,9 @@ typedef struct options {
     int philox; /* --rng philox */
     int values_only, vectors, verify, overwrite;
     const char *input, *output, *resume, *format;
-    const char *cont; /* --continue DIR: --output DIR, or --resume DIR of this same run */
-    int block;        /* --distribution block: contiguous runs of tasks per rank */
+    const char *cont;           /* --continue DIR: --output DIR, or --resume DIR of this same run */
+    int block;                  /* --distribution block: contiguous runs of tasks per rank */
+    long long share_k, share_n; /* --share K/N; share_n 0: none */
 } options;
 
 static options opt; /* getopt_long sets the flags without a value itself */
@@ -50,6 +51,7 @@ static const struct option longopts[] = {
     {"resume", required_argument, NULL, 'R'},
     {"continue", required_argument, NULL, 'C'},
     {"distribution", required_argument, NULL, 'D'},
+    {"share", required_argument, NULL, 'A'},
     {"rng", required_argument, NULL, 'G'},
     {"chunk", required_argument, NULL, 'K'},
     {"overwrite", no_argument, &opt.overwrite, 1},
@@ -122,6 +124,8 @@ static int handle(void *ctx, int opt_id, const char *arg)
     case 'D':
         return (w = pick("--distribution", arg, "cyclic", "block")) < 0 ? -2 - w
                                                                         : (o->block = w, 0);
+    case 'A':
+        return cli_share(&app, "--share", arg, &o->share_k, &o->share_n);
     }
     return cli_usage_error(&app, "unhandled option");
 }
@@ -132,7 +136,7 @@ static cli_app app = {
                 "                 [--input FILE.npy|FILE.h5[:DATASET]] [--output DIR]\n"
                 "                 [--format npy|h5] [--vectors] [--verify] [--resume DIR]\n"
                 "                 [--continue DIR] [--overwrite] [--distribution cyclic|block]\n"
-                "                 [--chunk K|auto]\n"
+                "                 [--chunk K|auto] [--share K/N|slurm]\n"
                 "                 [runtime options]",
     .description =
         "Eigendecompose a batch of symmetric matrices on StarPU. By default task i draws\n"
@@ -172,6 +176,12 @@ static cli_app app = {
         "                        refused (exit 2) when it holds another run's outputs\n"
         "      --overwrite       start anew in an --output DIR holding a stopped run (its\n"
         "                        saved work is lost; refused without it)\n"
+        "      --share K/N       compute share K of N (from 0) of the tasks, as rank K of N\n"
+        "                        would, without MPI: N processes started apart (a Slurm job\n"
+        "                        array) write one DIR, the last to finish names the outputs;\n"
+        "                        --share slurm: K and N from the job array's task (--array=\n"
+        "                        0-3, 5-8 or 0-7:2 give shares 0..3 of 4); with --continue\n"
+        "                        DIR, a share run again goes on with its own tasks\n"
         "\n"
         "Exit status: 0 all tasks done (with --continue: also before); 1 the run failed (an\n"
         "input file refused, an output not written, not enough memory or disk, the\n"
@@ -557,6 +567,9 @@ int main(int argc, char **argv)
         return cli_usage_error(&app, "--vectors and --values-only exclude each other");
     if (o->vectors && !o->output && !o->resume && !o->cont)
         return cli_usage_error(&app, "--vectors needs --output DIR");
+    if (o->share_n > 0 && !o->output && !o->resume && !o->cont)
+        return cli_usage_error(&app, "--share needs --continue DIR (or --output DIR): the "
+                                     "directory the shares write together");
     if (o->format && !o->output && !o->resume && !o->cont)
         return cli_usage_error(&app, "--format needs --output DIR (the format of its files)");
     if (o->input && (o->philox || o->seed_set))
@@ -599,8 +612,11 @@ int main(int argc, char **argv)
         return ret;
     }
     /* the first names the directory in the batch's messages */
-    static const char *const dir_flags[] = {"--output", "--resume", "--continue", NULL};
-    static const char *const dir_flags_cont[] = {"--continue", "--output", "--resume", NULL};
+    /* --share and its value are no part of the run's flags (every share records the same,
+     * and a --resume by one process merges the shares) */
+    static const char *const dir_flags[] = {"--output", "--resume", "--continue", "--share", NULL};
+    static const char *const dir_flags_cont[] = {"--continue", "--output", "--resume", "--share",
+                                                 NULL};
     static const char *const drop_flags[] = {"--overwrite", NULL};
     static const char *const path_flags[] = {"--input", "--trace", NULL};
     const int64_t vec[1] = {x.n}, mat[2] = {x.n, x.n};
@@ -616,6 +632,7 @@ int main(int argc, char **argv)
                             path_flags, o->cont ? "--continue" : "--resume") ||
         dusk_cli_report_text(b) != 0 ||
         dusk_batch_set_distribution(b, o->block ? DUSK_BLOCK : DUSK_CYCLIC) != 0 ||
+        dusk_batch_set_share(b, o->share_k, o->share_n) != 0 ||
         dusk_batch_set_chunk(b, o->chunk, item_bytes) != 0 ||
         dusk_batch_set_overwrite(b, o->overwrite) != 0 || dusk_batch_set_label(b, "eigh") != 0 ||
         dusk_batch_set_noun(b, "task", "tasks") != 0 ||

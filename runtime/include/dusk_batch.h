@@ -209,6 +209,19 @@ DUSK_NODISCARD int dusk_batch_stop(dusk_batch *b, int sig);
 /* 0 or DUSK_EINVAL. */
 DUSK_NODISCARD int dusk_batch_set_distribution(dusk_batch *b, dusk_distribution d);
 
+/* This process computes share k of n (0 <= k < n) of the items, as rank k of n ranks would
+ * (dusk_batch_set_distribution says which items), without MPI: n processes started apart (a
+ * Slurm job array) write one output directory together, each in place, and never wait for
+ * one another. Share k keeps its own manifest (DIR/.share-K/); the directory's lock file
+ * (DIR/.dusk.lock) is held shared by the shares, so that no other run writes there meanwhile,
+ * and a second lock file serialises their short steps: the first share makes the outputs, the
+ * others join them, and the one that finishes last, seeing every share finished, merges the
+ * manifests and failures and names the outputs, byte for byte as one process would have. A
+ * share run again (after a kill) goes on with its own items; a --resume by one process merges
+ * what the shares saved and does the rest. n = 0: no shares (the default). Before
+ * dusk_batch_open(); refused by dusk_batch_run() under several ranks. 0 or DUSK_EINVAL. */
+DUSK_NODISCARD int dusk_batch_set_share(dusk_batch *b, int64_t k, int64_t n);
+
 /* Items per task: k > 0 exactly (the last chunks of a rank may be smaller), 0: automatic,
  * from the time the first tasks take (see dusk_chunker), or -1: as the environment says
  * (DUSK_CHUNK=K or auto; automatic when unset, the default). `item_bytes` is the most memory

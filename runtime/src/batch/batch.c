@@ -52,6 +52,7 @@ int dusk_batch_new(const char *program, int64_t nitems, dusk_batch **out)
     pthread_mutex_init(&b->rlock, NULL);
     b->qtail = &b->qhead;
     b->lock_fd = -1;
+    b->share_fd = -1;
     *out = b;
     return 0;
 }
@@ -67,6 +68,7 @@ void dusk_batch_free(dusk_batch **pb)
     dusk_manifest_close(&b->prior);
     dusk_chunker_free(&b->chunker);
     if (b->lock_fd >= 0) close(b->lock_fd); /* another batch of the process may use the directory */
+    if (b->share_fd >= 0) close(b->share_fd);
     if (b->report) dusk__batch_emit(b, &(dusk_batch_event){.kind = DUSK_BATCH_EVENT_DETACH});
     for (int i = 0; i < b->nattrs; i++) {
         free(b->attr_names[i]);
@@ -301,6 +303,15 @@ int dusk_batch_set_subject(dusk_batch *b, const char *step, const char *subject)
 
 /* ---- how it runs -------------------------------------------------------------------------------
  */
+
+int dusk_batch_set_share(dusk_batch *b, int64_t k, int64_t n)
+{
+    if (b == NULL || b->opened || n < 0 || n > (1 << 20) || (n > 0 && (k < 0 || k >= n)))
+        return DUSK_EINVAL;
+    b->share_k = n > 0 ? k : 0;
+    b->share_n = n;
+    return 0;
+}
 
 int dusk_batch_set_distribution(dusk_batch *b, dusk_distribution d)
 {

@@ -9,6 +9,7 @@
  *   run.c      dusk_batch_run(): chunks, submission, the end of a run, the ranks' agreement
  *   signals.c  SIGINT and SIGTERM
  *   live.c     the live report (TRACE/report.html while the batch runs)
+ *   share.c    shares of a job array (dusk_batch_set_share): one directory, no MPI
  *
  * The layer prints nothing and never ends the process on its own: whatever it would say is
  * an event to the program's reporter (report.c) and a record. The exceptions, each said where
@@ -49,6 +50,8 @@ struct dusk_batch {
     char *subject_step[DUSK__BATCH_MAX_SUBJECTS], *subject[DUSK__BATCH_MAX_SUBJECTS];
     int nsubjects;
     dusk_distribution dist;
+    int64_t share_k, share_n; /* dusk_batch_set_share(); share_n 0: no shares */
+    int share_fd;             /* DIR/.share-K/lock, held while this share runs; -1 when none */
     int64_t chunk_k, item_bytes;
     char chunk_error[160]; /* DUSK_CHUNK was malformed: refused by dusk_batch_open() */
     char label[48], noun1[32], noun2[32];
@@ -158,6 +161,23 @@ int dusk__batch_rank_manifests(dusk_batch *b, int merge, const char *state, int 
 void dusk__batch_drop_stale_trace(dusk_batch *b);
 /* The manifest's check: the kept hash of item id's input matrix (ctx: the batch). */
 uint64_t dusk__batch_item_check(void *ctx, int64_t id);
+/* The disk's room checked and DIR made (a new run), or DIR found (a resume); 0 or a refusal. */
+int dusk__batch_make_dir(dusk_batch *b);
+/* The manifest and the outputs, made or reopened, under the directory's lock (held by the
+ * caller): what rank 0 does. 0 or a refusal. */
+int dusk__batch_open_locked(dusk_batch *b);
+
+/* ---- share.c ---------------------------------------------------------------------------- */
+
+/* dusk_batch_open() of share K of N (dusk_batch_set_share). 0 or a refusal. */
+int dusk__batch_share_open(dusk_batch *b);
+/* The end of a share's run: its manifest and failures saved; the last share to finish merges
+ * every share's and names the outputs. Returns the status, as end_of_run() does. */
+int dusk__batch_share_end(dusk_batch *b, int submit_error);
+/* How many shares DIR/.shares says write DIR (0: none). */
+int64_t dusk__batch_share_count(const char *dir);
+/* DIR/.shares removed: the shares' parts are merged, or gone. */
+void dusk__batch_share_forget(const char *dir);
 
 /* ---- writer.c --------------------------------------------------------------------------- */
 

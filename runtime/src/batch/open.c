@@ -63,44 +63,56 @@ int dusk__batch_manifest_sync(void *ctx)
 int dusk__batch_rank_manifests(dusk_batch *b, int merge, const char *state, int refusing)
 {
     int ret = 0, merged = 0;
-    for (int rank = 1; rank < 1 << 24 && ret == 0; rank++) {
-        char sub[4200], path[4300], why[512];
-        snprintf(sub, sizeof sub, "%s/.rank-%d", b->dir, rank);
-        snprintf(path, sizeof path, "%s/manifest.txt", sub);
-        struct stat st;
-        if (stat(sub, &st) != 0) {
-            /* ranks are numbered from 1 up; the highest of any earlier job ends the list,
-             * but a gap (a rank that never wrote) must not hide the ones after it */
-            if (rank > 4096) break;
-            continue;
-        }
-        if (merge && access(path, F_OK) == 0) {
-            dusk_manifest *m = NULL;
-            int err = dusk_manifest_open(sub, b->program, b->params ? b->params : "", b->nitems, 1,
-                                         NULL, NULL, &m, why, sizeof why);
-            if (err != 0) {
-                ret = err == DUSK_EINVAL || err == DUSK_EFORMAT ? -2 : -1;
-                SAY(b, refusing, ret == -2, err, "%s %s: rank %d's %s", b->resume_flag, b->dir,
-                    rank, why);
-                break;
+    /* the ranks' (.rank-K, K from 1), then the shares' (.share-K, K from 0: shares of a job
+     * array that were not all merged, see share.c) */
+    for (int part = 0; part < 2 && ret == 0; part++)
+        for (int rank = 1 - part; rank < 1 << 24 && ret == 0; rank++) {
+            char sub[4200], path[4300], why[512];
+            snprintf(sub, sizeof sub, "%s/.%s-%d", b->dir, part ? "share" : "rank", rank);
+            snprintf(path, sizeof path, "%s/manifest.txt", sub);
+            struct stat st;
+            if (stat(sub, &st) != 0) {
+                /* ranks are numbered from 1 up; the highest of any earlier job ends the list,
+                 * but a gap (a rank that never wrote) must not hide the ones after it */
+                if (rank > 4096) break;
+                continue;
             }
-            (void)dusk_manifest_merge(b->manifest, m);
-            dusk_manifest_close(&m);
-            merged = 1;
-            continue;
+            if (merge && access(path, F_OK) == 0) {
+                dusk_manifest *m = NULL;
+                int err = dusk_manifest_open(sub, b->program, b->params ? b->params : "", b->nitems,
+                                             1, NULL, NULL, &m, why, sizeof why);
+                if (err != 0) {
+                    ret = err == DUSK_EINVAL || err == DUSK_EFORMAT ? -2 : -1;
+                    SAY(b, refusing, ret == -2, err, "%s %s: %s %d's %s", b->resume_flag, b->dir,
+                        part ? "share" : "rank", rank, why);
+                    break;
+                }
+                (void)dusk_manifest_merge(b->manifest, m);
+                dusk_manifest_close(&m);
+                merged = 1;
+                continue;
+            }
+            if (!merge && unlink(path) != 0 && errno != ENOENT && errno != ENOTDIR) {
+                SAY(b, refusing, 0, DUSK_EIO, "cannot remove the earlier run's %s: %s", path,
+                    strerror(errno));
+                ret = -1;
+            }
+            if (!merge && part) {
+                /* a share's lock and failures (share.c) go with its manifest */
+                snprintf(path, sizeof path, "%s/failures.txt", sub);
+                (void)unlink(path);
+                snprintf(path, sizeof path, "%s/lock", sub);
+                (void)unlink(path);
+            }
+            if (!merge) (void)rmdir(sub);
         }
-        if (!merge && unlink(path) != 0 && errno != ENOENT && errno != ENOTDIR) {
-            SAY(b, refusing, 0, DUSK_EIO, "cannot remove the earlier run's %s: %s", path,
-                strerror(errno));
-            ret = -1;
-        }
-        if (!merge) (void)rmdir(sub);
-    }
+    if (ret == 0 && !merge) dusk__batch_share_forget(b->dir);
     if (ret != 0 || !merge) return ret;
     if (merged && dusk_manifest_save(b->manifest, state) != 0) {
         SAY(b, refusing, 0, DUSK_EIO, "cannot write %s/manifest.txt: %s", b->dir, strerror(errno));
         return -1;
     }
+    if (!merged) dusk__batch_share_forget(b->dir);
     return merged ? dusk__batch_rank_manifests(b, 0, state, refusing) : 0; /* the parts can go */
 }
 
@@ -232,7 +244,8 @@ static int check_new_dir(dusk_batch *b, const dusk_manifest *was, char (*names)[
     char rank1[4200];
     snprintf(rank1, sizeof rank1, "%s/.rank-1", dir);
     if (!b->overwrite && state != NULL && strcmp(state, "finished") != 0 &&
-        ((done != NULL && strcmp(done, "0") != 0) || access(rank1, F_OK) == 0)) {
+        ((done != NULL && strcmp(done, "0") != 0) || access(rank1, F_OK) == 0 ||
+         dusk__batch_share_count(dir) > 0)) {
         if (b->overwrite_flag[0])
             return dusk__batch_refuse(b, 1, DUSK_EEXIST,
                                       "%s %s holds a stopped run (%s %s saved): resume it with %s "
@@ -256,7 +269,8 @@ void dusk__batch_drop_stale_trace(dusk_batch *b)
 {
     const dusk_config *cfg = dusk_current_config();
     struct stat t, d;
-    if (b->resume || b->dir == NULL || dusk_rank() != 0 || cfg == NULL) return;
+    /* shares of a job array leave it: one of them may be tracing into DIR */
+    if (b->resume || b->dir == NULL || dusk_rank() != 0 || cfg == NULL || b->share_n > 0) return;
     if (cfg->trace[0] != '\0' && stat(cfg->trace, &t) == 0 && stat(b->dir, &d) == 0 &&
         t.st_dev == d.st_dev && t.st_ino == d.st_ino)
         return;
@@ -265,15 +279,15 @@ void dusk__batch_drop_stale_trace(dusk_batch *b)
         dusk__batch_warn(b, "%s (it does not describe these results)", why);
 }
 
-/* Rank 0: the manifest first (a new one replaces an old one, and the ranks' old ones go,
- * before any file is made fresh, so that no manifest lists items whose results are gone), then
- * the output files: created under their temporary names, or reopened in place by a resume.
- * 0 to go on, or a refusal's code. */
-static int open_outputs(dusk_batch *b)
+/* Rank 0 (and the first share of a job array, share.c): the manifest first (a new one replaces an
+ * old one, and the ranks' old ones go, before any file is made fresh, so that no manifest lists
+ * items whose results are gone), then the output files: created under their temporary names, or
+ * reopened in place by a resume. 0 to go on, or a refusal's code. */
+int dusk__batch_make_dir(dusk_batch *b)
 {
-    char why[4600];
     const char *dir = b->dir;
     int ret;
+    /* before anything is made: a refused run leaves no directory behind */
     if (!b->resume && b->nitems > 0 && (ret = check_disk(b)) != 0) return ret;
     if (b->resume) {
         struct stat st;
@@ -284,8 +298,24 @@ static int open_outputs(dusk_batch *b)
         return dusk__batch_refuse(b, 0, DUSK_EIO, "cannot create output directory %s: %s", dir,
                                   strerror(errno));
     }
-    if (dusk__outdir_lock(dir, &b->lock_fd, why, sizeof why) != 0)
+    return 0;
+}
+
+static int open_outputs(dusk_batch *b)
+{
+    char why[4600];
+    int ret;
+    if ((ret = dusk__batch_make_dir(b)) != 0) return ret;
+    if (dusk__outdir_lock(b->dir, &b->lock_fd, why, sizeof why) != 0)
         return dusk__batch_refuse(b, 0, DUSK_EIO, "%s", why);
+    return dusk__batch_open_locked(b);
+}
+
+int dusk__batch_open_locked(dusk_batch *b)
+{
+    char why[4600];
+    const char *dir = b->dir;
+    int ret;
     char names[4 * DUSK__MAX_OUTPUTS + 4][64];
     const char *list[4 * DUSK__MAX_OUTPUTS + 4];
     int nnames = 0;
@@ -393,6 +423,12 @@ int dusk_batch_open(dusk_batch *b)
     dusk__batch_signals_install(dusk__batch_stopping, b, !b->no_signals);
     dusk__batch_signals_set_quit(b->quit);
     if (b->dir == NULL) return 0;
+    if (b->share_n > 0 && dusk_rank_count() > 1)
+        return b->open_code = dusk__batch_refuse(b, 1, DUSK_EINVAL,
+                                                 "shares of a job array run without MPI, not "
+                                                 "under %d ranks",
+                                                 dusk_rank_count());
+    if (b->share_n > 0) return b->open_code = dusk__batch_share_open(b); /* share.c */
     if (dusk_rank() != 0) return 0; /* the other ranks open the files once they are made */
     return b->open_code = open_outputs(b);
 }

@@ -28,6 +28,7 @@
 static void own_items(const dusk_batch *b, int64_t *first, int64_t *step, int64_t *count)
 {
     int64_t r = dusk_rank_count(), me = dusk_rank(), t = b->nitems;
+    if (b->share_n > 0) r = b->share_n, me = b->share_k; /* a share, as a rank would be */
     if (r == 1) {
         *first = 0, *step = 1, *count = t;
     } else if (b->dist == DUSK_BLOCK) {
@@ -37,6 +38,15 @@ static void own_items(const dusk_batch *b, int64_t *first, int64_t *step, int64_
     } else {
         *first = me, *step = r, *count = t > me ? (t - me + r - 1) / r : 0;
     }
+}
+
+/* Whether item id was done before this run: in the run's manifest, or (a share run again) in
+ * the share's own. */
+static int done_before(const dusk_batch *b, int64_t id)
+{
+    if (b->share_n > 0)
+        return dusk_manifest_is_done(b->prior, id) || dusk_manifest_is_done(b->manifest, id);
+    return dusk_manifest_is_done(b->prior ? b->prior : dusk_rank() == 0 ? b->manifest : NULL, id);
 }
 
 /* Ranks K > 0: DIR/.rank-K/manifest.txt, for the items this rank makes, and (resuming) the
@@ -316,6 +326,11 @@ int dusk_batch_run(dusk_batch *b, dusk_batch_submit_fn submit, void *user)
         dusk__batch_error(b, DUSK_ESTATE, "dusk_batch_run needs dusk_init() first");
         return report_end(b, DUSK_EXIT_FAILURE, DUSK_ESTATE, 0, 0);
     }
+    if (b->share_n > 0 && nranks > 1 && b->open_code == 0) /* the same on every rank */
+        b->open_code = dusk__batch_refuse(b, 1, DUSK_EINVAL,
+                                          "shares of a job array run without MPI, not under %d "
+                                          "ranks",
+                                          nranks);
     if (nranks > 1) {
         /* a refusal on one rank (rank 0 checks the directory) is every rank's */
         int64_t agreed;
@@ -334,13 +349,15 @@ int dusk_batch_run(dusk_batch *b, dusk_batch_submit_fn submit, void *user)
         (void)!finish_outputs(b, 0, "interrupted", &saved_ok);
         return report_end(b, ret, agreed_code(code_of(b, ret)), 0, 1);
     }
-    /* what was done before: rank 0 has it in its manifest, the other ranks read it */
+    /* what was done before: rank 0 has it in its manifest, the other ranks read it (a share
+     * has both) */
     const dusk_manifest *before = b->prior ? b->prior : dusk_rank() == 0 ? b->manifest : NULL;
     int64_t already = dusk_manifest_done_count(before);
+    if (b->share_n > 0) already += dusk_manifest_done_count(b->manifest);
     int64_t first, step, count, todo = 0;
     own_items(b, &first, &step, &count);
     for (int64_t k = 0; k < count; k++)
-        todo += !dusk_manifest_is_done(before, first + k * step);
+        todo += !done_before(b, first + k * step);
     b->todo = todo;
     b->summary.items = b->nitems;
     b->summary.done_before = already;
@@ -373,13 +390,13 @@ int dusk_batch_run(dusk_batch *b, dusk_batch_submit_fn submit, void *user)
     dusk__batch_live_start(b);
     int64_t left = todo;
     for (int64_t k = 0; k < count && !submit_error && !dusk__batch_stop_signal();) {
-        if (dusk_manifest_is_done(before, first + k * step)) {
+        if (done_before(b, first + k * step)) {
             k++;
             continue;
         }
         /* a run of items not done, as long as the chunk size says */
         int64_t want = dusk_chunker_next(b->chunker, left), n = 0;
-        while (n < want && k + n < count && !dusk_manifest_is_done(before, first + (k + n) * step))
+        while (n < want && k + n < count && !done_before(b, first + (k + n) * step))
             n++;
         dusk_chunk *c = calloc(1, sizeof *c);
         if (c != NULL && ((c->bad = calloc((size_t)n, 1)) == NULL ||
@@ -431,7 +448,9 @@ int dusk_batch_run(dusk_batch *b, dusk_batch_submit_fn submit, void *user)
     b->summary.peak_in_flight = b->g ? dusk_graph_peak_in_flight(b->g) : 0;
     /* a signal that came is said before the end is */
     dusk__batch_stopping(b, dusk__batch_stop_signal());
-    int status = nranks > 1 ? end_of_ranks(b, submit_error) : end_of_run(b, submit_error);
+    int status = nranks > 1       ? end_of_ranks(b, submit_error)
+                 : b->share_n > 0 ? dusk__batch_share_end(b, submit_error)
+                                  : end_of_run(b, submit_error);
     ret = finish(b, status);
     dusk_graph_free(&b->g);
     return ret;
