@@ -8,6 +8,8 @@ that is under way, and the tools that `tools/quickstart.sh test` installs requir
 - wait_under_way(): returns once the run's manifest lists a task done and no manifest says
   finished. A run that ended first, or showed no progress in time, fails the test at once
   with the reason: a test that cannot provoke what it checks must not pass.
+- manifest_fields(), manifest_ids(): a manifest's lines as {key: value}, and its `ids`
+  value as a set (every test reads manifests through them).
 - missing(): a tool or module that `tools/quickstart.sh test` installs is missing: the test
   is skipped (exit 77), or fails where CI is set (.ci/run sets it).
 
@@ -158,6 +160,25 @@ def running(pid):
         return False
 
 
+def manifest_fields(path):
+    """DIR/manifest.txt (or any manifest at PATH) as {key: value}: each line "key value"; a
+    line without a space (such as a closing "end") is a key with an empty value. The one reader of
+    manifest lines for the tests: a line-by-line `split(" ", 1)` breaks on such a line."""
+    with open(path, encoding="utf-8", errors="replace") as f:
+        lines = f.read().splitlines()
+    return dict(line.partition(" ")[::2] for line in lines)
+
+
+def manifest_ids(value):
+    """A manifest's `ids` value as a set: comma-separated items "A" (one task) and "A-B" (A to
+    B)."""
+    ids = set()
+    for part in filter(None, value.split(",")):
+        a, _, b = part.partition("-")
+        ids.update(range(int(a), int(b or a) + 1))
+    return ids
+
+
 def manifests(out):
     """The fields of OUT/manifest.txt and of the other ranks' (OUT/.rank-K/manifest.txt), for
     those there now."""
@@ -174,8 +195,7 @@ def manifests(out):
                 lines = f.read().splitlines()
         except (FileNotFoundError, NotADirectoryError):
             continue  # not written yet, or merged into rank 0's meanwhile
-        fields = dict(line.partition(" ")[::2] for line in lines)
-        found.append(fields)
+        found.append(dict(line.partition(" ")[::2] for line in lines))
     return found
 
 

@@ -13,6 +13,8 @@ import sys
 import tempfile
 import time
 
+import runlib  # manifest_fields, manifest_ids (tests/ is on the path, as for the tests)
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 failures = []
 
@@ -159,16 +161,8 @@ def manifest(out):
 
 
 def manifest_file(path):
-    fields = {}
-    with open(path) as f:
-        for line in f:
-            key, _, value = line.rstrip("\n").partition(" ")
-            fields[key] = value
-    ids = set()
-    for part in filter(None, fields.get("ids", "").split(",")):
-        a, _, b = part.partition("-")
-        ids.update(range(int(a), int(b or a) + 1))
-    return fields, ids
+    fields = runlib.manifest_fields(path)
+    return fields, runlib.manifest_ids(fields.get("ids", ""))
 
 
 def progress(out):

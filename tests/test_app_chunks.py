@@ -96,7 +96,7 @@ with tempfile.TemporaryDirectory() as tmp:
         failed = json.load(f)["failures"]
     check([x["task"] for x in failed] == [10] and "non-finite" in failed[0]["reason"],
           f"failures.json names item 10 alone: {failed}")
-    m = dict(l.rstrip("\n").split(" ", 1) for l in open(os.path.join(out, "manifest.txt")))
+    m = runlib.manifest_fields(os.path.join(out, "manifest.txt"))
     check(m["done"] == "299", f"the manifest lists 299 done ({m['done']})")
 
     # ---- a chunked run killed at random moments, resumed to the same bytes

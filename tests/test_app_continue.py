@@ -108,8 +108,7 @@ with tempfile.TemporaryDirectory(prefix="dusk-continue-") as tmp:
           hints[0].endswith(" ".join(args) + " --continue " + os.path.abspath(out)) and
           "--resume" not in se,
           "stopped: the hint says to run the same --continue command again, not --resume", se)
-    state = dict(line.partition(" ")[::2] for line in
-                 open(os.path.join(out, "manifest.txt")).read().splitlines())
+    state = runlib.manifest_fields(os.path.join(out, "manifest.txt"))
     check(state.get("state") == "interrupted" and 0 < int(state.get("done", 0)) < t,
           f"stopped mid-run ({state.get('done')} of {t} done)")
     r = run(args + ["--continue", out])

@@ -43,7 +43,7 @@ def datasets(path):
 
 
 def manifest(out):
-    return dict(l.rstrip("\n").split(" ", 1) for l in open(os.path.join(out, "manifest.txt")))
+    return runlib.manifest_fields(os.path.join(out, "manifest.txt"))
 
 
 def same(a, b):
@@ -123,10 +123,7 @@ with tempfile.TemporaryDirectory() as tmp:
                 try:
                     s, _ = datasets(partial)
                     m = manifest(out)
-                    ids = set()
-                    for part in filter(None, m["ids"].split(",")):
-                        lo, _, hi = part.partition("-")
-                        ids.update(range(int(lo), int(hi or lo) + 1))
+                    ids = runlib.manifest_ids(m["ids"])
                     rows_ok = all(np.array_equal(s["eigenvalues"][i], long_ref["eigenvalues"][i]) and
                                   np.array_equal(s["eigenvectors"][i], long_ref["eigenvectors"][i])
                                   for i in ids)

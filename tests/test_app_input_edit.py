@@ -50,13 +50,8 @@ def digest(path):
 
 
 def manifest_ids(out):
-    fields = dict(line.rstrip("\n").partition(" ")[::2]
-                  for line in open(os.path.join(out, "manifest.txt")))
-    ids = set()
-    for part in filter(None, fields.get("ids", "").split(",")):
-        a, _, b = part.partition("-")
-        ids.update(range(int(a), int(b or a) + 1))
-    return ids
+    fields = runlib.manifest_fields(os.path.join(out, "manifest.txt"))
+    return runlib.manifest_ids(fields.get("ids", ""))
 
 
 def stopped_run(big, out, what):

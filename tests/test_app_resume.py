@@ -41,11 +41,7 @@ def read(path):
 
 
 def manifest(out):
-    fields = {}
-    for line in open(os.path.join(out, "manifest.txt")):
-        key, _, value = line.rstrip("\n").partition(" ")
-        fields[key] = value
-    return fields
+    return runlib.manifest_fields(os.path.join(out, "manifest.txt"))
 
 
 def same_as_reference(out, label):
@@ -66,10 +62,7 @@ def stopped_state_is_honest(out, label):
             check(m["state"] == "finished" and read(os.path.join(out, name)) == ref[name],
                   f"{label}: {name} under its final name only when complete")
     # every task the manifest lists as done has its final rows already written
-    ids = set()
-    for part in filter(None, m["ids"].split(",")):
-        a, _, b = part.partition("-")
-        ids.update(range(int(a), int(b or a) + 1))
+    ids = runlib.manifest_ids(m["ids"])
     check(len(ids) == int(m["done"]), f"{label}: manifest count matches its ids")
     name = "eigenvalues.npy"
     path = os.path.join(out, name)

@@ -37,7 +37,7 @@ def read(path):
 
 
 def manifest(out):
-    return dict(l.rstrip("\n").split(" ", 1) for l in open(os.path.join(out, "manifest.txt")))
+    return runlib.manifest_fields(os.path.join(out, "manifest.txt"))
 
 
 def args_for(t):  # T tasks of n = 200, a few seconds of work here
@@ -176,7 +176,7 @@ umount "$d"
         else:
             rc = open(os.path.join(tmp, "full.rc")).read().strip()
             err = open(os.path.join(tmp, "full.err")).read()
-            m = dict(l.rstrip("\n").split(" ", 1) for l in open(os.path.join(tmp, "full.manifest")))
+            m = runlib.manifest_fields(os.path.join(tmp, "full.manifest"))
             said = re.search(rf"stopped: (\d+) of {T3} tasks done and saved", err)
             check(rc == "rc=1" and "No space left" in err and said is not None and
                   said.group(1) == m["done"],

@@ -43,19 +43,15 @@ same_outputs() { # DIR: byte-identical to the reference, named, nothing .partial
 cat >"$tmp/check.py" <<'PY'
 import json, os, sys
 import numpy as np
+sys.path.insert(0, os.environ["DUSK_TESTS"])
+import runlib
 
 def load(d, name):
     p = os.path.join(d, name + ".npy")
     return np.load(p if os.path.exists(p) else p + ".partial")
 
 def listed_ids(d):
-    ids = []
-    for line in open(os.path.join(d, "manifest.txt")):
-        if line.startswith("ids "):
-            for part in line.split()[1:][0].split(",") if line.split()[1:] else []:
-                lo, _, hi = part.partition("-")
-                ids.extend(range(int(lo), int(hi or lo) + 1))
-    return ids
+    return sorted(runlib.manifest_ids(runlib.manifest_fields(os.path.join(d, "manifest.txt")).get("ids", "")))
 
 what = sys.argv[1]
 if what == "numpy":
@@ -104,7 +100,7 @@ elif what == "failed":
         sys.exit(f"failures.json lists {failed}, expected {ids}")
     print(f"rows {ids} NaN in both outputs and in failures.json, the others a clean run's")
 PY
-pycheck() { "$python" "$tmp/check.py" "$@"; }
+pycheck() { DUSK_TESTS="$(cd "$(dirname "$0")" && pwd)" "$python" "$tmp/check.py" "$@"; }
 check_py() { # what, then pycheck's arguments: its line joins the message
     local what=$1 said
     shift

@@ -93,15 +93,8 @@ def read(path):
 
 
 def manifest_ids(path):
-    fields = {}
-    for line in open(path):
-        key, _, value = line.rstrip("\n").partition(" ")
-        fields[key] = value
-    ids = set()
-    for part in filter(None, fields.get("ids", "").split(",")):
-        a, _, b = part.partition("-")
-        ids.update(range(int(a), int(b or a) + 1))
-    return fields, ids
+    fields = runlib.manifest_fields(path)
+    return fields, runlib.manifest_ids(fields.get("ids", ""))
 
 
 def done_ids(out):
