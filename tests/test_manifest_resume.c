@@ -152,6 +152,50 @@ int main(void)
         CHECK(m == NULL);
     }
 
+    /* A manifest says "version 2" on its second line and ends with "end": one cut short at
+     * any byte (copied in part, a damaged disk) is damaged, for a resume and for a look alike,
+     * never read in part (a cut args line read as flags, a cut ids list as fewer tasks). */
+    CHECK_OK(
+        dusk_manifest_open(dir, "prog", "n=5 seed=1", 100, 0, NULL, NULL, &m, why, sizeof why));
+    CHECK_OK(dusk_manifest_set_field(m, "args", "-n 5 --ntasks 100 --output d"));
+    dusk_manifest_mark_done(m, 3);
+    dusk_manifest_mark_done(m, 70);
+    CHECK_OK(dusk_manifest_save(m, "interrupted"));
+    dusk_manifest_close(&m);
+    char whole[4096];
+    snprintf(whole, sizeof whole, "%s", slurp(manifest_path));
+    size_t whole_len = strlen(whole);
+    CHECK(strncmp(whole, "dusk-manifest 1\nversion 2\n", 26) == 0);
+    CHECK(whole_len > 5 && strcmp(whole + whole_len - 5, "\nend\n") == 0);
+    for (size_t cut = 1; cut < whole_len; cut++) {
+        char part[4096];
+        memcpy(part, whole, cut);
+        part[cut] = '\0';
+        write_file(manifest_path, part);
+        dusk_manifest *r = NULL;
+        int ret = dusk_manifest_read(dir, &r, why, sizeof why);
+        if (ret != DUSK_EFORMAT)
+            TEST_FAIL_("cut at byte %zu of %zu: read gives %d", cut, whole_len, ret);
+        dusk_manifest_close(&r);
+        ret =
+            dusk_manifest_open(dir, "prog", "n=5 seed=1", 100, 1, NULL, NULL, &m, why, sizeof why);
+        if (ret != DUSK_EFORMAT)
+            TEST_FAIL_("cut at byte %zu of %zu: resume gives %d", cut, whole_len, ret);
+        if (m != NULL) dusk_manifest_close(&m);
+    }
+    CHECK_STR_CONTAINS(why, "damaged");
+    write_file(manifest_path, whole);
+    CHECK_OK(
+        dusk_manifest_open(dir, "prog", "n=5 seed=1", 100, 1, NULL, NULL, &m, why, sizeof why));
+    CHECK_EQ(dusk_manifest_done_count(m), 2);
+    CHECK(strcmp(dusk_manifest_field(m, "args"), "-n 5 --ntasks 100 --output d") == 0);
+    dusk_manifest_close(&m);
+    /* a manifest of a newer layout is refused, named as such */
+    write_file(manifest_path, "dusk-manifest 1\nversion 3\nprogram prog\nend\n");
+    CHECK_EQ(dusk_manifest_open(dir, "prog", "n=5 seed=1", 100, 1, NULL, NULL, &m, why, sizeof why),
+             DUSK_EFORMAT);
+    CHECK_STR_CONTAINS(why, "newer dusk");
+
     /* the check: the sum over done tasks, kept across a resume, added up by a merge */
     CHECK_OK(dusk_manifest_open(dir, "prog", "p", 50, 0, NULL, NULL, &m, why, sizeof why));
     CHECK_OK(dusk_manifest_set_check(m, task_value, NULL));

@@ -4,13 +4,18 @@
  * The manifest is DIR/manifest.txt, a small text file:
  *
  *     dusk-manifest 1
+ *     version 2
  *     program dusk-eigh
  *     params n=1000 ntasks=128 values_only=0 vectors=1 source=seed:0
  *     tasks 128
  *     state interrupted
  *     done 57
  *     ids 0-40,42-57
+ *     end
  *
+ * (with other "key value" lines the batch layer adds). A manifest whose second line is
+ * "version 2" must end with the line "end": one cut short is damaged (DUSK_EFORMAT), never
+ * read in part. One without that line (written before it was) is read as before.
  * It is replaced atomically (written to manifest.txt.tmp, fsync'ed, renamed, directory
  * fsync'ed), and only ever lists tasks whose results were made durable first: the caller
  * marks a task done once its results are written, and dusk_manifest_save() takes the set,

@@ -16,6 +16,11 @@
 
 #define MANIFEST_NAME "manifest.txt"
 #define MANIFEST_MAGIC "dusk-manifest 1"
+/* The second line of a manifest that ends with the line END_LINE: one cut short (copied in
+ * part, or damaged) is then told from a whole one. Manifests without it (written before it
+ * was) are read as they always were. */
+#define MANIFEST_SEALED "version 2"
+#define END_LINE "end"
 
 struct dusk_manifest {
     char *dir, *path;
@@ -195,6 +200,28 @@ static int read_text(dusk_manifest *m, char *why, size_t whylen)
         dusk__set_why(why, whylen, "%s is not a dusk manifest, or is damaged", m->path);
         return DUSK_EFORMAT;
     }
+    /* the second line: "version N", or, in a manifest written before it was, "program ..." */
+    const char *second = text + sizeof MANIFEST_MAGIC;
+    size_t vlen = strcspn(second, "\n");
+    if (*second == '\0' || (*second == 'v' && second[vlen] == '\0')) {
+        dusk__set_why(why, whylen, "%s is damaged: it is cut short (in its first lines)", m->path);
+        return DUSK_EFORMAT;
+    }
+    if (*second == 'v') {
+        if (strncmp(second, MANIFEST_SEALED "\n", sizeof MANIFEST_SEALED) != 0) {
+            dusk__set_why(why, whylen, "%s was written by a newer dusk (%.*s)", m->path, (int)vlen,
+                          second);
+            return DUSK_EFORMAT;
+        }
+        size_t tail = sizeof END_LINE + 1; /* "\nend\n" */
+        if (len < tail || strcmp(text + len - tail, "\n" END_LINE "\n") != 0) {
+            dusk__set_why(why, whylen,
+                          "%s is damaged: it is cut short (its last line, \"" END_LINE
+                          "\", is missing)",
+                          m->path);
+            return DUSK_EFORMAT;
+        }
+    }
     size_t lines = 0;
     for (const char *c = text; *c; c++)
         lines += *c == '\n';
@@ -207,6 +234,7 @@ static int read_text(dusk_manifest *m, char *why, size_t whylen)
     char *save = NULL;
     strtok_r(text, "\n", &save); /* the magic line */
     for (char *line = strtok_r(NULL, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+        if (strcmp(line, MANIFEST_SEALED) == 0 || strcmp(line, END_LINE) == 0) continue;
         char *space = strchr(line, ' ');
         m->read_keys[m->nread] = line;
         m->read_values[m->nread++] = space ? space + 1 : line + strlen(line);
@@ -307,7 +335,8 @@ static int save_locked(dusk_manifest *m, const char *state)
         free(snap);
         return DUSK_EIO;
     }
-    fprintf(f, MANIFEST_MAGIC "\nprogram %s\nparams %s\n", m->program, m->params);
+    fprintf(f, MANIFEST_MAGIC "\n" MANIFEST_SEALED "\nprogram %s\nparams %s\n", m->program,
+            m->params);
     for (int i = 0; i < m->nfields; i++)
         fprintf(f, "%s %s\n", m->keys[i], m->values[i]);
     if (m->check != NULL && m->check_known) {
@@ -319,7 +348,7 @@ static int save_locked(dusk_manifest *m, const char *state)
     }
     fprintf(f, "tasks %" PRId64 "\nstate %s\ndone %" PRId64 "\nids ", m->ntasks, state, count);
     write_ids(f, snap, m->ntasks);
-    fputc('\n', f);
+    fputs("\n" END_LINE "\n", f);
     free(snap);
     if (dusk__atomic_commit(&a) != 0) return DUSK_EIO;
     atomic_store(&m->saved, count);
