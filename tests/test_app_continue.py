@@ -11,6 +11,7 @@
 and --continue with --output, --resume or --overwrite is refused (exit 2, one line).
 Usage: test_app_continue.py PATH/TO/dusk-eigh"""
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -111,6 +112,19 @@ with tempfile.TemporaryDirectory(prefix="dusk-continue-") as tmp:
     state = runlib.manifest_fields(os.path.join(out, "manifest.txt"))
     check(state.get("state") == "interrupted" and 0 < int(state.get("done", 0)) < t,
           f"stopped mid-run ({state.get('done')} of {t} done)")
+    # ---- that manifest cut short (copied in part, a damaged disk): in its args line, in its
+    # ids line, before its end line: refused as damaged (exit 2, one line), never read in part
+    whole = open(os.path.join(out, "manifest.txt"), "rb").read()
+    cuts = [whole.index(b"\nargs ") + 12, whole.index(b"\nids ") + 6, len(whole) - 4,
+            len(whole) - 1]
+    for k, cut in enumerate(cuts):
+        part = os.path.join(tmp, f"cut-{k}")
+        shutil.copytree(out, part)
+        with open(os.path.join(part, "manifest.txt"), "wb") as f:
+            f.write(whole[:cut])
+        for flag in ("--continue", "--resume"):
+            refused(args + [flag, part] if flag == "--continue" else [flag, part], part,
+                    "damaged", f"manifest cut at byte {cut}, {flag}")
     r = run(args + ["--continue", out])
     check(r.returncode == 0 and f"resuming {out}: {state.get('done')} of {t}" in r.stdout,
           f"same run, stopped: --continue resumes it ({r.returncode})", r.stdout + r.stderr)
