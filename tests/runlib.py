@@ -170,12 +170,13 @@ def manifest_fields(path):
 
 
 def manifest_ids(value):
-    """A manifest's `ids` value as a set: comma-separated items "A" (one task) and "A-B" (A to
-    B)."""
+    """A manifest's `ids` value as a set: comma-separated items "A" (one task), "A-B" (A to B)
+    and "A-B:S" (A, A+S, ... up to B)."""
     ids = set()
     for part in filter(None, value.split(",")):
-        a, _, b = part.partition("-")
-        ids.update(range(int(a), int(b or a) + 1))
+        span, _, step = part.partition(":")
+        a, _, b = span.partition("-")
+        ids.update(range(int(a), int(b or a) + 1, int(step or 1)))
     return ids
 
 

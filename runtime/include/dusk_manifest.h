@@ -13,6 +13,9 @@
  *     ids 0-40,42-57
  *     end
  *
+ * "ids" lists the done tasks as "A", "A-B" (A to B) and "A-B:S" (A, A+S, ... B): a rank's
+ * tasks under a cyclic distribution are one item ("1-127:2"), so the line's length follows
+ * the set's gaps, not its size (older manifests, with ranges alone, read the same).
  * (with other "key value" lines the batch layer adds). A manifest whose second line is
  * "version 2" must end with the line "end": one cut short is damaged (DUSK_EFORMAT), never
  * read in part. One without that line (written before it was) is read as before.

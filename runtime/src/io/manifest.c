@@ -134,23 +134,31 @@ static const char *read_field(const dusk_manifest *m, const char *key)
     return NULL;
 }
 
-/* "0-17,19,21-30" into the bitmap. Returns 0 or -1 when malformed or out of range. */
+/* The ids line into the bitmap: comma-separated "A", "A-B" and "A-B:S" (A, A+S, ... B, with
+ * B - A a multiple of S), in any order (write_ids writes runs by their first item, which
+ * interleave). A manifest written before strides were lists "A" and "A-B" alone, and reads
+ * the same. Returns 0, or -1 when malformed or out of range. */
 static int parse_ids(dusk_manifest *m, const char *s)
 {
     if (*s == '\0') return 0;
     for (;;) {
         char *end;
         errno = 0;
-        long long a = strtoll(s, &end, 10), b = a;
-        if (end == s || errno) return -1;
+        long long a = strtoll(s, &end, 10), b = a, d = 1;
+        if (end == s || errno || *s == '-' || *s == '+' || *s == ' ') return -1;
         s = end;
         if (*s == '-') {
             b = strtoll(++s, &end, 10);
             if (end == s || errno) return -1;
             s = end;
+            if (*s == ':') {
+                d = strtoll(++s, &end, 10);
+                if (end == s || errno || d < 1) return -1;
+                s = end;
+            }
         }
-        if (a < 0 || b < a || b >= m->ntasks) return -1;
-        for (long long i = a; i <= b; i++)
+        if (a < 0 || b < a || b >= m->ntasks || (b - a) % d != 0) return -1;
+        for (long long i = a; i <= b; i += d)
             dusk_manifest_mark_done(m, i);
         if (*s == '\0') return 0;
         if (*s++ != ',') return -1;
@@ -292,31 +300,94 @@ const char *dusk_manifest_field(const dusk_manifest *m, const char *key)
 
 /* ---- writing ----------------------------------------------------------------------------- */
 
-/* The done set as ranges, from a snapshot of the bitmap. */
-static void write_ids(FILE *f, const unsigned char *snap, int64_t ntasks)
+static int bit_at(const unsigned char *b, int64_t i)
 {
-    int first = 1;
-    for (int64_t i = 0; i < ntasks;) {
-        if (!((snap[i >> 3] >> (i & 7)) & 1)) {
-            i++;
+    return (b[i >> 3] >> (i & 7)) & 1;
+}
+
+/* The first set bit at or after i, or n. Skips empty bytes whole: the set of a rank under a
+ * cyclic distribution, or one mostly not done, is sparse. */
+static int64_t next_set(const unsigned char *b, int64_t i, int64_t n)
+{
+    while (i < n) {
+        if ((i & 7) == 0 && b[i >> 3] == 0) {
+            i += 8;
             continue;
         }
-        int64_t j = i;
-        while (j + 1 < ntasks && ((snap[(j + 1) >> 3] >> ((j + 1) & 7)) & 1))
-            j++;
-        if (j == i)
-            fprintf(f, "%s%" PRId64, first ? "" : ",", i);
+        if (bit_at(b, i)) return i;
+        i++;
+    }
+    return n;
+}
+
+/* How many of a, a+d, a+2d, ... (below n) are set, in a row. With d > 1 the run stops at a
+ * point whose next d - 1 tasks are all set: a stride is how a sparse set (a rank's, or the
+ * ranks' merged above where they all got to) repeats, not a way to step over a gap in a dense
+ * one, which would leave the tasks stepped over in pieces for the runs after it. */
+static int64_t run_length(const unsigned char *b, int64_t a, int64_t d, int64_t n)
+{
+    int64_t len = 0;
+    for (int64_t i = a; i < n && bit_at(b, i); i += d) {
+        len++;
+        if (d > 1 && i + d < n) {
+            int64_t j = i + 1;
+            while (j < i + d && bit_at(b, j))
+                j++;
+            if (j == i + d) break;
+        }
+    }
+    return len;
+}
+
+/* The strides tried at each task: to the next few tasks of the set, the smallest first (a
+ * task's own rank's stride under a cyclic distribution over R ranks is R; the merged set of a
+ * stopped job mixes R residues; 16 covers that to 16 ranks, with some done out of order). The
+ * first that makes a run this long is taken (walking every candidate's run would cost a few
+ * times the set's size), else the longest. */
+#define STRIDE_TRIES 16
+#define RUN_LONG 16
+
+/* The done set from a snapshot of the bitmap, as comma-separated items "A", "A-B" (A to B)
+ * and "A-B:S" (A, A+S, ... B): each time a run from the least task not yet written, of
+ * stride 1 or a stride to one of the next tasks (RUN_LONG). So the line grows with the set's gaps,
+ * not its size: a rank's items under a cyclic distribution (1,3,5,...) are one item, and a
+ * stopped job's merged set a few. Runs are written in the order of their first item, and
+ * consumed (cleared in `left`, scratch of the snapshot's size) as they are. */
+static void write_ids(FILE *f, const unsigned char *snap, unsigned char *left, int64_t ntasks)
+{
+    memcpy(left, snap, (size_t)((ntasks + 7) / 8));
+    const char *sep = "";
+    for (int64_t x = next_set(left, 0, ntasks); x < ntasks; x = next_set(left, x + 1, ntasks)) {
+        int64_t best_d = 1, best_len = run_length(left, x, 1, ntasks);
+        int64_t y = x;
+        for (int k = 0; k < STRIDE_TRIES && best_len < RUN_LONG; k++) {
+            y = next_set(left, y + 1, ntasks);
+            if (y >= ntasks) break;
+            int64_t len = run_length(left, x, y - x, ntasks);
+            if (len > best_len) {
+                best_len = len;
+                best_d = y - x;
+            }
+        }
+        /* two items with a stride are shorter written one by one */
+        if (best_d > 1 && best_len < 3) best_len = 1;
+        int64_t last = x + (best_len - 1) * best_d;
+        if (best_len == 1)
+            fprintf(f, "%s%" PRId64, sep, x);
+        else if (best_d == 1)
+            fprintf(f, "%s%" PRId64 "-%" PRId64, sep, x, last);
         else
-            fprintf(f, "%s%" PRId64 "-%" PRId64, first ? "" : ",", i, j);
-        first = 0;
-        i = j + 1;
+            fprintf(f, "%s%" PRId64 "-%" PRId64 ":%" PRId64, sep, x, last, best_d);
+        sep = ",";
+        for (int64_t i = x; i <= last; i += best_d)
+            left[i >> 3] &= (unsigned char)~(1u << (i & 7));
     }
 }
 
 static int save_locked(dusk_manifest *m, const char *state)
 {
     size_t nbytes = (size_t)((m->ntasks + 7) / 8);
-    unsigned char *snap = malloc(nbytes ? nbytes : 1);
+    unsigned char *snap = malloc(nbytes ? 2 * nbytes : 1); /* and write_ids' scratch copy */
     if (snap == NULL) return DUSK_ENOMEM;
     int64_t count = 0;
     for (size_t b = 0; b < nbytes; b++) {
@@ -347,7 +418,7 @@ static int save_locked(dusk_manifest *m, const char *state)
         fprintf(f, "check %016" PRIx64 "\n", sum);
     }
     fprintf(f, "tasks %" PRId64 "\nstate %s\ndone %" PRId64 "\nids ", m->ntasks, state, count);
-    write_ids(f, snap, m->ntasks);
+    write_ids(f, snap, snap + nbytes, m->ntasks);
     fputs("\n" END_LINE "\n", f);
     free(snap);
     if (dusk__atomic_commit(&a) != 0) return DUSK_EIO;
