@@ -223,11 +223,12 @@ def landed_mid_run(out, ntasks):
     return 0 < done < ntasks and not any(m.get("state") == "finished" for m in found)
 
 
-def wait_under_way(proc, out, what, ranks=1, timeout=None):
+def wait_under_way(proc, out, what, ranks=1, timeout=None, retry=False):
     """Waits until the run `proc` (a Popen) writes to OUT is under way (under_way(); OUT holds
     no earlier run's manifest). When it ended first, said finished, or showed no progress
     within `timeout` seconds (60 + 4 x SECONDS), the test fails at once with the reason,
-    without waiting for anything more."""
+    without waiting for anything more; with `retry`, a run that ended first (the machine got
+    faster since it was sized) returns None instead, for the caller to run a larger one."""
     timeout = 60 + 4 * SECONDS if timeout is None else timeout
     t0 = time.monotonic()
     while True:
@@ -242,6 +243,11 @@ def wait_under_way(proc, out, what, ranks=1, timeout=None):
                 except subprocess.TimeoutExpired:
                     proc.kill()
                     rc = proc.wait()
+            if retry:
+                print(f"note: {what}: the run ended (exit {rc}) before it was seen under way, "
+                      f"{time.monotonic() - t0:.1f} s after its start: running a larger one",
+                      flush=True)
+                return None
             fail_now(f"{what}: the run ended (exit {rc}, {[_done(m) for m in found]} done) "
                      f"before it was seen under way, {time.monotonic() - t0:.1f} s after "
                      f"its start: too short on this machine to be stopped mid-run")

@@ -148,10 +148,16 @@ with tempfile.TemporaryDirectory() as tmp:
     d, out = os.path.join(tmp, "killed"), os.path.join(tmp, "killed-out")
     cmd = lambda t: [eigh, "-n", "60", "--ntasks", str(t), "--no-progress"]  # noqa: E731
     t = runlib.size_tasks(cmd, 200, 200, 10**7)
-    shutil.copytree(os.path.join(tmp, "again"), d)  # an earlier run's complete trace
-    p = subprocess.Popen(cmd(t) + ["--output", out, "--trace", d], stdout=subprocess.DEVNULL,
-                         stderr=subprocess.PIPE, text=True)
-    runlib.wait_under_way(p, out, "a traced run killed")
+    for attempt in range(3):  # larger while the machine outruns the sizing
+        shutil.rmtree(d, ignore_errors=True)
+        shutil.rmtree(out, ignore_errors=True)
+        shutil.copytree(os.path.join(tmp, "again"), d)  # an earlier run's complete trace
+        p = subprocess.Popen(cmd(t) + ["--output", out, "--trace", d],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        if runlib.wait_under_way(p, out, "a traced run killed", retry=attempt < 2) is not None:
+            break
+        p.stderr.close()
+        t *= 4
     p.kill()
     p.wait()
     names = sorted(os.listdir(d))
