@@ -155,6 +155,36 @@ def job_output(tmp, jobid):
         return f.read()
 
 
+def requeue_and_release(slurm, jobid, restarts, label, queued=None):
+    """`scontrol requeue JOBID`, then, once the job is back in the queue (PENDING with
+    Restarts=restarts), calls queued() and lets the job start at once. Whether that went as
+    said. JOBID may name one task of an array (JOB_K)."""
+    r = slurm.run(["scontrol", "requeue", jobid], timeout=120)
+    if not check(r.returncode == 0, f"{label}: scontrol requeue {jobid} exits 0", r.stderr):
+        return False
+    back = wait_for(
+        lambda: (lambda j: j if j.get("JobState") == "PENDING" and
+                 j.get("Restarts") == str(restarts) else None)(slurm.job(jobid)), 300,
+        interval=0.2)
+    if not check(back is not None, f"{label}: the job is back in the queue (Restarts={restarts})",
+                 str(slurm.job(jobid))):
+        return False
+    if queued:
+        queued()
+    # The run before must be over on the node too (sinfo: idle, no longer completing), and
+    # the new one start in a later second: slurmd refuses a job whose credential is from the
+    # second its earlier run's was revoked in ("Job credential revoked", the job FAILED), which
+    # is why Slurm itself holds a requeued job for its credentials' lifetime (2 minutes).
+    idle = wait_for(lambda: slurm.run(["sinfo", "-h", "-o", "%T"]).stdout.strip() ==
+                    "idle", 300, interval=0.2)
+    if not check(idle, f"{label}: the node is idle again"):
+        return False
+    second = int(time.time())
+    wait_for(lambda: int(time.time()) >= second + 2, 5)
+    r = slurm.run(["scontrol", "update", f"JobId={jobid}", "StartTime=now"], timeout=120)
+    return check(r.returncode == 0, f"{label}: scontrol update StartTime=now exits 0", r.stderr)
+
+
 def manifest(out):
     """Rank 0's manifest (DIR/manifest.txt) as {field: value} and the set of ids done."""
     return manifest_file(os.path.join(out, "manifest.txt"))

@@ -17,7 +17,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import slurmlib  # noqa: E402
@@ -34,28 +33,6 @@ def share_manifest(out, k):
         return slurmlib.manifest_file(os.path.join(out, f".share-{k}", "manifest.txt"))
     except (FileNotFoundError, ValueError):
         return {}, set()
-
-
-def requeue_and_release(slurm, task, restarts, label):
-    """`scontrol requeue TASK`, then, once it is back in the queue, lets it start at once (as
-    test_slurm_requeue.py does: Slurm holds a requeued job for its credentials' lifetime)."""
-    r = slurm.run(["scontrol", "requeue", task], timeout=120)
-    if not check(r.returncode == 0, f"{label}: scontrol requeue {task} exits 0", r.stderr):
-        return False
-    back = slurmlib.wait_for(
-        lambda: (lambda j: j if j.get("JobState") == "PENDING" and
-                 j.get("Restarts") == str(restarts) else None)(slurm.job(task)), 300,
-        interval=0.2)
-    if not check(back is not None, f"{label}: {task} is back in the queue", str(slurm.job(task))):
-        return False
-    idle = slurmlib.wait_for(lambda: slurm.run(["sinfo", "-h", "-o", "%T"]).stdout.strip() ==
-                             "idle", 300, interval=0.2)
-    if not check(idle, f"{label}: the node is idle again"):
-        return False
-    second = int(time.time())
-    slurmlib.wait_for(lambda: int(time.time()) >= second + 2, 5)
-    r = slurm.run(["scontrol", "update", f"JobId={task}", "StartTime=now"], timeout=120)
-    return check(r.returncode == 0, f"{label}: scontrol update StartTime=now exits 0", r.stderr)
 
 
 def output_of(tmp, jobid, k):
@@ -137,7 +114,7 @@ with tempfile.TemporaryDirectory(prefix="dusk-array-") as tmp, slurmlib.Cluster(
 
     # ---- requeued: its share goes on, and it names the outputs
     label = f"array task {K} requeued"
-    if requeue_and_release(slurm, tasks[K], 1, label):
+    if slurmlib.requeue_and_release(slurm, tasks[K], 1, label):
         end = slurm.wait_job_end(tasks[K], 900)
         text = output_of(tmp, jobid, K)
         if check(end is not None and end.get("JobState") == "COMPLETED",
@@ -150,7 +127,7 @@ with tempfile.TemporaryDirectory(prefix="dusk-array-") as tmp, slurmlib.Cluster(
 
     # ---- requeued after the run finished: nothing to do
     label = f"array task {K} requeued again"
-    if requeue_and_release(slurm, tasks[K], 2, label):
+    if slurmlib.requeue_and_release(slurm, tasks[K], 2, label):
         end = slurm.wait_job_end(tasks[K], 900)
         text = output_of(tmp, jobid, K)
         check(end is not None and end.get("JobState") == "COMPLETED" and

@@ -21,7 +21,6 @@ import os
 import re
 import sys
 import tempfile
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import slurmlib  # noqa: E402
@@ -43,36 +42,6 @@ def snapshot(out):
         if os.path.isfile(path):
             found[name] = (slurmlib.read(path), os.stat(path).st_mtime_ns)
     return found
-
-
-def requeue_and_release(slurm, jobid, restarts, label, queued=None):
-    """`scontrol requeue JOBID`, then, once the job is back in the queue (PENDING with
-    Restarts=restarts), calls queued() and lets the job start at once. Whether that went as
-    said."""
-    r = slurm.run(["scontrol", "requeue", jobid], timeout=120)
-    if not check(r.returncode == 0, f"{label}: scontrol requeue exits 0", r.stderr):
-        return False
-    back = slurmlib.wait_for(
-        lambda: (lambda j: j if j.get("JobState") == "PENDING" and
-                 j.get("Restarts") == str(restarts) else None)(slurm.job(jobid)), 300,
-        interval=0.2)
-    if not check(back is not None, f"{label}: the job is back in the queue (Restarts={restarts})",
-                 str(slurm.job(jobid))):
-        return False
-    if queued:
-        queued()
-    # The run before must be over on the node too (sinfo: idle, no longer completing), and
-    # the new one start in a later second: slurmd refuses a job whose credential is from the
-    # second its earlier run's was revoked in ("Job credential revoked", the job FAILED), which
-    # is why Slurm itself holds a requeued job for its credentials' lifetime (2 minutes).
-    idle = slurmlib.wait_for(lambda: slurm.run(["sinfo", "-h", "-o", "%T"]).stdout.strip() ==
-                             "idle", 300, interval=0.2)
-    if not check(idle, f"{label}: the node is idle again"):
-        return False
-    second = int(time.time())
-    slurmlib.wait_for(lambda: int(time.time()) >= second + 2, 5)
-    r = slurm.run(["scontrol", "update", f"JobId={jobid}", "StartTime=now"], timeout=120)
-    return check(r.returncode == 0, f"{label}: scontrol update StartTime=now exits 0", r.stderr)
 
 
 slurmlib.doc_shows(["scontrol requeue JOBID", "scontrol update JobId=JOBID StartTime=now",
@@ -98,7 +67,7 @@ with tempfile.TemporaryDirectory(prefix="dusk-requeue-") as tmp, slurmlib.Cluste
         slurmlib.finish()
     # while it waits in the queue: no file under its final name, every task listed as done
     # on disk
-    if not requeue_and_release(slurm, jobid, 1, label, lambda: batch.honest(out, label)):
+    if not slurmlib.requeue_and_release(slurm, jobid, 1, label, lambda: batch.honest(out, label)):
         slurm.run(["scancel", jobid])
         slurmlib.finish()
     text = slurmlib.job_output(tmp, jobid)
@@ -144,7 +113,7 @@ with tempfile.TemporaryDirectory(prefix="dusk-requeue-") as tmp, slurmlib.Cluste
         # ---- requeued once it completed: nothing to do
         label = "requeued after completing"
         before = snapshot(out)
-        if requeue_and_release(slurm, jobid, 2, label):
+        if slurmlib.requeue_and_release(slurm, jobid, 2, label):
             end = slurm.wait_job_end(jobid, 900)
             text = slurmlib.job_output(tmp, jobid)
             check(end is not None and end.get("JobState") == "COMPLETED",
