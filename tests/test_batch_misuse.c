@@ -289,7 +289,15 @@ int main(void)
     CHECK_OK(dusk_kernel_new("misuse_odd", odd_cpu, &odd));
     CHECK_OK(dusk_batch_new("misuse", 5, &b));
     CHECK_OK(dusk_batch_set_chunk(b, 1, 0));
+    CHECK_EQ(dusk_batch_set_task_target(b, -1, 0), DUSK_EINVAL);
+    CHECK_EQ(dusk_batch_set_task_target(b, 61, 0), DUSK_EINVAL);
+    CHECK_EQ(dusk_batch_set_task_target(b, NAN, 0), DUSK_EINVAL);
+    CHECK_EQ(dusk_batch_set_task_target(b, 1, 65), DUSK_EINVAL);
+    CHECK_EQ(dusk_batch_set_task_target(NULL, 1, 0), DUSK_EINVAL);
+    CHECK_OK(dusk_batch_set_task_target(b, 0.05, 2));
+    CHECK_OK(dusk_batch_set_task_target(b, 0, 0));
     CHECK_OK(dusk_batch_open(b));
+    CHECK_EQ(dusk_batch_set_task_target(b, 1, 0), DUSK_EINVAL); /* after open */
     CHECK_EQ(dusk_batch_run(b, odd_items, odd), DUSK_ETASK);
     CHECK_EQ(dusk_batch_exit_status(b), DUSK_EXIT_ITEMS_FAILED);
     CHECK_OK(dusk_batch_get_state(b, &st));

@@ -229,6 +229,11 @@ DUSK_NODISCARD int dusk_batch_set_share(dusk_batch *b, int64_t k, int64_t n);
  * within the configured window. 0 or DUSK_EINVAL. */
 DUSK_NODISCARD int dusk_batch_set_chunk(dusk_batch *b, int64_t k, int64_t item_bytes);
 
+/* Automatic chunks for tasks that cost more than usual around their items: how long a task
+ * should last and how much of what is left one may take (dusk_chunker_set_target; 0, 0: the
+ * defaults). Before dusk_batch_open(). 0 or DUSK_EINVAL. */
+DUSK_NODISCARD int dusk_batch_set_task_target(dusk_batch *b, double seconds, int tail);
+
 /* ---- events: the reporter ----------------------------------------------------------------
  *
  * What happens during dusk_batch_open() and dusk_batch_run(), as it happens, for a program

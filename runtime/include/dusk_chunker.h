@@ -24,6 +24,13 @@ typedef struct dusk_chunker dusk_chunker;
 /* k > 0: always k; 0: automatic. max_k >= 1 bounds it (0: no bound). workers: how many run
  * the tasks (dusk_worker_count()). 0, DUSK_EINVAL, DUSK_ENOMEM. */
 DUSK_NODISCARD int dusk_chunker_new(int64_t k, int64_t max_k, int workers, dusk_chunker **out);
+/* Automatic chunks, for tasks that cost more than a few microseconds around their items (one
+ * that hands its items to another process, dusk.map(processes=True), pays a round trip and
+ * wake-ups in both): a task should last `seconds` (0: DUSK_CHUNK_SECONDS; at most 60), and
+ * take at most 1/(tail x workers) of what is left (0: 16; 1 to 64), fewer, larger tasks near
+ * the end. 0 or DUSK_EINVAL. */
+#define DUSK_CHUNK_TAIL 16
+DUSK_NODISCARD int dusk_chunker_set_target(dusk_chunker *c, double seconds, int tail);
 /* The size of the next chunk when `remaining` items are left (>= 1 when remaining >= 1). */
 int64_t dusk_chunker_next(dusk_chunker *c, int64_t remaining);
 /* `items` items were computed in `seconds` of task time. Thread-safe. */

@@ -331,6 +331,15 @@ int dusk_batch_set_chunk(dusk_batch *b, int64_t k, int64_t item_bytes)
     return 0;
 }
 
+int dusk_batch_set_task_target(dusk_batch *b, double seconds, int tail)
+{
+    if (b == NULL || b->opened || !(seconds >= 0 && seconds <= 60) || tail < 0 || tail > 64)
+        return DUSK_EINVAL;
+    b->task_seconds = seconds;
+    b->task_tail = tail;
+    return 0;
+}
+
 int dusk_batch_set_reporter(dusk_batch *b, dusk_batch_report_fn fn, void *user)
 {
     if (b == NULL || b->opened) return DUSK_EINVAL;

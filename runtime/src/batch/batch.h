@@ -53,6 +53,8 @@ struct dusk_batch {
     int64_t share_k, share_n; /* dusk_batch_set_share(); share_n 0: no shares */
     int share_fd;             /* DIR/.share-K/lock, held while this share runs; -1 when none */
     int64_t chunk_k, item_bytes;
+    double task_seconds; /* dusk_batch_set_task_target(); 0: the chunker's defaults */
+    int task_tail;
     char chunk_error[160]; /* DUSK_CHUNK was malformed: refused by dusk_batch_open() */
     char label[48], noun1[32], noun2[32];
 

@@ -313,6 +313,7 @@ static int set_up(dusk_batch *b, int nranks)
         dusk__batch_error(b, DUSK_ENOMEM, "out of memory");
         return 1;
     }
+    (void)!dusk_chunker_set_target(b->chunker, b->task_seconds, b->task_tail); /* checked */
     return 0;
 }
 

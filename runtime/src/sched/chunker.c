@@ -8,7 +8,8 @@
 
 struct dusk_chunker {
     int64_t k, max_k, largest;
-    int workers;
+    int workers, tail;
+    double target; /* seconds a task should last, when automatic */
     pthread_mutex_t lock;
     int64_t items; /* measured so far */
     double seconds;
@@ -24,8 +25,18 @@ int dusk_chunker_new(int64_t k, int64_t max_k, int workers, dusk_chunker **out)
     c->k = k;
     c->max_k = max_k ? max_k : INT64_MAX;
     c->workers = workers;
+    c->target = DUSK_CHUNK_SECONDS;
+    c->tail = DUSK_CHUNK_TAIL;
     pthread_mutex_init(&c->lock, NULL);
     *out = c;
+    return 0;
+}
+
+int dusk_chunker_set_target(dusk_chunker *c, double seconds, int tail)
+{
+    if (c == NULL || !(seconds >= 0 && seconds <= 60) || tail < 0 || tail > 64) return DUSK_EINVAL;
+    c->target = seconds > 0 ? seconds : DUSK_CHUNK_SECONDS;
+    c->tail = tail > 0 ? tail : DUSK_CHUNK_TAIL;
     return 0;
 }
 
@@ -40,13 +51,14 @@ int64_t dusk_chunker_next(dusk_chunker *c, int64_t remaining)
         /* nothing measured yet: one item, which is right for items that take long */
         k = 1;
         if (per_item > 0) {
-            double want = ceil(DUSK_CHUNK_SECONDS / per_item);
+            double want = ceil(c->target / per_item);
             k = want > 1e9 ? 1000000000 : (int64_t)want;
         }
         /* What is left shared out, so that every worker has some at the end: at most a
-         * sixteenth of it per worker. A short batch is then one item per task, which costs it
+         * tail-th (by default a sixteenth) of it per worker. A short batch is then one item per
+         * task, which costs it
          * nothing (tens of microseconds) and keeps it the same from run to run. */
-        int64_t share = remaining / (16 * (int64_t)c->workers);
+        int64_t share = remaining / (c->tail * (int64_t)c->workers);
         if (k > share) k = share;
     }
     if (k > c->max_k) k = c->max_k;
