@@ -131,6 +131,8 @@ batch_set_signals = _declare("dusk_batch_set_signals", _int, _vp, _int)
 batch_stop = _declare("dusk_batch_stop", _int, _vp, _int)
 batch_set_distribution = _declare("dusk_batch_set_distribution", _int, _vp, _int)
 batch_set_chunk = _declare("dusk_batch_set_chunk", _int, _vp, _i64, _i64)
+batch_set_task_target = _declare("dusk_batch_set_task_target", _int, _vp, ctypes.c_double,
+                                 _int)
 batch_set_label = _declare("dusk_batch_set_label", _int, _vp, _cp)
 batch_set_flags = _declare("dusk_batch_set_flags", _int, _vp, _cp, _cp, _cp)
 batch_set_resume_command = _declare("dusk_batch_set_resume_command", _int, _vp, _cp)
@@ -783,6 +785,9 @@ def map(fn, items, *, out=None, format="npy", names=None, shape=None, params=Non
         src.close()
 
 
+PROCESS_TASKS = (0.05, 2)  # processes=True: 50 ms a task, at most half a worker's share left
+
+
 def _map(fn, kaddr, src, out, format, names, shape, params, resume, errors, chunk, distribute,
          progress, overwrite, fname, processes):
     T = src.count
@@ -894,6 +899,14 @@ def _execute(fn, kaddr, src, out, format, names, shapes, multi, ident, do_resume
         check(batch_set_signals(b, 0), "signals")
         check(batch_set_distribution(b, 0 if distribute == "cyclic" else 1), "distribute")
         check(batch_set_chunk(b, -1 if chunk is None else int(chunk), 0), "chunk")
+        if processes:
+            # a task's items go to a child and back: a round trip, wake-ups in both processes,
+            # the parent's threads on the child's core. With the default tasks (2 ms, at most
+            # a sixteenth per worker of what is left) the children waited for the parent
+            # about a tenth of the time at n = 100 on 2 cores: fewer, longer tasks
+            # (bench/RESULTS.md); the last ones still shrink, so that no child waits long at
+            # the end.
+            check(batch_set_task_target(b, *PROCESS_TASKS), "task target")
         check(batch_set_flags(b, b"out", b"resume", b"overwrite"), "flags")
         if progress is None:
             progress = sys.stderr is not None and hasattr(sys.stderr, "isatty") and \
