@@ -86,10 +86,11 @@ def _ended_text(status):
 
 
 class _Child:
-    __slots__ = ("pid", "req", "rep", "slot")
+    __slots__ = ("pid", "req", "rep", "slot", "cpus")
 
     def __init__(self, pid, req, rep, slot):
         self.pid, self.req, self.rep, self.slot = pid, req, rep, slot
+        self.cpus = None  # the cores it may run on, once a worker has set them
 
 
 class Pool:
@@ -159,13 +160,30 @@ class Pool:
             os.close(req_r)
             os.close(rep_w)
             c = _Child(pid, req_w, rep_r, slot)
+            if self.affinity is not None:
+                # a child forked by a worker has that worker's core: it gets the caller's
+                # cores, from here rather than from itself, so that it cannot undo a _bind
+                # made after this returns
+                try:
+                    os.sched_setaffinity(pid, self.affinity)
+                except OSError:
+                    pass
             self.children[slot] = c
             return c
 
     def take(self):
+        """An idle child: the one that last ran on this worker's cores, if it is idle (it
+        stays there, its caches warm), else any."""
+        try:
+            mine = os.sched_getaffinity(0)
+        except OSError:
+            mine = None
         with self.lock:
             while not self.idle:
                 self.lock.wait()
+            for k, c in enumerate(self.idle):
+                if c.cpus == mine:
+                    return self.idle.pop(k)
             return self.idle.pop()
 
     def give(self, c):
@@ -174,8 +192,12 @@ class Pool:
             self.lock.notify()
 
     def _reap(self, c):
-        """Close c's pipes and wait for it (it exits at the end of its request pipe; one
-        that does not within a few seconds is killed). Returns its wait status."""
+        """Close c's pipes and wait for it. Returns its wait status."""
+        self._hang_up(c)
+        return self._wait(c)
+
+    def _hang_up(self, c):
+        """Close c's pipes: it exits at the end of its request pipe."""
         with self.forking:  # not while a start forks: its child closes the others' pipes
             if self.children.get(c.slot) is c:
                 del self.children[c.slot]
@@ -184,11 +206,19 @@ class Pool:
                     os.close(fd)
                 except OSError:
                     pass
-        for _ in range(200):
+
+    def _wait(self, c):
+        """c's wait status, once it has exited: polled from 0.5 ms up to 10 ms apart (a child
+        at the end of its pipe exits within a few milliseconds; a fixed 10 ms was most of what
+        closing cost), and killed if it has not within about 2 seconds."""
+        pause, waited = 0.0005, 0.0
+        while waited < 2.0:
             pid, status = os.waitpid(c.pid, os.WNOHANG)
             if pid:
                 return status
-            threading.Event().wait(0.01)
+            threading.Event().wait(pause)
+            waited += pause
+            pause = min(2 * pause, 0.01)
         try:
             os.kill(c.pid, signal.SIGKILL)
         except ProcessLookupError:
@@ -199,6 +229,7 @@ class Pool:
         """Items ids (their indices ks in the task) on child c: the rows of those that
         succeed copied into outs_np, fail(k, code, reason) for the others. Returns the child
         to go on with (a new one when c died)."""
+        self._bind(c)
         at = 0
         while at < len(ids):
             part_ids = ids[at:at + self.cap]
@@ -260,15 +291,32 @@ class Pool:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", DeprecationWarning)
                 c = self._start(c.slot)
+            self._bind(c)
         return c
+
+    def _bind(self, c):
+        """c runs where the calling worker runs (StarPU binds each worker to a core): the
+        worker and its child take turns, one waiting while the other runs, so on one core
+        each wakes the other at once, and neither's caches go cold; a child free to run
+        anywhere was woken on the other core, busy with the other child."""
+        try:
+            cpus = os.sched_getaffinity(0)  # this thread's
+            if cpus != c.cpus:
+                os.sched_setaffinity(c.pid, cpus)
+                c.cpus = cpus
+        except OSError:
+            pass
 
     def close(self):
         """End every child (each exits at the end of its pipe) and wait for them."""
         if self.closed:
             return
         self.closed = True
-        for c in list(self.children.values()):
-            self._reap(c)
+        children = list(self.children.values())
+        for c in children:  # all told first: they exit side by side
+            self._hang_up(c)
+        for c in children:
+            self._wait(c)
         self.children.clear()
         self.idle.clear()
         self.views = None
@@ -293,11 +341,6 @@ class Pool:
                     os.close(fd)
                 except OSError:
                     pass
-        if self.affinity is not None:  # a new child forked by a worker has its binding
-            try:
-                os.sched_setaffinity(0, self.affinity)
-            except OSError:
-                pass
         try:
             blas = ctypes.CDLL("libopenblas.so.0", mode=os.RTLD_NOLOAD)
             blas.openblas_set_num_threads.argtypes = [ctypes.c_int]

@@ -121,6 +121,25 @@ def test_child_that_dies_fails_its_item_and_the_batch_goes_on():
     assert not children_of(os.getpid())  # every child reaped
 
 
+def where_it_runs(i):
+    cpus = os.sched_getaffinity(0)
+    return np.array([os.getpid(), len(cpus), min(cpus)], dtype=np.float64)
+
+
+@pytest.mark.skipif(os.environ.get("STARPU_WORKERS_NOBIND") == "1",
+                    reason="StarPU's workers are not bound to cores here")
+def test_each_child_runs_on_its_workers_core():
+    """A worker and its child take turns on the worker's core (StarPU binds each worker to
+    one): a child free to run anywhere was woken on the other core, busy with the other
+    child, and its caches went cold."""
+    r = dusk.map(where_it_runs, 200, processes=True)
+    kids = r[r[:, 0] != PARENT]  # the shapes' probe runs the first items here
+    assert len(kids) > 100
+    assert (kids[:, 1] == 1).all(), np.unique(kids[:, 1:], axis=0)
+    if len(os.sched_getaffinity(0)) > 1 and dusk._lib.cpu_worker_count() > 1:
+        assert len(np.unique(kids[:, 2])) > 1  # on more than one core
+
+
 def test_refusals():
     with pytest.raises(TypeError, match="processes must be True or False"):
         dusk.map(process_data, 3, processes="yes")
