@@ -5,7 +5,8 @@ failing (DUSK_FAIL_TASKS), is watched until its report.html is a live page (a re
 counting some but not all of its tasks, one failed; that page is copied and rendered with
 headless Chromium: the DOM Chromium builds shows the count, the total and the failure, the
 rate chart is there, and the screenshot is not blank (many colours, the progress bar's blue
-over a good width). After the run: exit 3 (a task failed), and report.html is the full
+over a good width); the same page with its time set an hour back (the last page of a run
+killed without a word) says, once Chromium has run its script, that it is not updated. After the run: exit 3 (a task failed), and report.html is the full
 report, with no refresh tag and no temporary file left beside it. Skips (77) only when
 Chromium is missing, and fails then under CI.
 Usage: test_app_live_report.py PATH/TO/dusk-eigh [KEEP_DIR]"""
@@ -26,6 +27,9 @@ failures = []
 COUNT = re.compile(r'<span class="sub">(\d+) of (\d+) tasks')
 FAILED = re.compile(r'<div class="v">(\d+)</div><div class="l">failed so far')
 REFRESH = '<meta http-equiv="refresh" content="'
+WRITTEN = re.compile(r'data-written="(\d+)"')
+STALE_SHOWN = '<p id="stale" class="stale">Not updated since'
+BADGE_STALE = 'class="live off">NOT UPDATED</span>'
 BLUE = (0x3b, 0x82, 0xc4)
 
 
@@ -104,6 +108,19 @@ with tempfile.TemporaryDirectory(prefix="dusk-live-") as tmp:
     dom = chromium_run(chromium, tmp, ["--dump-dom", "file://" + snap], 1200, 1000).stdout
     check(f"{done} of {t} tasks" in dom and "failed so far" in dom,
           "Chromium's DOM of the live page shows the count and the failures", dom[-600:])
+    check(STALE_SHOWN not in dom and BADGE_STALE not in dom,
+          "a page just written says nothing of being stale", dom[-600:])
+    # the last page of a run killed without a word: once it is old, it says so and stops
+    # reloading (its script, which Chromium runs against the clock)
+    written = WRITTEN.search(live)
+    if check(written is not None, "the live page says when it was written"):
+        old = os.path.join(tmp, "old.html")
+        hour_ago = int(written.group(1)) - 3600 * 1000
+        with open(old, "w", encoding="utf-8") as f:
+            f.write(WRITTEN.sub(f'data-written="{hour_ago}"', live))
+        dom = chromium_run(chromium, tmp, ["--dump-dom", "file://" + old], 1200, 1000).stdout
+        check(STALE_SHOWN in dom and "60 min ago" in dom and BADGE_STALE in dom,
+              "a page written an hour ago says it is not updated, and since when", dom[-900:])
     png = os.path.join(tmp, "live.png")
     chromium_run(chromium, tmp, [f"--screenshot={png}", "file://" + snap], 1200, 1000)
     if check(os.path.exists(png), "Chromium took a screenshot of the live page"):

@@ -721,6 +721,9 @@ static const char LIVE_CSS[] =
     ".progress .f{background:#d92d20}"
     ".pct{font-size:28px;font-weight:600;margin-right:10px}"
     ".sub{color:#66727f;font-size:13px}"
+    ".live.off{background:#8a1c13}"
+    ".stale{background:#fdecea;border:1px solid #d92d20;color:#8a1c13;border-radius:6px;"
+    "padding:8px 12px}"
     "#rate{display:block;width:100%;height:auto;max-height:300px}"
     "#rate text{font:12px system-ui,sans-serif;fill:#66727f}";
 
@@ -785,6 +788,20 @@ static void rate_chart(FILE *f, const dusk__live_view *v)
     fputs("</svg>\n", f);
 }
 
+/* A live page older than a minute (and 20 refreshes) was the last its run wrote: the run
+ * ended without a word (the full report replaces the page otherwise). Say so, stop
+ * reloading; else reload after the refresh interval. */
+static const char LIVE_SCRIPT[] =
+    "<script>(function(){var b=document.body,w=+b.dataset.written,r=+b.dataset.refresh,"
+    "age=Date.now()-w;"
+    "if(w>0&&age>Math.max(60000,20000*r)){var s=document.getElementById('stale');"
+    "s.textContent='Not updated since '+new Date(w).toLocaleString()+' ('+Math.round(age/60000)"
+    "+' min ago): the run ended without writing its report (killed, or its node lost). This "
+    "page no longer reloads; the manifest.txt of its output directory says what was saved.';"
+    "s.hidden=false;var l=document.querySelector('.live');if(l){l.textContent='NOT "
+    "UPDATED';l.className+=' off';}}"
+    "else setTimeout(function(){location.reload()},r*1000);})();</script>\n";
+
 int dusk__trace_write_live(const char *path, const dusk__live_view *v)
 {
     if (path == NULL || v == NULL || v->total < 0 || v->nsamples < 0) return DUSK_EINVAL;
@@ -804,18 +821,24 @@ int dusk__trace_write_live(const char *path, const dusk__live_view *v)
     if (v->epoch > 0 && localtime_r(&now, &tm) != NULL)
         strftime(updated, sizeof updated, "%H:%M:%S", &tm);
 
-    /* the refresh comes first: a browser acts on it however the rest loads */
+    /* The refresh comes first: a browser acts on it however the rest loads. Without
+     * JavaScript alone: with it, the script at the end reloads the page only while it is
+     * fresh, so that the last page of a run killed without a word (SIGKILL, a node lost)
+     * says so rather than reload for ever. */
     fprintf(f,
             "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n"
-            "<meta http-equiv=\"refresh\" content=\"%d\">\n"
+            "<noscript><meta http-equiv=\"refresh\" content=\"%d\"></noscript>\n"
             "<meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">\n<title>",
             v->refresh > 0 ? v->refresh : 5);
     if (v->program) {
         html(f, v->program);
         fputs(" · ", f);
     }
-    fprintf(f, "live · dusk trace report</title>\n<style>%s%s</style></head><body>\n<header><h1>",
-            CSS, LIVE_CSS);
+    fprintf(f,
+            "live · dusk trace report</title>\n<style>%s%s</style></head>\n"
+            "<body data-written=\"%lld\" data-refresh=\"%d\">\n<header><h1>",
+            CSS, LIVE_CSS, (long long)((v->epoch + v->seconds) * 1000),
+            v->refresh > 0 ? v->refresh : 5);
     html(f, v->program ? v->program : "dusk");
     fputs("<span class=\"live\"><i></i>RUNNING</span></h1>\n<div class=\"meta\">dusk live "
           "report · ",
@@ -829,7 +852,7 @@ int dusk__trace_write_live(const char *path, const dusk__live_view *v)
         html(f, v->params);
         fputs("</div>", f);
     }
-    fputs("</header>\n<main>\n", f);
+    fputs("</header>\n<main>\n<p id=\"stale\" class=\"stale\" hidden></p>\n", f);
     if (!v->whole && v->nranks > 1)
         fprintf(f,
                 "<p class=\"note\">The counts are rank 0's share of the job (one of %d ranks), "
@@ -871,8 +894,8 @@ int dusk__trace_write_live(const char *path, const dusk__live_view *v)
             v->failed ? " The failures' reasons are in the output directory's failures.json "
                         "at the end."
                       : "");
-    fprintf(f, "</main>\n<footer>dusk %s · live report</footer>\n</body></html>\n",
-            DUSK_VERSION_STRING);
+    fprintf(f, "</main>\n<footer>dusk %s · live report</footer>\n%s</body></html>\n",
+            DUSK_VERSION_STRING, LIVE_SCRIPT);
     int bad = ferror(f);
     if (fclose(f) != 0 || bad || rename(tmp, path) != 0) {
         (void)remove(tmp);
