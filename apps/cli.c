@@ -2,11 +2,13 @@
 #include "cli.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "dusk_cli.h"
 
@@ -175,6 +177,30 @@ static void print_help(const cli_app *app)
            app->options_help, common_help);
 }
 
+/* The app's long options, the common ones and the settings' flags, in one table to free; and
+ * the short options, in getopt's syntax after `prefix` (":" or "+:"). NULL: out of memory. */
+static struct option *options_table(const cli_app *app, const char *prefix, char *shortopts,
+                                    size_t len)
+{
+    size_t napp = 0;
+    while (app->longopts[napp].name != NULL)
+        napp++;
+    size_t ncommon = sizeof common / sizeof common[0];
+    struct option *all = calloc(napp + ncommon + DUSK_SETTING_COUNT + 1, sizeof *all);
+    if (all == NULL) return NULL;
+    memcpy(all, app->longopts, napp * sizeof *all);
+    memcpy(all + napp, common, ncommon * sizeof *all);
+    size_t nall = napp + ncommon;
+    for (int s = 0; s < DUSK_SETTING_COUNT; s++) {
+        const char *flag;
+        if (dusk_config_bounds((dusk_setting)s, NULL, NULL, NULL, NULL, NULL, &flag) == 0 &&
+            flag != NULL && strncmp(flag, "--", 2) == 0)
+            all[nall++] = (struct option){flag + 2, required_argument, NULL, OPT_SETTING + s};
+    }
+    snprintf(shortopts, len, "%s%sqvh", prefix, app->shortopts);
+    return all;
+}
+
 int cli_parse(const cli_app *app, int argc, char **argv, dusk_config *cfg)
 {
     char why[256];
@@ -190,23 +216,9 @@ int cli_parse(const cli_app *app, int argc, char **argv, dusk_config *cfg)
         return DUSK_EXIT_USAGE;
     }
 
-    size_t napp = 0;
-    while (app->longopts[napp].name != NULL)
-        napp++;
-    size_t ncommon = sizeof common / sizeof common[0];
-    struct option *all = calloc(napp + ncommon + DUSK_SETTING_COUNT + 1, sizeof *all);
     char shortopts[64];
+    struct option *all = options_table(app, ":", shortopts, sizeof shortopts);
     if (all == NULL) return DUSK_EXIT_FAILURE;
-    memcpy(all, app->longopts, napp * sizeof *all);
-    memcpy(all + napp, common, ncommon * sizeof *all);
-    size_t nall = napp + ncommon;
-    for (int s = 0; s < DUSK_SETTING_COUNT; s++) {
-        const char *flag;
-        if (dusk_config_bounds((dusk_setting)s, NULL, NULL, NULL, NULL, NULL, &flag) == 0 &&
-            flag != NULL && strncmp(flag, "--", 2) == 0)
-            all[nall++] = (struct option){flag + 2, required_argument, NULL, OPT_SETTING + s};
-    }
-    snprintf(shortopts, sizeof shortopts, ":%sqvh", app->shortopts);
 
     int ret = -1, opt;
     long long v;
@@ -293,6 +305,134 @@ int cli_parse(const cli_app *app, int argc, char **argv, dusk_config *cfg)
     return ret;
 }
 
+/* An option as written: its words, from argv[at] (1, or 2 with a separate value), and what
+ * it sets (options that set the same thing share a group: -q and -v, --progress and
+ * --no-progress; others are their own). */
+typedef struct unit {
+    int at, words, group;
+} unit;
+
+static int group_of(int opt)
+{
+    if (opt == 'v') return 'q';
+    if (opt == OPT_NO_PROGRESS) return OPT_PROGRESS;
+    return opt;
+}
+
+/* argv[1..argc-1] cut into options as getopt reads them (a word it does not read, a unit of
+ * its own, group 0). Returns how many, into units[argc]; -1 out of memory. */
+static int option_units(const cli_app *app, int argc, char **argv, unit *units)
+{
+    char shortopts[64];
+    struct option *all = options_table(app, "+:", shortopts, sizeof shortopts);
+    char **copy = malloc((size_t)(argc + 1) * sizeof *copy);
+    if (all == NULL || copy == NULL) {
+        free(all);
+        free(copy);
+        return -1;
+    }
+    memcpy(copy, argv, (size_t)(argc + 1) * sizeof *copy);
+    int n = 0, at = 1, opt, first = 0;
+    opterr = 0;
+    optind = 0; /* glibc's getopt starts afresh */
+    while (at < argc) {
+        opt = getopt_long(argc, copy, shortopts, all, NULL);
+        if (opt == -1) { /* a word that is not an option: on to the next */
+            units[n++] = (unit){at, 1, 0};
+            optind = ++at;
+            continue;
+        }
+        if (first == 0) first = opt; /* -qv: one word, several options */
+        if (optind == at) continue;
+        units[n++] = (unit){at, optind - at, group_of(first)};
+        at = optind;
+        first = 0;
+    }
+    optind = 1;
+    free(all);
+    free(copy);
+    return n;
+}
+
+/* An option's flag and value (NULL: none), as flag[] and a pointer into argv. */
+static const char *flag_value(char **argv, const unit *u, char *flag, size_t len)
+{
+    const char *w = argv[u->at], *eq = strchr(w, '=');
+    if (u->words == 2) {
+        snprintf(flag, len, "%s", w);
+        return argv[u->at + 1];
+    }
+    if (strncmp(w, "--", 2) == 0 && eq != NULL) {
+        snprintf(flag, len, "%.*s", (int)(eq - w), w);
+        return eq + 1;
+    }
+    snprintf(flag, len, "%s", w);
+    return NULL;
+}
+
+/* Whether the given option g says what the recorded (or given) option r says: the same flag
+ * and value, a path given relative that the recorded line holds absolute (as
+ * dusk_cli_batch_args records paths) counting as the same. */
+static int same_option(char **ra, const unit *r, char **ga, const unit *g)
+{
+    char rf[128], gf[128], abs[PATH_MAX];
+    const char *rv = flag_value(ra, r, rf, sizeof rf), *gv = flag_value(ga, g, gf, sizeof gf);
+    if (strcmp(rf, gf) != 0 || (rv == NULL) != (gv == NULL)) return 0;
+    if (rv == NULL || strcmp(rv, gv) == 0) return 1;
+    if (rv[0] != '/' || gv[0] == '/') return 0;
+    char cwd[PATH_MAX];
+    if (realpath(gv, abs) != NULL) return strcmp(abs, rv) == 0;
+    return getcwd(cwd, sizeof cwd) != NULL &&
+           snprintf(abs, sizeof abs, "%s/%s", cwd, gv) < (int)sizeof abs && strcmp(abs, rv) == 0;
+}
+
+/* The command line of a resume, without the options that only say again what the recorded
+ * ones (or one before it) already say: the recorded options given again from the first, in
+ * order (a resume hint pasted), and an option whose group's last one before it, recorded or
+ * given, is the same option. A resume hint pasted whole (the recorded options, then --resume
+ * DIR) then adds nothing, and the line a resume records does not grow from resume to resume.
+ * Returns the new argc (argv compacted in place). */
+static int drop_restated(const cli_app *app, int nrec, char **rec, int argc, char **argv)
+{
+    unit *ru = malloc((size_t)(nrec + 2) * sizeof *ru), *nu = malloc((size_t)argc * sizeof *nu);
+    int nr = ru && nu ? option_units(app, nrec + 1, rec, ru) : -1;
+    int nn = nr >= 0 ? option_units(app, argc, argv, nu) : -1;
+    if (nn < 0) {
+        free(ru);
+        free(nu);
+        return argc;
+    }
+    char *drop = calloc((size_t)argc, 1);
+    /* the recorded options given again from the first, all of them in order: a hint pasted */
+    int pasted = drop != NULL && nn >= nr;
+    for (int i = 0; pasted && i < nr; i++)
+        pasted = ru[i].group != 0 && same_option(rec, &ru[i], argv, &nu[i]);
+    for (int i = 0; pasted && i < nr; i++)
+        for (int w = 0; w < nu[i].words; w++)
+            drop[nu[i].at + w] = 1;
+    for (int i = 0; drop && i < nn; i++) {
+        if (drop[nu[i].at]) continue;
+        if (nu[i].group == 0) continue;
+        const unit *last = NULL;
+        char **last_words = NULL;
+        for (int j = i - 1; j >= 0 && last == NULL; j--)
+            if (!drop[nu[j].at] && nu[j].group == nu[i].group) last = &nu[j], last_words = argv;
+        for (int j = nr - 1; j >= 0 && last == NULL; j--)
+            if (ru[j].group == nu[i].group) last = &ru[j], last_words = rec;
+        if (last != NULL && same_option(last_words, last, argv, &nu[i]))
+            for (int w = 0; w < nu[i].words; w++)
+                drop[nu[i].at + w] = 1;
+    }
+    int kept = 1;
+    for (int i = 1; i < argc; i++)
+        if (!drop || !drop[i]) argv[kept++] = argv[i];
+    argv[kept] = NULL;
+    free(drop);
+    free(ru);
+    free(nu);
+    return kept;
+}
+
 int cli_resume_argv(const cli_app *app, const char *dir, int argc, char **argv, int *out_argc,
                     char ***out_argv)
 {
@@ -310,10 +450,23 @@ int cli_resume_argv(const cli_app *app, const char *dir, int argc, char **argv, 
     }
     char **all = malloc((size_t)(argc + nrec + 1) * sizeof *all);
     if (all == NULL) return DUSK_EXIT_FAILURE;
+    /* the recorded words as an argv of their own (getopt's word 0 is the program) */
+    char **rec = malloc((size_t)(nrec + 2) * sizeof *rec);
+    if (rec == NULL) {
+        free(all);
+        return DUSK_EXIT_FAILURE;
+    }
+    rec[0] = argv[0];
+    memcpy(rec + 1, recorded, (size_t)nrec * sizeof *rec);
+    rec[nrec + 1] = NULL;
+    char **given = all + nrec; /* the given words, compacted where they will stay */
+    given[0] = argv[0];
+    memcpy(given + 1, argv + 1, (size_t)argc * sizeof *given); /* with its NULL */
+    int ngiven = drop_restated(app, nrec, rec, argc, given);
+    free(rec);
     all[0] = argv[0];
     memcpy(all + 1, recorded, (size_t)nrec * sizeof *all);
-    memcpy(all + 1 + nrec, argv + 1, (size_t)argc * sizeof *all); /* with its NULL */
-    *out_argc = argc + nrec;
+    *out_argc = ngiven + nrec;
     *out_argv = all; /* with `recorded`, which its words point into: kept until exit */
     return -1;
 }
