@@ -1,8 +1,8 @@
 #!/bin/bash
 # dusk-eigh across ranks on this machine (mpirun on loopback): the outputs of -np 1, 2 and 3,
 # cyclic and block, are byte for byte those of a run without mpirun, for generated matrices
-# and for --input; rank 0 prints the summary with the rank count; --trace gives one trace
-# per rank and a merged one with one process per rank.
+# (also many small ones, .npy and HDF5) and for --input; rank 0 prints the summary with the
+# rank count; --trace gives one trace per rank and a merged one with one process per rank.
 # Usage: test_mpi_ranks.sh PATH/TO/dusk-eigh PYTHON   (exit 77 without mpirun or StarPU-MPI)
 set -u
 app=$1 python=$2
@@ -37,6 +37,30 @@ for np in 1 2 3; do
             check "-np $np $dist: one summary, naming $np ranks" \
                 [ "$(grep -c "^Processed 7 tasks in .* on $np ranks$" "$out.out")" -eq 1 ]
         fi
+        [ $rc -eq 0 ] || sed 's/^/    /' "$out.out"
+    done
+done
+
+# many small tasks (n = 4): a rank's chunks hold many items, whose rows (32 bytes) lie a rank
+# count apart in the file under cyclic, all written at once (through mappings of the file,
+# where it is local), the other ranks writing the rows in between; .npy, and HDF5 where this
+# dusk has it
+small=(-n 4 --ntasks 20000 --seed 11 --values-only -q --no-progress)
+formats=(npy)
+"$app" -n 4 --ntasks 1 -q --format h5 --output "$tmp/h5probe" >/dev/null 2>&1 && formats+=(h5)
+for fmt in "${formats[@]}"; do
+    file=eigenvalues.npy
+    [ "$fmt" = h5 ] && file=results.h5
+    "$app" "${small[@]}" --format "$fmt" --output "$tmp/small-$fmt" >/dev/null 2>&1
+    check "many small tasks, $fmt: the single-process run exits 0" [ $? -eq 0 ]
+    for np in 2 3; do
+        out=$tmp/small$np-$fmt
+        "${mpirun[@]}" -np $np "$app" "${small[@]}" --format "$fmt" --distribution cyclic \
+            --output "$out" >"$out.out" 2>&1
+        rc=$?
+        check "many small tasks, -np $np cyclic, $fmt: exit 0 (got $rc)" [ $rc -eq 0 ]
+        check "many small tasks, -np $np cyclic, $fmt: $file byte-identical to one process's" \
+            cmp -s "$tmp/small-$fmt/$file" "$out/$file"
         [ $rc -eq 0 ] || sed 's/^/    /' "$out.out"
     done
 done

@@ -43,8 +43,9 @@ void dusk__batch_chunk_release(dusk_chunk *c)
     free(c);
 }
 
-/* Items k0 .. k1-1 of the chunk are consecutive in the output: one write, of their values or
- * NaN. */
+/* Items k0 .. k1-1 of the chunk, alike: one write, of their values or NaN. Their rows are
+ * consecutive in the output, or (a cyclic distribution) step rows apart, the other ranks'
+ * rows in between: the format writes them all at once either way. */
 static void write_run(dusk_batch *b, dusk_chunk *c, int o, int64_t k0, int64_t k1,
                       const double *values)
 {
@@ -62,12 +63,7 @@ static void write_run(dusk_batch *b, dusk_chunk *c, int o, int64_t k0, int64_t k
         return;
     }
     if (b->files == NULL) return;
-    int ret = 0;
-    if (c->step == 1)
-        ret = b->fmt->write(b->files, o, item_id(c, k0), k1 - k0, src);
-    else
-        for (int64_t k = k0; k < k1 && ret == 0; k++)
-            ret = b->fmt->write(b->files, o, item_id(c, k), 1, src ? src + (k - k0) * row : NULL);
+    int ret = b->fmt->write(b->files, o, item_id(c, k0), c->step, k1 - k0, src);
     if (ret != 0) {
         int expected = 0;
         atomic_compare_exchange_strong(&b->io_error, &expected, errno ? errno : EIO);

@@ -92,6 +92,12 @@ struct dusk_npy {
  * data offset. 0, or DUSK_EIO (errno kept), DUSK_EFORMAT or DUSK_ENOMEM, with one line in why. */
 int dusk__npy_open_checked(dusk_npy *f, char *why, size_t whylen);
 
+/* A writer's `count` runs of `len` values each, back to back at values, written at value
+ * offsets offset, offset + stride, ... of the data (stride >= len; dusk__pwrite_rows). 0,
+ * DUSK_EINVAL (outside the file, or not a writer) or DUSK_EIO (errno kept). Thread-safe. */
+int dusk__npy_write_rows(dusk_npy *f, int64_t offset, int64_t stride, int64_t len, int64_t count,
+                         const double *values);
+
 /* Free f (nothing for NULL): its descriptor closed, and, for a writer neither committed nor
  * joined, PATH.partial removed. errno is kept. */
 void dusk__npy_free(dusk_npy *f);

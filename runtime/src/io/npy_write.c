@@ -1,5 +1,6 @@
 /* dusk_npy's writers (dusk_npy.h): a file made whole (header, then its full size) under
- * PATH.partial, rows written in place with pwrite from any thread, and the file given its
+ * PATH.partial, rows written in place with pwrite (or through a mapping: dusk__pwrite_rows)
+ * from any thread, and the file given its
  * name when done; or joined by the other ranks of a job, or reopened for a resume. */
 #define _POSIX_C_SOURCE 200809L
 
@@ -98,7 +99,7 @@ static int create_or_join(const char *path, int ndim, const int64_t *shape, dusk
     if (join) {
         /* the creator sized it before the writers open it: check that it is the same file */
         struct stat st;
-        f->fd = open(f->partial, O_WRONLY | O_CLOEXEC);
+        f->fd = open(f->partial, O_RDWR | O_CLOEXEC); /* read too: mmap (dusk__pwrite_rows) */
         if (f->fd < 0 || fstat(f->fd, &st) != 0) {
             dusk__set_why_errno(why, whylen, NULL, errno);
             dusk__npy_free(f);
@@ -122,7 +123,7 @@ static int create_or_join(const char *path, int ndim, const int64_t *shape, dusk
         dusk__npy_free(f);
         return DUSK_EIO;
     }
-    f->fd = open(f->partial, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+    f->fd = open(f->partial, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
     if (f->fd < 0) {
         dusk__set_why_errno(why, whylen, NULL, errno);
         dusk__npy_free(f); /* not yet writable: leaves alone a file someone else made meanwhile */
@@ -243,6 +244,24 @@ int dusk_npy_write(dusk_npy *f, int64_t offset, const double *values, int64_t co
     if (count == 0) return 0;
     int64_t off = f->data_offset + offset * (int64_t)sizeof(double);
     if (dusk__pwrite_full(f->fd, values, (size_t)count * sizeof(double), off) != 0) return DUSK_EIO;
+    return 0;
+}
+
+int dusk__npy_write_rows(dusk_npy *f, int64_t offset, int64_t stride, int64_t len, int64_t count,
+                         const double *values)
+{
+    if (f == NULL || !f->writable || offset < 0 || len < 0 || count < 0 ||
+        (count > 1 && stride < len) || (count > 0 && len > 0 && values == NULL))
+        return DUSK_EINVAL;
+    if (count == 0 || len == 0) return 0;
+    /* the last value written, offset + (count - 1) * stride + len, within the file, with no
+     * overflow on the way */
+    if (offset > f->count - len || (count > 1 && (f->count - len - offset) / stride < count - 1))
+        return DUSK_EINVAL;
+    int64_t off = f->data_offset + offset * (int64_t)sizeof(double);
+    if (dusk__pwrite_rows(f->fd, off, (count > 1 ? stride : len) * (int64_t)sizeof(double),
+                          (size_t)len * sizeof(double), count, values) != 0)
+        return DUSK_EIO;
     return 0;
 }
 

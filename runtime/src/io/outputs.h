@@ -47,9 +47,12 @@ typedef struct dusk__format {
                 dusk__outset **out, char *why, size_t whylen);
     int (*reopen)(const char *dir, const dusk__output *outs, int nouts, int64_t nitems,
                   dusk__outset **out, char *why, size_t whylen);
-    /* rows of `count` consecutive items from `first` of output `o` (values NULL: NaN rows).
-     * Thread-safe. 0, DUSK_EINVAL, DUSK_EIO (errno kept). */
-    int (*write)(dusk__outset *s, int o, int64_t first, int64_t count, const double *values);
+    /* rows of output `o` for `count` items first, first + step, first + 2 step, ... (step >= 1;
+     * values holds the rows back to back, or is NULL: NaN rows), in as few calls to the system
+     * as their layout allows (dusk__pwrite_rows). Other processes may write the rows in
+     * between at the same time. Thread-safe. 0, DUSK_EINVAL, DUSK_EIO (errno kept). */
+    int (*write)(dusk__outset *s, int o, int64_t first, int64_t step, int64_t count,
+                 const double *values);
     /* what was written so far reaches the disk (fdatasync). Thread-safe. */
     int (*sync)(dusk__outset *s);
     /* each sets *s to NULL; on failure errno says why and the files are kept as .partial */
@@ -64,9 +67,16 @@ const dusk__format *dusk__format_find(const char *name);
 /* Whether this build can write `name` at all (h5 needs HDF5); for messages. */
 int dusk__format_known(const char *name);
 
-/* A block of NaN values (*count of them, 1 MiB) for the rows of failed items, which every
- * format writes as many times as the rows need. */
-const double *dusk__nan_values(int64_t *count);
+/* How a format writes `count` runs of `len` values, back to back at src, at value offsets at,
+ * at + stride, ... of one output's data (stride >= len). 0 or a DUSK_E* code, errno kept. */
+typedef int (*dusk__put_rows)(void *file, int64_t at, int64_t stride, int64_t len, int64_t count,
+                              const double *src);
+
+/* A format's write() on its put(): the rows of `row` values of items first, first + step, ...
+ * at value offset item * row, from values or, when values is NULL, NaN (from one 1 MiB block,
+ * as many times as the rows need). */
+int dusk__output_write_rows(dusk__put_rows put, void *file, int64_t row, int64_t first,
+                            int64_t step, int64_t count, const double *values);
 
 /* Values in one row of an output. */
 int64_t dusk__output_row_values(const dusk__output *o);

@@ -1,10 +1,11 @@
 /* The HDF5 output format: DIR/results.h5, one dataset per output, shape (nitems, dims...).
  *
  * The file is made whole by the HDF5 library before any row is written (every dataset
- * contiguous, allocated in full, NaN: h5_write.c), then closed; rows are written with pwrite at
- * each dataset's offset, as .npy rows are, without HDF5 open. So a run killed at any moment
- * (SIGKILL while a row is written, or while the manifest is) can never leave a file HDF5
- * cannot open, whose metadata cache was half-written: there is none open. */
+ * contiguous, allocated in full, NaN: h5_write.c), then closed; rows are written at each
+ * dataset's offset with pwrite (or through a mapping: dusk__pwrite_rows), as .npy rows are, without
+ * HDF5 open. So a run killed at any moment (SIGKILL while a row is written, or while the manifest
+ * is) can never leave a file HDF5 cannot open, whose metadata cache was half-written: there is none
+ * open. */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
 #include <fcntl.h>
@@ -76,7 +77,8 @@ static int open_checked(dusk__outset *s, const char *path, const dusk__output *o
     }
     for (int i = 0; i < nouts; i++)
         s->offset[i] = sets[i].offset;
-    s->fd = open(path, O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
+    /* read too: rows at a stride may be written through a mapping (dusk__pwrite_rows) */
+    s->fd = open(path, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
     if (s->fd < 0) {
         dusk__set_why_errno(why, whylen, "results.h5", errno);
         return DUSK_EIO;
@@ -162,20 +164,28 @@ static int h5_reopen(const char *dir, const dusk__output *outs, int nouts, int64
     return 0;
 }
 
-static int h5_write(dusk__outset *s, int o, int64_t first, int64_t count, const double *values)
+/* a dataset's values, at its offset in the file */
+typedef struct dataset_at {
+    int fd;
+    int64_t offset;
+} dataset_at;
+
+static int h5_put(void *file, int64_t at, int64_t stride, int64_t len, int64_t count,
+                  const double *src)
 {
-    if (o < 0 || o >= s->nouts || first < 0 || count < 0) return DUSK_EINVAL;
-    if (count == 0) return 0;
-    int64_t at = s->offset[o] + first * s->row[o] * 8, n = count * s->row[o];
-    if (values != NULL)
-        return dusk__pwrite_full(s->fd, values, (size_t)n * 8, at) == 0 ? 0 : DUSK_EIO;
-    int64_t chunk;
-    const double *nan = dusk__nan_values(&chunk);
-    for (int64_t done = 0; done < n; done += chunk) {
-        int64_t m = n - done < chunk ? n - done : chunk;
-        if (dusk__pwrite_full(s->fd, nan, (size_t)m * 8, at + done * 8) != 0) return DUSK_EIO;
-    }
-    return 0;
+    const dataset_at *d = file;
+    return dusk__pwrite_rows(d->fd, d->offset + at * 8, stride * 8, (size_t)len * 8, count, src) ==
+                   0
+               ? 0
+               : DUSK_EIO;
+}
+
+static int h5_write(dusk__outset *s, int o, int64_t first, int64_t step, int64_t count,
+                    const double *values)
+{
+    if (o < 0 || o >= s->nouts) return DUSK_EINVAL;
+    dataset_at d = {s->fd, s->offset[o]};
+    return dusk__output_write_rows(h5_put, &d, s->row[o], first, step, count, values);
 }
 
 static int h5_sync(dusk__outset *s)

@@ -12,6 +12,7 @@
 #include "dusk_features.h"
 #include "dusk_npy.h"
 #include "io.h"
+#include "npy_internal.h"
 #include "outputs.h"
 
 struct dusk__outset {
@@ -120,25 +121,47 @@ static void fill_nan(void)
         nan_chunk[k] = NAN;
 }
 
-const double *dusk__nan_values(int64_t *count)
+int dusk__output_write_rows(dusk__put_rows put, void *file, int64_t row, int64_t first,
+                            int64_t step, int64_t count, const double *values)
 {
+    if (row < 1 || first < 0 || step < 1 || count < 0) return DUSK_EINVAL;
+    if (count == 0) return 0;
+    /* the end of the last row, (first + (count - 1) step + 1) row, fits in int64 */
+    int64_t room = INT64_MAX / row - 1 - first;
+    if (room < 0 || count - 1 > room / step) return DUSK_EINVAL;
+    if (count == 1) step = 1;
+    if (values != NULL) return put(file, first * row, step * row, row, count, values);
     (void)pthread_once(&nan_once, fill_nan);
-    *count = NAN_CHUNK;
-    return nan_chunk;
+    if (row <= NAN_CHUNK) {
+        /* the block holds this many NaN rows back to back */
+        int64_t per = NAN_CHUNK / row;
+        for (int64_t done = 0; done < count; done += per) {
+            int ret = put(file, (first + done * step) * row, step * row, row,
+                          count - done < per ? count - done : per, nan_chunk);
+            if (ret != 0) return ret;
+        }
+        return 0;
+    }
+    for (int64_t k = 0; k < count; k++)
+        for (int64_t done = 0; done < row; done += NAN_CHUNK) {
+            int ret = put(file, (first + k * step) * row + done, row,
+                          row - done < NAN_CHUNK ? row - done : NAN_CHUNK, 1, nan_chunk);
+            if (ret != 0) return ret;
+        }
+    return 0;
 }
 
-static int npy_write(dusk__outset *s, int o, int64_t first, int64_t count, const double *values)
+static int npy_put(void *file, int64_t at, int64_t stride, int64_t len, int64_t count,
+                   const double *src)
+{
+    return dusk__npy_write_rows(file, at, stride, len, count, src);
+}
+
+static int npy_write(dusk__outset *s, int o, int64_t first, int64_t step, int64_t count,
+                     const double *values)
 {
     if (o < 0 || o >= s->nouts) return DUSK_EINVAL;
-    int64_t at = first * s->row[o], n = count * s->row[o];
-    if (values != NULL) return dusk_npy_write(s->files[o], at, values, n);
-    int64_t chunk;
-    const double *nan = dusk__nan_values(&chunk);
-    for (int64_t done = 0; done < n; done += chunk) {
-        int ret = dusk_npy_write(s->files[o], at + done, nan, n - done < chunk ? n - done : chunk);
-        if (ret != 0) return ret;
-    }
-    return 0;
+    return dusk__output_write_rows(npy_put, s->files[o], s->row[o], first, step, count, values);
 }
 
 static int npy_sync(dusk__outset *s)
