@@ -5,7 +5,7 @@ signal quits at once and prints that command too; `timeout -s INT` (which signal
 and its group, twice at once) is one graceful stop; the progress bar at a stop shows what was
 saved, as the stop message does; a disk that fills up mid-run stops the run with a message
 that claims only what the manifest on disk lists, and the run resumes to the same bytes once
-there is room.
+there is room (one process, and a share of a cyclic distribution, whose rows lie apart).
 Every run here that is signalled is sized from this machine (tests/runlib.py) and signalled
 once its manifest shows it under way; one that ended first fails the test with the reason.
 Usage: test_app_signals.py PATH/TO/dusk-eigh"""
@@ -130,7 +130,12 @@ with tempfile.TemporaryDirectory() as tmp:
               "stopped:" in err, f"timeout -s INT: one graceful stop (timeout exits {rc}, "
               f"{done}, {err.count('stopping:')}: {err.strip()!r})")
 
-    # ---- a full disk mid-run: the message claims what the manifest on disk lists
+    # ---- a full disk mid-run: the message claims what the manifest on disk lists. Once as
+    #      one process, whose rows are consecutive; once as share 0 of 2 with values only,
+    #      where the disk fills with a cyclic distribution's rows (every other item's
+    #      eigenvalues, written through a mapping of the file, whose blocks are allocated
+    #      first: a full disk is ENOSPC, never SIGBUS), then resumed by one process, which does
+    #      the other share's items too
     unshare = shutil.which("unshare")
     if unshare and os.getuid() == 0:
         rref = os.path.join(tmp, "ref3")
@@ -139,53 +144,77 @@ with tempfile.TemporaryDirectory() as tmp:
                        "--no-progress"], rref, 20, 60, 2000)
         # room for every output (sparse files), and more: the filler takes what is left
         mb = T3 * (300 * 300 + 300) * 8 // 2**20 + 64
-        script = f"""
+        # values only: 4 x the tasks, about as long as with vectors for half of them (a share)
+        vref = os.path.join(tmp, "ref3v")
+        r = subprocess.run([exe, "-n", "300", "--ntasks", str(4 * T3), "--values-only", "--seed",
+                            "3", "-q", "--no-progress", "--output", vref], capture_output=True,
+                           text=True, timeout=600)
+        check(r.returncode == 0, f"the values-only reference run: exit 0 ({r.stderr.strip()})")
+        # label, flags, tasks, manifest (a share keeps its own, in DIR/.share-K/, until the
+        # last share ends), KB left once the run is under way (14 items with vectors, 720 KB
+        # each; 14 pages of eigenvalues), outputs, reference. --chunk 8: 8 items a task, as
+        # tiny tasks' chunks hold many, so that a share's rows go 8 at a time (through the
+        # mapping); a task of n = 300 alone would be one row, one pwrite
+        for label, extra, ntasks, man, leave, outs, ref in (
+                ("a full disk", "--vectors", T3, "manifest.txt", 10240,
+                 ("eigenvalues.npy", "eigenvectors.npy"), rref),
+                ("a full disk, share 0 of 2 (cyclic), values only",
+                 "--values-only --share 0/2 --chunk 8", 4 * T3, ".share-0/manifest.txt", 56,
+                 ("eigenvalues.npy",), vref)):
+            w = os.path.join(tmp, "full-share" if "share" in extra else "full")
+            os.makedirs(w)
+            script = f"""
 set -e
-d={shlex.quote(tmp)}/disk
+d={shlex.quote(w)}/disk
 mkdir -p "$d"
 mount -t tmpfs -o size={mb}m tmpfs "$d"
-{shlex.quote(exe)} -n 300 --ntasks {T3} --vectors --seed 3 --no-progress --output "$d/out" >"$d/../full.out" 2>"$d/../full.err" &
+{shlex.quote(exe)} -n 300 --ntasks {ntasks} --seed 3 --no-progress {extra} --output "$d/out" >"$d/../full.out" 2>"$d/../full.err" &
 pid=$!
+m="$d/out/{man}"
 # once the manifest lists some items (it is saved each second) and the run goes on, leave
-# room for about 14 more of the {T3} items (720 KB each; the outputs are sparse files): the
-# run meets the full disk mid-run however fast the machine is
-while [ ! -s "$d/out/manifest.txt" ] || ! grep -q '^done [1-9]' "$d/out/manifest.txt" ||
-    grep -q '^state finished' "$d/out/manifest.txt"; do
+# room for about 14 more of the {ntasks} items (the outputs are sparse files): the run meets
+# the full disk mid-run however fast the machine is
+while [ ! -s "$m" ] || ! grep -q '^done [1-9]' "$m" || grep -q '^state finished' "$m"; do
     kill -0 $pid 2>/dev/null || {{ echo "the run ended before its manifest listed an item" >"$d/../full.early"; break; }}
     sleep 0.01
 done
 avail=$(df -k --output=avail "$d" | tail -n 1)
-dd if=/dev/zero of="$d/filler" bs=1M count=$(( avail / 1024 - 10 )) 2>/dev/null || true
+fill=$(( avail - {leave} ))
+dd if=/dev/zero of="$d/filler" bs=1M count=$(( fill / 1024 )) 2>/dev/null || true
+dd if=/dev/zero of="$d/filler" bs=4k count=$(( fill % 1024 / 4 )) oflag=append conv=notrunc 2>/dev/null || true
 set +e
 wait $pid
 echo "rc=$?" >"$d/../full.rc"
-cat "$d/out/manifest.txt" >"$d/../full.manifest"
+cat "$m" >"$d/../full.manifest"
 rm -f "$d/filler"
 {shlex.quote(exe)} --resume "$d/out" -q --no-progress >"$d/../resume.out" 2>"$d/../resume.err"
 echo "rc=$?" >"$d/../resume.rc"
-cp "$d/out/eigenvalues.npy" "$d/out/eigenvectors.npy" "$d/.." 2>/dev/null
+cp "$d"/out/*.npy "$d/.." 2>/dev/null
 umount "$d"
 """
-        r = subprocess.run([unshare, "-m", "sh", "-c", script], capture_output=True, text=True,
-                           timeout=600)
-        if r.returncode != 0 and "mount" in r.stderr:
-            print(f"note: no tmpfs could be mounted here ({r.stderr.strip()}): the full disk not checked")
-        elif os.path.exists(os.path.join(tmp, "full.early")):
-            check(False, f"a full disk: the run ({T3} tasks) ended before its manifest listed "
-                         f"an item: too short on this machine to meet the full disk mid-run")
-        else:
-            rc = open(os.path.join(tmp, "full.rc")).read().strip()
-            err = open(os.path.join(tmp, "full.err")).read()
-            m = runlib.manifest_fields(os.path.join(tmp, "full.manifest"))
-            said = re.search(rf"stopped: (\d+) of {T3} tasks done and saved", err)
+            r = subprocess.run([unshare, "-m", "sh", "-c", script], capture_output=True,
+                               text=True, timeout=600)
+            if r.returncode != 0 and "mount" in r.stderr:
+                print(f"note: no tmpfs could be mounted here ({r.stderr.strip()}): the full disk "
+                      f"not checked")
+                break
+            if os.path.exists(os.path.join(w, "full.early")):
+                check(False, f"{label}: the run ({ntasks} tasks) ended before its manifest listed "
+                             f"an item: too short on this machine to meet the full disk mid-run")
+                continue
+            rc = open(os.path.join(w, "full.rc")).read().strip()
+            err = open(os.path.join(w, "full.err")).read()
+            m = runlib.manifest_fields(os.path.join(w, "full.manifest"))
+            said = re.search(rf"stopped: (\d+) of {ntasks} tasks done and saved", err)
             check(rc == "rc=1" and "No space left" in err and said is not None and
                   said.group(1) == m["done"],
-                  f"a full disk: exit 1, and the stop message claims what the manifest lists "
-                  f"({rc}; said {said and said.group(1)}, manifest {m.get('done')}: {err.strip()!r})")
-            check(open(os.path.join(tmp, "resume.rc")).read().strip() == "rc=0" and
-                  all(read(os.path.join(tmp, f)) == read(os.path.join(rref, f))
-                      for f in ("eigenvalues.npy", "eigenvectors.npy")),
-                  f"resumed with room again: the same bytes ({open(os.path.join(tmp, 'resume.err')).read().strip()})")
+                  f"{label}: exit 1, and the stop message claims what the manifest lists "
+                  f"({rc}; said {said and said.group(1)}, manifest {m.get('done')}: "
+                  f"{err.strip()!r})")
+            check(open(os.path.join(w, "resume.rc")).read().strip() == "rc=0" and
+                  all(read(os.path.join(w, f)) == read(os.path.join(ref, f)) for f in outs),
+                  f"{label}: resumed with room again, the same bytes "
+                  f"({open(os.path.join(w, 'resume.err')).read().strip()})")
     else:
         print("note: not root or no unshare: the full disk not checked")
 
