@@ -1,15 +1,17 @@
 /* dusk__pwrite_rows() (runtime/src/io/fsutil.c), the rows of a cyclic distribution's chunk
- * written at their stride into a sparse file, as the outputs are: through short-lived shared
- * mappings for rows under 64 KiB on a local file system, with pwrite otherwise. The file must
+ * written at their stride into a sparse file, as the outputs are: for rows under 64 KiB on a
+ * local file system a span at a time, locked, read, patched and written back; with a pwrite
+ * per row otherwise. The file must
  * hold, byte for byte, what pwrite of each row would have left:
  *   - several strides and row sizes (one of 64 KiB + 8: the pwrite loop), offsets not page
- *     aligned, spans longer than one mapping (16 MiB), one row, contiguous rows; in the
+ *     aligned, spans longer than one piece (4 MiB), one row, contiguous rows; in the
  *     directory of the test (TMPDIR, else /tmp) and on /dev/shm (tmpfs) when there is one;
  *   - two processes writing interleaved rows (stride 2 rows, at 0 and at 1 row) of one file
- *     at the same time, both with the helper, then one with it and one with a pwrite per row;
+ *     at the same time, in calls of many rows each, then one of them a row per call (which
+ *     takes the lock too: a span read and written back over a row not locked would undo it);
  *   - a full disk (a 1 MiB tmpfs, mounted in a mount namespace of its own; root only, else
- *     said and skipped): -1 with ENOSPC, never SIGBUS, and the rows written before it filled
- *     are all there. */
+ *     said and skipped): -1 with ENOSPC, and the rows written before it filled are all
+ *     there. */
 #define _GNU_SOURCE /* unshare() */
 #include <errno.h>
 #include <fcntl.h>
@@ -141,7 +143,7 @@ static void strided_cases(const char *dir)
 enum { ROW = 32, ROWS = 400000, BATCH = 517 };
 
 /* A process of its own: rows first, first + 2, ... of the file (seed first + 1), in calls of
- * BATCH rows, once the parent says go (a byte on `go`). by_row: one pwrite per row. */
+ * BATCH rows, once the parent says go (a byte on `go`). by_row: one row per call. */
 static pid_t writer(const char *path, int first, int by_row, int go)
 {
     pid_t pid = fork();
@@ -157,7 +159,7 @@ static pid_t writer(const char *path, int first, int by_row, int go)
         int64_t off = (first + 2 * k) * ROW;
         if (by_row) {
             for (int64_t i = 0; i < n; i++)
-                if (dusk__pwrite_full(fd, src + (k + i) * ROW, ROW, off + i * 2 * ROW) != 0)
+                if (dusk__pwrite_rows(fd, off + i * 2 * ROW, 2 * ROW, ROW, 1, src + (k + i) * ROW))
                     _exit(3);
         } else if (dusk__pwrite_rows(fd, off, 2 * ROW, ROW, n, src + k * ROW) != 0) {
             _exit(3);
@@ -191,8 +193,7 @@ static void two_writers(const char *dir, int second_by_row)
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     CHECK(fd >= 0);
     check_file(fd, want, size,
-               second_by_row ? "two writers at once, one with a pwrite per row"
-                             : "two writers at once");
+               second_by_row ? "two writers at once, one a row per call" : "two writers at once");
     close(fd);
     free(want);
     unlink(path);
@@ -208,7 +209,7 @@ static void full_disk_child(const char *dir)
     snprintf(path, sizeof path, "%s/full.bin", dir);
     const int64_t size = 4 << 20, half = 512 << 10;
     int fd = sparse_file(path, size);
-    /* 512 KiB of rows fits: written, through the mapping */
+    /* 512 KiB of rows fits: written */
     unsigned char *src = rows_of(7, 0, 32, size / 64);
     CHECK_EQ(dusk__pwrite_rows(fd, 5, 64, 32, half / 64, src), 0);
     /* the rest cannot: the disk fills on the way */

@@ -66,10 +66,10 @@ int dusk__pwrite_full(int fd, const void *buf, size_t len, int64_t off);
 
 /* `count` rows of `row` bytes, back to back at src, written at off, off + stride, ... (stride
  * >= row): one pwrite when they are contiguous; rows under 64 KiB of a file on a local file
- * system through short-lived shared mappings of the file (MAP_SHARED: fd must be open for
- * reading and writing), allocated first; else one pwrite per row. Other processes may write
- * the rows in between at the same time. 0, or -1 with errno set (ENOSPC on a full disk,
- * never SIGBUS). */
+ * system a span of up to 4 MiB at a time, locked (an OFD lock), read, patched and written
+ * back (fd open for reading and writing); else one pwrite per row. Other processes may write
+ * the rows in between at the same time, through this function alone. 0, or -1 with errno
+ * set (ENOSPC on a full disk). */
 int dusk__pwrite_rows(int fd, int64_t off, int64_t stride, size_t row, int64_t count,
                       const void *src);
 

@@ -1,5 +1,5 @@
 /* dusk_npy's writers (dusk_npy.h): a file made whole (header, then its full size) under
- * PATH.partial, rows written in place with pwrite (or through a mapping: dusk__pwrite_rows)
+ * PATH.partial, rows written in place with pwrite (or a span at a time: dusk__pwrite_rows)
  * from any thread, and the file given its
  * name when done; or joined by the other ranks of a job, or reopened for a resume. */
 #define _POSIX_C_SOURCE 200809L
@@ -99,7 +99,7 @@ static int create_or_join(const char *path, int ndim, const int64_t *shape, dusk
     if (join) {
         /* the creator sized it before the writers open it: check that it is the same file */
         struct stat st;
-        f->fd = open(f->partial, O_RDWR | O_CLOEXEC); /* read too: mmap (dusk__pwrite_rows) */
+        f->fd = open(f->partial, O_RDWR | O_CLOEXEC); /* read too: spans (dusk__pwrite_rows) */
         if (f->fd < 0 || fstat(f->fd, &st) != 0) {
             dusk__set_why_errno(why, whylen, NULL, errno);
             dusk__npy_free(f);

@@ -2,7 +2,7 @@
  *
  * The file is made whole by the HDF5 library before any row is written (every dataset
  * contiguous, allocated in full, NaN: h5_write.c), then closed; rows are written at each
- * dataset's offset with pwrite (or through a mapping: dusk__pwrite_rows), as .npy rows are, without
+ * dataset's offset with pwrite (or a span at a time: dusk__pwrite_rows), as .npy rows are, without
  * HDF5 open. So a run killed at any moment (SIGKILL while a row is written, or while the manifest
  * is) can never leave a file HDF5 cannot open, whose metadata cache was half-written: there is none
  * open. */
@@ -77,7 +77,7 @@ static int open_checked(dusk__outset *s, const char *path, const dusk__output *o
     }
     for (int i = 0; i < nouts; i++)
         s->offset[i] = sets[i].offset;
-    /* read too: rows at a stride may be written through a mapping (dusk__pwrite_rows) */
+    /* read too: rows at a stride are written a span at a time, read first (dusk__pwrite_rows) */
     s->fd = open(path, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
     if (s->fd < 0) {
         dusk__set_why_errno(why, whylen, "results.h5", errno);
