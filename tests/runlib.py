@@ -73,6 +73,31 @@ def fail_now(what):
     sys.exit(1)
 
 
+class Checks:
+    """A test's checks, each printed `ok: WHAT` or `FAIL: WHAT` (with its detail, cut to
+    its end) as it is made, the test going on after a failure; finish() exits 1 if any
+    failed, else 0. The pattern most test scripts here still spell out for themselves
+    (a check() and a list of failures)."""
+
+    def __init__(self):
+        self.failures = []
+
+    def __call__(self, cond, what, detail=""):
+        print(("ok: " if cond else "FAIL: ") + what, flush=True)
+        if not cond:
+            self.failures.append(what)
+            if detail:
+                print("    " + detail.strip()[-2000:].replace("\n", "\n    "), flush=True)
+        return cond
+
+    def finish(self):
+        if self.failures:
+            print(f"{len(self.failures)} check(s) failed", flush=True)
+            sys.exit(1)
+        print("all checks passed", flush=True)
+        sys.exit(0)
+
+
 _SUMMARY = re.compile(r"^Processed (\d+) \S+ in ([0-9.]+) s", re.M)
 
 

@@ -16,15 +16,7 @@ import tempfile
 import runlib
 
 exe = sys.argv[1]
-failures = []
-
-
-def check(cond, what, detail=""):
-    print(("ok: " if cond else "FAIL: ") + what, flush=True)
-    if not cond:
-        failures.append(what)
-        if detail:
-            print("    " + detail.strip()[-2000:].replace("\n", "\n    "))
+check = runlib.Checks()
 
 
 def run(words, cwd):
@@ -65,7 +57,4 @@ with tempfile.TemporaryDirectory(prefix="dusk-resume-args-") as tmp:
         check(code == 3 and got == want, f"{what}: the recorded line is {want!r} ({got!r}, "
               f"exit {code})", err)
 
-if failures:
-    print(f"{len(failures)} check(s) failed")
-    sys.exit(1)
-print("all checks passed")
+check.finish()
