@@ -9,6 +9,10 @@
  *   - two processes writing interleaved rows (stride 2 rows, at 0 and at 1 row) of one file
  *     at the same time, in calls of many rows each, then one of them a row per call (which
  *     takes the lock too: a span read and written back over a row not locked would undo it);
+ *   - through the .npy format's write (dusk__format), one row of a strided layout (a chunk of
+ *     one item under a cyclic distribution: the first tasks of every run) waits for a lock
+ *     another writer holds on its bytes: written without it, it could fall inside a span
+ *     that writer has read and is writing back, and be undone (it went as a plain pwrite);
  *   - a full disk (a 1 MiB tmpfs, mounted in a mount namespace of its own; root only, else
  *     said and skipped): -1 with ENOSPC, and the rows written before it filled are all
  *     there. */
@@ -24,6 +28,7 @@
 #include <unistd.h>
 
 #include "io.h"
+#include "outputs.h"
 #include "test.h"
 
 /* The byte a writer with this seed puts at offset i of a row. */
@@ -252,6 +257,53 @@ static void full_disk(const char *dir)
     CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
 }
 
+/* A row of item 1 of 64 (step 2: a cyclic distribution's), written by a child through the
+ * format's write while this process holds a lock on the file: the child must wait. */
+static void one_row_waits_for_the_lock(const char *dir)
+{
+    const dusk__format *fmt = dusk__format_find("npy");
+    CHECK(fmt != NULL);
+    dusk__output out = {.name = "w", .ndim = 1, .dims = {4}};
+    dusk__outset *set = NULL;
+    char why[256], path[600];
+    CHECK_OK(fmt->create(dir, &out, 1, 64, NULL, 0, &set, why, sizeof why));
+    snprintf(path, sizeof path, "%s/w.npy.partial", dir);
+    int fd = open(path, O_RDWR | O_CLOEXEC); /* another open file description: another writer */
+    CHECK(fd >= 0);
+    struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 0};
+    CHECK_EQ(fcntl(fd, F_OFD_SETLK, &fl), 0);
+    struct stat st;
+    CHECK_EQ(fstat(fd, &st), 0);
+    const int64_t row_at = (int64_t)st.st_size - 64 * 4 * 8 + 1 * 4 * 8; /* item 1's row */
+    fflush(stdout);
+    pid_t pid = fork();
+    CHECK(pid >= 0);
+    if (pid == 0) {
+        const double row[4] = {1, 2, 3, 4};
+        _exit(fmt->write(set, 0, 1, 2, 1, row) == 0 ? 0 : 3);
+    }
+    /* while the lock is held the row is not written (the child waits for it; a slow start
+     * of the child only makes this weaker, never wrong) */
+    int status = 0;
+    for (int i = 0; i < 30 && waitpid(pid, &status, WNOHANG) == 0; i++)
+        usleep(10000);
+    double have[4];
+    CHECK_EQ(dusk__pread_full(fd, have, sizeof have, row_at), 0);
+    if (have[0] != 0 || have[3] != 0)
+        TEST_FAIL_("one row of a strided layout was written while another writer held a lock "
+                   "on its bytes (%g ... %g)",
+                   have[0], have[3]);
+    fl.l_type = F_UNLCK;
+    CHECK_EQ(fcntl(fd, F_OFD_SETLK, &fl), 0);
+    if (waitpid(pid, &status, WNOHANG) == 0) CHECK_EQ(waitpid(pid, &status, 0), pid);
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    CHECK_EQ(dusk__pread_full(fd, have, sizeof have, row_at), 0);
+    CHECK(have[0] == 1 && have[3] == 4);
+    close(fd);
+    fmt->abort(&set);
+    printf("one row of a strided layout waits for a lock on its bytes, then is written\n");
+}
+
 int main(void)
 {
     const char *tmp = getenv("TMPDIR");
@@ -260,6 +312,7 @@ int main(void)
     CHECK(mkdtemp(dir) != NULL);
 
     strided_cases(dir);
+    one_row_waits_for_the_lock(dir);
     two_writers(dir, 0);
     two_writers(dir, 1);
     full_disk(dir);

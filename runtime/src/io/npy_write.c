@@ -259,7 +259,9 @@ int dusk__npy_write_rows(dusk_npy *f, int64_t offset, int64_t stride, int64_t le
     if (offset > f->count - len || (count > 1 && (f->count - len - offset) / stride < count - 1))
         return DUSK_EINVAL;
     int64_t off = f->data_offset + offset * (int64_t)sizeof(double);
-    if (dusk__pwrite_rows(f->fd, off, (count > 1 ? stride : len) * (int64_t)sizeof(double),
+    /* the stride even for one row: a row of a strided layout is written under its lock (a
+     * span another writer reads and writes back over it would undo it otherwise) */
+    if (dusk__pwrite_rows(f->fd, off, stride * (int64_t)sizeof(double),
                           (size_t)len * sizeof(double), count, values) != 0)
         return DUSK_EIO;
     return 0;

@@ -129,7 +129,6 @@ int dusk__output_write_rows(dusk__put_rows put, void *file, int64_t row, int64_t
     /* the end of the last row, (first + (count - 1) step + 1) row, fits in int64 */
     int64_t room = INT64_MAX / row - 1 - first;
     if (room < 0 || count - 1 > room / step) return DUSK_EINVAL;
-    if (count == 1) step = 1;
     if (values != NULL) return put(file, first * row, step * row, row, count, values);
     (void)pthread_once(&nan_once, fill_nan);
     if (row <= NAN_CHUNK) {
