@@ -220,7 +220,9 @@ with tempfile.TemporaryDirectory(prefix="dusk-shares-") as tmp:
             "a share of another run (-n 50), --output")
     refused(base + ["--share", "1/4", "--continue", out], "shares",
             "a share of 4 into a run of 3 shares")
-    refused(base + ["--output", out], "stopped run",
+    # the tasks it says are saved are every share's (DIR/manifest.txt lists none yet)
+    in_shares = len(range(0, ntasks, 3)) + saved + len(range(2, ntasks, 3))
+    refused(base + ["--output", out], f"stopped run ({in_shares} tasks saved)",
             "one process's --output over the shares' run")
     # the same share twice: a copy that runs holds the share's lock (held here as it would)
     with open(os.path.join(mine, "lock"), "a") as held:

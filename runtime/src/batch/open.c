@@ -204,6 +204,30 @@ static int check_input(dusk_batch *b, char *now, size_t nowlen, int before_merge
     return ret == 0 ? 0 : dusk__batch_refuse(b, 0, ret, "out of memory");
 }
 
+/* What a stopped run in DIR has saved: DIR/manifest.txt's count, and those of the manifests
+ * the ranks (.rank-K) and shares (.share-K) of a job left unmerged (a job killed outright, a
+ * job array not all finished), which list other items than DIR/manifest.txt does: they
+ * remain only until they are merged into it. */
+static long long saved_in(const char *dir, const char *done)
+{
+    long long n = done ? strtoll(done, NULL, 10) : 0;
+    for (int part = 0; part < 2; part++)
+        for (int k = 1 - part, missing = 0; k < 1 << 24 && missing < 4096; k++) {
+            char sub[4200], why[256];
+            snprintf(sub, sizeof sub, "%s/.%s-%d", dir, part ? "share" : "rank", k);
+            dusk_manifest *m = NULL;
+            if (dusk_manifest_read(sub, &m, why, sizeof why) != 0) {
+                missing = access(sub, F_OK) == 0 ? 0 : missing + 1;
+                continue;
+            }
+            const char *d = dusk_manifest_field(m, "done");
+            n += d ? strtoll(d, NULL, 10) : 0;
+            missing = 0;
+            dusk_manifest_close(&m);
+        }
+    return n;
+}
+
 /* A new run: DIR is refused when it holds files of another run (made by another program, or
  * results with no manifest), or, unless overwriting, a stopped run of this program. `was`
  * is DIR/manifest.txt as it is (NULL: none, or not a manifest). `names` gets the files this
@@ -246,17 +270,17 @@ static int check_new_dir(dusk_batch *b, const dusk_manifest *was, char (*names)[
     if (!b->overwrite && state != NULL && strcmp(state, "finished") != 0 &&
         ((done != NULL && strcmp(done, "0") != 0) || access(rank1, F_OK) == 0 ||
          dusk__batch_share_count(dir) > 0)) {
+        long long saved = saved_in(dir, done);
         if (b->overwrite_flag[0])
             return dusk__batch_refuse(b, 1, DUSK_EEXIST,
-                                      "%s %s holds a stopped run (%s %s saved): resume it with %s "
-                                      "%s, or start again with %s",
-                                      b->out_flag, dir, done ? done : "0", b->noun2, b->resume_flag,
-                                      dir, b->overwrite_flag);
+                                      "%s %s holds a stopped run (%lld %s saved): resume it with "
+                                      "%s %s, or start again with %s",
+                                      b->out_flag, dir, saved, b->noun2, b->resume_flag, dir,
+                                      b->overwrite_flag);
         return dusk__batch_refuse(b, 1, DUSK_EEXIST,
-                                  "%s %s holds a stopped run (%s %s saved): resume it with %s %s, "
-                                  "or remove the directory to start again",
-                                  b->out_flag, dir, done ? done : "0", b->noun2, b->resume_flag,
-                                  dir);
+                                  "%s %s holds a stopped run (%lld %s saved): resume it with %s "
+                                  "%s, or remove the directory to start again",
+                                  b->out_flag, dir, saved, b->noun2, b->resume_flag, dir);
     }
     return dusk__batch_rank_manifests(b, 0, "running", 1) != 0 ? DUSK_EIO : 0;
 }
